@@ -1,0 +1,186 @@
+"""The run-directory layout: the one place that knows where every file of a run lives.
+
+    <runs root>/                         e.g. ./runs (the built-in demo) or any directory you choose
+      data/builtin/                      the built-in task's generated data and tokenizer (not a run)
+      <run name>/
+        manifest.json                    method, base model, data, config, seed, code version
+        checkpoints/step-<N>/            Hugging Face `save_pretrained` directory (+ tokenizer)
+        probes/<dataset>/step-<N>/       probe tables: part-*.parquet, one row per target token
+        dynamics/                        per-logging-step gradient-weight statistics (Parquet parts)
+
+A directory is a run exactly when it holds ``manifest.json``. Steps are zero-padded in directory
+names so that they sort; parse them with :func:`step_of`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from probscope.errors import ProbscopeError
+
+MANIFEST = "manifest.json"
+CHECKPOINTS = "checkpoints"
+PROBES = "probes"
+DYNAMICS = "dynamics"
+BUILTIN_DATA = Path("data") / "builtin"
+DEFAULT_PROBE_DATASET = "train"
+_STEP_DIR = re.compile(r"^step-(\d+)$")
+
+
+def step_dir_name(step: int) -> str:
+    return f"step-{step:06d}"
+
+
+def step_of(path: Path) -> int:
+    m = _STEP_DIR.match(Path(path).name)
+    if not m:
+        raise ProbscopeError(f"{path}: not a step directory (expected a name like step-000100)")
+    return int(m.group(1))
+
+
+@dataclass
+class Manifest:
+    """What a run is. Written once when the run starts; `status` is updated when it ends."""
+
+    name: str
+    method: str                      # objective / algorithm: base, sft, dft, dpo, ...
+    base_model: str | None = None    # path or hub name of the starting model (None: trained from scratch)
+    data: str | None = None          # training data file
+    seed: int = 0
+    config: dict[str, Any] = field(default_factory=dict)   # the full training config, as plain data
+    code_version: str = ""           # probscope version + git commit of the code that trained it
+    status: str = "running"          # running | finished
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=False, default=str)
+
+
+@dataclass(frozen=True)
+class Run:
+    """A run directory and the paths inside it."""
+
+    root: Path
+
+    @property
+    def name(self) -> str:
+        return self.root.name
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / MANIFEST
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.root / CHECKPOINTS
+
+    @property
+    def dynamics_dir(self) -> Path:
+        return self.root / DYNAMICS
+
+    def checkpoint(self, step: int) -> Path:
+        return self.checkpoints_dir / step_dir_name(step)
+
+    def probe_dir(self, step: int, dataset: str = DEFAULT_PROBE_DATASET) -> Path:
+        return self.root / PROBES / dataset / step_dir_name(step)
+
+    def read_manifest(self) -> Manifest:
+        try:
+            raw = json.loads(self.manifest_path.read_text())
+        except FileNotFoundError:
+            raise ProbscopeError(f"{self.manifest_path}: missing; {self.root} is not a probscope run") from None
+        except json.JSONDecodeError as e:
+            raise ProbscopeError(f"{self.manifest_path}: line {e.lineno}: invalid JSON ({e.msg})") from None
+        try:
+            return Manifest(**raw)
+        except TypeError as e:
+            raise ProbscopeError(f"{self.manifest_path}: {e}") from None
+
+    def write_manifest(self, manifest: Manifest) -> None:
+        write_text_atomic(self.manifest_path, manifest.to_json())
+
+    def checkpoint_steps(self) -> list[int]:
+        """Steps with a finished checkpoint (a directory holding config.json), ascending."""
+        if not self.checkpoints_dir.is_dir():
+            return []
+        return sorted(
+            step_of(p) for p in self.checkpoints_dir.iterdir()
+            if _STEP_DIR.match(p.name) and (p / "config.json").is_file()
+        )
+
+    def probed_steps(self, dataset: str = DEFAULT_PROBE_DATASET) -> list[int]:
+        """Steps whose probe table for `dataset` is complete (holds the completion marker)."""
+        base = self.root / PROBES / dataset
+        if not base.is_dir():
+            return []
+        return sorted(step_of(p) for p in base.iterdir() if _STEP_DIR.match(p.name) and (p / PROBE_DONE).is_file())
+
+    def probe_datasets(self) -> list[str]:
+        base = self.root / PROBES
+        return sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
+
+
+PROBE_DONE = "_DONE.json"   # written last, atomically: a probe directory without it is unfinished
+
+
+def discover_runs(root: str | os.PathLike) -> list[Run]:
+    """All runs directly under `root`, sorted by name. Raises a one-line error if `root` is unusable."""
+    root = Path(root)
+    if not root.exists():
+        raise ProbscopeError(f"{root}: runs directory does not exist (build the demo runs with `probscope demo --no-serve`)")
+    if not root.is_dir():
+        raise ProbscopeError(f"{root}: not a directory")
+    if (root / MANIFEST).is_file():       # the user pointed at a single run
+        return [Run(root)]
+    runs = sorted((Run(p) for p in root.iterdir() if (p / MANIFEST).is_file()), key=lambda r: r.name)
+    if not runs:
+        raise ProbscopeError(f"{root}: no runs found (no sub-directory holds {MANIFEST}); build some with `probscope demo --no-serve`")
+    return runs
+
+
+def code_version() -> str:
+    """probscope's version plus the git commit it runs from, when there is one."""
+    from probscope import __version__
+
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent,
+            capture_output=True, text=True, timeout=5,
+        ).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        commit = ""
+    return f"{__version__}+{commit}" if commit else __version__
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write via a temporary file and rename, so a killed process never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_parquet_atomic(frame, path: Path) -> None:
+    """Write a polars DataFrame as Parquet via temporary file + rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        frame.write_parquet(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,88 @@
+"""The one place for shared facts: probe-table columns, Figure-2 bin edges, method names/colours, roles.
+
+Everything that reads or writes a probe table imports its column names from here, so renaming a column
+or adding one is a change in this file (plus a bump of ``SCHEMA_VERSION``).
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 1
+
+# --- probe-table columns: one row per target token -------------------------------------------------
+RUN = "run"                  # run name (directory name under the runs root)
+STEP = "step"                # optimizer step of the checkpoint that was probed
+EXAMPLE_ID = "example_id"    # stable hash of the source example (same across runs and steps)
+POSITION = "position"        # index of the target token in the tokenized sequence
+TOKEN_ID = "token_id"        # target token id
+TOKEN = "token"              # readable token string (byte-level BPE decoded)
+P = "p"                      # probability the model gives the target token
+LOGP = "logp"                # log p (natural log), exact even where p underflows
+ENTROPY = "entropy"          # entropy (nats) of the next-token distribution at this position
+RANK = "rank"                # 1 + number of vocabulary entries with a strictly larger logit
+IS_TOP1 = "is_top1"          # rank == 1
+SUM_P2 = "sum_p2"            # sum_j p_j^2: per-token logit-gradient norm^2 is 1 - 2p + sum_p2
+ROLE = "role"                # role of the token in its example (see ROLES), or null when unknown
+
+# Column -> polars dtype name; the probe writes exactly these, in this order.
+TOKEN_COLUMNS: dict[str, str] = {
+    RUN: "String",
+    STEP: "Int64",
+    EXAMPLE_ID: "String",
+    POSITION: "Int32",
+    TOKEN_ID: "Int32",
+    TOKEN: "String",
+    P: "Float64",
+    LOGP: "Float64",
+    ENTROPY: "Float32",
+    RANK: "Int32",
+    IS_TOP1: "Boolean",
+    SUM_P2: "Float32",
+    ROLE: "String",
+}
+
+
+def token_schema():
+    """The probe table's polars schema (imported lazily so `probscope --help` stays fast)."""
+    import polars as pl
+
+    return pl.Schema({name: getattr(pl, dtype) for name, dtype in TOKEN_COLUMNS.items()})
+
+
+# --- Figure 2 of the DFT paper ---------------------------------------------------------------------
+# Bins are left-closed [lo, hi), the last one closed [0.9, 1.0].
+BIN_EDGES: tuple[float, ...] = (0.0, 1e-4, 1e-3, 1e-2) + tuple(round(0.1 * i, 1) for i in range(1, 11))
+
+
+def bin_label(i: int) -> str:
+    """Human label of bin i, e.g. '[1e-4, 1e-3)'."""
+    lo, hi = BIN_EDGES[i], BIN_EDGES[i + 1]
+    close = "]" if i == len(BIN_EDGES) - 2 else ")"
+    return f"[{_fmt_edge(lo)}, {_fmt_edge(hi)}{close}"
+
+
+def _fmt_edge(x: float) -> str:
+    return f"{x:.0e}".replace("e-0", "e-") if 0 < x < 0.1 else f"{x:g}"
+
+
+BIN_LABELS: tuple[str, ...] = tuple(bin_label(i) for i in range(len(BIN_EDGES) - 1))
+
+# --- methods: the order and colours of bars in every figure ------------------------------------------
+# The paper's Figure 2 order first; variants after. Unknown methods get matplotlib's default cycle.
+METHOD_ORDER: tuple[str, ...] = ("base", "sft", "dft", "dpo", "grpo", "ppo", "rft")
+METHOD_LABELS: dict[str, str] = {
+    "base": "Base", "sft": "SFT", "dft": "DFT", "dpo": "DPO", "grpo": "GRPO", "ppo": "PPO", "rft": "RFT",
+}
+METHOD_COLORS: dict[str, str] = {
+    "base": "#7f7f7f", "sft": "#1f77b4", "dft": "#d62728", "dpo": "#2ca02c",
+    "grpo": "#9467bd", "ppo": "#ff7f0e", "rft": "#8c564b",
+}
+
+
+def method_label(method: str) -> str:
+    return METHOD_LABELS.get(method, method)
+
+
+# --- token roles in the built-in task ----------------------------------------------------------------
+# semantic: number, operator, answer, fact; stylistic: connective, punctuation; special: template/EOS.
+ROLES: tuple[str, ...] = ("number", "operator", "answer", "fact", "connective", "punctuation", "special")
+STYLISTIC_ROLES: tuple[str, ...] = ("connective", "punctuation")
