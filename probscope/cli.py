@@ -25,19 +25,77 @@ def _add_probe(sub) -> None:
 
 # ---- export ----------------------------------------------------------------------------------------
 def _add_export(sub) -> None:
+    from probscope.runs import DEFAULT_PROBE_DATASET
+
     p = sub.add_parser("export", help="write Figure 2 and the lowest-bin token listing for a runs directory")
-    p.set_defaults(func=lambda args: print("export: not implemented yet"))
+    p.add_argument("--runs", default="runs", help="runs directory (default: ./runs, the built-in demo runs)")
+    p.add_argument("--out", required=True, help="directory to write the figures and their CSV tables into")
+    p.add_argument("--format", default="png,pdf", help="comma-separated image formats (default: png,pdf)")
+    p.add_argument("--dataset", default=DEFAULT_PROBE_DATASET, help="probed dataset to read (default: %(default)s)")
+    p.add_argument("--step", default="last", help="'last' (default), 'all', or comma-separated steps")
+    p.add_argument("--run", action="append", dest="run_names", metavar="NAME",
+                   help="only this run (repeat for several; default: every run with finished probe tables)")
+    p.set_defaults(func=_export)
+
+
+def _export(args) -> None:
+    import time
+
+    from probscope.plots.export import export_figures
+
+    start = time.perf_counter()
+    paths = export_figures(
+        args.runs, args.out, formats=args.format.split(","), dataset=args.dataset,
+        steps=_parse_steps(args.step), runs=args.run_names,
+    )
+    kinds = ", ".join(sorted({path.suffix.lstrip(".") for path in paths}))
+    names = ", ".join(dict.fromkeys(path.stem for path in paths))
+    print(f"probscope export: wrote {len(paths)} files ({names} as {kinds}) to {args.out} "
+          f"in {time.perf_counter() - start:.1f} s")
+
+
+def _parse_steps(text: str) -> str | list[int]:
+    if text in ("last", "all"):
+        return text
+    try:
+        return [int(step) for step in text.split(",")]
+    except ValueError:
+        raise ProbscopeError(f"--step: '{text}' is not 'last', 'all' or comma-separated step numbers") from None
 
 
 # ---- train / demo ----------------------------------------------------------------------------------
 def _add_train(sub) -> None:
-    p = sub.add_parser("train", help="train one run from a recipe YAML")
-    p.set_defaults(func=lambda args: print("train: not implemented yet"))
+    p = sub.add_parser(
+        "train", help="train one run from a recipe YAML (flags override its keys)", add_help=False,
+        description="probscope train RECIPE.yaml [--key value ...]; `probscope train --help` lists every key.",
+    )
+    p.add_argument("recipe_args", nargs=argparse.REMAINDER)
+
+    def run(args) -> None:
+        from probscope import training
+
+        if {"-h", "--help"} & set(args.recipe_args):
+            training.recipe_parser().print_help()
+            return
+        training.main(args.recipe_args)
+
+    p.set_defaults(func=run)
 
 
 def _add_demo(sub) -> None:
-    p = sub.add_parser("demo", help="build the built-in runs (base, SFT, DFT) and start the dashboard")
-    p.set_defaults(func=lambda args: print("demo: not implemented yet"))
+    p = sub.add_parser("demo", help="build the built-in runs (base, SFT, DFT, probes) and start the dashboard")
+    p.add_argument("--runs", default="runs", help="runs directory to build into and show (default: runs)")
+    p.add_argument("--no-serve", action="store_true", help="build the runs and exit without starting the dashboard")
+    p.add_argument("--port", type=int, default=8501, help="dashboard port on 127.0.0.1")
+
+    def run(args) -> None:
+        from probscope import demo
+
+        demo.build_demo_runs(args.runs)
+        if not args.no_serve:
+            demo.serve_dashboard(args.runs, args.port)
+
+    p.set_defaults(func=run)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,41 @@
+# probscope: two commands on a fresh machine.
+#   make demo   build the built-in runs (if not built yet) and start the dashboard on 127.0.0.1:8501
+#   make test   run the test suite
+# Both create .venv first. torch is installed pinned, before anything else: an unpinned torch pulls a
+# multi-GB CUDA build (on this kind of machine 2.13.0 is a CPU wheel on local disk).
+
+VENV   ?= .venv
+PYTHON ?= python3
+TORCH  ?= torch==2.13.0
+BIN    := $(VENV)/bin
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: demo demo-build test bench clean-runs
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q "$(TORCH)"
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $@
+
+demo: $(VENV)/.installed
+	$(BIN)/probscope demo --runs runs
+
+demo-build: $(VENV)/.installed
+	$(BIN)/probscope demo --runs runs --no-serve
+
+test: $(VENV)/.installed-dev
+	$(BIN)/pytest -q
+
+bench: $(VENV)/.installed
+	$(BIN)/probscope-bench probe
+
+clean-runs:
+	rm -rf runs

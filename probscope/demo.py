@@ -1,0 +1,78 @@
+"""The built-in demo: task data -> tiny base model -> SFT and DFT runs -> probe tables -> dashboard.
+
+    probscope demo               # build what is missing under ./runs, then serve the dashboard
+    probscope demo --no-serve    # build only (scripts, CI)
+
+Every stage is skipped when its output is already complete, so a killed demo resumes where it stopped.
+The training settings live in the recipes train/builtin-*.yaml; this module only points them at the
+runs directory and chains the stages.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from probscope.runs import BUILTIN_DATA, DEFAULT_PROBE_DATASET, Run
+
+RECIPES = Path(__file__).resolve().parents[1] / "train"
+APP = Path(__file__).resolve().parents[1] / "app" / "main.py"
+# The demo probes every checkpoint on this many training examples (all 8,000 take ~4x longer and
+# give the same histogram shape); `probscope probe` probes any set in full.
+DEMO_PROBE_EXAMPLES = 2000
+
+
+def builtin_recipe_args(name: str, runs_root: Path) -> list[str]:
+    """Recipe `train/builtin-<name>.yaml` with its paths moved under `runs_root`."""
+    data = runs_root / BUILTIN_DATA
+    args = [str(RECIPES / f"builtin-{name}.yaml"), "--runs_root", str(runs_root)]
+    if name == "base":
+        args += ["--tokenizer", str(data / "tokenizer"), "--data", str(data / "pretrain.jsonl")]
+    else:
+        base = Run(runs_root / "base")
+        args += ["--model", str(base.checkpoint(base.checkpoint_steps()[-1])), "--data", str(data / "train.jsonl")]
+    return args
+
+
+def build_demo_runs(runs_root: str | Path) -> list[Run]:
+    """Build (or finish building) the built-in runs under `runs_root`; returns them."""
+    from data.builtin_task import write_builtin_data
+    from probscope import training
+
+    start = time.time()
+    runs_root = Path(runs_root)
+    paths = write_builtin_data(runs_root / BUILTIN_DATA)
+    runs = [training.main(builtin_recipe_args(name, runs_root)) for name in ("base", "sft", "dft")]
+    n_tokens = probe_demo_runs(runs, paths["train"], paths["tokenizer"])
+    print(f"demo: {len(runs)} runs, {n_tokens:,} probed tokens in {runs_root} ({time.time() - start:.0f}s)")
+    return runs
+
+
+def probe_demo_runs(runs: list[Run], train_file: Path, tokenizer_dir: Path) -> int:
+    """Probe every checkpoint of every run on the first DEMO_PROBE_EXAMPLES training examples."""
+    from transformers import AutoTokenizer
+
+    from probscope.datasets import DataFormat, encode_file
+    from probscope.probe import probe_checkpoint
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    examples = encode_file(train_file, tokenizer, DataFormat(), limit=DEMO_PROBE_EXAMPLES)
+    n_tokens = 0
+    for run in runs:
+        for step in run.checkpoint_steps():
+            summary = probe_checkpoint(
+                run.checkpoint(step), examples, run.probe_dir(step, DEFAULT_PROBE_DATASET), run=run.name, step=step
+            )
+            n_tokens += summary.n_tokens
+    return n_tokens
+
+
+def serve_dashboard(runs_root: str | Path, port: int) -> None:
+    """Run `streamlit run app/main.py` on 127.0.0.1 until interrupted."""
+    cmd = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.address", "127.0.0.1",
+           "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
+           "--", "--runs", str(runs_root)]
+    print(f"dashboard: http://127.0.0.1:{port}  (Ctrl+C stops it)")
+    subprocess.run(cmd, check=False)
