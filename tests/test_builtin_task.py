@@ -1,0 +1,88 @@
+"""The built-in task: deterministic for a seed, answers pass the checker, roles cover every reply word."""
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from data.builtin_task import (
+    SPLITS, TaskConfig, check_answer, extract_answer, generate, solve, write_builtin_data,
+)
+from data.tokenizer import render_chat
+
+SMALL = TaskConfig(n_train=300, n_test=40, n_old_people=6, n_new_people=6, n_pretrain_docs=400)
+
+
+@pytest.fixture(scope="module")
+def task():
+    return generate(SMALL)
+
+
+def test_same_seed_same_rows_other_seed_other_rows(task):
+    assert generate(SMALL) == task
+    assert generate(replace(SMALL, seed=1))["train"] != task["train"]
+
+
+def test_reference_answers_pass_the_checker(task):
+    for split in SPLITS:
+        for row in task[split]:
+            assert check_answer(row["completion"], row["answer"]), (split, row)
+
+
+def test_checker_rejects_wrong_answers():
+    assert not check_answer("So the answer is 12 .", "13")
+    assert not check_answer("So the answer is", "13")
+    assert extract_answer("Thus the answer is 1 3 .") == "13"      # decoded word-level tokens
+    assert not check_answer("Kosen lives in Talvar .", "Ebbin")
+
+
+def test_answers_are_the_arithmetic(task):
+    for row in task["train"] + task["test-id"] + task["test-hard"]:
+        tokens = row["expression"].split()
+        operands, ops = [int(t) for t in tokens[::2]], tokens[1::2]
+        assert str(solve(operands, ops)) == row["answer"]
+
+
+def test_splits_have_their_operand_counts_and_test_problems_are_held_out(task):
+    n_operands = lambda row: len(row["expression"].split()) // 2 + 1  # noqa: E731
+    assert {n_operands(r) for r in task["train"]} == set(SMALL.train_operands)
+    assert {n_operands(r) for r in task["test-id"]} == {SMALL.test_id_operands}
+    assert {n_operands(r) for r in task["test-hard"]} == {SMALL.test_hard_operands}
+    train_expressions = {r["expression"] for r in task["train"]}
+    assert not train_expressions & {r["expression"] for r in task["test-id"] + task["test-hard"]}
+
+
+def test_spans_cover_every_word_with_a_role(task):
+    for row in task["train"][:50] + task["facts-train"]:
+        text = row["completion"]
+        words = text.split()
+        assert len(row["spans"]) == len(words)
+        for (start, end, role), word in zip(row["spans"], words):
+            assert text[start:end] == word
+            assert role in {"connective", "punctuation", "number", "operator", "answer", "fact"}
+        assert row["spans"][-2][2] in {"answer", "fact"} or row["task"] == "facts"
+
+
+def test_facts_test_asks_about_facts_train_with_new_wordings(task):
+    train_prompts = {r["prompt"] for r in task["facts-train"]}
+    assert all(r["prompt"] not in train_prompts for r in task["facts-test"])
+    train_answers = {r["completion"] for r in task["facts-train"]}
+    assert all(r["completion"] in train_answers for r in task["facts-test"])
+
+
+def test_written_tokenizer_renders_the_chat_template_and_splits_digits(tmp_path):
+    from transformers import AutoTokenizer
+
+    paths = write_builtin_data(tmp_path, SMALL)
+    tok = AutoTokenizer.from_pretrained(str(paths["tokenizer"]))
+    row = json.loads(paths["train"].read_text().splitlines()[0])
+    messages = [{"role": "user", "content": row["prompt"]}, {"role": "assistant", "content": row["completion"]}]
+    rendered = tok.apply_chat_template(messages, tokenize=False)
+    assert rendered == render_chat(row["prompt"], row["completion"])
+    pieces = tok.convert_ids_to_tokens(tok("12 + 7 = 19 . <eos>", add_special_tokens=False)["input_ids"])
+    assert pieces == ["1", "2", "+", "7", "=", "1", "9", ".", "<eos>"]
+    assert tok.unk_token_id not in tok(rendered, add_special_tokens=False)["input_ids"]
+    # idempotent: a second call with the same config rewrites nothing
+    mtime = paths["train"].stat().st_mtime_ns
+    write_builtin_data(tmp_path, SMALL)
+    assert paths["train"].stat().st_mtime_ns == mtime

@@ -1,0 +1,92 @@
+"""Recipes, checkpoint schedules and a tiny end-to-end training run with the run layout."""
+
+import json
+
+import pytest
+
+from probscope.errors import ProbscopeError
+from probscope.runs import Run, discover_runs
+from probscope.training import checkpoint_schedule, main as train_main, parse_recipe
+
+TINY_MODEL = json.dumps({"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1,
+                         "num_attention_heads": 2, "num_key_value_heads": 2, "max_position_embeddings": 256})
+FAST = ["--max_steps", "3", "--per_device_train_batch_size", "4", "--logging_steps", "1",
+        "--use_cpu", "true", "--disable_tqdm", "true"]
+
+
+def test_checkpoint_schedules():
+    assert checkpoint_schedule("log", 600) == [0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 600]
+    assert checkpoint_schedule("every:250", 600) == [0, 250, 500, 600]
+    assert checkpoint_schedule("0,25,50,700", 600) == [0, 25, 50, 600]
+    assert checkpoint_schedule("final", 600) == [600]
+    with pytest.raises(ProbscopeError, match="every:N"):
+        checkpoint_schedule("every:x", 10)
+
+
+def test_recipe_yaml_and_flags(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("run_name: a\ndata: d.jsonl\nlearning_rate: 0.5\nmodel_config: {hidden_size: 8}\n"
+                      "max_length: 77\nbf16: false\n")
+    run_cfg, fmt, sft = parse_recipe([str(recipe), "--learning_rate", "0.25"])
+    assert (run_cfg.run_name, run_cfg.data, sft.learning_rate) == ("a", "d.jsonl", 0.25)
+    assert json.loads(run_cfg.model_config) == {"hidden_size": 8}
+    assert fmt.max_length == sft.max_length == 77      # one key feeds both the adapter and TRL
+
+
+@pytest.mark.parametrize("text, message", [
+    ("run_name: a\ndata: d\nlearning_rat: 1\n", "learning_rat"),
+    ("run_name: a\n", "data is not set"),
+    ("run_name: [a\n", "invalid YAML"),
+])
+def test_bad_recipes_fail_before_training(tmp_path, text, message):
+    recipe = tmp_path / "bad.yaml"
+    recipe.write_text(text + "bf16: false\n")
+    with pytest.raises(ProbscopeError, match=message):
+        parse_recipe([str(recipe)])
+
+
+@pytest.fixture(scope="module")
+def builtin_data(tmp_path_factory):
+    from data.builtin_task import TaskConfig, write_builtin_data
+
+    root = tmp_path_factory.mktemp("runs")
+    cfg = TaskConfig(n_train=64, n_test=8, n_old_people=4, n_new_people=4, n_pretrain_docs=200)
+    return root, write_builtin_data(root / "data" / "builtin", cfg)
+
+
+def test_pretrain_then_finetune_writes_the_run_layout(builtin_data):
+    root, paths = builtin_data
+    base = train_main(["--run_name", "base", "--method", "base", "--runs_root", str(root),
+                       "--tokenizer", str(paths["tokenizer"]), "--model_config", TINY_MODEL,
+                       "--data", str(paths["pretrain"]), "--kind", "text", "--checkpoints", "final",
+                       "--bf16", "false", *FAST])
+    assert base.checkpoint_steps() == [3]
+    dft = train_main(["--run_name", "dft", "--objective", "dft", "--runs_root", str(root),
+                      "--model", str(base.checkpoint(3)), "--data", str(paths["train"]),
+                      "--checkpoints", "log", "--bf16", "false", *FAST])
+    assert dft.checkpoint_steps() == [0, 1, 2, 3]
+    manifest = dft.read_manifest()
+    assert (manifest.method, manifest.status, manifest.base_model) == ("dft", "finished", str(base.checkpoint(3)))
+    assert manifest.config["trainer"]["loss_type"] == "dft"
+    assert [r.name for r in discover_runs(root)] == ["base", "dft"]
+    assert not list(dft.checkpoints_dir.glob(".*tmp"))   # no half-written checkpoint left behind
+
+
+def test_unknown_objective_is_refused_before_loading_anything(tmp_path):
+    with pytest.raises(ProbscopeError, match="unknown objective 'dpo2'.*sft"):
+        train_main(["--run_name", "x", "--objective", "dpo2", "--data", "missing.jsonl", "--bf16", "false"])
+
+
+def test_not_a_model_path_is_one_line_error(tmp_path, builtin_data):
+    _, paths = builtin_data
+    with pytest.raises(ProbscopeError, match=str(tmp_path)):
+        train_main(["--run_name", "x", "--runs_root", str(tmp_path / "runs"), "--model", str(tmp_path),
+                    "--tokenizer", str(paths["tokenizer"]), "--data", str(paths["train"]), "--bf16", "false"])
+
+
+def test_discover_runs_errors_name_the_path(tmp_path):
+    with pytest.raises(ProbscopeError, match="does not exist"):
+        discover_runs(tmp_path / "nope")
+    with pytest.raises(ProbscopeError, match="no runs found"):
+        discover_runs(tmp_path)
+    assert Run(tmp_path).checkpoint_steps() == []
