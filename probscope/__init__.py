@@ -8,3 +8,28 @@ Heavy dependencies (torch, transformers) load only when a function that needs th
 """
 
 __version__ = "0.1.0"
+
+# The notebook API: name -> module that defines it, imported on first use so `import probscope` stays light.
+_LAZY_API = {
+    **dict.fromkeys(
+        ("load_tokens", "select_steps", "series_columns", "probability_histogram", "lowest_bin_tokens",
+         "role_shares", "stylistic_shares", "runs_overview"),
+        "probscope.analysis",
+    ),
+    **dict.fromkeys(
+        ("plot_probability_histogram", "plot_lowest_bin_tokens", "export_figures", "FIGURES", "register_figure"),
+        "probscope.plots",
+    ),
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY_API:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY_API[name]), name)
+    raise AttributeError(f"module 'probscope' has no attribute '{name}'")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY_API])

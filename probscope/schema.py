@@ -22,6 +22,7 @@ RANK = "rank"                # 1 + number of vocabulary entries with a strictly 
 IS_TOP1 = "is_top1"          # rank == 1
 SUM_P2 = "sum_p2"            # sum_j p_j^2: per-token logit-gradient norm^2 is 1 - 2p + sum_p2
 ROLE = "role"                # role of the token in its example (see ROLES), or null when unknown
+METHOD = "method"            # not stored: analysis.load_tokens adds it from the run's manifest
 
 # Column -> polars dtype name; the probe writes exactly these, in this order.
 TOKEN_COLUMNS: dict[str, str] = {
@@ -86,3 +87,53 @@ def method_label(method: str) -> str:
 # semantic: number, operator, answer, fact; stylistic: connective, punctuation; special: template/EOS.
 ROLES: tuple[str, ...] = ("number", "operator", "answer", "fact", "connective", "punctuation", "special")
 STYLISTIC_ROLES: tuple[str, ...] = ("connective", "punctuation")
+
+
+# --- dynamics table: gradient-weight statistics of the training batch, per logged step -------------------
+# Written while training by probscope.dynamics.GradientWeightCallback as Parquet parts in
+# runs.Run.dynamics_dir; read with probscope.dynamics.read_dynamics. One row per (logged optimizer step,
+# objective): the step-level columns repeat on every objective's row (filter one objective for one row
+# per step). Weights: see probscope/objectives.py ("logit view" w: gradient = w x SFT's gradient, SFT 1,
+# DFT p; "RL view" w/p: SFT 1/p, DFT 1). STEP (above) is the optimizer step the batch was trained at.
+OBJECTIVE = "objective"          # objective the weight columns describe (probscope.objectives registry)
+N_TOKENS = "n_tokens"            # target tokens in the step's batch (whole accumulation window, all ranks)
+P_BIN_COUNTS = "p_bin_counts"    # target tokens per Figure-2 bin, in BIN_LABELS order (sums to n_tokens)
+MEAN_ENTROPY = "mean_entropy"    # mean entropy (nats) of the next-token distribution at target positions
+SFT_LOSS = "sft_loss"            # mean -log p over the target tokens (also a trainer log key)
+DFT_LOSS = "dft_loss"            # mean -p*log p over the target tokens (also a trainer log key)
+GRAD_NORM = "grad_norm"          # the trainer's gradient norm at that step (null when the trainer did not log)
+LEARNING_RATE = "learning_rate"  # learning rate at that step (null when the trainer did not log)
+WEIGHT_MEAN = "weight_mean"      # mean logit-view weight over the target tokens
+RL_WEIGHT_MEAN = "rl_weight_mean"  # mean RL-view importance weight w/p
+DYNAMICS_QUANTILES: tuple[float, ...] = (0.1, 0.5, 0.9)
+WEIGHT_QUANTILE = {q: f"weight_q{round(100 * q):02d}" for q in DYNAMICS_QUANTILES}
+RL_WEIGHT_QUANTILE = {q: f"rl_weight_q{round(100 * q):02d}" for q in DYNAMICS_QUANTILES}
+# Per bin: share of sum_t w_t^2 * |grad_z log p_t|^2 (= 1 - 2p + sum_p2) contributed by the bin's tokens
+GRAD_SQ_SHARE = "grad_sq_share"
+
+DYNAMICS_COLUMNS: dict[str, str] = {
+    STEP: "Int64",
+    OBJECTIVE: "String",
+    N_TOKENS: "Int64",
+    P_BIN_COUNTS: "List[Int64]",
+    MEAN_ENTROPY: "Float64",
+    SFT_LOSS: "Float64",
+    DFT_LOSS: "Float64",
+    GRAD_NORM: "Float64",
+    LEARNING_RATE: "Float64",
+    WEIGHT_MEAN: "Float64",
+    **{name: "Float64" for name in WEIGHT_QUANTILE.values()},
+    RL_WEIGHT_MEAN: "Float64",
+    **{name: "Float64" for name in RL_WEIGHT_QUANTILE.values()},
+    GRAD_SQ_SHARE: "List[Float64]",
+}
+
+
+def dynamics_schema():
+    """The dynamics table's polars schema (lazy import, like token_schema)."""
+    import polars as pl
+
+    def dtype(name: str):
+        return pl.List(getattr(pl, name[5:-1])) if name.startswith("List[") else getattr(pl, name)
+
+    return pl.Schema({name: dtype(kind) for name, kind in DYNAMICS_COLUMNS.items()})

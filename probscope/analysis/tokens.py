@@ -1,0 +1,133 @@
+"""Load finished probe tables from a runs directory into one polars frame, one row per target token.
+
+    import probscope as ps
+    tokens = ps.load_tokens("runs")                        # last probed step of every run, train set
+    tokens = ps.load_tokens("runs", runs=["sft"], steps="all", lazy=True)
+
+Only probe directories holding the completion marker (``runs.PROBE_DONE``) are read: a probe that is
+still running or was killed is invisible here. Each row gains a ``method`` column from its run's
+manifest, so every analysis can group by method (Base, SFT, DFT, ...), and its ``run`` column is the
+run's directory name.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+
+import polars as pl
+
+from probscope import schema
+from probscope.errors import ProbscopeError
+from probscope.probe.table import read_probe_table
+from probscope.runs import DEFAULT_PROBE_DATASET, Run, discover_runs
+
+
+# "last" | "all" | [step, ...] applied to every run | {run name: step or [steps]}
+StepChoice = str | Sequence[int] | Mapping[str, int | Sequence[int]]
+
+_HOW_TO_PROBE = ("run `probscope probe` on the run's checkpoints, "
+                 "or build the demo runs with `probscope demo --no-serve`")
+
+
+def select_steps(
+    runs_root: str | os.PathLike,
+    *,
+    runs: Sequence[str] | None = None,
+    steps: StepChoice = "last",
+    dataset: str = DEFAULT_PROBE_DATASET,
+) -> dict[str, list[int]]:
+    """Which finished probe tables a load would read: run name -> ascending steps (runs with none left out).
+
+    Runs named explicitly (in `runs` or as keys of a `steps` dict) must have what is asked; runs taken
+    by default are skipped when they have no finished probe table (e.g. a run still training).
+    """
+    return {run.name: run_steps for run, run_steps in _choose(runs_root, runs, steps, dataset).items()}
+
+
+def _choose(runs_root, runs: Sequence[str] | None, steps: StepChoice, dataset: str) -> dict[Run, list[int]]:
+    by_name = {run.name: run for run in discover_runs(runs_root)}
+    explicit = runs is not None or isinstance(steps, Mapping)
+    wanted = list(steps) if isinstance(steps, Mapping) else list(runs) if runs is not None else list(by_name)
+    unknown = [name for name in wanted if name not in by_name]
+    if unknown:
+        raise ProbscopeError(f"{runs_root}: no run named {', '.join(unknown)} (runs: {', '.join(by_name)})")
+
+    chosen: dict[Run, list[int]] = {}
+    for name in wanted:
+        run = by_name[name]
+        probed = run.probed_steps(dataset)
+        choice = steps[name] if isinstance(steps, Mapping) else steps
+        picked = _pick(choice, probed)
+        if picked:
+            chosen[run] = picked
+        elif explicit:
+            raise ProbscopeError(
+                f"{run.root}: no finished probe table for dataset '{dataset}' at step(s) {_describe(choice)} "
+                f"(finished: {_describe(probed)}); {_HOW_TO_PROBE}"
+            )
+    if not chosen:
+        raise ProbscopeError(
+            f"{runs_root}: no finished probe tables for dataset '{dataset}' at step(s) {_describe(steps)} "
+            f"in {len(wanted)} run(s); {_HOW_TO_PROBE}"
+        )
+    return chosen
+
+
+def _pick(choice: str | int | Sequence[int], probed: list[int]) -> list[int]:
+    if choice == "last":
+        return probed[-1:]
+    if choice == "all":
+        return probed
+    if isinstance(choice, str):
+        raise ProbscopeError(f"steps: '{choice}' is not 'last', 'all', a list of steps or a dict run -> step")
+    asked = {choice} if isinstance(choice, int) else set(choice)
+    return sorted(asked.intersection(probed))
+
+
+def _describe(choice: str | int | Sequence[int]) -> str:
+    if isinstance(choice, (str, int)):
+        return str(choice)
+    return ", ".join(map(str, choice)) or "none"
+
+
+def load_tokens(
+    runs_root: str | os.PathLike,
+    *,
+    runs: Sequence[str] | None = None,
+    steps: StepChoice = "last",
+    dataset: str = DEFAULT_PROBE_DATASET,
+    lazy: bool = False,
+) -> pl.DataFrame | pl.LazyFrame:
+    """All target tokens of the chosen runs and steps: schema.TOKEN_COLUMNS plus `method`.
+
+    `lazy=True` returns a LazyFrame (aggregations then collect only their result).
+    """
+    frames = []
+    for run, run_steps in _choose(runs_root, runs, steps, dataset).items():
+        method = run.read_manifest().method
+        for step in run_steps:
+            table = scan_probe_table(run.probe_dir(step, dataset))
+            # The directory names the run (schema.RUN): a run copied or renamed keeps its stored name.
+            frames.append(table.with_columns(pl.lit(run.name).alias(schema.RUN), pl.lit(method).alias(schema.METHOD)))
+    tokens = pl.concat(frames, how="vertical")
+    return tokens if lazy else tokens.collect()
+
+
+def scan_probe_table(probe_dir: str | os.PathLike) -> pl.LazyFrame:
+    """A finished probe directory as a LazyFrame, read by the probe's own reader (schema-checked)."""
+    # read_probe_table is eager (all columns); a lazy scan there would let aggregations skip columns.
+    return read_probe_table(probe_dir).lazy()
+
+
+def series_columns(tokens: pl.DataFrame | pl.LazyFrame) -> tuple[str, ...]:
+    """The fewest columns that tell the loaded series apart: `method`, then run, then step when needed.
+
+    One run per method at one step (the paper's Figure 2) gives ("method",); two SFT runs give
+    ("method", "run"); one run at several steps gives ("method", "run", "step").
+    """
+    series = tokens.lazy().select(schema.METHOD, schema.RUN, schema.STEP).unique().collect()
+    for columns in ((schema.METHOD,), (schema.METHOD, schema.RUN)):
+        if series.select(columns).unique().height == series.height:
+            return columns
+    return (schema.METHOD, schema.RUN, schema.STEP)

@@ -1,0 +1,77 @@
+"""How figures name, order and colour what they show; facts come from probscope.schema.
+
+A *series* is one distinct value of a table's group columns (e.g. method="sft"): one bar colour in
+Figure 2, one panel in the lowest-bin listing. Methods keep the paper's order and colours; when a
+method appears more than once (two SFT runs, several steps) series fall back to the default colour cycle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import polars as pl
+from matplotlib import colormaps, colors, rcParams
+
+from probscope import schema
+from probscope import schema
+
+UNKNOWN_ROLE_COLOR = "#bbbbbb"
+
+
+class Series(NamedTuple):
+    key: dict[str, Any]   # group column -> value
+    label: str
+    color: str
+
+    def rows(self, table: pl.DataFrame) -> pl.DataFrame:
+        """The rows of `table` belonging to this series."""
+        return table.filter(**self.key) if self.key else table
+
+
+def plot_series(table: pl.DataFrame, group_columns: Sequence[str]) -> list[Series]:
+    """The distinct groups of `table` in plotting order (schema.METHOD_ORDER first), labelled and coloured."""
+    group_columns = list(group_columns)
+    if not group_columns:
+        return [Series({}, "all tokens", _cycle_colors()[0])]
+    keys = table.select(group_columns).unique().rows(named=True)
+    keys.sort(key=_order)
+    methods = [key.get(schema.METHOD) for key in keys]
+    one_per_method = schema.METHOD in group_columns and len(set(methods)) == len(methods)
+    cycle = _cycle_colors()
+    palette = [cycle[i % len(cycle)] for i in range(len(keys))]
+    if one_per_method:
+        palette = [schema.METHOD_COLORS.get(method, color) for method, color in zip(methods, palette)]
+    return [Series(key, _label(key), color) for key, color in zip(keys, palette)]
+
+
+def role_color(role: str | None) -> str:
+    """A fixed colour per schema.ROLES entry (tab10 in ROLES order); grey for unknown roles."""
+    if role not in schema.ROLES:
+        return UNKNOWN_ROLE_COLOR
+    return colors.to_hex(colormaps["tab10"](schema.ROLES.index(role)))
+
+
+def display_token(token: str | None) -> str:
+    """A token as a tick label: quoted so spaces show, escapes visible, `$` kept out of mathtext."""
+    return repr(token).replace("$", r"\$") if token is not None else "<none>"
+
+
+def _order(key: dict[str, Any]) -> tuple:
+    method = key.get(schema.METHOD)
+    rank = schema.METHOD_ORDER.index(method) if method in schema.METHOD_ORDER else len(schema.METHOD_ORDER)
+    return (rank, *key.values())
+
+
+def _label(key: dict[str, Any]) -> str:
+    """E.g. "SFT", or "SFT · sft-lr2 · step 100" when runs or steps must be told apart."""
+    def part(column: str, value: Any) -> str:
+        if column == schema.METHOD:
+            return schema.method_label(value)
+        return f"step {value}" if column == schema.STEP else str(value)
+
+    return " · ".join(part(column, value) for column, value in key.items())
+
+
+def _cycle_colors() -> list[str]:
+    return rcParams["axes.prop_cycle"].by_key()["color"]

@@ -1,0 +1,214 @@
+"""Analyses of probe tables: loading across runs, Figure-2 histogram, lowest-bin listing, role shares.
+
+    .venv/bin/pytest tests/test_analysis.py -q
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import polars as pl
+import pytest
+from fixture_runs import RUN_STEPS, UNFINISHED, build_fixture_runs
+
+import probscope as ps
+from probscope import schema
+from probscope.analysis import probe_signature
+from probscope.errors import ProbscopeError
+from probscope.probe.table import part_name
+from probscope.runs import PROBE_DONE, Manifest, Run
+
+
+@pytest.fixture(scope="module")
+def runs_root(tmp_path_factory):
+    return build_fixture_runs(tmp_path_factory.mktemp("runs"))
+
+
+def frame(rows: list[tuple]) -> pl.DataFrame:
+    """A token frame from (method, p, token, role) rows; other columns get neutral values."""
+    method, p, token, role = zip(*rows)
+    return pl.DataFrame({
+        schema.METHOD: method, schema.RUN: method, schema.STEP: [0] * len(rows), schema.P: p,
+        schema.TOKEN: token, schema.TOKEN_ID: [sum(map(ord, t)) for t in token], schema.ROLE: role,
+    })
+
+
+# ---- histogram ------------------------------------------------------------------------------------
+def test_histogram_counts_a_hand_computed_case_with_values_on_bin_edges():
+    a = [0.0, 5e-5, 1e-4, 1e-3, 0.0099, 0.01, 0.1, 0.2, 0.3, 0.7, 0.9, 0.95, 1.0, 1.0]
+    tokens = frame([("a", p, "t", None) for p in a] + [("b", 0.5, "t", None)])
+    hist = ps.probability_histogram(tokens)
+
+    expected_a = [2, 1, 2, 1, 1, 1, 1, 0, 0, 0, 1, 0, 4]   # by hand: left-closed bins, 1.0 in the last
+    got_a = hist.filter(pl.col(schema.METHOD) == "a").sort("bin")
+    assert got_a["count"].to_list() == expected_a
+    assert got_a["percent"].to_list() == pytest.approx([100 * c / len(a) for c in expected_a])
+    got_b = hist.filter(pl.col(schema.METHOD) == "b").sort("bin")
+    assert got_b["count"].to_list() == [0] * 8 + [1] + [0] * 4      # every bin present, zeros included
+    assert got_b["bin_label"].to_list() == list(schema.BIN_LABELS)
+    assert hist.group_by(schema.METHOD).agg(pl.col("percent").sum())["percent"].to_list() == pytest.approx([100, 100])
+    assert got_a["lo"].to_list() == list(schema.BIN_EDGES[:-1]) and got_a["hi"].to_list() == list(schema.BIN_EDGES[1:])
+
+
+def test_histogram_matches_numpy_reference_on_fixture_runs(runs_root):
+    tokens = ps.load_tokens(runs_root)
+    hist = ps.probability_histogram(tokens)
+    for method in RUN_STEPS:
+        p = tokens.filter(pl.col(schema.METHOD) == method)[schema.P].to_numpy()
+        reference, _ = np.histogram(p, bins=np.array(schema.BIN_EDGES))   # [a, b) bins, last one [a, b]
+        got = hist.filter(pl.col(schema.METHOD) == method).sort("bin")
+        assert got["count"].to_list() == reference.tolist()
+        assert got["percent"].sum() == pytest.approx(100.0)
+
+
+def test_histogram_without_groups_and_lazy_input(runs_root):
+    tokens = ps.load_tokens(runs_root, lazy=True)
+    hist = ps.probability_histogram(tokens, by=())
+    assert hist.columns == ["bin", "bin_label", "lo", "hi", "count", "percent"]
+    assert hist["count"].sum() == tokens.select(pl.len()).collect().item()
+
+
+@pytest.mark.parametrize("bad", [float("nan"), 1.5, -0.1, None])
+def test_histogram_rejects_probabilities_outside_0_1(bad):
+    with pytest.raises(ProbscopeError, match="1 rows have p missing, NaN or outside"):
+        ps.probability_histogram(frame([("a", 0.5, "t", None), ("a", bad, "t", None)]))
+
+
+def test_histogram_tolerates_float32_rounding_above_one():
+    hist = ps.probability_histogram(frame([("a", 1.0 + 1e-7, "t", None)]))
+    assert hist.filter(pl.col("count") > 0)["bin"].to_list() == [len(schema.BIN_EDGES) - 2]
+
+
+# ---- lowest-bin listing and roles -----------------------------------------------------------------
+LOW = [
+    ("a", 1e-5, ".", "punctuation"), ("a", 2e-5, ".", "punctuation"), ("a", 0.0, ".", "punctuation"),
+    ("a", 5e-5, "So", "connective"), ("a", 9e-5, "So", "connective"),
+    ("a", 2e-5, "7", "number"), ("a", 0.5, "7", "number"),
+    ("a", 1e-4, "x", "fact"),            # exactly on the edge: not in the lowest bin (left-closed)
+    ("b", 0.0, ",", "punctuation"), ("b", 0.9, "4", "number"),
+]
+
+
+def test_lowest_bin_tokens_on_a_hand_built_frame():
+    listing = ps.lowest_bin_tokens(frame(LOW))
+    assert listing.select(schema.METHOD, "rank", "token", "role", "count").rows() == [
+        ("a", 1, ".", "punctuation", 3), ("a", 2, "So", "connective", 2), ("a", 3, "7", "number", 1),
+        ("b", 1, ",", "punctuation", 1),
+    ]
+    assert listing["share"].to_list() == pytest.approx([3 / 6, 2 / 6, 1 / 6, 1.0])
+    assert ps.lowest_bin_tokens(frame(LOW), top=1)["token"].to_list() == [".", ","]
+    wider = ps.lowest_bin_tokens(frame(LOW), upper=0.6, by=())
+    assert wider.select("token", "count").rows()[:2] == [(".", 3), ("7", 2)]   # ties (7, So) by token
+
+
+def test_role_shares_and_stylistic_shares_on_a_hand_built_frame():
+    shares = ps.role_shares(frame(LOW))
+    a = {row["role"]: row for row in shares.filter(pl.col(schema.METHOD) == "a").iter_rows(named=True)}
+    assert (a["punctuation"]["low_count"], a["punctuation"]["all_count"]) == (3, 3)
+    assert a["punctuation"]["low_share"] == pytest.approx(3 / 6)
+    assert a["punctuation"]["all_share"] == pytest.approx(3 / 8)
+    assert a["punctuation"]["enrichment"] == pytest.approx((3 / 6) / (3 / 8))
+    assert a["fact"]["low_count"] == 0 and a["fact"]["all_share"] == pytest.approx(1 / 8)
+    assert a["connective"]["stylistic"] and not a["number"]["stylistic"]
+
+    summary = ps.stylistic_shares(shares)
+    assert summary.select(schema.METHOD, "low_count", "all_count").rows() == [("a", 5, 5), ("b", 1, 1)]
+    assert summary["low_share"].to_list() == pytest.approx([5 / 6, 1.0])
+    assert summary["all_share"].to_list() == pytest.approx([5 / 8, 1 / 2])
+    none_low = ps.stylistic_shares(ps.role_shares(frame(LOW), upper=0.0))
+    assert none_low["low_share"].to_list() == [None, None]
+
+
+def test_fixture_dft_lowest_bin_is_mostly_stylistic(runs_root):
+    """The fixture is built so; this checks the pipeline reports it (and would catch swapped shares)."""
+    summary = ps.stylistic_shares(ps.role_shares(ps.load_tokens(runs_root)))
+    dft = summary.filter(pl.col(schema.METHOD) == "dft").row(0, named=True)
+    assert dft["low_share"] > 0.7 > 0.4 > dft["all_share"]
+
+
+# ---- loading across runs ------------------------------------------------------------------------------
+def test_load_tokens_reads_last_finished_step_and_adds_method(runs_root):
+    tokens = ps.load_tokens(runs_root)
+    steps = dict(tokens.group_by(schema.RUN).agg(pl.col(schema.STEP).unique()).rows())
+    assert steps == {"base": [0], "sft": [10], "dft": [10]}        # sft's unfinished step 20 is ignored
+    assert (tokens[schema.METHOD] == tokens[schema.RUN]).all()           # fixture: method name = run name
+    assert tokens.columns == [*schema.TOKEN_COLUMNS, schema.METHOD]
+    assert tokens.schema[schema.P] == pl.Float64
+    lazy = ps.load_tokens(runs_root, lazy=True)
+    assert isinstance(lazy, pl.LazyFrame) and lazy.collect().equals(tokens)
+
+
+def test_step_choices(runs_root):
+    assert ps.select_steps(runs_root, steps="all") == {"base": [0], "dft": [5, 10], "sft": [5, 10]}
+    assert ps.select_steps(runs_root, steps=[5, 99]) == {"dft": [5], "sft": [5]}
+    assert ps.select_steps(runs_root, steps={"sft": 5, "base": 0}) == {"sft": [5], "base": [0]}
+    assert ps.select_steps(runs_root, runs=["dft"]) == {"dft": [10]}
+    run, step = UNFINISHED
+    expected = rf"{run}: no finished probe table .* step\(s\) {step} \(finished: 5, 10\)"
+    with pytest.raises(ProbscopeError, match=expected):
+        ps.select_steps(runs_root, steps={run: step})
+    with pytest.raises(ProbscopeError, match="no run named nope"):
+        ps.load_tokens(runs_root, runs=["nope"])
+    with pytest.raises(ProbscopeError, match="no finished probe tables .* step\\(s\\) 99"):
+        ps.load_tokens(runs_root, steps=[99])
+    with pytest.raises(ProbscopeError, match="'first' is not 'last', 'all'"):
+        ps.load_tokens(runs_root, steps="first")
+
+
+def test_bad_runs_directories(tmp_path):
+    with pytest.raises(ProbscopeError, match="does not exist"):
+        ps.load_tokens(tmp_path / "missing")
+    with pytest.raises(ProbscopeError, match="no runs found"):
+        ps.load_tokens(tmp_path)
+    Run(tmp_path / "sft").write_manifest(Manifest(name="sft", method="sft"))
+    with pytest.raises(ProbscopeError, match="no finished probe tables .*probscope probe"):
+        ps.load_tokens(tmp_path)
+
+
+def test_load_tokens_names_a_probe_table_with_other_columns(runs_root, tmp_path):
+    shutil.copytree(runs_root, tmp_path, dirs_exist_ok=True)
+    stray = Run(tmp_path / "sft").probe_dir(10) / part_name(rank=0, shard=2)
+    pl.DataFrame({schema.P: [0.5]}).write_parquet(stray)
+    with pytest.raises(ProbscopeError, match=f"{stray}: columns \\['p'\\] differ from probe schema"):
+        ps.load_tokens(tmp_path)
+
+
+def test_series_columns_tell_runs_and_steps_apart(runs_root, tmp_path):
+    assert ps.series_columns(ps.load_tokens(runs_root)) == (schema.METHOD,)
+    assert ps.series_columns(ps.load_tokens(runs_root, steps="all", lazy=True)) == (schema.METHOD, schema.RUN, schema.STEP)
+    shutil.copytree(runs_root, tmp_path, dirs_exist_ok=True)
+    shutil.copytree(tmp_path / "sft", tmp_path / "sft-b")      # a second SFT run (same method)
+    assert ps.series_columns(ps.load_tokens(tmp_path)) == (schema.METHOD, schema.RUN)
+
+
+def test_runs_overview_and_probe_signature(runs_root, tmp_path):
+    overview = ps.runs_overview(runs_root)
+    assert overview.select(schema.RUN, schema.METHOD, "status").rows() == [
+        ("base", "base", "finished"), ("dft", "dft", "finished"), ("sft", "sft", "finished"),
+    ]
+    assert overview.filter(pl.col("run") == "sft")["checkpoints"].to_list() == [[5, 10]]
+    assert overview.filter(pl.col("run") == "sft")["probed"].item() == "train: 5, 10"
+
+    shutil.copytree(runs_root, tmp_path, dirs_exist_ok=True)
+    before = probe_signature(tmp_path, {"sft": 10, "base": 0}, "train")
+    assert probe_signature(tmp_path, {"base": 0, "sft": 10}, "train") == before
+    marker = Run(tmp_path / "sft").probe_dir(10) / PROBE_DONE
+    marker.write_text(json.dumps({"rows": 0}))                    # a re-probe rewrites the marker last
+    os.utime(marker, ns=(marker.stat().st_atime_ns, marker.stat().st_mtime_ns + 10**9))
+    assert probe_signature(tmp_path, {"sft": 10, "base": 0}, "train") != before
+
+
+# ---- the notebook API stays light ---------------------------------------------------------------------
+def test_import_probscope_loads_no_heavy_module():
+    code = (
+        "import sys, probscope as ps; "
+        "heavy = [m for m in ('torch', 'transformers', 'matplotlib', 'polars', 'streamlit') if m in sys.modules]; "
+        "assert not heavy, heavy; "
+        "from probscope.analysis.histograms import probability_histogram; "
+        "assert ps.probability_histogram is probability_histogram; "
+        "assert 'matplotlib' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
