@@ -65,7 +65,8 @@ def probe_demo_runs(runs: list[Run], train_file: Path, tokenizer_dir: Path) -> i
             summary = probe_checkpoint(
                 run.checkpoint(step), examples, run.probe_dir(step, DEFAULT_PROBE_DATASET), run=run.name, step=step
             )
-            n_tokens += summary.n_tokens
+            print(summary.line())
+            n_tokens += summary.tokens
     return n_tokens
 
 
