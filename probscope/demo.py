@@ -36,29 +36,38 @@ def builtin_recipe_args(name: str, runs_root: Path) -> list[str]:
     return args
 
 
-def build_demo_runs(runs_root: str | Path) -> list[Run]:
-    """Build (or finish building) the built-in runs under `runs_root`; returns them."""
+def build_demo_runs(runs_root: str | Path, *, task=None, overrides: dict[str, list[str]] | None = None,
+                    probe_examples: int = DEMO_PROBE_EXAMPLES) -> list[Run]:
+    """Build (or finish building) the built-in runs under `runs_root`; returns them.
+
+    task: a data.builtin_task.TaskConfig (default: the standard task); overrides: extra recipe flags
+    per run name, e.g. {"base": ["--max_steps", "3"]} (the tests build a tiny demo this way).
+    """
     from data.builtin_task import write_builtin_data
     from probscope import training
 
     start = time.time()
     runs_root = Path(runs_root)
-    paths = write_builtin_data(runs_root / BUILTIN_DATA)
-    runs = [training.main(builtin_recipe_args(name, runs_root)) for name in ("base", "sft", "dft")]
-    n_tokens = probe_demo_runs(runs, paths["train"], paths["tokenizer"])
+    overrides = overrides or {}
+    paths = write_builtin_data(runs_root / BUILTIN_DATA, task)
+    runs = [
+        training.main(builtin_recipe_args(name, runs_root) + overrides.get(name, []))
+        for name in ("base", "sft", "dft")
+    ]
+    n_tokens = probe_demo_runs(runs, paths["train"], paths["tokenizer"], probe_examples)
     print(f"demo: {len(runs)} runs, {n_tokens:,} probed tokens in {runs_root} ({time.time() - start:.0f}s)")
     return runs
 
 
-def probe_demo_runs(runs: list[Run], train_file: Path, tokenizer_dir: Path) -> int:
-    """Probe every checkpoint of every run on the first DEMO_PROBE_EXAMPLES training examples."""
+def probe_demo_runs(runs: list[Run], train_file: Path, tokenizer_dir: Path, n_examples: int) -> int:
+    """Probe every checkpoint of every run on the first `n_examples` training examples."""
     from transformers import AutoTokenizer
 
     from probscope.datasets import DataFormat, encode_file
     from probscope.probe import probe_checkpoint
 
     tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
-    examples = encode_file(train_file, tokenizer, DataFormat(), limit=DEMO_PROBE_EXAMPLES)
+    examples = encode_file(train_file, tokenizer, DataFormat(), limit=n_examples)
     n_tokens = 0
     for run in runs:
         for step in run.checkpoint_steps():

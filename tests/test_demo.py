@@ -1,0 +1,68 @@
+"""The whole walking skeleton on a tiny scale: task -> base -> SFT/DFT -> probes -> export -> dashboard."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from probscope.cli import main as cli_main
+from probscope.runs import discover_runs
+
+TINY = json.dumps({"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1,
+                   "num_attention_heads": 2, "num_key_value_heads": 2, "max_position_embeddings": 256})
+FAST = ["--max_steps", "4", "--per_device_train_batch_size", "4", "--use_cpu", "true", "--disable_tqdm", "true"]
+
+
+def tiny_task():
+    from data.builtin_task import TaskConfig
+
+    return TaskConfig(n_train=40, n_test=8, n_old_people=4, n_new_people=4, n_pretrain_docs=200)
+
+
+@pytest.fixture(scope="module")
+def demo_root(tmp_path_factory):
+    from probscope.demo import build_demo_runs
+
+    root = tmp_path_factory.mktemp("demo")
+    build_demo_runs(root, task=tiny_task(), probe_examples=12, overrides={
+        "base": ["--model_config", TINY, *FAST],
+        "sft": ["--checkpoints", "0,2", *FAST],
+        "dft": ["--checkpoints", "0,2", *FAST],
+    })
+    return root
+
+
+@pytest.mark.slow
+def test_demo_builds_runs_with_checkpoints_and_probe_tables(demo_root):
+    runs = {run.name: run for run in discover_runs(demo_root)}
+    assert set(runs) == {"base", "sft", "dft"}
+    assert {run.read_manifest().method for run in runs.values()} == {"base", "sft", "dft"}
+    assert runs["base"].checkpoint_steps() == [4]
+    for name in ("sft", "dft"):
+        assert runs[name].checkpoint_steps() == [0, 2, 4]
+        assert runs[name].probed_steps() == [0, 2, 4]
+
+
+@pytest.mark.slow
+def test_demo_is_resumable_and_a_rerun_changes_nothing(demo_root, capsys):
+    from probscope.demo import build_demo_runs
+
+    marker = discover_runs(demo_root)[0].manifest_path.stat().st_mtime_ns
+    build_demo_runs(demo_root, task=tiny_task(), probe_examples=12, overrides={"base": ["--model_config", TINY, *FAST]})
+    assert "already finished" in capsys.readouterr().out
+    assert discover_runs(demo_root)[0].manifest_path.stat().st_mtime_ns == marker
+
+
+@pytest.mark.slow
+def test_export_and_dashboard_on_the_demo_runs(demo_root, tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    assert cli_main(["export", "--runs", str(demo_root), "--out", str(tmp_path), "--format", "png,pdf"]) == 0
+    images = list(tmp_path.glob("*.png")) + list(tmp_path.glob("*.pdf"))
+    assert len(images) >= 4 and all(p.stat().st_size > 1000 for p in images)
+
+    monkeypatch.setenv("PROBSCOPE_RUNS", str(demo_root))
+    app = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app" / "main.py"), default_timeout=60)
+    app.run()
+    assert not app.exception and not app.error
+    assert app.title[0].value.startswith("Figure 2") and not app.info   # a figure, not the "no runs" note
