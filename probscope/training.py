@@ -34,7 +34,13 @@ from probscope.runs import Manifest, Run, code_version, step_dir_name
 class RunConfig:
     run_name: str = field(default="", metadata={"help": "Run directory name under runs_root (required)."})
     runs_root: str = field(default="runs", metadata={"help": "Directory holding the runs."})
-    objective: str = field(default="sft", metadata={"help": "Training objective: sft or dft."})
+    objective: str = field(
+        default="sft", metadata={"help": "Training objective, a probscope.objectives name: sft, dft, dft-sentence, "
+                                         "dft-geometric, dft-floor, asft, power."}
+    )
+    objective_args: str | None = field(
+        default=None, metadata={"help": "JSON object of the objective's hyper-parameters, e.g. {\"floor\": 0.2}."}
+    )
     method: str | None = field(
         default=None, metadata={"help": "Label of the run in figures (base, sft, dft, ...); default: the objective."}
     )
@@ -52,6 +58,9 @@ class RunConfig:
         default="log", metadata={"help": "Checkpoint schedule: 'log' (0, 1, 2, 5, 10, 20, 50, ...), "
                                          "'every:N', 'final', or a comma-separated list of steps. "
                                          "The final step is always saved."}
+    )
+    dynamics: bool = field(
+        default=True, metadata={"help": "Record gradient-weight statistics every logging step into the run's dynamics/."}
     )
     dry_run: bool = field(default=False, metadata={"help": "Validate the recipe, load data, print the plan; no training."})
 
@@ -161,9 +170,6 @@ def _checkpoint_callback(run: Run, steps: list[int], tokenizer):
 
 
 # ---- building the pieces ------------------------------------------------------------------------------
-OBJECTIVE_TO_TRL_LOSS = {"sft": "nll", "dft": "dft"}
-
-
 def load_tokenizer(cfg: RunConfig):
     from transformers import AutoTokenizer
 
@@ -215,17 +221,24 @@ def build_dataset(cfg: RunConfig, fmt: DataFormat, tokenizer):
     })
 
 
-def check_objective(name: str) -> None:
-    if name not in OBJECTIVE_TO_TRL_LOSS:
-        raise ProbscopeError(f"unknown objective '{name}' (valid: {', '.join(OBJECTIVE_TO_TRL_LOSS)})")
+def parse_objective_args(cfg: RunConfig) -> dict[str, Any]:
+    """The objective's hyper-parameters, checked against its signature before anything loads."""
+    from probscope.objectives import get_objective
+
+    try:
+        args = json.loads(cfg.objective_args) if cfg.objective_args else {}
+    except json.JSONDecodeError as e:
+        raise ProbscopeError(f"objective_args: not a JSON object ({e.msg})") from None
+    return get_objective(cfg.objective).resolve_args(args)
 
 
 # ---- the job -------------------------------------------------------------------------------------------
 def train_run(run_cfg: RunConfig, data_fmt: DataFormat, sft_cfg) -> Run:
     """Train per the three configs; returns the run. Skips training if the run already finished."""
-    from trl import SFTTrainer
+    from probscope.dynamics import GradientWeightCallback
+    from probscope.trainer import ObjectiveSFTTrainer
 
-    check_objective(run_cfg.objective)
+    objective_args = parse_objective_args(run_cfg)
     run = Run(Path(run_cfg.runs_root) / run_cfg.run_name)
     if run.manifest_path.is_file() and run.read_manifest().status == "finished" and not run_cfg.dry_run:
         print(f"{run.root}: already finished, skipping (delete it to retrain)")
@@ -233,7 +246,6 @@ def train_run(run_cfg: RunConfig, data_fmt: DataFormat, sft_cfg) -> Run:
     tokenizer = load_tokenizer(run_cfg)
     dataset = build_dataset(run_cfg, data_fmt, tokenizer)
     sft_cfg.output_dir = str(run.root / "trainer")
-    sft_cfg.loss_type = OBJECTIVE_TO_TRL_LOSS[run_cfg.objective]
     sft_cfg.save_strategy = "no"          # checkpoints are ours: HF directories on a schedule
     sft_cfg.report_to = []
     max_steps = sft_cfg.max_steps if sft_cfg.max_steps > 0 else _steps_per_epoch(len(dataset), sft_cfg)
@@ -254,9 +266,12 @@ def train_run(run_cfg: RunConfig, data_fmt: DataFormat, sft_cfg) -> Run:
         run.write_manifest(manifest)
         if 0 in schedule:
             save_checkpoint(model, tokenizer, run, 0)
-    trainer = SFTTrainer(
-        model=model, args=sft_cfg, train_dataset=dataset, processing_class=tokenizer,
-        callbacks=[_checkpoint_callback(run, [s for s in schedule if s > 0], tokenizer)],
+    callbacks = [_checkpoint_callback(run, [s for s in schedule if s > 0], tokenizer)]
+    if run_cfg.dynamics:
+        callbacks.append(GradientWeightCallback(run.dynamics_dir, objective_args={run_cfg.objective: objective_args}))
+    trainer = ObjectiveSFTTrainer(
+        model=model, args=sft_cfg, train_dataset=dataset, processing_class=tokenizer, callbacks=callbacks,
+        objective=run_cfg.objective, objective_args=objective_args,
     )
     start = time.time()
     trainer.train()

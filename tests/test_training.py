@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from probscope.dynamics import read_dynamics
 from probscope.errors import ProbscopeError
 from probscope.runs import Run, discover_runs
 from probscope.training import checkpoint_schedule, main as train_main, parse_recipe
@@ -67,14 +68,21 @@ def test_pretrain_then_finetune_writes_the_run_layout(builtin_data):
     assert dft.checkpoint_steps() == [0, 1, 2, 3]
     manifest = dft.read_manifest()
     assert (manifest.method, manifest.status, manifest.base_model) == ("dft", "finished", str(base.checkpoint(3)))
-    assert manifest.config["trainer"]["loss_type"] == "dft"
+    assert manifest.config["run"]["objective"] == "dft"
+    dynamics = read_dynamics(dft.dynamics_dir)      # logged while training, every logging step
+    assert set(dynamics["step"].to_list()) == {1, 2, 3}
     assert [r.name for r in discover_runs(root)] == ["base", "dft"]
     assert not list(dft.checkpoints_dir.glob(".*tmp"))   # no half-written checkpoint left behind
 
 
-def test_unknown_objective_is_refused_before_loading_anything(tmp_path):
-    with pytest.raises(ProbscopeError, match="unknown objective 'dpo2'.*sft"):
-        train_main(["--run_name", "x", "--objective", "dpo2", "--data", "missing.jsonl", "--bf16", "false"])
+@pytest.mark.parametrize("flags, message", [
+    (["--objective", "dpo2"], "dpo2.*sft"),
+    (["--objective", "dft-floor", "--objective_args", '{"flor": 0.2}'], "flor"),
+    (["--objective", "dft-floor", "--objective_args", "{0.2}"], "objective_args"),
+])
+def test_bad_objectives_are_refused_before_loading_anything(flags, message):
+    with pytest.raises(ProbscopeError, match=message):
+        train_main(["--run_name", "x", *flags, "--data", "missing.jsonl", "--bf16", "false"])
 
 
 def test_not_a_model_path_is_one_line_error(tmp_path, builtin_data):
@@ -90,3 +98,13 @@ def test_discover_runs_errors_name_the_path(tmp_path):
     with pytest.raises(ProbscopeError, match="no runs found"):
         discover_runs(tmp_path)
     assert Run(tmp_path).checkpoint_steps() == []
+
+
+def test_dry_run_prints_the_plan_and_trains_nothing(builtin_data, capsys):
+    root, paths = builtin_data
+    run = train_main(["--run_name", "plan", "--runs_root", str(root), "--tokenizer", str(paths["tokenizer"]),
+                      "--model_config", TINY_MODEL, "--data", str(paths["train"]), "--max_steps", "30",
+                      "--checkpoints", "every:10", "--dry_run", "true", "--bf16", "false"])
+    out = capsys.readouterr().out
+    assert "64 examples" in out and "[0, 10, 20, 30]" in out and "dry run" in out
+    assert not run.root.exists()
