@@ -130,7 +130,6 @@ def _add_train(sub) -> None:
         "train", help="train one run from a recipe YAML (flags override its keys)", add_help=False,
         description="probscope train RECIPE.yaml [--key value ...]; `probscope train --help` lists every key.",
     )
-    p.add_argument("recipe_args", nargs=argparse.REMAINDER)
 
     def run(args) -> None:
         from probscope import training
@@ -169,7 +168,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    # `train` hands everything after it to the recipe parser (argparse.REMAINDER drops a leading --flag)
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "train":
+        args.recipe_args = extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     # library modules report counts (rows encoded, examples truncated) through logging
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(message)s"))

@@ -235,6 +235,8 @@ def parse_objective_args(cfg: RunConfig) -> dict[str, Any]:
 # ---- the job -------------------------------------------------------------------------------------------
 def train_run(run_cfg: RunConfig, data_fmt: DataFormat, sft_cfg) -> Run:
     """Train per the three configs; returns the run. Skips training if the run already finished."""
+    from transformers import set_seed
+
     from probscope.dynamics import GradientWeightCallback
     from probscope.trainer import ObjectiveSFTTrainer
 
@@ -254,6 +256,7 @@ def train_run(run_cfg: RunConfig, data_fmt: DataFormat, sft_cfg) -> Run:
         print(_plan(run_cfg, data_fmt, sft_cfg, len(dataset), max_steps, schedule))
         return run
 
+    set_seed(sft_cfg.seed)      # the same initial weights on every rank and every rerun
     model = build_model(run_cfg, tokenizer)
     manifest = Manifest(
         name=run.name, method=run_cfg.method or run_cfg.objective, base_model=run_cfg.model, data=run_cfg.data,
