@@ -1,0 +1,241 @@
+"""The loss registry: each training objective turns per-token log-probabilities into a per-token loss.
+
+    from probscope.objectives import TokenBatch, get_objective, gradient_weight
+    dft = get_objective("dft")
+    per_token = dft.per_token_loss(TokenBatch(logp=logp, mask=mask))   # [B, T], 0 off target
+    w = gradient_weight("dft", logp, mask)                              # [B, T]: p on target tokens
+
+An objective is one function registered with ``@register_objective("name")``: it takes a TokenBatch
+(and keyword hyper-parameters, whose defaults are the function's keyword defaults) and returns the loss
+of every target position, 0 elsewhere. It never reduces: normalization lives in ONE place,
+``probscope.trainer.ObjectiveSFTTrainer.compute_loss``, which divides the micro-batch's summed per-token
+loss by ``num_items_in_batch``, the number of target tokens in the whole gradient-accumulation window
+(all ranks). The accumulated gradient is therefore the gradient of a true token mean over the window,
+whatever the micro-batch split (1 x 32 and 4 x 8 give the same gradient).
+
+Gradient weights: two views, both computed from the registered loss itself
+---------------------------------------------------------------------------
+Let p = softmax(z)_y be the probability of the target token y at one position, with logits z. A loss
+that depends on z only through log p has ∂ℓ/∂z = (∂ℓ/∂log p)·(e_y − softmax(z)). SFT (ℓ = −log p) has
+∂ℓ/∂log p = −1, so every objective's gradient at a token is w times SFT's gradient there, with
+
+    logit view   w = −∂L/∂log p_t          (L = sum of the batch's per-token losses; sg(·) is a constant)
+                 SFT 1, DFT p, power p^q, dft-floor max(p, floor), dft-sentence π(y|x) (the whole reply's
+                 probability), dft-geometric exp(mean log p over the reply).
+
+The DFT paper's RL view (its eqs. 5-8) reads SFT's gradient as an on-policy policy gradient with reward
+1[y = y*] and importance weight 1/π_θ(y*|x): ∇L_SFT = −E_{y~π_θ}[1[y = y*]/π_θ(y|x) · ∇log π_θ(y|x)].
+Relative to that policy gradient an objective's importance weight is
+
+    RL view      w / p                       SFT 1/p (the unbounded weight the paper blames),
+                                             DFT 1 (DFT "rectifies the reward"), power p^(q−1).
+
+The paper states the RL view per sequence with π(y*|x); DFT applies it per token, as do these weights.
+`gradient_weight` returns the logit view (divide by p for the RL view). ``asft`` adds a KL term whose
+gradient spreads over the whole vocabulary: its weight on the target token is DFT's, and
+`gradient_weight` refuses it rather than hide the KL term.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from probscope.errors import ProbscopeError
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+
+@dataclass(frozen=True)
+class TokenBatch:
+    """Per-token inputs of an objective, all aligned on the (already shifted) target positions [B, T]."""
+
+    logp: Tensor                          # log p of the target token; 0 where mask is False
+    mask: Tensor                          # bool: True on target tokens
+    sequence_ids: Tensor | None = None    # int: reply each position belongs to (None: one reply per row)
+    vocab_logp: Tensor | None = None      # [B, T, V] policy log-probabilities over the vocabulary (asft)
+    ref_vocab_logp: Tensor | None = None  # [B, T, V] frozen base model's log-probabilities (asft)
+
+
+@dataclass(frozen=True)
+class Objective:
+    name: str
+    loss: Callable[..., Tensor]           # (TokenBatch, **hyper-parameters) -> per-token loss [B, T]
+    defaults: dict[str, Any]              # hyper-parameter -> default value
+    needs_vocab_logp: bool                # needs full-vocabulary log-probs of the policy and the frozen base
+
+    def resolve_args(self, args: dict[str, Any] | None) -> dict[str, Any]:
+        """The defaults updated with `args`; a one-line error for a hyper-parameter it does not have."""
+        args = dict(args or {})
+        unknown = sorted(set(args) - set(self.defaults))
+        if unknown:
+            valid = ", ".join(f"{k}={v!r}" for k, v in self.defaults.items()) or "none"
+            raise ProbscopeError(
+                f"objective '{self.name}': unknown hyper-parameter(s) {', '.join(unknown)} (valid: {valid})"
+            )
+        return {**self.defaults, **args}
+
+    def per_token_loss(self, batch: TokenBatch, args: dict[str, Any] | None = None) -> Tensor:
+        return self.loss(batch, **self.resolve_args(args))
+
+
+_OBJECTIVES: dict[str, Objective] = {}
+
+
+def register_objective(name: str, *, needs_vocab_logp: bool = False):
+    """Register `fn(batch: TokenBatch, *, hyper=default, ...) -> per-token loss` under `name`."""
+
+    def register(fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
+        defaults = {
+            p.name: p.default for p in inspect.signature(fn).parameters.values()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY
+        }
+        _OBJECTIVES[name] = Objective(name, fn, defaults, needs_vocab_logp)
+        return fn
+
+    return register
+
+
+def objective_names() -> list[str]:
+    return list(_OBJECTIVES)
+
+
+def get_objective(name: str) -> Objective:
+    try:
+        return _OBJECTIVES[name]
+    except KeyError:
+        raise ProbscopeError(f"unknown objective '{name}' (valid: {', '.join(_OBJECTIVES)})") from None
+
+
+def gradient_weight(name: str, logp: Tensor, mask: Tensor, sequence_ids: Tensor | None = None,
+                    args: dict[str, Any] | None = None) -> Tensor:
+    """Logit-view weight w = −∂L/∂log p_t of objective `name` at every position [B, T] (0 off target).
+
+    Differentiates the registered loss itself, so the weight can never disagree with what is trained.
+    """
+    import torch
+
+    objective = get_objective(name)
+    if objective.needs_vocab_logp:
+        raise ProbscopeError(
+            f"objective '{name}': its gradient has a vocabulary-wide KL term that is not a weight on the target "
+            "token (its target-token weight is dft's)"
+        )
+    leaf = logp.detach().clone().requires_grad_(True)
+    with torch.enable_grad():
+        loss = objective.per_token_loss(TokenBatch(leaf, mask, sequence_ids), args).sum()
+        (grad,) = torch.autograd.grad(loss, leaf)
+    return -grad
+
+
+def sequence_ids(mask: Tensor, position_ids: Tensor | None = None) -> Tensor:
+    """Id of the reply each shifted target position belongs to, unique across the batch [B, T].
+
+    `mask` is the shifted target mask [B, T]; `position_ids` the model inputs' [B, T + 1] positions.
+    Without them each row is one sequence; with packed rows a sequence starts where the position is 0,
+    and a target position belongs to the sequence of the token it predicts (position_ids[:, 1:]).
+    """
+    import torch
+
+    rows, width = mask.shape
+    row_ids = torch.arange(rows, device=mask.device).unsqueeze(1) * (width + 1)
+    if position_ids is None:
+        return row_ids.expand(rows, width)
+    return row_ids + (position_ids[:, 1:] == 0).cumsum(dim=1)
+
+
+# ---- per-sequence sums: the context sentence-level weights need -----------------------------------------
+def _sequence_sum(values: Tensor, batch: TokenBatch) -> tuple[Tensor, Tensor]:
+    """(sum of `values`, number of target tokens) over each position's sequence, broadcast to [B, T]."""
+    import torch
+
+    ids = batch.sequence_ids if batch.sequence_ids is not None else sequence_ids(batch.mask)
+    ids = ids.reshape(-1)
+    mask = batch.mask.reshape(-1)
+    size = int(ids.max()) + 1
+    sums = torch.zeros(size, dtype=values.dtype, device=values.device).index_add(
+        0, ids[mask], values.reshape(-1)[mask]
+    )
+    counts = torch.zeros(size, dtype=values.dtype, device=values.device).index_add(
+        0, ids[mask], torch.ones_like(values.reshape(-1)[mask])
+    )
+    return sums[ids].view_as(values), counts[ids].view_as(values)
+
+
+def _weighted_nll(batch: TokenBatch, weight: Tensor) -> Tensor:
+    """−sg(weight)·log p on target tokens, 0 elsewhere."""
+    import torch
+
+    return torch.where(batch.mask, -weight.detach() * batch.logp, 0.0)
+
+
+# ---- the objectives -------------------------------------------------------------------------------------
+@register_objective("sft")
+def sft(batch: TokenBatch) -> Tensor:
+    """−log p: maximum likelihood."""
+    import torch
+
+    return torch.where(batch.mask, -batch.logp, 0.0)
+
+
+@register_objective("dft")
+def dft(batch: TokenBatch) -> Tensor:
+    """−sg(p)·log p: the DFT paper's eq. 9 (TRL's loss_type="dft")."""
+    return _weighted_nll(batch, batch.logp.exp())
+
+
+@register_objective("dft-sentence")
+def dft_sentence(batch: TokenBatch) -> Tensor:
+    """−sg(π(y|x))·log p: every token of a reply weighted by the whole reply's probability (paper's Table 8)."""
+    total, _ = _sequence_sum(batch.logp, batch)
+    return _weighted_nll(batch, total.exp())
+
+
+@register_objective("dft-geometric")
+def dft_geometric(batch: TokenBatch) -> Tensor:
+    """−sg(exp(mean log p over the reply))·log p: the geometric mean of the reply's probabilities (Table 8)."""
+    total, count = _sequence_sum(batch.logp, batch)
+    return _weighted_nll(batch, (total / count.clamp(min=1)).exp())
+
+
+@register_objective("dft-floor")
+def dft_floor(batch: TokenBatch, *, floor: float = 0.1) -> Tensor:
+    """−sg(max(p, floor))·log p: DFT whose weight never drops below `floor` (floor=0: DFT, floor=1: SFT)."""
+    return _weighted_nll(batch, batch.logp.exp().clamp(min=floor))
+
+
+@register_objective("power")
+def power(batch: TokenBatch, *, q: float = 0.5) -> Tensor:
+    """−(p^q − 1)/q: q → 0 is SFT (−log p), q = 1 is 1 − p, whose gradient is DFT's. Weight p^q."""
+    import torch
+
+    if q == 0:
+        return sft(batch)
+    # expm1 keeps (p^q − 1)/q accurate for small q, where it is close to log p
+    return torch.where(batch.mask, -torch.expm1(q * batch.logp) / q, 0.0)
+
+
+@register_objective("asft", needs_vocab_logp=True)
+def asft(batch: TokenBatch, *, kl_weight: float = 0.1, kl_direction: str = "policy||base") -> Tensor:
+    """DFT + kl_weight·KL at every target position, exact over the full vocabulary (Anchored SFT).
+
+    kl_direction "policy||base" is KL(π_θ‖π_base) = Σ_v π_θ(v)·(log π_θ(v) − log π_base(v));
+    "base||policy" is KL(π_base‖π_θ), what the ASFT authors' reference code computes
+    (F.kl_div(log_softmax(policy), softmax(base))). Needs the trainer to materialize both models'
+    logits (memory B·T·V per model), unlike the other objectives.
+    """
+    import torch
+
+    if batch.vocab_logp is None or batch.ref_vocab_logp is None:
+        raise ProbscopeError("objective 'asft' needs the policy's and the frozen base model's log-probabilities")
+    policy, base = batch.vocab_logp, batch.ref_vocab_logp
+    if kl_direction == "policy||base":
+        kl = (policy.exp() * (policy - base)).sum(-1)
+    elif kl_direction == "base||policy":
+        kl = (base.exp() * (base - policy)).sum(-1)
+    else:
+        raise ProbscopeError(f"objective 'asft': kl_direction '{kl_direction}' is not policy||base or base||policy")
+    return dft(batch) + torch.where(batch.mask, kl_weight * kl, 0.0)
