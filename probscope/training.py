@@ -82,10 +82,13 @@ def parse_recipe(argv: list[str]):
     recipe.setdefault("output_dir", "")     # SFTConfig requires it; we set it from the run directory
     parser.set_defaults(**{k: _flag_value(v) for k, v in recipe.items()})
     values = vars(parser.parse_args(argv))
-    run_cfg, data_fmt, sft_cfg = (
-        dc(**{f.name: values[f.name] for f in fields(dc) if f.init and f.name in values})
-        for dc in (RunConfig, DataFormat, SFTConfig)
-    )
+    try:
+        run_cfg, data_fmt, sft_cfg = (
+            dc(**{f.name: values[f.name] for f in fields(dc) if f.init and f.name in values})
+            for dc in (RunConfig, DataFormat, SFTConfig)
+        )
+    except ValueError as e:     # transformers' own checks, e.g. bf16 asked for on a machine without it
+        raise ProbscopeError(f"recipe: {str(e).splitlines()[0]}") from None
     if not run_cfg.run_name:
         raise ProbscopeError("run_name is not set (recipe key `run_name` or flag --run_name)")
     if not run_cfg.data:

@@ -1,6 +1,7 @@
 """Recipes, checkpoint schedules and a tiny end-to-end training run with the run layout."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -108,3 +109,22 @@ def test_dry_run_prints_the_plan_and_trains_nothing(builtin_data, capsys):
     out = capsys.readouterr().out
     assert "64 examples" in out and "[0, 10, 20, 30]" in out and "dry run" in out
     assert not run.root.exists()
+
+
+def test_paper_recipe_dry_run_on_real_numina_rows_with_the_qwen_tokenizer(real_dir, capsys):
+    """The paper's recipe parses and plans; bf16 is turned off because this machine has no GPU."""
+    recipe = Path(__file__).resolve().parents[1] / "train" / "numina-dft.yaml"
+    run = train_main([str(recipe), "--model", str(real_dir / "tokenizers" / "qwen2.5-math-1.5b"), "--data", str(real_dir / "data" / "numinamath_cot_first3.jsonl"), "--data_limit", "3",
+                      "--bf16", "false", "--dry_run", "true", "--runs_root", "/nonexistent/runs"])
+    out = capsys.readouterr().out
+    assert "3 examples (format numina)" in out and "lr 5e-05" in out and "dry run" in out
+    assert not run.root.exists()
+
+
+def test_bf16_on_a_machine_without_it_is_a_one_line_error(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine supports bf16")
+    with pytest.raises(ProbscopeError, match="recipe: .*bf16"):
+        parse_recipe(["--run_name", "x", "--data", "d.jsonl", "--bf16", "true"])
