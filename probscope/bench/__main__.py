@@ -1,0 +1,38 @@
+"""Run a registered benchmark: `python -m probscope.bench NAME [ARGS]` or `probscope-bench NAME [ARGS]`.
+
+The benchmark's results are printed as one JSON object on the last line (for scripts and CI logs).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import pkgutil
+import sys
+
+import probscope.bench as bench
+
+
+def load_benchmarks() -> dict:
+    """Import every module of probscope.bench so that its @register_benchmark functions register."""
+    for module in pkgutil.iter_modules(bench.__path__):
+        if not module.name.startswith("_"):
+            importlib.import_module(f"probscope.bench.{module.name}")
+    return bench.BENCHMARKS
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    benchmarks = load_benchmarks()
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in benchmarks:
+        names = ", ".join(sorted(benchmarks)) or "none"
+        print(f"usage: probscope-bench NAME [ARGS]   (benchmarks: {names}; NAME --help for its options)",
+              file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)
+        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    result = benchmarks[argv[0]](argv[1:])
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""Two CPU processes (torchrun, gloo) probe the same examples as one process, with identical results.
+
+    .venv/bin/pytest tests/test_probe_multiprocess.py
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from _probe_worker import EXAMPLES, SHARD_SIZE, probe
+from probscope import runs
+from probscope.probe import read_probe_table
+
+WORKER = Path(__file__).parent / "_probe_worker.py"
+
+
+@pytest.mark.slow
+def test_two_processes_equal_one_process(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parents[1])}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               str(WORKER), str(tmp_path / "two")]
+    # A session of its own, so that a hang can be ended with the workers (not only the launcher).
+    launcher = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+    try:
+        _, stderr = launcher.communicate(timeout=240)
+    except subprocess.TimeoutExpired:
+        os.killpg(launcher.pid, signal.SIGKILL)
+        raise
+    assert launcher.returncode == 0, stderr[-3000:]
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)   # the same arithmetic as each torchrun worker (OMP_NUM_THREADS=1)
+    try:
+        probe(tmp_path / "one")
+    finally:
+        torch.set_num_threads(threads)
+
+    shards = -(-EXAMPLES // SHARD_SIZE)
+    two = sorted(p.name for p in (tmp_path / "two").glob("part-*.parquet"))
+    assert two == sorted(f"part-{i % 2:03d}-{i:06d}.parquet" for i in range(shards))   # each rank its own shards
+    assert read_probe_table(tmp_path / "two").equals(read_probe_table(tmp_path / "one"))
+    marker = json.loads((tmp_path / "two" / runs.PROBE_DONE).read_text())
+    assert marker["world_size"] == 2 and marker["tokens"] == len(read_probe_table(tmp_path / "one"))
