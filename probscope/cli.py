@@ -45,7 +45,8 @@ def _add_probe(sub) -> None:
                    help="torch.compile the statistics (auto: when the job is large enough to repay compiling)")
     data = p.add_argument_group("data format (the same keys as a training recipe)")
     for f in dataclasses.fields(DataFormat):   # one flag per DataFormat field, so the two never drift apart
-        data.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, default=f.default,
+        flags = dict.fromkeys((f"--{f.name}", f"--{f.name.replace('_', '-')}"))   # both spellings, as in recipes
+        data.add_argument(*flags, dest=f.name, default=f.default,
                           type=int if "int" in str(f.type) else str, help=f.metadata.get("help"))
     p.set_defaults(func=_probe)
 
