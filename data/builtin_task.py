@@ -81,7 +81,7 @@ class TaskConfig:
     n_new_people: int = 48         # facts only in facts-train / facts-test
     n_pretrain_docs: int = 60000   # short documents, packed into ~rows of pretrain_row_words
     pretrain_row_words: int = 60
-    pretrain_mix: tuple[float, float, float, float] = (0.55, 0.25, 0.15, 0.05)  # steps, sentences, facts, demos
+    pretrain_mix: tuple[float, float, float, float] = (0.5, 0.25, 0.15, 0.1)  # steps, sentences, facts, demos
 
 
 # ---- building a reply piece by piece, tracking each piece's role --------------------------------------

@@ -1,5 +1,8 @@
 """The built-in demo: task data -> tiny base model -> SFT and DFT runs -> probe tables -> dashboard.
 
+Reasoning runs (sft, dft) fine-tune on the arithmetic demonstrations; facts runs (facts-sft, facts-dft)
+on new facts, the paper's stated limitation of DFT.
+
     probscope demo               # build what is missing under ./runs, then serve the dashboard
     probscope demo --no-serve    # build only (scripts, CI)
 
@@ -15,24 +18,38 @@ import sys
 import time
 from pathlib import Path
 
-from probscope.runs import BUILTIN_DATA, DEFAULT_PROBE_DATASET, Run
+from probscope.runs import BUILTIN_DATA, Run
 
 RECIPES = Path(__file__).resolve().parents[1] / "train"
 APP = Path(__file__).resolve().parents[1] / "app" / "main.py"
 # The demo probes every checkpoint on this many training examples (all 8,000 take ~4x longer and
 # give the same histogram shape); `probscope probe` probes any set in full.
 DEMO_PROBE_EXAMPLES = 2000
+# Run name (recipe train/builtin-<name>.yaml) -> the built-in splits its checkpoints are probed on.
+# The probe dataset is named after the split ("train" is the default dataset everywhere). The base is
+# probed on both, as Figure 2's "Base" bar of each comparison.
+DEMO_RUNS: dict[str, tuple[str, ...]] = {
+    "base": ("train", "facts-train"),
+    "sft": ("train",),
+    "dft": ("train",),
+    "facts-sft": ("facts-train",),
+    "facts-dft": ("facts-train",),
+}
 
 
 def builtin_recipe_args(name: str, runs_root: Path) -> list[str]:
-    """Recipe `train/builtin-<name>.yaml` with its paths moved under `runs_root`."""
+    """Recipe `train/builtin-<name>.yaml` with its built-in data and base model moved under `runs_root`."""
+    from probscope.training import load_recipe_file
+
+    recipe_path = RECIPES / f"builtin-{name}.yaml"
+    recipe = load_recipe_file(recipe_path)
     data = runs_root / BUILTIN_DATA
-    args = [str(RECIPES / f"builtin-{name}.yaml"), "--runs_root", str(runs_root)]
-    if name == "base":
-        args += ["--tokenizer", str(data / "tokenizer"), "--data", str(data / "pretrain.jsonl")]
-    else:
+    args = [str(recipe_path), "--runs_root", str(runs_root), "--data", str(data / Path(recipe["data"]).name)]
+    if "tokenizer" in recipe:
+        args += ["--tokenizer", str(data / "tokenizer")]
+    if "model" in recipe:       # fine-tunes start from the base run's last checkpoint
         base = Run(runs_root / "base")
-        args += ["--model", str(base.checkpoint(base.checkpoint_steps()[-1])), "--data", str(data / "train.jsonl")]
+        args += ["--model", str(base.checkpoint(base.checkpoint_steps()[-1]))]
     return args
 
 
@@ -50,32 +67,31 @@ def build_demo_runs(runs_root: str | Path, *, task=None, overrides: dict[str, li
     runs_root = Path(runs_root)
     overrides = overrides or {}
     paths = write_builtin_data(runs_root / BUILTIN_DATA, task)
-    runs = [
-        training.main(builtin_recipe_args(name, runs_root) + overrides.get(name, []))
-        for name in ("base", "sft", "dft")
-    ]
-    n_tokens = probe_demo_runs(runs, paths["train"], paths["tokenizer"], probe_examples)
+    runs = [training.main(builtin_recipe_args(name, runs_root) + overrides.get(name, [])) for name in DEMO_RUNS]
+    n_tokens = probe_demo_runs(runs, paths, probe_examples)
     print(f"demo: {len(runs)} runs, {n_tokens:,} probed tokens in {runs_root} ({time.time() - start:.0f}s)")
     return runs
 
 
-def probe_demo_runs(runs: list[Run], train_file: Path, tokenizer_dir: Path, n_examples: int) -> int:
-    """Probe every checkpoint of every run on the first `n_examples` training examples."""
+def probe_demo_runs(runs: list[Run], paths: dict[str, Path], n_examples: int) -> int:
+    """Probe every checkpoint of every run on the first `n_examples` examples of its DEMO_RUNS splits."""
     from transformers import AutoTokenizer
 
     from probscope.datasets import DataFormat, encode_file
     from probscope.probe import probe_checkpoint
 
-    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
-    examples = encode_file(train_file, tokenizer, DataFormat(), limit=n_examples)
+    tokenizer = AutoTokenizer.from_pretrained(str(paths["tokenizer"]))
+    splits = {split for name in DEMO_RUNS for split in DEMO_RUNS[name]}
+    examples = {split: encode_file(paths[split], tokenizer, DataFormat(), limit=n_examples) for split in splits}
     n_tokens = 0
     for run in runs:
-        for step in run.checkpoint_steps():
-            summary = probe_checkpoint(
-                run.checkpoint(step), examples, run.probe_dir(step, DEFAULT_PROBE_DATASET), run=run.name, step=step
-            )
-            print(summary.line())
-            n_tokens += summary.tokens
+        for split in DEMO_RUNS[run.name]:
+            for step in run.checkpoint_steps():
+                summary = probe_checkpoint(
+                    run.checkpoint(step), examples[split], run.probe_dir(step, split), run=run.name, step=step
+                )
+                print(summary.line())
+                n_tokens += summary.tokens
     return n_tokens
 
 

@@ -26,8 +26,7 @@ def demo_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("demo")
     build_demo_runs(root, task=tiny_task(), probe_examples=12, overrides={
         "base": ["--model_config", TINY, *FAST],
-        "sft": ["--checkpoints", "0,2", *FAST],
-        "dft": ["--checkpoints", "0,2", *FAST],
+        **{name: ["--checkpoints", "0,2", *FAST] for name in ("sft", "dft", "facts-sft", "facts-dft")},
     })
     return root
 
@@ -35,12 +34,16 @@ def demo_root(tmp_path_factory):
 @pytest.mark.slow
 def test_demo_builds_runs_with_checkpoints_and_probe_tables(demo_root):
     runs = {run.name: run for run in discover_runs(demo_root)}
-    assert set(runs) == {"base", "sft", "dft"}
+    assert set(runs) == {"base", "sft", "dft", "facts-sft", "facts-dft"}
     assert {run.read_manifest().method for run in runs.values()} == {"base", "sft", "dft"}
     assert runs["base"].checkpoint_steps() == [4]
+    assert runs["base"].probe_datasets() == ["facts-train", "train"]
     for name in ("sft", "dft"):
         assert runs[name].checkpoint_steps() == [0, 2, 4]
-        assert runs[name].probed_steps() == [0, 2, 4]
+        assert runs[name].probed_steps("train") == [0, 2, 4]
+    for name in ("facts-sft", "facts-dft"):
+        assert runs[name].probe_datasets() == ["facts-train"]
+        assert runs[name].probed_steps("facts-train") == [0, 2, 4]
 
 
 @pytest.mark.slow
