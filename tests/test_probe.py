@@ -469,3 +469,18 @@ def test_scan_reads_shards_in_order_and_checks_their_schema(tmp_path):
     pl.DataFrame({"p": [0.5]}).write_parquet(tmp_path / "part-000-000099.parquet")
     with pytest.raises(ProbscopeError, match="part-000-000099.parquet: columns \\['p'\\] differ from probe schema"):
         read_probe_table(tmp_path)
+
+
+def test_a_run_directory_or_a_plain_directory_is_not_a_model(tmp_path):
+    from probscope.probe.engine import require_model_dir
+    from probscope.runs import Manifest, Run
+
+    run = Run(tmp_path / "sft")
+    run.root.mkdir()
+    run.write_manifest(Manifest(name="sft", method="sft"))
+    with pytest.raises(ProbscopeError, match="a run directory, not a model.*no finished checkpoint"):
+        require_model_dir(run.root)
+    with pytest.raises(ProbscopeError, match="no config.json"):
+        require_model_dir(tmp_path)
+    with pytest.raises(ProbscopeError, match="does not exist"):
+        require_model_dir(tmp_path / "missing")

@@ -192,13 +192,25 @@ def probe_checkpoint(model_path: str | os.PathLike, examples: list[EncodedExampl
     return probe_examples(model, tokenizer, examples, out_dir, run=run, step=step, model_path=str(model_path), **options)
 
 
+def require_model_dir(path: str | os.PathLike) -> Path:
+    """`path` as a Path if it holds a saved model, else a one-line error that says what to pass instead."""
+    path = Path(path)
+    if not path.is_dir():
+        raise ProbscopeError(f"{path}: not a model directory (it does not exist)")
+    if (path / runs.MANIFEST).is_file():
+        steps = runs.Run(path).checkpoint_steps()
+        hint = f"e.g. {runs.Run(path).checkpoint(steps[-1])}" if steps else "it has no finished checkpoint yet"
+        raise ProbscopeError(f"{path}: a run directory, not a model; pass one of its checkpoints ({hint})")
+    if not (path / "config.json").is_file():
+        raise ProbscopeError(f"{path}: not a model directory (no config.json); pass a checkpoint saved with save_pretrained")
+    return path
+
+
 def load_model(path: str | os.PathLike, dtype: str | torch.dtype | None = None):
     """AutoModelForCausalLM from a save_pretrained directory, with a one-line error if it is not one."""
     from transformers import AutoModelForCausalLM
 
-    path = Path(path)
-    if not (path / "config.json").is_file():
-        raise ProbscopeError(f"{path}: not a model directory (no config.json); pass a checkpoint saved with save_pretrained")
+    path = require_model_dir(path)
     try:
         return AutoModelForCausalLM.from_pretrained(path, dtype=_torch_dtype(dtype) if dtype else "auto")
     except (OSError, ValueError, KeyError) as e:
@@ -208,10 +220,9 @@ def load_model(path: str | os.PathLike, dtype: str | torch.dtype | None = None):
 def load_tokenizer(path: str | os.PathLike):
     from transformers import AutoTokenizer
 
-    if not Path(path).is_dir():
-        raise ProbscopeError(f"{path}: not a model directory (it does not exist)")
+    path = require_model_dir(path)
     try:
-        return AutoTokenizer.from_pretrained(Path(path))
+        return AutoTokenizer.from_pretrained(path)
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise ProbscopeError(f"{path}: cannot load a tokenizer ({str(e).splitlines()[0]})") from None
 
