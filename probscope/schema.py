@@ -83,9 +83,13 @@ def method_label(method: str) -> str:
     return METHOD_LABELS.get(method, method)
 
 
-# --- token roles in the built-in task ----------------------------------------------------------------
-# semantic: number, operator, answer, fact; stylistic: connective, punctuation; special: template/EOS.
-ROLES: tuple[str, ...] = ("number", "operator", "answer", "fact", "connective", "punctuation", "special")
+# --- token roles ------------------------------------------------------------------------------------
+# From the data where it has them (the built-in task: semantic number, operator, answer, fact;
+# stylistic connective, punctuation; special = template/EOS), else the token's class
+# (analysis/classes.py adds whitespace and word).
+ROLES: tuple[str, ...] = (
+    "number", "operator", "answer", "fact", "connective", "punctuation", "special", "whitespace", "word",
+)
 STYLISTIC_ROLES: tuple[str, ...] = ("connective", "punctuation")
 
 

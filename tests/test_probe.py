@@ -484,3 +484,13 @@ def test_a_run_directory_or_a_plain_directory_is_not_a_model(tmp_path):
         require_model_dir(tmp_path)
     with pytest.raises(ProbscopeError, match="does not exist"):
         require_model_dir(tmp_path / "missing")
+
+
+def test_a_shard_mixing_examples_with_and_without_roles_keeps_both(tmp_path):
+    """Rows without roles (or token strings: no tokenizer) before rows with them: polars must still get strings."""
+    model = tiny_llama()
+    examples = random_examples(6, 300, with_roles=False) + random_examples(2, 300, seed=1)[:1]
+    probe_examples(model, None, examples, tmp_path, run="r", step=0, batch_size=1)
+    table = read_probe_table(tmp_path)
+    assert table[schema.TOKEN].null_count() == len(table)
+    assert 0 < table[schema.ROLE].null_count() < len(table)

@@ -18,8 +18,9 @@ from collections.abc import Mapping, Sequence
 import polars as pl
 
 from probscope import schema
+from probscope.analysis.classes import fill_roles_with_classes
 from probscope.errors import ProbscopeError
-from probscope.probe.table import read_probe_table
+from probscope.probe.table import scan_probe_table
 from probscope.runs import DEFAULT_PROBE_DATASET, Run, discover_runs
 
 
@@ -101,6 +102,8 @@ def load_tokens(
 ) -> pl.DataFrame | pl.LazyFrame:
     """All target tokens of the chosen runs and steps: schema.TOKEN_COLUMNS plus `method`.
 
+    A token without a role from its data gets its token class (probscope/analysis/classes.py).
+
     `lazy=True` returns a LazyFrame (aggregations then collect only their result).
     """
     frames = []
@@ -110,14 +113,8 @@ def load_tokens(
             table = scan_probe_table(run.probe_dir(step, dataset))
             # The directory names the run (schema.RUN): a run copied or renamed keeps its stored name.
             frames.append(table.with_columns(pl.lit(run.name).alias(schema.RUN), pl.lit(method).alias(schema.METHOD)))
-    tokens = pl.concat(frames, how="vertical")
+    tokens = fill_roles_with_classes(pl.concat(frames, how="vertical"))
     return tokens if lazy else tokens.collect()
-
-
-def scan_probe_table(probe_dir: str | os.PathLike) -> pl.LazyFrame:
-    """A finished probe directory as a LazyFrame, read by the probe's own reader (schema-checked)."""
-    # read_probe_table is eager (all columns); a lazy scan there would let aggregations skip columns.
-    return read_probe_table(probe_dir).lazy()
 
 
 def series_columns(tokens: pl.DataFrame | pl.LazyFrame) -> tuple[str, ...]:

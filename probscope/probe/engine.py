@@ -358,6 +358,9 @@ def _probe_shard(model, head, tokenizer, shard, run, step, budget, fixed_batch, 
             continue
         start += len(batch)
     merged = {name: np.concatenate([c[name] for c in columns]) for name in schema.TOKEN_COLUMNS}
+    # string columns are numpy object arrays; one holding only None (no tokenizer, no roles) would reach
+    # polars as an Object column it cannot cast, so those travel as plain lists
+    merged = {name: values.tolist() if values.dtype == object else values for name, values in merged.items()}
     return pl.DataFrame(merged, schema=schema.token_schema()), budget
 
 

@@ -1,0 +1,80 @@
+"""Token classes: a role for every token, also where the data carries none (any real dataset).
+
+`load_tokens` fills a null `role` with the token's class, so role shares and lowest-bin listings work
+on any model and dataset; the built-in task's roles come from its generator and are kept. Classes are
+tried in registry order and the first whose test accepts the (stripped) token string wins; a token
+no class accepts is a "word". A new class is one decorated function:
+
+    @register_token_class("latex")
+    def latex(token: str) -> bool:
+        return token.startswith("\\")
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Callable
+
+import polars as pl
+
+from probscope import schema
+
+TOKEN_CLASSES: dict[str, Callable[[str], bool]] = {}
+FALLBACK_CLASS = "word"
+
+# Function words and discourse markers: the stylistic tokens the DFT paper finds in the lowest bin
+# ("the", "let", ...). Lower case; compared with the stripped, lower-cased token.
+CONNECTIVE_WORDS = frozenset("""
+a an the and or but so then thus hence therefore now next first second finally also however since because
+let lets let's we us our i you it its this that these those there here is are was were be been to of in on
+at by for with from as into step steps which what when where how if else while do does did can will would
+""".split())
+
+
+def register_token_class(name: str):
+    def register(test: Callable[[str], bool]) -> Callable[[str], bool]:
+        TOKEN_CLASSES[name] = test
+        return test
+    return register
+
+
+@register_token_class("special")
+def special(token: str) -> bool:
+    return bool(re.fullmatch(r"<\|[^<>]+\|>|</?s>|<(?:bos|eos|pad|unk|user|assistant|system)>", token))
+
+
+@register_token_class("whitespace")
+def whitespace(token: str) -> bool:
+    return token == ""
+
+
+@register_token_class("punctuation")
+def punctuation(token: str) -> bool:
+    return bool(re.fullmatch(r"[^\w\s]+", token))
+
+
+@register_token_class("number")
+def number(token: str) -> bool:
+    return bool(re.fullmatch(r"\d+(?:[.,]\d+)?", token))
+
+
+@register_token_class("connective")
+def connective(token: str) -> bool:
+    return token.lower() in CONNECTIVE_WORDS
+
+
+def token_class(token: str | None) -> str:
+    """The first registered class accepting `token` (whitespace stripped), else "word"."""
+    stripped = (token or "").strip()
+    return next((name for name, test in TOKEN_CLASSES.items() if test(stripped)), FALLBACK_CLASS)
+
+
+def fill_roles_with_classes(tokens: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame | pl.LazyFrame:
+    """`role` where the data gave one, else the token's class (classified once per distinct token)."""
+
+    def classify(strings: pl.Series) -> pl.Series:
+        classes = {s: token_class(s) for s in strings.unique().to_list()}
+        return strings.replace_strict(classes, default=FALLBACK_CLASS, return_dtype=pl.String)
+
+    token_classes = pl.col(schema.TOKEN).map_batches(classify, return_dtype=pl.String)
+    return tokens.with_columns(pl.col(schema.ROLE).fill_null(token_classes))

@@ -1,0 +1,22 @@
+"""Token classes fill the roles of tokens whose data has none (real datasets)."""
+
+import polars as pl
+
+from probscope import schema
+from probscope.analysis.classes import fill_roles_with_classes, token_class
+
+
+def test_token_classes_of_real_looking_tokens():
+    cases = {" the": "connective", "Let": "connective", ",": "punctuation", " $\\": "punctuation",
+             "<|im_end|>": "special", "</s>": "special", "<eos>": "special", " 123": "number", "3.5": "number",
+             "\n": "whitespace", " cat": "word", "Kosen": "word", None: "whitespace"}
+    assert {token: token_class(token) for token in cases} == cases
+    assert set(cases.values()) <= set(schema.ROLES)
+
+
+def test_roles_from_the_data_are_kept_and_missing_ones_filled():
+    frame = pl.DataFrame({schema.TOKEN: [" the", ",", " the", "7"], schema.ROLE: [None, None, "connective", "answer"]},
+                         schema={schema.TOKEN: pl.String, schema.ROLE: pl.String})
+    filled = fill_roles_with_classes(frame)
+    assert filled[schema.ROLE].to_list() == ["connective", "punctuation", "connective", "answer"]
+    assert fill_roles_with_classes(frame.lazy()).collect().equals(filled)
