@@ -31,6 +31,8 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from data.tokenizer import render_chat
+
 # ---- vocabulary ------------------------------------------------------------------------------------
 # Each stylistic slot has 4 interchangeable wordings; the model cannot know which one a demonstration
 # uses, so these tokens stay uncertain (the paper's "lowest bin holds connectives" claim).
@@ -204,19 +206,12 @@ def fact_example(name: str, attr: str, value: str, question_index: int) -> dict:
 
 
 # ---- the pretraining corpus -------------------------------------------------------------------------
-def render_demo_text(prompt: str, completion: str) -> str:
-    """A demonstration as the chat template renders it (see data/tokenizer.py), for the corpus."""
-    from data.tokenizer import render_chat
-
-    return render_chat(prompt, completion)
-
-
 def pretraining_documents(rng: random.Random, cfg: TaskConfig, old_facts) -> list[str]:
     kinds = rng.choices(range(4), weights=cfg.pretrain_mix, k=cfg.n_pretrain_docs)
     docs = []
     for kind in kinds:
         if kind == 0:    # one arithmetic step, the prior competence the demonstrations build on
-            a = rng.randint(0, 2 * cfg.max_operand * 2)
+            a = rng.randint(0, cfg.test_hard_operands * cfg.max_operand)   # any running total of a problem
             b = rng.randint(0, cfg.max_operand)
             op = rng.choice("+-") if a >= b else "+"
             docs.append(f"{a} {op} {b} = {a + b if op == '+' else a - b} .")
@@ -228,7 +223,7 @@ def pretraining_documents(rng: random.Random, cfg: TaskConfig, old_facts) -> lis
             docs.append(f"{ex['prompt']} {ex['completion']}" if rng.random() < 0.5 else ex["completion"])
         else:
             ex = reasoning_example(rng, rng.choice(cfg.train_operands), cfg.max_operand)
-            docs.append(render_demo_text(ex["prompt"], ex["completion"]))
+            docs.append(render_chat(ex["prompt"], ex["completion"]))   # the reply format, as templated
     return docs
 
 
@@ -292,6 +287,7 @@ def write_builtin_data(out_dir: str | Path, cfg: TaskConfig | None = None) -> di
     Idempotent: if ``task.json`` exists with the same config, nothing is rewritten.
     """
     from data.tokenizer import build_tokenizer
+    from probscope.runs import write_text_atomic
 
     cfg = cfg or TaskConfig()
     out_dir = Path(out_dir)
@@ -308,8 +304,6 @@ def write_builtin_data(out_dir: str | Path, cfg: TaskConfig | None = None) -> di
         f"{r['prompt']} {r['completion']}" for name in SPLITS for r in data[name]
     ]
     build_tokenizer(texts, paths["tokenizer"])
-    from probscope.runs import write_text_atomic
-
     write_text_atomic(marker, config_json)   # last: its presence means the directory is complete
     return paths
 
