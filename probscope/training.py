@@ -256,7 +256,7 @@ def train_run(run_cfg: RunConfig, data_fmt: DataFormat, sft_cfg) -> Run:
     max_steps = sft_cfg.max_steps if sft_cfg.max_steps > 0 else _steps_per_epoch(len(dataset), sft_cfg)
     schedule = checkpoint_schedule(run_cfg.checkpoints, max_steps)
     if run_cfg.dry_run:
-        print(_plan(run_cfg, data_fmt, sft_cfg, len(dataset), max_steps, schedule))
+        print(_plan(run, run_cfg, data_fmt, sft_cfg, len(dataset), max_steps, schedule))
         return run
 
     set_seed(sft_cfg.seed)      # the same initial weights on every rank and every rerun
@@ -302,14 +302,14 @@ def _plain(d: dict) -> dict:
     return json.loads(json.dumps(d, default=str))
 
 
-def _plan(run_cfg, data_fmt, sft_cfg, n_examples, max_steps, schedule) -> str:
+def _plan(run, run_cfg, data_fmt, sft_cfg, n_examples, max_steps, schedule) -> str:
     return "\n".join([
-        f"run        {Path(run_cfg.runs_root) / run_cfg.run_name}  (objective {run_cfg.objective})",
+        f"run        {run.root}  (objective {run_cfg.objective})",
         f"model      {run_cfg.model or 'from scratch: ' + str(run_cfg.model_config)}",
         f"data       {run_cfg.data}: {n_examples} examples (format {data_fmt.kind})",
         f"optimizer  lr {sft_cfg.learning_rate}, batch {sft_cfg.per_device_train_batch_size} x accumulation "
-        f"{sft_cfg.gradient_accumulation_steps}, {max_steps} steps, {sft_cfg.lr_scheduler_type} schedule",
-        f"checkpoints at steps {schedule} -> {Run(Path(run_cfg.runs_root) / run_cfg.run_name).checkpoints_dir}",
+        f"{sft_cfg.gradient_accumulation_steps}, {max_steps} steps, {getattr(sft_cfg.lr_scheduler_type, 'value', sft_cfg.lr_scheduler_type)} schedule",
+        f"checkpoints at steps {schedule} -> {run.checkpoints_dir}",
         "dry run: nothing trained",
     ])
 
