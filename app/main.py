@@ -1,4 +1,4 @@
-"""probscope dashboard: Figure 2, the lowest-bin tokens and the runs of a runs directory.
+"""probscope dashboard: Figure 2, the lowest-bin tokens, training dynamics and the runs of a runs directory.
 
     streamlit run app/main.py                          # reads ./runs, or the directory in $PROBSCOPE_RUNS
     streamlit run app/main.py -- --runs DIR
@@ -71,6 +71,7 @@ st.set_page_config(page_title="probscope", layout="wide")
 PAGES = {
     "figure2": st.Page("views/figure2.py", title="Figure 2", default=True),
     "lowest_bin": st.Page("views/lowest_bin.py", title="Lowest-bin tokens"),
+    "dynamics": st.Page("views/dynamics.py", title="Training dynamics"),
     "runs": st.Page("views/runs.py", title="Runs"),
 }
 NEEDS_PROBE_TABLES = (PAGES["figure2"], PAGES["lowest_bin"])

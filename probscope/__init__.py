@@ -13,9 +13,10 @@ __version__ = "0.1.0"
 _LAZY_API = {
     **dict.fromkeys(
         ("load_tokens", "select_steps", "series_columns", "probability_histogram", "lowest_bin_tokens",
-         "role_shares", "stylistic_shares", "runs_overview"),
+         "role_shares", "stylistic_shares", "runs_overview", "load_dynamics", "dynamics_curves"),
         "probscope.analysis",
     ),
+    "plot_training_dynamics": "probscope.plots.dynamics",
     **dict.fromkeys(
         ("plot_probability_histogram", "plot_lowest_bin_tokens", "export_figures", "FIGURES", "register_figure"),
         "probscope.plots",

@@ -1,0 +1,107 @@
+"""Training dynamics of several runs: the gradient-weight statistics recorded while they trained.
+
+    import probscope as ps
+    frame = ps.load_dynamics("runs")                 # one row per (run, logged step, objective)
+    curves = ps.dynamics_curves(frame)               # one row per (run, step): losses, share p < 0.1, weight
+    ps.plot_training_dynamics(frame).savefig("dynamics.png")
+
+The rows come from each run's `dynamics/` Parquet parts (probscope.dynamics.GradientWeightCallback,
+columns in schema.DYNAMICS_COLUMNS); runs trained without the callback have no such directory and are
+skipped. Reading goes through probscope.dynamics.read_dynamics, which imports torch: the first call
+pays that import (about 2 s), so it happens inside the functions, not when this module loads.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import polars as pl
+
+from probscope import schema
+from probscope.errors import ProbscopeError
+from probscope.runs import Run, discover_runs
+
+# columns load_dynamics and dynamics_curves add to the dynamics table
+TRAINED_OBJECTIVE = "trained_objective"   # the objective the run was trained with (its manifest)
+SHARE_BELOW = "share_below"               # share of the batch's target tokens with p below the threshold
+DEFAULT_BELOW = 0.1
+
+
+def load_dynamics(runs_root: str | os.PathLike, runs: Sequence[str] | None = None) -> pl.DataFrame:
+    """The dynamics tables of the runs under `runs_root` (or of the named `runs`) that recorded them.
+
+    Adds schema.RUN, schema.METHOD (the manifest's label) and TRAINED_OBJECTIVE before the dynamics
+    columns. Empty, with those columns, when no chosen run has a dynamics directory.
+    """
+    from probscope.dynamics import read_dynamics   # imports torch: only when dynamics are read
+
+    chosen = _chosen_runs(runs_root, runs)
+    frames = []
+    for run in chosen:
+        if not run.dynamics_dir.is_dir():
+            continue
+        manifest = run.read_manifest()
+        frames.append(read_dynamics(run.dynamics_dir).select(
+            pl.lit(run.name).alias(schema.RUN),
+            pl.lit(manifest.method).alias(schema.METHOD),
+            pl.lit(_trained_objective(manifest)).alias(TRAINED_OBJECTIVE),
+            pl.all(),
+        ))
+    if not frames:
+        return pl.DataFrame(schema={schema.RUN: pl.String, schema.METHOD: pl.String, TRAINED_OBJECTIVE: pl.String,
+                                    **schema.dynamics_schema()})
+    return pl.concat(frames, how="diagonal_relaxed")
+
+
+def dynamics_signature(runs_root: str | os.PathLike, runs: Sequence[str] | None = None) -> tuple[tuple[str, int], ...]:
+    """(path, modification time in ns) of every file in the chosen runs' dynamics directories and manifests.
+
+    A cache key: it changes whenever training flushes a new part (parts are renamed into place).
+    """
+    paths = []
+    for run in _chosen_runs(runs_root, runs):
+        if run.dynamics_dir.is_dir():
+            paths += [run.manifest_path, *sorted(run.dynamics_dir.iterdir())]
+    return tuple((str(path), path.stat().st_mtime_ns) for path in paths)
+
+
+def dynamics_curves(frame: pl.DataFrame, *, below: float = DEFAULT_BELOW) -> pl.DataFrame:
+    """One row per (run, logged step): batch size, SFT and DFT losses, share of tokens with p < `below`,
+    and the mean logit-view weight of the run's own objective (null when that objective was not recorded).
+
+    `below` must be one of schema.BIN_EDGES (the shares come from the Figure-2 bin counts).
+    """
+    steps = (frame.unique([schema.RUN, schema.STEP], keep="first", maintain_order=True)   # step-level columns repeat
+             .select(schema.RUN, schema.METHOD, TRAINED_OBJECTIVE, schema.STEP, schema.N_TOKENS,
+                     schema.SFT_LOSS, schema.DFT_LOSS, share_below(below).alias(SHARE_BELOW)))
+    own = (frame.filter(pl.col(schema.OBJECTIVE) == pl.col(TRAINED_OBJECTIVE))
+           .select(schema.RUN, schema.STEP, schema.WEIGHT_MEAN))
+    return steps.join(own, on=[schema.RUN, schema.STEP], how="left").sort(schema.RUN, schema.STEP)
+
+
+def share_below(below: float = DEFAULT_BELOW) -> pl.Expr:
+    """Expression: share of a row's target tokens in the Figure-2 bins under `below` (from P_BIN_COUNTS)."""
+    if below not in schema.BIN_EDGES[1:]:
+        raise ProbscopeError(f"share below p={below:g}: not a Figure-2 bin edge; use one of {schema.BIN_EDGES[1:]}")
+    counts = pl.col(schema.P_BIN_COUNTS)
+    return counts.list.head(schema.BIN_EDGES.index(below)).list.sum() / counts.list.sum()
+
+
+def _chosen_runs(runs_root: str | os.PathLike, runs: Sequence[str] | None) -> list[Run]:
+    found = discover_runs(runs_root)
+    if runs is None:
+        return found
+    by_name = {run.name: run for run in found}
+    unknown = [name for name in runs if name not in by_name]
+    if unknown:
+        raise ProbscopeError(f"{runs_root}: no run named {', '.join(unknown)} (runs: {', '.join(by_name)})")
+    return [by_name[name] for name in runs]
+
+
+def _trained_objective(manifest) -> str:
+    """The objective in the training config probscope.training records (config["run"]["objective"]);
+    else the method, which is the objective's name unless the run was relabelled."""
+    run_config = manifest.config.get("run") if isinstance(manifest.config, dict) else None
+    objective = run_config.get("objective") if isinstance(run_config, dict) else None
+    return objective or manifest.method
