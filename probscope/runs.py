@@ -7,6 +7,7 @@
         checkpoints/step-<N>/            Hugging Face `save_pretrained` directory (+ tokenizer)
         probes/<dataset>/step-<N>/       probe tables: part-*.parquet, one row per target token
         dynamics/                        per-logging-step gradient-weight statistics (Parquet parts)
+        trainer/                         while unfinished: the trainer's newest state, to resume a killed run
 
 A directory is a run exactly when it holds ``manifest.json``. Steps are zero-padded in directory
 names so that they sort; parse them with :func:`step_of`.
@@ -30,6 +31,7 @@ MANIFEST = "manifest.json"
 CHECKPOINTS = "checkpoints"
 PROBES = "probes"
 DYNAMICS = "dynamics"
+TRAINER_STATE = "trainer"
 BUILTIN_DATA = Path("data") / "builtin"
 DEFAULT_PROBE_DATASET = "train"
 _STEP_DIR = re.compile(r"^step-(\d+)$")
@@ -84,6 +86,10 @@ class Run:
     @property
     def dynamics_dir(self) -> Path:
         return self.root / DYNAMICS
+
+    @property
+    def trainer_state_dir(self) -> Path:
+        return self.root / TRAINER_STATE
 
     def checkpoint(self, step: int) -> Path:
         return self.checkpoints_dir / step_dir_name(step)

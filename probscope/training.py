@@ -163,11 +163,14 @@ def _checkpoint_callback(run: Run, steps: list[int], tokenizer):
     from transformers import TrainerCallback
 
     class ScheduledCheckpoints(TrainerCallback):
-        """Saves HF checkpoints at the scheduled optimizer steps (main process only)."""
+        """At the scheduled optimizer steps: our HF checkpoint (main process) and, so that a killed run
+        can resume, the trainer's own state (optimizer, scheduler, RNG) in <run>/trainer/, newest only."""
 
         def on_step_end(self, args, state, control, model=None, **kwargs):
-            if state.global_step in steps and state.is_world_process_zero:
-                save_checkpoint(model, tokenizer, run, state.global_step)
+            if state.global_step in steps:
+                if state.is_world_process_zero:
+                    save_checkpoint(model, tokenizer, run, state.global_step)
+                control.should_save = True
 
     return ScheduledCheckpoints()
 
@@ -248,10 +251,12 @@ def train_run(run_cfg: RunConfig, data_fmt: DataFormat, sft_cfg) -> Run:
     if run.manifest_path.is_file() and run.read_manifest().status == "finished" and not run_cfg.dry_run:
         print(f"{run.root}: already finished, skipping (delete it to retrain)")
         return run
+    resume_from = _resumable_state(run)
     tokenizer = load_tokenizer(run_cfg)
     dataset = build_dataset(run_cfg, data_fmt, tokenizer)
-    sft_cfg.output_dir = str(run.root / "trainer")
-    sft_cfg.save_strategy = "no"          # checkpoints are ours: HF directories on a schedule
+    sft_cfg.output_dir = str(run.trainer_state_dir)
+    sft_cfg.save_strategy = "no"          # the schedule callback decides when to save
+    sft_cfg.save_total_limit = 1          # trainer states are only for resuming: keep the newest
     sft_cfg.report_to = []
     max_steps = sft_cfg.max_steps if sft_cfg.max_steps > 0 else _steps_per_epoch(len(dataset), sft_cfg)
     schedule = checkpoint_schedule(run_cfg.checkpoints, max_steps)
@@ -270,7 +275,7 @@ def train_run(run_cfg: RunConfig, data_fmt: DataFormat, sft_cfg) -> Run:
     if is_main:
         run.root.mkdir(parents=True, exist_ok=True)
         run.write_manifest(manifest)
-        if 0 in schedule:
+        if 0 in schedule and not (run.checkpoint(0) / "config.json").is_file():
             save_checkpoint(model, tokenizer, run, 0)
     callbacks = [_checkpoint_callback(run, [s for s in schedule if s > 0], tokenizer)]
     if run_cfg.dynamics:
@@ -280,16 +285,24 @@ def train_run(run_cfg: RunConfig, data_fmt: DataFormat, sft_cfg) -> Run:
         objective=run_cfg.objective, objective_args=objective_args,
     )
     start = time.time()
-    trainer.train()
+    if resume_from:
+        print(f"{run.name}: resuming the killed run from {resume_from}")
+    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     if is_main:
         if not (run.checkpoint(max_steps) / "config.json").is_file():
             save_checkpoint(trainer.model, tokenizer, run, trainer.state.global_step)
         manifest.status = "finished"
         run.write_manifest(manifest)
-        shutil.rmtree(run.root / "trainer", ignore_errors=True)
+        shutil.rmtree(run.trainer_state_dir, ignore_errors=True)
         print(f"{run.name}: {trainer.state.global_step} steps in {time.time() - start:.0f}s, "
               f"{len(run.checkpoint_steps())} checkpoints in {run.checkpoints_dir}")
     return run
+
+
+def _resumable_state(run: Run) -> Path | None:
+    """The newest complete trainer state of an unfinished run (trainer_state.json is written last)."""
+    states = [p for p in run.trainer_state_dir.glob("checkpoint-*") if (p / "trainer_state.json").is_file()]
+    return max(states, key=lambda p: int(p.name.split("-")[1]), default=None)
 
 
 def _steps_per_epoch(n_examples: int, sft_cfg) -> int:

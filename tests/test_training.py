@@ -128,3 +128,54 @@ def test_bf16_on_a_machine_without_it_is_a_one_line_error(tmp_path):
         pytest.skip("this machine supports bf16")
     with pytest.raises(ProbscopeError, match="recipe: .*bf16"):
         parse_recipe(["--run_name", "x", "--data", "d.jsonl", "--bf16", "true"])
+
+
+def test_a_killed_run_resumes_to_the_same_weights(builtin_data, tmp_path, monkeypatch):
+    """Killed after its step-2 checkpoint, rerun: it resumes from step 2 and ends where an unkilled run ends."""
+    import torch
+    from safetensors.torch import load_file
+
+    from probscope.trainer import ObjectiveSFTTrainer
+
+    root, paths = builtin_data
+    base = train_main(["--run_name", "resume-base", "--runs_root", str(root), "--tokenizer", str(paths["tokenizer"]),
+                       "--model_config", TINY_MODEL, "--data", str(paths["pretrain"]), "--kind", "text",
+                       "--checkpoints", "final", "--bf16", "false", *FAST])
+
+    def finetune(runs_root):
+        return train_main(["--run_name", "dft", "--objective", "dft", "--runs_root", str(runs_root),
+                           "--model", str(base.checkpoint(3)), "--data", str(paths["train"]),
+                           "--checkpoints", "2", "--bf16", "false", "--max_steps", "5",
+                           "--per_device_train_batch_size", "4", "--logging_steps", "1", "--use_cpu", "true",
+                           "--disable_tqdm", "true"])
+
+    reference = finetune(tmp_path / "uninterrupted")
+
+    original = ObjectiveSFTTrainer.compute_loss
+
+    def killed_at_step_3(self, *args, **kwargs):
+        if self.state.global_step == 3:
+            raise KeyboardInterrupt("simulated kill")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(ObjectiveSFTTrainer, "compute_loss", killed_at_step_3)
+    with pytest.raises(KeyboardInterrupt):
+        finetune(tmp_path / "killed")
+    killed = Run(tmp_path / "killed" / "dft")
+    assert killed.read_manifest().status == "running" and killed.checkpoint_steps() == [2]
+    steps_trained = []
+
+    def counted(self, *args, **kwargs):
+        steps_trained.append(self.state.global_step + 1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(ObjectiveSFTTrainer, "compute_loss", counted)
+    resumed = finetune(tmp_path / "killed")
+    assert steps_trained == [3, 4, 5]          # steps 1-2 came from the saved state, not retrained
+    assert resumed.read_manifest().status == "finished" and resumed.checkpoint_steps() == [2, 5]
+    assert not resumed.trainer_state_dir.exists()
+    weights = load_file(resumed.checkpoint(5) / "model.safetensors")
+    expected = load_file(reference.checkpoint(5) / "model.safetensors")
+    assert weights.keys() == expected.keys()
+    for name in weights:
+        torch.testing.assert_close(weights[name], expected[name], rtol=1e-5, atol=1e-6)
