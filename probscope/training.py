@@ -59,6 +59,11 @@ class RunConfig:
                                          "'every:N', 'final', or a comma-separated list of steps. "
                                          "The final step is always saved."}
     )
+    resume_every: int = field(
+        default=100, metadata={"help": "Also save the trainer's state (optimizer, scheduler, RNG: several times the "
+                                       "model's size) at a scheduled checkpoint at most every this many steps, so a "
+                                       "killed run resumes there; 0: never (a killed run restarts)."}
+    )
     dynamics: bool = field(
         default=True, metadata={"help": "Record gradient-weight statistics every logging step into the run's dynamics/."}
     )
@@ -159,18 +164,26 @@ def save_checkpoint(model, tokenizer, run: Run, step: int) -> Path:
     return final
 
 
-def _checkpoint_callback(run: Run, steps: list[int], tokenizer):
+def _checkpoint_callback(run: Run, steps: list[int], tokenizer, resume_every: int, max_steps: int):
     from transformers import TrainerCallback
 
     class ScheduledCheckpoints(TrainerCallback):
-        """At the scheduled optimizer steps: our HF checkpoint (main process) and, so that a killed run
-        can resume, the trainer's own state (optimizer, scheduler, RNG) in <run>/trainer/, newest only."""
+        """At the scheduled optimizer steps: our HF checkpoint (main process) and, at most every
+        `resume_every` steps and never at the end, the trainer's own state in <run>/trainer/ (newest only)
+        so that a killed run can resume."""
+
+        def __init__(self):
+            self.last_state = 0
 
         def on_step_end(self, args, state, control, model=None, **kwargs):
-            if state.global_step in steps:
-                if state.is_world_process_zero:
-                    save_checkpoint(model, tokenizer, run, state.global_step)
+            step = state.global_step
+            if step not in steps:
+                return
+            if state.is_world_process_zero:
+                save_checkpoint(model, tokenizer, run, step)
+            if resume_every and step - self.last_state >= resume_every and step < max_steps:
                 control.should_save = True
+                self.last_state = step
 
     return ScheduledCheckpoints()
 
@@ -277,7 +290,7 @@ def train_run(run_cfg: RunConfig, data_fmt: DataFormat, sft_cfg) -> Run:
         run.write_manifest(manifest)
         if 0 in schedule and not (run.checkpoint(0) / "config.json").is_file():
             save_checkpoint(model, tokenizer, run, 0)
-    callbacks = [_checkpoint_callback(run, [s for s in schedule if s > 0], tokenizer)]
+    callbacks = [_checkpoint_callback(run, [s for s in schedule if s > 0], tokenizer, run_cfg.resume_every, max_steps)]
     if run_cfg.dynamics:
         callbacks.append(GradientWeightCallback(run.dynamics_dir, objective_args={run_cfg.objective: objective_args}))
     trainer = ObjectiveSFTTrainer(

@@ -145,7 +145,7 @@ def test_a_killed_run_resumes_to_the_same_weights(builtin_data, tmp_path, monkey
     def finetune(runs_root):
         return train_main(["--run_name", "dft", "--objective", "dft", "--runs_root", str(runs_root),
                            "--model", str(base.checkpoint(3)), "--data", str(paths["train"]),
-                           "--checkpoints", "2", "--bf16", "false", "--max_steps", "5",
+                           "--checkpoints", "2", "--resume_every", "1", "--bf16", "false", "--max_steps", "5",
                            "--per_device_train_batch_size", "4", "--logging_steps", "1", "--use_cpu", "true",
                            "--disable_tqdm", "true"])
 
