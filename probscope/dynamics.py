@@ -1,9 +1,9 @@
-"""Gradient-weight statistics of the training batch while training runs: a TrainerCallback and its reader.
+"""Gradient-weight statistics of the training batch while training runs: the TrainerCallback that writes them.
 
-    from probscope.dynamics import GradientWeightCallback, read_dynamics
+    from probscope.dynamics import GradientWeightCallback
     trainer.add_callback(GradientWeightCallback(run.dynamics_dir))     # any transformers/TRL Trainer
     trainer.train()
-    read_dynamics(run.dynamics_dir)      # polars, schema.DYNAMICS_COLUMNS, one row per (step, objective)
+    probscope.analysis.dynamics.read_dynamics(run.dynamics_dir)      # polars, schema.DYNAMICS_COLUMNS, one row per (step, objective)
 
 How it sees the batch: on the optimizer steps it records (every `every` steps, default the trainer's
 logging_steps) it registers a forward hook on the model for that step's micro-batches only, and
@@ -39,11 +39,9 @@ from transformers import TrainerCallback
 
 from probscope import schema
 from probscope.analysis.histograms import bin_index
-from probscope.errors import ProbscopeError
 from probscope.objectives import get_objective, gradient_weight, objective_names, sequence_ids
-from probscope.runs import write_parquet_atomic
+from probscope.runs import Run, write_parquet_atomic
 
-PART_GLOB = "part-*.parquet"
 _LOGITS_CHUNK = 4096   # positions per chunk when the statistics come from full logits (bounds memory)
 
 
@@ -138,32 +136,13 @@ class GradientWeightCallback(TrainerCallback):
             return
         steps = [row[schema.STEP] for row in self._rows]
         frame = pl.DataFrame(self._rows, schema=schema.dynamics_schema())
-        write_parquet_atomic(frame, self.out_dir / f"part-{min(steps):09d}-{max(steps):09d}.parquet")
+        write_parquet_atomic(frame, self.out_dir / Run.dynamics_part_name(min(steps), max(steps)))
         self._rows = []
 
     def _warn_once(self, key: str, message: str) -> None:
         if key not in self._warned:
             self._warned.add(key)
             warnings.warn(message, stacklevel=2)
-
-
-def read_dynamics(directory: str | Path) -> pl.DataFrame:
-    """All parts under `directory` as one table sorted by step, objective (empty with the schema if none).
-
-    A resumed run may re-log steps it had logged before it stopped; the latest part written wins.
-    """
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise ProbscopeError(f"{directory}: no dynamics directory (train with a GradientWeightCallback)")
-    parts = sorted(directory.glob(PART_GLOB), key=lambda p: p.stat().st_mtime_ns)
-    if not parts:
-        return pl.DataFrame(schema=schema.dynamics_schema())
-    try:
-        frame = pl.concat([pl.read_parquet(p) for p in parts], how="diagonal_relaxed")
-    except (pl.exceptions.ComputeError, OSError) as e:
-        raise ProbscopeError(f"{directory}: unreadable dynamics part ({str(e).splitlines()[0]})") from None
-    return (frame.unique(subset=[schema.STEP, schema.OBJECTIVE], keep="last", maintain_order=True)
-            .sort(schema.STEP, schema.OBJECTIVE))
 
 
 # ---- per-token statistics from a forward's output -------------------------------------------------------

@@ -32,6 +32,7 @@ CHECKPOINTS = "checkpoints"
 PROBES = "probes"
 DYNAMICS = "dynamics"
 TRAINER_STATE = "trainer"
+DYNAMICS_PART_GLOB = "part-*.parquet"
 BUILTIN_DATA = Path("data") / "builtin"
 DEFAULT_PROBE_DATASET = "train"
 _STEP_DIR = re.compile(r"^step-(\d+)$")
@@ -86,6 +87,11 @@ class Run:
     @property
     def dynamics_dir(self) -> Path:
         return self.root / DYNAMICS
+
+    @staticmethod
+    def dynamics_part_name(first_step: int, last_step: int) -> str:
+        """One flush of the dynamics table: the logged steps it holds, zero-padded so names sort."""
+        return f"part-{first_step:09d}-{last_step:09d}.parquet"
 
     @property
     def trainer_state_dir(self) -> Path:

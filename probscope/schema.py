@@ -95,7 +95,7 @@ STYLISTIC_ROLES: tuple[str, ...] = ("connective", "punctuation")
 
 # --- dynamics table: gradient-weight statistics of the training batch, per logged step -------------------
 # Written while training by probscope.dynamics.GradientWeightCallback as Parquet parts in
-# runs.Run.dynamics_dir; read with probscope.dynamics.read_dynamics. One row per (logged optimizer step,
+# runs.Run.dynamics_dir; read with probscope.analysis.dynamics.read_dynamics. One row per (logged optimizer step,
 # objective): the step-level columns repeat on every objective's row (filter one objective for one row
 # per step). Weights: see probscope/objectives.py ("logit view" w: gradient = w x SFT's gradient, SFT 1,
 # DFT p; "RL view" w/p: SFT 1/p, DFT 1). STEP (above) is the optimizer step the batch was trained at.

@@ -27,7 +27,7 @@ import yaml
 
 from probscope.datasets import DataFormat
 from probscope.errors import ProbscopeError
-from probscope.runs import Manifest, Run, code_version, step_dir_name
+from probscope.runs import Manifest, Run, code_version
 
 
 @dataclass

@@ -14,7 +14,9 @@ from test_trainer import SHAPE, VOCAB, padded, sft_config, tokenizer  # noqa: F4
 
 from probscope import schema
 from probscope.bench.train import random_sft_dataset, tiny_llama
-from probscope.dynamics import PART_GLOB, GradientWeightCallback, read_dynamics
+from probscope.analysis.dynamics import read_dynamics
+from probscope.dynamics import GradientWeightCallback
+from probscope.runs import DYNAMICS_PART_GLOB
 from probscope.errors import ProbscopeError
 
 
@@ -96,7 +98,7 @@ def test_objective_trainer_records_the_logged_batches(tmp_path, tokenizer):
         assert row[schema.GRAD_NORM] == pytest.approx(logged[row[schema.STEP]]["grad_norm"])
         assert row[schema.LEARNING_RATE] == pytest.approx(logged[row[schema.STEP]]["learning_rate"])
         assert sum(row[schema.P_BIN_COUNTS]) == row[schema.N_TOKENS]
-    assert len(list((tmp_path / "dynamics").glob(PART_GLOB))) == 2   # steps 1-2, then 4 at train end
+    assert len(list((tmp_path / "dynamics").glob(DYNAMICS_PART_GLOB))) == 2   # steps 1-2, then 4 at train end
 
 
 def plain_trainer(tmp_path, tokenizer, data, callbacks, **overrides):

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from probscope.dynamics import read_dynamics
+from probscope.analysis.dynamics import read_dynamics
 from probscope.errors import ProbscopeError
 from probscope.runs import Run, discover_runs
 from probscope.training import checkpoint_schedule, main as train_main, parse_recipe

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from probscope.dynamics import read_dynamics
+from probscope.analysis.dynamics import read_dynamics
 from probscope.runs import Run
 
 REPO = Path(__file__).resolve().parents[1]

@@ -7,25 +7,46 @@
 
 The rows come from each run's `dynamics/` Parquet parts (probscope.dynamics.GradientWeightCallback,
 columns in schema.DYNAMICS_COLUMNS); runs trained without the callback have no such directory and are
-skipped. Reading goes through probscope.dynamics.read_dynamics, which imports torch: the first call
-pays that import (about 2 s), so it happens inside the functions, not when this module loads.
+skipped. `read_dynamics` reads one run's directory; this module imports no torch, so the dashboard
+stays light.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import polars as pl
 
 from probscope import schema
 from probscope.errors import ProbscopeError
-from probscope.runs import Run, discover_runs
+from probscope.runs import DYNAMICS_PART_GLOB, Run, discover_runs
 
 # columns load_dynamics and dynamics_curves add to the dynamics table
 TRAINED_OBJECTIVE = "trained_objective"   # the objective the run was trained with (its manifest)
 SHARE_BELOW = "share_below"               # share of the batch's target tokens with p below the threshold
 DEFAULT_BELOW = 0.1
+
+
+def read_dynamics(directory: str | Path) -> pl.DataFrame:
+    """All parts under `directory` as one table sorted by step, objective (empty with the schema if none).
+
+    A resumed run may re-log steps it had logged before it stopped; the latest part written wins.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise ProbscopeError(f"{directory}: no dynamics directory (train with a GradientWeightCallback)")
+    parts = sorted(directory.glob(DYNAMICS_PART_GLOB), key=lambda p: p.stat().st_mtime_ns)
+    if not parts:
+        return pl.DataFrame(schema=schema.dynamics_schema())
+    try:
+        frame = pl.concat([pl.read_parquet(p) for p in parts], how="diagonal_relaxed")
+    except (pl.exceptions.ComputeError, OSError) as e:
+        raise ProbscopeError(f"{directory}: unreadable dynamics part ({str(e).splitlines()[0]})") from None
+    return (frame.unique(subset=[schema.STEP, schema.OBJECTIVE], keep="last", maintain_order=True)
+            .sort(schema.STEP, schema.OBJECTIVE))
+
 
 
 def load_dynamics(runs_root: str | os.PathLike, runs: Sequence[str] | None = None) -> pl.DataFrame:
@@ -34,8 +55,6 @@ def load_dynamics(runs_root: str | os.PathLike, runs: Sequence[str] | None = Non
     Adds schema.RUN, schema.METHOD (the manifest's label) and TRAINED_OBJECTIVE before the dynamics
     columns. Empty, with those columns, when no chosen run has a dynamics directory.
     """
-    from probscope.dynamics import read_dynamics   # imports torch: only when dynamics are read
-
     chosen = _chosen_runs(runs_root, runs)
     frames = []
     for run in chosen:

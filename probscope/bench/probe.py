@@ -38,7 +38,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 from probscope.bench import register_benchmark
 

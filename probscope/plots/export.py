@@ -10,6 +10,7 @@ listing). Every file is written to a temporary name and renamed, so a killed exp
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 

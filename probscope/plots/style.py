@@ -14,7 +14,6 @@ import polars as pl
 from matplotlib import colormaps, colors, rcParams
 
 from probscope import schema
-from probscope import schema
 
 UNKNOWN_ROLE_COLOR = "#bbbbbb"
 
