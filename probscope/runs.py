@@ -5,7 +5,8 @@
       <run name>/
         manifest.json                    method, base model, data, config, seed, code version
         checkpoints/step-<N>/            Hugging Face `save_pretrained` directory (+ tokenizer)
-        probes/<dataset>/step-<N>/       probe tables: part-*.parquet, one row per target token
+        probes/<dataset>/step-<N>/       probe tables: part-*.parquet, one row per target token,
+                                         _PLAN.json (what is probed), _DONE.json (finished)
         dynamics/                        per-logging-step gradient-weight statistics (Parquet parts)
         trainer/                         while unfinished: the trainer's newest state, to resume a killed run
 
@@ -140,6 +141,7 @@ class Run:
 
 
 PROBE_DONE = "_DONE.json"   # written last, atomically: a probe directory without it is unfinished
+PROBE_PLAN = "_PLAN.json"   # written first: what is being probed, so a resume cannot mix other examples in
 
 
 def discover_runs(root: str | os.PathLike) -> list[Run]:

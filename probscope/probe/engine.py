@@ -47,9 +47,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_SHARD_SIZE = 256
 # Padded tokens per batch when batch_size="auto"; halved on out-of-memory.
 AUTO_BATCH_TOKENS = {"cpu": 8192, "cuda": 65536, "mps": 16384}
-# The options and examples a probe directory was started with: a resumed run must match them.
-PLAN_FILE = "_PLAN.json"
-
 
 @dataclass
 class ProbeSummary:
@@ -463,7 +460,7 @@ def _finished_summary(out_dir: Path, fingerprint: str) -> ProbeSummary | None:
 
 def _claim(out_dir: Path, fingerprint: str) -> None:
     """Record the inputs of this probe; refuse to resume a directory started with different ones."""
-    plan_file = out_dir / PLAN_FILE
+    plan_file = out_dir / runs.PROBE_PLAN
     if plan_file.is_file():
         started = json.loads(plan_file.read_text()).get("fingerprint")
         if started != fingerprint:
