@@ -68,6 +68,7 @@ FACT_ATTRIBUTES = {
 }
 
 SPLITS = ("train", "test-id", "test-hard", "facts-train", "facts-test")
+TOKENIZER_DIR = "tokenizer"   # beside the splits
 
 
 @dataclass
@@ -293,7 +294,7 @@ def write_builtin_data(out_dir: str | Path, cfg: TaskConfig | None = None) -> di
     out_dir = Path(out_dir)
     marker = out_dir / "task.json"
     paths = {name: out_dir / f"{name}.jsonl" for name in (*SPLITS, "pretrain")}
-    paths["tokenizer"] = out_dir / "tokenizer"
+    paths["tokenizer"] = out_dir / TOKENIZER_DIR
     config_json = json.dumps(asdict(cfg), sort_keys=True)
     if marker.is_file() and marker.read_text() == config_json and all(p.exists() for p in paths.values()):
         return paths

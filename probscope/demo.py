@@ -20,8 +20,9 @@ from pathlib import Path
 
 from probscope.runs import BUILTIN_DATA, Run
 
-RECIPES = Path(__file__).resolve().parents[1] / "train"
-APP = Path(__file__).resolve().parents[1] / "app" / "main.py"
+REPO = Path(__file__).resolve().parents[1]
+RECIPES = REPO / "train"
+APP = REPO / "app" / "main.py"
 # The demo probes every checkpoint on this many training examples (all 8,000 take ~4x longer and
 # give the same histogram shape); `probscope probe` probes any set in full.
 DEMO_PROBE_EXAMPLES = 2000
@@ -39,6 +40,7 @@ DEMO_RUNS: dict[str, tuple[str, ...]] = {
 
 def builtin_recipe_args(name: str, runs_root: Path) -> list[str]:
     """Recipe `train/builtin-<name>.yaml` with its built-in data and base model moved under `runs_root`."""
+    from data.builtin_task import TOKENIZER_DIR
     from probscope.training import load_recipe_file
 
     recipe_path = RECIPES / f"builtin-{name}.yaml"
@@ -46,7 +48,7 @@ def builtin_recipe_args(name: str, runs_root: Path) -> list[str]:
     data = runs_root / BUILTIN_DATA
     args = [str(recipe_path), "--runs_root", str(runs_root), "--data", str(data / Path(recipe["data"]).name)]
     if "tokenizer" in recipe:
-        args += ["--tokenizer", str(data / "tokenizer")]
+        args += ["--tokenizer", str(data / TOKENIZER_DIR)]
     if "model" in recipe:       # fine-tunes start from the base run's last checkpoint
         base = Run(runs_root / "base")
         args += ["--model", str(base.checkpoint(base.checkpoint_steps()[-1]))]
