@@ -7,26 +7,22 @@ on new facts, the paper's stated limitation of DFT.
     probscope demo --no-serve    # build only (scripts, CI)
 
 Every stage is skipped when its output is already complete, so a killed demo resumes where it stopped.
-The training settings live in the recipes train/builtin-*.yaml; this module only points them at the
+The training settings live in the recipes probscope/builtin/recipes/*.yaml; this module only points them at the
 runs directory and chains the stages.
 """
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from pathlib import Path
 
+from probscope.builtin import recipe_path
 from probscope.runs import BUILTIN_DATA, Run
 
-REPO = Path(__file__).resolve().parents[1]
-RECIPES = REPO / "train"
-APP = REPO / "app" / "main.py"
 # The demo probes every checkpoint on this many training examples (all 8,000 take ~4x longer and
 # give the same histogram shape); `probscope probe` probes any set in full.
 DEMO_PROBE_EXAMPLES = 2000
-# Run name (recipe train/builtin-<name>.yaml) -> the built-in splits its checkpoints are probed on.
+# Run name (recipe probscope/builtin/recipes/<name>.yaml) -> the built-in splits its checkpoints are probed on.
 # The probe dataset is named after the split ("train" is the default dataset everywhere). The base is
 # probed on both, as Figure 2's "Base" bar of each comparison.
 DEMO_RUNS: dict[str, tuple[str, ...]] = {
@@ -39,14 +35,14 @@ DEMO_RUNS: dict[str, tuple[str, ...]] = {
 
 
 def builtin_recipe_args(name: str, runs_root: Path) -> list[str]:
-    """Recipe `train/builtin-<name>.yaml` with its built-in data and base model moved under `runs_root`."""
-    from data.builtin_task import TOKENIZER_DIR
-    from probscope.training import load_recipe_file
+    """The packaged recipe `<name>.yaml` with its built-in data and base model moved under `runs_root`."""
+    from probscope.builtin.task import TOKENIZER_DIR
+    from probscope.training.config import load_recipe_file
 
-    recipe_path = RECIPES / f"builtin-{name}.yaml"
-    recipe = load_recipe_file(recipe_path)
+    path = Path(str(recipe_path(name)))
+    recipe = load_recipe_file(path)
     data = runs_root / BUILTIN_DATA
-    args = [str(recipe_path), "--runs_root", str(runs_root), "--data", str(data / Path(recipe["data"]).name)]
+    args = [str(path), "--runs_root", str(runs_root), "--data", str(data / Path(recipe["data"]).name)]
     if "tokenizer" in recipe:
         args += ["--tokenizer", str(data / TOKENIZER_DIR)]
     if "model" in recipe:       # fine-tunes start from the base run's last checkpoint
@@ -59,11 +55,11 @@ def build_demo_runs(runs_root: str | Path, *, task=None, overrides: dict[str, li
                     probe_examples: int = DEMO_PROBE_EXAMPLES) -> list[Run]:
     """Build (or finish building) the built-in runs under `runs_root`; returns them.
 
-    task: a data.builtin_task.TaskConfig (default: the standard task); overrides: extra recipe flags
+    task: a probscope.builtin.task.TaskConfig (default: the standard task); overrides: extra recipe flags
     per run name, e.g. {"base": ["--max_steps", "3"]} (the tests build a tiny demo this way).
     """
-    from data.builtin_task import write_builtin_data
-    from probscope import training
+    from probscope.builtin.task import write_builtin_data
+    from probscope.training import run as training
 
     start = time.time()
     runs_root = Path(runs_root)
@@ -79,7 +75,7 @@ def probe_demo_runs(runs: list[Run], paths: dict[str, Path], n_examples: int) ->
     """Probe every checkpoint of every run on the first `n_examples` examples of its DEMO_RUNS splits."""
     from transformers import AutoTokenizer
 
-    from probscope.datasets import DataFormat, encode_file
+    from probscope.data import DataFormat, encode_file
     from probscope.probe import probe_checkpoint
 
     tokenizer = AutoTokenizer.from_pretrained(str(paths["tokenizer"]))
@@ -95,12 +91,3 @@ def probe_demo_runs(runs: list[Run], paths: dict[str, Path], n_examples: int) ->
                 print(summary.line())
                 n_tokens += summary.tokens
     return n_tokens
-
-
-def serve_dashboard(runs_root: str | Path, port: int) -> None:
-    """Run `streamlit run app/main.py` on 127.0.0.1 until interrupted."""
-    cmd = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.address", "127.0.0.1",
-           "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
-           "--", "--runs", str(runs_root)]
-    print(f"dashboard: http://127.0.0.1:{port}  (Ctrl+C stops it)")
-    subprocess.run(cmd, check=False)

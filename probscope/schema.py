@@ -94,12 +94,12 @@ STYLISTIC_ROLES: tuple[str, ...] = ("connective", "punctuation")
 
 
 # --- dynamics table: gradient-weight statistics of the training batch, per logged step -------------------
-# Written while training by probscope.dynamics.GradientWeightCallback as Parquet parts in
+# Written while training by probscope.training.callbacks.GradientWeightCallback as Parquet parts in
 # runs.Run.dynamics_dir; read with probscope.analysis.dynamics.read_dynamics. One row per (logged optimizer step,
 # objective): the step-level columns repeat on every objective's row (filter one objective for one row
 # per step). Weights: see probscope/objectives.py ("logit view" w: gradient = w x SFT's gradient, SFT 1,
 # DFT p; "RL view" w/p: SFT 1/p, DFT 1). STEP (above) is the optimizer step the batch was trained at.
-OBJECTIVE = "objective"          # objective the weight columns describe (probscope.objectives registry)
+OBJECTIVE = "objective"          # objective the weight columns describe (probscope.training.objectives registry)
 N_TOKENS = "n_tokens"            # target tokens in the step's batch (whole accumulation window, all ranks)
 P_BIN_COUNTS = "p_bin_counts"    # target tokens per Figure-2 bin, in BIN_LABELS order (sums to n_tokens)
 MEAN_ENTROPY = "mean_entropy"    # mean entropy (nats) of the next-token distribution at target positions

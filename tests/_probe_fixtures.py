@@ -11,7 +11,7 @@ import random
 import torch
 
 from probscope import schema
-from probscope.datasets import EncodedExample
+from probscope.data import EncodedExample
 
 
 def tiny_llama(vocab_size: int = 300, context: int = 2048, seed: int = 0, **overrides):

@@ -21,7 +21,13 @@ import polars as pl
 
 from probscope import schema
 from probscope.probe.table import part_name
-from probscope.runs import PROBE_DONE, Manifest, Run, write_parquet_atomic, write_text_atomic
+from probscope.runs import (
+    PROBE_DONE,
+    Manifest,
+    Run,
+    write_parquet_atomic,
+    write_text_atomic,
+)
 
 # (token, role) pairs of a toy arithmetic vocabulary; token id = index
 VOCAB: tuple[tuple[str, str], ...] = (

@@ -11,10 +11,11 @@ from fixture_runs import build_fixture_runs
 from streamlit.testing.v1 import AppTest
 
 from probscope import schema
+from probscope.app.dashboard import VIEWS
 from probscope.runs import Manifest, Run
 
 APP = Path(__file__).resolve().parents[1] / "app" / "main.py"
-PAGES = ("views/figure2.py", "views/lowest_bin.py", "views/runs.py")
+PAGES = tuple(str(VIEWS / name) for name in ("figure2.py", "lowest_bin.py", "runs.py"))
 
 
 @pytest.fixture(scope="module")
@@ -42,12 +43,12 @@ def test_every_page_renders_on_fixture_runs(runs_root, monkeypatch):
     assert app.dataframe[0].value.shape[0] == 3 * len(schema.BIN_LABELS)     # base, sft, dft × bins
     assert app.sidebar.multiselect[0].value == ["base", "dft", "sft"]
 
-    app.switch_page("views/lowest_bin.py").run()
+    app.switch_page(str(VIEWS / "lowest_bin.py")).run()
     assert_clean(app)
     assert app.title[0].value == "Lowest-bin tokens"
     assert len(app.get("image")) == 1 and len(app.dataframe) == 3
 
-    app.switch_page("views/runs.py").run()
+    app.switch_page(str(VIEWS / "runs.py")).run()
     assert_clean(app)
     assert sorted(app.dataframe[0].value["run"]) == ["base", "dft", "sft"]
 
@@ -89,6 +90,6 @@ def test_runs_without_probe_tables(tmp_path, monkeypatch):
     app = start(tmp_path, monkeypatch)
     assert_clean(app)
     assert "probscope probe" in app.info[0].value
-    app.switch_page("views/runs.py").run()                                  # the runs themselves still show
+    app.switch_page(str(VIEWS / "runs.py")).run()                                  # the runs themselves still show
     assert_clean(app)
     assert app.dataframe[0].value["run"].tolist() == ["sft"]

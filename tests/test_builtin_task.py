@@ -5,10 +5,16 @@ from dataclasses import replace
 
 import pytest
 
-from data.builtin_task import (
-    SPLITS, TaskConfig, check_answer, extract_answer, generate, solve, write_builtin_data,
+from probscope.builtin.task import (
+    SPLITS,
+    TaskConfig,
+    check_answer,
+    extract_answer,
+    generate,
+    solve,
+    write_builtin_data,
 )
-from data.tokenizer import render_chat
+from probscope.builtin.tokenizer import render_chat
 
 SMALL = TaskConfig(n_train=300, n_test=40, n_old_people=6, n_new_people=6, n_pretrain_docs=400)
 

@@ -11,8 +11,14 @@ import logging
 
 import pytest
 
-from probscope.datasets import (
-    DataFormat, detect_kind, encode_file, encode_records, final_answer, format_kinds, read_records,
+from probscope.data import (
+    DataFormat,
+    detect_kind,
+    encode_file,
+    encode_records,
+    final_answer,
+    format_kinds,
+    read_records,
 )
 from probscope.errors import ProbscopeError
 
@@ -40,7 +46,14 @@ def make_tokenizer(template: str | None = TEMPLATE, adds_bos: bool = False):
 
     adds_bos: like Llama's, encoding with special tokens puts "<s>" first.
     """
-    from tokenizers import Regex, Tokenizer, models, pre_tokenizers, processors, trainers
+    from tokenizers import (
+        Regex,
+        Tokenizer,
+        models,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.WordLevel(unk_token="<unk>"))
@@ -108,7 +121,7 @@ def test_fallback_template_and_missing_template():
 
 def test_template_that_adds_nothing_after_the_reply_warns(tok, caplog):
     no_eos = make_tokenizer(TEMPLATE.replace(" <eos>\n", ""))
-    with caplog.at_level(logging.WARNING, logger="probscope.datasets"):
+    with caplog.at_level(logging.WARNING, logger="probscope.data"):
         [ex] = encode_records([ROW], no_eos, DataFormat(), source="x.jsonl")
     assert targets(ex) == ids_of(no_eos, REPLY)
     assert "no end-of-turn" in caplog.text
@@ -182,7 +195,7 @@ def test_truncate_keeps_the_targets_that_fit(tok, caplog):
     [full] = encode_records([ROW], tok, DataFormat())
     n_prompt = full.target_mask.index(True)
     fmt = DataFormat(max_length=n_prompt + 3)
-    with caplog.at_level(logging.WARNING, logger="probscope.datasets"):
+    with caplog.at_level(logging.WARNING, logger="probscope.data"):
         [ex] = encode_records([ROW, {**ROW, "prompt": "What"}], tok, fmt, source="d.jsonl")[:1]
     assert ex.input_ids == full.input_ids[:n_prompt + 3]
     assert sum(ex.target_mask) == 3 and ex.roles == full.roles[:n_prompt + 3]
@@ -192,7 +205,7 @@ def test_truncate_keeps_the_targets_that_fit(tok, caplog):
 def test_drop_and_prompt_longer_than_max_length(tok, caplog):
     [full] = encode_records([ROW], tok, DataFormat())
     short = {"prompt": "What", "completion": "15 ."}
-    with caplog.at_level(logging.WARNING, logger="probscope.datasets"):
+    with caplog.at_level(logging.WARNING, logger="probscope.data"):
         kept = encode_records([ROW, short], tok, DataFormat(max_length=8, overflow="drop"))
         assert [len(e.input_ids) for e in kept] == [len(ids_of(tok, "<user> What <assistant> 15 . <eos>\n"))]
         prompt_only = DataFormat(max_length=full.target_mask.index(True))   # no target fits
@@ -344,7 +357,7 @@ def test_template_errors_and_non_text_replies_name_the_row(tok):
 def test_gsm8k_reply_and_answer(tok):
     row = {"question": "What is 12 + 3 ?", "answer": "So 12 + 3 = <<12+3=15>>15 .\n#### 15"}
     fmt = DataFormat(kind="gsm8k")
-    from probscope.datasets import read_turns
+    from probscope.data import read_turns
 
     turns = read_turns(row, fmt)
     assert turns.reply == "So 12 + 3 = 15 .\nThe final answer is $\\boxed{15}$."
@@ -391,7 +404,7 @@ def qwen():
     ("math500_test.jsonl", "math", 500),
 ])
 def test_real_data_targets_are_reply_and_end_of_turn(real_dir, qwen, name, kind, n):
-    from probscope.datasets import read_turns
+    from probscope.data import read_turns
 
     path = real_dir / "data" / name
     records = read_records(path)
@@ -410,7 +423,7 @@ def test_real_data_targets_are_reply_and_end_of_turn(real_dir, qwen, name, kind,
 
 
 def test_real_render_prompt_is_the_untargeted_prefix(real_dir, qwen):
-    from probscope.datasets import render_prompt
+    from probscope.data import render_prompt
 
     path = real_dir / "data" / "math500_test.jsonl"
     fmt = DataFormat(kind="math")
@@ -435,7 +448,7 @@ def test_real_gsm8k_truncation(real_dir, qwen, caplog):
     path = real_dir / "data" / "gsm8k_train_first500.jsonl"
     full = encode_file(path, qwen, DataFormat(kind="gsm8k"), limit=50)
     limit = sorted(len(e.input_ids) for e in full)[25]
-    with caplog.at_level(logging.WARNING, logger="probscope.datasets"):
+    with caplog.at_level(logging.WARNING, logger="probscope.data"):
         cut = encode_file(path, qwen, DataFormat(kind="gsm8k", max_length=limit), limit=50)
     n_long = sum(len(e.input_ids) > limit for e in full)
     assert n_long > 0 and f"{n_long} of 50 examples longer than max_length {limit}" in caplog.text
@@ -461,7 +474,7 @@ def test_real_llama_tokenizer_with_fallback_template(real_dir):
 
 def test_real_token_merged_across_prompt_end_is_reported(real_dir, qwen, caplog):
     """Qwen merges "\\n\\n": a reply starting with "\\n" shares a token with the generation prompt."""
-    with caplog.at_level(logging.WARNING, logger="probscope.datasets"):
+    with caplog.at_level(logging.WARNING, logger="probscope.data"):
         [ex] = encode_records([{"prompt": "Hi", "completion": "\nHello"}], qwen, DataFormat())
     assert qwen.decode(targets(ex)) == "Hello<|im_end|>"
     assert "in 1 examples a token spans the end of the prompt" in caplog.text

@@ -14,7 +14,7 @@ FAST = ["--max_steps", "4", "--per_device_train_batch_size", "4", "--use_cpu", "
 
 
 def tiny_task():
-    from data.builtin_task import TaskConfig
+    from probscope.builtin.task import TaskConfig
 
     return TaskConfig(n_train=40, n_test=8, n_old_people=4, n_new_people=4, n_pretrain_docs=200)
 

@@ -13,11 +13,11 @@ import torch
 from test_trainer import SHAPE, VOCAB, padded, sft_config, tokenizer  # noqa: F401  (tokenizer: a fixture)
 
 from probscope import schema
-from probscope.bench.train import random_sft_dataset, tiny_llama
 from probscope.analysis.dynamics import read_dynamics
-from probscope.dynamics import GradientWeightCallback
-from probscope.runs import DYNAMICS_PART_GLOB
+from probscope.bench.train import random_sft_dataset, tiny_llama
 from probscope.errors import ProbscopeError
+from probscope.runs import DYNAMICS_PART_GLOB
+from probscope.training.callbacks import GradientWeightCallback
 
 
 def spread_model(tokenizer):
@@ -75,7 +75,7 @@ def check_step_against_reference(table: pl.DataFrame, step: int, ref: dict[str, 
 
 
 def test_objective_trainer_records_the_logged_batches(tmp_path, tokenizer):
-    from probscope.trainer import ObjectiveSFTTrainer
+    from probscope.training.trainer import ObjectiveSFTTrainer
 
     data = random_sft_dataset(8, VOCAB, (6, 12), (1, 4), seed=5)
     model = spread_model(tokenizer)

@@ -14,13 +14,18 @@ from streamlit.testing.v1 import AppTest
 
 import probscope as ps
 from probscope import schema
-from probscope.analysis.dynamics import SHARE_BELOW, TRAINED_OBJECTIVE, dynamics_signature
+from probscope.app.dashboard import VIEWS
+from probscope.analysis.dynamics import (
+    SHARE_BELOW,
+    TRAINED_OBJECTIVE,
+    dynamics_signature,
+)
 from probscope.errors import ProbscopeError
 from probscope.plots.dynamics import PANELS
 from probscope.runs import Manifest, Run, write_parquet_atomic
 
 APP = Path(__file__).resolve().parents[1] / "app" / "main.py"
-PAGE = "views/dynamics.py"
+PAGE = str(VIEWS / "dynamics.py")
 STEPS = (1, 2, 3)
 N_BINS = len(schema.BIN_LABELS)
 # run -> (method, objective in the training config or None, weight of dft per step)

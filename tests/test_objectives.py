@@ -10,8 +10,13 @@ import pytest
 import torch
 
 from probscope.errors import ProbscopeError
-from probscope.objectives import (
-    TokenBatch, get_objective, gradient_weight, objective_names, register_objective, sequence_ids,
+from probscope.training.objectives import (
+    TokenBatch,
+    get_objective,
+    gradient_weight,
+    objective_names,
+    register_objective,
+    sequence_ids,
 )
 
 V = 11
@@ -186,5 +191,5 @@ def test_register_objective_reads_hyper_parameters_from_the_signature():
         torch.testing.assert_close(gradient_weight("test-scaled-sft", logp, mask, args={"scale": 3.0}),
                                    torch.tensor([[3.0, 3.0]]))
     finally:
-        from probscope import objectives
+        from probscope.training import objectives
         objectives._OBJECTIVES.pop("test-scaled-sft")

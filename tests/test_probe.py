@@ -11,12 +11,23 @@ import math
 import polars as pl
 import pytest
 import torch
+from _probe_fixtures import (
+    greedy_examples,
+    random_examples,
+    reference_rows,
+    save_checkpoint,
+    tiny_llama,
+)
 
-from _probe_fixtures import greedy_examples, random_examples, reference_rows, save_checkpoint, tiny_llama
 from probscope import runs, schema
-from probscope.datasets import EncodedExample
+from probscope.data import EncodedExample
 from probscope.errors import ProbscopeError
-from probscope.probe import probe_checkpoint, probe_examples, read_probe_table, token_statistics
+from probscope.probe import (
+    probe_checkpoint,
+    probe_examples,
+    read_probe_table,
+    token_statistics,
+)
 from probscope.probe.stats import default_chunk_size
 
 STAT_COLUMNS = (schema.P, schema.LOGP, schema.ENTROPY, schema.SUM_P2)
@@ -146,8 +157,8 @@ def test_dtype_option_converts_the_model(tmp_path):
 
 
 def test_token_strings_are_readable(tmp_path):
-    from transformers import PreTrainedTokenizerFast
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
 
     vocab = {"<unk>": 0, **{t: i + 1 for i, t in enumerate(["Ġthe", "Ġcat", "Ġsat", "!", "Ã©", "ĊĊ"])}}
     backend = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>"))
@@ -400,7 +411,7 @@ def _peak_rss_during(fn) -> int | None:
 def test_qwen2_151k_vocabulary_with_the_real_tokenizer(real_dir, tmp_path):
     from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
 
-    from probscope.datasets import DataFormat, encode_file
+    from probscope.data import DataFormat, encode_file
 
     tokenizer = AutoTokenizer.from_pretrained(real_dir / "tokenizers" / "qwen2.5-math-1.5b")
     torch.manual_seed(0)
@@ -427,7 +438,7 @@ def test_qwen2_151k_vocabulary_with_the_real_tokenizer(real_dir, tmp_path):
 
 
 def test_real_stories260k_model(real_dir, tmp_path):
-    from probscope.datasets import DataFormat, encode_records
+    from probscope.data import DataFormat, encode_records
     from probscope.probe import load_tokenizer
 
     model_dir = real_dir / "models" / "stories260K"

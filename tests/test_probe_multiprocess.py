@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from _probe_worker import EXAMPLES, SHARD_SIZE, probe
+
 from probscope import runs
 from probscope.probe import read_probe_table
 

@@ -8,7 +8,7 @@ import torch
 
 from probscope.bench.train import random_sft_dataset, tiny_llama, word_tokenizer
 from probscope.errors import ProbscopeError
-from probscope.objectives import objective_names
+from probscope.training.objectives import objective_names
 
 VOCAB = 64
 SHAPE = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4)
@@ -28,7 +28,7 @@ def sft_config(tmp_path, **overrides):
 
 
 def make_trainer(tmp_path, tokenizer, data, objective, objective_args=None, **overrides):
-    from probscope.trainer import ObjectiveSFTTrainer
+    from probscope.training.trainer import ObjectiveSFTTrainer
 
     return ObjectiveSFTTrainer(tiny_llama(tokenizer, VOCAB, **SHAPE), args=sft_config(tmp_path, **overrides),
                                train_dataset=data, processing_class=tokenizer, objective=objective,

@@ -8,7 +8,9 @@ import pytest
 from probscope.analysis.dynamics import read_dynamics
 from probscope.errors import ProbscopeError
 from probscope.runs import Run, discover_runs
-from probscope.training import checkpoint_schedule, main as train_main, parse_recipe
+from probscope.training.checkpoints import checkpoint_schedule
+from probscope.training.config import parse_recipe
+from probscope.training.run import main as train_main
 
 TINY_MODEL = json.dumps({"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1,
                          "num_attention_heads": 2, "num_key_value_heads": 2, "max_position_embeddings": 256})
@@ -49,7 +51,7 @@ def test_bad_recipes_fail_before_training(tmp_path, text, message):
 
 @pytest.fixture(scope="module")
 def builtin_data(tmp_path_factory):
-    from data.builtin_task import TaskConfig, write_builtin_data
+    from probscope.builtin.task import TaskConfig, write_builtin_data
 
     root = tmp_path_factory.mktemp("runs")
     cfg = TaskConfig(n_train=64, n_test=8, n_old_people=4, n_new_people=4, n_pretrain_docs=200)
@@ -135,7 +137,7 @@ def test_a_killed_run_resumes_to_the_same_weights(builtin_data, tmp_path, monkey
     import torch
     from safetensors.torch import load_file
 
-    from probscope.trainer import ObjectiveSFTTrainer
+    from probscope.training.trainer import ObjectiveSFTTrainer
 
     root, paths = builtin_data
     base = train_main(["--run_name", "resume-base", "--runs_root", str(root), "--tokenizer", str(paths["tokenizer"]),

@@ -18,7 +18,7 @@ TINY_MODEL = json.dumps({"hidden_size": 16, "intermediate_size": 32, "num_hidden
 
 @pytest.mark.slow
 def test_accelerate_launch_two_cpu_processes(tmp_path):
-    from data.builtin_task import TaskConfig, write_builtin_data
+    from probscope.builtin.task import TaskConfig, write_builtin_data
 
     paths = write_builtin_data(tmp_path / "data", TaskConfig(n_train=64, n_test=8, n_old_people=4,
                                                              n_new_people=4, n_pretrain_docs=200))

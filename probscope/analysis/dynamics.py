@@ -5,7 +5,7 @@
     curves = ps.dynamics_curves(frame)               # one row per (run, step): losses, share p < 0.1, weight
     ps.plot_training_dynamics(frame).savefig("dynamics.png")
 
-The rows come from each run's `dynamics/` Parquet parts (probscope.dynamics.GradientWeightCallback,
+The rows come from each run's `dynamics/` Parquet parts (probscope.training.callbacks.GradientWeightCallback,
 columns in schema.DYNAMICS_COLUMNS); runs trained without the callback have no such directory and are
 skipped. `read_dynamics` reads one run's directory; this module imports no torch, so the dashboard
 stays light.

@@ -23,7 +23,6 @@ from probscope.errors import ProbscopeError
 from probscope.probe.table import scan_probe_table
 from probscope.runs import DEFAULT_PROBE_DATASET, Run, discover_runs
 
-
 # "last" | "all" | [step, ...] applied to every run | {run name: step or [steps]}
 StepChoice = str | Sequence[int] | Mapping[str, int | Sequence[int]]
 

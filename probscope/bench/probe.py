@@ -24,7 +24,7 @@ body's activations; neither includes the weights. On CUDA, torch.cuda.max_memory
 
 Last line: JSON with speed_ratio (engine / naive tokens/s), memory_ratio (engine / naive peak),
 matmul_ratio (engine time / matmul time), max_abs_diff (engine vs naive over p, logp, entropy,
-sum_p2) and the raw figures. Targets (issue 4, 2 cores): speed >= 2.5, memory <= 0.2, matmul <= 3.
+sum_p2) and the raw figures. Targets (2 cores): speed >= 2.5, memory <= 0.2, matmul <= 3.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def build_workload(examples: int, seed: int = 0):
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from probscope.datasets import EncodedExample
+    from probscope.data import EncodedExample
 
     torch.manual_seed(seed)
     config = LlamaConfig(vocab_size=VOCAB, hidden_size=HIDDEN, intermediate_size=4 * HIDDEN, num_hidden_layers=LAYERS,

@@ -5,7 +5,7 @@
 Workload: a tiny Llama shaped like the built-in model (hidden 96, 4 layers, MLP 384, 4 heads, tied
 embeddings, vocabulary 530, float32), batch 32 x 64 tokens of random pre-tokenized data (the first 16
 tokens are prompt), logging every 10 steps. Configurations, each its own trainer and model:
-  sft, dft                  probscope.trainer.ObjectiveSFTTrainer with that objective
+  sft, dft                  probscope.training.trainer.ObjectiveSFTTrainer with that objective
   sft+callback              sft plus a GradientWeightCallback recording every logging step
   sft+callback-every-step   sft plus one recording every step (the worst case)
   trl-sft                   TRL's own SFTTrainer (loss_type="nll"), for the cost of our trainer itself
@@ -14,7 +14,7 @@ time between consecutive optimizer-step starts (data, forward, backward, optimiz
 work and writes), averaged over `steps` steps after 2 warm-up steps (steps 3..22 by default, two of
 them logging steps). Each ratio is the median over repetitions of the ratio within a repetition
 (paired, so that load from other processes, which swings 3-5x here, cancels); step_ms are medians.
-Targets (issue 3): dft_over_sft <= 1.05 and callback_over_plain <= 1.05. probscope-bench prints the
+Targets: dft_over_sft <= 1.05 and callback_over_plain <= 1.05. probscope-bench prints the
 results as JSON on the last line.
 """
 
@@ -38,7 +38,7 @@ WARMUP_STEPS = 2
 
 def word_tokenizer(out_dir: str | Path):
     """A small word-level tokenizer with pad/eos (SFTTrainer needs one; the data is pre-tokenized)."""
-    from data.tokenizer import build_tokenizer
+    from probscope.builtin.tokenizer import build_tokenizer
 
     return build_tokenizer([" ".join(f"w{i}" for i in range(32))], out_dir)
 
@@ -95,8 +95,8 @@ def _trainer(kind: str, workdir: Path, steps: int, tokenizer, dataset, device: s
     from transformers.trainer_callback import PrinterCallback
     from trl import SFTConfig, SFTTrainer
 
-    from probscope.dynamics import GradientWeightCallback
-    from probscope.trainer import ObjectiveSFTTrainer
+    from probscope.training.callbacks import GradientWeightCallback
+    from probscope.training.trainer import ObjectiveSFTTrainer
 
     args = SFTConfig(
         output_dir=str(workdir / "trainer" / kind), max_steps=steps + WARMUP_STEPS + 1,

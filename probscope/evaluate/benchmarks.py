@@ -37,7 +37,7 @@ def get_benchmark(name: str) -> Benchmark:
 
 
 def _builtin(split: str, max_new_tokens: int = 64) -> Benchmark:
-    from data.builtin_task import check_answer
+    from probscope.builtin.task import check_answer
 
     return Benchmark(f"builtin-{split}", BUILTIN_DATA / f"{split}.jsonl", check_answer, max_new_tokens)
 

@@ -13,7 +13,7 @@ def evaluate_checkpoint(model_path: str | Path, benchmark: str, *, runs_root: st
     """{'benchmark', 'n', 'correct', 'accuracy'} of greedy replies graded by the benchmark's checker."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from probscope.datasets import read_records
+    from probscope.data import read_records
 
     bench = get_benchmark(benchmark)
     data = bench.data if bench.data.is_absolute() else Path(runs_root) / bench.data

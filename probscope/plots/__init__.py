@@ -10,7 +10,9 @@ Figures are built with `matplotlib.figure.Figure`, never pyplot, so nothing land
 
 from probscope.plots.export import export_figures
 from probscope.plots.figure2 import plot_probability_histogram  # registers "figure2"
-from probscope.plots.lowest_bin import plot_lowest_bin_tokens  # registers "lowest_bin_tokens"
+from probscope.plots.lowest_bin import (
+    plot_lowest_bin_tokens,  # registers "lowest_bin_tokens"
+)
 from probscope.plots.registry import FIGURES, FigureWithTable, register_figure
 
 __all__ = [

@@ -16,7 +16,16 @@ import numpy as np
 import polars as pl
 from matplotlib.figure import Figure
 
-from probscope.analysis.histograms import BIN, BIN_LABEL, COUNT, HI, LO, PERCENT, bins, probability_histogram
+from probscope.analysis.histograms import (
+    BIN,
+    BIN_LABEL,
+    COUNT,
+    HI,
+    LO,
+    PERCENT,
+    bins,
+    probability_histogram,
+)
 from probscope.errors import ProbscopeError
 from probscope.plots.registry import FigureWithTable, register_figure
 from probscope.plots.style import plot_series

@@ -39,7 +39,7 @@ from probscope.probe.stats import COMPILE_MIN_ELEMENTS, token_statistics
 from probscope.probe.table import part_name, shard_files
 
 if TYPE_CHECKING:
-    from probscope.datasets import EncodedExample
+    from probscope.data import EncodedExample
 
 logger = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ def probe_examples(
 
     max_length: longest sequence fed to the model (default: the model's max_position_embeddings);
     overflow: "truncate" (cut longer examples, warn with the count) or "drop" (leave them out, warn);
-    the same words as probscope.datasets.DataFormat.overflow.
+    the same words as probscope.data.DataFormat.overflow.
     batch_size: examples per batch, or "auto" (a padded-token budget per device, halved on OOM).
     Under torchrun / accelerate launch (WORLD_SIZE > 1) each rank probes its share of the shards.
     """

@@ -1,6 +1,6 @@
 """The loss registry: each training objective turns per-token log-probabilities into a per-token loss.
 
-    from probscope.objectives import TokenBatch, get_objective, gradient_weight
+    from probscope.training.objectives import TokenBatch, get_objective, gradient_weight
     dft = get_objective("dft")
     per_token = dft.per_token_loss(TokenBatch(logp=logp, mask=mask))   # [B, T], 0 off target
     w = gradient_weight("dft", logp, mask)                              # [B, T]: p on target tokens
@@ -8,7 +8,7 @@
 An objective is one function registered with ``@register_objective("name")``: it takes a TokenBatch
 (and keyword hyper-parameters, whose defaults are the function's keyword defaults) and returns the loss
 of every target position, 0 elsewhere. It never reduces: normalization lives in ONE place,
-``probscope.trainer.ObjectiveSFTTrainer.compute_loss``, which divides the micro-batch's summed per-token
+``probscope.training.trainer.ObjectiveSFTTrainer.compute_loss``, which divides the micro-batch's summed per-token
 loss by ``num_items_in_batch``, the number of target tokens in the whole gradient-accumulation window
 (all ranks). The accumulated gradient is therefore the gradient of a true token mean over the window,
 whatever the micro-batch split (1 x 32 and 4 x 8 give the same gradient).

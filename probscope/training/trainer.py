@@ -1,6 +1,6 @@
-"""ObjectiveSFTTrainer: TRL's SFTTrainer trained with any objective of the probscope.objectives registry.
+"""ObjectiveSFTTrainer: TRL's SFTTrainer trained with any objective of the probscope.training.objectives registry.
 
-    from probscope.trainer import ObjectiveSFTTrainer
+    from probscope.training.trainer import ObjectiveSFTTrainer
     trainer = ObjectiveSFTTrainer(model, args=SFTConfig(...), train_dataset=ds, processing_class=tokenizer,
                                   objective="dft-floor", objective_args={"floor": 0.2})
     trainer.train()
@@ -32,7 +32,7 @@ from trl.trainer.utils import add_fused_lm_head
 
 from probscope import schema
 from probscope.errors import ProbscopeError
-from probscope.objectives import TokenBatch, get_objective, sequence_ids
+from probscope.training.objectives import TokenBatch, get_objective, sequence_ids
 
 # The fused head's per-token outputs: TRL's own three, plus log sum_j p_j^2 so that a
 # GradientWeightCallback can compute logit-gradient norms (1 - 2p + sum_j p_j^2) without another pass.
@@ -40,7 +40,7 @@ FUSED_OUTPUTS = ("log_probs", "entropy", "is_top1", "log_sum_sq_probs")
 
 
 class ObjectiveSFTTrainer(SFTTrainer):
-    """SFTTrainer whose loss is `objective` (a probscope.objectives name) with `objective_args`.
+    """SFTTrainer whose loss is `objective` (a probscope.training.objectives name) with `objective_args`.
 
     `ref_model` is the frozen base model for objectives that need one (asft); by default a frozen copy
     of `model` as given, i.e. the starting point of training.
@@ -93,7 +93,7 @@ class ObjectiveSFTTrainer(SFTTrainer):
     def _vocab_forward(self, model, inputs) -> tuple[TokenBatch, torch.Tensor, torch.Tensor]:
         """Full-vocabulary log-probs of the policy and the frozen base at the shifted target positions."""
         # labels go in too (the model's own loss is unused) so that forward hooks such as
-        # probscope.dynamics.GradientWeightCallback see them, as on the fused path
+        # probscope.training.callbacks.GradientWeightCallback see them, as on the fused path
         logits = model(**inputs).logits[:, :-1]
         labels = inputs["labels"][:, 1:]
         mask = labels != -100

@@ -1,6 +1,6 @@
 """Gradient-weight statistics of the training batch while training runs: the TrainerCallback that writes them.
 
-    from probscope.dynamics import GradientWeightCallback
+    from probscope.training.callbacks import GradientWeightCallback
     trainer.add_callback(GradientWeightCallback(run.dynamics_dir))     # any transformers/TRL Trainer
     trainer.train()
     probscope.analysis.dynamics.read_dynamics(run.dynamics_dir)      # polars, schema.DYNAMICS_COLUMNS, one row per (step, objective)
@@ -10,7 +10,7 @@ logging_steps) it registers a forward hook on the model for that step's micro-ba
 removes it at step end, so other steps pay nothing. The hook reads, whichever the model returns:
   * TRL's fused LM-head outputs (SFTTrainer, probscope's ObjectiveSFTTrainer): per-token log p, entropy
     and, where requested, log sum_j p_j^2 (ObjectiveSFTTrainer requests it; with a plain SFTTrainer add
-    it with trl.trainer.utils.add_fused_lm_head(trainer.model, outputs=probscope.trainer.FUSED_OUTPUTS),
+    it with trl.trainer.utils.add_fused_lm_head(trainer.model, outputs=probscope.training.trainer.FUSED_OUTPUTS),
     else the grad_sq_share column is null);
   * plain logits plus the `labels` argument (a transformers Trainer): the same statistics from the
     logits, in chunks of positions.
@@ -39,8 +39,13 @@ from transformers import TrainerCallback
 
 from probscope import schema
 from probscope.analysis.histograms import bin_index
-from probscope.objectives import get_objective, gradient_weight, objective_names, sequence_ids
 from probscope.runs import Run, write_parquet_atomic
+from probscope.training.objectives import (
+    get_objective,
+    gradient_weight,
+    objective_names,
+    sequence_ids,
+)
 
 _LOGITS_CHUNK = 4096   # positions per chunk when the statistics come from full logits (bounds memory)
 
@@ -118,7 +123,7 @@ class GradientWeightCallback(TrainerCallback):
             return
         if "sum_p2" not in tokens:
             self._warn_once("sum_p2", "GradientWeightCallback: the fused LM head does not return log_sum_sq_probs; "
-                            "grad_sq_share will be null (see probscope.dynamics' docstring)")
+                            "grad_sq_share will be null (see probscope.training.callbacks' docstring)")
         logp_grid, mask, seq_ids = tokens.pop("_grid")
         for name in self.objectives:
             weight = gradient_weight(name, logp_grid, mask, seq_ids, self.objective_args.get(name))

@@ -1,6 +1,6 @@
 """The built-in task: a laptop-scale testbed for SFT vs DFT, generated deterministically from a seed.
 
-    python -m data.builtin_task --out runs/data/builtin      # writes the splits below + the tokenizer
+    python -m probscope.builtin.task --out runs/data/builtin      # writes the splits below + the tokenizer
 
 Two tasks, both as prompt/completion JSONL rows with per-character role spans over the completion:
 
@@ -17,7 +17,7 @@ Two tasks, both as prompt/completion JSONL rows with per-character role spans ov
 
 ``pretrain.jsonl`` is the base model's corpus (``text`` rows): single arithmetic steps, sentences using
 the connective vocabulary, facts about the old people, and a small share of full demonstrations so the
-base knows the reply format (without it DFT cannot start: see ../shared/BUILTIN-TASK-NOTES.md).
+base knows the reply format (without it DFT cannot start: a target the base finds unlikely gets almost no weight).
 
 Numbers are written normally ("12"); the tokenizer splits every digit into its own token.
 """
@@ -31,7 +31,7 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from data.tokenizer import render_chat
+from probscope.builtin.tokenizer import render_chat
 
 # ---- vocabulary ------------------------------------------------------------------------------------
 # Each stylistic slot has 4 interchangeable wordings; the model cannot know which one a demonstration
@@ -287,7 +287,7 @@ def write_builtin_data(out_dir: str | Path, cfg: TaskConfig | None = None) -> di
 
     Idempotent: if ``task.json`` exists with the same config, nothing is rewritten.
     """
-    from data.tokenizer import build_tokenizer
+    from probscope.builtin.tokenizer import build_tokenizer
     from probscope.runs import write_text_atomic
 
     cfg = cfg or TaskConfig()

@@ -41,7 +41,7 @@ def build_tokenizer(texts: list[str], out_dir: str | Path):
         [pre_tokenizers.Whitespace(), pre_tokenizers.Digits(individual_digits=True)]
     )
     tok.train_from_iterator(texts, trainers.WordLevelTrainer(special_tokens=specials, min_frequency=1))
-    # registered as special so "<user>" is one token, not "<", "user", ">" (ENV-NOTES)
+    # registered as special so "<user>" is one token, not "<", "user", ">"
     tok.add_special_tokens(specials)
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok, bos_token=BOS, eos_token=EOS, pad_token=PAD, unk_token=UNK,

@@ -1,0 +1,22 @@
+"""The Streamlit dashboard: a thin layer that calls probscope's analyses and renders them.
+
+    probscope dashboard --runs runs           # or: streamlit run app/main.py -- --runs runs
+
+dashboard.py: the sidebar and navigation; views/: one script per page. Imports no torch.
+"""
+
+import subprocess
+import sys
+from importlib import resources
+
+# The file `streamlit run` executes; found through importlib so it works from a wheel as from a checkout.
+STREAMLIT_SCRIPT = resources.files("probscope.app") / "main.py"
+
+
+def serve(runs_root: str, port: int = 8501) -> int:
+    """Run the dashboard on 127.0.0.1:`port` until interrupted; returns streamlit's exit code."""
+    cmd = [sys.executable, "-m", "streamlit", "run", str(STREAMLIT_SCRIPT), "--server.address", "127.0.0.1",
+           "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
+           "--client.toolbarMode", "viewer", "--", "--runs", str(runs_root)]
+    print(f"dashboard: http://127.0.0.1:{port}  (Ctrl+C stops it)")
+    return subprocess.run(cmd, check=False).returncode

@@ -1,0 +1,46 @@
+"""`probscope export`: every registered figure and its table for a runs directory."""
+
+from __future__ import annotations
+
+from probscope.cli.commands import COMMANDS
+from probscope.errors import ProbscopeError
+
+
+@COMMANDS.register("export")
+def add_export_command(sub) -> None:
+    from probscope.runs import DEFAULT_PROBE_DATASET
+
+    p = sub.add_parser("export", help="write Figure 2 and the lowest-bin token listing for a runs directory")
+    p.add_argument("--runs", default="runs", help="runs directory (default: ./runs, the built-in demo runs)")
+    p.add_argument("--out", required=True, help="directory to write the figures and their CSV tables into")
+    p.add_argument("--format", default="png,pdf", help="comma-separated image formats (default: png,pdf)")
+    p.add_argument("--dataset", default=DEFAULT_PROBE_DATASET, help="probed dataset to read (default: %(default)s)")
+    p.add_argument("--step", default="last", help="'last' (default), 'all', or comma-separated steps")
+    p.add_argument("--run", action="append", dest="run_names", metavar="NAME",
+                   help="only this run (repeat for several; default: every run with finished probe tables)")
+    p.set_defaults(func=_export)
+
+
+def _export(args) -> None:
+    import time
+
+    from probscope.plots.export import export_figures
+
+    start = time.perf_counter()
+    paths = export_figures(
+        args.runs, args.out, formats=args.format.split(","), dataset=args.dataset,
+        steps=_parse_steps(args.step), runs=args.run_names,
+    )
+    kinds = ", ".join(sorted({path.suffix.lstrip(".") for path in paths}))
+    names = ", ".join(dict.fromkeys(path.stem for path in paths))
+    print(f"probscope export: wrote {len(paths)} files ({names} as {kinds}) to {args.out} "
+          f"in {time.perf_counter() - start:.1f} s")
+
+
+def _parse_steps(text: str) -> str | list[int]:
+    if text in ("last", "all"):
+        return text
+    try:
+        return [int(step) for step in text.split(",")]
+    except ValueError:
+        raise ProbscopeError(f"--step: '{text}' is not 'last', 'all' or comma-separated step numbers") from None

@@ -1,0 +1,174 @@
+"""Train one run: a recipe (YAML + CLI flags) -> a run directory with scheduled HF checkpoints.
+
+    probscope train train/builtin-sft.yaml                       # the built-in SFT run
+    probscope train train/builtin-dft.yaml --max_steps 100       # any key can be overridden as a flag
+    accelerate launch train/train.py train/numina-dft.yaml       # multi-GPU, same recipes
+
+A recipe has three parts, all flat keys in one YAML file:
+  * RunConfig (below): what to train (run name, objective, base model or from-scratch config, data);
+  * probscope.data.DataFormat: how to read the data (format, columns, max length);
+  * trl.SFTConfig: how to optimize (learning_rate, max_steps, per_device_train_batch_size, bf16, ...).
+The trainer is TRL's SFTTrainer; the run layout is probscope.runs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from probscope.data import DataFormat
+from probscope.errors import ProbscopeError
+from probscope.runs import Manifest, Run, code_version
+from probscope.training.checkpoints import (
+    checkpoint_callback,
+    checkpoint_schedule,
+    resumable_state,
+    save_checkpoint,
+)
+from probscope.training.config import RunConfig, parse_objective_args, parse_recipe
+
+
+# ---- building the pieces ------------------------------------------------------------------------------
+def load_tokenizer(cfg: RunConfig):
+    from transformers import AutoTokenizer
+
+    path = cfg.tokenizer or cfg.model
+    if not path:
+        raise ProbscopeError("tokenizer is not set: a model trained from scratch needs `tokenizer`")
+    try:
+        tok = AutoTokenizer.from_pretrained(path)
+    except (OSError, ValueError) as e:
+        raise ProbscopeError(f"{path}: cannot load a tokenizer ({str(e).splitlines()[0]})") from None
+    if tok.pad_token is None:   # batching needs one; EOS is the usual stand-in
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def build_model(cfg: RunConfig, tokenizer):
+    from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
+
+    if cfg.model:
+        try:
+            return AutoModelForCausalLM.from_pretrained(cfg.model)
+        except (OSError, ValueError) as e:
+            raise ProbscopeError(f"{cfg.model}: not a loadable causal LM ({str(e).splitlines()[0]})") from None
+    if not cfg.model_config:
+        raise ProbscopeError("set either `model` (a starting model) or `model_config` (train from scratch)")
+    try:
+        settings = json.loads(cfg.model_config)
+    except json.JSONDecodeError as e:
+        raise ProbscopeError(f"model_config: not a JSON object ({e.msg})") from None
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id, **settings,
+    )
+    return LlamaForCausalLM(config)
+
+
+def build_dataset(cfg: RunConfig, fmt: DataFormat, tokenizer):
+    """Pre-tokenized `input_ids` + `labels` (-100 off target), from the shared adapter layer."""
+    from datasets import Dataset
+
+    from probscope.data import encode_file
+
+    examples = encode_file(cfg.data, tokenizer, fmt, limit=cfg.data_limit)
+    if not examples:
+        raise ProbscopeError(f"{cfg.data}: no examples")
+    return Dataset.from_dict({
+        "input_ids": [ex.input_ids for ex in examples],
+        "labels": [[t if m else -100 for t, m in zip(ex.input_ids, ex.target_mask)] for ex in examples],
+    })
+
+
+# ---- the job -------------------------------------------------------------------------------------------
+def train_run(run_cfg: RunConfig, data_fmt: DataFormat, sft_cfg) -> Run:
+    """Train per the three configs; returns the run. Skips training if the run already finished."""
+    from transformers import set_seed
+
+    from probscope.training.callbacks import GradientWeightCallback
+    from probscope.training.trainer import ObjectiveSFTTrainer
+
+    objective_args = parse_objective_args(run_cfg)
+    run = Run(Path(run_cfg.runs_root) / run_cfg.run_name)
+    if run.manifest_path.is_file() and run.read_manifest().status == "finished" and not run_cfg.dry_run:
+        print(f"{run.root}: already finished, skipping (delete it to retrain)")
+        return run
+    resume_from = resumable_state(run)
+    tokenizer = load_tokenizer(run_cfg)
+    dataset = build_dataset(run_cfg, data_fmt, tokenizer)
+    sft_cfg.output_dir = str(run.trainer_state_dir)
+    sft_cfg.save_strategy = "no"          # the schedule callback decides when to save
+    sft_cfg.save_total_limit = 1          # trainer states are only for resuming: keep the newest
+    sft_cfg.report_to = []
+    max_steps = sft_cfg.max_steps if sft_cfg.max_steps > 0 else _steps_per_epoch(len(dataset), sft_cfg)
+    schedule = checkpoint_schedule(run_cfg.checkpoints, max_steps)
+    if run_cfg.dry_run:
+        print(_plan(run, run_cfg, data_fmt, sft_cfg, len(dataset), max_steps, schedule))
+        return run
+
+    set_seed(sft_cfg.seed)      # the same initial weights on every rank and every rerun
+    model = build_model(run_cfg, tokenizer)
+    manifest = Manifest(
+        name=run.name, method=run_cfg.method or run_cfg.objective, base_model=run_cfg.model, data=run_cfg.data,
+        seed=sft_cfg.seed, code_version=code_version(),
+        config={"run": asdict(run_cfg), "data_format": asdict(data_fmt), "trainer": _plain(sft_cfg.to_dict())},
+    )
+    is_main = int(os.environ.get("RANK", "0")) == 0
+    if is_main:
+        run.root.mkdir(parents=True, exist_ok=True)
+        run.write_manifest(manifest)
+        if 0 in schedule and not (run.checkpoint(0) / "config.json").is_file():
+            save_checkpoint(model, tokenizer, run, 0)
+    callbacks = [checkpoint_callback(run, [s for s in schedule if s > 0], tokenizer, run_cfg.resume_every, max_steps)]
+    if run_cfg.dynamics:
+        callbacks.append(GradientWeightCallback(run.dynamics_dir, objective_args={run_cfg.objective: objective_args}))
+    trainer = ObjectiveSFTTrainer(
+        model=model, args=sft_cfg, train_dataset=dataset, processing_class=tokenizer, callbacks=callbacks,
+        objective=run_cfg.objective, objective_args=objective_args,
+    )
+    start = time.time()
+    if resume_from:
+        print(f"{run.name}: resuming the killed run from {resume_from}")
+    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    if is_main:
+        if not (run.checkpoint(max_steps) / "config.json").is_file():
+            save_checkpoint(trainer.model, tokenizer, run, trainer.state.global_step)
+        manifest.status = "finished"
+        run.write_manifest(manifest)
+        shutil.rmtree(run.trainer_state_dir, ignore_errors=True)
+        print(f"{run.name}: {trainer.state.global_step} steps in {time.time() - start:.0f}s, "
+              f"{len(run.checkpoint_steps())} checkpoints in {run.checkpoints_dir}")
+    return run
+
+
+def _steps_per_epoch(n_examples: int, sft_cfg) -> int:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    per_step = sft_cfg.per_device_train_batch_size * sft_cfg.gradient_accumulation_steps * world
+    return max(1, math.ceil(n_examples / per_step) * int(sft_cfg.num_train_epochs))
+
+
+def _plain(d: dict) -> dict:
+    return json.loads(json.dumps(d, default=str))
+
+
+def _plan(run, run_cfg, data_fmt, sft_cfg, n_examples, max_steps, schedule) -> str:
+    return "\n".join([
+        f"run        {run.root}  (objective {run_cfg.objective})",
+        f"model      {run_cfg.model or 'from scratch: ' + str(run_cfg.model_config)}",
+        f"data       {run_cfg.data}: {n_examples} examples (format {data_fmt.kind})",
+        f"optimizer  lr {sft_cfg.learning_rate}, batch {sft_cfg.per_device_train_batch_size} x accumulation "
+        f"{sft_cfg.gradient_accumulation_steps}, {max_steps} steps, {getattr(sft_cfg.lr_scheduler_type, 'value', sft_cfg.lr_scheduler_type)} schedule",
+        f"checkpoints at steps {schedule} -> {run.checkpoints_dir}",
+        "dry run: nothing trained",
+    ])
+
+
+def main(argv: list[str] | None = None) -> Run:
+    run_cfg, data_fmt, sft_cfg = parse_recipe(sys.argv[1:] if argv is None else argv)
+    return train_run(run_cfg, data_fmt, sft_cfg)
