@@ -14,12 +14,12 @@ from streamlit.testing.v1 import AppTest
 
 import probscope as ps
 from probscope import schema
-from probscope.app.dashboard import VIEWS
 from probscope.analysis.dynamics import (
     SHARE_BELOW,
     TRAINED_OBJECTIVE,
     dynamics_signature,
 )
+from probscope.app.dashboard import VIEWS
 from probscope.errors import ProbscopeError
 from probscope.plots.dynamics import PANELS
 from probscope.runs import Manifest, Run, write_parquet_atomic

@@ -458,17 +458,6 @@ def test_real_stories260k_model(real_dir, tmp_path):
     _assert_table_matches_reference(table, reference_rows(AutoModelForCausalLM.from_pretrained(model_dir).eval(), examples))
 
 
-# ---- benchmark registry ---------------------------------------------------------------------------------
-def test_probe_benchmark_is_registered_and_names_are_unique():
-    from probscope.bench import register_benchmark
-    from probscope.bench.__main__ import load_benchmarks
-
-    benchmarks = load_benchmarks()
-    assert "probe" in benchmarks
-    with pytest.raises(ValueError, match="registered twice"):
-        register_benchmark("probe")(lambda argv: {})
-
-
 def test_scan_reads_shards_in_order_and_checks_their_schema(tmp_path):
     from probscope.probe import scan_probe_table
 

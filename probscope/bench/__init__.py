@@ -4,30 +4,20 @@
 
 A benchmark is one function in a module of this package, registered with a name:
 
-    @register_benchmark("probe")
+    @BENCHES.register("probe")
     def main(argv: list[str] | None = None) -> dict: ...      # parses argv, prints progress, returns results
 
 The command line imports every module here (they import torch etc. inside their functions, so this is
-quick), runs the named function and prints its result as JSON on the last line.
+quick), runs the named function and prints its result as JSON on the last line. (These measure probscope's
+own speed and memory; the model benchmarks a user evaluates checkpoints on live in probscope.evaluate.)
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-Benchmark = Callable[[list[str] | None], dict]
+from probscope.registry import Registry
 
+Bench = Callable[[list[str] | None], dict]
 
-BENCHMARKS: dict[str, Benchmark] = {}
-
-
-def register_benchmark(name: str):
-    """Decorator: make `fn(argv) -> dict` available as `probscope-bench <name>`."""
-
-    def add(fn: Benchmark) -> Benchmark:
-        if BENCHMARKS.get(name, fn) is not fn:
-            raise ValueError(f"benchmark {name!r} is registered twice")
-        BENCHMARKS[name] = fn
-        return fn
-
-    return add
+BENCHES: Registry[Bench] = Registry("probscope-bench benchmark")

@@ -13,23 +13,23 @@ import sys
 import probscope.bench as bench
 
 
-def load_benchmarks() -> dict:
-    """Import every module of probscope.bench so that its @register_benchmark functions register."""
+def load_benches():
+    """Import every module of probscope.bench so that its @BENCHES.register functions register."""
     for module in pkgutil.iter_modules(bench.__path__):
         if not module.name.startswith("_"):
             importlib.import_module(f"probscope.bench.{module.name}")
-    return bench.BENCHMARKS
+    return bench.BENCHES
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    benchmarks = load_benchmarks()
+    benchmarks = load_benches()
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in benchmarks:
-        names = ", ".join(sorted(benchmarks)) or "none"
+        names = ", ".join(sorted(benchmarks.names())) or "none"
         print(f"usage: probscope-bench NAME [ARGS]   (benchmarks: {names}; NAME --help for its options)",
               file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)
         return 0 if argv and argv[0] in ("-h", "--help") else 2
-    result = benchmarks[argv[0]](argv[1:])
+    result = benchmarks.get(argv[0])(argv[1:])
     print(json.dumps(result))
     return 0
 

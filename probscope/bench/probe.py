@@ -39,7 +39,7 @@ import sys
 import tempfile
 import time
 
-from probscope.bench import register_benchmark
+from probscope.bench import BENCHES
 
 VOCAB, HIDDEN, LAYERS = 151_936, 64, 2
 PROMPT, REPLY = (32, 96), (48, 160)
@@ -231,7 +231,7 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-@register_benchmark("probe")
+@BENCHES.register("probe")
 def main(argv: list[str] | None = None) -> dict:
     args = _parser().parse_args(argv)
     if args.peak_of:

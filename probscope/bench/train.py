@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from probscope.bench import register_benchmark
+from probscope.bench import BENCHES
 
 # The built-in model's shape (train/builtin-base.yaml) and the benchmark batch
 BUILTIN_SHAPE = dict(hidden_size=96, intermediate_size=384, num_hidden_layers=4, num_attention_heads=4,
@@ -156,7 +156,7 @@ def train_benchmark(reps: int = 5, steps: int = 20, device: str = "cpu") -> dict
     }
 
 
-@register_benchmark("train")
+@BENCHES.register("train")
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="probscope-bench train", description=__doc__.split("\n")[0])
     parser.add_argument("--reps", type=int, default=5, help="interleaved repetitions per configuration")

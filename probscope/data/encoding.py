@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from probscope.data.formats import (
-    _FORMATS,
+    FORMATS,
     DataFormat,
     Row,
     Turns,
@@ -129,7 +129,7 @@ class _Rendered(NamedTuple):
 
 
 def _render(record: dict, row: Row, tokenizer, fmt: DataFormat, kind: str, template: str | None) -> _Rendered:
-    turns = _FORMATS[kind](record, fmt, row)
+    turns = FORMATS.get(kind)(record, fmt, row)
     if not isinstance(turns.reply, str):
         raise row.error(f"the reply is a {type(turns.reply).__name__}, not text")
     if not turns.reply.strip():

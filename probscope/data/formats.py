@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
 from probscope.errors import ProbscopeError
+from probscope.registry import Registry
 
 
 @dataclass
@@ -95,21 +96,17 @@ class Row:
 
 
 FormatFn = Callable[[dict, DataFormat, Row], Turns]
-_FORMATS: dict[str, FormatFn] = {}
+FORMATS: Registry[FormatFn] = Registry("data format")
 
 
 def register_format(name: str) -> Callable[[FormatFn], FormatFn]:
     """A new format is one function (record, fmt, row) -> Turns under this decorator (plus its test)."""
-    def add(fn: FormatFn) -> FormatFn:
-        _FORMATS[name] = fn
-        return fn
-
-    return add
+    return FORMATS.register(name)
 
 
 def format_kinds() -> tuple[str, ...]:
     """Every valid DataFormat.kind."""
-    return ("auto", "text", *_FORMATS)
+    return ("auto", "text", *FORMATS)
 
 
 @register_format("prompt-completion")
@@ -214,7 +211,7 @@ def read_turns(record: dict, fmt: DataFormat, *, source: str = "<record>", row: 
     kind = detect_kind(record) if fmt.kind == "auto" else fmt.kind
     if kind == "text":
         raise ProbscopeError(f"{source}: the text format has no prompt/reply turns")
-    return _FORMATS[kind](record, fmt, Row(source, row))
+    return FORMATS.get(kind)(record, fmt, Row(source, row))
 
 
 def final_answer(record: dict, fmt: DataFormat) -> str | None:

@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from probscope.errors import ProbscopeError
+from probscope.registry import Registry
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -82,7 +83,7 @@ class Objective:
         return self.loss(batch, **self.resolve_args(args))
 
 
-_OBJECTIVES: dict[str, Objective] = {}
+OBJECTIVES: Registry[Objective] = Registry("objective")
 
 
 def register_objective(name: str, *, needs_vocab_logp: bool = False):
@@ -93,21 +94,18 @@ def register_objective(name: str, *, needs_vocab_logp: bool = False):
             p.name: p.default for p in inspect.signature(fn).parameters.values()
             if p.kind is inspect.Parameter.KEYWORD_ONLY
         }
-        _OBJECTIVES[name] = Objective(name, fn, defaults, needs_vocab_logp)
+        OBJECTIVES.add(name, Objective(name, fn, defaults, needs_vocab_logp))
         return fn
 
     return register
 
 
 def objective_names() -> list[str]:
-    return list(_OBJECTIVES)
+    return list(OBJECTIVES)
 
 
 def get_objective(name: str) -> Objective:
-    try:
-        return _OBJECTIVES[name]
-    except KeyError:
-        raise ProbscopeError(f"unknown objective '{name}' (valid: {', '.join(_OBJECTIVES)})") from None
+    return OBJECTIVES.get(name)
 
 
 def gradient_weight(name: str, logp: Tensor, mask: Tensor, sequence_ids: Tensor | None = None,
