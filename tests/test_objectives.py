@@ -192,4 +192,4 @@ def test_register_objective_reads_hyper_parameters_from_the_signature():
                                    torch.tensor([[3.0, 3.0]]))
     finally:
         from probscope.training import objectives
-        objectives._OBJECTIVES.pop("test-scaled-sft")
+        objectives.OBJECTIVES.remove("test-scaled-sft")
