@@ -5,6 +5,7 @@ on new facts, the paper's stated limitation of DFT.
 
     probscope demo               # build what is missing under ./runs, then serve the dashboard
     probscope demo --no-serve    # build only (scripts, CI)
+    probscope demo --smoke       # the same pipeline in seconds (tiny task and model): checks an installation
 
 Every stage is skipped when its output is already complete, so a killed demo resumes where it stopped.
 The training settings live in the recipes probscope/builtin/recipes/*.yaml; this module only points them at the
@@ -32,6 +33,25 @@ DEMO_RUNS: dict[str, tuple[str, ...]] = {
     "facts-sft": ("facts-train",),
     "facts-dft": ("facts-train",),
 }
+
+
+# --smoke: every stage on a small task with a 1-layer model and 4 steps, so the whole pipeline runs in seconds.
+SMOKE_TASK = {"n_train": 40, "n_test": 8, "n_old_people": 4, "n_new_people": 4, "n_pretrain_docs": 200}
+SMOKE_MODEL = {"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
+               "num_key_value_heads": 2, "max_position_embeddings": 256}
+SMOKE_STEPS = ["--max_steps", "4", "--per_device_train_batch_size", "4", "--use_cpu", "true", "--disable_tqdm", "true"]
+SMOKE_PROBE_EXAMPLES = 12
+
+
+def smoke_settings():
+    """(task, per-run recipe overrides, probe examples) of `probscope demo --smoke`."""
+    import json
+
+    from probscope.builtin.task import TaskConfig
+
+    overrides = {name: ["--checkpoints", "0,2", *SMOKE_STEPS] for name in DEMO_RUNS if name != "base"}
+    overrides["base"] = ["--model_config", json.dumps(SMOKE_MODEL), *SMOKE_STEPS]
+    return TaskConfig(**SMOKE_TASK), overrides, SMOKE_PROBE_EXAMPLES
 
 
 def builtin_recipe_args(name: str, runs_root: Path) -> list[str]:

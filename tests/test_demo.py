@@ -1,6 +1,5 @@
 """The whole walking skeleton on a tiny scale: task -> base -> SFT/DFT -> probes -> export -> dashboard."""
 
-import json
 from pathlib import Path
 
 import pytest
@@ -8,26 +7,11 @@ import pytest
 from probscope.cli import main as cli_main
 from probscope.runs import discover_runs
 
-TINY = json.dumps({"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1,
-                   "num_attention_heads": 2, "num_key_value_heads": 2, "max_position_embeddings": 256})
-FAST = ["--max_steps", "4", "--per_device_train_batch_size", "4", "--use_cpu", "true", "--disable_tqdm", "true"]
-
-
-def tiny_task():
-    from probscope.builtin.task import TaskConfig
-
-    return TaskConfig(n_train=40, n_test=8, n_old_people=4, n_new_people=4, n_pretrain_docs=200)
-
 
 @pytest.fixture(scope="module")
 def demo_root(tmp_path_factory):
-    from probscope.demo import build_demo_runs
-
     root = tmp_path_factory.mktemp("demo")
-    build_demo_runs(root, task=tiny_task(), probe_examples=12, overrides={
-        "base": ["--model_config", TINY, *FAST],
-        **{name: ["--checkpoints", "0,2", *FAST] for name in ("sft", "dft", "facts-sft", "facts-dft")},
-    })
+    assert cli_main(["demo", "--smoke", "--no-serve", "--runs", str(root)]) == 0
     return root
 
 
@@ -48,10 +32,8 @@ def test_demo_builds_runs_with_checkpoints_and_probe_tables(demo_root):
 
 @pytest.mark.slow
 def test_demo_is_resumable_and_a_rerun_changes_nothing(demo_root, capsys):
-    from probscope.demo import build_demo_runs
-
     marker = discover_runs(demo_root)[0].manifest_path.stat().st_mtime_ns
-    build_demo_runs(demo_root, task=tiny_task(), probe_examples=12, overrides={"base": ["--model_config", TINY, *FAST]})
+    assert cli_main(["demo", "--smoke", "--no-serve", "--runs", str(demo_root)]) == 0
     assert "already finished" in capsys.readouterr().out
     assert discover_runs(demo_root)[0].manifest_path.stat().st_mtime_ns == marker
 
