@@ -193,3 +193,20 @@ def test_register_objective_reads_hyper_parameters_from_the_signature():
     finally:
         from probscope.training import objectives
         objectives.OBJECTIVES.remove("test-scaled-sft")
+
+
+@pytest.mark.parametrize("q", [0.5, 1.0])
+def test_power_weight_survives_unlikely_tokens_in_float32(q):
+    """The weight p^q = exp(q log p) at log p = -20, -40, -80 in float32, against float64.
+
+    autograd's expm1 gradient is grad * (result + 1), which cancels to 0 in float32 once exp(q log p)
+    drops below float32's epsilon; the weight must come from exp(q log p) instead.
+    """
+    logp64 = torch.tensor([[-20.0, -40.0, -80.0]], dtype=torch.float64)
+    mask = torch.ones_like(logp64, dtype=torch.bool)
+    expected = torch.exp(q * logp64)
+    weight = gradient_weight("power", logp64.float(), mask, args={"q": q})
+    assert weight.dtype == torch.float32
+    torch.testing.assert_close(weight.double(), expected, rtol=1e-5, atol=0)
+    value = get_objective("power").per_token_loss(TokenBatch(logp64.float(), mask), {"q": q})
+    torch.testing.assert_close(value.double(), -torch.expm1(q * logp64) / q, rtol=1e-6, atol=0)

@@ -212,8 +212,14 @@ def power(batch: TokenBatch, *, q: float = 0.5) -> Tensor:
 
     if q == 0:
         return sft(batch)
-    # expm1 keeps (p^q − 1)/q accurate for small q, where it is close to log p
-    return torch.where(batch.mask, -torch.expm1(q * batch.logp) / q, 0.0)
+    # The value: expm1 keeps (p^q − 1)/q accurate for small q, where it is close to log p. The gradient:
+    # autograd's expm1 backward is grad·(result + 1), which cancels to 0 in float32 once p^q drops below
+    # float32's epsilon (log p ≲ −35 at q = 0.5); the zero-valued term exp(q·log p) − sg(exp(q·log p)) carries
+    # the exact weight p^q instead.
+    scaled = q * batch.logp
+    pow_q = scaled.exp()
+    loss = -(torch.expm1(scaled).detach() + (pow_q - pow_q.detach())) / q
+    return torch.where(batch.mask, loss, 0.0)
 
 
 @register_objective("asft", needs_vocab_logp=True)
