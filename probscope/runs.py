@@ -36,7 +36,21 @@ TRAINER_STATE = "trainer"
 DYNAMICS_PART_GLOB = "part-*.parquet"
 BUILTIN_DATA = Path("data") / "builtin"
 DEFAULT_PROBE_DATASET = "train"
+# A finished checkpoint folder holds one of these: a full model, or a PEFT (LoRA) adapter over its base.
+CHECKPOINT_FILES = ("config.json", "adapter_config.json")
 _STEP_DIR = re.compile(r"^step-(\d+)$")
+# A run name is one directory name: no separators, no "..", nothing a shell or a URL would mangle.
+_RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$")
+MANIFEST_VERSION = 1   # bump when Manifest changes; read_manifest migrates older manifests and refuses newer ones
+RUN_STATUSES = ("running", "finished")
+
+
+def validate_run_name(name: str) -> str:
+    """`name` if it is a plain directory name; otherwise a one-line error (it would write outside the runs root)."""
+    if not isinstance(name, str) or not _RUN_NAME.match(name) or name in (".", ".."):
+        raise ProbscopeError(f"run name {name!r}: use letters, digits and . _ + - only (at most 100 characters, "
+                             "no path separators), e.g. dft-lr1e-4")
+    return name
 
 
 def step_dir_name(step: int) -> str:
@@ -62,9 +76,38 @@ class Manifest:
     config: dict[str, Any] = field(default_factory=dict)   # the full training config, as plain data
     code_version: str = ""           # probscope version + git commit of the code that trained it
     status: str = "running"          # running | finished
+    schema_version: int = MANIFEST_VERSION
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=False, default=str)
+
+
+def manifest_from_json(raw: Any, path: Path) -> Manifest:
+    """A Manifest from parsed JSON, each problem a one-line error naming `path` and the field."""
+    import difflib
+    from dataclasses import fields
+
+    if not isinstance(raw, dict):
+        raise ProbscopeError(f"{path}: a manifest is a JSON object, found {type(raw).__name__}")
+    version = raw.get("schema_version", 1)     # manifests written before versioning are version 1
+    if not isinstance(version, int) or version > MANIFEST_VERSION:
+        raise ProbscopeError(f"{path}: schema_version {version!r} is newer than this probscope reads "
+                             f"({MANIFEST_VERSION}): upgrade probscope")
+    known = [f.name for f in fields(Manifest)]
+    for key in raw:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ProbscopeError(f"{path}: unknown field {key!r}{hint}; fields: {', '.join(known)}")
+    for key in ("name", "method"):
+        if not isinstance(raw.get(key), str) or not raw[key]:
+            raise ProbscopeError(f"{path}: field {key!r} must be a non-empty string, found {raw.get(key)!r}")
+    if raw.get("status", "running") not in RUN_STATUSES:
+        raise ProbscopeError(f"{path}: field 'status' must be one of {', '.join(RUN_STATUSES)}, "
+                             f"found {raw.get('status')!r}")
+    if not isinstance(raw.get("config", {}), dict):
+        raise ProbscopeError(f"{path}: field 'config' must be a JSON object")
+    return Manifest(**{**raw, "schema_version": MANIFEST_VERSION})
 
 
 @dataclass(frozen=True)
@@ -72,6 +115,11 @@ class Run:
     """A run directory and the paths inside it."""
 
     root: Path
+
+    @classmethod
+    def in_root(cls, runs_root: str | os.PathLike, name: str) -> Run:
+        """The run `name` under `runs_root`, refusing names that would leave it (e.g. '../x')."""
+        return cls(Path(runs_root) / validate_run_name(name))
 
     @property
     def name(self) -> str:
@@ -111,22 +159,16 @@ class Run:
             raise ProbscopeError(f"{self.manifest_path}: missing; {self.root} is not a probscope run") from None
         except json.JSONDecodeError as e:
             raise ProbscopeError(f"{self.manifest_path}: line {e.lineno}: invalid JSON ({e.msg})") from None
-        try:
-            return Manifest(**raw)
-        except TypeError as e:
-            raise ProbscopeError(f"{self.manifest_path}: {e}") from None
+        return manifest_from_json(raw, self.manifest_path)
 
     def write_manifest(self, manifest: Manifest) -> None:
         write_text_atomic(self.manifest_path, manifest.to_json())
 
     def checkpoint_steps(self) -> list[int]:
-        """Steps with a finished checkpoint (a directory holding config.json), ascending."""
+        """Steps with a finished checkpoint (a directory holding a CHECKPOINT_FILES file), ascending."""
         if not self.checkpoints_dir.is_dir():
             return []
-        return sorted(
-            step_of(p) for p in self.checkpoints_dir.iterdir()
-            if _STEP_DIR.match(p.name) and (p / "config.json").is_file()
-        )
+        return sorted(step_of(p) for p in self.checkpoints_dir.iterdir() if _STEP_DIR.match(p.name) and is_checkpoint(p))
 
     def probed_steps(self, dataset: str = DEFAULT_PROBE_DATASET) -> list[int]:
         """Steps whose probe table for `dataset` is complete (holds the completion marker)."""
@@ -142,6 +184,11 @@ class Run:
 
 PROBE_DONE = "_DONE.json"   # written last, atomically: a probe directory without it is unfinished
 PROBE_PLAN = "_PLAN.json"   # written first: what is being probed, so a resume cannot mix other examples in
+
+
+def is_checkpoint(path: Path) -> bool:
+    """A finished model (or adapter) folder: save_pretrained writes the config last, into a renamed folder."""
+    return path.is_dir() and any((path / name).is_file() for name in CHECKPOINT_FILES)
 
 
 def discover_runs(root: str | os.PathLike) -> list[Run]:

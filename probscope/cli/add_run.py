@@ -1,0 +1,34 @@
+"""`probscope add-run NAME --method M --checkpoints DIR_OR_GLOB`: checkpoints trained elsewhere as a run."""
+
+from __future__ import annotations
+
+from probscope.cli.commands import COMMANDS
+
+
+@COMMANDS.register("add-run")
+def add_add_run_command(sub) -> None:
+    p = sub.add_parser(
+        "add-run", help="register checkpoints trained elsewhere as a run (symbolic links, no copies)",
+        description="Each checkpoint folder (config.json, or adapter_config.json for LoRA) becomes "
+                    "<runs>/<name>/checkpoints/step-N, N from the end of its name (checkpoint-500 -> 500). "
+                    "Then `probscope probe --run <runs>/<name> --data FILE` probes them all.",
+    )
+    p.add_argument("name", help="run name (letters, digits, . _ + -)")
+    p.add_argument("--method", required=True, help="the run's label in figures: sft, dft, dpo, grpo, ...")
+    p.add_argument("--checkpoints", required=True,
+                   help="a folder of checkpoint folders, one checkpoint folder, or a quoted glob ('ckpts/checkpoint-*')")
+    p.add_argument("--runs", default="runs", help="runs directory (default: %(default)s)")
+    p.add_argument("--base", help="the model the checkpoints started from (path or hub name), for the record")
+    p.add_argument("--data", help="the training data file, for the record (and the default --data of probe --run)")
+    p.add_argument("--tokenizer", help="tokenizer to probe with when the checkpoints hold none")
+    p.set_defaults(func=run_add_run)
+
+
+def run_add_run(args) -> None:
+    from probscope.add_run import add_run
+
+    run = add_run(args.runs, args.name, method=args.method, checkpoints=args.checkpoints, base=args.base,
+                  data=args.data, tokenizer=args.tokenizer)
+    steps = run.checkpoint_steps()
+    print(f"probscope add-run: {run.root} ({args.method}) with {len(steps)} checkpoints, steps "
+          f"{', '.join(map(str, steps))}")
