@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 from fixture_runs import build_fixture_runs
 from matplotlib.container import BarContainer
+from matplotlib.figure import Figure
 
 import probscope as ps
 from probscope import schema
@@ -62,10 +63,24 @@ def test_figure2_tells_steps_apart_when_a_method_repeats(runs_root):
                       "DFT · dft · step 5", "DFT · dft · step 10"]
 
 
-def test_figure2_refuses_an_empty_histogram():
-    with pytest.raises(ProbscopeError, match="no rows to plot"):
-        ps.plot_probability_histogram(ps.probability_histogram(pl.DataFrame(
-            {schema.METHOD: [], schema.P: []}, schema={schema.METHOD: pl.String, schema.P: pl.Float64})))
+def test_figure2_of_no_tokens_says_so():
+    figure = ps.plot_probability_histogram(ps.probability_histogram(pl.DataFrame(
+        {schema.METHOD: [], schema.P: []}, schema={schema.METHOD: pl.String, schema.P: pl.Float64})))
+    assert not figure.axes and figure.texts[0].get_text() == "No tokens to plot"
+
+
+def test_plots_draw_into_given_axes_so_figures_compose(tokens):
+    figure = Figure(layout="constrained")
+    left, *rest = figure.subplots(1, 4)
+    assert ps.plot_probability_histogram(ps.probability_histogram(tokens), ax=left) is figure
+    assert len(bar_containers(left)) == 3
+    assert ps.plot_lowest_bin_tokens(ps.lowest_bin_tokens(tokens), ax=rest) is figure
+    assert [ax.get_title() for ax in rest] == ["Base", "SFT", "DFT"]
+    with pytest.raises(ProbscopeError, match="draws 3 panel\\(s\\); pass 3 Axes \\(got 1\\)"):
+        ps.plot_lowest_bin_tokens(ps.lowest_bin_tokens(tokens), ax=left)
+    empty = Figure().add_subplot()
+    ps.plot_lowest_bin_tokens(ps.lowest_bin_tokens(tokens, upper=0.0), upper=0.0, ax=empty)
+    assert empty.texts[0].get_text() == "No token has p < 0" and not empty.axison
 
 
 # ---- lowest-bin figure ----------------------------------------------------------------------------------
@@ -90,8 +105,10 @@ def test_lowest_bin_figure_says_when_nothing_is_that_low(tokens):
 
 def test_figure_registry_refuses_duplicate_names():
     assert {"figure2", "lowest_bin_tokens"} <= set(FIGURES)
-    with pytest.raises(ValueError, match="already registered"):
-        register_figure("figure2")(lambda tokens, *, by: None)
+    with pytest.raises(ProbscopeError, match="figure 'figure2' is already registered"):
+        register_figure("figure2")(lambda tokens: None)
+    with pytest.raises(ProbscopeError, match="did you mean 'figure2'"):
+        FIGURES.get("figure_2")
 
 
 # ---- export -----------------------------------------------------------------------------------------------

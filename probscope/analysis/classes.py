@@ -13,13 +13,16 @@ no class accepts is a "word". A new class is one decorated function:
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
 import polars as pl
 
 from probscope import schema
+from probscope.registry import Registry
 
-TOKEN_CLASSES: dict[str, Callable[[str], bool]] = {}
+# A name registered twice raises; TOKEN_CLASSES.get("punct") suggests "punctuation".
+TOKEN_CLASSES: Registry[Callable[[str], bool]] = Registry("token class")
+register_token_class = TOKEN_CLASSES.register
 FALLBACK_CLASS = "word"
 
 # Function words and discourse markers: the stylistic tokens the DFT paper finds in the lowest bin
@@ -29,13 +32,6 @@ a an the and or but so then thus hence therefore now next first second finally a
 let lets let's we us our i you it its this that these those there here is are was were be been to of in on
 at by for with from as into step steps which what when where how if else while do does did can will would
 """.split())
-
-
-def register_token_class(name: str):
-    def register(test: Callable[[str], bool]) -> Callable[[str], bool]:
-        TOKEN_CLASSES[name] = test
-        return test
-    return register
 
 
 @register_token_class("special")

@@ -20,8 +20,9 @@ from pathlib import Path
 import polars as pl
 
 from probscope import schema
+from probscope.analysis.catalog import Signature, file_signature, find_runs
 from probscope.errors import ProbscopeError
-from probscope.runs import DYNAMICS_PART_GLOB, Run, discover_runs
+from probscope.runs import DYNAMICS_PART_GLOB
 
 # columns load_dynamics and dynamics_curves add to the dynamics table
 TRAINED_OBJECTIVE = "trained_objective"   # the objective the run was trained with (its manifest)
@@ -55,7 +56,7 @@ def load_dynamics(runs_root: str | os.PathLike, runs: Sequence[str] | None = Non
     Adds schema.RUN, schema.METHOD (the manifest's label) and TRAINED_OBJECTIVE before the dynamics
     columns. Empty, with those columns, when no chosen run has a dynamics directory.
     """
-    chosen = _chosen_runs(runs_root, runs)
+    chosen = find_runs(runs_root, runs)
     frames = []
     for run in chosen:
         if not run.dynamics_dir.is_dir():
@@ -73,16 +74,16 @@ def load_dynamics(runs_root: str | os.PathLike, runs: Sequence[str] | None = Non
     return pl.concat(frames, how="diagonal_relaxed")
 
 
-def dynamics_signature(runs_root: str | os.PathLike, runs: Sequence[str] | None = None) -> tuple[tuple[str, int], ...]:
-    """(path, modification time in ns) of every file in the chosen runs' dynamics directories and manifests.
+def dynamics_signature(runs_root: str | os.PathLike, runs: Sequence[str] | None = None) -> Signature:
+    """`file_signature` of every file in the chosen runs' dynamics directories and of their manifests.
 
     A cache key: it changes whenever training flushes a new part (parts are renamed into place).
     """
     paths = []
-    for run in _chosen_runs(runs_root, runs):
+    for run in find_runs(runs_root, runs):
         if run.dynamics_dir.is_dir():
             paths += [run.manifest_path, *sorted(run.dynamics_dir.iterdir())]
-    return tuple((str(path), path.stat().st_mtime_ns) for path in paths)
+    return file_signature(paths)
 
 
 def dynamics_curves(frame: pl.DataFrame, *, below: float = DEFAULT_BELOW) -> pl.DataFrame:
@@ -105,17 +106,6 @@ def share_below(below: float = DEFAULT_BELOW) -> pl.Expr:
         raise ProbscopeError(f"share below p={below:g}: not a Figure-2 bin edge; use one of {schema.BIN_EDGES[1:]}")
     counts = pl.col(schema.P_BIN_COUNTS)
     return counts.list.head(schema.BIN_EDGES.index(below)).list.sum() / counts.list.sum()
-
-
-def _chosen_runs(runs_root: str | os.PathLike, runs: Sequence[str] | None) -> list[Run]:
-    found = discover_runs(runs_root)
-    if runs is None:
-        return found
-    by_name = {run.name: run for run in found}
-    unknown = [name for name in runs if name not in by_name]
-    if unknown:
-        raise ProbscopeError(f"{runs_root}: no run named {', '.join(unknown)} (runs: {', '.join(by_name)})")
-    return [by_name[name] for name in runs]
 
 
 def _trained_objective(manifest) -> str:

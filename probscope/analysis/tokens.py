@@ -18,10 +18,11 @@ from collections.abc import Mapping, Sequence
 import polars as pl
 
 from probscope import schema
+from probscope.analysis.catalog import find_runs
 from probscope.analysis.classes import fill_roles_with_classes
 from probscope.errors import ProbscopeError
 from probscope.probe.table import scan_probe_table
-from probscope.runs import DEFAULT_PROBE_DATASET, Run, discover_runs
+from probscope.runs import DEFAULT_PROBE_DATASET, Run
 
 # "last" | "all" | [step, ...] applied to every run | {run name: step or [steps]}
 StepChoice = str | Sequence[int] | Mapping[str, int | Sequence[int]]
@@ -46,32 +47,35 @@ def select_steps(
 
 
 def _choose(runs_root, runs: Sequence[str] | None, steps: StepChoice, dataset: str) -> dict[Run, list[int]]:
-    by_name = {run.name: run for run in discover_runs(runs_root)}
     explicit = runs is not None or isinstance(steps, Mapping)
-    wanted = list(steps) if isinstance(steps, Mapping) else list(runs) if runs is not None else list(by_name)
-    unknown = [name for name in wanted if name not in by_name]
-    if unknown:
-        raise ProbscopeError(f"{runs_root}: no run named {', '.join(unknown)} (runs: {', '.join(by_name)})")
+    wanted = find_runs(runs_root, list(steps) if isinstance(steps, Mapping) else runs)
 
     chosen: dict[Run, list[int]] = {}
-    for name in wanted:
-        run = by_name[name]
-        probed = run.probed_steps(dataset)
-        choice = steps[name] if isinstance(steps, Mapping) else steps
+    finished: dict[str, list[int]] = {}
+    for run in wanted:
+        probed = finished[run.name] = run.probed_steps(dataset)
+        choice = steps[run.name] if isinstance(steps, Mapping) else steps
         picked = _pick(choice, probed)
+        # a run named explicitly must have every step asked of it; others just contribute what they have
+        missing = explicit and not isinstance(choice, str) and set(_as_list(choice)) - set(picked)
+        if missing or (explicit and not picked):
+            raise ProbscopeError(
+                f"{run.root}: no finished probe table for dataset '{dataset}' at step(s) "
+                f"{_describe(sorted(missing) if missing else choice)} (finished: {_describe(probed)}); {_HOW_TO_PROBE}"
+            )
         if picked:
             chosen[run] = picked
-        elif explicit:
-            raise ProbscopeError(
-                f"{run.root}: no finished probe table for dataset '{dataset}' at step(s) {_describe(choice)} "
-                f"(finished: {_describe(probed)}); {_HOW_TO_PROBE}"
-            )
     if not chosen:
+        available = "; ".join(f"{name}: {_describe(found)}" for name, found in finished.items())
         raise ProbscopeError(
             f"{runs_root}: no finished probe tables for dataset '{dataset}' at step(s) {_describe(steps)} "
-            f"in {len(wanted)} run(s); {_HOW_TO_PROBE}"
+            f"in {len(wanted)} run(s) (finished: {available}); {_HOW_TO_PROBE}"
         )
     return chosen
+
+
+def _as_list(choice: int | Sequence[int]) -> list[int]:
+    return [choice] if isinstance(choice, int) else list(choice)
 
 
 def _pick(choice: str | int | Sequence[int], probed: list[int]) -> list[int]:
@@ -81,8 +85,7 @@ def _pick(choice: str | int | Sequence[int], probed: list[int]) -> list[int]:
         return probed
     if isinstance(choice, str):
         raise ProbscopeError(f"steps: '{choice}' is not 'last', 'all', a list of steps or a dict run -> step")
-    asked = {choice} if isinstance(choice, int) else set(choice)
-    return sorted(asked.intersection(probed))
+    return sorted(set(_as_list(choice)).intersection(probed))
 
 
 def _describe(choice: str | int | Sequence[int]) -> str:

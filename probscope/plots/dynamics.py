@@ -13,12 +13,15 @@ Not in `probscope export`: registered figures are computed from probe tokens, th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import polars as pl
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from probscope import schema
 from probscope.analysis.dynamics import DEFAULT_BELOW, SHARE_BELOW, dynamics_curves
-from probscope.plots.style import plot_series
+from probscope.plots.style import nothing_to_show, panel_axes, plot_series
 
 X_LABEL = "Optimizer step"
 LINE_STYLES = ("-", "--", ":", "-.")
@@ -31,18 +34,19 @@ PANELS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def plot_training_dynamics(frame: pl.DataFrame, *, below: float = DEFAULT_BELOW, title: str | None = None) -> Figure:
-    """Panels of `dynamics_curves(frame, below=below)` over the optimizer step, one line per run."""
+def plot_training_dynamics(
+    frame: pl.DataFrame, *, below: float = DEFAULT_BELOW, title: str | None = None,
+    ax: Axes | Sequence[Axes] | None = None,
+) -> Figure:
+    """Panels of `dynamics_curves(frame, below=below)` over the optimizer step, one line per run
+    (`ax`: one Axes per panel, len(PANELS), or None for a new figure)."""
     if frame.is_empty():   # runs trained without the GradientWeightCallback: say so instead of failing
-        figure = Figure(figsize=(6.0, 1.5), layout="constrained")
-        figure.text(0.5, 0.5, "No training dynamics recorded", ha="center", va="center")
-        return figure
+        return nothing_to_show("No training dynamics recorded", ax)
     curves = dynamics_curves(frame, below=below)
     method_colors = {one.key[schema.METHOD]: one.color for one in plot_series(curves, [schema.METHOD])}
     runs = plot_series(curves, [schema.METHOD, schema.RUN])   # METHOD_ORDER first, labelled "SFT · run"
 
-    figure = Figure(figsize=(14.0, 3.8), layout="constrained")
-    axes = figure.subplots(1, len(PANELS))
+    figure, axes = panel_axes(ax, len(PANELS), (14.0, 3.8))
     runs_so_far: dict[str, int] = {}
     for one in runs:
         method = one.key[schema.METHOD]

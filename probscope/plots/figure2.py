@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import polars as pl
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from probscope.analysis.histograms import (
@@ -26,9 +27,8 @@ from probscope.analysis.histograms import (
     bins,
     probability_histogram,
 )
-from probscope.errors import ProbscopeError
 from probscope.plots.registry import FigureWithTable, register_figure
-from probscope.plots.style import plot_series
+from probscope.plots.style import figure_and_axes, nothing_to_show, plot_series
 
 X_LABEL = "Prediction Probability"
 Y_LABEL = "Percentage of Tokens (%)"
@@ -36,16 +36,15 @@ _HISTOGRAM_COLUMNS = (BIN, BIN_LABEL, LO, HI, COUNT, PERCENT)
 _GROUP_WIDTH = 0.8   # share of a bin's slot the bars of all series fill
 
 
-def plot_probability_histogram(hist: pl.DataFrame, *, title: str | None = None) -> Figure:
+def plot_probability_histogram(hist: pl.DataFrame, *, title: str | None = None, ax: Axes | None = None) -> Figure:
     """Grouped bars from a `probability_histogram` table: one bar container per series, log y axis."""
-    if hist.is_empty():
-        raise ProbscopeError("probability histogram: no rows to plot (no tokens were loaded)")
+    if hist.filter(pl.col(COUNT) > 0).is_empty():
+        return nothing_to_show("No tokens to plot", ax)
     group_columns = [column for column in hist.columns if column not in _HISTOGRAM_COLUMNS]
     series = plot_series(hist, group_columns)
     bin_labels = bins()[BIN_LABEL].to_list()
 
-    figure = Figure(figsize=(max(10.0, 0.25 * len(bin_labels) * len(series)), 4.5), layout="constrained")
-    ax = figure.add_subplot()
+    figure, ax = figure_and_axes(ax, (max(10.0, 0.25 * len(bin_labels) * len(series)), 4.5))
     width = _GROUP_WIDTH / len(series)
     for i, one in enumerate(series):
         rows = one.rows(hist).sort(BIN)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import polars as pl
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
@@ -20,26 +21,25 @@ from probscope import schema
 from probscope.analysis.histograms import COUNT
 from probscope.analysis.listings import LOWEST_BIN_UPPER, RANK, SHARE, lowest_bin_tokens
 from probscope.plots.registry import FigureWithTable, register_figure
-from probscope.plots.style import display_token, plot_series, role_color
+from probscope.plots.style import display_token, nothing_to_show, panel_axes, plot_series, role_color
 
 _LISTING_COLUMNS = (RANK, schema.TOKEN, schema.ROLE, COUNT, SHARE, schema.TOKEN_ID)
 DEFAULT_TOP = 15
 
 
 def plot_lowest_bin_tokens(
-    listing: pl.DataFrame, *, top: int = DEFAULT_TOP, upper: float = LOWEST_BIN_UPPER, title: str | None = None
+    listing: pl.DataFrame, *, top: int = DEFAULT_TOP, upper: float = LOWEST_BIN_UPPER, title: str | None = None,
+    ax: Axes | Sequence[Axes] | None = None,
 ) -> Figure:
-    """Top `top` tokens of a `lowest_bin_tokens` table per series; `upper` only labels the x axis."""
+    """Top `top` tokens of a `lowest_bin_tokens` table per series (one panel, or one of `ax`, each);
+    `upper` only labels the x axis."""
     if listing.is_empty():   # a model can leave no token that low: say so instead of failing an export
-        figure = Figure(figsize=(6.0, 1.5), layout="constrained")
-        figure.text(0.5, 0.5, f"No token has p < {upper:g}", ha="center", va="center")
-        return figure
+        return nothing_to_show(f"No token has p < {upper:g}", ax)
     group_columns = [column for column in listing.columns if column not in _LISTING_COLUMNS]
     series = plot_series(listing, group_columns)
     shown = min(top, int(listing[RANK].max()))
 
-    figure = Figure(figsize=(max(6.0, 3.4 * len(series)), 1.4 + 0.28 * shown), layout="constrained")
-    axes = figure.subplots(1, len(series), squeeze=False)[0]
+    figure, axes = panel_axes(ax, len(series), (max(6.0, 3.4 * len(series)), 1.4 + 0.28 * shown))
     for ax, one in zip(axes, series):
         rows = one.rows(listing).filter(pl.col(RANK) <= top).sort(RANK)
         positions = range(rows.height)

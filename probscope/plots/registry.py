@@ -8,6 +8,9 @@
         return FigureWithTable(table, plot(table))
 
 A new figure is one registered function plus its test; export and its CLI pick it up by name.
+A name registered twice raises; an unknown name gets the nearest known ones (probscope.registry.Registry).
+A function may return None when the loaded tokens hold nothing it can show (e.g. movers of a run probed
+at one step only): export then skips it.
 """
 
 from __future__ import annotations
@@ -18,21 +21,14 @@ from typing import NamedTuple
 import polars as pl
 from matplotlib.figure import Figure
 
+from probscope.registry import Registry
+
 
 class FigureWithTable(NamedTuple):
     table: pl.DataFrame   # the data the figure shows, so every exported figure ships with its numbers
     figure: Figure
 
 
-FigureFunction = Callable[..., FigureWithTable]
-FIGURES: dict[str, FigureFunction] = {}
-
-
-def register_figure(name: str) -> Callable[[FigureFunction], FigureFunction]:
-    def register(function: FigureFunction) -> FigureFunction:
-        if name in FIGURES:
-            raise ValueError(f"figure '{name}' is already registered (by {FIGURES[name].__module__})")
-        FIGURES[name] = function
-        return function
-
-    return register
+FigureFunction = Callable[..., FigureWithTable | None]
+FIGURES: Registry[FigureFunction] = Registry("figure")
+register_figure = FIGURES.register

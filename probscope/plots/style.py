@@ -1,5 +1,12 @@
 """How figures name, order and colour what they show; facts come from probscope.schema.
 
+Every plot function takes `ax=None`, as seaborn's do: given, it draws into that Axes (or, for a figure
+of several panels, that sequence of Axes, one per panel) so figures compose; None, it makes its own
+Figure. Empty input draws the one "nothing to show" message (`nothing_to_show`) instead of failing.
+
+    figure = Figure(figsize=(12, 4)); left, right = figure.subplots(1, 2)
+    ps.plot_probability_histogram(hist, ax=left); ps.plot_extreme_bin_shares(shares, ax=[right])
+
 A *series* is one distinct value of a table's group columns (e.g. method="sft"): one bar colour in
 Figure 2, one panel in the lowest-bin listing. Methods keep the paper's order and colours; when a
 method appears more than once (two SFT runs, several steps) series fall back to the default colour cycle.
@@ -12,8 +19,11 @@ from typing import Any, NamedTuple
 
 import polars as pl
 from matplotlib import colormaps, colors, rcParams
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
 from probscope import schema
+from probscope.errors import ProbscopeError
 
 UNKNOWN_ROLE_COLOR = "#bbbbbb"
 
@@ -74,3 +84,41 @@ def _label(key: dict[str, Any]) -> str:
 
 def _cycle_colors() -> list[str]:
     return rcParams["axes.prop_cycle"].by_key()["color"]
+
+
+def figure_and_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
+    """The figure to draw on and its one Axes: `ax`'s own, or a new constrained-layout Figure."""
+    if ax is not None:
+        return ax.figure, ax
+    figure = Figure(figsize=figsize, layout="constrained")
+    return figure, figure.add_subplot()
+
+
+def panel_axes(ax: Axes | Sequence[Axes] | None, panels: int, figsize: tuple[float, float]) -> tuple[Figure, list[Axes]]:
+    """One Axes per panel: the given ones (a single Axes counts as a sequence of one), or a new row of them."""
+    if ax is None:
+        figure = Figure(figsize=figsize, layout="constrained")
+        return figure, list(figure.subplots(1, panels, squeeze=False)[0])
+    axes = [ax] if isinstance(ax, Axes) else list(ax)
+    if len(axes) != panels:
+        raise ProbscopeError(f"ax: this figure draws {panels} panel(s); pass {panels} Axes (got {len(axes)}) or None")
+    return axes[0].figure, axes
+
+
+def nothing_to_show(message: str, ax: Axes | Sequence[Axes] | None = None) -> Figure:
+    """The figure every plot draws for empty input: `message` centred (in the first given Axes)."""
+    if ax is None:
+        figure = Figure(figsize=(6.0, 1.5), layout="constrained")
+        figure.text(0.5, 0.5, message, ha="center", va="center")
+        return figure
+    axes = [ax] if isinstance(ax, Axes) else list(ax)
+    for one in axes:
+        one.set_axis_off()
+    axes[0].text(0.5, 0.5, message, ha="center", va="center", transform=axes[0].transAxes)
+    return axes[0].figure
+
+
+def method_color(method: str, fallback_index: int = 0) -> str:
+    """A method's colour (schema.METHOD_COLORS), else the default cycle's colour at `fallback_index`."""
+    cycle = _cycle_colors()
+    return schema.METHOD_COLORS.get(method, cycle[fallback_index % len(cycle)])
