@@ -132,6 +132,20 @@ DYNAMICS_COLUMNS: dict[str, str] = {
     GRAD_SQ_SHARE: "List[Float64]",
 }
 
+# Appended: share of replies (sequences) whose dft-sentence weight exp(sum of the reply's log p) is exactly 0
+# in the training dtype (float32: sum below about -103), i.e. replies that get no gradient under dft-sentence
+# (probscope.training.objectives.sentence_weight_underflow counts them).
+SENTENCE_WEIGHT_UNDERFLOW = "sentence_weight_underflow"
+# RL runs (probscope.training.rl_callbacks): one row per logged step whose objective is the trainer (dpo,
+# grpo); the token columns describe the tokens the policy trained on (GRPO: sampled completions, DPO: the
+# chosen replies), the weight columns are null.
+REWARD_MEAN = "reward_mean"      # grpo: mean verifier reward of the step's sampled completions
+REWARD_STD = "reward_std"        # grpo: their standard deviation
+KL = "kl"                        # grpo with beta > 0: mean per-token KL(policy || reference) on the completions
+REWARD_MARGIN = "reward_margin"  # dpo: mean beta * (chosen - rejected) log-ratio to the reference
+DYNAMICS_COLUMNS.update({SENTENCE_WEIGHT_UNDERFLOW: "Float64", REWARD_MEAN: "Float64", REWARD_STD: "Float64",
+                         KL: "Float64", REWARD_MARGIN: "Float64"})
+
 
 def dynamics_schema():
     """The dynamics table's polars schema (lazy import, like token_schema)."""

@@ -210,3 +210,18 @@ def test_power_weight_survives_unlikely_tokens_in_float32(q):
     torch.testing.assert_close(weight.double(), expected, rtol=1e-5, atol=0)
     value = get_objective("power").per_token_loss(TokenBatch(logp64.float(), mask), {"q": q})
     torch.testing.assert_close(value.double(), -torch.expm1(q * logp64) / q, rtol=1e-6, atol=0)
+
+
+def test_sentence_weight_underflow_counts_replies_whose_weight_is_exactly_zero():
+    from probscope.training.objectives import sentence_weight_underflow
+
+    # three replies of 2 target tokens each (row 0 packs two): sums -100 (weight exp(-100) > 0 in float32),
+    # -110 (underflows to 0), -1 (fine)
+    logp = torch.tensor([[-50.0, -50.0, -55.0, -55.0], [-0.5, -0.5, 0.0, 0.0]])
+    mask = torch.tensor([[True, True, True, True], [True, True, False, False]])
+    positions = torch.tensor([[0, 1, 2, 0, 1], [0, 1, 2, 3, 4]])
+    ids = sequence_ids(mask, positions)
+    assert sentence_weight_underflow(logp, mask, ids) == (1, 3)
+    weight = gradient_weight("dft-sentence", logp, mask, ids)
+    assert (weight[0, 2:] == 0).all() and (weight[0, :2] > 0).all()     # the definition: no gradient there
+    assert sentence_weight_underflow(logp.double(), mask, ids) == (0, 3)   # float64 does not underflow at -110

@@ -243,3 +243,23 @@ def asft(batch: TokenBatch, *, kl_weight: float = 0.1, kl_direction: str = "poli
     else:
         raise ProbscopeError(f"objective 'asft': kl_direction '{kl_direction}' is not policy||base or base||policy")
     return dft(batch) + torch.where(batch.mask, kl_weight * kl, 0.0)
+
+
+def sentence_weight_underflow(logp: Tensor, mask: Tensor, seq_ids: Tensor | None = None) -> tuple[int, int]:
+    """(replies whose dft-sentence weight exp(Σ log p) is exactly 0 in `logp`'s dtype, replies with targets).
+
+    In float32 the weight underflows once a reply's summed log p is below about −103: such a reply gets no
+    gradient under dft-sentence. The dynamics column schema.SENTENCE_WEIGHT_UNDERFLOW is the ratio.
+    """
+    import torch
+
+    ids = seq_ids if seq_ids is not None else sequence_ids(mask)
+    with torch.no_grad():
+        batch = TokenBatch(logp.detach(), mask, ids)
+        total, count = _sequence_sum(torch.where(mask, logp.detach(), 0.0), batch)
+        replies = ids[mask & (count > 0)]
+        weights = total.exp()[mask & (count > 0)]
+        unique, first = torch.unique(replies, return_inverse=True)
+        underflowed = torch.zeros(unique.numel(), dtype=torch.bool, device=logp.device).index_fill(
+            0, first[weights == 0], True)
+    return int(underflowed.sum()), int(unique.numel())
