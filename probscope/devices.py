@@ -1,0 +1,110 @@
+"""Where torch work runs: the device, the dtype, the process group of a multi-process launch, the cache.
+
+    from probscope import devices
+    device = devices.resolve_device("auto")          # cuda:<LOCAL_RANK>, else mps, else cpu
+    dtype = devices.parse_dtype("bfloat16")          # torch.bfloat16 (None stays None: "as saved")
+    with devices.process_group() as (rank, world):   # torchrun / accelerate launch, or (0, 1) alone
+        ...                                          # rank r does its share
+        devices.barrier()                            # every rank waits here for the others
+    devices.empty_cache()                            # after an out-of-memory error, before retrying smaller
+
+Launchers (torchrun, accelerate launch) describe the processes in environment variables: WORLD_SIZE,
+RANK and LOCAL_RANK (the process's index on its machine, hence its GPU). rank(), world_size() and
+local_rank() read them, so code that only needs to know "am I rank 0" does not start a process group.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from probscope.errors import ProbscopeError
+
+if TYPE_CHECKING:
+    import torch
+
+
+def world_size() -> int:
+    """Processes in this launch (1 without a launcher)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def rank() -> int:
+    """This process's index among all processes (0 without a launcher)."""
+    return int(os.environ.get("RANK", "0"))
+
+
+def local_rank() -> int:
+    """This process's index on its machine: the GPU it uses (0 without a launcher)."""
+    return int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """`device` as a torch.device; "auto" is this process's GPU (cuda:<local rank>), else mps, else cpu."""
+    import torch
+
+    if str(device) != "auto":
+        try:
+            return torch.device(device)
+        except RuntimeError:
+            raise ProbscopeError(f"device={str(device)!r}: use auto, cpu, cuda, cuda:N or mps") from None
+    if torch.cuda.is_available():
+        return torch.device("cuda", local_rank() % torch.cuda.device_count())
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def parse_dtype(dtype: str | torch.dtype | None) -> torch.dtype | None:
+    """A torch dtype from its name ("bfloat16", "float32", ...); a dtype as is; None as None."""
+    import torch
+
+    if dtype is None or isinstance(dtype, torch.dtype):
+        return dtype
+    resolved = getattr(torch, str(dtype), None)
+    if not isinstance(resolved, torch.dtype):
+        raise ProbscopeError(f"dtype={dtype!r}: use float32, bfloat16 or float16")
+    return resolved
+
+
+@contextmanager
+def process_group(backend: str = "gloo") -> Iterator[tuple[int, int]]:
+    """(rank, world size) of this launch, with a torch.distributed group for barrier() when WORLD_SIZE > 1.
+
+    A group the launcher (accelerate) already made is used and left alone; one made here is destroyed on
+    exit. The default gloo backend runs on every device and suffices for barriers and small objects
+    (nccl would refuse two ranks sharing one GPU); pass "nccl" for collectives over GPU tensors.
+    """
+    if world_size() <= 1:
+        yield 0, 1
+        return
+    import torch.distributed as dist
+
+    created = not dist.is_initialized()
+    if created:
+        dist.init_process_group(backend=backend)
+    try:
+        yield dist.get_rank(), dist.get_world_size()
+    finally:
+        if created:
+            dist.destroy_process_group()
+
+
+def barrier() -> None:
+    """Wait until every process of the group reaches this point (nothing to wait for when alone)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        dist.barrier()
+
+
+def empty_cache() -> None:
+    """Hand the accelerator's cached free memory back (after an out-of-memory error, before retrying)."""
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        torch.mps.empty_cache()
