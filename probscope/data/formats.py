@@ -74,6 +74,20 @@ class Row:
             raise self.error(f"missing field {column!r} (columns: {', '.join(map(str, record)) or 'none'})")
         return record[column]
 
+    def text(self, record: dict, column: str) -> str:
+        """A field that must hold text."""
+        value = self.get(record, column)
+        if not isinstance(value, str):
+            raise self.error(f"field {column!r} must be text, found {type(value).__name__}")
+        return value
+
+    def text_or_messages(self, record: dict, column: str) -> str | list:
+        """A field holding text or chat turns (TRL's conversational prompt-completion form)."""
+        value = self.get(record, column)
+        if not isinstance(value, (str, list)):
+            raise self.error(f"field {column!r} must be text or a list of messages, found {type(value).__name__}")
+        return value
+
     def nested(self, record: dict, column: str) -> Any:
         """A list field (messages, spans); CSV stores it as JSON text. None when absent or empty."""
         value = record.get(column)
@@ -112,8 +126,8 @@ def format_kinds() -> tuple[str, ...]:
 @register_format("prompt-completion")
 def _prompt_completion(record: dict, fmt: DataFormat, row: Row) -> Turns:
     """Text columns, or TRL's conversational form (prompt: chat turns, completion: [assistant turn])."""
-    prompt = row.get(record, fmt.prompt_column)
-    completion = row.get(record, fmt.completion_column)
+    prompt = row.text_or_messages(record, fmt.prompt_column)
+    completion = row.text_or_messages(record, fmt.completion_column)
     if isinstance(prompt, list):
         prompt = row.messages(prompt, fmt.prompt_column)
     if isinstance(completion, list):
@@ -135,13 +149,13 @@ def _messages(record: dict, fmt: DataFormat, row: Row) -> Turns:
 
 @register_format("numina")
 def _numina(record: dict, fmt: DataFormat, row: Row) -> Turns:
-    solution = row.get(record, "solution")
-    return Turns(row.get(record, "problem"), solution, answer=last_boxed(solution))
+    solution = row.text(record, "solution")
+    return Turns(row.text(record, "problem"), solution, answer=last_boxed(solution))
 
 
 @register_format("math")
 def _math(record: dict, fmt: DataFormat, row: Row) -> Turns:
-    return Turns(row.get(record, "problem"), row.get(record, "solution"), answer=str(row.get(record, "answer")))
+    return Turns(row.text(record, "problem"), row.text(record, "solution"), answer=str(row.get(record, "answer")))
 
 
 # GSM8K writes calculator annotations "<<48/2=24>>" (tool calls for its calculator, not language) and ends
@@ -153,13 +167,13 @@ GSM8K_ANSWER_LINE = "The final answer is $\\boxed{{{answer}}}$."
 
 @register_format("gsm8k")
 def _gsm8k(record: dict, fmt: DataFormat, row: Row) -> Turns:
-    raw = row.get(record, "answer")
+    raw = row.text(record, "answer")
     reasoning, sep, answer = raw.rpartition("####")
     if not sep:
         raise row.error("field 'answer' has no final '#### N' line (not GSM8K?)")
     answer = answer.strip()
     reply = _GSM8K_CALC.sub("", reasoning).rstrip() + "\n" + GSM8K_ANSWER_LINE.format(answer=answer)
-    return Turns(row.get(record, "question"), reply.lstrip("\n"), answer=answer)
+    return Turns(row.text(record, "question"), reply.lstrip("\n"), answer=answer)
 
 
 def last_boxed(text: str) -> str | None:

@@ -8,6 +8,7 @@ directory, or (only for a name that is not a path) a hub dataset via `datasets.l
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 
@@ -27,37 +28,45 @@ def read_records(path: str | Path, split: str = "train") -> list[dict]:
         if suffix == ".json":
             return _read_json(p)
         if suffix == ".parquet":
-            import pyarrow.parquet as pq
-
-            return pq.read_table(p).to_pylist()
+            return _read_parquet(p)
         if suffix == ".csv":
-            with p.open(newline="", encoding="utf-8") as f:
-                return list(csv.DictReader(f))
+            return _read_csv(p)
         raise ProbscopeError(f"{p}: unsupported file type {suffix!r}: use .jsonl, .json, .parquet or .csv")
     if p.suffix or str(path).startswith((".", "/", "~")):
         raise ProbscopeError(f"{path}: no such file or directory")
     return _load_hub_dataset(str(path), split)
 
 
+def _read_text(p: Path) -> str:
+    """The file as UTF-8 text; bytes that are not UTF-8 are an error naming the line."""
+    raw = p.read_bytes()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[:e.start].count(b"\n") + 1
+        raise ProbscopeError(f"{p}: line {line}: bytes that are not UTF-8 ({raw[e.start:e.start + 4]!r}); "
+                             "re-save the file as UTF-8") from None
+
+
 def _read_jsonl(p: Path) -> list[dict]:
     rows = []
-    with p.open(encoding="utf-8") as f:
-        for line_no, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ProbscopeError(f"{p}: line {line_no}: not valid JSON ({e.msg}); fix or remove the line")
-            if not isinstance(row, dict):
-                raise ProbscopeError(f"{p}: line {line_no}: expected a JSON object, got {type(row).__name__}")
-            rows.append(row)
+    # split on newlines only: JSON strings may hold other line separators (U+2028) unescaped
+    for line_no, line in enumerate(_read_text(p).split("\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ProbscopeError(f"{p}: line {line_no}: not valid JSON ({e.msg}); fix or remove the line")
+        if not isinstance(row, dict):
+            raise ProbscopeError(f"{p}: line {line_no}: expected a JSON object, got {type(row).__name__}")
+        rows.append(row)
     return rows
 
 
 def _read_json(p: Path) -> list[dict]:
     try:
-        data = json.loads(p.read_text(encoding="utf-8"))
+        data = json.loads(_read_text(p))
     except json.JSONDecodeError as e:
         raise ProbscopeError(f"{p}: not valid JSON (line {e.lineno}: {e.msg})")
     if isinstance(data, dict) and isinstance(data.get("data"), list):
@@ -65,6 +74,27 @@ def _read_json(p: Path) -> list[dict]:
     if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
         raise ProbscopeError(f"{p}: expected a JSON list of objects or {{\"data\": [...]}}")
     return data
+
+
+def _read_csv(p: Path) -> list[dict]:
+    reader = csv.DictReader(io.StringIO(_read_text(p), newline=""))
+    rows = []
+    for row in reader:
+        if None in row:   # csv puts the fields beyond the header under the key None
+            raise ProbscopeError(f"{p}: line {reader.line_num}: more fields than the header's "
+                                 f"{len(reader.fieldnames or [])} columns (an unquoted comma?)")
+        rows.append(row)
+    return rows
+
+
+def _read_parquet(p: Path) -> list[dict]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_table(p).to_pylist()
+    except (pa.ArrowException, OSError) as e:
+        raise ProbscopeError(f"{p}: not a readable Parquet file ({first_line(e)})") from None
 
 
 def _read_saved_dataset(p: Path, split: str) -> list[dict]:
