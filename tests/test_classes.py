@@ -37,4 +37,4 @@ def test_a_registered_class_takes_part_until_removed():
         assert token_class("\\frac") == "latex"
     finally:
         TOKEN_CLASSES.remove("latex")
-    assert token_class("\\frac") == "punctuation"
+    assert token_class("\\frac") == "word"

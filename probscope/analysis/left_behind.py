@@ -1,0 +1,96 @@
+"""Tokens left behind: target tokens a method still gives p < 0.1 at its final step.
+
+    import probscope as ps
+    final = ps.at_last_step(ps.load_tokens("runs", steps="all", lazy=True))
+    ps.left_behind_by_role(final)          # per method and role: occurrences, still below, share below
+    ps.end_of_reply(final)                 # per method: the reply-ending token, replies, share with p < 0.1
+    ps.left_behind_tokens(final, top=10)   # per method: the most frequent tokens still below
+
+DFT weights a token's gradient by its own probability, so a token the model starts out nearly never
+predicting (the end-of-turn token of a chat template on a base model, new facts, names) gets almost no
+update: the model may never learn to stop. The end of a reply is its last target token (highest position
+of each example), whatever the tokenizer calls it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+
+from probscope import schema
+from probscope.analysis.histograms import COUNT
+
+DEFAULT_BELOW = 0.1
+OCCURRENCES = "occurrences"    # target tokens of the group
+BELOW = "below"                # of which p < `below`
+SHARE_BELOW = "share_below"    # below / occurrences
+REPLIES = "replies"            # examples (each ends with one end-of-reply token)
+END_TOKEN = "end_token"        # the most common last target token of the group's replies
+RANK = "rank"
+
+
+def left_behind_by_role(
+    tokens: pl.DataFrame | pl.LazyFrame, *, below: float = DEFAULT_BELOW, by: Sequence[str] = (schema.METHOD,)
+) -> pl.DataFrame:
+    """Per group of `by` and role: occurrences, how many have p < `below`, and that share (highest first)."""
+    by = list(by)
+    return (
+        tokens.lazy()
+        .group_by(*by, schema.ROLE)
+        .agg(pl.len().cast(pl.Int64).alias(OCCURRENCES), (pl.col(schema.P) < below).sum().cast(pl.Int64).alias(BELOW))
+        .with_columns((pl.col(BELOW) / pl.col(OCCURRENCES)).alias(SHARE_BELOW))
+        .sort(*by, SHARE_BELOW, schema.ROLE, descending=[False] * len(by) + [True, False], nulls_last=True)
+        .collect()
+    )
+
+
+def end_of_reply(
+    tokens: pl.DataFrame | pl.LazyFrame, *, below: float = DEFAULT_BELOW, by: Sequence[str] = (schema.METHOD,)
+) -> pl.DataFrame:
+    """Per group: replies, their most common last token, and the share of replies whose last token has p < `below`.
+
+    A reply is one example of one run and step; its last target token is the one at its highest position.
+    """
+    by = list(by)
+    last = (tokens.lazy()
+            .filter(pl.col(schema.POSITION) == pl.col(schema.POSITION).max()
+                    .over(schema.RUN, schema.STEP, schema.EXAMPLE_ID)))
+    return (
+        last.group_by(by)
+        .agg(
+            pl.len().cast(pl.Int64).alias(REPLIES),
+            pl.col(schema.TOKEN).mode().sort().first().alias(END_TOKEN),
+            (pl.col(schema.P) < below).sum().cast(pl.Int64).alias(BELOW),
+        )
+        .with_columns((pl.col(BELOW) / pl.col(REPLIES)).alias(SHARE_BELOW))
+        .sort(by)
+        .collect()
+    )
+
+
+def left_behind_tokens(
+    tokens: pl.DataFrame | pl.LazyFrame, *, below: float = DEFAULT_BELOW, by: Sequence[str] = (schema.METHOD,),
+    top: int | None = 10,
+) -> pl.DataFrame:
+    """Per group: the tokens most often still below `below` (count, occurrences, share of them below)."""
+    by = list(by)
+    listing = (
+        tokens.lazy()
+        .group_by(*by, schema.TOKEN_ID, schema.TOKEN, schema.ROLE)
+        .agg((pl.col(schema.P) < below).sum().cast(pl.Int64).alias(COUNT), pl.len().cast(pl.Int64).alias(OCCURRENCES))
+        .filter(pl.col(COUNT) > 0)
+        .with_columns((pl.col(COUNT) / pl.col(OCCURRENCES)).alias(SHARE_BELOW))
+        .sort(*by, COUNT, schema.TOKEN, schema.TOKEN_ID, descending=[False] * len(by) + [True, False, False],
+              nulls_last=True)
+        .with_columns(_rank(by).alias(RANK))
+    )
+    if top is not None:
+        listing = listing.filter(pl.col(RANK) <= top)
+    return listing.select(*by, RANK, schema.TOKEN, schema.ROLE, COUNT, OCCURRENCES, SHARE_BELOW, schema.TOKEN_ID).collect()
+
+
+def _rank(by: list[str]) -> pl.Expr:
+    """1, 2, ... within each group of `by` (over the whole frame when `by` is empty)."""
+    rank = pl.int_range(1, pl.len() + 1, dtype=pl.Int64)
+    return rank.over(by) if by else rank

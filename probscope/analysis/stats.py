@@ -1,0 +1,241 @@
+"""Statistics between two probability distributions, with bootstrap confidence intervals over examples.
+
+    import probscope as ps
+    tokens = ps.load_tokens("runs")
+    sft, dft = (tokens.filter(method=m) for m in ("sft", "dft"))
+    ps.distribution_statistics(sft, dft, labels=("sft", "dft"))   # statistic, sample, value, ci_low, ci_high
+    ps.pairwise_statistics(tokens)                                  # every pair of series, a and b columns added
+
+Statistics (scipy): Kolmogorov-Smirnov two-sample distance, Wasserstein-1 on p and on log p, the
+Jensen-Shannon divergence (base 2, in [0, 1]) of the Figure-2 bin shares; per sample and as the
+difference b − a: Sarle's bimodality coefficient of p (> 5/9 suggests two modes) and the polarization
+(share of tokens in the lowest bin p < 1e-4 plus the highest [0.9, 1]).
+
+Confidence intervals are percentile bootstrap intervals resampled over *examples* (the tokens of one
+example are not independent): each resample draws example ids with replacement from the union of both
+samples' ids and keeps all their tokens, on both sides at once (a paired design: SFT and DFT probed on
+the same examples). The point values are exact (scipy on every token). So that 1,000 resamples of
+millions of tokens take seconds, each resample is computed from per-example sufficient statistics:
+Figure-2 bin counts and moment sums (exact), and counts on a fine grid of `grid` pooled quantiles plus
+`grid` equal steps for KS and Wasserstein (approximate: KS within the largest grid cell's share of
+tokens, Wasserstein within cell width times cell share).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+import numpy as np
+import polars as pl
+
+from probscope import schema
+from probscope.errors import ProbscopeError
+
+STATISTIC = "statistic"
+SAMPLE = "sample"       # "a", "b", "b − a" or "a vs b" with the labels given
+VALUE = "value"
+CI_LOW, CI_HIGH = "ci_low", "ci_high"
+EXAMPLES = "examples"   # distinct examples resampled
+TWO_SAMPLE = ("ks", "wasserstein_p", "wasserstein_logp", "js_divergence")
+PER_SAMPLE = ("bimodality", "polarization")
+DEFAULT_BOOTSTRAP = 1000
+_INNER_EDGES = np.asarray(schema.BIN_EDGES[1:-1])
+_LAST_BIN = len(schema.BIN_EDGES) - 2
+_RESAMPLE_CELLS = 20_000_000   # resamples x examples held at once (memory bound of a bootstrap chunk)
+
+
+def distribution_statistics(
+    a: pl.DataFrame | pl.LazyFrame,
+    b: pl.DataFrame | pl.LazyFrame,
+    *,
+    labels: tuple[str, str] = ("a", "b"),
+    n_boot: int = DEFAULT_BOOTSTRAP,
+    confidence: float = 0.95,
+    seed: int = 0,
+    grid: int = 512,
+) -> pl.DataFrame:
+    """One row per statistic and sample: exact value and percentile bootstrap interval (n_boot resamples)."""
+    samples = [_collect(frame, label) for frame, label in zip((a, b), labels)]
+    ids = pl.concat([s.select(schema.EXAMPLE_ID) for s in samples]).unique(maintain_order=True)
+    index = ids.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("_ix"))
+    examples = index.height
+    arrays = []
+    for sample in samples:
+        joined = sample.join(index, on=schema.EXAMPLE_ID, how="left")
+        arrays.append((joined["_ix"].to_numpy(), joined[schema.P].to_numpy(), joined[schema.LOGP].to_numpy()))
+    (_, pa, la), (_, pb, lb) = arrays
+    grids = (_grid(np.concatenate([pa, pb]), grid), _grid(np.concatenate([la, lb]), grid))
+
+    values = _exact(pa, la, pb, lb)
+    boot = _bootstrap(arrays, grids, examples, n_boot, seed) if n_boot > 0 else None
+    alpha = (1.0 - confidence) / 2
+    a_name, b_name = labels
+    rows = []
+    for key, value in values.items():
+        statistic, side = key
+        sample = {"a": a_name, "b": b_name, "diff": f"{b_name} − {a_name}", "pair": f"{a_name} vs {b_name}"}[side]
+        low, high = (np.nanquantile(boot[key], [alpha, 1 - alpha]) if boot is not None else (np.nan, np.nan))
+        rows.append({STATISTIC: statistic, SAMPLE: sample, VALUE: float(value), CI_LOW: float(low),
+                     CI_HIGH: float(high), EXAMPLES: examples})
+    return pl.DataFrame(rows)
+
+
+def pairwise_statistics(
+    tokens: pl.DataFrame | pl.LazyFrame, *, by: Sequence[str] = (schema.METHOD,), **options
+) -> pl.DataFrame:
+    """`distribution_statistics` for every pair of series of `by` (in table order), with `a` and `b` columns."""
+    by = list(by)
+    keys = tokens.lazy().select(by).unique().sort(by).collect().rows(named=True)
+    tables = []
+    for key_a, key_b in itertools.combinations(keys, 2):
+        names = [" · ".join(str(v) for v in key.values()) for key in (key_a, key_b)]
+        table = distribution_statistics(tokens.filter(**key_a), tokens.filter(**key_b), labels=tuple(names), **options)
+        tables.append(table.select(pl.lit(names[0]).alias("a"), pl.lit(names[1]).alias("b"), pl.all()))
+    return pl.concat(tables) if tables else pl.DataFrame()
+
+
+# ---- exact values ------------------------------------------------------------------------------------
+def bimodality_coefficient(x: np.ndarray) -> float:
+    """Sarle's bimodality coefficient (g² + 1) / (k + 3(n−1)²/((n−2)(n−3))), bias-corrected skewness g
+    and excess kurtosis k; in (0, 1], 5/9 for a uniform distribution."""
+    from scipy import stats
+
+    n = len(x)
+    g, k = stats.skew(x, bias=False), stats.kurtosis(x, fisher=True, bias=False)
+    return float((g**2 + 1) / (k + 3 * (n - 1) ** 2 / ((n - 2) * (n - 3))))
+
+
+def polarization(p: np.ndarray) -> float:
+    """Share of tokens in the lowest (p < 1e-4) plus the highest ([0.9, 1]) Figure-2 bin."""
+    index = _figure2_bins(p)
+    return float(np.mean((index == 0) | (index == _LAST_BIN)))
+
+
+def _exact(pa, la, pb, lb) -> dict[tuple[str, str], float]:
+    from scipy import spatial, stats
+
+    counts = [np.bincount(_figure2_bins(p), minlength=_LAST_BIN + 1) for p in (pa, pb)]
+    values = {
+        ("ks", "pair"): stats.ks_2samp(pa, pb).statistic,
+        ("wasserstein_p", "pair"): stats.wasserstein_distance(pa, pb),
+        ("wasserstein_logp", "pair"): stats.wasserstein_distance(la, lb),
+        ("js_divergence", "pair"): spatial.distance.jensenshannon(counts[0], counts[1], base=2) ** 2,
+    }
+    for name, function in (("bimodality", bimodality_coefficient), ("polarization", polarization)):
+        va, vb = function(pa), function(pb)
+        values |= {(name, "a"): va, (name, "b"): vb, (name, "diff"): vb - va}
+    return values
+
+
+# ---- bootstrap from per-example sufficient statistics ------------------------------------------------------
+def _bootstrap(arrays, grids, examples: int, n_boot: int, seed: int) -> dict[tuple[str, str], np.ndarray]:
+    """Every statistic of `_exact` for each of `n_boot` example resamples (shape: n_boot)."""
+    rng = np.random.default_rng(seed)
+    features = [_features(ix, p, logp, grids, examples) for ix, p, logp in arrays]
+    chunk = max(1, _RESAMPLE_CELLS // max(examples, 1))
+    parts: list[dict] = []
+    for start in range(0, n_boot, chunk):
+        weights = rng.multinomial(examples, np.full(examples, 1.0 / examples), size=min(chunk, n_boot - start))
+        weights = weights.astype(np.float64)
+        parts.append(_statistics(*(weights @ f for f in features), grids))
+    return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
+
+
+def _features(ix, p, logp, grids, examples: int) -> np.ndarray:
+    """Per example (rows): fine-grid counts of p, of log p, Figure-2 bin counts, then n, Σp, Σp², Σp³, Σp⁴."""
+    blocks = [_cell(p, grids[0]), _cell(logp, grids[1]), _figure2_bins(p)]
+    sizes = [len(grids[0]) - 1, len(grids[1]) - 1, _LAST_BIN + 1]
+    width = sum(sizes)
+    offsets = np.cumsum([0, *sizes[:-1]])
+    flat = np.concatenate([ix * width + offset + cells for cells, offset in zip(blocks, offsets)])
+    counts = np.bincount(flat, minlength=examples * width).reshape(examples, width).astype(np.float64)
+    moments = np.stack([np.bincount(ix, weights=p**power, minlength=examples) for power in range(5)], axis=1)
+    return np.hstack([counts, moments])
+
+
+def _statistics(sums_a: np.ndarray, sums_b: np.ndarray, grids) -> dict[tuple[str, str], np.ndarray]:
+    """The statistics of resamples from their summed features (one row per resample)."""
+    size_p, size_l = len(grids[0]) - 1, len(grids[1]) - 1
+    split = np.cumsum([size_p, size_l, _LAST_BIN + 1])
+    a, b = (np.split(s, split, axis=1) for s in (sums_a, sums_b))
+    out = {}
+    cdf_gap_p = _cdf(a[0]) - _cdf(b[0])
+    cdf_gap_l = _cdf(a[1]) - _cdf(b[1])
+    out[("ks", "pair")] = np.abs(cdf_gap_p).max(axis=1)
+    out[("wasserstein_p", "pair")] = _area(cdf_gap_p, grids[0])
+    out[("wasserstein_logp", "pair")] = _area(cdf_gap_l, grids[1])
+    out[("js_divergence", "pair")] = _js_divergence(a[2], b[2])
+    for name, function in (("bimodality", _bimodality_from_moments), ("polarization", _polarization_from_bins)):
+        va, vb = function(a), function(b)
+        out |= {(name, "a"): va, (name, "b"): vb, (name, "diff"): vb - va}
+    return out
+
+
+def _cdf(counts: np.ndarray) -> np.ndarray:
+    """Share of tokens below each grid edge (first edge 0, last 1), per row."""
+    cumulative = np.cumsum(counts, axis=1)
+    total = cumulative[:, -1:]
+    return np.concatenate([np.zeros_like(total), cumulative], axis=1) / np.where(total > 0, total, np.nan)
+
+
+def _area(gap: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """∫|F_a − F_b| by the trapezoid rule on the grid: Wasserstein-1 of the binned samples."""
+    return (np.diff(edges) * (np.abs(gap[:, :-1]) + np.abs(gap[:, 1:])) / 2).sum(axis=1)
+
+
+def js_divergence(counts_a: np.ndarray, counts_b: np.ndarray) -> np.ndarray:
+    """Jensen-Shannon divergence (base 2) between the rows of two count matrices, normalised per row."""
+    return _js_divergence(np.atleast_2d(counts_a), np.atleast_2d(counts_b))
+
+
+def _js_divergence(counts_a: np.ndarray, counts_b: np.ndarray) -> np.ndarray:
+    pa = counts_a / counts_a.sum(axis=1, keepdims=True)
+    pb = counts_b / counts_b.sum(axis=1, keepdims=True)
+    mid = (pa + pb) / 2
+
+    def kl(p, q):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(p > 0, p * np.log2(p / q), 0.0).sum(axis=1)
+
+    return (kl(pa, mid) + kl(pb, mid)) / 2
+
+
+def _bimodality_from_moments(blocks) -> np.ndarray:
+    n, s1, s2, s3, s4 = blocks[3].T
+    mean = s1 / n
+    m2 = s2 / n - mean**2
+    m3 = s3 / n - 3 * mean * s2 / n + 2 * mean**3
+    m4 = s4 / n - 4 * mean * s3 / n + 6 * mean**2 * s2 / n - 3 * mean**4
+    g = m3 / m2**1.5 * np.sqrt(n * (n - 1)) / (n - 2)
+    k = ((n + 1) * (m4 / m2**2 - 3) + 6) * (n - 1) / ((n - 2) * (n - 3))
+    return (g**2 + 1) / (k + 3 * (n - 1) ** 2 / ((n - 2) * (n - 3)))
+
+
+def _polarization_from_bins(blocks) -> np.ndarray:
+    bins = blocks[2]
+    return (bins[:, 0] + bins[:, -1]) / bins.sum(axis=1)
+
+
+# ---- helpers -------------------------------------------------------------------------------------------
+def _collect(frame: pl.DataFrame | pl.LazyFrame, label: str) -> pl.DataFrame:
+    sample = frame.lazy().select(schema.EXAMPLE_ID, schema.P, schema.LOGP).collect()
+    if sample.height < 4:   # skewness and kurtosis need four values
+        raise ProbscopeError(f"statistics: sample '{label}' has {sample.height} token(s); need at least 4")
+    return sample
+
+
+def _grid(values: np.ndarray, size: int) -> np.ndarray:
+    """Cell edges: `size` quantiles of the pooled values plus `size` equal steps, the last edge just above the max."""
+    low, high = values.min(), values.max()
+    edges = np.unique(np.concatenate([np.quantile(values, np.linspace(0, 1, size)), np.linspace(low, high, size)]))
+    return np.append(edges[:-1], np.nextafter(high, np.inf)) if len(edges) > 1 else np.array([low, np.nextafter(low, np.inf)])
+
+
+def _cell(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    return np.clip(np.searchsorted(edges, values, side="right") - 1, 0, len(edges) - 2)
+
+
+def _figure2_bins(p: np.ndarray) -> np.ndarray:
+    """Figure-2 bin of each p, as analysis.histograms.bin_index (left-closed bins, p rounding above 1 on top)."""
+    return np.searchsorted(_INNER_EDGES, p, side="right")
