@@ -1,11 +1,13 @@
 """A training recipe: one flat YAML file whose keys are those of three dataclasses, each also a flag.
 
     probscope train train/builtin-dft.yaml --max_steps 100      # flags override the file's keys
-    probscope train --help                                       # every key
+    probscope train --help                                       # every key (add --trainer dpo|grpo for theirs)
 
-  * RunConfig (below): what to train (run name, objective, base model or from-scratch config, data);
+  * RunConfig (below): what to train (run name, trainer, objective, base model or from-scratch config, data);
   * probscope.data.DataFormat: how to read the data (format, columns, max length);
-  * trl.SFTConfig: how to optimize (learning_rate, max_steps, per_device_train_batch_size, bf16, ...).
+  * the trainer's TRL config: how to optimize (learning_rate, max_steps, per_device_train_batch_size, bf16, ...):
+    trl.SFTConfig for `trainer: sft` (every objective: sft, dft, ...; RFT and offline DFT are this trainer on
+    rejection-sampled data), trl.DPOConfig for `trainer: dpo`, trl.GRPOConfig for `trainer: grpo`.
 """
 
 from __future__ import annotations
@@ -25,6 +27,23 @@ from probscope.errors import ProbscopeError
 class RunConfig:
     run_name: str = field(default="", metadata={"help": "Run directory name under runs_root (required)."})
     runs_root: str = field(default="runs", metadata={"help": "Directory holding the runs."})
+    trainer: str = field(
+        default="sft", metadata={"help": "TRL trainer: sft (demonstrations, any `objective`), dpo (chosen/rejected "
+                                         "pairs, e.g. from `probscope sample`), grpo (online, `reward` verifies)."}
+    )
+    reward: str | None = field(
+        default=None, metadata={"help": "grpo: verifier used as reward, a probscope.training.rewards name "
+                                        "(builtin-reasoning, builtin-facts, math)."}
+    )
+    lora: str | None = field(
+        default=None, metadata={"help": "JSON object of peft.LoraConfig settings, e.g. {\"r\": 16, "
+                                        "\"target_modules\": \"all-linear\"}; checkpoints are saved merged."}
+    )
+    loss_normalization: str = field(
+        default="window", metadata={"help": "sft: window (sum of token losses / target tokens of the whole "
+                                            "accumulation window) or micro_batch (mean of each micro-batch's "
+                                            "token mean: the DFT authors' released recipe)."}
+    )
     objective: str = field(
         default="sft", metadata={"help": "Training objective, a probscope.training.objectives name: sft, dft, dft-sentence, "
                                          "dft-geometric, dft-floor, asft, power."}
@@ -62,26 +81,39 @@ class RunConfig:
 
 
 # ---- recipes: YAML + flags ----------------------------------------------------------------------------
-def parse_recipe(argv: list[str]):
-    """(RunConfig, DataFormat, SFTConfig) from `[RECIPE.yaml] [--key value ...]`; flags override YAML."""
-    from trl import SFTConfig
+TRAINERS = ("sft", "dpo", "grpo")
 
-    parser = recipe_parser()
+
+def trainer_config_class(trainer: str):
+    """The TRL config dataclass of a trainer name."""
+    import trl
+
+    if trainer not in TRAINERS:
+        raise ProbscopeError(f"trainer {trainer!r}: use one of {', '.join(TRAINERS)} (ppo: TRL 1.16 has no PPO trainer)")
+    return {"sft": trl.SFTConfig, "dpo": trl.DPOConfig, "grpo": trl.GRPOConfig}[trainer]
+
+
+def parse_recipe(argv: list[str]):
+    """(RunConfig, DataFormat, TRL config) from `[RECIPE.yaml] [--key value ...]`; flags override YAML."""
     recipe: dict[str, Any] = {}
     if argv and not argv[0].startswith("-"):
         recipe = load_recipe_file(Path(argv[0]))
         argv = argv[1:]
-    known = {f.name for dc in (RunConfig, DataFormat, SFTConfig) for f in fields(dc)}
+    trainer = _flag_in(argv, "trainer") or recipe.get("trainer", "sft")
+    train_config = trainer_config_class(trainer)
+    parser = recipe_parser(trainer)
+    known = {f.name for dc in (RunConfig, DataFormat, train_config) for f in fields(dc)}
     unknown = sorted(set(recipe) - known)
     if unknown:
-        raise ProbscopeError(f"recipe key(s) {', '.join(unknown)} do not exist (see `probscope train --help`)")
-    recipe.setdefault("output_dir", "")     # SFTConfig requires it; we set it from the run directory
+        raise ProbscopeError(f"recipe key(s) {', '.join(unknown)} do not exist for trainer {trainer} "
+                             f"(see `probscope train --trainer {trainer} --help`)")
+    recipe.setdefault("output_dir", "")     # TRL's configs require it; we set it from the run directory
     parser.set_defaults(**{k: _flag_value(v) for k, v in recipe.items()})
     values = vars(parser.parse_args(argv))
     try:
         run_cfg, data_fmt, sft_cfg = (
             dc(**{f.name: values[f.name] for f in fields(dc) if f.init and f.name in values})
-            for dc in (RunConfig, DataFormat, SFTConfig)
+            for dc in (RunConfig, DataFormat, train_config)
         )
     except ValueError as e:     # transformers' own checks, e.g. bf16 asked for on a machine without it
         raise ProbscopeError(f"recipe: {str(e).splitlines()[0]}") from None
@@ -92,16 +124,26 @@ def parse_recipe(argv: list[str]):
     return run_cfg, data_fmt, sft_cfg
 
 
-def recipe_parser():
-    """The flag parser for every recipe key (RunConfig, DataFormat, SFTConfig)."""
+def recipe_parser(trainer: str = "sft"):
+    """The flag parser for every recipe key (RunConfig, DataFormat, the trainer's TRL config)."""
     from transformers import HfArgumentParser
-    from trl import SFTConfig
 
-    # Two keys exist in two parts: max_length (DataFormat truncates, SFTConfig too) and run_name
-    # (SFTConfig names the run for loggers). "resolve" keeps one flag each, whose value fills both.
+    # Two keys exist in two parts: max_length (DataFormat truncates, TRL's config too) and run_name
+    # (TRL names the run for loggers). "resolve" keeps one flag each, whose value fills both.
     return HfArgumentParser(
-        (RunConfig, DataFormat, SFTConfig), prog="probscope train RECIPE.yaml", conflict_handler="resolve"
+        (RunConfig, DataFormat, trainer_config_class(trainer)), prog="probscope train RECIPE.yaml",
+        conflict_handler="resolve",
     )
+
+
+def _flag_in(argv: list[str], name: str) -> str | None:
+    """The value of --name (or --name=value) in argv, read before the parser exists (it depends on it)."""
+    for i, arg in enumerate(argv):
+        if arg == f"--{name}" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith(f"--{name}="):
+            return arg.split("=", 1)[1]
+    return None
 
 
 def load_recipe_file(path: Path) -> dict[str, Any]:
@@ -119,6 +161,25 @@ def load_recipe_file(path: Path) -> dict[str, Any]:
 def _flag_value(value: Any) -> Any:
     # nested YAML (e.g. model_config) travels as JSON text, like its CLI flag
     return json.dumps(value) if isinstance(value, (dict, list)) else value
+
+
+def parse_lora(cfg: RunConfig):
+    """A peft.LoraConfig from the recipe's `lora` JSON, or None."""
+    if not cfg.lora:
+        return None
+    try:
+        settings = json.loads(cfg.lora)
+    except json.JSONDecodeError as e:
+        raise ProbscopeError(f"lora: not a JSON object ({e.msg})") from None
+    try:
+        from peft import LoraConfig
+    except ImportError:
+        raise ProbscopeError("lora: the peft package is not installed (pip install peft)") from None
+    settings.setdefault("task_type", "CAUSAL_LM")
+    try:
+        return LoraConfig(**settings)
+    except (TypeError, ValueError) as e:
+        raise ProbscopeError(f"lora: {str(e).splitlines()[0]}") from None
 
 
 def parse_objective_args(cfg: RunConfig) -> dict[str, Any]:

@@ -4,15 +4,18 @@
     probscope train train/builtin-dft.yaml --max_steps 100       # any key can be overridden as a flag
     accelerate launch train/train.py train/numina-dft.yaml       # multi-GPU, same recipes
 
-A recipe has three parts, all flat keys in one YAML file:
-  * RunConfig (below): what to train (run name, objective, base model or from-scratch config, data);
+A recipe has three parts, all flat keys in one YAML file (probscope.training.config):
+  * RunConfig: what to train (run name, trainer, objective, base model or from-scratch config, data);
   * probscope.data.DataFormat: how to read the data (format, columns, max length);
-  * trl.SFTConfig: how to optimize (learning_rate, max_steps, per_device_train_batch_size, bf16, ...).
-The trainer is TRL's SFTTrainer; the run layout is probscope.runs.
+  * the trainer's TRL config: how to optimize (learning_rate, max_steps, per_device_train_batch_size, bf16, ...).
+The trainer is TRL's: SFTTrainer with probscope's objectives (`trainer: sft`, also RFT and offline DFT on
+rejection-sampled data), DPOTrainer (`trainer: dpo`) or GRPOTrainer (`trainer: grpo`; probscope.training.rl).
+Every run has the same layout (probscope.runs): manifest, scheduled checkpoints (LoRA: merged), dynamics/.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -31,7 +34,7 @@ from probscope.training.checkpoints import (
     resumable_state,
     save_checkpoint,
 )
-from probscope.training.config import RunConfig, parse_objective_args, parse_recipe
+from probscope.training.config import RunConfig, parse_lora, parse_objective_args, parse_recipe
 
 
 # ---- building the pieces ------------------------------------------------------------------------------
@@ -72,10 +75,17 @@ def build_model(cfg: RunConfig, tokenizer):
 
 
 def build_dataset(cfg: RunConfig, fmt: DataFormat, tokenizer):
-    """Pre-tokenized `input_ids` + `labels` (-100 off target), from the shared adapter layer."""
+    """The trainer's dataset: for sft pre-tokenized `input_ids` + `labels` (-100 off target), from the shared
+    adapter layer; for dpo prompt/chosen/rejected, for grpo prompt/answer (probscope.training.rl)."""
     from datasets import Dataset
 
     from probscope.data import encode_file
+
+    if cfg.trainer != "sft":
+        from probscope.training.rl import preference_dataset, prompt_dataset
+
+        build = preference_dataset if cfg.trainer == "dpo" else prompt_dataset
+        return build(cfg.data, fmt, cfg.data_limit)
 
     examples = encode_file(cfg.data, tokenizer, fmt, limit=cfg.data_limit)
     if not examples:
@@ -91,10 +101,10 @@ def train_run(run_cfg: RunConfig, data_fmt: DataFormat, sft_cfg) -> Run:
     """Train per the three configs; returns the run. Skips training if the run already finished."""
     from transformers import set_seed
 
-    from probscope.training.callbacks import GradientWeightCallback
-    from probscope.training.trainer import ObjectiveSFTTrainer
-
-    objective_args = parse_objective_args(run_cfg)
+    objective_args = parse_objective_args(run_cfg) if run_cfg.trainer == "sft" else {}
+    lora = parse_lora(run_cfg)
+    if run_cfg.trainer == "grpo" and not run_cfg.model:
+        raise ProbscopeError("trainer grpo starts from a model: set `model` (a checkpoint directory)")
     run = Run(Path(run_cfg.runs_root) / run_cfg.run_name)
     if run.manifest_path.is_file() and run.read_manifest().status == "finished" and not run_cfg.dry_run:
         print(f"{run.root}: already finished, skipping (delete it to retrain)")
@@ -113,9 +123,11 @@ def train_run(run_cfg: RunConfig, data_fmt: DataFormat, sft_cfg) -> Run:
         return run
 
     set_seed(sft_cfg.seed)      # the same initial weights on every rank and every rerun
-    model = build_model(run_cfg, tokenizer)
+    # GRPO loads the model itself: with beta > 0 TRL loads its reference from the same directory
+    model = run_cfg.model if run_cfg.trainer == "grpo" else build_model(run_cfg, tokenizer)
+    method = run_cfg.method or (run_cfg.objective if run_cfg.trainer == "sft" else run_cfg.trainer)
     manifest = Manifest(
-        name=run.name, method=run_cfg.method or run_cfg.objective, base_model=run_cfg.model, data=run_cfg.data,
+        name=run.name, method=method, base_model=run_cfg.model, data=run_cfg.data,
         seed=sft_cfg.seed, code_version=code_version(),
         config={"run": asdict(run_cfg), "data_format": asdict(data_fmt), "trainer": _plain(sft_cfg.to_dict())},
     )
@@ -123,22 +135,19 @@ def train_run(run_cfg: RunConfig, data_fmt: DataFormat, sft_cfg) -> Run:
     if is_main:
         run.root.mkdir(parents=True, exist_ok=True)
         run.write_manifest(manifest)
-        if 0 in schedule and not (run.checkpoint(0) / "config.json").is_file():
-            save_checkpoint(model, tokenizer, run, 0)
-    callbacks = [checkpoint_callback(run, [s for s in schedule if s > 0], tokenizer, run_cfg.resume_every, max_steps)]
-    if run_cfg.dynamics:
-        callbacks.append(GradientWeightCallback(run.dynamics_dir, objective_args={run_cfg.objective: objective_args}))
-    trainer = ObjectiveSFTTrainer(
-        model=model, args=sft_cfg, train_dataset=dataset, processing_class=tokenizer, callbacks=callbacks,
-        objective=run_cfg.objective, objective_args=objective_args,
-    )
+    steps = [s for s in schedule if s > 0]
+    checkpoints = checkpoint_callback(run, steps, tokenizer, run_cfg.resume_every, max_steps)
+    callbacks = [checkpoints if lora is None else _merged_lora(checkpoints, steps)]
+    trainer = _build_trainer(run, run_cfg, sft_cfg, model, dataset, tokenizer, callbacks, objective_args, lora)
+    if is_main and 0 in schedule and not (run.checkpoint(0) / "config.json").is_file():
+        save_checkpoint(_saveable(trainer.model), tokenizer, run, 0)
     start = time.time()
     if resume_from:
         print(f"{run.name}: resuming the killed run from {resume_from}")
     trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     if is_main:
         if not (run.checkpoint(max_steps) / "config.json").is_file():
-            save_checkpoint(trainer.model, tokenizer, run, trainer.state.global_step)
+            save_checkpoint(_saveable(trainer.model), tokenizer, run, trainer.state.global_step)
         manifest.status = "finished"
         run.write_manifest(manifest)
         shutil.rmtree(run.trainer_state_dir, ignore_errors=True)
@@ -147,10 +156,56 @@ def train_run(run_cfg: RunConfig, data_fmt: DataFormat, sft_cfg) -> Run:
     return run
 
 
+def _build_trainer(run, run_cfg, train_cfg, model, dataset, tokenizer, callbacks, objective_args, lora):
+    """The recipe's TRL trainer, with its dynamics recorder among the callbacks."""
+    if run_cfg.trainer == "sft":
+        from probscope.training.callbacks import GradientWeightCallback
+        from probscope.training.trainer import ObjectiveSFTTrainer
+
+        if run_cfg.dynamics:
+            callbacks.append(GradientWeightCallback(run.dynamics_dir,
+                                                    objective_args={run_cfg.objective: objective_args}))
+        return ObjectiveSFTTrainer(
+            model=model, args=train_cfg, train_dataset=dataset, processing_class=tokenizer, callbacks=callbacks,
+            objective=run_cfg.objective, objective_args=objective_args, peft_config=lora,
+            loss_normalization=run_cfg.loss_normalization,
+        )
+    from probscope.training.rl import build_dpo_trainer, build_grpo_trainer
+    from probscope.training.rl_callbacks import RLDynamicsCallback
+
+    dynamics = RLDynamicsCallback(run.dynamics_dir, run_cfg.trainer) if run_cfg.dynamics else None
+    callbacks += [dynamics] if dynamics else []
+    if run_cfg.trainer == "dpo":
+        return build_dpo_trainer(model, train_cfg, dataset, tokenizer, callbacks, dynamics, lora)
+    return build_grpo_trainer(model, train_cfg, dataset, tokenizer, callbacks, dynamics, lora, run_cfg.reward)
+
+
+def _saveable(model):
+    """What a checkpoint holds: the model, or for LoRA a merged copy (a plain model any tool loads)."""
+    from accelerate.utils import is_peft_model
+
+    return copy.deepcopy(model).merge_and_unload() if is_peft_model(model) else model
+
+
+def _merged_lora(checkpoints, steps: list[int]):
+    """The checkpoint callback, handed a merged copy of a LoRA model at the scheduled steps."""
+    from transformers import TrainerCallback
+
+    class MergedLoRACheckpoints(TrainerCallback):
+        def on_step_end(self, args, state, control, model=None, **kwargs):
+            if state.global_step in steps and state.is_world_process_zero:
+                model = _saveable(model)
+            return checkpoints.on_step_end(args, state, control, model=model, **kwargs)
+
+    return MergedLoRACheckpoints()
+
+
 def _steps_per_epoch(n_examples: int, sft_cfg) -> int:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     per_step = sft_cfg.per_device_train_batch_size * sft_cfg.gradient_accumulation_steps * world
-    return max(1, math.ceil(n_examples / per_step) * int(sft_cfg.num_train_epochs))
+    # GRPO's batch counts completions: num_generations of them per prompt
+    n_rows = n_examples * (getattr(sft_cfg, "num_generations", None) or 1)
+    return max(1, math.ceil(n_rows / per_step) * int(sft_cfg.num_train_epochs))
 
 
 def _plain(d: dict) -> dict:
@@ -158,8 +213,10 @@ def _plain(d: dict) -> dict:
 
 
 def _plan(run, run_cfg, data_fmt, sft_cfg, n_examples, max_steps, schedule) -> str:
+    detail = {"sft": f", objective {run_cfg.objective}", "grpo": f", reward {run_cfg.reward}"}.get(run_cfg.trainer, "")
     return "\n".join([
-        f"run        {run.root}  (objective {run_cfg.objective})",
+        f"run        {run.root}  (trainer {run_cfg.trainer}{detail})",
+        *([f"lora       {run_cfg.lora}"] if run_cfg.lora else []),
         f"model      {run_cfg.model or 'from scratch: ' + str(run_cfg.model_config)}",
         f"data       {run_cfg.data}: {n_examples} examples (format {data_fmt.kind})",
         f"optimizer  lr {sft_cfg.learning_rate}, batch {sft_cfg.per_device_train_batch_size} x accumulation "

@@ -13,7 +13,8 @@ Normalization (the one place for it): loss = sum of the micro-batch's per-token 
 `num_items_in_batch`, the target tokens of the whole gradient-accumulation window on all ranks, as TRL
 does. The accumulated gradient is then that of a true token mean over the window, independent of the
 micro-batch split. The trainer always counts `num_items_in_batch` (`model_accepts_loss_kwargs`), so
-this holds for any model.
+this holds for any model. `loss_normalization="micro_batch"` instead takes each micro-batch's token mean
+and averages those over the window's micro-batches (and ranks): the DFT authors' released (verl) recipe.
 
 Logged per logging step besides TRL's metrics (entropy, mean_token_accuracy, num_tokens): the batch's
 SFT loss (mean -log p) and DFT loss (mean -p*log p) whatever the objective, as the DFT paper's code does.
@@ -37,6 +38,9 @@ from probscope.training.objectives import TokenBatch, get_objective, sequence_id
 # The fused head's per-token outputs: TRL's own three, plus log sum_j p_j^2 so that a
 # GradientWeightCallback can compute logit-gradient norms (1 - 2p + sum_j p_j^2) without another pass.
 FUSED_OUTPUTS = ("log_probs", "entropy", "is_top1", "log_sum_sq_probs")
+# window: sum of per-token losses / target tokens of the accumulation window (a true token mean);
+# micro_batch: mean over the window's micro-batches of each one's token mean (the DFT authors' code)
+LOSS_NORMALIZATIONS = ("window", "micro_batch")
 
 
 class ObjectiveSFTTrainer(SFTTrainer):
@@ -47,7 +51,10 @@ class ObjectiveSFTTrainer(SFTTrainer):
     """
 
     def __init__(self, model, args=None, *, objective: str = "sft", objective_args: dict[str, Any] | None = None,
-                 ref_model=None, **kwargs):
+                 ref_model=None, loss_normalization: str = "window", **kwargs):
+        if loss_normalization not in LOSS_NORMALIZATIONS:
+            raise ProbscopeError(f"loss_normalization {loss_normalization!r}: use one of {', '.join(LOSS_NORMALIZATIONS)}")
+        self.loss_normalization = loss_normalization
         self.objective = get_objective(objective)
         self.objective_args = self.objective.resolve_args(objective_args)
         if self.objective.needs_vocab_logp and ref_model is None:
@@ -77,6 +84,11 @@ class ObjectiveSFTTrainer(SFTTrainer):
             )
             entropy, is_top1 = outputs.entropy, outputs.is_top1
         per_token = self.objective.per_token_loss(batch, self.objective_args)
+        if self.loss_normalization == "micro_batch" and model.training:
+            # this micro-batch's token mean, / the window's micro-batches (DDP averages the ranks)
+            loss = per_token.sum() / batch.mask.sum().clamp(min=1) / self.args.gradient_accumulation_steps
+            self._log_token_metrics(mode, inputs, batch, entropy, is_top1)
+            return loss
         num_tokens = batch.mask.sum() if num_items_in_batch is None else num_items_in_batch
         # clamped: a micro-batch without target tokens gives a finite zero, not 0/0
         loss = per_token.sum() / torch.as_tensor(num_tokens).clamp(min=1)
