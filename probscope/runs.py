@@ -181,6 +181,21 @@ class Run:
         base = self.root / PROBES
         return sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
 
+    # evals/<name>/step-<N>/: benchmark results (see EVALS below)
+    def eval_dir(self, step: int, name: str) -> Path:
+        return self.root / EVALS / name / step_dir_name(step)
+
+    def evaluated_steps(self, name: str) -> list[int]:
+        """Steps whose evaluation `name` is complete (holds the completion marker)."""
+        base = self.root / EVALS / name
+        if not base.is_dir():
+            return []
+        return sorted(step_of(p) for p in base.iterdir() if _STEP_DIR.match(p.name) and (p / EVAL_DONE).is_file())
+
+    def eval_names(self) -> list[str]:
+        base = self.root / EVALS
+        return sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
+
 
 PROBE_DONE = "_DONE.json"   # written last, atomically: a probe directory without it is unfinished
 PROBE_PLAN = "_PLAN.json"   # written first: what is being probed, so a resume cannot mix other examples in
@@ -246,3 +261,11 @@ def write_parquet_atomic(frame, path: str | os.PathLike) -> None:
     """Write a polars DataFrame as Parquet, atomically."""
     with atomic_path(path) as tmp:
         frame.write_parquet(tmp)
+
+
+# Evaluations: <run>/evals/<name>/step-<N>/ holds part-<shard>.parquet (one row per generated sample), the
+# plan (benchmark, settings: a resume cannot mix other settings in) and, last, the completion marker with the
+# checkpoint's summary. <name> is the benchmark's name unless the user names the evaluation.
+EVALS = "evals"
+EVAL_DONE = PROBE_DONE
+EVAL_PLAN = PROBE_PLAN

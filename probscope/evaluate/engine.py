@@ -1,0 +1,240 @@
+"""Evaluating checkpoints on a benchmark: generate k samples per problem, grade, summarize; resumable.
+
+    from probscope.evaluate import evaluate_runs
+    evaluate_runs("runs", "builtin-test-id", k=4)          # every checkpoint of every run not yet evaluated
+
+Per checkpoint, into <run>/evals/<name>/step-<N>/ (runs.Run.eval_dir):
+- _PLAN.json first: benchmark, settings and a fingerprint of the problems; a resume with other settings or
+  problems is refused (name the evaluation differently to keep both).
+- part-<shard>.parquet: `shard_size` problems each, one row per sample (SAMPLE_COLUMNS), written atomically;
+  a finished shard is skipped on resume. Shard i samples with seed (seed, i), so a resumed evaluation
+  draws what an uninterrupted one would have.
+- _DONE.json last: the summary (metrics.summarize + reasons, tokens, seconds, settings).
+A checkpoint that fails to load is reported and skipped; the others are evaluated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from probscope import runs
+from probscope.errors import ProbscopeError, first_line
+from probscope.evaluate.benchmarks import BENCHMARKS, Benchmark, Problem, data_source, load_problems
+from probscope.evaluate.generation import GENERATORS, SamplingSettings
+from probscope.evaluate.grading import GRADERS, REASONS
+from probscope.evaluate.metrics import summarize
+
+logger = logging.getLogger(__name__)
+
+PROBLEM_ID, SAMPLE, GENERATION, TOKENS, ANSWER, GOLD, CORRECT, REASON = (
+    "problem_id", "sample", "generation", "tokens", "answer", "gold", "correct", "reason")
+SAMPLE_COLUMNS = {PROBLEM_ID: pl.String, SAMPLE: pl.Int32, GENERATION: pl.String, TOKENS: pl.Int32,
+                  ANSWER: pl.String, GOLD: pl.String, CORRECT: pl.Boolean, REASON: pl.String}
+DEFAULT_SHARD_SIZE = 64
+_PART = "part-{:06d}.parquet"
+
+
+@dataclass
+class EvalResult:
+    """What happened to one checkpoint: a summary (finished) or an error (skipped)."""
+
+    run: str
+    step: int
+    out_dir: str
+    summary: dict | None = None
+    error: str | None = None
+    already_done: bool = False
+
+    def line(self) -> str:
+        where = f"{self.run} step {self.step}"
+        if self.error:
+            return f"{where}: skipped ({self.error})"
+        s = self.summary
+        verb = "already evaluated" if self.already_done else "evaluated"
+        generated = s["generated_tokens_this_session"]
+        speed = f", {generated / s['seconds']:,.0f} tok/s" if generated and s["seconds"] and not self.already_done else ""
+        return (f"{where}: {verb} {s['benchmark']} k={s['k']}: Average@{s['k']} {s['average_at_k']:.3f} "
+                f"[{s['average_at_k_lo']:.3f}, {s['average_at_k_hi']:.3f}], pass@{s['k']} {s['pass_at_k']:.3f} "
+                f"on {s['problems']} problems in {s['seconds']:.1f} s{speed}")
+
+
+@dataclass
+class EvalOptions:
+    """How checkpoints are evaluated (beyond the sampling settings)."""
+
+    seed: int = field(default=0, metadata={"help": "sampling seed (k > 1)"})
+    backend: str = field(default="hf", metadata={"help": "generation backend (generation.GENERATORS)"})
+    device: str = field(default="auto", metadata={"help": "auto, cpu, cuda, cuda:1, mps"})
+    dtype: str | None = field(default=None, metadata={"help": "model dtype (default: as saved)"})
+    batch_size: int = field(default=256, metadata={"help": "sequences per generate call"})
+    shard_size: int = field(default=DEFAULT_SHARD_SIZE, metadata={"help": "problems per output shard"})
+    grade_workers: int | None = field(default=None, metadata={"help": "grading processes (default: cores)"})
+    progress: bool = True
+
+
+def evaluate_checkpoint(model_path: str | os.PathLike, bench: Benchmark, problems: Sequence[Problem],
+                        out_dir: str | os.PathLike, settings: SamplingSettings, options: EvalOptions | None = None,
+                        *, run: str = "", step: int = 0) -> EvalResult:
+    """Evaluate one checkpoint into `out_dir` (resumable; nothing to do when finished with these settings)."""
+    from tqdm.auto import tqdm
+
+    options = options or EvalOptions()
+    out_dir = Path(out_dir)
+    if not problems:
+        raise ProbscopeError(f"{bench.name}: no problems to evaluate")
+    plan = _plan(bench, problems, settings, options)
+    done = out_dir / runs.EVAL_DONE
+    if done.is_file():
+        summary = json.loads(done.read_text())
+        if summary.get("fingerprint") == plan["fingerprint"]:
+            return EvalResult(run, step, str(out_dir), summary, already_done=True)
+    _claim(out_dir, plan)
+    shards = [problems[i:i + options.shard_size] for i in range(0, len(problems), options.shard_size)]
+    todo = [i for i in range(len(shards)) if not (out_dir / _PART.format(i)).is_file()]
+    started = time.perf_counter()
+    generated_tokens = 0
+    if todo:
+        try:
+            generate = GENERATORS.get(options.backend)(model_path, device=options.device, dtype=options.dtype,
+                                                       batch_size=options.batch_size)
+        except ProbscopeError as e:
+            return EvalResult(run, step, str(out_dir), error=str(e))
+        except ImportError:
+            raise
+        except Exception as e:   # a corrupt checkpoint raises whatever its loader raises: report it, go on
+            return EvalResult(run, step, str(out_dir), error=f"cannot load {model_path}: {type(e).__name__}: "
+                                                            f"{first_line(e)}")
+        grade = GRADERS.get(bench.grader)
+        bar = tqdm(total=sum(len(shards[i]) for i in todo) * settings.k, unit="sample",
+                   desc=f"eval {run} step {step} {bench.name}", disable=not options.progress)
+        with bar:
+            for index in todo:
+                def advance(samples: int, tokens: int) -> None:
+                    nonlocal generated_tokens
+                    generated_tokens += tokens
+                    bar.update(samples)
+                    bar.set_postfix_str(f"{generated_tokens / (time.perf_counter() - started):,.0f} tok/s")
+
+                shard = shards[index]
+                replies = generate([p.prompt for p in shard], settings, seed=_shard_seed(options.seed, index),
+                                   on_batch=advance)
+                texts = [g.text for gens in replies for g in gens]
+                golds = [p.gold for p, gens in zip(shard, replies) for _ in gens]
+                grades = grade(texts, golds, workers=options.grade_workers)
+                rows = [(p.id, j, g.text, g.tokens) for p, gens in zip(shard, replies) for j, g in enumerate(gens)]
+                frame = pl.DataFrame(
+                    {PROBLEM_ID: [r[0] for r in rows], SAMPLE: [r[1] for r in rows], GENERATION: texts,
+                     TOKENS: [r[3] for r in rows], ANSWER: [g.answer for g in grades], GOLD: golds,
+                     CORRECT: [g.correct for g in grades], REASON: [g.reason for g in grades]},
+                    schema=SAMPLE_COLUMNS,
+                )
+                runs.write_parquet_atomic(frame, out_dir / _PART.format(index))
+    samples = read_samples(out_dir, shards=len(shards))
+    summary = _summarize(samples, plan, settings, run=run, step=step, model=str(model_path),
+                         seconds=time.perf_counter() - started, generated=generated_tokens)
+    runs.write_text_atomic(done, json.dumps(summary, indent=2))
+    return EvalResult(run, step, str(out_dir), summary)
+
+
+def evaluate_runs(runs_root: str | os.PathLike, benchmark: str, *, data: str | os.PathLike | None = None,
+                  runs_filter: Sequence[str] | None = None, steps: Sequence[int] | None = None,
+                  settings: SamplingSettings | None = None, options: EvalOptions | None = None,
+                  limit: int | None = None, name: str | None = None) -> list[EvalResult]:
+    """Evaluate every checkpoint (or `steps`) of every run (or those matching `runs_filter`, shell patterns)."""
+    from fnmatch import fnmatch
+
+    bench = BENCHMARKS.get(benchmark)
+    settings = settings or SamplingSettings(max_new_tokens=bench.max_new_tokens)
+    name = name or bench.name
+    runs.validate_run_name(name)   # the evaluation's directory name obeys the rules of a run's
+    chosen = runs.discover_runs(runs_root)
+    if runs_filter:
+        chosen = [r for r in chosen if any(fnmatch(r.name, pattern) for pattern in runs_filter)]
+        if not chosen:
+            raise ProbscopeError(f"{runs_root}: no run matches {', '.join(runs_filter)}")
+    problems = load_problems(bench, data, runs_root=runs_root, limit=limit)   # field errors before generating
+    logger.info("%s: %d problems from %s, k=%d", bench.name, len(problems), data_source(bench, data, runs_root),
+                settings.k)
+    results = []
+    for run in chosen:
+        for step in run.checkpoint_steps():
+            if steps is not None and step not in steps:
+                continue
+            result = evaluate_checkpoint(run.checkpoint(step), bench, problems, run.eval_dir(step, name),
+                                         settings, options, run=run.name, step=step)
+            logger.info(result.line())
+            results.append(result)
+    return results
+
+
+def read_samples(out_dir: str | os.PathLike, *, shards: int | None = None) -> pl.DataFrame:
+    """The per-sample rows of an evaluation directory (all shards; `shards`: how many there must be)."""
+    out_dir = Path(out_dir)
+    files = sorted(out_dir.glob("part-*.parquet"))
+    if shards is not None and len(files) != shards:
+        raise ProbscopeError(f"{out_dir}: {len(files)} of {shards} shards present; rerun to complete it")
+    if not files:
+        raise ProbscopeError(f"{out_dir}: no evaluation shards (part-*.parquet)")
+    return pl.concat([pl.read_parquet(f) for f in files])
+
+
+# ---- plan, fingerprint, summary ------------------------------------------------------------------------------
+def _plan(bench: Benchmark, problems: Sequence[Problem], settings: SamplingSettings, options: EvalOptions) -> dict:
+    sampling = settings.as_dict()
+    if settings.greedy:      # temperature and top_p do not change greedy replies
+        sampling.update(temperature=None, top_p=None)
+    digest = hashlib.sha256()
+    for p in problems:
+        digest.update(json.dumps([p.id, p.prompt, p.gold]).encode())
+    key = [bench.name, bench.grader, sampling, None if settings.greedy else options.seed, options.shard_size,
+           options.backend, digest.hexdigest()]
+    return {"benchmark": bench.name, "grader": bench.grader, "settings": sampling,
+            "seed": None if settings.greedy else options.seed, "shard_size": options.shard_size,
+            "backend": options.backend, "problems": len(problems),
+            "fingerprint": hashlib.sha256(json.dumps(key).encode()).hexdigest()[:16]}
+
+
+def _claim(out_dir: Path, plan: dict) -> None:
+    plan_file = out_dir / runs.EVAL_PLAN
+    if plan_file.is_file():
+        started = json.loads(plan_file.read_text())
+        if started.get("fingerprint") != plan["fingerprint"]:
+            raise ProbscopeError(
+                f"{out_dir}: holds an evaluation with other settings or problems ({_describe(started)}; now "
+                f"{_describe(plan)}); pass --name to keep both, or delete the directory")
+        return
+    if (out_dir / runs.EVAL_DONE).is_file():   # finished with other settings: the new plan would mix them
+        raise ProbscopeError(f"{out_dir}: already holds a finished evaluation with other settings; "
+                             "pass --name to keep both, or delete the directory")
+    runs.write_text_atomic(plan_file, json.dumps(plan, indent=2))
+
+
+def _describe(plan: dict) -> str:
+    s = plan.get("settings", {})
+    return f"{plan.get('benchmark')}, {plan.get('problems')} problems, k={s.get('k')}, temperature={s.get('temperature')}"
+
+
+def _shard_seed(seed: int, index: int) -> int:
+    return int.from_bytes(hashlib.sha256(f"{seed}:{index}".encode()).digest()[:4], "little")
+
+
+def _summarize(samples: pl.DataFrame, plan: dict, settings: SamplingSettings, *, run: str, step: int, model: str,
+               seconds: float, generated: int) -> dict:
+    per_problem = samples.group_by(PROBLEM_ID, maintain_order=True).agg(pl.col(CORRECT))[CORRECT].to_list()
+    reasons = Counter(samples[REASON].drop_nulls().to_list())
+    return {
+        "run": run, "step": step, "model": model, **plan, **summarize(per_problem, k=settings.k),
+        **{f"reason_{r.replace(' ', '_')}": reasons.get(r, 0) for r in REASONS},
+        "tokens": int(samples[TOKENS].sum()), "mean_tokens": float(samples[TOKENS].mean()),
+        "seconds": round(seconds, 3), "generated_tokens_this_session": generated,
+    }
