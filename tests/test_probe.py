@@ -28,7 +28,7 @@ from probscope.probe import (
     read_probe_table,
     token_statistics,
 )
-from probscope.probe.stats import default_chunk_size
+from probscope.token_stats import default_chunk_size
 
 STAT_COLUMNS = (schema.P, schema.LOGP, schema.ENTROPY, schema.SUM_P2)
 
@@ -260,9 +260,9 @@ def test_too_long_examples_truncate_with_count_or_drop(tmp_path, caplog):
 
 
 def test_out_of_memory_halves_the_batch_until_it_fits(tmp_path, monkeypatch):
-    from probscope.probe import engine
+    from probscope.probe import head
 
-    real_body, widths = engine._hidden_states, []
+    real_body, widths = head.hidden_states, []
 
     def body_that_fits_two_examples(model, input_ids, attention_mask):
         widths.append(input_ids.shape[0])
@@ -270,7 +270,7 @@ def test_out_of_memory_halves_the_batch_until_it_fits(tmp_path, monkeypatch):
             raise torch.OutOfMemoryError("simulated")
         return real_body(model, input_ids, attention_mask)
 
-    monkeypatch.setattr(engine, "_hidden_states", body_that_fits_two_examples)
+    monkeypatch.setattr(head, "hidden_states", body_that_fits_two_examples)
     model, examples = tiny_llama(), random_examples(9, 300, seed=8)
     probe_examples(model, None, examples, tmp_path / "ok", run="r", step=0, batch_size=8, progress=False)
     assert widths[:3] == [1, 8, 4] and set(widths[3:]) <= {1, 2}   # 1: the head check, then 8 -> 4 -> 2
@@ -281,7 +281,7 @@ def test_out_of_memory_halves_the_batch_until_it_fits(tmp_path, monkeypatch):
             raise torch.OutOfMemoryError("simulated")
         return real_body(model, input_ids, attention_mask)
 
-    monkeypatch.setattr(engine, "_hidden_states", no_batch_fits)
+    monkeypatch.setattr(head, "hidden_states", no_batch_fits)
     with pytest.raises(ProbscopeError, match="out of memory on a single example"):
         probe_examples(model, None, examples[:1], tmp_path / "never", run="r", step=0, progress=False)
 
@@ -469,21 +469,6 @@ def test_scan_reads_shards_in_order_and_checks_their_schema(tmp_path):
     pl.DataFrame({"p": [0.5]}).write_parquet(tmp_path / "part-000-000099.parquet")
     with pytest.raises(ProbscopeError, match="part-000-000099.parquet: columns \\['p'\\] differ from probe schema"):
         read_probe_table(tmp_path)
-
-
-def test_a_run_directory_or_a_plain_directory_is_not_a_model(tmp_path):
-    from probscope.probe.engine import require_model_dir
-    from probscope.runs import Manifest, Run
-
-    run = Run(tmp_path / "sft")
-    run.root.mkdir()
-    run.write_manifest(Manifest(name="sft", method="sft"))
-    with pytest.raises(ProbscopeError, match="a run directory, not a model.*no finished checkpoint"):
-        require_model_dir(run.root)
-    with pytest.raises(ProbscopeError, match="no config.json"):
-        require_model_dir(tmp_path)
-    with pytest.raises(ProbscopeError, match="does not exist"):
-        require_model_dir(tmp_path / "missing")
 
 
 def test_a_shard_mixing_examples_with_and_without_roles_keeps_both(tmp_path):

@@ -125,12 +125,12 @@ def target_hidden(model, examples, batch: int):
     """Final hidden states at the positions that predict targets (input to the bare matmul)."""
     import torch
 
-    from probscope.probe.engine import _hidden_states
+    from probscope.probe.head import hidden_states
 
     parts = []
     with torch.inference_mode():
         for _, ids, attention, targets in batches(examples, batch, model.device):
-            hidden = _hidden_states(model, ids, attention)
+            hidden = hidden_states(model, ids, attention)
             b, s = targets.nonzero(as_tuple=True)
             parts.append(hidden[b, s - 1])
     return torch.cat(parts)
@@ -188,7 +188,7 @@ def measure_peak(variant: str, examples: int, batch: int, device: str) -> int | 
     """Peak extra memory (bytes) of one pass of `variant` in this (fresh) process."""
     import torch
 
-    from probscope.probe.stats import default_chunk_size, token_statistics
+    from probscope.token_stats import default_chunk_size, token_statistics
 
     model, encoded = build_workload(examples)
     model.to(device)
@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     import torch
 
-    from probscope.probe.stats import default_chunk_size
+    from probscope.token_stats import default_chunk_size
 
     model, encoded = build_workload(args.examples)
     model.to(args.device)

@@ -4,24 +4,33 @@
     probe_checkpoint("runs/sft/checkpoints/step-000100", examples, "out/probe", run="sft", step=100)
     read_probe_table("out/probe")      # polars DataFrame with probscope.schema.TOKEN_COLUMNS
 
-stats.py: the chunked, fused statistics; engine.py: batches, shards, resumption, processes;
-table.py: reading the shards back (imports no torch, so the dashboard stays light).
+api.py: probe_examples, probe_checkpoint; config.py: ProbeOptions/ProbeConfig (every option, its default
+and its `probscope probe` flag); planning.py: examples -> shards; head.py: body once, LM head on targets;
+batching.py: shard -> batches -> rows; state.py: plan claim, finished shards, completion marker;
+table.py: reading the shards back (imports no torch, so the dashboard stays light). The statistics
+themselves: probscope.token_stats. Loading models: probscope.models.
 """
 
+from probscope.probe.config import ProbeConfig, ProbeOptions
 from probscope.probe.table import read_probe_table, scan_probe_table
 
-_ENGINE = ("ProbeSummary", "load_model", "load_tokenizer", "probe_checkpoint", "probe_examples")
-__all__ = [*_ENGINE, "read_probe_table", "scan_probe_table", "token_statistics"]
+# name -> module that defines it, imported on first use (each imports torch)
+_LAZY = {
+    "ProbeSummary": "probscope.probe.state",
+    "probe_checkpoint": "probscope.probe.api",
+    "probe_examples": "probscope.probe.api",
+    "load_model": "probscope.models",
+    "load_tokenizer": "probscope.models",
+    "token_statistics": "probscope.token_stats",
+}
+__all__ = [*_LAZY, "ProbeConfig", "ProbeOptions", "read_probe_table", "scan_probe_table"]
 
 
 def __getattr__(name: str):
     """Load torch and transformers only when an engine function is first used."""
-    if name in _ENGINE:
-        from probscope.probe import engine
+    if name not in _LAZY:
+        raise AttributeError(f"module 'probscope.probe' has no attribute {name!r}")
+    import importlib
 
-        return getattr(engine, name)
-    if name == "token_statistics":
-        from probscope.probe.stats import token_statistics
-
-        return token_statistics
-    raise AttributeError(f"module 'probscope.probe' has no attribute {name!r}")
+    # load_model is the probe's older name of probscope.models.load_causal_lm
+    return getattr(importlib.import_module(_LAZY[name]), "load_causal_lm" if name == "load_model" else name)

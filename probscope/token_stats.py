@@ -1,13 +1,17 @@
-"""Per-token statistics of the next-token distribution, without materializing [tokens, vocab] at once.
+"""Per-token statistics of next-token distributions, without materializing [tokens, vocab] at once.
 
+    from probscope.token_stats import token_statistics, logit_statistics
     stats = token_statistics(hidden, lm_head.weight, targets)   # hidden [N, H] at the predicting positions
+    stats = logit_statistics(logits, targets, mask)             # logits a model already returned, [..., V]
     stats["p"], stats["logp"], stats["entropy"], stats["rank"], stats["is_top1"], stats["sum_p2"]
 
-The LM head runs over a fixed number of tokens at a time (`chunk_size`); each [chunk, vocab] block of
-logits is reduced in fp32 to four numbers per token and then freed. The reduction is one function,
-compiled with `torch.compile` (fixed chunk shape, so it compiles once per model) when the job is large
-enough to repay the compile, eager otherwise. Ranks count the logits strictly greater than the
-target's (no sort), so ties rank the target first.
+The one place where these statistics are computed: the probe (token_statistics, from hidden states)
+and training (logit_statistics, from a forward's logits) share the reduction `_reduce`. Logits are
+taken a fixed number of tokens at a time (`chunk_size`); each [chunk, vocab] block is reduced in fp32
+to four numbers per token and then freed. token_statistics compiles its block function with
+`torch.compile` (fixed chunk shape, so it compiles once per model) when the job is large enough to
+repay the compile, eager otherwise. Ranks count the logits strictly greater than the target's (no
+sort), so ties rank the target first.
 """
 
 from __future__ import annotations
@@ -33,19 +37,15 @@ def default_chunk_size(vocab_size: int, device_type: str = "cpu") -> int:
     return max(8, min(4096, 1 << max(0, (elements // vocab_size).bit_length() - 1)))
 
 
-def _chunk_stats(hidden, weight, bias, targets, logit_scale: float, softcap: float):
-    """logp, entropy, rank, sum_p2 of the targets for one block of tokens (all fp32 after the matmul).
+def _reduce(z, targets):
+    """logp, entropy, rank, sum_p2 of the targets from one fp32 [chunk, vocab] block of logits `z`
+    (which it overwrites).
 
-    Two passes over the [chunk, vocab] logits: the row max, then one pass for every sum. With
-    e = exp(z - max) and s = sum(e): log p = z_t - max - log s, entropy = log s - sum(e (z - max)) / s,
-    sum_p2 = sum(e^2) / s^2; none of the sums needs s first, so a compiler fuses them into one loop.
-    In-place updates and a norm for sum(e^2) keep eager mode at two [chunk, vocab] fp32 buffers.
+    Two passes over the block: the row max, then one pass for every sum. With e = exp(z - max) and
+    s = sum(e): log p = z_t - max - log s, entropy = log s - sum(e (z - max)) / s, sum_p2 = sum(e^2) / s^2;
+    none of the sums needs s first, so a compiler fuses them into one loop. In-place updates and a
+    norm for sum(e^2) keep eager mode at two [chunk, vocab] fp32 buffers.
     """
-    z = torch.nn.functional.linear(hidden, weight, bias).float()
-    if logit_scale != 1.0:
-        z = z * logit_scale
-    if softcap > 0.0:
-        z = torch.tanh(z / softcap) * softcap
     z_target = z.gather(1, targets[:, None])
     rank = (z > z_target).sum(1) + 1
     row_max = z.amax(1, keepdim=True)
@@ -59,6 +59,16 @@ def _chunk_stats(hidden, weight, bias, targets, logit_scale: float, softcap: flo
     entropy = log_total - weighted / total
     sum_p2 = squares / (total * total)
     return logp, entropy, rank, sum_p2
+
+
+def _chunk_stats(hidden, weight, bias, targets, logit_scale: float, softcap: float):
+    """_reduce of the logits softcap(scale * (hidden @ W.T + bias)) of one block of tokens."""
+    z = torch.nn.functional.linear(hidden, weight, bias).float()
+    if logit_scale != 1.0:
+        z = z * logit_scale
+    if softcap > 0.0:
+        z = torch.tanh(z / softcap) * softcap
+    return _reduce(z, targets)
 
 
 @functools.cache
@@ -111,8 +121,41 @@ def token_statistics(
         else:
             block = _chunk_stats(*args)
         outputs.append([x[:rows] for x in block])
+    return _as_dict(outputs, hidden.device)
+
+
+@torch.no_grad()   # statistics, never differentiated: _reduce works in place
+def logit_statistics(
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    *,
+    chunk_size: int | None = None,
+) -> dict[str, torch.Tensor]:
+    """Statistics of each target token under softmax(logits), for logits a model already computed.
+
+    logits: [..., V]; targets: [...] ids (any value where `mask` is False); mask: [...] bool, the
+    positions to compute (default: all). Returns the same dict as token_statistics, 1-D over the
+    selected positions in row-major order (the order of logits[mask]). Blocks of `chunk_size`
+    positions are gathered and reduced one at a time, so memory stays at a few [chunk, V] fp32 blocks
+    whatever the number of positions; `logits` itself is never modified.
+    """
+    selected = torch.ones(targets.shape, dtype=torch.bool, device=logits.device) if mask is None else mask
+    index = selected.nonzero(as_tuple=True)
+    n, vocab = index[0].numel(), logits.shape[-1]
+    chunk = chunk_size or default_chunk_size(vocab, logits.device.type)
+    outputs = []
+    for start in range(0, n, chunk):
+        block = tuple(i[start:start + chunk] for i in index)
+        # advanced indexing copies, so _reduce's in-place updates never reach the caller's logits
+        outputs.append(_reduce(logits[block].float(), targets[block].long()))
+    return _as_dict(outputs, logits.device)
+
+
+def _as_dict(outputs: list, device) -> dict[str, torch.Tensor]:
+    """Blocks of (logp, entropy, rank, sum_p2) joined into the statistics dict (empty tensors for no blocks)."""
     if not outputs:
-        empty = hidden.new_zeros(0, dtype=torch.float32)
+        empty = torch.zeros(0, dtype=torch.float32, device=device)
         outputs = [[empty, empty, empty.long(), empty]]
     logp, entropy, rank, sum_p2 = (torch.cat(parts) for parts in zip(*outputs))
     return {

@@ -1,0 +1,95 @@
+"""The probe's options and their defaults: the one place for both (no torch imported).
+
+    from probscope.probe.config import ProbeConfig, ProbeOptions
+    ProbeOptions(batch_size="8", compile="off")      # -> batch_size=8, compile=False (as flags spell them)
+    ProbeOptions(shard_size=0)                       # ProbscopeError: --shard-size: 0 is not a positive integer
+
+ProbeOptions are the keyword options of probe_examples / probe_checkpoint; ProbeConfig adds what
+`probscope probe` needs besides (model, data, output, run name, step, limit). Every field whose metadata
+does not say "flag": False is a `probscope probe` flag, spelled --shard-size or --shard_size; max_length
+and overflow come from the data format's flags of the same names instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any
+
+from probscope.errors import ProbscopeError
+
+if TYPE_CHECKING:
+    import torch
+
+# Padded tokens per batch when batch_size="auto"; halved on out-of-memory.
+AUTO_BATCH_TOKENS = {"cpu": 8192, "cuda": 65536, "mps": 16384}
+_COMPILE = {"auto": "auto", "on": True, "off": False, True: True, False: False}
+
+
+@dataclass(kw_only=True)
+class ProbeOptions:
+    """How to probe: batching, device, output shards. Numbers are checked here, naming the flag."""
+
+    batch_size: int | str = field(default="auto", metadata={
+        "help": "examples per batch, or auto (a padded-token budget per device; halved on out-of-memory)"})
+    device: str | torch.device = field(default="auto", metadata={
+        "help": "auto (cuda, mps, cpu), or a torch device such as cuda:1"})
+    dtype: str | torch.dtype | None = field(default=None, metadata={
+        "help": "run the model in this dtype (float32, bfloat16, float16; default: as saved)"})
+    shard_size: int = field(default=256, metadata={
+        "help": "examples per output shard: the unit of resuming"})
+    chunk_size: int | None = field(default=None, metadata={
+        "help": "target tokens per LM-head block (default: from the vocabulary size and the device)"})
+    compile: bool | str = field(default="auto", metadata={
+        "help": "torch.compile the statistics (auto: when the job is large enough to repay compiling)",
+        "choices": ("auto", "on", "off")})
+    max_length: int | None = field(default=None, metadata={
+        "help": "longest sequence fed to the model (default: the model's max_position_embeddings)", "flag": False})
+    overflow: str = field(default="truncate", metadata={
+        "help": "longer examples: truncate (cut them, warn with the count) or drop (leave them out, warn); "
+                "the same words as probscope.data.DataFormat.overflow", "flag": False})
+    progress: bool = field(default=True, metadata={"help": "show a progress bar (on rank 0)", "flag": False})
+
+    def __post_init__(self) -> None:
+        if self.batch_size != "auto":
+            text = str(self.batch_size)
+            if not text.isdigit() or int(text) < 1:
+                raise ProbscopeError(f"--batch-size: {text!r} is not 'auto' or a positive integer")
+            self.batch_size = int(text)
+        _require_positive(self, "shard_size", "chunk_size", "max_length")
+        if self.compile not in _COMPILE:
+            raise ProbscopeError(f"--compile: {self.compile!r} is not auto, on or off")
+        self.compile = _COMPILE[self.compile]
+        if self.overflow not in ("truncate", "drop"):
+            raise ProbscopeError(f"overflow={self.overflow!r}: use 'truncate' or 'drop'")
+
+    def options(self) -> dict[str, Any]:
+        """The ProbeOptions fields as keyword arguments of probe_examples / probe_checkpoint."""
+        return {f.name: getattr(self, f.name) for f in fields(ProbeOptions)}
+
+
+@dataclass(kw_only=True)
+class ProbeConfig(ProbeOptions):
+    """`probscope probe`: which model on which data into which directory, plus the ProbeOptions."""
+
+    model: str = field(metadata={"help": "model directory (save_pretrained, with its tokenizer)"})
+    data: str = field(metadata={"help": "dataset file (JSONL, JSON, Parquet, CSV) or saved dataset"})
+    out: str = field(metadata={"help": "directory for the probe table (part-*.parquet + completion marker)"})
+    run: str | None = field(default=None, metadata={
+        "help": "run name stored in each row (default: the run holding the checkpoint, else the model directory's name)"})
+    step: int | None = field(default=None, metadata={
+        "help": "step stored in each row (default: N of a step-N model directory, else 0)"})
+    limit: int | None = field(default=None, metadata={"help": "probe only the first N rows of the dataset"})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _require_positive(self, "limit")
+
+
+def _require_positive(config, *names: str) -> None:
+    """Each named field is None or a positive integer, else a one-line error naming its flag."""
+    by_name = {f.name: f for f in fields(config)}
+    for name in names:
+        value = getattr(config, name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            flag = f"--{name.replace('_', '-')}" if by_name[name].metadata.get("flag", True) else name
+            raise ProbscopeError(f"{flag}: {value!r} is not a positive integer")
