@@ -1,0 +1,202 @@
+"""Rejection sampling: k completions per prompt from a policy, scored by a verifier, kept as training data.
+
+    probscope sample --policy runs/sft/checkpoints/step-000400 --data runs/data/builtin/train.jsonl \\
+        --reward builtin-reasoning --k 4 --temperature 1.0 --out runs/data/samples/sft
+
+    OUT/
+      settings.json               what the samples depend on (a resume must use the same)
+      shards/shard-00000.jsonl    every sample of a block of prompts with its reward (the unit of resuming)
+      accepted.jsonl              prompt, completion, answer: the accepted samples (RFT / offline-DFT data)
+      pairs.jsonl                 prompt, chosen, rejected: an accepted and a rejected sample of one prompt (DPO)
+      provenance.json             policy, data, reward, k, temperature, seed, counts, acceptance rate (written last)
+
+A killed job reruns with the same flags and continues after its finished shards (each shard's samples
+are seeded by seed + shard index, so a resumed job writes what an unkilled one would). When no sample is
+accepted nothing but the shards is written and the error states the acceptance rate: an empty dataset is
+never passed on to training.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from probscope.data import DataFormat, read_records
+from probscope.data.encoding import render_prompt
+from probscope.data.formats import read_turns
+from probscope.errors import ProbscopeError
+from probscope.runs import code_version, write_text_atomic
+from probscope.training.rewards import get_reward, score_replies
+
+logger = logging.getLogger(__name__)
+
+ACCEPTED = "accepted.jsonl"
+PAIRS = "pairs.jsonl"
+PROVENANCE = "provenance.json"
+PLAN = "settings.json"
+SHARDS = "shards"
+
+# A policy: (rendered prompts, k, shard seed) -> k completions per prompt
+Policy = Callable[[list[str], int, int], list[list[str]]]
+
+
+@dataclass
+class SampleConfig:
+    policy: str = field(metadata={"help": "model directory to sample from (the base or any checkpoint)"})
+    data: str = field(metadata={"help": "prompts with reference answers (any dataset format with an answer)"})
+    out: str = field(metadata={"help": "output directory"})
+    reward: str = field(metadata={"help": "verifier: builtin-reasoning, builtin-facts, math"})
+    k: int = field(default=4, metadata={"help": "completions per prompt"})
+    temperature: float = field(default=1.0, metadata={"help": "sampling temperature"})
+    top_p: float = field(default=1.0, metadata={"help": "nucleus sampling threshold"})
+    max_new_tokens: int = field(default=128, metadata={"help": "longest completion in tokens"})
+    seed: int = field(default=0, metadata={"help": "seed (shard i samples with seed + i)"})
+    limit: int | None = field(default=None, metadata={"help": "use only the first N prompts"})
+    shard_size: int = field(default=64, metadata={"help": "prompts per shard: the unit of resuming"})
+    batch_size: int = field(default=16, metadata={"help": "prompts per generate call"})
+    device: str = field(default="auto", metadata={"help": "auto (cuda if present, else cpu) or a torch device"})
+
+
+def sample(cfg: SampleConfig, fmt: DataFormat | None = None, policy: Policy | None = None) -> dict:
+    """Run (or resume) rejection sampling; returns the provenance. `policy` replaces the model (tests)."""
+    from tqdm.auto import tqdm
+
+    fmt = fmt or DataFormat()
+    get_reward(cfg.reward)   # unknown verifier: fail before loading anything
+    if cfg.k < 1 or cfg.shard_size < 1:
+        raise ProbscopeError(f"k ({cfg.k}) and shard_size ({cfg.shard_size}) must be at least 1")
+    out = Path(cfg.out)
+    records = read_records(cfg.data)[: cfg.limit]
+    if not records:
+        raise ProbscopeError(f"{cfg.data}: no rows")
+    tokenizer = None
+    if policy is None:
+        policy, tokenizer = model_policy(cfg)
+    prompts = [_prompt_of(record, fmt, cfg.data, number) for number, record in enumerate(records, 1)]
+    if tokenizer is None:   # a policy given by the caller sees the prompts as the data gives them
+        rendered = [str(prompt) for prompt, _ in prompts]
+    else:                   # the model sees them exactly as training renders them
+        rendered = [render_prompt(r, tokenizer, fmt, source=cfg.data, row=n) for n, r in enumerate(records, 1)]
+    _claim(out, cfg)
+    n_shards = -(-len(records) // cfg.shard_size)
+    start = time.time()
+    for shard in tqdm(range(n_shards), desc="sampling shards", unit="shard"):
+        path = out / SHARDS / f"shard-{shard:05d}.jsonl"
+        if path.is_file():
+            continue   # finished before a kill: atomic writes never leave half a shard
+        lo, hi = shard * cfg.shard_size, min((shard + 1) * cfg.shard_size, len(records))
+        samples = []
+        for b in range(lo, hi, cfg.batch_size):
+            batch = range(b, min(b + cfg.batch_size, hi))
+            completions = policy([rendered[i] for i in batch], cfg.k, cfg.seed + shard)
+            for i, replies in zip(batch, completions, strict=True):
+                answer = prompts[i][1]
+                rewards = score_replies(cfg.reward, replies, [answer] * len(replies))
+                samples += [{"index": i, "completion": c, "reward": r} for c, r in zip(replies, rewards)]
+        write_text_atomic(path, "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in samples))
+    return _write_datasets(cfg, out, prompts, n_shards, time.time() - start)
+
+
+def _settings(cfg: SampleConfig) -> dict:
+    """What the samples depend on (not where they go or how they are batched)."""
+    return {k: v for k, v in asdict(cfg).items() if k not in ("out", "batch_size", "device")}
+
+
+def _claim(out: Path, cfg: SampleConfig) -> None:
+    """Record the settings before the first shard; a rerun with other settings must not mix shards."""
+    plan = out / PLAN
+    if plan.is_file():
+        before = json.loads(plan.read_text())
+        changed = sorted(k for k in before if before[k] != _settings(cfg).get(k))
+        if changed:
+            raise ProbscopeError(f"{out}: sampled before with other {', '.join(changed)}; delete it or choose "
+                                 f"another --out")
+        return
+    write_text_atomic(plan, json.dumps(_settings(cfg), indent=2))
+
+
+def _prompt_of(record: dict, fmt: DataFormat, source: str, number: int):
+    """(prompt as the data gives it: text or chat turns, reference answer) of one row."""
+    turns = read_turns(record, fmt, source=source, row=number)
+    if turns.answer is None:
+        raise ProbscopeError(f"{source}: row {number}: no reference answer for the verifier "
+                             f"(column {fmt.answer_column!r}, or a \\boxed{{}} in the solution)")
+    return turns.prompt, str(turns.answer)
+
+
+def _write_datasets(cfg: SampleConfig, out: Path, prompts, n_shards: int, seconds: float) -> dict:
+    samples = [json.loads(line) for shard in range(n_shards)
+               for line in (out / SHARDS / f"shard-{shard:05d}.jsonl").read_text().splitlines() if line]
+    accepted = [s for s in samples if s["reward"] >= 1.0]
+    rate = len(accepted) / len(samples)
+    if not accepted:
+        raise ProbscopeError(f"{cfg.policy}: no sample accepted by verifier {cfg.reward!r} "
+                             f"(acceptance rate {rate:.1%} of {len(samples)} samples, k={cfg.k}, temperature "
+                             f"{cfg.temperature}): nothing to train on; try a stronger policy, a larger k or "
+                             f"another temperature")
+    rows = [{"prompt": prompts[s["index"]][0], "completion": s["completion"], "answer": prompts[s["index"]][1]}
+            for s in accepted]
+    pairs = []
+    by_prompt: dict[int, tuple[list[str], list[str]]] = {}
+    for s in samples:
+        good, bad = by_prompt.setdefault(s["index"], ([], []))
+        (good if s["reward"] >= 1.0 else bad).append(s["completion"])
+    for index, (good, bad) in by_prompt.items():
+        pairs += [{"prompt": prompts[index][0], "chosen": c, "rejected": r, "answer": prompts[index][1]}
+                  for c, r in zip(good, bad)]
+    _write_jsonl(out / ACCEPTED, rows)
+    _write_jsonl(out / PAIRS, pairs)
+    provenance = {
+        **_settings(cfg),
+        "n_prompts": len(prompts), "n_samples": len(samples), "n_accepted": len(accepted),
+        "acceptance_rate": rate, "prompts_with_accepted": sum(1 for g, _ in by_prompt.values() if g),
+        "n_pairs": len(pairs), "code_version": code_version(),
+    }
+    write_text_atomic(out / PROVENANCE, json.dumps(provenance, indent=2))
+    logger.info("probscope sample: %d/%d samples accepted (%.1f%%), %d pairs, %d prompts with an accepted "
+                "sample -> %s (%.0fs)", len(accepted), len(samples), 100 * rate, len(pairs),
+                provenance["prompts_with_accepted"], out, seconds)
+    if not pairs:
+        logger.warning("probscope sample: no prompt has both an accepted and a rejected sample: %s is empty "
+                       "(DPO needs pairs)", out / PAIRS)
+    return provenance
+
+
+def _write_jsonl(path: Path, rows: list[dict]) -> None:
+    write_text_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+
+
+# ---- the model as a policy ------------------------------------------------------------------------------
+def model_policy(cfg: SampleConfig) -> tuple[Policy, object]:
+    """A Hugging Face causal LM sampling k completions per prompt with transformers' generate."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(cfg.policy)
+        model = AutoModelForCausalLM.from_pretrained(cfg.policy)
+    except (OSError, ValueError) as e:
+        raise ProbscopeError(f"{cfg.policy}: not a loadable model with its tokenizer "
+                             f"({str(e).splitlines()[0]})") from None
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
+    model.to(device).eval()
+    tokenizer.padding_side = "left"   # generation continues from the right end of every row
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+
+    def generate(prompts: list[str], k: int, seed: int) -> list[list[str]]:
+        torch.manual_seed(seed)
+        batch = tokenizer(prompts, add_special_tokens=False, return_tensors="pt", padding=True).to(device)
+        with torch.no_grad():
+            ids = model.generate(
+                **batch, do_sample=True, temperature=cfg.temperature, top_p=cfg.top_p, top_k=0,
+                max_new_tokens=cfg.max_new_tokens, num_return_sequences=k, pad_token_id=tokenizer.pad_token_id,
+            )
+        texts = tokenizer.batch_decode(ids[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
+        return [[t.strip() for t in texts[i * k:(i + 1) * k]] for i in range(len(prompts))]
+
+    return generate, tokenizer

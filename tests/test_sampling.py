@@ -1,0 +1,115 @@
+"""Rejection sampling: acceptance, the no-acceptance error, DPO pairs, provenance, resuming, a real model."""
+
+import json
+
+import pytest
+
+from probscope.builtin.task import TaskConfig, write_builtin_data
+from probscope.errors import ProbscopeError
+from probscope.training.sampling import ACCEPTED, PAIRS, PROVENANCE, SHARDS, SampleConfig, sample
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("builtin")
+    paths = write_builtin_data(root, TaskConfig(n_train=20, n_test=4, n_old_people=2, n_new_people=2,
+                                                n_pretrain_docs=100))
+    rows = [json.loads(line) for line in paths["train"].open()]
+    return paths, {r["prompt"]: r for r in rows}
+
+
+def policy(by_prompt, right: bool, calls=None):
+    """A fake policy: the reference reply (always right) or one whose final answer is off by one."""
+
+    def generate(prompts, k, seed):
+        if calls is not None:
+            calls.extend(prompts)
+        out = []
+        for prompt in prompts:
+            row = by_prompt[prompt]
+            wrong = row["completion"].rsplit(row["answer"], 1)
+            reply = row["completion"] if right else f"{wrong[0]}{int(row['answer']) + 1}{wrong[1]}"
+            out.append([reply] * k)
+        return out
+
+    return generate
+
+
+def config(paths, out, **kw):
+    settings = dict(policy="fake", data=str(paths["train"]), out=str(out), reward="builtin-reasoning", k=3,
+                    shard_size=8)
+    return SampleConfig(**{**settings, **kw})
+
+
+def test_always_wrong_policy_is_a_clear_error_with_the_acceptance_rate(data, tmp_path):
+    paths, by_prompt = data
+    with pytest.raises(ProbscopeError, match=r"no sample accepted .*acceptance rate 0\.0% of 60 samples"):
+        sample(config(paths, tmp_path), policy=policy(by_prompt, right=False))
+    assert not (tmp_path / ACCEPTED).exists() and not (tmp_path / PROVENANCE).exists()
+
+
+def test_always_right_policy_accepts_everything(data, tmp_path):
+    paths, by_prompt = data
+    provenance = sample(config(paths, tmp_path, temperature=0.7, seed=3), policy=policy(by_prompt, right=True))
+    assert provenance["acceptance_rate"] == 1.0 and provenance["n_samples"] == 60
+    assert (provenance["k"], provenance["temperature"], provenance["seed"], provenance["policy"]) == (3, 0.7, 3, "fake")
+    assert json.loads((tmp_path / PROVENANCE).read_text()) == provenance
+    accepted = [json.loads(line) for line in (tmp_path / ACCEPTED).open()]
+    assert len(accepted) == 60 and all(r["completion"] == by_prompt[r["prompt"]]["completion"] for r in accepted)
+    assert (tmp_path / PAIRS).read_text() == ""      # nothing rejected: no pairs
+
+
+def test_pairs_hold_one_accepted_and_one_rejected_sample_of_the_same_prompt(data, tmp_path):
+    paths, by_prompt = data
+    right, wrong = policy(by_prompt, True), policy(by_prompt, False)
+
+    def mixed(prompts, k, seed):       # 2 right, 1 wrong per prompt
+        return [r[:2] + w[:1] for r, w in zip(right(prompts, k, seed), wrong(prompts, k, seed))]
+
+    provenance = sample(config(paths, tmp_path), policy=mixed)
+    assert provenance["acceptance_rate"] == pytest.approx(2 / 3)
+    pairs = [json.loads(line) for line in (tmp_path / PAIRS).open()]
+    assert len(pairs) == 20
+    for pair in pairs:
+        assert pair["chosen"] == by_prompt[pair["prompt"]]["completion"] != pair["rejected"]
+
+
+def test_a_killed_job_resumes_after_its_finished_shards(data, tmp_path):
+    paths, by_prompt = data
+    calls = []
+    always_right = policy(by_prompt, right=True, calls=calls)
+
+    def killed_in_shard_2(prompts, k, seed):
+        if seed == 2:
+            raise KeyboardInterrupt
+        return always_right(prompts, k, seed)
+
+    with pytest.raises(KeyboardInterrupt):
+        sample(config(paths, tmp_path), policy=killed_in_shard_2)
+    assert sorted(p.name for p in (tmp_path / SHARDS).iterdir()) == ["shard-00000.jsonl", "shard-00001.jsonl"]
+    calls.clear()
+    provenance = sample(config(paths, tmp_path), policy=always_right)
+    assert len(calls) == 4 and provenance["n_samples"] == 60          # only shard 2's 4 prompts resampled
+    with pytest.raises(ProbscopeError, match="other k"):
+        sample(config(paths, tmp_path, k=5), policy=always_right)    # other settings never mix with old shards
+
+
+def test_a_real_model_samples_and_the_cli_reports(data, tmp_path, capsys):
+    """A random tiny model from the built-in tokenizer: generate works end to end (its replies are wrong)."""
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from probscope.cli import main
+
+    paths, _ = data
+    tok = AutoTokenizer.from_pretrained(paths["tokenizer"])
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=16, intermediate_size=32,
+                                         num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2,
+                                         bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id))
+    model.save_pretrained(tmp_path / "policy")
+    tok.save_pretrained(tmp_path / "policy")
+    code = main(["sample", "--policy", str(tmp_path / "policy"), "--data", str(paths["train"]), "--out",
+                 str(tmp_path / "out"), "--reward", "builtin-reasoning", "--k", "2", "--limit", "4",
+                 "--max-new-tokens", "8"])
+    assert code == 2 and "acceptance rate 0.0% of 8 samples" in capsys.readouterr().err
+    shard = [json.loads(line) for line in (tmp_path / "out" / SHARDS / "shard-00000.jsonl").open()]
+    assert len(shard) == 8 and all(isinstance(s["completion"], str) for s in shard)
