@@ -378,6 +378,45 @@ def test_cli_bad_model_path_is_one_line_exit_2(tmp_path, capsys):
     assert len(err.splitlines()) == 1 and str(tmp_path / "nope") in err
 
 
+
+@pytest.mark.parametrize("flag, value, message", [
+    ("--shard-size", "0", "--shard-size: 0 is not a positive integer"),
+    ("--limit", "-2", "--limit: -2 is not a positive integer"),
+    ("--chunk-size", "0", "--chunk-size: 0 is not a positive integer"),
+    ("--batch-size", "many", "--batch-size: 'many' is not 'auto' or a positive integer"),
+    ("--batch_size", "0", "--batch-size: '0' is not 'auto' or a positive integer"),
+])
+def test_cli_bad_numbers_are_one_line_errors_naming_the_flag(tmp_path, capsys, flag, value, message):
+    from probscope.cli import main
+
+    (tmp_path / "data.jsonl").write_text('{"text": "a b"}\n')
+    argv = ["probe", "--model", str(tmp_path), "--data", str(tmp_path / "data.jsonl"), "--out", str(tmp_path / "o")]
+    assert main([*argv, flag, value]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"probscope probe: error: {message}"
+
+
+def test_cli_flags_come_from_probe_config_in_both_spellings(tmp_path):
+    import dataclasses
+
+    from probscope.cli import build_parser
+    from probscope.probe import ProbeConfig, ProbeOptions
+
+    required = ["probe", "--model", "m", "--data", "d", "--out", "o"]
+    args = build_parser().parse_args(required)
+    flags = [f for f in dataclasses.fields(ProbeConfig) if f.metadata.get("flag", True)]
+    assert {f.name for f in flags} >= {"batch_size", "device", "dtype", "shard_size", "compile", "limit", "run", "step"}
+    for f in flags:   # the parser's defaults are the dataclass's; fields without one are required flags
+        assert getattr(args, f.name) == (f.default if f.default is not dataclasses.MISSING else f.name[0]), f.name
+    for spelling in ("--shard-size", "--shard_size"):
+        assert build_parser().parse_args([*required, spelling, "7"]).shard_size == 7
+    assert ProbeOptions(batch_size="8", compile="off").options()["batch_size"] == 8
+    assert ProbeOptions(compile="on").compile is True and ProbeOptions().compile == "auto"
+    with pytest.raises(ProbscopeError, match="overflow='cut': use 'truncate' or 'drop'"):
+        ProbeOptions(overflow="cut")
+    with pytest.raises(ProbscopeError, match="max_length: 0 is not a positive integer"):
+        probe_examples(tiny_llama(), None, random_examples(2, 300), tmp_path, run="r", step=0, max_length=0)
+
 # ---- real files (skip without ../shared/real) -------------------------------------------------------------
 def _peak_rss_during(fn) -> int | None:
     """Extra resident memory (bytes) at the peak of fn(), on Linux with glibc; else None (fn still runs).
