@@ -1,0 +1,165 @@
+"""`probscope eval` end to end on tiny checkpoints: records, summaries, resuming, bad input, curves, lm-eval import."""
+
+import json
+
+import polars as pl
+import pytest
+
+from probscope.cli import main as cli_main
+from probscope.errors import ProbscopeError
+from probscope.evaluate import (
+    BENCHMARKS,
+    SamplingSettings,
+    accuracy_curves,
+    evaluate_runs,
+    load_evals,
+    load_lm_eval_results,
+    load_problems,
+    read_samples,
+)
+from probscope.evaluate.engine import EvalOptions
+from probscope.runs import EVAL_DONE, Manifest, Run
+
+TASK = {"n_train": 20, "n_test": 6, "n_old_people": 3, "n_new_people": 3, "n_pretrain_docs": 60}
+
+
+@pytest.fixture(scope="module")
+def runs_root(tmp_path_factory):
+    """Two runs with tiny random Llama checkpoints on the built-in tokenizer; sft step 1 is corrupt."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from probscope.builtin.task import TOKENIZER_DIR, TaskConfig, write_builtin_data
+    from probscope.runs import BUILTIN_DATA
+
+    root = tmp_path_factory.mktemp("evalruns")
+    write_builtin_data(root / BUILTIN_DATA, TaskConfig(**TASK))
+    tokenizer = AutoTokenizer.from_pretrained(root / BUILTIN_DATA / TOKENIZER_DIR)
+    for name, method in (("sft", "sft"), ("dft", "dft")):
+        run = Run(root / name)
+        run.write_manifest(Manifest(name=name, method=method, status="finished"))
+        for step in (0, 2):
+            torch.manual_seed(step)
+            model = LlamaForCausalLM(LlamaConfig(
+                vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=256,
+                bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id))
+            model.save_pretrained(run.checkpoint(step))
+            tokenizer.save_pretrained(run.checkpoint(step))
+    broken = Run(root / "sft").checkpoint(1)
+    broken.mkdir(parents=True)
+    (broken / "config.json").write_text("{not json")
+    return root
+
+
+def _options(**kw):
+    return EvalOptions(progress=False, grade_workers=1, shard_size=2, **kw)
+
+
+def test_eval_writes_records_and_summaries_and_skips_a_broken_checkpoint(runs_root):
+    settings = SamplingSettings(k=2, temperature=1.0, top_p=0.95, max_new_tokens=8)
+    results = evaluate_runs(runs_root, "builtin-test-id", settings=settings, options=_options(), limit=5)
+    by_key = {(r.run, r.step): r for r in results}
+    assert set(by_key) == {("dft", 0), ("dft", 2), ("sft", 0), ("sft", 1), ("sft", 2)}
+    assert by_key[("sft", 1)].error and "step-000001" in by_key[("sft", 1)].error
+    run = Run(runs_root / "sft")
+    assert run.evaluated_steps("builtin-test-id") == [0, 2]
+    samples = read_samples(run.eval_dir(2, "builtin-test-id"))
+    assert samples.height == 10 and sorted(set(samples["sample"].to_list())) == [0, 1]
+    assert samples["problem_id"].n_unique() == 5
+    wrong = samples.filter(~pl.col("correct"))
+    assert wrong["reason"].is_in(["no answer", "mismatch", "timeout"]).all()
+    assert samples.filter(pl.col("correct"))["reason"].null_count() == samples["correct"].sum()
+    summary = json.loads((run.eval_dir(2, "builtin-test-id") / EVAL_DONE).read_text())
+    per_problem = samples.group_by("problem_id").agg(pl.col("correct").mean())["correct"]
+    assert summary["average_at_k"] == pytest.approx(per_problem.mean())
+    assert summary["k"] == 2 and summary["problems"] == 5
+    again = evaluate_runs(runs_root, "builtin-test-id", settings=settings, options=_options(), limit=5,
+                          runs_filter=["sft"])
+    assert all(r.already_done for r in again if not r.error)
+
+
+def test_a_resumed_evaluation_samples_what_an_uninterrupted_one_would(runs_root):
+    settings = SamplingSettings(k=3, temperature=1.0, top_p=0.9, max_new_tokens=8)
+    kwargs = dict(settings=settings, options=_options(seed=7), limit=5, runs_filter=["dft"], steps=[2],
+                  name="resume-check")
+    evaluate_runs(runs_root, "builtin-test-hard", **kwargs)
+    out = Run(runs_root / "dft").eval_dir(2, "resume-check")
+    before = read_samples(out)
+    (out / EVAL_DONE).unlink()
+    (out / "part-000001.parquet").unlink()      # killed after shard 0, before shard 1
+    [result] = evaluate_runs(runs_root, "builtin-test-hard", **kwargs)
+    assert not result.already_done
+    assert read_samples(out).equals(before)
+
+
+def test_other_settings_into_the_same_directory_are_refused(runs_root):
+    first = SamplingSettings(k=1, max_new_tokens=8)
+    evaluate_runs(runs_root, "builtin-facts-test", settings=first, options=_options(), limit=2,
+                  runs_filter=["dft"], steps=[0])
+    with pytest.raises(ProbscopeError, match="--name"):
+        evaluate_runs(runs_root, "builtin-facts-test", settings=SamplingSettings(k=2, max_new_tokens=8),
+                      options=_options(), limit=2, runs_filter=["dft"], steps=[0])
+
+
+def test_bad_benchmark_files_fail_before_generation(tmp_path, runs_root):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"problem": "1+1?", "answer": "2"}\n{"problem": oops}\n')
+    with pytest.raises(ProbscopeError, match=r"bad\.jsonl: line 2"):
+        load_problems(BENCHMARKS.get("math500"), bad)
+    no_answer = tmp_path / "no_answer.jsonl"
+    no_answer.write_text('{"problem": "1+1?", "label": "2"}\n')
+    with pytest.raises(ProbscopeError, match=r"no_answer\.jsonl.*answer.*'label'"):
+        evaluate_runs(runs_root, "math500", data=no_answer, options=_options())   # raises before any model loads
+    assert not any((runs_root / "sft" / "evals").glob("math500"))
+    with pytest.raises(ProbscopeError, match="--data"):
+        load_problems(BENCHMARKS.get("aime24"))
+
+
+def test_answer_field_variants(tmp_path):
+    data = tmp_path / "amc.jsonl"
+    rows = [{"question": "a", "answer": 36.0}, {"question": "b", "answer": ["2"]},
+            {"question": "c", "answer": "The sum is \\boxed{\\frac{1}{2}}."}]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    problems = load_problems(BENCHMARKS.get("amc23"), data)
+    assert [p.gold for p in problems] == ["36", "2", "\\frac{1}{2}"]
+    assert problems[0].prompt.startswith("a\n") and problems[0].prompt.endswith("\\boxed{}.")
+
+
+def test_curves_lm_eval_import_and_figure(runs_root, tmp_path):
+    from probscope.plots.accuracy import accuracy_curves_figure, plot_accuracy_curves
+
+    evaluate_runs(runs_root, "builtin-test-id", settings=SamplingSettings(k=2, temperature=1.0, max_new_tokens=8),
+                  options=_options(), limit=5)
+    evals = load_evals(runs_root, names=["builtin-test-id"])
+    assert set(zip(evals["run"], evals["step"])) == {("dft", 0), ("dft", 2), ("sft", 0), ("sft", 2)}
+    harness = tmp_path / "lm_eval" / "sft"
+    harness.mkdir(parents=True)
+    (harness / "results_2025-01-01T00-00-00.json").write_text(json.dumps({
+        "results": {"gsm8k": {"alias": "gsm8k", "exact_match,strict-match": 0.25,
+                              "exact_match_stderr,strict-match": 0.01}},
+        "config": {"model_args": f"pretrained={runs_root}/sft/checkpoints/step-000002,dtype=float32"}}))
+    theirs = load_lm_eval_results(tmp_path / "lm_eval", method="sft")
+    assert theirs.select("run", "benchmark", "step", "value").row(0) == ("sft", "gsm8k", 2, 0.25)
+    assert theirs["lo"][0] == pytest.approx(0.25 - 1.959964 * 0.01)
+    curves = accuracy_curves(evals, lm_eval=theirs)
+    assert set(curves["benchmark"]) == {"builtin-test-id", "gsm8k"}
+    assert set(curves.filter(pl.col("source") == "probscope")["metric"]) == {"Average@2"}
+    figure = plot_accuracy_curves(curves)
+    assert len(figure.axes) == 2
+    assert accuracy_curves_figure(None, runs_root=runs_root).table.height >= 4
+
+
+def test_cli_eval_and_grade(runs_root, tmp_path, capsys):
+    assert cli_main(["eval", "--runs", str(runs_root), "--benchmark", "builtin-test-hard", "--limit", "3",
+                     "--runs-filter", "d*", "--max-new-tokens", "8", "--grade-workers", "1"]) == 0
+    assert "2 checkpoint(s) evaluated" in capsys.readouterr().out
+    generations = tmp_path / "gen.jsonl"
+    generations.write_text(
+        json.dumps({"out": ["\\boxed{2}", "\\boxed{3}"], "gold": "2"}) + "\n"
+        + json.dumps({"out": ["The answer is 5.", "no idea"], "gold": 5.0}) + "\n")
+    assert cli_main(["grade", str(generations), "--pred-field", "out", "--gold-field", "gold", "--workers", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "Average@2: 0.5000" in out and "pass@2:    1.0000" in out and "1 no answer, 1 mismatch" in out
+    assert cli_main(["grade", str(generations), "--pred-field", "output", "--gold-field", "gold"]) == 2
+    assert "row 1: no field 'output'" in capsys.readouterr().err
