@@ -13,12 +13,18 @@ __version__ = "0.1.0"
 _LAZY_API = {
     **dict.fromkeys(
         ("load_tokens", "select_steps", "series_columns", "probability_histogram", "lowest_bin_tokens",
-         "role_shares", "stylistic_shares", "runs_overview", "load_dynamics", "dynamics_curves"),
+         "role_shares", "stylistic_shares", "runs_overview", "load_dynamics", "dynamics_curves",
+         "at_last_step", "step_histograms", "extreme_bin_shares", "load_pair", "same_tokenizer", "token_movers",
+         "left_behind_by_role", "left_behind_table", "left_behind_tokens", "end_of_reply", "diagnose",
+         "distribution_statistics", "pairwise_statistics", "gradient_weights", "gradient_mass_by_bin",
+         "class_histogram"),
         "probscope.analysis",
     ),
     "plot_training_dynamics": "probscope.plots.dynamics",
     **dict.fromkeys(
-        ("plot_probability_histogram", "plot_lowest_bin_tokens", "export_figures", "FIGURES", "register_figure"),
+        ("plot_probability_histogram", "plot_lowest_bin_tokens", "plot_step_histograms", "plot_extreme_bin_shares",
+         "plot_token_movers", "plot_left_behind", "plot_distribution_statistics", "plot_gradient_mass",
+         "plot_class_histogram", "export_figures", "FIGURES", "register_figure"),
         "probscope.plots",
     ),
 }

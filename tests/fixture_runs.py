@@ -6,7 +6,9 @@
 Three runs shaped like the paper's Figure 2: `base` (step 0), `sft` and `dft` (steps 5 and 10, plus
 an unfinished probe at step 20 in `sft` that readers must ignore). Probabilities are random but seeded:
 Base spreads over the middle, SFT moves mass towards 1, DFT polarizes (near 1, and a tail in [1e-7, 1e-2)
-made mostly of connectives and punctuation).
+made mostly of connectives and punctuation). Every example ends with the end-of-reply token `<|eos|>`,
+which DFT leaves below p = 0.1 in most replies (in [1e-3, 0.05): below 0.1, above the lowest bin) and SFT
+learns (EOS_LEFT_BEHIND).
 """
 
 from __future__ import annotations
@@ -43,6 +45,9 @@ SHAPES: dict[str, tuple[float, float, float, float]] = {
     "sft": (0.05, 0.01, 4.0, 1.0),
     "dft": (0.30, 0.02, 12.0, 0.6),
 }
+EOS = len(VOCAB) - 1
+# method -> share of replies whose end-of-reply token keeps p in [1e-3, 0.05)
+EOS_LEFT_BEHIND: dict[str, float] = {"base": 0.9, "sft": 0.0, "dft": 0.6}
 RUN_STEPS: dict[str, tuple[int, ...]] = {"base": (0,), "sft": (5, 10), "dft": (5, 10)}
 UNFINISHED = ("sft", 20)
 EXAMPLES, TOKENS_PER_EXAMPLE = 40, 30
@@ -65,12 +70,15 @@ def build_fixture_runs(root: Path, *, seed: int = 0) -> Path:
 def probe_table(method: str, step: int, rng: np.random.Generator) -> pl.DataFrame:
     """One probe table with schema.TOKEN_COLUMNS, p drawn from the method's shape."""
     n = EXAMPLES * TOKENS_PER_EXAMPLE
-    token_ids = rng.integers(0, len(VOCAB), n)
+    last = np.arange(n) % TOKENS_PER_EXAMPLE == TOKENS_PER_EXAMPLE - 1
+    token_ids = np.where(last, EOS, rng.integers(0, EOS, n))
     roles = [VOCAB[i][1] for i in token_ids]
     stylistic = np.isin(roles, schema.STYLISTIC_ROLES)
     low_styl, low_other, a, b = SHAPES[method]
     low = rng.random(n) < np.where(stylistic, low_styl, low_other)
     p = np.where(low, 10 ** rng.uniform(-7, -2, n), rng.beta(a, b, n))
+    eos_behind = last & (rng.random(n) < EOS_LEFT_BEHIND[method])
+    p = np.where(eos_behind, rng.uniform(1e-3, 0.05, n), np.where(last, np.maximum(p, 0.5 + p / 2), p))
     rank = np.where(p > 0.5, 1, rng.integers(2, 50, n))
     return pl.DataFrame(
         {

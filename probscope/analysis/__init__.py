@@ -4,15 +4,25 @@
     hist = probability_histogram(load_tokens("runs"))
 """
 
-from probscope.analysis.catalog import probe_signature, runs_overview
+from probscope.analysis.catalog import file_signature, find_runs, probe_signature, runs_overview
+from probscope.analysis.checkpoints import at_last_step, extreme_bin_shares, step_histograms
+from probscope.analysis.class_histogram import class_histogram
+from probscope.analysis.diagnose import diagnose
 from probscope.analysis.dynamics import dynamics_curves, load_dynamics
+from probscope.analysis.gradients import gradient_mass_by_bin, gradient_weights
 from probscope.analysis.histograms import bin_index, bins, probability_histogram
+from probscope.analysis.left_behind import end_of_reply, left_behind_by_role, left_behind_table, left_behind_tokens
 from probscope.analysis.listings import lowest_bin_tokens, role_shares, stylistic_shares
+from probscope.analysis.movers import load_pair, same_tokenizer, token_movers
+from probscope.analysis.stats import distribution_statistics, pairwise_statistics
 from probscope.analysis.tokens import load_tokens, select_steps, series_columns
 from probscope.probe.table import scan_probe_table
 
 __all__ = [
-    "bin_index", "bins", "dynamics_curves", "load_dynamics", "load_tokens", "lowest_bin_tokens",
-    "probability_histogram", "probe_signature", "role_shares", "runs_overview", "scan_probe_table",
-    "select_steps", "series_columns", "stylistic_shares",
+    "at_last_step", "bin_index", "bins", "class_histogram", "diagnose", "distribution_statistics",
+    "dynamics_curves", "end_of_reply", "extreme_bin_shares", "file_signature", "find_runs", "gradient_mass_by_bin",
+    "gradient_weights", "left_behind_by_role", "left_behind_table", "left_behind_tokens", "load_dynamics",
+    "load_pair", "load_tokens", "lowest_bin_tokens", "pairwise_statistics", "probability_histogram",
+    "probe_signature", "role_shares", "runs_overview", "same_tokenizer", "scan_probe_table", "select_steps",
+    "series_columns", "step_histograms", "stylistic_shares", "token_movers",
 ]

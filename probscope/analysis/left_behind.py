@@ -5,6 +5,7 @@
     ps.left_behind_by_role(final)          # per method and role: occurrences, still below, share below
     ps.end_of_reply(final)                 # per method: the reply-ending token, replies, share with p < 0.1
     ps.left_behind_tokens(final, top=10)   # per method: the most frequent tokens still below
+    ps.left_behind_table(final)            # by role, plus an "end of reply" row per method (the figure's table)
 
 DFT weights a token's gradient by its own probability, so a token the model starts out nearly never
 predicting (the end-of-turn token of a chat template on a base model, new facts, names) gets almost no
@@ -28,6 +29,7 @@ SHARE_BELOW = "share_below"    # below / occurrences
 REPLIES = "replies"            # examples (each ends with one end-of-reply token)
 END_TOKEN = "end_token"        # the most common last target token of the group's replies
 RANK = "rank"
+END_OF_REPLY = "end of reply"  # the role column's value of the reply-ending token's row in left_behind_table
 
 
 def left_behind_by_role(
@@ -67,6 +69,17 @@ def end_of_reply(
         .sort(by)
         .collect()
     )
+
+
+def left_behind_table(
+    tokens: pl.DataFrame | pl.LazyFrame, *, below: float = DEFAULT_BELOW, by: Sequence[str] = (schema.METHOD,)
+) -> pl.DataFrame:
+    """`left_behind_by_role` plus one row per group for the end of the reply (role 'end of reply')."""
+    by = list(by)
+    roles = left_behind_by_role(tokens, below=below, by=by)
+    ends = end_of_reply(tokens, below=below, by=by).select(
+        *by, pl.lit(END_OF_REPLY).alias(schema.ROLE), pl.col(REPLIES).alias(OCCURRENCES), BELOW, SHARE_BELOW)
+    return pl.concat([roles, ends])
 
 
 def left_behind_tokens(

@@ -84,9 +84,11 @@ def distribution_statistics(
 def pairwise_statistics(
     tokens: pl.DataFrame | pl.LazyFrame, *, by: Sequence[str] = (schema.METHOD,), **options
 ) -> pl.DataFrame:
-    """`distribution_statistics` for every pair of series of `by` (in table order), with `a` and `b` columns."""
+    """`distribution_statistics` for every pair of series of `by`, with `a` and `b` columns; series in
+    schema.METHOD_ORDER (so a is Base or SFT before DFT and differences read 'dft − sft')."""
     by = list(by)
-    keys = tokens.lazy().select(by).unique().sort(by).collect().rows(named=True)
+    keys = tokens.lazy().select(by).unique().collect().rows(named=True)
+    keys.sort(key=lambda key: (_method_rank(key.get(schema.METHOD)), *map(str, key.values())))
     tables = []
     for key_a, key_b in itertools.combinations(keys, 2):
         names = [" · ".join(str(v) for v in key.values()) for key in (key_a, key_b)]
@@ -218,6 +220,10 @@ def _polarization_from_bins(blocks) -> np.ndarray:
 
 
 # ---- helpers -------------------------------------------------------------------------------------------
+def _method_rank(method: str | None) -> int:
+    return schema.METHOD_ORDER.index(method) if method in schema.METHOD_ORDER else len(schema.METHOD_ORDER)
+
+
 def _collect(frame: pl.DataFrame | pl.LazyFrame, label: str) -> pl.DataFrame:
     sample = frame.lazy().select(schema.EXAMPLE_ID, schema.P, schema.LOGP).collect()
     if sample.height < 4:   # skewness and kurtosis need four values

@@ -12,8 +12,10 @@ run's directory name.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import polars as pl
 
@@ -22,7 +24,7 @@ from probscope.analysis.catalog import find_runs
 from probscope.analysis.classes import fill_roles_with_classes
 from probscope.errors import ProbscopeError
 from probscope.probe.table import scan_probe_table
-from probscope.runs import DEFAULT_PROBE_DATASET, Run
+from probscope.runs import DEFAULT_PROBE_DATASET, PROBE_DONE, Run
 
 # "last" | "all" | [step, ...] applied to every run | {run name: step or [steps]}
 StepChoice = str | Sequence[int] | Mapping[str, int | Sequence[int]]
@@ -65,8 +67,12 @@ def _choose(runs_root, runs: Sequence[str] | None, steps: StepChoice, dataset: s
             )
         if picked:
             chosen[run] = picked
+    available = "; ".join(f"{name}: {_describe(found)}" for name, found in finished.items())
+    nowhere = set() if isinstance(steps, (str, Mapping)) else set(_as_list(steps)).difference(*finished.values())
+    if nowhere:
+        raise ProbscopeError(f"{runs_root}: no run has a finished probe table for dataset '{dataset}' at step(s) "
+                             f"{_describe(sorted(nowhere))} (finished: {available})")
     if not chosen:
-        available = "; ".join(f"{name}: {_describe(found)}" for name, found in finished.items())
         raise ProbscopeError(
             f"{runs_root}: no finished probe tables for dataset '{dataset}' at step(s) {_describe(steps)} "
             f"in {len(wanted)} run(s) (finished: {available}); {_HOW_TO_PROBE}"
@@ -112,11 +118,24 @@ def load_tokens(
     for run, run_steps in _choose(runs_root, runs, steps, dataset).items():
         method = run.read_manifest().method
         for step in run_steps:
+            _check_schema_version(run.probe_dir(step, dataset))
             table = scan_probe_table(run.probe_dir(step, dataset))
             # The directory names the run (schema.RUN): a run copied or renamed keeps its stored name.
             frames.append(table.with_columns(pl.lit(run.name).alias(schema.RUN), pl.lit(method).alias(schema.METHOD)))
     tokens = fill_roles_with_classes(pl.concat(frames, how="vertical"))
     return tokens if lazy else tokens.collect()
+
+
+def _check_schema_version(probe_dir: Path) -> None:
+    """Refuse a table written by a newer probscope (its marker records the schema version it wrote)."""
+    marker = probe_dir / PROBE_DONE
+    try:
+        version = json.loads(marker.read_text()).get("schema_version", schema.SCHEMA_VERSION)
+    except (OSError, json.JSONDecodeError, AttributeError):
+        raise ProbscopeError(f"{marker}: unreadable completion marker; re-run `probscope probe` into {probe_dir}") from None
+    if not isinstance(version, int) or version > schema.SCHEMA_VERSION:
+        raise ProbscopeError(f"{probe_dir}: probe table schema v{version} is newer than this probscope's "
+                             f"v{schema.SCHEMA_VERSION}; upgrade probscope to read it")
 
 
 def series_columns(tokens: pl.DataFrame | pl.LazyFrame) -> tuple[str, ...]:

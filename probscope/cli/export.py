@@ -1,4 +1,7 @@
-"""`probscope export`: every registered figure and its table for a runs directory."""
+"""`probscope export`: every registered figure and its tables for a runs directory.
+
+    probscope export --runs runs --out figures --format png,pdf,svg --steps all --runs-filter 'sft*'
+"""
 
 from __future__ import annotations
 
@@ -10,14 +13,19 @@ from probscope.errors import ProbscopeError
 def add_export_command(sub) -> None:
     from probscope.runs import DEFAULT_PROBE_DATASET
 
-    p = sub.add_parser("export", help="write Figure 2 and the lowest-bin token listing for a runs directory")
+    p = sub.add_parser("export", help="write every figure (Figure 2, listings, dynamics, statistics, ...) "
+                                      "with its tables (CSV, Markdown) for a runs directory")
     p.add_argument("--runs", default="runs", help="runs directory (default: ./runs, the built-in demo runs)")
-    p.add_argument("--out", required=True, help="directory to write the figures and their CSV tables into")
-    p.add_argument("--format", default="png,pdf", help="comma-separated image formats (default: png,pdf)")
+    p.add_argument("--out", required=True, help="directory to write the figures and their tables into")
+    p.add_argument("--format", default="png,pdf", help="comma-separated image formats, e.g. png,pdf,svg "
+                                                       "(default: png,pdf)")
     p.add_argument("--dataset", default=DEFAULT_PROBE_DATASET, help="probed dataset to read (default: %(default)s)")
-    p.add_argument("--step", default="last", help="'last' (default), 'all', or comma-separated steps")
-    p.add_argument("--run", action="append", dest="run_names", metavar="NAME",
-                   help="only this run (repeat for several; default: every run with finished probe tables)")
+    p.add_argument("--steps", default="all", help="'all' (default), 'last', or comma-separated steps; figures "
+                                                  "of one step show each run's last chosen step")
+    p.add_argument("--runs-filter", metavar="GLOBS",
+                   help="comma-separated glob patterns on run names, e.g. 'sft*,dft*' (default: every run)")
+    p.add_argument("--figure", action="append", dest="figures", metavar="NAME",
+                   help="only this figure (repeat for several; default: all registered figures)")
     p.set_defaults(func=_export)
 
 
@@ -29,7 +37,7 @@ def _export(args) -> None:
     start = time.perf_counter()
     paths = export_figures(
         args.runs, args.out, formats=args.format.split(","), dataset=args.dataset,
-        steps=_parse_steps(args.step), runs=args.run_names,
+        steps=_parse_steps(args.steps), runs_filter=args.runs_filter, figures=args.figures,
     )
     kinds = ", ".join(sorted({path.suffix.lstrip(".") for path in paths}))
     names = ", ".join(dict.fromkeys(path.stem for path in paths))
@@ -43,4 +51,4 @@ def _parse_steps(text: str) -> str | list[int]:
     try:
         return [int(step) for step in text.split(",")]
     except ValueError:
-        raise ProbscopeError(f"--step: '{text}' is not 'last', 'all' or comma-separated step numbers") from None
+        raise ProbscopeError(f"--steps: '{text}' is not 'last', 'all' or comma-separated step numbers") from None

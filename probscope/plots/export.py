@@ -1,27 +1,34 @@
 """Write every registered figure of a runs directory to files: each figure in each format, plus its table.
 
-    probscope export --runs runs --out figures --format png,pdf
+    probscope export --runs runs --out figures --format png,pdf,svg --steps all --runs-filter 'sft*,dft*'
     # or: ps.export_figures("runs", "figures", formats=("png", "svg"), steps="all")
 
-Output, for each registered figure NAME (see probscope.plots.registry): NAME.<format> for each format
-and NAME.csv with the numbers it shows (figure2.csv: the histogram; lowest_bin_tokens.csv: the full
-listing). Every file is written to a temporary name and renamed, so a killed export leaves no half file.
+Output, for each registered figure NAME (see probscope.plots.registry): NAME.<format> for each format,
+NAME.csv and NAME.md with the numbers it shows (figure2: the histogram; lowest_bin_tokens: the full
+listing; ...). Figures of one step (Figure 2, the listing, statistics, ...) show each run at its last
+chosen step; step_histograms, extreme_bin_shares and token_movers show every chosen step. A figure with
+nothing to show for the selection (token movers of runs probed once) is skipped. Every file is written to
+a temporary name and renamed, so a killed export leaves no half file.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
+import polars as pl
 from matplotlib.figure import Figure
 
-from probscope.analysis.tokens import StepChoice, load_tokens, series_columns
+from probscope.analysis.catalog import find_runs
+from probscope.analysis.tokens import StepChoice, load_tokens
 from probscope.errors import ProbscopeError
 from probscope.plots.registry import FIGURES
 from probscope.runs import DEFAULT_PROBE_DATASET, atomic_path, write_text_atomic
 
 DPI = 200
+TABLE_FORMATS = ("csv", "md")
 
 
 def export_figures(
@@ -30,32 +37,63 @@ def export_figures(
     formats: Sequence[str] = ("png", "pdf"),
     *,
     dataset: str = DEFAULT_PROBE_DATASET,
-    steps: StepChoice = "last",
+    steps: StepChoice = "all",
     runs: Sequence[str] | None = None,
+    runs_filter: str | Sequence[str] | None = None,
     figures: Sequence[str] | None = None,
+    progress: bool = True,
 ) -> list[Path]:
-    """Write the chosen registered figures (default: all) for the chosen runs and steps; return the paths."""
+    """Write the chosen registered figures (default: all) for the chosen runs and steps; return the paths.
+
+    `runs_filter`: glob pattern(s) on run names (e.g. "sft*"), applied to `runs` or to every run.
+    """
+    from tqdm.auto import tqdm
+
     formats = [fmt.strip().lower().lstrip(".") for fmt in formats if fmt.strip()]
     _check_formats(formats)
     names = list(FIGURES) if figures is None else list(figures)
-    unknown = [name for name in names if name not in FIGURES]
-    if unknown:
-        raise ProbscopeError(f"figure(s) {', '.join(unknown)} not registered (figures: {', '.join(FIGURES)})")
+    for name in names:
+        FIGURES.get(name)   # unknown names fail here, before any work, with the nearest known ones
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise ProbscopeError(f"{out_dir}: exists and is not a directory; choose another --out")
+    if runs_filter is not None:
+        runs = _filter_runs(runs_root, runs, runs_filter)
 
     tokens = load_tokens(runs_root, runs=runs, steps=steps, dataset=dataset, lazy=True)
-    by = series_columns(tokens)
     written = []
-    for name in names:
-        table, figure = FIGURES[name](tokens, by=by)
+    for name in tqdm(names, desc="probscope export", unit="figure", disable=not progress):
+        made = FIGURES.get(name)(tokens)
+        if made is None:
+            continue
         for fmt in formats:
-            written.append(_save_figure_atomic(figure, out_dir / f"{name}.{fmt}", fmt))
-        csv_path = out_dir / f"{name}.csv"
-        write_text_atomic(csv_path, table.write_csv())
-        written.append(csv_path)
+            written.append(_save_figure_atomic(made.figure, out_dir / f"{name}.{fmt}", fmt))
+        for kind, text in (("csv", made.table.write_csv()), ("md", markdown_table(made.table))):
+            write_text_atomic(out_dir / f"{name}.{kind}", text)
+            written.append(out_dir / f"{name}.{kind}")
     return written
+
+
+def markdown_table(table: pl.DataFrame, *, digits: int = 4) -> str:
+    """A GitHub-flavoured Markdown table of `table` (floats to `digits` significant digits, nulls empty)."""
+    def cell(value) -> str:
+        if value is None:
+            return ""
+        text = f"{value:.{digits}g}" if isinstance(value, float) else str(value)
+        return text.replace("|", "\\|").replace("\n", "\\n")
+
+    lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.iter_rows()]
+    return "\n".join(lines) + "\n"
+
+
+def _filter_runs(runs_root, runs: Sequence[str] | None, patterns: str | Sequence[str]) -> list[str]:
+    patterns = [p.strip() for p in (patterns.split(",") if isinstance(patterns, str) else patterns) if p.strip()]
+    names = [run.name for run in find_runs(runs_root, runs)]
+    kept = [name for name in names if any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)]
+    if not kept:
+        raise ProbscopeError(f"{runs_root}: no run matches --runs-filter {','.join(patterns)} (runs: {', '.join(names)})")
+    return kept
 
 
 def _check_formats(formats: list[str]) -> None:

@@ -10,13 +10,12 @@ to the many it pushes towards 1. Empty bins draw no bar.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 import polars as pl
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from probscope.analysis.checkpoints import at_last_step
 from probscope.analysis.histograms import (
     BIN,
     BIN_LABEL,
@@ -27,6 +26,7 @@ from probscope.analysis.histograms import (
     bins,
     probability_histogram,
 )
+from probscope.analysis.tokens import series_columns
 from probscope.plots.registry import FigureWithTable, register_figure
 from probscope.plots.style import figure_and_axes, nothing_to_show, plot_series
 
@@ -66,7 +66,8 @@ def plot_probability_histogram(hist: pl.DataFrame, *, title: str | None = None, 
 
 
 @register_figure("figure2")
-def figure2(tokens: pl.DataFrame | pl.LazyFrame, *, by: Sequence[str]) -> FigureWithTable:
-    """The paper's Figure 2 for the loaded tokens, with its histogram table."""
-    hist = probability_histogram(tokens, by=by)
+def figure2(tokens: pl.LazyFrame) -> FigureWithTable:
+    """The paper's Figure 2 for each series at its last loaded step, with its histogram table."""
+    final = at_last_step(tokens)
+    hist = probability_histogram(final, by=series_columns(final))
     return FigureWithTable(hist, plot_probability_histogram(hist))

@@ -18,8 +18,10 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from probscope import schema
+from probscope.analysis.checkpoints import at_last_step
 from probscope.analysis.histograms import COUNT
 from probscope.analysis.listings import LOWEST_BIN_UPPER, RANK, SHARE, lowest_bin_tokens
+from probscope.analysis.tokens import series_columns
 from probscope.plots.registry import FigureWithTable, register_figure
 from probscope.plots.style import display_token, nothing_to_show, panel_axes, plot_series, role_color
 
@@ -60,7 +62,9 @@ def plot_lowest_bin_tokens(
 
 
 @register_figure("lowest_bin_tokens")
-def lowest_bin_figure(tokens: pl.DataFrame | pl.LazyFrame, *, by: Sequence[str]) -> FigureWithTable:
-    """Tokens of the paper's lowest bin (p < 1e-4): the full listing as the table, the top ones plotted."""
-    listing = lowest_bin_tokens(tokens, by=by)
+def lowest_bin_figure(tokens: pl.LazyFrame) -> FigureWithTable:
+    """Tokens of the paper's lowest bin (p < 1e-4) per series at its last loaded step: the full listing
+    as the table, the top ones plotted."""
+    final = at_last_step(tokens)
+    listing = lowest_bin_tokens(final, by=series_columns(final))
     return FigureWithTable(listing, plot_lowest_bin_tokens(listing))

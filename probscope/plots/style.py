@@ -94,11 +94,19 @@ def figure_and_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figu
     return figure, figure.add_subplot()
 
 
-def panel_axes(ax: Axes | Sequence[Axes] | None, panels: int, figsize: tuple[float, float]) -> tuple[Figure, list[Axes]]:
-    """One Axes per panel: the given ones (a single Axes counts as a sequence of one), or a new row of them."""
+def panel_axes(
+    ax: Axes | Sequence[Axes] | None, panels: int, figsize: tuple[float, float], *, columns: int | None = None
+) -> tuple[Figure, list[Axes]]:
+    """One Axes per panel: the given ones (a single Axes counts as a sequence of one), or a new grid of
+    them, `columns` wide (default: one row), `figsize` per row of panels."""
     if ax is None:
-        figure = Figure(figsize=figsize, layout="constrained")
-        return figure, list(figure.subplots(1, panels, squeeze=False)[0])
+        columns = min(columns or panels, panels)
+        rows = -(-panels // columns)
+        figure = Figure(figsize=(figsize[0], figsize[1] * rows), layout="constrained")
+        grid = list(figure.subplots(rows, columns, squeeze=False).flat)
+        for unused in grid[panels:]:
+            figure.delaxes(unused)
+        return figure, grid[:panels]
     axes = [ax] if isinstance(ax, Axes) else list(ax)
     if len(axes) != panels:
         raise ProbscopeError(f"ax: this figure draws {panels} panel(s); pass {panels} Axes (got {len(axes)}) or None")

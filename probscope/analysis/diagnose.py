@@ -1,0 +1,73 @@
+"""A short readable report of what a run left behind at its final probed step, optionally against another run.
+
+    import probscope as ps
+    print(ps.diagnose("runs", "dft", against="sft"))
+    # probscope diagnose CLI: probscope diagnose dft --against sft --runs runs
+
+    dft (dft, step 10) against sft (sft, step 10): tokens with p < 0.1 at the final step
+    end of reply ('<|eos|>'): p < 0.1 in 63% of 40 replies under dft vs 0% of 40 under sft
+    roles most left behind under dft: connective 33% (sft 5%), punctuation 28% (sft 3%), special 20% (sft 0%)
+    tokens most often left behind under dft: 'So' 21 of 64, "Let's" 20 of 46, ' we get' 16 of 50
+"""
+
+from __future__ import annotations
+
+import os
+
+import polars as pl
+
+from probscope import schema
+from probscope.analysis.histograms import COUNT
+from probscope.analysis.left_behind import (
+    DEFAULT_BELOW,
+    END_TOKEN,
+    OCCURRENCES,
+    REPLIES,
+    SHARE_BELOW,
+    end_of_reply,
+    left_behind_by_role,
+    left_behind_tokens,
+)
+from probscope.analysis.tokens import load_tokens
+from probscope.runs import DEFAULT_PROBE_DATASET
+
+TOP = 3
+
+
+def diagnose(
+    runs_root: str | os.PathLike,
+    run: str,
+    *,
+    against: str | None = None,
+    dataset: str = DEFAULT_PROBE_DATASET,
+    below: float = DEFAULT_BELOW,
+    top: int = TOP,
+) -> str:
+    """The report's lines (see the module docstring), joined by newlines."""
+    names = [run] if against is None or against == run else [run, against]
+    tokens = load_tokens(runs_root, runs=names, dataset=dataset, lazy=True)
+    by = [schema.RUN]
+    facts = tokens.select(schema.RUN, schema.METHOD, schema.STEP).unique().collect()
+    label = {r: f"{r} ({m}, step {s})" for r, m, s in facts.iter_rows()}
+    other = names[1] if len(names) > 1 else None
+
+    lines = [f"{label[run]}{f' against {label[other]}' if other else ''}: tokens with p < {below:g} at the final step"]
+    ends = {row[schema.RUN]: row for row in end_of_reply(tokens, below=below, by=by).iter_rows(named=True)}
+    mine = ends[run]
+    line = (f"end of reply ({mine[END_TOKEN]!r}): p < {below:g} in {mine[SHARE_BELOW]:.0%} of "
+            f"{mine[REPLIES]} replies under {run}")
+    if other:
+        line += f" vs {ends[other][SHARE_BELOW]:.0%} of {ends[other][REPLIES]} under {other}"
+    lines.append(line)
+
+    roles = left_behind_by_role(tokens, below=below, by=by)
+    shares = {(r, role): share for r, role, share in roles.select(schema.RUN, schema.ROLE, SHARE_BELOW).iter_rows()}
+    worst = roles.filter(pl.col(schema.RUN) == run).head(top)[schema.ROLE].to_list()
+    parts = [f"{role} {shares[run, role]:.0%}" + (f" ({other} {shares.get((other, role), 0):.0%})" if other else "")
+             for role in worst]
+    lines.append(f"roles most left behind under {run}: {', '.join(parts) or 'none'}")
+
+    listing = left_behind_tokens(tokens.filter(pl.col(schema.RUN) == run), below=below, by=by, top=top)
+    parts = [f"{token!r} {count} of {seen}" for token, count, seen in listing.select(schema.TOKEN, COUNT, OCCURRENCES).iter_rows()]
+    lines.append(f"tokens most often left behind under {run}: {', '.join(parts) or 'none'}")
+    return "\n".join(lines)
