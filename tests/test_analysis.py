@@ -143,7 +143,9 @@ def test_load_tokens_reads_last_finished_step_and_adds_method(runs_root):
 
 def test_step_choices(runs_root):
     assert ps.select_steps(runs_root, steps="all") == {"base": [0], "dft": [5, 10], "sft": [5, 10]}
-    assert ps.select_steps(runs_root, steps=[5, 99]) == {"dft": [5], "sft": [5]}
+    assert ps.select_steps(runs_root, steps=[5]) == {"dft": [5], "sft": [5]}
+    with pytest.raises(ProbscopeError, match=r"no run has .* at step\(s\) 99 \(finished: base: 0; dft: 5, 10; sft: 5, 10\)"):
+        ps.select_steps(runs_root, steps=[5, 99])
     assert ps.select_steps(runs_root, steps={"sft": 5, "base": 0}) == {"sft": [5], "base": [0]}
     assert ps.select_steps(runs_root, runs=["dft"]) == {"dft": [10]}
     run, step = UNFINISHED
@@ -152,7 +154,7 @@ def test_step_choices(runs_root):
         ps.select_steps(runs_root, steps={run: step})
     with pytest.raises(ProbscopeError, match="no run named nope"):
         ps.load_tokens(runs_root, runs=["nope"])
-    with pytest.raises(ProbscopeError, match="no finished probe tables .* step\\(s\\) 99"):
+    with pytest.raises(ProbscopeError, match="no run has a finished probe table .* step\\(s\\) 99"):
         ps.load_tokens(runs_root, steps=[99])
     with pytest.raises(ProbscopeError, match="'first' is not 'last', 'all'"):
         ps.load_tokens(runs_root, steps="first")
@@ -174,6 +176,16 @@ def test_load_tokens_names_a_probe_table_with_other_columns(runs_root, tmp_path)
     pl.DataFrame({schema.P: [0.5]}).write_parquet(stray)
     with pytest.raises(ProbscopeError, match=f"{stray}: columns \\['p'\\] differ from probe schema"):
         ps.load_tokens(tmp_path)
+
+
+def test_load_tokens_names_a_probe_table_of_a_newer_schema(runs_root, tmp_path):
+    shutil.copytree(runs_root, tmp_path, dirs_exist_ok=True)
+    probe_dir = Run(tmp_path / "dft").probe_dir(10)
+    (probe_dir / PROBE_DONE).write_text(json.dumps({"rows": 1, "schema_version": schema.SCHEMA_VERSION + 1}))
+    with pytest.raises(ProbscopeError) as error:
+        ps.load_tokens(tmp_path)
+    assert str(error.value) == (f"{probe_dir}: probe table schema v{schema.SCHEMA_VERSION + 1} is newer than this "
+                                f"probscope's v{schema.SCHEMA_VERSION}; upgrade probscope to read it")
 
 
 def test_series_columns_tell_runs_and_steps_apart(runs_root, tmp_path):
@@ -199,6 +211,71 @@ def test_runs_overview_and_probe_signature(runs_root, tmp_path):
     marker.write_text(json.dumps({"rows": 0}))                    # a re-probe rewrites the marker last
     os.utime(marker, ns=(marker.stat().st_atime_ns, marker.stat().st_mtime_ns + 10**9))
     assert probe_signature(tmp_path, {"sft": 10, "base": 0}, "train") != before
+
+
+# ---- across checkpoints -------------------------------------------------------------------------------
+def test_extreme_bin_shares_and_step_histograms_match_numpy(runs_root):
+    tokens = ps.load_tokens(runs_root, steps="all", lazy=True)
+    shares = ps.extreme_bin_shares(tokens)
+    assert shares.select("run", "step").rows() == [("base", 0), ("dft", 5), ("dft", 10), ("sft", 5), ("sft", 10)]
+    frame = tokens.collect()
+    for run, step, lowest, highest in shares.select("run", "step", "lowest_share", "highest_share").iter_rows():
+        p = frame.filter(run=run, step=step)["p"].to_numpy()
+        assert (lowest, highest) == pytest.approx((np.mean(p < 1e-4), np.mean(p >= 0.9)))
+    hist = ps.step_histograms(tokens)
+    assert hist.group_by("run", "step").agg(pl.col("percent").sum())["percent"].to_list() == pytest.approx([100.0] * 5)
+    assert ps.at_last_step(tokens).select("run", "step").unique().sort("run").collect().rows() == [
+        ("base", 0), ("dft", 10), ("sft", 10)]
+
+
+# ---- tokens left behind ---------------------------------------------------------------------------------
+def test_left_behind_and_end_of_reply_match_numpy(runs_root):
+    tokens = ps.load_tokens(runs_root)
+    ends = ps.end_of_reply(tokens)
+    for method, replies, end_token, share in ends.select("method", "replies", "end_token", "share_below").iter_rows():
+        rows = tokens.filter(method=method)
+        last = rows.filter(pl.col("position") == pl.col("position").max().over("example_id"))
+        assert replies == last.height == rows["example_id"].n_unique()
+        assert end_token == "<|eos|>" and share == pytest.approx(np.mean(last["p"].to_numpy() < 0.1))
+    shares = dict(ends.select("method", "share_below").rows())
+    assert shares["sft"] == 0.0 and shares["dft"] > 0.4                          # the fixture's DFT never stops
+    by_role = ps.left_behind_by_role(tokens)
+    dft = tokens.filter(method="dft")
+    for role, occurrences, below in by_role.filter(method="dft").select("role", "occurrences", "below").iter_rows():
+        p = dft.filter(role=role)["p"].to_numpy()
+        assert (occurrences, below) == (len(p), int(np.sum(p < 0.1)))
+    listing = ps.left_behind_tokens(tokens, top=2)
+    assert listing.filter(method="dft")["token"].to_list()[0] == "<|eos|>"
+    table = ps.left_behind_table(tokens)
+    assert table.filter(role="end of reply").select("method", "share_below").sort("method").rows() == sorted(
+        ends.select("method", "share_below").rows())
+
+
+def test_class_histogram_slices_add_up_to_figure2(runs_root):
+    tokens = ps.load_tokens(runs_root)
+    classes = ps.class_histogram(tokens)
+    summed = classes.group_by("method", "bin").agg(pl.col("count", "percent").sum()).sort("method", "bin")
+    figure2 = ps.probability_histogram(tokens).sort("method", "bin")
+    assert summed["count"].to_list() == figure2["count"].to_list()
+    assert summed["percent"].to_numpy() == pytest.approx(figure2["percent"].to_numpy())
+    shares = classes.filter(pl.col("count") > 0).group_by("method", "bin").agg(pl.col("bin_share").sum())
+    assert shares["bin_share"].to_numpy() == pytest.approx(np.ones(shares.height))
+
+
+def test_cli_diagnose_reports_the_end_of_reply_and_roles(runs_root, capsys):
+    from probscope.cli import main
+
+    assert main(["diagnose", "dft", "--against", "sft", "--runs", str(runs_root)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    ends = dict(ps.end_of_reply(ps.load_tokens(runs_root)).select("method", "share_below").rows())
+    assert lines[0] == "dft (dft, step 10) against sft (sft, step 10): tokens with p < 0.1 at the final step"
+    assert lines[1] == (f"end of reply ('<|eos|>'): p < 0.1 in {ends['dft']:.0%} of 40 replies under dft "
+                        f"vs 0% of 40 under sft")
+    assert lines[2].startswith("roles most left behind under dft: special ") and lines[3].startswith(
+        "tokens most often left behind under dft: '<|eos|>' ")
+    assert main(["diagnose", "dtf", "--runs", str(runs_root)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("probscope diagnose: error: ") and "no run named dtf" in err and "did you mean dft?" in err
 
 
 # ---- the notebook API stays light ---------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Figure 2, the lowest-bin figure, batch export and `probscope export`.
+"""Figure 2, the lowest-bin figure, the figures of every analysis, batch export and `probscope export`.
 
     .venv/bin/pytest tests/test_plots.py -q
 """
@@ -111,36 +111,129 @@ def test_figure_registry_refuses_duplicate_names():
         FIGURES.get("figure_2")
 
 
+# ---- the other figures ------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def all_steps(runs_root):
+    return ps.load_tokens(runs_root, steps="all", lazy=True)
+
+
+def test_step_histograms_draw_one_ridge_per_step_in_method_colours(all_steps):
+    hist = ps.step_histograms(all_steps)
+    figure = ps.plot_step_histograms(hist)
+    assert [ax.get_title() for ax in figure.axes] == ["Base · base", "SFT · sft", "DFT · dft"]
+    sft = figure.axes[1]
+    assert [t.get_text() for t in sft.get_yticklabels()] == ["step 5", "step 10"]
+    assert len(sft.collections) == 2
+    assert matplotlib.colors.to_hex(sft.collections[0].get_facecolor()[0], keep_alpha=False) == schema.METHOD_COLORS["sft"]
+
+
+def test_extreme_bin_shares_one_line_per_run(all_steps):
+    shares = ps.extreme_bin_shares(all_steps)
+    figure = ps.plot_extreme_bin_shares(shares)
+    lowest, highest = figure.axes
+    lines = {line.get_label(): line for line in highest.get_lines()}
+    assert set(lines) == {"Base · base", "SFT · sft", "DFT · dft"}
+    assert list(lines["DFT · dft"].get_ydata()) == shares.filter(run="dft")["highest_share"].to_list()
+    assert matplotlib.colors.to_hex(lines["DFT · dft"].get_color()) == schema.METHOD_COLORS["dft"]
+
+
+def test_movers_statistics_gradient_class_and_left_behind_figures(tokens, all_steps):
+    before, after = all_steps.filter(run="sft", step=5), all_steps.filter(run="sft", step=10)
+    movers = ps.token_movers(before, after, top=4)
+    (ax,) = ps.plot_token_movers(movers).axes
+    assert [bar.get_width() for bar in bar_containers(ax)[0]] == pytest.approx(movers["delta"].to_list())
+
+    table = ps.distribution_statistics(tokens.filter(method="sft"), tokens.filter(method="dft"),
+                                       labels=("sft", "dft"), n_boot=50)
+    figure = ps.plot_distribution_statistics(table)
+    assert len(figure.axes) == 6 and figure.axes[0].get_title() == "Kolmogorov–Smirnov D"
+
+    mass = ps.gradient_mass_by_bin(tokens)
+    figure = ps.plot_gradient_mass(mass)
+    assert [ax.get_title() for ax in figure.axes] == ["Base", "SFT", "DFT"]
+    sft_bars = bar_containers(figure.axes[2])[0]                                   # objective sft on DFT's tokens
+    assert [b.get_height() for b in sft_bars] == pytest.approx(
+        mass.filter(method="dft", objective="sft").sort("bin")["mass_share"].to_list())
+    assert matplotlib.colors.to_hex(sft_bars[0].get_facecolor()) == schema.METHOD_COLORS["sft"]
+
+    classes = ps.class_histogram(tokens)
+    figure = ps.plot_class_histogram(classes)
+    dft = figure.axes[2]
+    stacked = [sum(c[i].get_height() for c in bar_containers(dft)) for i in range(len(schema.BIN_LABELS))]
+    filled = classes.filter(method="dft").group_by("bin").agg(pl.col("count").sum()).sort("bin")["count"].to_list()
+    assert stacked == pytest.approx([1.0 if n else 0.0 for n in filled])
+
+    behind = ps.left_behind_table(tokens)
+    (ax,) = ps.plot_left_behind(behind).axes
+    assert [t.get_text() for t in ax.get_xticklabels()][-1] == "end of reply"
+    assert [c.get_label() for c in bar_containers(ax)] == ["Base", "SFT", "DFT"]
+
+
+def test_every_plot_of_empty_input_uses_the_one_nothing_to_show_figure():
+    empty = pl.DataFrame()
+    for plot, table in ((ps.plot_step_histograms, empty), (ps.plot_extreme_bin_shares, empty),
+                        (ps.plot_token_movers, empty), (ps.plot_distribution_statistics, empty),
+                        (ps.plot_gradient_mass, empty), (ps.plot_left_behind, empty),
+                        (ps.plot_training_dynamics, empty), (ps.plot_lowest_bin_tokens, empty)):
+        figure = plot(table)
+        assert not figure.axes and len(figure.texts) == 1, plot.__name__
+
+
 # ---- export -----------------------------------------------------------------------------------------------
-def test_export_writes_non_empty_images_and_tables(runs_root, tokens, tmp_path):
-    paths = ps.export_figures(runs_root, tmp_path / "out", formats=("png", "pdf"))
+EXPORTED = ("figure2", "lowest_bin_tokens", "step_histograms", "extreme_bin_shares", "token_movers",
+            "distribution_statistics", "gradient_mass", "class_histogram", "left_behind")
+
+
+def test_export_writes_every_figure_with_its_tables(runs_root, tokens, tmp_path):
+    paths = ps.export_figures(runs_root, tmp_path / "out", formats=("png", "svg"), progress=False)
+    assert set(FIGURES) == set(EXPORTED)
     names = sorted(path.name for path in paths)
-    assert names == sorted(f"{figure}.{ext}" for figure in FIGURES for ext in ("png", "pdf", "csv"))
+    assert names == sorted(f"{figure}.{ext}" for figure in EXPORTED for ext in ("png", "svg", "csv", "md"))
     for path in paths:
-        assert path.stat().st_size > 1000 if path.suffix != ".csv" else path.stat().st_size > 0
+        assert path.stat().st_size > 1000 if path.suffix in (".png", ".svg") else path.stat().st_size > 0
     assert (tmp_path / "out" / "figure2.png").read_bytes().startswith(b"\x89PNG")
-    assert (tmp_path / "out" / "figure2.pdf").read_bytes().startswith(b"%PDF")
+    assert b"<svg" in (tmp_path / "out" / "figure2.svg").read_bytes()[:500]
     histogram = pl.read_csv(tmp_path / "out" / "figure2.csv")
-    assert histogram["count"].to_list() == ps.probability_histogram(tokens)["count"].to_list()
+    assert histogram["count"].to_list() == ps.probability_histogram(tokens)["count"].to_list()   # last steps
     listing = pl.read_csv(tmp_path / "out" / "lowest_bin_tokens.csv")
     assert listing.height == ps.lowest_bin_tokens(tokens).height
+    steps = pl.read_csv(tmp_path / "out" / "step_histograms.csv")
+    assert steps.select("run", "step").unique().height == 5                     # every probed step
+    markdown = (tmp_path / "out" / "figure2.md").read_text().splitlines()
+    assert markdown[0] == "| " + " | ".join(histogram.columns) + " |" and len(markdown) == histogram.height + 2
     assert not list((tmp_path / "out").glob(".*.tmp"))                 # atomic writes leave no temp files
+
+
+def test_markdown_table_escapes_and_rounds():
+    table = pl.DataFrame({"token": ["a|b", None], "share": [1 / 3, 2.0]})
+    assert ps.plots.markdown_table(table) == "| token | share |\n|---|---|\n| a\\|b | 0.3333 |\n|  | 2 |\n"
 
 
 def test_export_rejects_unknown_formats_and_figures(runs_root, tmp_path):
     with pytest.raises(ProbscopeError, match="format\\(s\\) jpx not supported; choose from .*png"):
         ps.export_figures(runs_root, tmp_path, formats=("png", "jpx"))
-    with pytest.raises(ProbscopeError, match="figure\\(s\\) nope not registered"):
-        ps.export_figures(runs_root, tmp_path, figures=["nope"])
+    with pytest.raises(ProbscopeError, match="unknown figure 'figure_2' \\(did you mean 'figure2'\\?\\)"):
+        ps.export_figures(runs_root, tmp_path, figures=["figure_2"])
     assert not list(tmp_path.iterdir())                                # checked before any work
 
 
 # ---- CLI ----------------------------------------------------------------------------------------------------
-def test_cli_export_success_prints_one_summary_line(runs_root, tmp_path, capsys):
-    assert main(["export", "--runs", str(runs_root), "--out", str(tmp_path), "--format", "png", "--step", "5,10"]) == 0
+def test_cli_export_selects_runs_and_steps(runs_root, tmp_path, capsys):
+    assert main(["export", "--runs", str(runs_root), "--out", str(tmp_path), "--format", "png", "--steps", "5,10",
+                 "--runs-filter", "sft*,d?t", "--figure", "figure2", "--figure", "extreme_bin_shares"]) == 0
     out = capsys.readouterr().out.strip().splitlines()
-    assert len(out) == 1 and out[0].startswith("probscope export: wrote 4 files")
-    assert (tmp_path / "figure2.png").stat().st_size > 0
+    assert len(out) == 1 and out[0].startswith("probscope export: wrote 6 files (figure2, extreme_bin_shares as ")
+    shares = pl.read_csv(tmp_path / "extreme_bin_shares.csv")
+    assert shares.select("run", "step").rows() == [("dft", 5), ("dft", 10), ("sft", 5), ("sft", 10)]   # no base
+    assert main(["export", "--runs", str(runs_root), "--out", str(tmp_path), "--runs-filter", "ppo*"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"probscope export: error: {runs_root}: no run matches --runs-filter ppo* (runs: base, dft, sft)")
+
+
+def test_cli_export_missing_step_lists_the_finished_ones(runs_root, tmp_path, capsys):
+    assert main(["export", "--runs", str(runs_root), "--out", str(tmp_path), "--steps", "7"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("probscope export: error: ") and "step(s) 7 (finished: base: 0; dft: 5, 10; sft: 5, 10)" in err
 
 
 def _missing(tmp_path):
@@ -173,6 +266,6 @@ def test_cli_export_bad_runs_directory_is_one_line_error(make_runs, message, tmp
 
 
 def test_cli_export_bad_step_is_one_line_error(runs_root, tmp_path, capsys):
-    assert main(["export", "--runs", str(runs_root), "--out", str(tmp_path), "--step", "latest"]) == 2
+    assert main(["export", "--runs", str(runs_root), "--out", str(tmp_path), "--steps", "latest"]) == 2
     assert capsys.readouterr().err.strip() == (
-        "probscope export: error: --step: 'latest' is not 'last', 'all' or comma-separated step numbers")
+        "probscope export: error: --steps: 'latest' is not 'last', 'all' or comma-separated step numbers")
