@@ -1,6 +1,7 @@
 """`probscope eval` end to end on tiny checkpoints: records, summaries, resuming, bad input, curves, lm-eval import."""
 
 import json
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -163,3 +164,23 @@ def test_cli_eval_and_grade(runs_root, tmp_path, capsys):
     assert "Average@2: 0.5000" in out and "pass@2:    1.0000" in out and "1 no answer, 1 mismatch" in out
     assert cli_main(["grade", str(generations), "--pred-field", "output", "--gold-field", "gold"]) == 2
     assert "row 1: no field 'output'" in capsys.readouterr().err
+
+
+GSM8K = Path(__file__).resolve().parents[2] / "shared" / "real" / "data" / "gsm8k_train_first500.jsonl"
+
+
+@pytest.mark.skipif(not GSM8K.is_file(), reason="../shared/real/data/gsm8k_train_first500.jsonl not present")
+def test_real_gsm8k_file_golds_and_math_verify_grading_beside_a_loaded_model(runs_root):
+    from probscope.evaluate import grade_all
+
+    problems = load_problems(BENCHMARKS.get("gsm8k"), GSM8K)
+    rows = [json.loads(line) for line in GSM8K.read_text().splitlines()]
+    assert len(problems) == 500 and all(p.gold and "####" not in p.gold for p in problems)
+    # each reference solution (with <<calculator>> notes and '#### N') grades correct against its own gold
+    grades = grade_all([r["answer"] for r in rows], [p.gold for p in problems], workers=2)
+    assert sum(g.correct for g in grades) / len(grades) >= 0.99
+    # the math-verify grader's worker processes start beside a loaded torch model
+    [result] = evaluate_runs(runs_root, "gsm8k", data=GSM8K, limit=80, runs_filter=["dft"], steps=[0],
+                             settings=SamplingSettings(k=1, max_new_tokens=4),
+                             options=EvalOptions(progress=False, grade_workers=2))
+    assert result.summary["problems"] == 80 and result.summary["samples"] == 80

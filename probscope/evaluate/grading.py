@@ -188,7 +188,7 @@ def grade_all(predictions: Sequence[str], golds: Sequence[str | None], *, worker
     pairs = list(zip(predictions, golds))
     workers = workers or min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count())
     in_main = threading.current_thread() is threading.main_thread()
-    if (workers <= 1 and in_main) or not pairs:
+    if in_main and (workers <= 1 or len(pairs) <= _CHUNK):     # starting processes would cost more
         return _grade_chunk(pairs, time_limit)
     order = sorted(range(len(pairs)), key=lambda i: (pairs[i][1] or "", i))
     chunks = [order[i:i + _CHUNK] for i in range(0, len(order), _CHUNK)]
