@@ -3,8 +3,8 @@
     probscope eval --runs runs --benchmark builtin-test-id --k 4
     probscope grade generations.jsonl --pred-field output --gold-field answer
 
-    from probscope.evaluate import evaluate_runs, load_evals, accuracy_curves
-    evaluate_runs("runs", "math500", data="math500_test.jsonl", k=16)
+    from probscope.evaluate import SamplingSettings, evaluate_runs, load_evals, accuracy_curves
+    evaluate_runs("runs", "math500", data="math500_test.jsonl", settings=SamplingSettings(k=16))
     curves = accuracy_curves(load_evals("runs"))      # polars: run, method, benchmark, step, value, lo, hi
 
 benchmarks.py: declarative benchmark definitions; generation.py: generation backends; grading.py: answer

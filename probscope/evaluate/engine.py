@@ -1,7 +1,9 @@
 """Evaluating checkpoints on a benchmark: generate k samples per problem, grade, summarize; resumable.
 
-    from probscope.evaluate import evaluate_runs
-    evaluate_runs("runs", "builtin-test-id", k=4)          # every checkpoint of every run not yet evaluated
+    from probscope.evaluate import SamplingSettings, evaluate_runs
+    evaluate_runs("runs", "builtin-test-id")               # greedy, every checkpoint not yet evaluated
+    evaluate_runs("runs", "math500", data="math500_test.jsonl",
+                  settings=SamplingSettings(k=16, temperature=0.6, top_p=0.95, max_new_tokens=2048))
 
 Per checkpoint, into <run>/evals/<name>/step-<N>/ (runs.Run.eval_dir):
 - _PLAN.json first: benchmark, settings and a fingerprint of the problems; a resume with other settings or
