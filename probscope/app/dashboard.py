@@ -1,11 +1,12 @@
-"""probscope dashboard: Figure 2, the lowest-bin tokens, training dynamics and the runs of a runs directory.
+"""probscope dashboard: the runs of a runs directory, their token-probability distributions, tokens,
+gradient weights and benchmark curves, as interactive charts.
 
     probscope dashboard [--runs DIR]                   # from anywhere, once probscope is installed
     streamlit run app/main.py -- --runs DIR            # from a checkout (reads ./runs or $PROBSCOPE_RUNS)
 
-main() draws the shared sidebar (runs directory, dataset, runs, step per run) and puts the choice
-in st.session_state for the selected page; the pages (views/) call probscope and render. Only
-polars and matplotlib load here: no torch, so the dashboard starts in about a second.
+main() draws the shared sidebar (runs directory, dataset, runs, step per run), stores the choice as a
+state.Selection in st.session_state and runs the chosen page (views/). Pages call probscope and render;
+only polars and Altair load here: no torch, so the dashboard starts in about a second.
 
 The pages live in views/, not pages/: Streamlit runs a pages/ folder beside the entry script as an
 old-style multipage app (each page without this script) whenever st.navigation has not run yet.
@@ -20,12 +21,24 @@ from pathlib import Path
 
 import streamlit as st
 
-from probscope.analysis import probe_signature
-from probscope.errors import ProbscopeError
+from probscope import schema
+from probscope.app import state
+from probscope.app.ui import problem
+from probscope.errors import ProbscopeError, first_line
+from probscope.plots.style import method_color
 from probscope.runs import DEFAULT_PROBE_DATASET, discover_runs
 
 VIEWS = Path(__file__).resolve().parent / "views"
 BUILD_DEMO = "build the demo runs with `make demo` (or `probscope demo --no-serve`)"
+# (file in views/, title in the menu and the browser tab, icon); the first is the landing page
+PAGES = (
+    ("overview.py", "Overview", ":material/dashboard:"),
+    ("distributions.py", "Distributions", ":material/bar_chart:"),
+    ("tokens.py", "Tokens", ":material/text_fields:"),
+    ("gradients.py", "Gradient weights", ":material/trending_up:"),
+    ("benchmarks.py", "Benchmarks", ":material/emoji_events:"),
+    ("runs.py", "Runs", ":material/folder_open:"),
+)
 
 
 def default_runs_dir() -> str:
@@ -36,57 +49,97 @@ def default_runs_dir() -> str:
     return flags.runs or os.environ.get("PROBSCOPE_RUNS") or "runs"
 
 
-def sidebar() -> tuple[str | None, dict | None, str | None]:
-    """(runs directory if it holds runs, selection of probe tables if any, why something is missing)."""
+def run_label(name: str, methods: dict[str, str]) -> str:
+    return f"{name} ({schema.method_label(methods[name])})" if methods[name] != name else name
+
+
+def method_legend(chosen: list[str], methods: dict[str, str]) -> str:
+    """The chosen runs as swatches in their method's colour, the colours every chart and export uses."""
+    swatches = (f'<span style="color:{method_color(methods[name], i)}">&#9632;</span>&nbsp;{run_label(name, methods)}'
+                for i, name in enumerate(chosen))
+    return '<div style="font-size:0.875rem;line-height:1.6">' + "<br>".join(swatches) + "</div>"
+
+
+def choose_runs(dataset: str, probed: list[str]) -> list[str]:
+    """The runs multiselect, remembering the choice per dataset: switching datasets and back keeps it."""
+    memory: dict[str, list[str]] = st.session_state.setdefault("_runs_by_dataset", {})
+    if st.session_state.get("_runs_dataset") != dataset or not set(st.session_state.get("runs", [])) <= set(probed):
+        from_url = [name for name in st.query_params.get("runs", "").split(",") if name in probed]
+        remembered = [name for name in memory.get(dataset, probed) if name in probed]
+        first_visit = "_runs_dataset" not in st.session_state
+        st.session_state["runs"] = (from_url if first_visit and from_url else remembered)
+    st.session_state["_runs_dataset"] = dataset
+    chosen = st.multiselect("Runs", probed, key="runs", placeholder="Choose runs to compare")
+    memory[dataset] = chosen
+    return chosen
+
+
+def choose_step(name: str, steps: list[int]) -> int:
+    """A step per run, seeded from ?steps=run:step,... and reset to the last when its probe vanished."""
+    key = f"step:{name}"
+    from_url = dict(part.split(":", 1) for part in st.query_params.get("steps", "").split(",") if ":" in part)
+    if st.session_state.get(key) not in steps:
+        wanted = from_url.get(name, "")
+        st.session_state[key] = int(wanted) if wanted.isdigit() and int(wanted) in steps else steps[-1]
+    return st.selectbox(f"Step of {name}", steps, key=key, format_func=lambda step: f"step {step}")
+
+
+def sidebar() -> tuple[str | None, state.Selection | None, str | None]:
+    """(runs directory if it holds runs, the selection if there is one, why something is missing)."""
     with st.sidebar:
-        runs_root = st.text_input("Runs directory", value=default_runs_dir(), key="runs_dir")
+        if "runs_dir" not in st.session_state:
+            st.session_state["runs_dir"] = default_runs_dir()
+        runs_root = st.text_input("Runs directory", key="runs_dir").strip()
         try:
             runs = discover_runs(runs_root)
         except ProbscopeError as e:
             return None, None, f"{e}. Or run `make demo`, or enter another runs directory in the sidebar."
-
-        datasets = sorted({dataset for run in runs for dataset in run.probe_datasets()} | {DEFAULT_PROBE_DATASET})
-        dataset = st.selectbox("Probed dataset", datasets, index=datasets.index(DEFAULT_PROBE_DATASET))
-        probed = {run.name: steps for run in runs if (steps := run.probed_steps(dataset))}
+        methods, broken = {}, []
+        for run in runs:
+            try:
+                methods[run.name] = run.read_manifest().method
+            except ProbscopeError as e:   # one corrupt manifest must not hide the other runs
+                broken.append(first_line(e))
+        if broken:
+            st.warning(f"Skipped {len(broken)} run(s) whose manifest cannot be read (see the Runs page): "
+                       + "; ".join(broken))
+        readable = [run for run in runs if run.name in methods]
+        datasets = sorted({dataset for run in readable for dataset in run.probe_datasets()} | {DEFAULT_PROBE_DATASET})
+        if st.session_state.get("dataset") not in datasets:
+            wanted = st.query_params.get("dataset")
+            st.session_state["dataset"] = wanted if wanted in datasets else DEFAULT_PROBE_DATASET
+        dataset = st.selectbox("Probed dataset", datasets, key="dataset")
+        probed = {run.name: steps for run in readable if (steps := run.probed_steps(dataset))}
         if not probed:
             return runs_root, None, (
                 f"{runs_root}: no run has a finished probe table for dataset '{dataset}' yet. "
                 f"Probe its checkpoints with `probscope probe`, or {BUILD_DEMO}."
             )
-        chosen = st.multiselect("Runs", list(probed), default=list(probed), key="runs")
-        steps = {
-            name: st.selectbox(f"Step of {name}", probed[name], index=len(probed[name]) - 1, key=f"step:{name}")
-            for name in chosen
-        }
+        chosen = st.session_state["chosen_runs"] = choose_runs(dataset, list(probed))
+        steps = {name: choose_step(name, probed[name]) for name in chosen}
+        if chosen:
+            st.markdown(method_legend(chosen, methods), unsafe_allow_html=True)
+    st.query_params.update({"dataset": dataset, "runs": ",".join(chosen),
+                            "steps": ",".join(f"{name}:{step}" for name, step in steps.items())})
     if not steps:
         return runs_root, None, "Choose at least one run in the sidebar."
-    selection = {
-        "runs_root": runs_root,
-        "dataset": dataset,
-        "steps": tuple(steps.items()),
-        "signature": probe_signature(runs_root, steps, dataset),   # cache key: changes when a table is rewritten
-    }
+    selection = state.Selection(
+        runs_root=runs_root, dataset=dataset, steps=tuple(steps.items()),
+        probed=tuple((name, tuple(found)) for name, found in probed.items()),
+        methods=tuple((name, methods[name]) for name in probed),
+    )
     return runs_root, selection, None
 
 
 def main() -> None:
-    """One run of the dashboard script: page config, navigation, the sidebar, then the chosen page."""
-    st.set_page_config(page_title="probscope", layout="wide")
-    pages = {
-        "figure2": st.Page(VIEWS / "figure2.py", title="Figure 2", default=True),
-        "lowest_bin": st.Page(VIEWS / "lowest_bin.py", title="Lowest-bin tokens"),
-        "dynamics": st.Page(VIEWS / "dynamics.py", title="Training dynamics"),
-        "runs": st.Page(VIEWS / "runs.py", title="Runs"),
-    }
-    needs_probe_tables = (pages["figure2"], pages["lowest_bin"])
-
-    page = st.navigation(list(pages.values()))
+    """One run of the dashboard script: navigation, page config, the sidebar, then the chosen page."""
+    pages = [st.Page(VIEWS / file, title=title, icon=icon, default=i == 0)
+             for i, (file, title, icon) in enumerate(PAGES)]
+    page = st.navigation(pages)
+    st.set_page_config(page_title=f"{page.title} · probscope", layout="wide")
+    st.session_state["chosen_runs"] = None   # the sidebar sets it when it offers runs to choose
     runs_root, selection, missing = sidebar()
     st.session_state["runs_root"], st.session_state["selection"] = runs_root, selection
-    if runs_root is None or (selection is None and page in needs_probe_tables):
-        st.info(missing)
-    else:
-        try:
-            page.run()
-        except ProbscopeError as e:   # a user-facing problem in the data: one line, no traceback
-            st.error(str(e))
+    st.session_state["missing"] = missing
+    with problem(page.title):   # a data problem the page did not catch: one readable line, the sidebar still works
+        page.run()

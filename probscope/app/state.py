@@ -1,0 +1,86 @@
+"""What the user chose (runs directory, dataset, runs, a step per run) and how it survives reruns and URLs.
+
+    selection = current()            # in a page: the sidebar's Selection, or None when nothing is chosen
+    value = url_state("upper", 1e-4, float)   # a page widget's value, seeded from ?upper=... in the URL
+
+The sidebar (dashboard.py) builds the Selection on every rerun; pages only read it. Query parameters
+hold the selection so a view can be shared: `?dataset=train&runs=sft,dft&steps=sft:10,dft:10`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import streamlit as st
+
+from probscope.analysis.catalog import Signature, file_signature
+from probscope.runs import PROBE_DONE, Run
+
+
+@dataclass(frozen=True)
+class Selection:
+    runs_root: str
+    dataset: str
+    steps: tuple[tuple[str, int], ...]        # (run name, step) per chosen run, in sidebar order
+    probed: tuple[tuple[str, tuple[int, ...]], ...]   # every probed run of the dataset and its finished steps
+    methods: tuple[tuple[str, str], ...]      # run name -> method, for every probed run
+
+    @property
+    def runs(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.steps)
+
+    def probed_steps(self, run: str) -> tuple[int, ...]:
+        return dict(self.probed)[run]
+
+    def last_steps(self) -> tuple[tuple[str, int], ...]:
+        """Each chosen run at its last probed step (the 'final step' of comparisons)."""
+        return tuple((name, self.probed_steps(name)[-1]) for name in self.runs)
+
+    def method(self, run: str) -> str:
+        return dict(self.methods)[run]
+
+
+def current() -> Selection | None:
+    return st.session_state.get("selection")
+
+
+def runs_root() -> str | None:
+    return st.session_state.get("runs_root")
+
+
+def probe_signature(runs_root: str, dataset: str, steps: tuple) -> Signature:
+    """Cache key of the probe tables `steps` names ((run, step) or (run, (steps...))): marker + manifest mtimes.
+
+    A probe writes its completion marker last, atomically: an equal signature means the same finished tables.
+    """
+    paths = []
+    for name, chosen in steps:
+        run = Run.in_root(runs_root, name)
+        paths.append(run.manifest_path)
+        paths += [run.probe_dir(step, dataset) / PROBE_DONE for step in (chosen if isinstance(chosen, tuple) else (chosen,))]
+    return file_signature(paths)
+
+
+def url_state(key: str, default: Any, parse: Callable[[str], Any] = str) -> Any:
+    """The session value of widget `key`, seeded once from the URL's ?key=... (unparseable values ignored).
+
+    Call before creating the widget (with key=`key` and no default), then `to_url(key)` after it.
+    """
+    if key not in st.session_state:
+        raw = st.query_params.get(key)
+        try:
+            st.session_state[key] = parse(raw) if raw is not None else default
+        except (TypeError, ValueError):
+            st.session_state[key] = default
+    return st.session_state[key]
+
+
+def to_url(key: str, value: Any | None = None) -> None:
+    """Write a widget's value (or `value`) into the URL's query parameters; None removes it."""
+    value = st.session_state.get(key) if value is None else value
+    if value is None:
+        st.query_params.pop(key, None)
+    else:
+        st.query_params[key] = ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)

@@ -1,0 +1,120 @@
+"""What every page shares: readable tables, charts with their data as CSV, notices, and the library lookup.
+
+    with problem("Figure 2"):            # a data problem becomes one readable line; the page goes on
+        show_chart(chart, data, "figure2")
+    show_table(frame)                    # readable column names, shares as percentages, no internal ids
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import polars as pl
+import streamlit as st
+
+from probscope import schema
+from probscope.app import state
+from probscope.errors import ProbscopeError, first_line
+
+# Column name -> header shown; shares (0..1) listed in SHARES are shown as percentages.
+LABELS = {
+    schema.RUN: "Run", schema.METHOD: "Method", schema.STEP: "Step", schema.TOKEN: "Token", schema.ROLE: "Role",
+    schema.P: "p", schema.ENTROPY: "Entropy (nats)", schema.RANK: "Rank", "bin_label": "Probability bin",
+    "count": "Tokens", "percent": "% of tokens", "share": "Share of listed tokens", "low_count": "Tokens below",
+    "low_share": "Share of tokens below", "all_count": "All tokens", "all_share": "Share of all tokens",
+    "enrichment": "Enrichment (×)", "stylistic": "Stylistic", "occurrences": "Occurrences", "below": "Below",
+    "share_below": "Share below", "replies": "Replies", "end_token": "End-of-reply token",
+    "n_before": "Count before", "p_before": "Mean p before", "n_after": "Count after", "p_after": "Mean p after",
+    "delta": "Change in mean p", "direction": "Direction", "trained_objective": "Trained objective",
+    "lowest_share": "Share p < 1e-4", "highest_share": "Share p ≥ 0.9", "tokens": "Tokens",
+    schema.N_TOKENS: "Tokens in batch", schema.SFT_LOSS: "SFT loss", schema.DFT_LOSS: "DFT loss",
+    schema.WEIGHT_MEAN: "Mean weight (own objective)", "objective": "Objective",
+    "mean_p": "Mean p", "nll": "NLL (nats)", "mean_entropy": "Mean entropy (nats)", "top1": "Top-1 accuracy",
+    "below_0.1": "p < 0.1", "above_0.9": "p ≥ 0.9", "polarization": "Polarization", "mass_share": "Share of mass",
+    "token_share": "Share of tokens", "bin_share": "Share of the bin", "statistic": "Statistic", "sample": "Series",
+    "value": "Value", "ci_low": "95% CI low", "ci_high": "95% CI high", "examples": "Examples", "a": "A", "b": "B",
+}
+SHARES = {"share", "low_share", "all_share", "share_below", "lowest_share", "highest_share", "top1", "below_0.1",
+          "above_0.9", "polarization", "mass_share", "token_share", "bin_share"}
+HIDDEN = {schema.TOKEN_ID, "lo", "hi", "bin", "stylistic"}   # internal ids and columns other columns repeat
+# Where probscope's public functions live; pages look functions up by name so a page can say which
+# analysis a view needs when this probscope does not have it yet.
+LIBRARY_PACKAGES = ("probscope.analysis", "probscope.evaluate", "probscope.plots")
+PROBLEMS = (ProbscopeError, OSError, pl.exceptions.PolarsError)
+
+
+@contextmanager
+def problem(what: str) -> Iterator[None]:
+    """Show a data problem inside the block (unreadable, missing or half-written files) as one line."""
+    try:
+        yield
+    except PROBLEMS as e:
+        st.error(f"{what}: {first_line(e)}")
+
+
+def need_selection() -> state.Selection:
+    """The sidebar's selection; without one, the reason and how to fix it, and the page stops here."""
+    selection = state.current()
+    if selection is None:
+        st.info(st.session_state.get("missing") or "Choose at least one run in the sidebar.")
+        st.stop()
+    return selection
+
+
+def library(name: str) -> Callable | None:
+    """The probscope function `name` from the analysis, evaluate or plots modules, or None if absent."""
+    found = _library_index().get(name)
+    return found
+
+
+@st.cache_resource(show_spinner=False)
+def _library_index() -> dict[str, Callable]:
+    index: dict[str, Callable] = {}
+    for package_name in LIBRARY_PACKAGES:
+        package = importlib.import_module(package_name)
+        for info in pkgutil.iter_modules(package.__path__):
+            try:
+                module = importlib.import_module(f"{package_name}.{info.name}")
+            except Exception:   # a module that does not import (e.g. torch-only) offers nothing here
+                continue
+            for attribute, value in vars(module).items():
+                if callable(value) and not attribute.startswith("_") and getattr(value, "__module__", "").startswith(
+                        package_name):
+                    index.setdefault(attribute, value)
+    return index
+
+
+def not_available(what: str, function: str) -> None:
+    st.info(f"{what} needs `{function}` from probscope's library, which this version does not have yet.")
+
+
+def readable(frame: pl.DataFrame) -> pl.DataFrame:
+    """Method names as in the figures, shares as percentages; internal columns dropped."""
+    frame = frame.drop([column for column in frame.columns if column in HIDDEN])
+    if schema.METHOD in frame.columns:
+        frame = frame.with_columns(pl.col(schema.METHOD).replace_strict(
+            schema.METHOD_LABELS, default=pl.col(schema.METHOD), return_dtype=pl.String))
+    return frame.with_columns(pl.col(column) * 100 for column in frame.columns if column in SHARES)
+
+
+def show_table(frame: pl.DataFrame, *, height: int | str = "auto", key: str | None = None) -> None:
+    """A table with readable headers; percentages with a % sign, empty shares (0 of 0) as a dash."""
+    frame = readable(frame)
+    config = {column: st.column_config.Column(LABELS.get(column, column.replace("_", " ").capitalize()))
+              for column in frame.columns}
+    for column in frame.columns:
+        if column in SHARES or column == "percent":
+            config[column] = st.column_config.NumberColumn(LABELS.get(column, column), format="%.1f%%")
+        elif frame.schema[column] == pl.Float64 and column not in (schema.P,):
+            config[column] = st.column_config.NumberColumn(LABELS.get(column, column), format="%.3g")
+    st.dataframe(frame, hide_index=True, column_config=config, height=height, key=key)
+
+
+def show_chart(chart, data: pl.DataFrame, name: str) -> None:
+    """An Altair chart (PNG/SVG from its ⋯ menu) with its data as a CSV download below it."""
+    st.altair_chart(chart, width="stretch")
+    st.download_button("Download the data (CSV)", data.write_csv(), file_name=f"{name}.csv", mime="text/csv",
+                       key=f"csv:{name}", icon=":material/download:")

@@ -1,0 +1,68 @@
+"""Overview (landing page): the runs, Figure 2 at their final steps, polarization, benchmarks, findings."""
+
+import polars as pl
+import streamlit as st
+
+import probscope as ps
+from probscope import schema
+from probscope.app import charts, data, state
+from probscope.app.data import BY, aggregate
+from probscope.app.ui import library, need_selection, not_available, problem, show_chart, show_table
+
+st.title("Overview")
+st.caption("The runs of this directory and how their target-token probabilities compare at each run's last "
+           "probed step. Details on the other pages.")
+
+with problem("Runs"):
+    overview = ps.runs_overview(state.runs_root()) if state.runs_root() else None
+    if overview is not None:
+        st.subheader("Runs")
+        show_table(overview.select(
+            schema.RUN, schema.METHOD, "status",
+            pl.col("checkpoints").list.eval(pl.element().cast(pl.String)).list.join(", ").alias("Checkpoint steps"),
+            pl.col("probed").alias("Probed (dataset: steps)")))
+
+selection = need_selection()
+final = selection.last_steps()
+
+st.subheader("Figure 2 at the final steps")
+with problem("Figure 2"):
+    hist, colors = charts.with_series(aggregate(selection, "probability_histogram", steps=final, by=BY))
+    st.caption(f"Dataset '{selection.dataset}'. Percentage of each series' target tokens per probability bin "
+               "(log scale). Click a legend entry to highlight it.")
+    show_chart(charts.figure2(hist, colors), hist.select(charts.SERIES, *BY, "bin_label", "count", "percent"),
+               "overview-figure2")
+
+left, right = st.columns(2)
+with left:
+    st.subheader("Polarization")
+    with problem("Polarization"):
+        if library("extreme_bin_shares") is None:
+            not_available("Polarization", "extreme_bin_shares")
+        else:
+            shares = aggregate(selection, "extreme_bin_shares", steps=final)
+            st.caption("Share of each run's tokens in the lowest bin (p < 1e-4) and in the highest (p ≥ 0.9).")
+            show_table(shares)
+
+with right:
+    st.subheader("Final benchmark accuracy")
+    with problem("Benchmarks"):
+        if library("load_evals") is None or library("accuracy_curves") is None:
+            not_available("Benchmark accuracy", "probscope.evaluate.load_evals")
+        else:
+            curves = library("accuracy_curves")(library("load_evals")(selection.runs_root))
+            if curves.is_empty():
+                st.info("No run has been evaluated yet: `probscope eval --runs DIR --benchmark NAME` writes the results.")
+            else:
+                last = curves.filter(pl.col(schema.STEP) == pl.col(schema.STEP).max().over(schema.RUN))
+                show_table(last)
+
+st.subheader("Findings")
+st.caption("What each run left behind at its final step (p < 0.1), against the SFT run where there is one "
+           "(`probscope diagnose`).")
+sft_runs = [name for name in selection.runs if selection.method(name) == "sft"]
+for name in selection.runs:
+    against = sft_runs[0] if sft_runs and selection.method(name) != "sft" else None
+    with problem(f"Findings for {name}"):
+        headline, *lines = data.diagnosis(selection, name, against).splitlines()
+        st.markdown(f"**{headline}**\n" + "\n".join(f"- {line}" for line in lines))
