@@ -66,6 +66,19 @@ def _fmt_edge(x: float) -> str:
 
 
 BIN_LABELS: tuple[str, ...] = tuple(bin_label(i) for i in range(len(BIN_EDGES) - 1))
+# A probe computing in float32 can store p a rounding error above 1; such tokens count in the top bin.
+P_ROUNDING_TOLERANCE = 1e-6
+INVALID_BIN = -1             # bin_index of a p that is null, NaN or outside [0, 1]
+
+
+def bin_index(p):
+    """Index of the Figure-2 bin holding p, a polars expression -> Int32 expression (INVALID_BIN when p
+    is null, NaN or outside [0, 1]). Lazy polars import, like token_schema."""
+    import polars as pl
+
+    index = pl.sum_horizontal([(p >= edge) for edge in BIN_EDGES[1:-1]]).cast(pl.Int32)
+    valid = p.is_not_null() & p.is_not_nan() & (p >= 0.0) & (p <= 1.0 + P_ROUNDING_TOLERANCE)
+    return pl.when(valid).then(index).otherwise(pl.lit(INVALID_BIN, pl.Int32))
 
 # --- methods: the order and colours of bars in every figure ------------------------------------------
 # The paper's Figure 2 order first; variants after. Unknown methods get matplotlib's default cycle.

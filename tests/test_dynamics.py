@@ -47,6 +47,16 @@ def figure2_counts(p: np.ndarray) -> list[int]:
     return np.bincount(np.searchsorted(inner, p, side="right"), minlength=len(schema.BIN_LABELS)).tolist()
 
 
+def test_schema_bin_index_matches_numpy_edges():
+    edges = np.array(schema.BIN_EDGES)
+    p = np.concatenate([edges, edges[1:-1] * (1 - 1e-9), np.linspace(0, 1, 97), [1 + 1e-7]])
+    got = pl.select(schema.bin_index(pl.lit(pl.Series(p)))).to_series().to_list()
+    expected = np.minimum(np.searchsorted(edges[1:-1], p, side="right"), len(schema.BIN_LABELS) - 1)
+    assert got == expected.tolist()                               # [lo, hi); 1.0 and a rounding above it: top bin
+    invalid = pl.select(schema.bin_index(pl.lit(pl.Series([None, float("nan"), -1e-3, 1.01])))).to_series()
+    assert invalid.to_list() == [schema.INVALID_BIN] * 4
+
+
 def check_step_against_reference(table: pl.DataFrame, step: int, ref: dict[str, np.ndarray]) -> None:
     rows = {r[schema.OBJECTIVE]: r for r in table.filter(pl.col(schema.STEP) == step).iter_rows(named=True)}
     p = ref["p"]

@@ -28,7 +28,7 @@ from probscope.probe import (
     read_probe_table,
     token_statistics,
 )
-from probscope.token_stats import default_chunk_size
+from probscope.token_stats import default_chunk_size, logit_statistics
 
 STAT_COLUMNS = (schema.P, schema.LOGP, schema.ENTROPY, schema.SUM_P2)
 
@@ -103,6 +103,39 @@ def test_compiled_statistics_equal_eager_and_reference():
     compiled = token_statistics(hidden, weight, targets, bias=bias, chunk_size=16, compile=True)
     _assert_stats_match(compiled, _full_reference(hidden, weight, bias, targets))
 
+
+
+@pytest.mark.parametrize("chunk_size", [1, 5, None])
+def test_logit_statistics_of_masked_positions_equal_full_log_softmax(chunk_size):
+    """Logits a model already returned ([B, T, V], a non-contiguous shifted view), only the masked positions."""
+    torch.manual_seed(3)
+    b, t, v = 3, 9, 500
+    hidden, weight, bias = torch.randn(b * t, 16), torch.randn(v, 16) * 2, torch.randn(v)
+    logits = (hidden @ weight.T + bias).reshape(b, t, v)
+    labels = torch.randint(0, v, (b, t))
+    labels[:, :3] = -100                                   # prompt positions: not targets
+    labels[0, 4] = int(logits[0, 3].argmax())              # one top-1 target
+    before = logits.clone()
+    shifted_logits, shifted_labels = logits[:, :-1], labels[:, 1:]
+    mask = shifted_labels != -100
+    stats = logit_statistics(shifted_logits, shifted_labels, mask, chunk_size=chunk_size)
+    # the same positions in row-major order, through the hidden-state path's independent reference
+    rows = torch.arange(b * t).reshape(b, t)[:, :-1][mask]
+    _assert_stats_match(stats, _full_reference(hidden[rows], weight, bias, shifted_labels[mask]))
+    assert bool(stats["is_top1"].any()) and torch.equal(logits, before)   # the caller's logits are untouched
+
+
+def test_logit_statistics_of_bf16_logits_are_fp32_and_all_positions_by_default():
+    torch.manual_seed(4)
+    logits = (torch.randn(6, 40) * 5).to(torch.bfloat16)
+    targets = torch.randint(0, 40, (6,))
+    stats = logit_statistics(logits, targets)
+    reference = logits.double().log_softmax(-1)
+    assert stats["logp"].dtype == torch.float32 and stats["logp"].shape == (6,)
+    assert torch.allclose(stats["logp"].double(), reference.gather(1, targets[:, None])[:, 0], atol=1e-5)
+    assert torch.allclose(stats["entropy"].double(), -(reference.exp() * reference).sum(1), atol=1e-5)
+    empty = logit_statistics(logits, targets, torch.zeros(6, dtype=torch.bool))
+    assert all(x.shape == (0,) for x in empty.values())
 
 # ---- probe_examples: columns against the model's own forward ------------------------------------------
 def _assert_table_matches_reference(table, reference, atol=1e-5):

@@ -110,6 +110,24 @@ def test_every_objective_trains_and_logs_both_sft_and_dft_loss(tmp_path, tokeniz
         assert logs[0]["loss"] == pytest.approx(logs[0]["dft_loss"], rel=1e-5)
 
 
+@pytest.mark.parametrize("objective", ["sft", "asft"])   # TRL's fused head, and the full-logits path
+def test_logged_entropy_and_accuracy_equal_the_full_distributions(tmp_path, tokenizer, objective):
+    data = random_sft_dataset(8, VOCAB, (6, 12), (1, 4), seed=2)
+    trainer = make_trainer(tmp_path, tokenizer, data, objective, max_steps=1, per_device_train_batch_size=8)
+    trainer.train()
+    first = next(h for h in trainer.state.log_history if "loss" in h)
+    ids, attention, labels = padded(data)
+    with torch.no_grad():   # step 1 trained on all 8 examples with the initial weights
+        logits = tiny_llama(tokenizer, VOCAB, **SHAPE)(input_ids=ids, attention_mask=attention).logits[:, :-1].double()
+    targets = labels[:, 1:]
+    mask = targets != -100
+    logprobs = logits.log_softmax(-1)[mask]
+    entropy = -(logprobs.exp() * logprobs).sum(-1)
+    top1 = logits[mask].argmax(-1) == targets[mask]
+    assert first["entropy"] == pytest.approx(entropy.mean().item(), rel=1e-4)
+    assert first["mean_token_accuracy"] == pytest.approx(top1.double().mean().item(), abs=1e-6)
+
+
 def test_sft_loss_decreases(tmp_path, tokenizer):
     data = random_sft_dataset(8, VOCAB, (6, 12), (1, 4), seed=3)
     trainer = make_trainer(tmp_path, tokenizer, data, "sft", max_steps=25, per_device_train_batch_size=8,
@@ -135,7 +153,7 @@ def test_asft_anchors_to_a_frozen_copy_of_the_starting_model(tmp_path, tokenizer
 
 def test_bad_settings_fail_before_training(tmp_path, tokenizer):
     data = random_sft_dataset(4, VOCAB, (6, 8), (1, 2))
-    with pytest.raises(ProbscopeError, match=r"unknown objective 'sftt' \(valid: sft, dft"):
+    with pytest.raises(ProbscopeError, match=r"unknown objective 'sftt' \(did you mean 'sft'.*\); known: sft, dft"):
         make_trainer(tmp_path, tokenizer, data, "sftt")
     with pytest.raises(ProbscopeError, match=r"'power': unknown hyper-parameter\(s\) p \(valid: q=0.5\)"):
         make_trainer(tmp_path, tokenizer, data, "power", {"p": 2})

@@ -13,12 +13,12 @@ removes it at step end, so other steps pay nothing. The hook reads, whichever th
     it with trl.trainer.utils.add_fused_lm_head(trainer.model, outputs=probscope.training.trainer.FUSED_OUTPUTS),
     else the grad_sq_share column is null);
   * plain logits plus the `labels` argument (a transformers Trainer): the same statistics from the
-    logits, in chunks of positions.
+    logits, by probscope.token_stats.logit_statistics (in blocks of target positions).
 
 Per recorded step and registered objective (those whose weight depends on log p alone; asft's weight on
 the target token is dft's) it writes the columns of schema.DYNAMICS_COLUMNS: the histogram of p in the
 Figure-2 bins, the mean and quantiles of the objective's weight in the logit view (gradient = w x SFT's:
-SFT 1, DFT p) and in the RL view (w/p: SFT 1/p, DFT 1; see probscope/objectives.py), the share of
+SFT 1, DFT p) and in the RL view (w/p: SFT 1/p, DFT 1; see probscope/training/objectives.py), the share of
 sum_t w_t^2 * |grad_z log p_t|^2 from each bin (per token |grad_z|^2 = 1 - 2p + sum_j p_j^2: the squared
 logit-gradient norm the objective puts on the token; shares of this sum, not of the norm of the summed
 gradient, where tokens interfere), mean entropy, SFT and DFT losses, and the trainer's grad norm and
@@ -38,16 +38,14 @@ import torch
 from transformers import TrainerCallback
 
 from probscope import schema
-from probscope.analysis.histograms import bin_index
 from probscope.runs import Run, write_parquet_atomic
+from probscope.token_stats import logit_statistics
 from probscope.training.objectives import (
     get_objective,
     gradient_weight,
     objective_names,
     sequence_ids,
 )
-
-_LOGITS_CHUNK = 4096   # positions per chunk when the statistics come from full logits (bounds memory)
 
 
 class GradientWeightCallback(TrainerCallback):
@@ -160,10 +158,15 @@ def token_stats(output, kwargs: dict[str, Any]) -> dict[str, Any] | None:
         if getattr(output, "log_probs", None) is not None:      # TRL's fused LM head: already shifted
             mask = output.label_mask
             logp = output.log_probs.detach()
-            entropy = output.entropy
-            sum_p2 = None if output.log_sum_sq_probs is None else output.log_sum_sq_probs.exp()
+            entropy = None if output.entropy is None else output.entropy.detach()[mask]
+            sum_p2 = None if output.log_sum_sq_probs is None else output.log_sum_sq_probs.exp()[mask]
         elif getattr(output, "logits", None) is not None and kwargs.get("labels") is not None:
-            logp, mask, entropy, sum_p2 = _stats_from_logits(output.logits.detach(), kwargs["labels"])
+            labels = kwargs["labels"][:, 1:]   # the logits at t predict the label at t + 1
+            mask = labels != -100
+            stats = logit_statistics(output.logits.detach()[:, :-1], labels, mask)
+            logp = torch.zeros(mask.shape, device=mask.device)
+            logp[mask] = stats["logp"]
+            entropy, sum_p2 = stats["entropy"], stats["sum_p2"]
         else:
             return None
         positions = kwargs.get("position_ids")
@@ -171,26 +174,10 @@ def token_stats(output, kwargs: dict[str, Any]) -> dict[str, Any] | None:
             positions = None   # pre-shifted (context-parallel) inputs: rows count as sequences
         tokens = {"logp": logp[mask].float(), "_grid": (logp.float(), mask, sequence_ids(mask, positions))}
         if entropy is not None:
-            tokens["entropy"] = entropy.detach()[mask].float()
+            tokens["entropy"] = entropy.float()
         if sum_p2 is not None:
-            tokens["sum_p2"] = sum_p2[mask].float()
+            tokens["sum_p2"] = sum_p2.float()
         return tokens
-
-
-def _stats_from_logits(logits: torch.Tensor, labels: torch.Tensor):
-    """[B, T] logp, mask, entropy, sum_p2 at the shifted target positions of full logits, in chunks."""
-    logits, labels = logits[:, :-1], labels[:, 1:]
-    mask = labels != -100
-    rows, cols = mask.nonzero(as_tuple=True)
-    logp, entropy, sum_p2 = (torch.zeros(mask.shape, device=logits.device) for _ in range(3))
-    for start in range(0, rows.numel(), _LOGITS_CHUNK):
-        r, c = rows[start:start + _LOGITS_CHUNK], cols[start:start + _LOGITS_CHUNK]
-        log_probs = torch.log_softmax(logits[r, c].float(), dim=-1)
-        probs = log_probs.exp()
-        logp[r, c] = log_probs.gather(-1, labels[r, c].unsqueeze(-1)).squeeze(-1)
-        entropy[r, c] = -(probs * log_probs).sum(-1)
-        sum_p2[r, c] = probs.square().sum(-1)
-    return logp, mask, entropy, sum_p2
 
 
 def _concat(captured: list[dict[str, torch.Tensor]]) -> dict[str, Any] | None:
@@ -226,7 +213,7 @@ def summarize(tokens: dict[str, Any], step: int, objectives: list[str]) -> list[
     """
     n_bins = len(schema.BIN_LABELS)
     frame = pl.DataFrame(tokens).with_columns(pl.col("logp").exp().alias("p"))
-    frame = frame.with_columns(bin_index(pl.col("p")).alias("bin"))
+    frame = frame.with_columns(schema.bin_index(pl.col("p")).alias("bin"))
     has_g2 = "sum_p2" in frame.columns
     if has_g2:   # float rounding can push 1 - 2p + sum_p2 a hair below 0 when p ~ 1
         frame = frame.with_columns((1 - 2 * pl.col("p") + pl.col("sum_p2")).clip(lower_bound=0).alias("g2"))

@@ -33,6 +33,7 @@ from trl.trainer.utils import add_fused_lm_head
 
 from probscope import schema
 from probscope.errors import ProbscopeError
+from probscope.token_stats import logit_statistics
 from probscope.training.objectives import TokenBatch, get_objective, sequence_ids
 
 # The fused head's per-token outputs: TRL's own three, plus log sum_j p_j^2 so that a
@@ -103,7 +104,8 @@ class ObjectiveSFTTrainer(SFTTrainer):
         return loss
 
     def _vocab_forward(self, model, inputs) -> tuple[TokenBatch, torch.Tensor, torch.Tensor]:
-        """Full-vocabulary log-probs of the policy and the frozen base at the shifted target positions."""
+        """Full-vocabulary log-probs of the policy and the frozen base at the shifted target positions,
+        plus the entropy and top-1 flag of each target token (1-D: _log_token_metrics only sums them)."""
         # labels go in too (the model's own loss is unused) so that forward hooks such as
         # probscope.training.callbacks.GradientWeightCallback see them, as on the fused path
         logits = model(**inputs).logits[:, :-1]
@@ -115,11 +117,9 @@ class ObjectiveSFTTrainer(SFTTrainer):
         ref_vocab_logp = torch.log_softmax(ref_logits.float(), dim=-1)
         targets = labels.clamp(min=0).unsqueeze(-1)
         logp = torch.where(mask, vocab_logp.gather(-1, targets).squeeze(-1), 0.0)
-        with torch.no_grad():
-            entropy = torch.where(mask, -(vocab_logp.exp() * vocab_logp).sum(-1), 0.0)
-            is_top1 = mask & (logits.argmax(-1) == labels)
+        stats = logit_statistics(logits.detach(), labels, mask)   # the logged metrics, at the target positions
         batch = TokenBatch(logp, mask, sequence_ids(mask, inputs.get("position_ids")), vocab_logp, ref_vocab_logp)
-        return batch, entropy, is_top1
+        return batch, stats["entropy"], stats["is_top1"]
 
     def _log_token_metrics(self, mode, inputs, batch: TokenBatch, entropy, is_top1) -> None:
         """TRL's metrics (entropy, mean_token_accuracy, num_tokens) plus the SFT and DFT losses of the batch."""
