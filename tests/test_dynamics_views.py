@@ -153,7 +153,8 @@ def test_figure_has_a_panel_per_quantity_and_a_line_per_run(runs_root):
 
 def test_figure_without_dynamics_says_so(runs_root):
     figure = ps.plot_training_dynamics(ps.load_dynamics(runs_root, ["base"]))
-    assert not figure.axes and figure.texts[0].get_text() == "No training dynamics recorded"
+    (ax,) = figure.axes
+    assert not ax.axison and ax.texts[0].get_text() == "No training dynamics recorded"
 
 
 # ---- dashboard page ------------------------------------------------------------------------------------

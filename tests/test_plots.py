@@ -66,7 +66,7 @@ def test_figure2_tells_steps_apart_when_a_method_repeats(runs_root):
 def test_figure2_of_no_tokens_says_so():
     figure = ps.plot_probability_histogram(ps.probability_histogram(pl.DataFrame(
         {schema.METHOD: [], schema.P: []}, schema={schema.METHOD: pl.String, schema.P: pl.Float64})))
-    assert not figure.axes and figure.texts[0].get_text() == "No tokens to plot"
+    assert not figure.axes[0].axison and figure.axes[0].texts[0].get_text() == "No tokens to plot"
 
 
 def test_plots_draw_into_given_axes_so_figures_compose(tokens):
@@ -100,7 +100,7 @@ def test_lowest_bin_figure_one_panel_per_method_coloured_by_role(tokens):
 
 def test_lowest_bin_figure_says_when_nothing_is_that_low(tokens):
     figure = ps.plot_lowest_bin_tokens(ps.lowest_bin_tokens(tokens, upper=0.0), upper=0.0)
-    assert "No token has p < 0" in figure.texts[0].get_text()
+    assert "No token has p < 0" in figure.axes[0].texts[0].get_text()
 
 
 def test_figure_registry_refuses_duplicate_names():
@@ -176,7 +176,8 @@ def test_every_plot_of_empty_input_uses_the_one_nothing_to_show_figure():
                         (ps.plot_gradient_mass, empty), (ps.plot_left_behind, empty),
                         (ps.plot_training_dynamics, empty), (ps.plot_lowest_bin_tokens, empty)):
         figure = plot(table)
-        assert not figure.axes and len(figure.texts) == 1, plot.__name__
+        (ax,) = figure.axes
+        assert not ax.axison and len(ax.texts) == 1, plot.__name__
 
 
 # ---- export -----------------------------------------------------------------------------------------------

@@ -114,11 +114,12 @@ def panel_axes(
 
 
 def nothing_to_show(message: str, ax: Axes | Sequence[Axes] | None = None) -> Figure:
-    """The figure every plot draws for empty input: `message` centred (in the first given Axes)."""
+    """The figure every plot draws for empty input: `message` centred in the (first) Axes, axes hidden.
+
+    The message sits in an Axes, not on the bare figure, so notebooks (which skip axes-less figures) show it.
+    """
     if ax is None:
-        figure = Figure(figsize=(6.0, 1.5), layout="constrained")
-        figure.text(0.5, 0.5, message, ha="center", va="center")
-        return figure
+        ax = Figure(figsize=(6.0, 1.5), layout="constrained").add_subplot()
     axes = [ax] if isinstance(ax, Axes) else list(ax)
     for one in axes:
         one.set_axis_off()
