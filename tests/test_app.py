@@ -1,32 +1,105 @@
-"""The Streamlit dashboard (app/main.py) renders every page headlessly with AppTest.
+"""The Streamlit dashboard (app/main.py): every page and its main widgets, headless with AppTest.
 
     .venv/bin/pytest tests/test_app.py -q
+
+The fixture runs (tests/fixture_runs.py) gain here what the dashboard shows beyond probe tables:
+training configs, training dynamics, benchmark evaluations and a second probed dataset.
 """
 
+from __future__ import annotations
+
+import io
+import json
+import shutil
 import sys
 from pathlib import Path
 
+import polars as pl
 import pytest
 from fixture_runs import build_fixture_runs
 from streamlit.testing.v1 import AppTest
 
 from probscope import schema
-from probscope.app.dashboard import VIEWS
-from probscope.runs import Manifest, Run
+from probscope.app.dashboard import PAGES, VIEWS
+from probscope.runs import EVAL_DONE, PROBE_DONE, Manifest, Run, write_parquet_atomic, write_text_atomic
 
 APP = Path(__file__).resolve().parents[1] / "app" / "main.py"
-PAGES = tuple(str(VIEWS / name) for name in ("figure2.py", "lowest_bin.py", "runs.py"))
+PAGE = {title: str(VIEWS / file) for file, title, _ in PAGES}
+LEARNING_RATE = {"base": 1e-3, "sft": 5e-5, "dft": 5e-5}
+EVAL_STEPS = (5, 10)
+PROBLEMS, SAMPLES = 6, 2
+
+
+# ---- fixture runs ----------------------------------------------------------------------------------------
+def dynamics_rows(weight: float) -> list[dict]:
+    rows = []
+    for step in (1, 2, 3, 4):
+        counts = [1 + (step + b) % 4 for b in range(len(schema.BIN_LABELS))]
+        level = {schema.STEP: step, schema.N_TOKENS: sum(counts), schema.P_BIN_COUNTS: counts,
+                 schema.SFT_LOSS: 2.0 / step, schema.DFT_LOSS: 0.1 * step,
+                 **{name: weight * q for q, name in schema.WEIGHT_QUANTILE.items()}}
+        rows += [{**level, schema.OBJECTIVE: "sft", schema.WEIGHT_MEAN: 1.0},
+                 {**level, schema.OBJECTIVE: "dft", schema.WEIGHT_MEAN: weight + 0.01 * step}]
+    return rows
+
+
+def eval_samples(run_index: int, step: int) -> pl.DataFrame:
+    """PROBLEMS problems x SAMPLES samples; more correct at later steps and for later runs."""
+    rows = []
+    for problem in range(PROBLEMS):
+        for sample in range(SAMPLES):
+            correct = (problem + sample + run_index + step // 5) % 3 == 0
+            rows.append({"problem_id": f"p{problem}", "sample": sample, "generation": f"Reply {sample} to p{problem}",
+                         "tokens": 5, "answer": str(problem if correct else -1), "gold": str(problem),
+                         "correct": correct, "reason": None if correct else "mismatch"})
+    return pl.DataFrame(rows, schema={"problem_id": pl.String, "sample": pl.Int32, "generation": pl.String,
+                                      "tokens": pl.Int32, "answer": pl.String, "gold": pl.String,
+                                      "correct": pl.Boolean, "reason": pl.String})
+
+
+def add_evaluation(run: Run, run_index: int, step: int, name: str = "builtin-test") -> float:
+    samples = eval_samples(run_index, step)
+    write_parquet_atomic(samples, run.eval_dir(step, name) / "part-000000.parquet")
+    accuracy = samples["correct"].mean()
+    summary = {"run": run.name, "step": step, "benchmark": name, "problems": PROBLEMS, "k": SAMPLES,
+               "settings": {"k": SAMPLES, "temperature": 0.6, "top_p": 0.95, "max_new_tokens": 64},
+               "average_at_k": accuracy, "average_at_k_lo": accuracy - 0.1, "average_at_k_hi": accuracy + 0.1,
+               "pass_at_k": accuracy, "pass_at_k_lo": accuracy - 0.1, "pass_at_k_hi": accuracy + 0.1}
+    write_text_atomic(run.eval_dir(step, name) / EVAL_DONE, json.dumps(summary))
+    return accuracy
+
+
+def build_dashboard_runs(root: Path) -> Path:
+    """The fixture runs plus configs, dynamics (sft, dft), evaluations (sft, dft at steps 5 and 10) and the
+    base run probed on a second dataset, 'facts-train'."""
+    build_fixture_runs(root)
+    for i, (name, lr) in enumerate(LEARNING_RATE.items()):
+        run = Run(root / name)
+        manifest = run.read_manifest()
+        manifest.config = {"run": {"objective": name}, "training": {"learning_rate": lr, "max_steps": 10}}
+        run.write_manifest(manifest)
+        if name != "base":
+            frame = pl.DataFrame(dynamics_rows(0.3 * i), schema=schema.dynamics_schema())
+            write_parquet_atomic(frame, run.dynamics_dir / run.dynamics_part_name(1, 4))
+            for step in EVAL_STEPS:
+                add_evaluation(run, i, step)
+    base = Run(root / "base")
+    shutil.copytree(base.probe_dir(0), base.probe_dir(0, "facts-train"))
+    return root
 
 
 @pytest.fixture(scope="module")
-def runs_root(tmp_path_factory):
-    return build_fixture_runs(tmp_path_factory.mktemp("runs"))
+def runs_root(tmp_path_factory) -> Path:
+    return build_dashboard_runs(tmp_path_factory.mktemp("runs"))
 
 
-def start(runs_dir, monkeypatch) -> AppTest:
+# ---- helpers -------------------------------------------------------------------------------------------------
+def start(runs_dir, monkeypatch, page: str | None = None) -> AppTest:
     monkeypatch.setenv("PROBSCOPE_RUNS", str(runs_dir))
     app = AppTest.from_file(str(APP), default_timeout=60)
     app.run()
+    if page is not None:
+        app.switch_page(PAGE[page]).run()
     return app
 
 
@@ -35,34 +108,201 @@ def assert_clean(app: AppTest) -> None:
     assert not app.error, [e.value for e in app.error]
 
 
-def test_every_page_renders_on_fixture_runs(runs_root, monkeypatch):
+def charts(app: AppTest) -> list:
+    return app.get("vega_lite_chart")
+
+
+def chart_data(chart) -> pl.DataFrame:
+    """The rows an Altair chart sends to the browser (its first dataset: a layered chart may send more)."""
+    return pl.read_ipc_stream(io.BytesIO(chart.proto.datasets[0].data.data))
+
+
+def headers(table) -> list[str]:
+    """The column headers a table shows (its column configuration's labels), hidden columns left out."""
+    config = json.loads(table.proto.columns)
+    return [config.get(column, {}).get("label", column) for column in table.value.columns
+            if not config.get(column, {}).get("hidden")]
+
+
+def chart_spec(chart) -> dict:
+    return json.loads(chart.proto.spec)
+
+
+def texts(app: AppTest) -> str:
+    return "\n".join(m.value for m in [*app.markdown, *app.caption, *app.info])
+
+
+# ---- pages -------------------------------------------------------------------------------------------------
+def test_landing_page_is_the_overview_with_figure2_at_the_final_steps(runs_root, monkeypatch):
     app = start(runs_root, monkeypatch)
     assert_clean(app)
-    assert app.title[0].value.startswith("Figure 2")
-    assert len(app.get("image")) == 1
-    assert app.dataframe[0].value.shape[0] == 3 * len(schema.BIN_LABELS)     # base, sft, dft × bins
-    assert app.sidebar.multiselect[0].value == ["base", "dft", "sft"]
+    assert app.title[0].value == "Overview"
+    assert app.sidebar.multiselect(key="runs").value == ["base", "dft", "sft"]
+    figure2 = chart_data(charts(app)[0])
+    # every label names its step; colours are the methods' (schema.METHOD_COLORS), bins the paper's
+    assert set(figure2["series"]) == {"Base · step 0", "SFT · step 10", "DFT · step 10"}
+    scale = chart_spec(charts(app)[0])["encoding"]["color"]["scale"]
+    assert dict(zip(scale["domain"], scale["range"])) == {
+        "Base · step 0": schema.METHOD_COLORS["base"], "SFT · step 10": schema.METHOD_COLORS["sft"],
+        "DFT · step 10": schema.METHOD_COLORS["dft"]}
+    assert set(figure2["bin_label"]) <= set(schema.BIN_LABELS)
+    for series, rows in figure2.group_by("series"):
+        assert rows["percent"].sum() == pytest.approx(100.0)
+    runs_table, polarization = (table.value for table in app.dataframe[:2])
+    assert sorted(runs_table["run"]) == ["base", "dft", "sft"]
+    assert set(polarization["step"]) == {0, 10}
+    assert "end of reply" in texts(app)                                 # diagnose's findings per run
+    assert any(b.proto.label.startswith("Download") for b in app.get("download_button"))
 
-    app.switch_page(str(VIEWS / "lowest_bin.py")).run()
+
+@pytest.mark.parametrize("page", [title for _, title, _ in PAGES])
+def test_every_page_renders_without_error(page, runs_root, monkeypatch):
+    app = start(runs_root, monkeypatch, page)
     assert_clean(app)
-    assert app.title[0].value == "Lowest-bin tokens"
-    assert len(app.get("image")) == 1 and len(app.dataframe) == 3
-
-    app.switch_page(str(VIEWS / "runs.py")).run()
-    assert_clean(app)
-    assert sorted(app.dataframe[0].value["run"]) == ["base", "dft", "sft"]
+    assert app.title[0].value == page
+    expected_charts = {"Overview": 1, "Distributions": 5, "Tokens": 1, "Gradient weights": 6, "Benchmarks": 1,
+                       "Runs": 0}[page]
+    assert len(charts(app)) >= expected_charts
 
 
-def test_sidebar_step_choice_reaches_the_page(runs_root, monkeypatch):
-    app = start(runs_root, monkeypatch)
-    counts_last = app.dataframe[0].value["count"].tolist()
+def test_sidebar_step_reaches_the_charts_and_labels(runs_root, monkeypatch):
+    app = start(runs_root, monkeypatch, "Distributions")
+    before = chart_data(charts(app)[0])
     step = app.sidebar.selectbox(key="step:sft")
-    assert step.options == ["5", "10"] and step.value == 10                   # default: last probed step
+    assert step.options == ["step 5", "step 10"] and step.value == 10
     step.set_value(5).run()
     assert_clean(app)
-    assert app.dataframe[0].value["count"].tolist() != counts_last
+    after = chart_data(charts(app)[0])
+    assert "SFT · step 5" in set(after["series"]) and "SFT · step 10" not in set(after["series"])
+    assert not before.filter(pl.col("run") == "sft")["count"].equals(after.filter(pl.col("run") == "sft")["count"])
+    assert app.query_params["steps"] == "base:0,dft:10,sft:5"
 
 
+def test_step_slider_moves_every_run(runs_root, monkeypatch):
+    app = start(runs_root, monkeypatch, "Distributions")
+    app.select_slider(key="all_step").set_value(5).run()
+    assert_clean(app)
+    assert app.sidebar.selectbox(key="step:sft").value == 5 and app.sidebar.selectbox(key="step:dft").value == 5
+    assert app.sidebar.selectbox(key="step:base").value == 0                  # base has nothing later than 0
+
+
+def test_one_run_over_training_and_summary(runs_root, monkeypatch):
+    app = start(runs_root, monkeypatch, "Distributions")
+    app.selectbox(key="over_run").set_value("dft").run()
+    assert_clean(app)
+    over = chart_data(charts(app)[1])
+    assert set(over["series"]) == {"DFT · step 5", "DFT · step 10"}
+    summary = app.dataframe[0].value
+    assert summary.shape[0] == 5                                              # base 0, sft 5/10, dft 5/10
+    tokens = pl.concat([pl.read_parquet(p) for p in sorted((runs_root / "dft/probes/train/step-000010").glob("*.parquet"))])
+    dft10 = summary[(summary["run"] == "dft") & (summary["step"] == 10)]
+    assert dft10["mean_p"].item() == pytest.approx(tokens["p"].mean())
+    assert dft10["below_0.1"].item() == pytest.approx(100 * (tokens["p"] < 0.1).mean())      # shown as %
+    assert {"Mean p", "NLL (nats)", "Top-1 accuracy", "Polarization"} <= set(headers(app.dataframe[0]))
+
+
+def test_paired_view_counts_matched_tokens(runs_root, monkeypatch):
+    app = start(runs_root, monkeypatch, "Distributions")
+    pairs = next(chart_data(c) for c in charts(app) if "bin_x" in chart_data(c).columns)
+    assert pairs["count"].sum() == 40 * 30                                    # every token of an example matches
+    assert pairs["percent"].sum() == pytest.approx(100.0)
+
+
+def test_dataset_switch_keeps_each_datasets_runs(runs_root, monkeypatch):
+    app = start(runs_root, monkeypatch)
+    app.sidebar.multiselect(key="runs").set_value(["base", "dft"]).run()
+    app.sidebar.selectbox(key="dataset").set_value("facts-train").run()
+    assert_clean(app)
+    assert app.sidebar.multiselect(key="runs").value == ["base"]              # the only run probed on it
+    app.sidebar.selectbox(key="dataset").set_value("train").run()
+    assert app.sidebar.multiselect(key="runs").value == ["base", "dft"]       # the choice made on train is back
+
+
+def test_selection_is_read_from_the_url(runs_root, monkeypatch):
+    monkeypatch.setenv("PROBSCOPE_RUNS", str(runs_root))
+    app = AppTest.from_file(str(APP), default_timeout=60)
+    app.query_params.update({"runs": "dft", "steps": "dft:5"})
+    app.run()
+    assert_clean(app)
+    assert app.sidebar.multiselect(key="runs").value == ["dft"]
+    assert app.sidebar.selectbox(key="step:dft").value == 5
+
+
+def test_tokens_page_lists_zero_counts_and_the_upper_tail(runs_root, monkeypatch):
+    app = start(runs_root, monkeypatch, "Tokens")
+    assert_clean(app)
+    app.number_input(key="threshold").set_value(1e-9).run()
+    assert_clean(app)
+    assert "Base · step 0: 0 tokens" in texts(app).replace("**", "")      # a run with none says 0, not vanish
+    assert any("No selected run has a token with p < 1e-09" in i.value for i in app.info)
+    app.radio(key="tail").set_value("at_or_above").run()
+    app.number_input(key="threshold").set_value(0.9).run()
+    assert_clean(app)
+    listing = chart_data(charts(app)[0])
+    high = pl.concat([pl.read_parquet(p) for p in sorted((runs_root / "dft/probes/train/step-000010").glob("*.parquet"))])
+    top = high.filter(pl.col("p") >= 0.9).group_by("token").len().sort("len", "token", descending=[True, False])
+    dft = listing.filter(pl.col("run") == "dft").sort("rank")
+    assert dft["token"][0] == top["token"][0] and dft["count"][0] == top["len"][0]
+
+
+def test_movers_and_left_behind_tables(runs_root, monkeypatch):
+    app = start(runs_root, monkeypatch, "Tokens")
+    shown = [headers(t) for t in app.dataframe]
+    assert any("Change in mean p" in h for h in shown)                       # token movers
+    assert any("Share below" in h for h in shown)                            # tokens left behind
+    assert not any(name in h for h in shown for name in ("low_count", "all_share", "token_id", "lo", "hi"))
+
+
+def test_example_viewer_colours_one_example_and_jumps_to_a_token(runs_root, monkeypatch):
+    app = start(runs_root, monkeypatch, "Tokens")
+    reply = next(m.value for m in app.markdown if "probscope-reply" in m.value)
+    assert reply.count("<span title=") == 30                                  # every target token of the example
+    assert "p = " in reply and "rank " in reply and "entropy " in reply
+    app.selectbox(key="example_b").set_value(("dft", 5)).run()
+    assert_clean(app)
+    assert sum("probscope-reply" in m.value for m in app.markdown) == 2      # two checkpoints side by side
+    token = app.selectbox(key="example_token").options[1]
+    app.selectbox(key="example_token").set_value(token.strip("'\"")).run()
+    assert_clean(app)
+    example = app.selectbox(key="example").value
+    assert app.query_params["example"] == example
+
+
+def test_gradient_page_draws_training_curves_and_asks_when_no_run_is_chosen(runs_root, monkeypatch):
+    app = start(runs_root, monkeypatch, "Gradient weights")
+    curves = [chart_data(c) for c in charts(app)]
+    assert any({"dft_loss", "series"} <= set(c.columns) and set(c["run"]) == {"dft", "sft"} for c in curves)
+    mass = chart_data(charts(app)[0])
+    for _, rows in mass.group_by("series", "objective"):
+        assert rows["mass_share"].sum() == pytest.approx(1.0)
+    app.sidebar.multiselect(key="runs").set_value([]).run()
+    assert_clean(app)
+    assert any("Choose at least one run" in i.value for i in app.info) and not charts(app)
+
+
+def test_benchmarks_page_curves_and_generations(runs_root, monkeypatch):
+    app = start(runs_root, monkeypatch, "Benchmarks")
+    assert_clean(app)
+    curves = chart_data(charts(app)[0])
+    sft5 = curves.filter((pl.col("run") == "sft") & (pl.col("step") == 5))["value"].item()
+    assert sft5 == pytest.approx(eval_samples(1, 5)["correct"].mean())       # sft is run index 1 above
+    problems = next(t.value for t in app.dataframe if "Problem" in t.value.columns or "problem_id" in t.value.columns)
+    assert problems.shape[0] == PROBLEMS
+
+
+def test_runs_page_shows_hyper_parameters_and_findings(runs_root, monkeypatch):
+    app = start(runs_root, monkeypatch, "Runs")
+    assert_clean(app)
+    contents, settings = app.dataframe[0].value, app.dataframe[1].value
+    assert sorted(contents["Run"]) == ["base", "dft", "sft"]
+    assert "training.learning_rate" in settings["Setting"].tolist()
+    assert "training.max_steps" not in settings["Setting"].tolist()          # same in every run: hidden
+    findings = app.dataframe[2].value
+    assert any("step-000020" in path for path in findings["path"])          # the unfinished sft probe
+    assert headers(app.dataframe[2]) == ["Kind", "Path", "Problem", "Fix"]
+
+
+# ---- bad input -------------------------------------------------------------------------------------------------
 def test_runs_dir_from_command_line(runs_root, monkeypatch, tmp_path):
     monkeypatch.setattr(sys, "argv", ["app/main.py", "--runs", str(runs_root)])
     app = start(tmp_path / "not-this-one", monkeypatch)                       # the flag wins over the env var
@@ -70,26 +310,62 @@ def test_runs_dir_from_command_line(runs_root, monkeypatch, tmp_path):
     assert app.sidebar.text_input(key="runs_dir").value == str(runs_root)
 
 
-@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize("page", [title for _, title, _ in PAGES])
 def test_no_runs_explains_how_to_build_them(page, tmp_path, monkeypatch):
-    app = start(tmp_path, monkeypatch)
-    app.switch_page(page).run()
+    app = start(tmp_path, monkeypatch, page)
     assert_clean(app)
     (info,) = app.info
     assert "no runs found" in info.value and "make demo" in info.value
 
 
-def test_missing_runs_dir_explains_how_to_build_them(tmp_path, monkeypatch):
-    app = start(tmp_path / "missing", monkeypatch)
+def test_typed_path_that_does_not_exist_then_a_good_one(runs_root, tmp_path, monkeypatch):
+    app = start(runs_root, monkeypatch)
+    app.sidebar.text_input(key="runs_dir").set_value(str(tmp_path / "missing")).run()
     assert_clean(app)
     assert "does not exist" in app.info[0].value and "make demo" in app.info[0].value
+    app.sidebar.text_input(key="runs_dir").set_value(str(runs_root)).run()
+    assert_clean(app)
+    assert charts(app)
 
 
 def test_runs_without_probe_tables(tmp_path, monkeypatch):
     Run(tmp_path / "sft").write_manifest(Manifest(name="sft", method="sft"))
     app = start(tmp_path, monkeypatch)
     assert_clean(app)
-    assert "probscope probe" in app.info[0].value
-    app.switch_page(str(VIEWS / "runs.py")).run()                                  # the runs themselves still show
+    assert "probscope probe" in app.info[-1].value
+    app.switch_page(PAGE["Runs"]).run()                                        # the runs themselves still show
     assert_clean(app)
-    assert app.dataframe[0].value["run"].tolist() == ["sft"]
+    assert app.dataframe[0].value["Run"].tolist() == ["sft"]
+
+
+def test_corrupt_manifest_and_half_written_probe(tmp_path, monkeypatch):
+    root = build_fixture_runs(tmp_path)
+    (root / "base" / "manifest.json").write_text("{not json")
+    (Run(root / "dft").probe_dir(10) / PROBE_DONE).unlink()                   # dft's last probe half-written
+    app = start(root, monkeypatch)
+    assert not app.exception
+    assert "base/manifest.json" in app.sidebar.warning[0].value             # named, and the others still work
+    assert app.sidebar.multiselect(key="runs").value == ["dft", "sft"]
+    assert app.sidebar.selectbox(key="step:dft").options == ["step 5"]
+    for page in PAGE:
+        app.switch_page(PAGE[page]).run()
+        assert not app.exception, (page, [e.value for e in app.exception])
+
+
+def test_corrupt_probe_table_is_one_readable_line(tmp_path, monkeypatch):
+    root = build_fixture_runs(tmp_path)
+    for part in Run(root / "dft").probe_dir(10).glob("part-*.parquet"):
+        part.write_bytes(b"not parquet")
+    app = start(root, monkeypatch, "Distributions")
+    assert not app.exception
+    assert app.error and all("\n" not in e.value for e in app.error)
+    assert app.sidebar.multiselect(key="runs").value                           # the sidebar keeps working
+
+
+def test_run_deleted_while_open(tmp_path, monkeypatch):
+    root = build_fixture_runs(tmp_path)
+    app = start(root, monkeypatch, "Tokens")
+    shutil.rmtree(root / "dft")
+    app.run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert app.sidebar.multiselect(key="runs").value == ["base", "sft"]

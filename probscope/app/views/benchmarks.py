@@ -18,6 +18,7 @@ if library("load_evals") is None or library("accuracy_curves") is None:
     st.stop()
 
 EVALUATE = "probscope eval --runs {root} --benchmark NAME"
+evals = None
 with problem("Benchmark results"):
     evals = data.evals(runs_root)
     if evals.is_empty():
@@ -48,6 +49,8 @@ with problem("Benchmark results"):
                        key="csv:accuracy-curves", icon=":material/download:")
     show_table(curves.drop(charts.SERIES, "source"), height=240)
 
+if evals is None:   # unreadable: the message above says why
+    st.stop()
 st.subheader("Per-problem results")
 with problem("Per-problem results"):
     done = (evals.select(schema.RUN, "eval", schema.STEP).unique().sort(schema.RUN, "eval", schema.STEP).rows())
