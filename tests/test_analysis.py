@@ -289,3 +289,13 @@ def test_import_probscope_loads_no_heavy_module():
         "assert 'matplotlib' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ---- the benchmark runs (small) ---------------------------------------------------------------------
+def test_analysis_benchmark_reports_its_figures(capsys):
+    from probscope.bench.__main__ import main as bench_main
+
+    assert bench_main(["analysis", "--rows", "24000", "--reps", "1", "--bootstrap", "20", "--tokens-per-example", "50"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["rows"] == 24000 and result["rows_per_table"] == 1000 and result["examples_per_table"] == 20
+    assert all(result[key] > 0 for key in ("figure2_listing_s", "last_step_s", "stats_s", "peak_rss_mb"))

@@ -72,5 +72,6 @@ def fill_roles_with_classes(tokens: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame
         classes = {s: token_class(s) for s in strings.unique().to_list()}
         return strings.replace_strict(classes, default=FALLBACK_CLASS, return_dtype=pl.String)
 
-    token_classes = pl.col(schema.TOKEN).map_batches(classify, return_dtype=pl.String)
+    # elementwise: a filter after this (e.g. p < 1e-4) is pushed below it, so only kept rows are classified
+    token_classes = pl.col(schema.TOKEN).map_batches(classify, return_dtype=pl.String, is_elementwise=True)
     return tokens.with_columns(pl.col(schema.ROLE).fill_null(token_classes))

@@ -139,21 +139,31 @@ def _bootstrap(arrays, grids, examples: int, n_boot: int, seed: int) -> dict[tup
     parts: list[dict] = []
     for start in range(0, n_boot, chunk):
         weights = rng.multinomial(examples, np.full(examples, 1.0 / examples), size=min(chunk, n_boot - start))
-        weights = weights.astype(np.float64)
-        parts.append(_statistics(*(weights @ f for f in features), grids))
+        parts.append(_statistics(*(_resample(weights, counts, moments) for counts, moments in features), grids))
     return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
 
 
-def _features(ix, p, logp, grids, examples: int) -> np.ndarray:
-    """Per example (rows): fine-grid counts of p, of log p, Figure-2 bin counts, then n, Σp, Σp², Σp³, Σp⁴."""
+def _resample(weights: np.ndarray, counts: np.ndarray, moments: np.ndarray) -> np.ndarray:
+    """Summed features of each resample (row of `weights`: how often each example is drawn).
+
+    Counts in float32: a float32 matrix product is twice as fast and exact while sums stay below 2^24
+    tokens per resample; moment sums need float64."""
+    exact = counts.shape[1] == 0 or weights.sum(axis=1).max() * counts.sum(axis=1).max() < 2**24
+    summed = (weights.astype(np.float32) @ counts.astype(np.float32)).astype(np.float64) if exact \
+        else weights.astype(np.float64) @ counts
+    return np.hstack([summed, weights.astype(np.float64) @ moments])
+
+
+def _features(ix, p, logp, grids, examples: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per example (rows): fine-grid counts of p, of log p and Figure-2 bin counts; and n, Σp, Σp², Σp³, Σp⁴."""
     blocks = [_cell(p, grids[0]), _cell(logp, grids[1]), _figure2_bins(p)]
     sizes = [len(grids[0]) - 1, len(grids[1]) - 1, _LAST_BIN + 1]
     width = sum(sizes)
     offsets = np.cumsum([0, *sizes[:-1]])
     flat = np.concatenate([ix * width + offset + cells for cells, offset in zip(blocks, offsets)])
-    counts = np.bincount(flat, minlength=examples * width).reshape(examples, width).astype(np.float64)
+    counts = np.bincount(flat, minlength=examples * width).reshape(examples, width).astype(np.float32)
     moments = np.stack([np.bincount(ix, weights=p**power, minlength=examples) for power in range(5)], axis=1)
-    return np.hstack([counts, moments])
+    return counts, moments
 
 
 def _statistics(sums_a: np.ndarray, sums_b: np.ndarray, grids) -> dict[tuple[str, str], np.ndarray]:
