@@ -184,3 +184,46 @@ def test_real_gsm8k_file_golds_and_math_verify_grading_beside_a_loaded_model(run
                              settings=SamplingSettings(k=1, max_new_tokens=4),
                              options=EvalOptions(progress=False, grade_workers=2))
     assert result.summary["problems"] == 80 and result.summary["samples"] == 80
+
+
+WORKER = """
+import sys
+from probscope.evaluate import EvalOptions, SamplingSettings, evaluate_runs
+evaluate_runs(sys.argv[1], "builtin-test-id", runs_filter=["sft"], steps=[2], name=sys.argv[2], limit=5,
+              settings=SamplingSettings(k=2, temperature=1.0, max_new_tokens=8),
+              options=EvalOptions(progress=False, shard_size=2, grade_workers=1))
+"""
+
+
+@pytest.mark.slow
+def test_two_processes_sample_what_one_process_samples(runs_root, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import torch
+
+    worker = tmp_path / "worker.py"
+    worker.write_text(WORKER)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parents[1])}
+    launcher = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
+                                 "2", str(worker), str(runs_root), "two"], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        _, stderr = launcher.communicate(timeout=240)
+    except subprocess.TimeoutExpired:
+        os.killpg(launcher.pid, signal.SIGKILL)
+        raise
+    assert launcher.returncode == 0, stderr[-3000:]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)   # the arithmetic of each torchrun worker
+    try:
+        evaluate_runs(runs_root, "builtin-test-id", runs_filter=["sft"], steps=[2], name="one", limit=5,
+                      settings=SamplingSettings(k=2, temperature=1.0, max_new_tokens=8), options=_options())
+    finally:
+        torch.set_num_threads(threads)
+    run = Run(runs_root / "sft")
+    assert len(list(run.eval_dir(2, "two").glob("part-*.parquet"))) == 3
+    assert read_samples(run.eval_dir(2, "two")).equals(read_samples(run.eval_dir(2, "one")))
+    assert (run.eval_dir(2, "two") / EVAL_DONE).is_file()

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import polars as pl
 
-from probscope import runs
+from probscope import devices, runs
 from probscope.errors import ProbscopeError, first_line
 from probscope.evaluate.benchmarks import BENCHMARKS, Benchmark, Problem, data_source, load_problems
 from probscope.evaluate.generation import GENERATORS, SamplingSettings
@@ -87,9 +87,8 @@ class EvalOptions:
 def evaluate_checkpoint(model_path: str | os.PathLike, bench: Benchmark, problems: Sequence[Problem],
                         out_dir: str | os.PathLike, settings: SamplingSettings, options: EvalOptions | None = None,
                         *, run: str = "", step: int = 0) -> EvalResult:
-    """Evaluate one checkpoint into `out_dir` (resumable; nothing to do when finished with these settings)."""
-    from tqdm.auto import tqdm
-
+    """Evaluate one checkpoint into `out_dir` (resumable; nothing to do when finished with these settings).
+    Under torchrun (WORLD_SIZE > 1) process r does shards r, r + world, ...; rank 0 writes the summary."""
     options = options or EvalOptions()
     out_dir = Path(out_dir)
     if not problems:
@@ -100,52 +99,80 @@ def evaluate_checkpoint(model_path: str | os.PathLike, bench: Benchmark, problem
         summary = json.loads(done.read_text())
         if summary.get("fingerprint") == plan["fingerprint"]:
             return EvalResult(run, step, str(out_dir), summary, already_done=True)
-    _claim(out_dir, plan)
     shards = [problems[i:i + options.shard_size] for i in range(0, len(problems), options.shard_size)]
-    todo = [i for i in range(len(shards)) if not (out_dir / _PART.format(i)).is_file()]
     started = time.perf_counter()
-    generated_tokens = 0
-    if todo:
-        try:
-            generate = GENERATORS.get(options.backend)(model_path, device=options.device, dtype=options.dtype,
-                                                       batch_size=options.batch_size)
-        except ProbscopeError as e:
-            return EvalResult(run, step, str(out_dir), error=str(e))
-        except ImportError:
-            raise
-        except Exception as e:   # a corrupt checkpoint raises whatever its loader raises: report it, go on
-            return EvalResult(run, step, str(out_dir), error=f"cannot load {model_path}: {type(e).__name__}: "
-                                                            f"{first_line(e)}")
-        grade = GRADERS.get(bench.grader)
-        bar = tqdm(total=sum(len(shards[i]) for i in todo) * settings.k, unit="sample",
-                   desc=f"eval {run} step {step} {bench.name}", disable=not options.progress)
-        with bar:
-            for index in todo:
-                def advance(samples: int, tokens: int) -> None:
-                    nonlocal generated_tokens
-                    generated_tokens += tokens
-                    bar.update(samples)
-                    bar.set_postfix_str(f"{generated_tokens / (time.perf_counter() - started):,.0f} tok/s")
+    with devices.process_group() as (rank, world):
+        _claim(out_dir, plan)
+        missing = [i for i in range(len(shards)) if not (out_dir / _PART.format(i)).is_file()]
+        error = _evaluate_shards(model_path, bench, shards, [i for i in missing if i % world == rank], out_dir,
+                                 settings, options, run=run, step=step, show=options.progress and rank == 0)
+        devices.barrier()
+        if rank == 0 and error is None:
+            try:
+                samples = read_samples(out_dir, shards=len(shards))
+            except ProbscopeError as e:      # another process could not do its shards
+                error = str(e)
+            else:
+                summary = _summarize(samples, plan, settings, run=run, step=step, model=str(model_path),
+                                     seconds=time.perf_counter() - started,
+                                     generated=sum(_tokens_in(out_dir / _PART.format(i)) for i in missing))
+                runs.write_text_atomic(done, json.dumps(summary, indent=2))
+        devices.barrier()
+    if error is None and not done.is_file():
+        error = f"{out_dir}: not finished by the other processes; rerun to complete it"
+    if error is not None:
+        return EvalResult(run, step, str(out_dir), error=error)
+    return EvalResult(run, step, str(out_dir), json.loads(done.read_text()))
 
-                shard = shards[index]
-                replies = generate([p.prompt for p in shard], settings, seed=_shard_seed(options.seed, index),
-                                   on_batch=advance)
-                texts = [g.text for gens in replies for g in gens]
-                golds = [p.gold for p, gens in zip(shard, replies) for _ in gens]
-                grades = grade(texts, golds, workers=options.grade_workers)
-                rows = [(p.id, j, g.text, g.tokens) for p, gens in zip(shard, replies) for j, g in enumerate(gens)]
-                frame = pl.DataFrame(
-                    {PROBLEM_ID: [r[0] for r in rows], SAMPLE: [r[1] for r in rows], GENERATION: texts,
-                     TOKENS: [r[3] for r in rows], ANSWER: [g.answer for g in grades], GOLD: golds,
-                     CORRECT: [g.correct for g in grades], REASON: [g.reason for g in grades]},
-                    schema=SAMPLE_COLUMNS,
-                )
-                runs.write_parquet_atomic(frame, out_dir / _PART.format(index))
-    samples = read_samples(out_dir, shards=len(shards))
-    summary = _summarize(samples, plan, settings, run=run, step=step, model=str(model_path),
-                         seconds=time.perf_counter() - started, generated=generated_tokens)
-    runs.write_text_atomic(done, json.dumps(summary, indent=2))
-    return EvalResult(run, step, str(out_dir), summary)
+
+def _evaluate_shards(model_path, bench: Benchmark, shards: list[list[Problem]], indices: list[int], out_dir: Path,
+                     settings: SamplingSettings, options: EvalOptions, *, run: str, step: int, show: bool) -> str | None:
+    """Generate, grade and write the shards `indices`; the error that stopped it, or None."""
+    from tqdm.auto import tqdm
+
+    if not indices:
+        return None
+    try:
+        generate = GENERATORS.get(options.backend)(model_path, device=options.device, dtype=options.dtype,
+                                                   batch_size=options.batch_size)
+    except ProbscopeError as e:
+        return str(e)
+    except ImportError:
+        raise
+    except Exception as e:   # a corrupt checkpoint raises whatever its loader raises: report it, go on
+        return f"cannot load {model_path}: {type(e).__name__}: {first_line(e)}"
+    grade = GRADERS.get(bench.grader)
+    started, generated = time.perf_counter(), 0
+    bar = tqdm(total=sum(len(shards[i]) for i in indices) * settings.k, unit="sample",
+               desc=f"eval {run} step {step} {bench.name}", disable=not show)
+
+    def advance(samples: int, tokens: int) -> None:
+        nonlocal generated
+        generated += tokens
+        bar.update(samples)
+        bar.set_postfix_str(f"{generated / (time.perf_counter() - started):,.0f} tok/s")
+
+    with bar:
+        for index in indices:
+            shard = shards[index]
+            replies = generate([p.prompt for p in shard], settings, seed=_shard_seed(options.seed, index),
+                               on_batch=advance)
+            texts = [g.text for gens in replies for g in gens]
+            golds = [p.gold for p, gens in zip(shard, replies) for _ in gens]
+            grades = grade(texts, golds, workers=options.grade_workers)
+            frame = pl.DataFrame(
+                {PROBLEM_ID: [p.id for p, gens in zip(shard, replies) for _ in gens],
+                 SAMPLE: [j for gens in replies for j in range(len(gens))], GENERATION: texts,
+                 TOKENS: [g.tokens for gens in replies for g in gens], ANSWER: [g.answer for g in grades],
+                 GOLD: golds, CORRECT: [g.correct for g in grades], REASON: [g.reason for g in grades]},
+                schema=SAMPLE_COLUMNS,
+            )
+            runs.write_parquet_atomic(frame, out_dir / _PART.format(index))
+    return None
+
+
+def _tokens_in(part: Path) -> int:
+    return int(pl.read_parquet(part, columns=[TOKENS])[TOKENS].sum())
 
 
 def evaluate_runs(runs_root: str | os.PathLike, benchmark: str, *, data: str | os.PathLike | None = None,
