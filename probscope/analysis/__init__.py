@@ -10,13 +10,14 @@ from probscope.analysis.class_histogram import class_histogram
 from probscope.analysis.diagnose import diagnose
 from probscope.analysis.dynamics import dynamics_curves, load_dynamics
 from probscope.analysis.gradients import gradient_mass_by_bin, gradient_weights
-from probscope.analysis.histograms import bin_index, bins, probability_histogram
+from probscope.analysis.histograms import bins, probability_histogram
 from probscope.analysis.left_behind import end_of_reply, left_behind_by_role, left_behind_table, left_behind_tokens
 from probscope.analysis.listings import lowest_bin_tokens, role_shares, stylistic_shares
 from probscope.analysis.movers import load_pair, same_tokenizer, token_movers
 from probscope.analysis.stats import distribution_statistics, pairwise_statistics
 from probscope.analysis.tokens import load_tokens, select_steps, series_columns
 from probscope.probe.table import scan_probe_table
+from probscope.schema import bin_index  # re-exported: analyses used to define it
 
 __all__ = [
     "at_last_step", "bin_index", "bins", "class_histogram", "diagnose", "distribution_statistics",

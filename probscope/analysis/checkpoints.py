@@ -15,7 +15,7 @@ from __future__ import annotations
 import polars as pl
 
 from probscope import schema
-from probscope.analysis.histograms import BIN, bin_index, probability_histogram
+from probscope.analysis.histograms import BIN, probability_histogram
 
 TRAJECTORY = (schema.METHOD, schema.RUN, schema.STEP)   # one histogram per (run, step), method kept for colour
 LOWEST_SHARE = "lowest_share"     # share of the step's tokens in the lowest bin (p < 1e-4)
@@ -40,7 +40,7 @@ def step_histograms(tokens: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
 
 def extreme_bin_shares(tokens: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     """Per (method, run, step): tokens, share in the lowest bin and share in the highest bin."""
-    index = bin_index(pl.col(schema.P))
+    index = schema.bin_index(pl.col(schema.P))
     return (
         tokens.lazy()
         .group_by(TRAJECTORY)

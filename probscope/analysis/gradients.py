@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import polars as pl
 
 from probscope import schema
-from probscope.analysis.histograms import BIN, BIN_LABEL, bin_index, bins
+from probscope.analysis.histograms import BIN, BIN_LABEL, bins
 
 DEFAULT_FLOOR = 0.1   # dft-floor's default floor
 DEFAULT_Q = 0.5       # power's default exponent
@@ -72,7 +72,7 @@ def gradient_mass_by_bin(
     grad_sq = (1.0 - 2.0 * pl.col(schema.P) + pl.col(schema.SUM_P2)).clip(lower_bound=0.0)
     sums = (
         tokens.lazy()
-        .group_by(*by, bin_index(pl.col(schema.P)).alias(BIN))
+        .group_by(*by, schema.bin_index(pl.col(schema.P)).alias(BIN))
         .agg(pl.len().alias("_n"), *((weights[name] ** 2 * grad_sq).sum().alias(name) for name in objectives))
         .unpivot(index=[*by, BIN, "_n"], on=list(objectives), variable_name=schema.OBJECTIVE, value_name="_mass")
         .collect()

@@ -24,17 +24,8 @@ HI = "hi"                # bin's upper edge (excluded, except 1.0)
 COUNT = "count"          # tokens in the bin
 PERCENT = "percent"      # 100 * count / tokens in the group
 
-# A probe computing in float32 can store p a rounding error above 1; such tokens count in the top bin.
-P_ROUNDING_TOLERANCE = 1e-6
-_INVALID_BIN = -1
-
-
-def bin_index(p: pl.Expr) -> pl.Expr:
-    """Index of the Figure-2 bin holding p (Int32), or -1 when p is null, NaN or outside [0, 1]."""
-    inner_edges = schema.BIN_EDGES[1:-1]
-    index = pl.sum_horizontal([(p >= edge) for edge in inner_edges]).cast(pl.Int32)
-    valid = p.is_not_null() & p.is_not_nan() & (p >= 0.0) & (p <= 1.0 + P_ROUNDING_TOLERANCE)
-    return pl.when(valid).then(index).otherwise(pl.lit(_INVALID_BIN, pl.Int32))
+# bin_index lives in schema with the bin edges; it stays importable from here (its first home).
+bin_index = schema.bin_index
 
 
 def bins() -> pl.DataFrame:
@@ -53,11 +44,11 @@ def probability_histogram(
     by = list(by)
     counts = (
         tokens.lazy()
-        .group_by(*by, bin_index(pl.col(schema.P)).alias(BIN))
+        .group_by(*by, schema.bin_index(pl.col(schema.P)).alias(BIN))
         .agg(pl.len().cast(pl.Int64).alias(COUNT))
         .collect()
     )
-    invalid = counts.filter(pl.col(BIN) == _INVALID_BIN)
+    invalid = counts.filter(pl.col(BIN) == schema.INVALID_BIN)
     if invalid.height:
         raise ProbscopeError(
             f"tokens: {invalid[COUNT].sum()} rows have p missing, NaN or outside [0, 1] "

@@ -253,5 +253,5 @@ def _cell(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
 
 
 def _figure2_bins(p: np.ndarray) -> np.ndarray:
-    """Figure-2 bin of each p, as analysis.histograms.bin_index (left-closed bins, p rounding above 1 on top)."""
+    """Figure-2 bin of each p, as schema.bin_index (left-closed bins, p rounding above 1 on top)."""
     return np.searchsorted(_INNER_EDGES, p, side="right")
