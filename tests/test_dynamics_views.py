@@ -1,4 +1,5 @@
-"""Training dynamics across runs: loading, per-step curves, the figure and the dashboard page.
+"""Training dynamics across runs: loading, per-step curves and the figure (the dashboard's page is
+tested with the other pages in tests/test_app.py).
 
     .venv/bin/pytest tests/test_dynamics_views.py -q
 """
@@ -10,7 +11,6 @@ import polars as pl
 import pytest
 from fixture_runs import build_fixture_runs
 from matplotlib import colors
-from streamlit.testing.v1 import AppTest
 
 import probscope as ps
 from probscope import schema
@@ -19,13 +19,10 @@ from probscope.analysis.dynamics import (
     TRAINED_OBJECTIVE,
     dynamics_signature,
 )
-from probscope.app.dashboard import VIEWS
 from probscope.errors import ProbscopeError
 from probscope.plots.dynamics import PANELS
 from probscope.runs import Manifest, Run, write_parquet_atomic
 
-APP = Path(__file__).resolve().parents[1] / "app" / "main.py"
-PAGE = str(VIEWS / "dynamics.py")
 STEPS = (1, 2, 3)
 N_BINS = len(schema.BIN_LABELS)
 # run -> (method, objective in the training config or None, weight of dft per step)
@@ -157,36 +154,12 @@ def test_figure_without_dynamics_says_so(runs_root):
     assert not ax.axison and ax.texts[0].get_text() == "No training dynamics recorded"
 
 
-# ---- dashboard page ------------------------------------------------------------------------------------
-def open_page(runs_dir: Path, monkeypatch) -> AppTest:
-    monkeypatch.setenv("PROBSCOPE_RUNS", str(runs_dir))
-    app = AppTest.from_file(str(APP), default_timeout=60)
-    app.run()
-    app.switch_page(PAGE).run()
-    assert not app.exception, [e.value for e in app.exception]
-    assert not app.error, [e.value for e in app.error]
-    return app
+def test_figure_draws_into_given_axes(runs_root):
+    from matplotlib.figure import Figure
 
-
-def test_page_renders_without_probe_tables(runs_root, monkeypatch):
-    app = open_page(runs_root, monkeypatch)
-    assert app.title[0].value == "Training dynamics" and not app.info
-    assert len(app.get("image")) == 1
-    curves, everything = (table.value for table in app.dataframe)
-    assert curves.shape[0] == len(TRAINED) * len(STEPS) and everything.shape[0] == 2 * curves.shape[0]
-
-
-def test_page_follows_the_sidebar_runs_and_explains_when_none_has_dynamics(tmp_path, monkeypatch):
-    root = build_fixture_runs(tmp_path)             # base, sft, dft probed; sft and dft get dynamics
-    add_dynamics(root)
-    app = open_page(root, monkeypatch)
-    assert sorted(app.dataframe[0].value[schema.RUN].unique()) == ["dft", "sft"]   # dft-b is not probed
-    app.sidebar.multiselect(key="runs").set_value(["base"]).run()
-    assert not app.exception and not app.get("image")
-    (info,) = app.info
-    assert "No selected run" in info.value and "recorded training dynamics" in info.value
-
-
-def test_page_when_the_runs_dir_has_no_runs(tmp_path, monkeypatch):
-    app = open_page(tmp_path, monkeypatch)
-    assert "no runs found" in app.info[0].value
+    figure = Figure(figsize=(14, 4), layout="constrained")
+    axes = figure.subplots(1, len(PANELS))
+    assert ps.plot_training_dynamics(ps.load_dynamics(runs_root), ax=axes) is figure
+    assert all(len(ax.get_lines()) == len(TRAINED) for ax in axes)
+    with pytest.raises(ProbscopeError, match=f"draws {len(PANELS)} panel"):
+        ps.plot_training_dynamics(ps.load_dynamics(runs_root), ax=axes[:2])
