@@ -57,7 +57,7 @@ class SampleConfig:
     seed: int = field(default=0, metadata={"help": "seed (shard i samples with seed + i)"})
     limit: int | None = field(default=None, metadata={"help": "use only the first N prompts"})
     shard_size: int = field(default=64, metadata={"help": "prompts per shard: the unit of resuming"})
-    batch_size: int = field(default=16, metadata={"help": "prompts per generate call"})
+    batch_size: int = field(default=64, metadata={"help": "prompts per generate call (x k sequences)"})
     device: str = field(default="auto", metadata={"help": "auto (cuda if present, else cpu) or a torch device"})
 
 
