@@ -270,3 +270,11 @@ def test_cli_export_bad_step_is_one_line_error(runs_root, tmp_path, capsys):
     assert main(["export", "--runs", str(runs_root), "--out", str(tmp_path), "--steps", "latest"]) == 2
     assert capsys.readouterr().err.strip() == (
         "probscope export: error: --steps: 'latest' is not 'last', 'all' or comma-separated step numbers")
+
+
+def test_method_colours_are_the_schemas_and_unknown_ones_never_borrow_them():
+    from probscope.plots.style import method_color
+
+    assert [method_color(m) for m in schema.METHOD_ORDER] == [schema.METHOD_COLORS[m] for m in schema.METHOD_ORDER]
+    unknown = {method_color("power", i) for i in range(3)}
+    assert len(unknown) == 3 and not unknown & set(schema.METHOD_COLORS.values())

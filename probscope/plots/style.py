@@ -128,6 +128,10 @@ def nothing_to_show(message: str, ax: Axes | Sequence[Axes] | None = None) -> Fi
 
 
 def method_color(method: str, fallback_index: int = 0) -> str:
-    """A method's colour (schema.METHOD_COLORS), else the default cycle's colour at `fallback_index`."""
-    cycle = _cycle_colors()
-    return schema.METHOD_COLORS.get(method, cycle[fallback_index % len(cycle)])
+    """A method's colour (schema.METHOD_COLORS), else the default cycle's colour at `fallback_index`
+    among those no method owns (so an unknown method or objective never looks like a known one)."""
+    if method in schema.METHOD_COLORS:
+        return schema.METHOD_COLORS[method]
+    owned = {colors.to_hex(color) for color in schema.METHOD_COLORS.values()}
+    free = [color for color in _cycle_colors() if colors.to_hex(color) not in owned] or _cycle_colors()
+    return free[fallback_index % len(free)]
