@@ -11,12 +11,14 @@ from importlib import resources
 
 # The file `streamlit run` executes; found through importlib so it works from a wheel as from a checkout.
 STREAMLIT_SCRIPT = resources.files("probscope.app") / "main.py"
+# The widgets' colour, as in .streamlit/config.toml: neutral, since red and blue are DFT's and SFT's colours.
+PRIMARY_COLOR = "#475569"
 
 
 def serve(runs_root: str, port: int = 8501) -> int:
     """Run the dashboard on 127.0.0.1:`port` until interrupted; returns streamlit's exit code."""
     cmd = [sys.executable, "-m", "streamlit", "run", str(STREAMLIT_SCRIPT), "--server.address", "127.0.0.1",
            "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
-           "--client.toolbarMode", "viewer", "--", "--runs", str(runs_root)]
+           "--client.toolbarMode", "viewer", "--theme.primaryColor", PRIMARY_COLOR, "--", "--runs", str(runs_root)]
     print(f"dashboard: http://127.0.0.1:{port}  (Ctrl+C stops it)")
     return subprocess.run(cmd, check=False).returncode

@@ -10,6 +10,8 @@ step 400 of a run never look the same. Clicking a legend entry highlights that s
 
 from __future__ import annotations
 
+import math
+
 import altair as alt
 import polars as pl
 
@@ -65,6 +67,19 @@ def color_scale(colors: dict[str, str]) -> alt.Scale:
     return alt.Scale(domain=list(colors), range=list(colors.values()))
 
 
+def log_floor(percent: pl.Series) -> float:
+    """The log axis' bottom, as in the matplotlib Figure 2: the smallest bar at least half a decade tall."""
+    smallest = percent.filter(percent > 0).min() or 1.0
+    return float(10 ** math.floor(math.log10(smallest) - 0.5))
+
+
+def _percent_axis(hist: pl.DataFrame, title: str) -> tuple[alt.Y, alt.Y2]:
+    """Bars on a log axis rise from its floor (a log axis has no 0), not stacked."""
+    floor = log_floor(hist["percent"])
+    scale = alt.Scale(type="log", domain=[floor, 150], clamp=True)
+    return alt.Y("percent:Q", scale=scale, title=title, stack=None), alt.Y2(datum=floor)
+
+
 def _legend_highlight() -> alt.Parameter:
     return alt.selection_point(fields=[SERIES], bind="legend")
 
@@ -72,13 +87,15 @@ def _legend_highlight() -> alt.Parameter:
 def figure2(hist: pl.DataFrame, colors: dict[str, str], *, title: str | None = None) -> alt.Chart:
     """Figure 2: percentage of tokens per bin, one bar per series, log y (bins with no token draw no bar)."""
     pick = _legend_highlight()
+    shown = hist.filter(pl.col("count") > 0).select(SERIES, "bin_label", "count", "percent")
+    y, y2 = _percent_axis(shown, Y_LABEL)
     return (
-        alt.Chart(hist.filter(pl.col("count") > 0), title=title or "")
+        alt.Chart(shown, title=title or "")
         .mark_bar()
         .encode(
             x=alt.X("bin_label:N", sort=BIN_ORDER, title=X_LABEL, axis=alt.Axis(labelAngle=-35)),
             xOffset=alt.XOffset(f"{SERIES}:N", sort=list(colors)),
-            y=alt.Y("percent:Q", scale=alt.Scale(type="log"), title=Y_LABEL),
+            y=y, y2=y2,
             color=alt.Color(f"{SERIES}:N", scale=color_scale(colors), sort=list(colors), title=None,
                             legend=alt.Legend(orient="top")),
             opacity=alt.condition(pick, alt.value(1.0), alt.value(0.25)),
@@ -93,12 +110,14 @@ def figure2(hist: pl.DataFrame, colors: dict[str, str], *, title: str | None = N
 
 def small_multiples(hist: pl.DataFrame, colors: dict[str, str]) -> alt.FacetChart:
     """One Figure-2 panel per series (e.g. each probed step of a run), stacked so shapes compare down the page."""
+    shown = hist.filter(pl.col("count") > 0).select(SERIES, "bin_label", "count", "percent")
+    y, y2 = _percent_axis(shown, "% (log)")
     return (
-        alt.Chart(hist.filter(pl.col("count") > 0))
+        alt.Chart(shown)
         .mark_bar()
         .encode(
             x=alt.X("bin_label:N", sort=BIN_ORDER, title=X_LABEL, axis=alt.Axis(labelAngle=-35)),
-            y=alt.Y("percent:Q", scale=alt.Scale(type="log"), title="% (log)"),
+            y=y, y2=y2,
             color=alt.Color(f"{SERIES}:N", scale=color_scale(colors), legend=None),
             tooltip=[alt.Tooltip(f"{SERIES}:N", title="Series"), alt.Tooltip("bin_label:N", title="Bin"),
                      alt.Tooltip("count:Q", title="Tokens", format=","),
@@ -171,8 +190,8 @@ def token_bars(listing: pl.DataFrame, *, value: str = "count", value_title: str 
             tooltip=[alt.Tooltip("shown:N", title="Token"), alt.Tooltip(f"{schema.ROLE}:N", title="Role"),
                      alt.Tooltip(f"{value}:Q", title=value_title, format=",")],
         )
-        .properties(width=300, height=alt.Step(14))
-        .facet(column=alt.Column(f"{SERIES}:N", title=None), spacing=40)
+        .properties(width=230, height=alt.Step(14))
+        .facet(facet=alt.Facet(f"{SERIES}:N", title=None), columns=3, spacing=40)
         .resolve_scale(y="independent")
     )
 

@@ -30,14 +30,15 @@ from probscope.runs import DEFAULT_PROBE_DATASET, discover_runs
 
 VIEWS = Path(__file__).resolve().parent / "views"
 BUILD_DEMO = "build the demo runs with `make demo` (or `probscope demo --no-serve`)"
-# (file in views/, title in the menu and the browser tab, icon); the first is the landing page
+# (file in views/, title in the menu and the browser tab); the first is the landing page. No icons: the
+# menu's Material icons are fetched from the internet, which the dashboard must not need.
 PAGES = (
-    ("overview.py", "Overview", ":material/dashboard:"),
-    ("distributions.py", "Distributions", ":material/bar_chart:"),
-    ("tokens.py", "Tokens", ":material/text_fields:"),
-    ("gradients.py", "Gradient weights", ":material/trending_up:"),
-    ("benchmarks.py", "Benchmarks", ":material/emoji_events:"),
-    ("runs.py", "Runs", ":material/folder_open:"),
+    ("overview.py", "Overview"),
+    ("distributions.py", "Distributions"),
+    ("tokens.py", "Tokens"),
+    ("gradients.py", "Gradient weights"),
+    ("benchmarks.py", "Benchmarks"),
+    ("runs.py", "Runs"),
 )
 
 
@@ -133,8 +134,7 @@ def sidebar() -> tuple[str | None, state.Selection | None, str | None]:
 
 def main() -> None:
     """One run of the dashboard script: navigation, page config, the sidebar, then the chosen page."""
-    pages = [st.Page(VIEWS / file, title=title, icon=icon, default=i == 0)
-             for i, (file, title, icon) in enumerate(PAGES)]
+    pages = [st.Page(VIEWS / file, title=title, default=i == 0) for i, (file, title) in enumerate(PAGES)]
     page = st.navigation(pages)
     st.set_page_config(page_title=f"{page.title} · probscope", layout="wide")
     st.session_state["chosen_runs"] = None   # the sidebar sets it when it offers runs to choose

@@ -10,19 +10,40 @@ example being viewed reach the browser.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import polars as pl
 import streamlit as st
 
 from probscope import schema
-from probscope.analysis import load_tokens
+from probscope.analysis import (
+    class_histogram,
+    diagnose,
+    extreme_bin_shares,
+    gradient_mass_by_bin,
+    left_behind_table,
+    left_behind_tokens,
+    load_pair,
+    load_tokens,
+    lowest_bin_tokens,
+    pairwise_statistics,
+    probability_histogram,
+    role_shares,
+    token_movers,
+)
 from probscope.analysis.catalog import Signature, file_signature
 from probscope.analysis.dynamics import dynamics_signature, load_dynamics
 from probscope.analysis.histograms import BIN_LABEL, bin_index, bins
 from probscope.app import state
-from probscope.app.ui import library
+from probscope.evaluate.curves import accuracy_curves, load_evals
+from probscope.evaluate.engine import read_samples
 from probscope.runs import EVAL_DONE, Run, discover_runs
 
 BY = (schema.METHOD, schema.RUN, schema.STEP)   # every aggregate keeps the step so labels can name it
+# The analyses a page may call through `aggregate` (tokens in, a small table out), by name: the cache key.
+AGGREGATES = {function.__name__: function for function in (
+    probability_histogram, extreme_bin_shares, lowest_bin_tokens, role_shares, left_behind_table,
+    left_behind_tokens, gradient_mass_by_bin, class_histogram, pairwise_statistics)}
 Steps = tuple[tuple[str, int | tuple[int, ...]], ...]   # (run, step) or (run, (steps...))
 
 
@@ -37,24 +58,24 @@ def _aggregate(function: str, runs_root: str, dataset: str, steps: Steps, signat
     tokens = _tokens(runs_root, dataset, steps)
     if p_at_least is not None:
         tokens = tokens.filter(pl.col(schema.P) >= p_at_least)
-    return library(function)(tokens, **dict(kwargs))
+    return AGGREGATES[function](tokens, **dict(kwargs))
 
 
-def aggregate(selection: state.Selection, function: str, steps: Steps | None = None, *,
+def aggregate(selection: state.Selection, function: Callable[..., pl.DataFrame], steps: Steps | None = None, *,
               p_at_least: float | None = None, **kwargs) -> pl.DataFrame:
-    """probscope's `function`(tokens of `steps`, **kwargs), cached; `steps` defaults to the sidebar's.
+    """`function`(tokens of `steps`, **kwargs) for one of AGGREGATES, cached; `steps` defaults to the sidebar's.
     `p_at_least`: only the tokens with p at or above it (the upper tail)."""
     steps = selection.steps if steps is None else steps
     signature = state.probe_signature(selection.runs_root, selection.dataset, steps)
-    return _aggregate(function, selection.runs_root, selection.dataset, steps, signature,
+    return _aggregate(function.__name__, selection.runs_root, selection.dataset, steps, signature,
                       tuple(sorted(kwargs.items())), p_at_least)
 
 
 @st.cache_data(max_entries=64, show_spinner="Comparing checkpoints…")
 def _movers(runs_root: str, dataset: str, before: tuple[str, int], after: tuple[str, int], signature: Signature,
             by: str, top: int, min_count: int) -> pl.DataFrame:
-    first, second = library("load_pair")(runs_root, before, after, dataset=dataset, token_by_token=by == "token")
-    return library("token_movers")(first, second, by=by, top=top, min_count=min_count)
+    first, second = load_pair(runs_root, before, after, dataset=dataset, token_by_token=by == "token")
+    return token_movers(first, second, by=by, top=top, min_count=min_count)
 
 
 def movers(selection: state.Selection, before: tuple[str, int], after: tuple[str, int], *, by: str, top: int,
@@ -93,7 +114,7 @@ def summary(selection: state.Selection, steps: Steps) -> pl.DataFrame:
 
 @st.cache_data(max_entries=64, show_spinner="Diagnosing…")
 def _diagnosis(runs_root: str, dataset: str, run: str, against: str | None, signature: Signature) -> str:
-    return library("diagnose")(runs_root, run, against=against, dataset=dataset)
+    return diagnose(runs_root, run, against=against, dataset=dataset)
 
 
 def diagnosis(selection: state.Selection, run: str, against: str | None) -> str:
@@ -176,7 +197,7 @@ def evals_signature(runs_root: str) -> Signature:
 
 @st.cache_data(max_entries=16, show_spinner="Reading evaluations…")
 def _evals(runs_root: str, signature: Signature) -> pl.DataFrame:
-    return library("load_evals")(runs_root)
+    return load_evals(runs_root)
 
 
 def evals(runs_root: str) -> pl.DataFrame:
@@ -186,7 +207,7 @@ def evals(runs_root: str) -> pl.DataFrame:
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def _curves(runs_root: str, metric: str, signature: Signature) -> pl.DataFrame:
-    return library("accuracy_curves")(_evals(runs_root, signature), metric=metric)
+    return accuracy_curves(_evals(runs_root, signature), metric=metric)
 
 
 def curves(runs_root: str, metric: str) -> pl.DataFrame:
@@ -196,7 +217,7 @@ def curves(runs_root: str, metric: str) -> pl.DataFrame:
 
 @st.cache_data(max_entries=8, show_spinner="Reading generations…")
 def _samples(eval_dir: str, signature: Signature) -> pl.DataFrame:
-    return library("read_samples")(eval_dir)
+    return read_samples(eval_dir)
 
 
 def _eval_samples(runs_root: str, run: str, name: str, step: int) -> pl.DataFrame:

@@ -1,4 +1,4 @@
-"""What every page shares: readable tables, charts with their data as CSV, notices, and the library lookup.
+"""What every page shares: readable tables, charts with their data as CSV, and data problems as one line.
 
     with problem("Figure 2"):            # a data problem becomes one readable line; the page goes on
         show_chart(chart, data, "figure2")
@@ -7,9 +7,7 @@
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import polars as pl
@@ -35,14 +33,13 @@ LABELS = {
     "mean_p": "Mean p", "nll": "NLL (nats)", "mean_entropy": "Mean entropy (nats)", "top1": "Top-1 accuracy",
     "below_0.1": "p < 0.1", "above_0.9": "p ≥ 0.9", "polarization": "Polarization", "mass_share": "Share of mass",
     "token_share": "Share of tokens", "bin_share": "Share of the bin", "statistic": "Statistic", "sample": "Series",
-    "value": "Value", "ci_low": "95% CI low", "ci_high": "95% CI high", "examples": "Examples", "a": "A", "b": "B",
+    "value": "Value", "accuracy": "Accuracy", "accuracy_low": "95% CI low", "accuracy_high": "95% CI high",
+    "metric": "Metric", "benchmark": "Benchmark", "ci_low": "95% CI low", "ci_high": "95% CI high", "examples": "Examples", "a": "A", "b": "B",
 }
 SHARES = {"share", "low_share", "all_share", "share_below", "lowest_share", "highest_share", "top1", "below_0.1",
-          "above_0.9", "polarization", "mass_share", "token_share", "bin_share"}
+          "above_0.9", "polarization", "mass_share", "token_share", "bin_share", "accuracy", "accuracy_low",
+          "accuracy_high"}
 HIDDEN = {schema.TOKEN_ID, "lo", "hi", "bin", "stylistic"}   # internal ids and columns other columns repeat
-# Where probscope's public functions live; pages look functions up by name so a page can say which
-# analysis a view needs when this probscope does not have it yet.
-LIBRARY_PACKAGES = ("probscope.analysis", "probscope.evaluate", "probscope.plots")
 PROBLEMS = (ProbscopeError, OSError, pl.exceptions.PolarsError)
 
 
@@ -62,33 +59,6 @@ def need_selection() -> state.Selection:
         st.info(st.session_state.get("missing") or "Choose at least one run in the sidebar.")
         st.stop()
     return selection
-
-
-def library(name: str) -> Callable | None:
-    """The probscope function `name` from the analysis, evaluate or plots modules, or None if absent."""
-    found = _library_index().get(name)
-    return found
-
-
-@st.cache_resource(show_spinner=False)
-def _library_index() -> dict[str, Callable]:
-    index: dict[str, Callable] = {}
-    for package_name in LIBRARY_PACKAGES:
-        package = importlib.import_module(package_name)
-        for info in pkgutil.iter_modules(package.__path__):
-            try:
-                module = importlib.import_module(f"{package_name}.{info.name}")
-            except Exception:   # a module that does not import (e.g. torch-only) offers nothing here
-                continue
-            for attribute, value in vars(module).items():
-                if callable(value) and not attribute.startswith("_") and getattr(value, "__module__", "").startswith(
-                        package_name):
-                    index.setdefault(attribute, value)
-    return index
-
-
-def not_available(what: str, function: str) -> None:
-    st.info(f"{what} needs `{function}` from probscope's library, which this version does not have yet.")
 
 
 def readable(frame: pl.DataFrame) -> pl.DataFrame:
@@ -117,4 +87,4 @@ def show_chart(chart, data: pl.DataFrame, name: str) -> None:
     """An Altair chart (PNG/SVG from its ⋯ menu) with its data as a CSV download below it."""
     st.altair_chart(chart, width="stretch")
     st.download_button("Download the data (CSV)", data.write_csv(), file_name=f"{name}.csv", mime="text/csv",
-                       key=f"csv:{name}", icon=":material/download:")
+                       key=f"csv:{name}")

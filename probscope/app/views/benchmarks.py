@@ -6,15 +6,12 @@ import streamlit as st
 
 from probscope import schema
 from probscope.app import charts, data, state
-from probscope.app.ui import library, not_available, problem, show_table
+from probscope.app.ui import problem, show_table
 
 st.title("Benchmarks")
 runs_root = state.runs_root()
 if runs_root is None:
     st.info(st.session_state.get("missing"))
-    st.stop()
-if library("load_evals") is None or library("accuracy_curves") is None:
-    not_available("Benchmark curves", "probscope.evaluate.load_evals and accuracy_curves")
     st.stop()
 
 EVALUATE = "probscope eval --runs {root} --benchmark NAME"
@@ -46,8 +43,10 @@ with problem("Benchmark results"):
             st.altair_chart(charts.lines(rows, "value", colors, y_title=metric_label, band=("lo", "hi"),
                                          dashes=dashes, title=benchmark), width="stretch")
     st.download_button("Download the curves (CSV)", curves.write_csv(), "accuracy-curves.csv", "text/csv",
-                       key="csv:accuracy-curves", icon=":material/download:")
-    show_table(curves.drop(charts.SERIES, "source"), height=240)
+                       key="csv:accuracy-curves")
+    show_table(curves.select(schema.METHOD, schema.RUN, "benchmark", schema.STEP, "metric",
+                             pl.col("value").alias("accuracy"), pl.col("lo").alias("accuracy_low"),
+                             pl.col("hi").alias("accuracy_high"), "source"), height=240)
 
 if evals is None:   # unreadable: the message above says why
     st.stop()

@@ -4,6 +4,7 @@ tokens under two checkpoints, the class-stacked view and the statistics with con
 import streamlit as st
 
 from probscope import schema
+from probscope.analysis import class_histogram, pairwise_statistics, probability_histogram
 from probscope.app import charts, data, state
 from probscope.app.data import BY, aggregate, all_steps, paired_bins
 from probscope.app.ui import need_selection, problem, show_chart, show_table
@@ -27,7 +28,7 @@ if len(union) > 1:
     st.select_slider("Move every run to its probed step at or before", union, key="all_step", on_change=move_all_runs,
                      format_func=lambda step: f"step {step}")
 with problem("Figure 2"):
-    hist, colors = charts.with_series(aggregate(selection, "probability_histogram", by=BY))
+    hist, colors = charts.with_series(aggregate(selection, probability_histogram, by=BY))
     st.caption(f"Dataset '{selection.dataset}', each run at the step chosen in the sidebar. Percentage of the "
                "series' target tokens per probability bin, log scale; bins without tokens draw no bar.")
     show_chart(charts.figure2(hist, colors), hist.select(charts.SERIES, *BY, "bin_label", "count", "percent"),
@@ -35,7 +36,8 @@ with problem("Figure 2"):
 
 # ---- one run over training --------------------------------------------------------------------------------
 st.subheader("One run over training")
-state.url_state("over_run", selection.runs[0])
+trained = [name for name in selection.runs if len(selection.probed_steps(name)) > 1]   # a run with steps to compare
+state.url_state("over_run", (trained or selection.runs)[0])
 if st.session_state["over_run"] not in selection.runs:
     st.session_state["over_run"] = selection.runs[0]
 left, right = st.columns([1, 2])
@@ -48,7 +50,7 @@ if not steps:
 else:
     with problem("Histograms over training"):
         over, over_colors = charts.with_series(
-            aggregate(selection, "probability_histogram", steps=((run, tuple(sorted(steps))),), by=BY))
+            aggregate(selection, probability_histogram, steps=((run, tuple(sorted(steps))),), by=BY))
         side, multiples = st.tabs(["Side by side", "Small multiples"])
         over_data = over.select(charts.SERIES, *BY, "bin_label", "count", "percent")
         with side:
@@ -71,7 +73,7 @@ if len(selection.steps) < 2:
     st.info("Choose two runs to compare their distributions.")
 elif st.toggle("Compute (1,000 bootstrap resamples: a few seconds per pair)", key="compute_statistics"):
     with problem("Statistics"):
-        show_table(aggregate(selection, "pairwise_statistics", by=BY))
+        show_table(aggregate(selection, pairwise_statistics, by=BY))
 
 # ---- paired view -------------------------------------------------------------------------------------------
 st.subheader("The same tokens under two checkpoints")
@@ -96,7 +98,7 @@ else:
 # ---- class-stacked view -------------------------------------------------------------------------------------
 st.subheader("Token classes per bin")
 with problem("Class-stacked view"):
-    classes, _ = charts.with_series(aggregate(selection, "class_histogram", by=BY))
+    classes, _ = charts.with_series(aggregate(selection, class_histogram, by=BY))
     share = st.radio("Height of each slice", ["percent", "bin_share"], horizontal=True, key="class_height",
                      format_func={"percent": "% of the series' tokens (slices add up to Figure 2's bar)",
                                   "bin_share": "share of the bin (slices add up to 100%)"}.get)

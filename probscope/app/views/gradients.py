@@ -5,10 +5,11 @@ import polars as pl
 import streamlit as st
 
 from probscope import schema
+from probscope.analysis import gradient_mass_by_bin
 from probscope.analysis.dynamics import SHARE_BELOW, dynamics_curves
 from probscope.app import charts, data, state
 from probscope.app.data import BY, aggregate
-from probscope.app.ui import library, not_available, problem, show_chart, show_table
+from probscope.app.ui import problem, show_chart, show_table
 from probscope.plots.dynamics import PANELS
 from probscope.plots.style import method_color
 
@@ -23,11 +24,9 @@ if runs_root is None:
 st.subheader("Gradient mass per probability bin")
 if selection is None:
     st.info(st.session_state.get("missing"))
-elif library("gradient_mass_by_bin") is None:
-    not_available("Gradient mass per bin", "gradient_mass_by_bin")
 else:
     with problem("Gradient mass per bin"):
-        mass = aggregate(selection, "gradient_mass_by_bin", by=BY)
+        mass = aggregate(selection, gradient_mass_by_bin, by=BY)
         mass, _ = charts.with_series(mass)
         objectives = mass[schema.OBJECTIVE].unique(maintain_order=True).to_list()
         chosen = st.multiselect("Objectives", objectives, default=[o for o in objectives if o in ("sft", "dft")],
@@ -72,7 +71,7 @@ with problem("Training dynamics"):
             st.altair_chart(charts.lines(curves, column, colors, y_title=y_title, rules=rules, dashes=dashes,
                                          title=title.format(below=0.1)), width="stretch")
     st.download_button("Download the curves (CSV)", curves.write_csv(), "training-curves.csv",
-                       "text/csv", key="csv:training-curves", icon=":material/download:")
+                       "text/csv", key="csv:training-curves")
 
     st.markdown("**Weight distribution per objective on the training batches** (median, band: 10th–90th percentile)")
     objective = st.radio("Objective", sorted(frame[schema.OBJECTIVE].unique()), horizontal=True, key="weight_objective")

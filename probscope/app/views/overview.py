@@ -5,9 +5,10 @@ import streamlit as st
 
 import probscope as ps
 from probscope import schema
+from probscope.analysis import extreme_bin_shares, probability_histogram
 from probscope.app import charts, data, state
 from probscope.app.data import BY, aggregate
-from probscope.app.ui import library, need_selection, not_available, problem, show_chart, show_table
+from probscope.app.ui import need_selection, problem, show_chart, show_table
 
 st.title("Overview")
 st.caption("The runs of this directory and how their target-token probabilities compare at each run's last "
@@ -27,7 +28,7 @@ final = selection.last_steps()
 
 st.subheader("Figure 2 at the final steps")
 with problem("Figure 2"):
-    hist, colors = charts.with_series(aggregate(selection, "probability_histogram", steps=final, by=BY))
+    hist, colors = charts.with_series(aggregate(selection, probability_histogram, steps=final, by=BY))
     st.caption(f"Dataset '{selection.dataset}'. Percentage of each series' target tokens per probability bin "
                "(log scale). Click a legend entry to highlight it.")
     show_chart(charts.figure2(hist, colors), hist.select(charts.SERIES, *BY, "bin_label", "count", "percent"),
@@ -37,25 +38,22 @@ left, right = st.columns(2)
 with left:
     st.subheader("Polarization")
     with problem("Polarization"):
-        if library("extreme_bin_shares") is None:
-            not_available("Polarization", "extreme_bin_shares")
-        else:
-            shares = aggregate(selection, "extreme_bin_shares", steps=final)
-            st.caption("Share of each run's tokens in the lowest bin (p < 1e-4) and in the highest (p ≥ 0.9).")
-            show_table(shares)
+        st.caption("Share of each run's tokens in the lowest bin (p < 1e-4) and in the highest (p ≥ 0.9).")
+        show_table(aggregate(selection, extreme_bin_shares, steps=final))
 
 with right:
     st.subheader("Final benchmark accuracy")
     with problem("Benchmarks"):
-        if library("load_evals") is None or library("accuracy_curves") is None:
-            not_available("Benchmark accuracy", "probscope.evaluate.load_evals")
+        curves = data.curves(selection.runs_root, "average_at_k").filter(pl.col(schema.RUN).is_in(selection.runs))
+        if curves.is_empty():
+            st.info("No chosen run has been evaluated yet: `probscope eval --runs DIR --benchmark NAME` writes "
+                    "the results.")
         else:
-            curves = library("accuracy_curves")(library("load_evals")(selection.runs_root))
-            if curves.is_empty():
-                st.info("No run has been evaluated yet: `probscope eval --runs DIR --benchmark NAME` writes the results.")
-            else:
-                last = curves.filter(pl.col(schema.STEP) == pl.col(schema.STEP).max().over(schema.RUN))
-                show_table(last)
+            st.caption("Each run's last evaluated checkpoint per benchmark, with the 95% bootstrap interval.")
+            last = curves.filter(pl.col(schema.STEP) == pl.col(schema.STEP).max().over(schema.RUN, "benchmark"))
+            show_table(last.select(schema.METHOD, schema.RUN, "benchmark", schema.STEP, "metric",
+                                   pl.col("value").alias("accuracy"), pl.col("lo").alias("accuracy_low"),
+                                   pl.col("hi").alias("accuracy_high")))
 
 st.subheader("Findings")
 st.caption("What each run left behind at its final step (p < 0.1), against the SFT run where there is one "

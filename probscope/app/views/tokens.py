@@ -7,10 +7,11 @@ import polars as pl
 import streamlit as st
 
 from probscope import schema
+from probscope.analysis import left_behind_table, left_behind_tokens, lowest_bin_tokens, role_shares, stylistic_shares
 from probscope.app import charts, data, state
 from probscope.app.data import BY, aggregate
 from probscope.app.example import legend_html, reply_html
-from probscope.app.ui import library, need_selection, not_available, problem, show_chart, show_table
+from probscope.app.ui import need_selection, problem, show_chart, show_table
 
 ABOVE_ONE = math.nextafter(1.0, 2.0)   # an upper bound that keeps p = 1 in the listing
 TAILS = {"below": "p below the threshold", "at_or_above": "p at or above the threshold"}
@@ -38,9 +39,9 @@ top = right.slider("Tokens shown per series", 5, 50, 15, key="top")
 listing = pl.DataFrame(schema={schema.RUN: pl.String, schema.TOKEN: pl.String})
 with problem("Token listing"):
     if tail == "below":
-        listing = aggregate(selection, "lowest_bin_tokens", upper=threshold, by=BY)
+        listing = aggregate(selection, lowest_bin_tokens, upper=threshold, by=BY)
     else:   # the upper tail: the same listing of the tokens at or above the threshold
-        listing = aggregate(selection, "lowest_bin_tokens", upper=ABOVE_ONE, by=BY, p_at_least=threshold)
+        listing = aggregate(selection, lowest_bin_tokens, upper=ABOVE_ONE, by=BY, p_at_least=threshold)
     series = pl.DataFrame([{schema.METHOD: selection.method(name), schema.RUN: name, schema.STEP: step}
                            for name, step in selection.steps])
     counted = series.join(listing.group_by(BY).agg(pl.col("count").sum()), on=list(BY), how="left").with_columns(
@@ -58,10 +59,10 @@ with problem("Token listing"):
         show_chart(charts.token_bars(shown), shown.select(charts.SERIES, *BY, "rank", schema.TOKEN, schema.ROLE,
                                                           "count", "share"), "token-listing")
     if tail == "below":
-        shares = aggregate(selection, "role_shares", upper=threshold, by=BY)
+        shares = aggregate(selection, role_shares, upper=threshold, by=BY)
         st.markdown("**Roles below the threshold against all tokens** (enrichment above 1: the role is more "
                     "common below the threshold than overall)")
-        show_table(library("stylistic_shares")(shares))
+        show_table(stylistic_shares(shares))
         show_table(shares)
     with st.expander("Full listing"):
         show_table(listing.drop(charts.SERIES))
@@ -78,9 +79,7 @@ else:
     by = cols[2].radio("Compare", ["token", "role"], key="movers_by")
     min_count = cols[3].number_input("Seen at least", 1, 1000, 5, key="movers_min")
     with problem("Token movers"):
-        if library("token_movers") is None:
-            not_available("Token movers", "token_movers")
-        elif before == after:
+        if before == after:
             st.info("Choose two different checkpoints.")
         else:
             moved = data.movers(selection, before, after, by=by, top=15, min_count=int(min_count))
@@ -97,16 +96,10 @@ below = st.select_slider("Left behind: p below", schema.BIN_EDGES[1:-1], value=0
                          format_func=lambda edge: f"{edge:g}")
 with problem("Tokens left behind"):
     final = selection.last_steps()
-    if library("left_behind_table") is None:
-        not_available("Tokens left behind", "left_behind_table")
-    else:
-        st.caption(f"Each run at its last probed step: per role (and the reply's last token) the share of "
-                   f"occurrences with p < {below:g}, then the tokens most often below it.")
-        table, colors = charts.with_series(aggregate(selection, "left_behind_table", steps=final, below=below, by=BY))
-        show_table(table.drop(charts.SERIES))
-        tokens_behind, _ = charts.with_series(
-            aggregate(selection, "left_behind_tokens", steps=final, below=below, by=BY, top=10))
-        show_table(tokens_behind.drop(charts.SERIES))
+    st.caption(f"Each run at its last probed step: per role (and the reply's last token) the share of "
+               f"occurrences with p < {below:g}, then the tokens most often below it.")
+    show_table(aggregate(selection, left_behind_table, steps=final, below=below, by=BY))
+    show_table(aggregate(selection, left_behind_tokens, steps=final, below=below, by=BY, top=10))
 
 # ---- example viewer -----------------------------------------------------------------------------------------
 st.subheader("Example viewer")
