@@ -18,7 +18,10 @@ the same examples). The point values are exact (scipy on every token). So that 1
 millions of tokens take seconds, each resample is computed from per-example sufficient statistics:
 Figure-2 bin counts and moment sums (exact), and counts on a fine grid of `grid` pooled quantiles plus
 `grid` equal steps for KS and Wasserstein (approximate: KS within the largest grid cell's share of
-tokens, Wasserstein within cell width times cell share).
+tokens, Wasserstein within cell width times cell share). With more than 31,250 examples the grid coarsens
+(to 64M / (4 · examples) per variable, at least 16) so the per-example tables stay under 256 MB a side.
+Distances are never negative, so for two nearly equal distributions their resampled values sit above the
+point value and the interval may not contain it: read such an interval as "indistinguishable from noise".
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ DEFAULT_BOOTSTRAP = 1000
 _INNER_EDGES = np.asarray(schema.BIN_EDGES[1:-1])
 _LAST_BIN = len(schema.BIN_EDGES) - 2
 _RESAMPLE_CELLS = 20_000_000   # resamples x examples held at once (memory bound of a bootstrap chunk)
+_FEATURE_CELLS = 64_000_000    # examples x grid cells per side (float32: 256 MB), the bound that sets the grid
 
 
 def distribution_statistics(
@@ -65,6 +69,8 @@ def distribution_statistics(
         joined = sample.join(index, on=schema.EXAMPLE_ID, how="left")
         arrays.append((joined["_ix"].to_numpy(), joined[schema.P].to_numpy(), joined[schema.LOGP].to_numpy()))
     (_, pa, la), (_, pb, lb) = arrays
+    # each example holds ~4·grid cells per side: with very many examples, a coarser grid bounds the memory
+    grid = max(16, min(grid, _FEATURE_CELLS // (4 * examples)))
     grids = (_grid(np.concatenate([pa, pb]), grid), _grid(np.concatenate([la, lb]), grid))
 
     values = _exact(pa, la, pb, lb)
