@@ -27,6 +27,9 @@ from probscope.runs import BUILTIN_DATA
 # Qwen2.5-Math's evaluation instruction (the DFT paper evaluates with it)
 STEP_BY_STEP = "{question}\nPlease reason step by step, and put your final answer within \\boxed{{}}."
 
+# Answer fields that hold a worked solution: only its last \boxed{} (or "#### N") is the answer
+SOLUTION_FIELDS = ("solution", "Solution")
+
 
 @dataclass(frozen=True)
 class Benchmark:
@@ -49,7 +52,7 @@ class Benchmark:
 class Problem:
     id: str
     question: str
-    gold: str | None      # the reference answer as grading.gold_text made it (None: the row has none)
+    gold: str             # the reference answer as grading.gold_text made it
     prompt: str           # the question in the benchmark's template
 
 
@@ -96,7 +99,7 @@ def load_problems(bench: Benchmark, data: str | os.PathLike | None = None, *, ru
                   limit: int | None = None) -> list[Problem]:
     """The benchmark's problems (first `limit`), fields checked before anything is generated."""
     from probscope.data import read_records
-    from probscope.evaluate.grading import gold_text
+    from probscope.evaluate.grading import gold_from_solution, gold_text
 
     source = data_source(bench, data, runs_root)
     if Path(source).suffix and not Path(source).exists():
@@ -119,7 +122,11 @@ def load_problems(bench: Benchmark, data: str | os.PathLike | None = None, *, ru
         seen[pid] = seen.get(pid, 0) + 1
         if seen[pid] > 1:          # duplicated problems keep distinct ids, in order of appearance
             pid = f"{pid}#{seen[pid]}"
-        problems.append(Problem(pid, row[question], gold_text(row[answer]), _render(bench, row[question])))
+        gold = gold_from_solution(row[answer]) if answer in SOLUTION_FIELDS else gold_text(row[answer])
+        if gold is None:
+            raise ProbscopeError(f"{source}: row {line}: no reference answer in field {answer!r} "
+                                 f"(empty, or a solution without \\boxed{{}} or '#### N')")
+        problems.append(Problem(pid, row[question], gold, _render(bench, row[question])))
     return problems
 
 
