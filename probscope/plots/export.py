@@ -28,7 +28,6 @@ from probscope.plots.registry import FIGURES
 from probscope.runs import DEFAULT_PROBE_DATASET, atomic_path, write_text_atomic
 
 DPI = 200
-TABLE_FORMATS = ("csv", "md")
 
 
 def export_figures(
