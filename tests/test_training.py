@@ -181,3 +181,52 @@ def test_a_killed_run_resumes_to_the_same_weights(builtin_data, tmp_path, monkey
     assert weights.keys() == expected.keys()
     for name in weights:
         torch.testing.assert_close(weights[name], expected[name], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("normalization", ["window", "micro_batch"])
+def test_loss_normalization_window_token_mean_or_mean_of_micro_batch_means(tmp_path, normalization):
+    """2 micro-batches of 2 replies of very different lengths, SGD lr 1: the update is minus the gradient of
+    the window's token mean (window) or of the mean of the two micro-batches' token means (micro_batch)."""
+    import torch
+    from trl import SFTConfig
+
+    from probscope.bench.train import random_sft_dataset, tiny_llama, word_tokenizer
+    from probscope.training.trainer import ObjectiveSFTTrainer
+
+    tokenizer = word_tokenizer(tmp_path / "tok")
+    shape = dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+                 num_key_value_heads=2)
+    data = random_sft_dataset(4, 40, (4, 24), (1, 3), seed=2)
+    args = SFTConfig(output_dir=str(tmp_path / "t"), report_to=[], save_strategy="no", use_cpu=True,
+                     disable_tqdm=True, seed=0, bf16=False, activation_checkpointing=False, max_steps=1,
+                     optim="sgd", learning_rate=1.0, lr_scheduler_type="constant", max_grad_norm=0.0,
+                     weight_decay=0.0, per_device_train_batch_size=2, gradient_accumulation_steps=2)
+    trainer = ObjectiveSFTTrainer(tiny_llama(tokenizer, 40, **shape), args=args, train_dataset=data,
+                                  processing_class=tokenizer, loss_normalization=normalization)
+    order = list(trainer.get_train_dataloader().sampler)           # the shuffled order the step sees
+    trainer.train()
+
+    model = tiny_llama(tokenizer, 40, **shape)
+    losses, counts = [], []
+    for i in order:
+        ids = torch.tensor([data[i]["input_ids"]])
+        labels = torch.tensor([data[i]["labels"]])
+        logits = model(input_ids=ids).logits[0, :-1]
+        nll = torch.nn.functional.cross_entropy(logits, labels[0, 1:], ignore_index=-100, reduction="sum")
+        losses.append(nll)
+        counts.append(int((labels[0, 1:] != -100).sum()))
+    window = sum(losses) / sum(counts)
+    micro = ((losses[0] + losses[1]) / (counts[0] + counts[1]) + (losses[2] + losses[3]) / (counts[2] + counts[3])) / 2
+    references = {}
+    for name, loss in (("window", window), ("micro_batch", micro)):
+        grads = torch.autograd.grad(loss, list(model.parameters()), retain_graph=True)
+        references[name] = {n: -g for (n, _), g in zip(model.named_parameters(), grads)}
+    got = {n: p.detach() - q.detach() for (n, p), (_, q) in zip(trainer.model.named_parameters(),
+                                                                 model.named_parameters())}
+    other = "window" if normalization == "micro_batch" else "micro_batch"
+
+    def error(reference):
+        return max(((got[n] - reference[n]).abs().max() / reference[n].abs().max()).item() for n in reference)
+
+    assert error(references[normalization]) < 1e-3
+    assert error(references[other]) > 1e-2       # the two normalizations differ on this data
