@@ -113,7 +113,7 @@ def charts(app: AppTest) -> list:
 
 
 def chart_data(chart) -> pl.DataFrame:
-    """The rows an Altair chart sends to the browser (its first dataset: a layered chart may send more)."""
+    """The rows a chart sends to the browser (its first dataset: a layered chart may send more)."""
     return pl.read_ipc_stream(io.BytesIO(chart.proto.datasets[0].data.data))
 
 

@@ -15,10 +15,15 @@ STREAMLIT_SCRIPT = resources.files("probscope.app") / "main.py"
 PRIMARY_COLOR = "#475569"
 
 
+def streamlit_command(runs_root: str, port: int, script: str | None = None) -> list[str]:
+    """The `streamlit run` command serving the dashboard (`script`: another entry, e.g. a checkout's app/main.py)
+    on 127.0.0.1:`port`, without the Deploy button or usage statistics."""
+    return [sys.executable, "-m", "streamlit", "run", str(script or STREAMLIT_SCRIPT), "--server.address", "127.0.0.1",
+            "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
+            "--client.toolbarMode", "viewer", "--theme.primaryColor", PRIMARY_COLOR, "--", "--runs", str(runs_root)]
+
+
 def serve(runs_root: str, port: int = 8501) -> int:
     """Run the dashboard on 127.0.0.1:`port` until interrupted; returns streamlit's exit code."""
-    cmd = [sys.executable, "-m", "streamlit", "run", str(STREAMLIT_SCRIPT), "--server.address", "127.0.0.1",
-           "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
-           "--client.toolbarMode", "viewer", "--theme.primaryColor", PRIMARY_COLOR, "--", "--runs", str(runs_root)]
     print(f"dashboard: http://127.0.0.1:{port}  (Ctrl+C stops it)")
-    return subprocess.run(cmd, check=False).returncode
+    return subprocess.run(streamlit_command(runs_root, port), check=False).returncode

@@ -7,14 +7,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import polars as pl
 import streamlit as st
 
 from probscope import schema
-from probscope.app import state
+from probscope.app import charts, state
 from probscope.errors import ProbscopeError, first_line
 
 # Column name -> header shown; shares (0..1) listed in SHARES are shown as percentages.
@@ -83,8 +83,17 @@ def show_table(frame: pl.DataFrame, *, height: int | str = "auto", key: str | No
     st.dataframe(frame, hide_index=True, column_config=config, height=height, key=key)
 
 
-def show_chart(chart, data: pl.DataFrame, name: str) -> None:
-    """An Altair chart (PNG/SVG from its ⋯ menu) with its data as a CSV download below it."""
-    st.altair_chart(chart, width="stretch")
-    st.download_button("Download the data (CSV)", data.write_csv(), file_name=f"{name}.csv", mime="text/csv",
-                       key=f"csv:{name}")
+@st.cache_data(max_entries=512, show_spinner=False)
+def _vega_spec(chart: str, table: pl.DataFrame, args: tuple, kwargs: dict) -> dict:
+    # Building and validating an Altair chart takes tens of milliseconds: done once per table.
+    return getattr(charts, chart)(table, *args, **kwargs).to_dict()
+
+
+def show_chart(chart: Callable, table: pl.DataFrame, *args, csv: pl.DataFrame | None = None, name: str | None = None,
+               **kwargs) -> None:
+    """The chart `chart`(table, *args, **kwargs) from probscope.app.charts (PNG/SVG from its ⋯ menu); with
+    `name`, its data (`csv`, default the table) as a CSV download below it."""
+    st.vega_lite_chart(spec=_vega_spec(chart.__name__, table, args, kwargs), width="stretch")
+    if name is not None:
+        st.download_button("Download the data (CSV)", (table if csv is None else csv).write_csv(),
+                           file_name=f"{name}.csv", mime="text/csv", key=f"csv:{name}")

@@ -6,7 +6,7 @@ import streamlit as st
 
 from probscope import schema
 from probscope.app import charts, data, state
-from probscope.app.ui import problem, show_table
+from probscope.app.ui import problem, show_chart, show_table
 
 st.title("Benchmarks")
 runs_root = state.runs_root()
@@ -40,8 +40,8 @@ with problem("Benchmark results"):
         rows = curves.filter(pl.col("benchmark") == benchmark)
         metric_label = rows["metric"][0]
         with column:
-            st.altair_chart(charts.lines(rows, "value", colors, y_title=metric_label, band=("lo", "hi"),
-                                         dashes=dashes, title=benchmark), width="stretch")
+            show_chart(charts.lines, rows, "value", colors, y_title=metric_label, band=("lo", "hi"),
+                       dashes=dashes, title=benchmark)
     st.download_button("Download the curves (CSV)", curves.write_csv(), "accuracy-curves.csv", "text/csv",
                        key="csv:accuracy-curves")
     show_table(curves.select(schema.METHOD, schema.RUN, "benchmark", schema.STEP, "metric",

@@ -31,8 +31,8 @@ with problem("Figure 2"):
     hist, colors = charts.with_series(aggregate(selection, probability_histogram, by=BY))
     st.caption(f"Dataset '{selection.dataset}', each run at the step chosen in the sidebar. Percentage of the "
                "series' target tokens per probability bin, log scale; bins without tokens draw no bar.")
-    show_chart(charts.figure2(hist, colors), hist.select(charts.SERIES, *BY, "bin_label", "count", "percent"),
-               "figure2")
+    show_chart(charts.figure2, hist, colors, csv=hist.select(charts.SERIES, *BY, "bin_label", "count", "percent"),
+               name="figure2")
 
 # ---- one run over training --------------------------------------------------------------------------------
 st.subheader("One run over training")
@@ -54,9 +54,9 @@ else:
         side, multiples = st.tabs(["Side by side", "Small multiples"])
         over_data = over.select(charts.SERIES, *BY, "bin_label", "count", "percent")
         with side:
-            show_chart(charts.figure2(over, over_colors), over_data, f"figure2-{run}-steps")
+            show_chart(charts.figure2, over, over_colors, csv=over_data, name=f"figure2-{run}-steps")
         with multiples:
-            st.altair_chart(charts.small_multiples(over, over_colors))
+            show_chart(charts.small_multiples, over, over_colors)
 
 # ---- summary and statistics ------------------------------------------------------------------------------
 st.subheader("Summary per run and step")
@@ -92,8 +92,8 @@ else:
         else:
             st.caption("Tokens matched by example and position; each cell is the percentage of matched tokens in "
                        "that pair of bins. Cells off the diagonal are tokens whose bin changed.")
-            show_chart(charts.heatmap(pairs, x_title=label(a), y_title=label(b)),
-                       pairs.select("bin_x", "bin_y", "count", "percent"), "paired-bins")
+            show_chart(charts.heatmap, pairs, x_title=label(a), y_title=label(b),
+                       csv=pairs.select("bin_x", "bin_y", "count", "percent"), name="paired-bins")
 
 # ---- class-stacked view -------------------------------------------------------------------------------------
 st.subheader("Token classes per bin")
@@ -104,5 +104,5 @@ with problem("Class-stacked view"):
                                   "bin_share": "share of the bin (slices add up to 100%)"}.get)
     st.caption("Each bin of Figure 2 split by the tokens' roles (from the data where it has them, else the "
                "token's class).")
-    show_chart(charts.class_bars(classes, share), classes.select(charts.SERIES, *BY, schema.ROLE, "bin_label",
-                                                                  "count", "percent", "bin_share"), "classes")
+    show_chart(charts.class_bars, classes, share, name="classes",
+               csv=classes.select(charts.SERIES, *BY, schema.ROLE, "bin_label", "count", "percent", "bin_share"))

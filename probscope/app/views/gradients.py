@@ -38,9 +38,8 @@ else:
             st.info("Choose at least one objective.")
         else:
             colors = {o: method_color(o, i) for i, o in enumerate(objectives)}
-            show_chart(charts.mass_bars(shown, colors),
-                       shown.select(charts.SERIES, *BY, schema.OBJECTIVE, "bin_label", "token_share", "mass_share"),
-                       "gradient-mass")
+            show_chart(charts.mass_bars, shown, colors, name="gradient-mass",
+                       csv=shown.select(charts.SERIES, *BY, schema.OBJECTIVE, "bin_label", "token_share", "mass_share"))
 
 # ---- from training -------------------------------------------------------------------------------------------
 st.subheader("While training")
@@ -68,8 +67,8 @@ with problem("Training dynamics"):
     columns = st.columns(2)
     for i, (column, title, y_title) in enumerate(PANELS):
         with columns[i % 2]:
-            st.altair_chart(charts.lines(curves, column, colors, y_title=y_title, rules=rules, dashes=dashes,
-                                         title=title.format(below=0.1)), width="stretch")
+            show_chart(charts.lines, curves, column, colors, y_title=y_title, rules=rules, dashes=dashes,
+                       title=title.format(below=0.1))
     st.download_button("Download the curves (CSV)", curves.write_csv(), "training-curves.csv",
                        "text/csv", key="csv:training-curves")
 
@@ -78,7 +77,7 @@ with problem("Training dynamics"):
     low, median, high = (schema.WEIGHT_QUANTILE[q] for q in schema.DYNAMICS_QUANTILES)
     weights = (frame.filter(pl.col(schema.OBJECTIVE) == objective)
                .join(curves.select(schema.RUN, schema.STEP, charts.SERIES), on=[schema.RUN, schema.STEP]))
-    st.altair_chart(charts.lines(weights, median, colors, y_title=f"weight w under {objective}", band=(low, high),
-                                 rules=rules, dashes=dashes), width="stretch")
+    show_chart(charts.lines, weights, median, colors, y_title=f"weight w under {objective}", band=(low, high),
+               rules=rules, dashes=dashes)
     show_table(dynamics_curves(frame).select(schema.RUN, schema.STEP, schema.N_TOKENS, schema.SFT_LOSS,
                                              schema.DFT_LOSS, SHARE_BELOW, schema.WEIGHT_MEAN), height=240)

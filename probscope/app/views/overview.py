@@ -31,8 +31,8 @@ with problem("Figure 2"):
     hist, colors = charts.with_series(aggregate(selection, probability_histogram, steps=final, by=BY))
     st.caption(f"Dataset '{selection.dataset}'. Percentage of each series' target tokens per probability bin "
                "(log scale). Click a legend entry to highlight it.")
-    show_chart(charts.figure2(hist, colors), hist.select(charts.SERIES, *BY, "bin_label", "count", "percent"),
-               "overview-figure2")
+    show_chart(charts.figure2, hist, colors, csv=hist.select(charts.SERIES, *BY, "bin_label", "count", "percent"),
+               name="overview-figure2")
 
 left, right = st.columns(2)
 with left:

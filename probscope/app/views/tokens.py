@@ -56,8 +56,8 @@ with problem("Token listing"):
     if shown.is_empty():
         st.info(f"No selected run has a token with p {relation} {threshold:g}.")
     else:
-        show_chart(charts.token_bars(shown), shown.select(charts.SERIES, *BY, "rank", schema.TOKEN, schema.ROLE,
-                                                          "count", "share"), "token-listing")
+        show_chart(charts.token_bars, shown, name="token-listing",
+                   csv=shown.select(charts.SERIES, *BY, "rank", schema.TOKEN, schema.ROLE, "count", "share"))
     if tail == "below":
         shares = aggregate(selection, role_shares, upper=threshold, by=BY)
         st.markdown("**Roles below the threshold against all tokens** (enrichment above 1: the role is more "

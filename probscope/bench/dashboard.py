@@ -1,0 +1,170 @@
+"""`probscope-bench dashboard`: how long each dashboard page takes in a real browser, cold and warm.
+
+    probscope-bench dashboard                        # the runs in ./runs (else the smoke demo, built in a temp dir)
+    probscope-bench dashboard --runs DIR --cold 3 --warm 8 --screenshots shots/
+
+Drives Debian's Chromium (/usr/bin/chromium; `apt-get install chromium`) headless with Playwright.
+A page's time runs from navigation until the app is idle: the script has finished (Streamlit's
+script state), no element is still loading, and every chart has drawn its canvas.
+  cold: a fresh server (nothing imported, nothing cached) and a fresh browser; the page's URL opened
+        directly (median of --cold loads per page).
+  warm: one server and browser that have shown every page once; the page reached by its sidebar link
+        (median of --warm visits): what a user sees moving between pages.
+Last line: JSON with pages ({title: {cold_s, warm_s}}), cold_s_max, warm_s_max. Targets: cold <= 2 s,
+warm <= 0.3 s.
+
+The helpers (dashboard_server, open_chromium, wait_until_idle) also drive tests/test_dashboard_browser.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import statistics
+import subprocess
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from probscope.bench import BENCHES
+
+CHROMIUM = "/usr/bin/chromium"
+# Idle: the script finished, nothing is loading, every chart drew its canvas (or SVG), the page's title shows.
+IDLE = """title => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  const heading = document.querySelector('[data-testid="stMainBlockContainer"] h1');
+  return app && app.dataset.testScriptState === 'notRunning' && heading && heading.innerText.trim() === title
+    && !document.querySelector('[data-testid="stSkeleton"], [data-testid="stStatusWidget"]')
+    && [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')].every(c => c.querySelector('canvas, svg'));
+}"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def dashboard_server(runs_root: str | Path, *, script: str | Path | None = None, log: Path | None = None,
+                     timeout_s: float = 60) -> Iterator[str]:
+    """`streamlit run` of the dashboard on a free loopback port; yields its URL once it answers, stops it after."""
+    from probscope.app import streamlit_command
+
+    port = free_port()
+    out = open(log, "w") if log else subprocess.DEVNULL
+    process = subprocess.Popen(streamlit_command(str(runs_root), port, script), stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the dashboard server did not start (exit code {process.poll()}; log: {log})")
+            time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        if log:
+            out.close()
+
+
+def open_chromium(playwright):
+    """Debian's Chromium, headless (Playwright's own browser download is not needed)."""
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+
+
+def wait_until_idle(page, title: str, timeout_s: float = 30) -> None:
+    page.wait_for_function(IDLE, arg=title, timeout=timeout_s * 1000, polling=25)
+
+
+def page_paths() -> list[tuple[str, str]]:
+    """(title, URL path) of every page; the landing page is the root."""
+    from probscope.app.dashboard import PAGES
+
+    return [(title, "" if i == 0 else Path(file).stem) for i, (file, title) in enumerate(PAGES)]
+
+
+def open_page(page, url: str, title: str, path: str) -> float:
+    start = time.perf_counter()
+    page.goto(f"{url}/{path}")
+    wait_until_idle(page, title)
+    return time.perf_counter() - start
+
+
+def click_page(page, title: str) -> float:
+    start = time.perf_counter()
+    page.locator('[data-testid="stSidebarNav"] a').filter(has_text=title).first.click()
+    wait_until_idle(page, title)
+    return time.perf_counter() - start
+
+
+def smoke_runs(root: Path) -> Path:
+    from probscope.demo import build_demo_runs, smoke_settings
+
+    task, overrides, examples = smoke_settings()
+    build_demo_runs(root, task=task, overrides=overrides, probe_examples=examples)
+    return root
+
+
+@BENCHES.register("dashboard")
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(prog="probscope-bench dashboard", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", default="runs", help="runs directory (default: ./runs; the smoke demo if it has none)")
+    parser.add_argument("--cold", type=int, default=3, help="cold loads per page (default: 3)")
+    parser.add_argument("--warm", type=int, default=8, help="warm visits per page (default: 8)")
+    parser.add_argument("--screenshots", help="save a screenshot of each page here")
+    args = parser.parse_args(argv)
+    from playwright.sync_api import sync_playwright
+
+    from probscope.runs import discover_runs
+
+    with tempfile.TemporaryDirectory() as tmp:
+        runs_root = Path(args.runs)
+        try:
+            discover_runs(runs_root)
+        except Exception:   # no runs there: measure on the smoke demo
+            print(f"{runs_root}: no runs; building the smoke demo in {tmp}")
+            runs_root = smoke_runs(Path(tmp) / "runs")
+        pages = page_paths()
+        cold: dict[str, list[float]] = {title: [] for title, _ in pages}
+        warm: dict[str, list[float]] = {title: [] for title, _ in pages}
+        with sync_playwright() as playwright:
+            browser = open_chromium(playwright)
+            for rep in range(args.cold):
+                for title, path in pages:
+                    with dashboard_server(runs_root, log=Path(tmp) / "server.log") as url:
+                        context = browser.new_context(viewport={"width": 1280, "height": 900})
+                        cold[title].append(open_page(context.new_page(), url, title, path))
+                        context.close()
+                print(f"cold {rep + 1}/{args.cold}: " + ", ".join(f"{t} {cold[t][-1]:.2f}s" for t, _ in pages))
+            with dashboard_server(runs_root, log=Path(tmp) / "server.log") as url:
+                page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+                open_page(page, url, *pages[0])
+                for title, _ in pages[1:]:   # every page once: its data cached, its scripts loaded
+                    click_page(page, title)
+                for rep in range(args.warm):
+                    for title, _ in pages:
+                        warm[title].append(click_page(page, title))
+                        if args.screenshots and rep == 0:
+                            Path(args.screenshots).mkdir(parents=True, exist_ok=True)
+                            page.screenshot(path=str(Path(args.screenshots) / f"{Path(title.lower()).stem}.png"))
+                print("warm: " + ", ".join(f"{t} {statistics.median(warm[t]):.3f}s" for t, _ in pages))
+            browser.close()
+    result = {title: {"cold_s": round(statistics.median(cold[title]), 3),
+                      "warm_s": round(statistics.median(warm[title]), 3)} for title, _ in pages}
+    return {"pages": result, "cold_s_max": max(r["cold_s"] for r in result.values()),
+            "warm_s_max": max(r["warm_s"] for r in result.values()), "runs": str(runs_root),
+            "cold_loads": args.cold, "warm_visits": args.warm}
