@@ -32,6 +32,8 @@ demo-build: $(VENV)/.installed
 	$(BIN)/probscope demo --runs runs --no-serve
 
 test: $(VENV)/.installed-dev
+	@# the dashboard's browser test drives Debian's Chromium (Playwright's own browser download is unreachable)
+	[ -x /usr/bin/chromium ] || (apt-get update && apt-get install -y chromium) || echo "no chromium: the browser test will skip"
 	$(BIN)/pytest -q
 
 bench: $(VENV)/.installed
