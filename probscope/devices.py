@@ -42,12 +42,13 @@ def local_rank() -> int:
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """`device` as a torch.device; "auto" is this process's GPU (cuda:<local rank>), else mps, else cpu."""
+    """`device` as a torch.device; "auto" is this process's GPU (cuda:<local rank>), else mps, else cpu.
+    A device this machine lacks (cuda without a GPU, cuda:3 of two) is a one-line error."""
     import torch
 
     if str(device) != "auto":
         try:
-            return torch.device(device)
+            return _available(torch.device(device))
         except RuntimeError:
             raise ProbscopeError(f"device={str(device)!r}: use auto, cpu, cuda, cuda:N or mps") from None
     if torch.cuda.is_available():
@@ -55,6 +56,23 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def _available(device: torch.device) -> torch.device:
+    """`device` if this machine has it, else a one-line error (torch would fail later, mid-work, with a traceback)."""
+    import torch
+
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            why = "this torch is built without CUDA" if torch.version.cuda is None else "no CUDA GPU is visible"
+            raise ProbscopeError(f"device={str(device)!r}: {why}; use cpu (or auto)")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ProbscopeError(f"device={str(device)!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s), "
+                                 f"cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+    if device.type == "mps" and not (getattr(torch.backends, "mps", None) is not None
+                                     and torch.backends.mps.is_available()):
+        raise ProbscopeError(f"device={str(device)!r}: Apple's MPS is not available here; use cpu (or auto)")
+    return device
 
 
 def parse_dtype(dtype: str | torch.dtype | None) -> torch.dtype | None:

@@ -10,9 +10,25 @@ from probscope import devices
 from probscope.errors import ProbscopeError
 
 
-def test_an_explicit_device_is_taken_as_is():
+def test_an_explicit_device_is_taken_as_is(monkeypatch):
     assert devices.resolve_device("cpu") == torch.device("cpu")
-    assert devices.resolve_device(torch.device("cuda", 1)) == torch.device("cuda", 1)   # no GPU needed to name one
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert devices.resolve_device(torch.device("cuda", 1)) == torch.device("cuda", 1)
+    assert devices.resolve_device("cuda") == torch.device("cuda")
+
+
+@pytest.mark.bad_input
+def test_a_device_this_machine_lacks_is_a_one_line_error(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    for device in ("cuda", "cuda:0", "mps"):
+        with pytest.raises(ProbscopeError, match=f"device='{device}': .*(CUDA|MPS).*; use cpu \\(or auto\\)$"):
+            devices.resolve_device(device)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    with pytest.raises(ProbscopeError, match=r"device='cuda:2': this machine has 2 CUDA GPU\(s\), cuda:0 to cuda:1$"):
+        devices.resolve_device("cuda:2")
 
 
 def test_a_bad_device_is_a_one_line_error():

@@ -23,6 +23,7 @@ from probscope import runs, schema
 from probscope.data import EncodedExample
 from probscope.errors import ProbscopeError
 from probscope.probe import (
+    api,
     probe_checkpoint,
     probe_examples,
     read_probe_table,
@@ -209,7 +210,7 @@ def test_resume_after_kill_equals_uninterrupted_run(tmp_path, monkeypatch):
     options = dict(run="sft", step=3, shard_size=4, progress=False)
     probe_examples(model, None, examples, tmp_path / "whole", **options)
 
-    real_write, written = runs.write_parquet_atomic, []
+    real_write, written = api.write_shard, []
 
     def killed_after_three_shards(frame, path):
         if len(written) == 3:
@@ -217,14 +218,14 @@ def test_resume_after_kill_equals_uninterrupted_run(tmp_path, monkeypatch):
         real_write(frame, path)
         written.append(path.name)
 
-    monkeypatch.setattr(runs, "write_parquet_atomic", killed_after_three_shards)
+    monkeypatch.setattr(api, "write_shard", killed_after_three_shards)
     with pytest.raises(KeyboardInterrupt):
         probe_examples(model, None, examples, tmp_path / "resumed", **options)
     assert not (tmp_path / "resumed" / runs.PROBE_DONE).exists()
     assert runs.Run(tmp_path).probed_steps() == []
     assert not [p for p in (tmp_path / "resumed").iterdir() if p.name.endswith(".tmp")]
 
-    monkeypatch.setattr(runs, "write_parquet_atomic", lambda frame, path: (written.append(path.name), real_write(frame, path)))
+    monkeypatch.setattr(api, "write_shard", lambda frame, path: (written.append(path.name), real_write(frame, path)))
     probe_examples(model, None, examples, tmp_path / "resumed", **options)
     assert len(written) == 8 and len(set(written)) == 8            # the 3 finished shards were not redone
     assert read_probe_table(tmp_path / "resumed").equals(read_probe_table(tmp_path / "whole"))
@@ -234,7 +235,7 @@ def test_rerun_on_finished_directory_is_a_no_op(tmp_path, monkeypatch):
     model, examples = tiny_llama(), random_examples(5, 300)
     first = probe_examples(model, None, examples, tmp_path, run="r", step=1, progress=False)
     files = {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()}
-    monkeypatch.setattr(runs, "write_parquet_atomic", lambda *a: pytest.fail("rerun wrote a shard"))
+    monkeypatch.setattr(api, "write_shard", lambda *a: pytest.fail("rerun wrote a shard"))
     monkeypatch.setattr(runs, "write_text_atomic", lambda *a: pytest.fail("rerun wrote a file"))
     again = probe_examples(model, None, examples, tmp_path, run="r", step=1, progress=False)
     assert again.already_done and again.tokens == first.tokens
@@ -435,12 +436,15 @@ def test_cli_flags_come_from_probe_config_in_both_spellings(tmp_path):
     from probscope.cli import build_parser
     from probscope.probe import ProbeConfig, ProbeOptions
 
-    required = ["probe", "--model", "m", "--data", "d", "--out", "o"]
+    required = ["probe", "--data", "d"]
     args = build_parser().parse_args(required)
     flags = [f for f in dataclasses.fields(ProbeConfig) if f.metadata.get("flag", True)]
-    assert {f.name for f in flags} >= {"batch_size", "device", "dtype", "shard_size", "compile", "limit", "run", "step"}
+    assert {f.name for f in flags} >= {"batch_size", "device", "dtype", "shard_size", "compile", "limit", "run", "step",
+                                       "model", "out", "dataset", "run_name", "tokenizer", "trust_remote_code"}
     for f in flags:   # the parser's defaults are the dataclass's; fields without one are required flags
         assert getattr(args, f.name) == (f.default if f.default is not dataclasses.MISSING else f.name[0]), f.name
+    assert args.trust_remote_code is False
+    assert build_parser().parse_args([*required, "--trust-remote-code"]).trust_remote_code is True
     for spelling in ("--shard-size", "--shard_size"):
         assert build_parser().parse_args([*required, spelling, "7"]).shard_size == 7
     assert ProbeOptions(batch_size="8", compile="off").options()["batch_size"] == 8
@@ -535,12 +539,14 @@ def test_scan_reads_shards_in_order_and_checks_their_schema(tmp_path):
 
     probe_examples(tiny_llama(), None, random_examples(9, 300), tmp_path, run="r", step=0, shard_size=2, progress=False)
     in_shard_order = [pl.read_parquet(tmp_path / f"part-000-{i:06d}.parquet") for i in range(5)]
-    (tmp_path / "part-000-000000.parquet").rename(tmp_path / "part-001-000000.parquet")   # as if rank 1 wrote it
     assert read_probe_table(tmp_path).equals(pl.concat(in_shard_order))
     assert scan_probe_table(tmp_path).select(schema.P).collect().equals(pl.concat(in_shard_order).select(schema.P))
-    pl.DataFrame({"p": [0.5]}).write_parquet(tmp_path / "part-000-000099.parquet")
-    with pytest.raises(ProbscopeError, match="part-000-000099.parquet: columns \\['p'\\] differ from probe schema"):
+    stray = tmp_path / "part-000-000099.parquet"
+    pl.DataFrame({"p": [0.5]}).write_parquet(stray)
+    with pytest.raises(ProbscopeError, match="shard part-000-000099.parquet is not part of the finished probe"):
         read_probe_table(tmp_path)
+    with pytest.raises(ProbscopeError, match="part-000-000099.parquet: columns \\['p'\\] differ from probe schema"):
+        read_probe_table(stray)
 
 
 def test_a_shard_mixing_examples_with_and_without_roles_keeps_both(tmp_path):

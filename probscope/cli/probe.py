@@ -1,13 +1,18 @@
-"""`probscope probe --model DIR --data FILE --out DIR [options]`: one row per target token, into Parquet.
+"""`probscope probe`: one row per target token, into Parquet.
 
-The flags are generated: one per field of probscope.probe.ProbeConfig (model, data, out, run, step, limit,
-batch size, device, dtype, shard size, chunk size, compile) and one per field of probscope.data.DataFormat,
-each in both spellings (--shard-size and --shard_size, as in recipes). Defaults and help live there.
+    probscope probe --run RUNS_DIR/NAME --data FILE [--dataset NAME]   # every checkpoint of a run not probed yet
+    probscope probe --model DIR --data FILE --out DIR                  # one model, anywhere
+
+The flags are generated: one per field of probscope.probe.ProbeConfig (data, run, dataset, model, out, run
+name, step, limit, tokenizer, trust-remote-code, batch size, device, dtype, shard size, chunk size, compile)
+and one per field of probscope.data.DataFormat, each in both spellings (--shard-size and --shard_size, as in
+recipes). Defaults and help live there.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 from probscope.cli.commands import COMMANDS
 from probscope.errors import ProbscopeError
@@ -20,10 +25,10 @@ def add_probe_command(sub) -> None:
 
     p = sub.add_parser(
         "probe", help="probe a model on a dataset: one row per target token, into Parquet",
-        description="Probe any Hugging Face causal LM on any dataset (also outside a run). With no format "
-                    "flags the format is inferred from the columns (e.g. a `text` column: every token is a target). "
-                    "Under torchrun each process probes its share. Read the result with "
-                    "probscope.probe.read_probe_table(OUT).",
+        description="Probe every checkpoint of a run (--run) or any Hugging Face causal LM (--model, --out) on "
+                    "any dataset. With no format flags the format is inferred from the columns (e.g. a `text` "
+                    "column: every token is a target). Under torchrun each process probes its share. Read the "
+                    "result with probscope.probe.read_probe_table(DIR).",
     )
     _add_flags(p, ProbeConfig)
     _add_flags(p.add_argument_group("data format (the same keys as a training recipe)"), DataFormat)
@@ -37,6 +42,9 @@ def _add_flags(parser, config_class) -> None:
     for f in sorted(_flag_fields(config_class), key=lambda f: f.default is not dataclasses.MISSING):
         flags = dict.fromkeys((f"--{f.name.replace('_', '-')}", f"--{f.name}"))
         required = f.default is dataclasses.MISSING
+        if str(f.type) == "bool":   # a switch: present = on
+            parser.add_argument(*flags, dest=f.name, action="store_true", help=f.metadata.get("help"))
+            continue
         parser.add_argument(*flags, dest=f.name, required=required, default=None if required else f.default,
                             type=int if str(f.type) in ("int", "int | None") else str,
                             choices=f.metadata.get("choices"), help=f.metadata.get("help"))
@@ -47,25 +55,49 @@ def _flag_fields(config_class) -> list[dataclasses.Field]:
 
 
 def _probe(args) -> None:
-    from probscope import runs
-    from probscope.data import DataFormat, encode_file
-    from probscope.models import load_tokenizer, require_model_dir
-    from probscope.probe import probe_checkpoint
+    from probscope import devices
+    from probscope.data import DataFormat
     from probscope.probe.config import ProbeConfig
 
     fmt = DataFormat(**{f.name: getattr(args, f.name) for f in _flag_fields(DataFormat)})
     cfg = ProbeConfig(**{f.name: getattr(args, f.name) for f in _flag_fields(ProbeConfig)}, overflow=fmt.overflow)
+    devices.resolve_device(cfg.device)   # a device this machine lacks fails before any data or weights load
+    if cfg.run is not None:
+        _probe_run(cfg, fmt)
+    else:
+        _probe_model(cfg, fmt)
+
+
+def _probe_run(cfg, fmt) -> None:
+    from probscope.probe.whole_run import probe_run
+
+    summaries = probe_run(cfg.run, cfg.data, fmt, dataset=cfg.dataset, tokenizer=cfg.tokenizer, limit=cfg.limit,
+                          trust_remote_code=cfg.trust_remote_code, **cfg.options())
+    for summary in summaries:
+        print(f"probscope probe: {summary.line()}")
+    new = [s.step for s in summaries if not s.already_done]
+    print(f"probscope probe: run {cfg.run}: probed {len(new)} checkpoint(s)"
+          + (f" (steps {', '.join(map(str, new))})" if new else "")
+          + f", {len(summaries) - len(new)} already probed -> {Path(summaries[0].out_dir).parent}")
+
+
+def _probe_model(cfg, fmt) -> None:
+    from probscope import runs
+    from probscope.data import encode_file
+    from probscope.models import load_tokenizer, require_model_dir
+    from probscope.probe import probe_checkpoint
+
     model = require_model_dir(cfg.model)
     try:
         model_step = runs.step_of(model)          # a checkpoint directory step-N
     except ProbscopeError:
         model_step = None
     in_run = model_step is not None and model.parent.name == runs.CHECKPOINTS
-    tokenizer = load_tokenizer(model)
+    tokenizer = load_tokenizer(cfg.tokenizer or model, trust_remote_code=cfg.trust_remote_code)
     examples = encode_file(cfg.data, tokenizer, fmt, limit=cfg.limit)
     summary = probe_checkpoint(
-        model, examples, cfg.out, tokenizer=tokenizer,
-        run=cfg.run or (model.parent.parent.name if in_run else model.resolve().name),
+        model, examples, cfg.out, tokenizer=tokenizer, trust_remote_code=cfg.trust_remote_code,
+        run=cfg.run_name or (model.parent.parent.name if in_run else model.resolve().name),
         step=cfg.step if cfg.step is not None else (model_step or 0),
         **cfg.options(),
     )

@@ -7,7 +7,8 @@
 Top to bottom: the plan (planning.py: examples checked, cut to the context, length-sorted, shards of
 `shard_size`; shard i belongs to rank i % world_size), the model's head checked against its own forward
 (head.py), each unfinished shard probed batch by batch (batching.py) and written atomically as
-part-<rank>-<i>.parquet, and last, by rank 0 once every rank finished, the completion marker (state.py).
+part-<rank>-<i>.parquet, and last, by rank 0 once every rank finished, the completion marker listing every
+shard (state.py; readers check the table against it: table.py).
 A directory without the marker is unfinished and resumes; a rerun on a finished one does nothing.
 Options and their defaults: probscope.probe.config.ProbeOptions.
 """
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING
 import torch
 from tqdm.auto import tqdm
 
-from probscope import devices, runs
+from probscope import devices
 from probscope.errors import ProbscopeError
 from probscope.models import load_causal_lm, load_tokenizer, require_model_dir
 from probscope.probe import state
@@ -31,7 +32,7 @@ from probscope.probe.config import AUTO_BATCH_TOKENS, ProbeOptions
 from probscope.probe.head import LMHead, check_head_matches_model
 from probscope.probe.planning import fingerprint, make_plan, warn_about
 from probscope.probe.state import ProbeSummary
-from probscope.probe.table import part_name
+from probscope.probe.table import part_name, write_shard
 from probscope.token_stats import COMPILE_MIN_ELEMENTS
 
 if TYPE_CHECKING:
@@ -50,15 +51,23 @@ def probe_examples(model, tokenizer, examples: list[EncodedExample], out_dir: st
 
 
 def probe_checkpoint(model_path: str | os.PathLike, examples: list[EncodedExample], out_dir: str | os.PathLike,
-                     *, run: str, step: int, tokenizer=None, **options) -> ProbeSummary:
-    """Load a Hugging Face causal LM (+ its tokenizer unless given) from a directory and probe it."""
+                     *, run: str, step: int, tokenizer=None, base_model: str | None = None,
+                     trust_remote_code: bool = False, **options) -> ProbeSummary:
+    """Load a Hugging Face causal LM (+ its tokenizer unless given) from a directory and probe it.
+
+    A LoRA adapter checkpoint is merged into its base on load (base_model, else the adapter's own
+    base_model_name_or_path); trust_remote_code: run the model's own Python code (off: only code shipped
+    with transformers runs). See probscope.models.load_causal_lm.
+    """
     opts = ProbeOptions(**options)
+    state.check_output_path(Path(out_dir))
     done = state.finished_summary(Path(out_dir), _fingerprint(examples, run, step, opts, Path(out_dir)))
     if done is not None:
         return done   # skip loading the weights
+    devices.resolve_device(opts.device)   # a device this machine lacks fails before the weights load
     path = require_model_dir(model_path)
-    model = load_causal_lm(path, opts.dtype)
-    tokenizer = tokenizer if tokenizer is not None else load_tokenizer(path)
+    model = load_causal_lm(path, opts.dtype, trust_remote_code=trust_remote_code, base_model=base_model)
+    tokenizer = tokenizer if tokenizer is not None else load_tokenizer(path, trust_remote_code=trust_remote_code)
     return _probe(model, tokenizer, examples, Path(out_dir), run, step, opts, str(model_path))
 
 
@@ -72,6 +81,7 @@ def _fingerprint(examples, run: str, step: int, opts: ProbeOptions, out_dir: Pat
 def _probe(model, tokenizer, examples, out_dir: Path, run: str, step: int, opts: ProbeOptions,
            model_path: str | None) -> ProbeSummary:
     key = _fingerprint(examples, run, step, opts, out_dir)
+    state.check_output_path(out_dir)
     done = state.finished_summary(out_dir, key)
     if done is not None:
         return done
@@ -84,7 +94,7 @@ def _probe(model, tokenizer, examples, out_dir: Path, run: str, step: int, opts:
         context = opts.max_length or getattr(model.config, "max_position_embeddings", None)
         plan = make_plan(examples, context, opts.overflow, opts.shard_size, head.vocab_size, out_dir)
         warn_about(plan, context)
-        state.claim(out_dir, key)
+        state.claim(out_dir, key, alone=world == 1)
         first = plan.first_with_context()
         check_head_matches_model(model, head, first.input_ids if first is not None else None)
         use_compile = opts.compile if opts.compile != "auto" else plan.tokens * head.vocab_size >= COMPILE_MIN_ELEMENTS
@@ -100,16 +110,17 @@ def _probe(model, tokenizer, examples, out_dir: Path, run: str, step: int, opts:
                 if not state.shard_done(out_dir, index):
                     frame, budget = probe_shard(model, head, tokenizer, shard, run, step, budget, fixed_batch,
                                                 opts.chunk_size, use_compile, token_strings)
-                    runs.write_parquet_atomic(frame, out_dir / part_name(rank, index))
+                    write_shard(frame, out_dir / part_name(rank, index))
                 bar.update(sum(len(it.positions) for it in shard))
         devices.barrier()
         if rank == 0:
+            files = state.shard_records(out_dir, len(plan.shards))
             state.mark_finished(ProbeSummary(
                 out_dir=str(out_dir), run=run, step=step,
                 model=model_path or getattr(model, "name_or_path", None) or None,
-                examples=plan.examples, tokens=state.rows_written(out_dir, len(plan.shards)), shards=len(plan.shards),
+                examples=plan.examples, tokens=sum(f["rows"] for f in files), shards=len(plan.shards),
                 truncated=plan.truncated, dropped=plan.dropped, no_targets=plan.no_targets, world_size=world,
-                seconds=round(time.perf_counter() - started, 3), fingerprint=key,
+                seconds=round(time.perf_counter() - started, 3), fingerprint=key, files=files,
             ))
         devices.barrier()   # every rank returns only once the directory is marked finished
     return state.read_marker(out_dir)

@@ -5,7 +5,8 @@
     ProbeOptions(shard_size=0)                       # ProbscopeError: --shard-size: 0 is not a positive integer
 
 ProbeOptions are the keyword options of probe_examples / probe_checkpoint; ProbeConfig adds what
-`probscope probe` needs besides (model, data, output, run name, step, limit). Every field whose metadata
+`probscope probe` needs besides (data, a run or a model and its output, run name, step, limit, tokenizer,
+trust_remote_code). Every field whose metadata
 does not say "flag": False is a `probscope probe` flag, spelled --shard-size or --shard_size; max_length
 and overflow come from the data format's flags of the same names instead.
 """
@@ -69,20 +70,50 @@ class ProbeOptions:
 
 @dataclass(kw_only=True)
 class ProbeConfig(ProbeOptions):
-    """`probscope probe`: which model on which data into which directory, plus the ProbeOptions."""
+    """`probscope probe`: which model(s) on which data into which directory, plus the ProbeOptions.
 
-    model: str = field(metadata={"help": "model directory (save_pretrained, with its tokenizer)"})
+    Either --run RUNS_DIR/NAME (every checkpoint of a run not probed yet, into the run's own layout) or
+    --model PATH --out DIR (one model, anywhere).
+    """
+
     data: str = field(metadata={"help": "dataset file (JSONL, JSON, Parquet, CSV) or saved dataset"})
-    out: str = field(metadata={"help": "directory for the probe table (part-*.parquet + completion marker)"})
     run: str | None = field(default=None, metadata={
-        "help": "run name stored in each row (default: the run holding the checkpoint, else the model directory's name)"})
+        "help": "run directory (RUNS_DIR/NAME): probe each of its checkpoints not probed yet on this dataset, "
+                "into RUN/probes/DATASET/step-N"})
+    dataset: str | None = field(default=None, metadata={
+        "help": "with --run: the dataset's name in the run (default: the data file's name without extension; "
+                "train for the run's own training data)"})
+    model: str | None = field(default=None, metadata={
+        "help": "one model directory (save_pretrained, or a LoRA adapter) or hub name, probed into --out"})
+    out: str | None = field(default=None, metadata={
+        "help": "with --model: directory for the probe table (part-*.parquet + completion marker)"})
+    run_name: str | None = field(default=None, metadata={
+        "help": "with --model: run name stored in each row (default: the run holding the checkpoint, "
+                "else the model directory's name)"})
     step: int | None = field(default=None, metadata={
-        "help": "step stored in each row (default: N of a step-N model directory, else 0)"})
+        "help": "with --model: step stored in each row (default: N of a step-N model directory, else 0)"})
     limit: int | None = field(default=None, metadata={"help": "probe only the first N rows of the dataset"})
+    tokenizer: str | None = field(default=None, metadata={
+        "help": "tokenizer directory or hub name (default: the checkpoint's own, else the run's manifest "
+                "config 'tokenizer', else its base model's)"})
+    trust_remote_code: bool = field(default=False, metadata={
+        "help": "allow a model or tokenizer to run its own Python code (auto_map); off by default"})
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _require_positive(self, "limit")
+        if (self.run is None) == (self.model is None):
+            raise ProbscopeError("give either --run RUNS_DIR/NAME (every checkpoint of a run) or --model PATH "
+                                 "--out DIR (one model), " + ("not both" if self.run else "one of them"))
+        only_with = {"--out": (self.out, "model"), "--run-name": (self.run_name, "model"),
+                     "--step": (self.step, "model"), "--dataset": (self.dataset, "run")}
+        for flag, (value, mode) in only_with.items():
+            if value is not None and getattr(self, mode) is None:
+                raise ProbscopeError(f"{flag}: only with --{mode}" + (
+                    " (a run's probes go to RUN/probes/DATASET/step-N, named and numbered by the run)"
+                    if mode == "model" else ""))
+        if self.model is not None and self.out is None:
+            raise ProbscopeError("--out: required with --model (the directory for the probe table)")
 
 
 def _require_positive(config, *names: str) -> None:

@@ -2,7 +2,8 @@
 
     _PLAN.json          {"fingerprint": ...}: the inputs the directory is being probed with (runs.PROBE_PLAN)
     part-R-S.parquet    shard S, written atomically by rank R; present = done
-    _DONE.json          ProbeSummary as JSON, written last by rank 0 (runs.PROBE_DONE)
+    _DONE.json          ProbeSummary as JSON, written last by rank 0 (runs.PROBE_DONE), listing every shard
+                        with its rows, bytes and footer hash (what readers check: probscope.probe.table)
 
 A directory without the marker is unfinished and resumes shard by shard; one with it is finished, and a
 rerun with the same inputs (same fingerprint) returns its summary without touching anything.
@@ -10,13 +11,14 @@ rerun with the same inputs (same fingerprint) returns its summary without touchi
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from probscope import runs, schema
-from probscope.errors import ProbscopeError
-from probscope.probe.table import shard_files
+from probscope.errors import ProbscopeError, first_line
+from probscope.probe import table
 
 
 @dataclass
@@ -37,6 +39,7 @@ class ProbeSummary:
     seconds: float = 0.0          # wall time of the run that finished the directory
     schema_version: int = schema.SCHEMA_VERSION
     fingerprint: str = ""
+    files: list[dict] = field(default_factory=list)   # per shard: name, rows, bytes, footer_sha256 (table.py)
     already_done: bool = field(default=False, compare=False)
 
     def line(self) -> str:
@@ -55,26 +58,48 @@ def mark_finished(summary: ProbeSummary) -> None:
 
 
 def read_marker(out_dir: Path) -> ProbeSummary:
-    return ProbeSummary(out_dir=str(out_dir), **json.loads((out_dir / runs.PROBE_DONE).read_text()))
+    """The completion marker as a ProbeSummary (fields this probscope does not know are left out)."""
+    raw = table.read_marker_json(out_dir)
+    known = {f.name for f in dataclasses.fields(ProbeSummary)} - {"out_dir", "already_done"}
+    try:
+        return ProbeSummary(out_dir=str(out_dir), **{k: v for k, v in (raw or {}).items() if k in known})
+    except TypeError:
+        raise ProbscopeError(f"{out_dir / runs.PROBE_DONE}: not a probe's completion marker (fields missing); "
+                             f"delete {out_dir} to restart the probe") from None
 
 
 def finished_summary(out_dir: Path, fingerprint: str) -> ProbeSummary | None:
-    """The summary of a finished directory probed with the same inputs; None if unfinished."""
+    """The summary of a finished directory probed with the same inputs (its shards checked against the
+    marker); None if unfinished. A marker from before shards were listed gets the list (migrated)."""
     if not (out_dir / runs.PROBE_DONE).is_file():
         return None
+    files = table.verify_probe_table(out_dir)
     summary = read_marker(out_dir)
     if summary.fingerprint != fingerprint:
         raise ProbscopeError(f"{out_dir}: already holds a finished probe of other examples or options; "
-                             "delete it or choose another output directory")
+                             "delete it or probe into another directory (with --run: another --dataset)")
+    if not summary.files:
+        summary.files = [table.shard_record(f) for f in files]
+        mark_finished(summary)
     summary.already_done = True
     return summary
 
 
-def claim(out_dir: Path, fingerprint: str) -> None:
-    """Record the inputs of this probe; refuse to resume a directory started with different ones."""
+def claim(out_dir: Path, fingerprint: str, *, alone: bool) -> None:
+    """Record the inputs of this probe; refuse to resume a directory started with different ones. `alone`
+    (one process): temporary files a killed run left behind are removed (with several ranks they may be
+    another rank's shard being written)."""
+    require_output_dir(out_dir)
     plan_file = out_dir / runs.PROBE_PLAN
+    if alone:
+        for stale in out_dir.glob(".*.tmp"):
+            stale.unlink(missing_ok=True)
     if plan_file.is_file():
-        started = json.loads(plan_file.read_text()).get("fingerprint")
+        try:
+            started = json.loads(plan_file.read_text())["fingerprint"]
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as e:
+            raise ProbscopeError(f"{plan_file}: unreadable probe plan ({first_line(e) or type(e).__name__}); "
+                                 f"delete {out_dir} to restart the probe") from None
         if started != fingerprint:
             raise ProbscopeError(f"{out_dir}: holds an unfinished probe of other examples or options; "
                                  "delete it or choose another output directory")
@@ -82,18 +107,36 @@ def claim(out_dir: Path, fingerprint: str) -> None:
     runs.write_text_atomic(plan_file, json.dumps({"fingerprint": fingerprint}))
 
 
+def check_output_path(out_dir: Path) -> None:
+    """Refuse an output path that is a file (before any work is done)."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ProbscopeError(f"{out_dir}: is a file, not a directory; choose another output directory")
+
+
+def require_output_dir(out_dir: Path) -> None:
+    """`out_dir` exists as a directory afterwards, or a one-line error (a file is in the way)."""
+    check_output_path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ProbscopeError(f"{out_dir}: cannot create the output directory ({e.strerror}); "
+                             "choose another output directory") from None
+
+
 def shard_done(out_dir: Path, index: int) -> bool:
-    return bool(shard_files(out_dir, index))
+    """Whether shard `index` was written (and reads as a probe shard: else a one-line error naming it)."""
+    found = table.shard_files(out_dir, index)
+    for file in found:
+        table.check_shard(file, repair=f"delete {out_dir} to restart the probe")
+    return bool(found)
 
 
-def rows_written(out_dir: Path, n_shards: int) -> int:
-    """Rows over all shards, from the Parquet footers; fails if a shard is missing."""
-    import pyarrow.parquet as pq
-
-    total = 0
+def shard_records(out_dir: Path, n_shards: int) -> list[dict]:
+    """The marker's record of every shard (table.shard_record); fails if a shard is missing."""
+    records = []
     for index in range(n_shards):
-        found = shard_files(out_dir, index)
+        found = table.shard_files(out_dir, index)
         if not found:
             raise ProbscopeError(f"{out_dir}: shard {index} is missing after all ranks finished; rerun to complete it")
-        total += pq.read_metadata(found[0]).num_rows
-    return total
+        records.append(table.shard_record(found[0]))
+    return records

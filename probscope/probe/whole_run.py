@@ -1,0 +1,97 @@
+"""Probe every checkpoint of a run on one dataset, into the run's own layout, skipping finished ones.
+
+    from probscope.probe.whole_run import probe_run
+    summaries = probe_run("runs/dft-numina", "numina.jsonl")       # -> runs/dft-numina/probes/numina/step-N
+    # probscope probe --run runs/dft-numina --data numina.jsonl [--dataset NAME]
+
+The dataset's name defaults to the data file's name without its extension, and to "train" when the file is
+the run's own training data (its manifest's `data`). Each checkpoint's tokenizer is its own, else the one
+the manifest's config names ("tokenizer", set by `probscope add-run --tokenizer`), else the base model's; the
+data is encoded once per distinct tokenizer. A LoRA adapter checkpoint is merged into the run's base model
+(probscope.models.load_causal_lm). A step already probed on this dataset with the same inputs is skipped
+without loading its weights; one probed with other data is refused (name another --dataset).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from probscope import runs
+from probscope.errors import ProbscopeError
+from probscope.models import has_tokenizer, load_tokenizer
+from probscope.probe.api import probe_checkpoint
+from probscope.probe.state import ProbeSummary
+
+
+def probe_run(run_dir: str | os.PathLike, data: str | os.PathLike, data_format=None, *, dataset: str | None = None,
+              tokenizer: str | None = None, limit: int | None = None, trust_remote_code: bool = False,
+              **options) -> list[ProbeSummary]:
+    """Probe each checkpoint of the run at `run_dir` on `data` (a probscope.data.DataFormat describes it; None:
+    inferred); returns one summary per checkpoint, finished ones included (already_done)."""
+    from probscope.data import DataFormat, encode_file
+
+    run = runs.Run(Path(run_dir))
+    manifest = run.read_manifest()
+    steps = run.checkpoint_steps()
+    if not steps:
+        raise ProbscopeError(f"{run.checkpoints_dir}: no finished checkpoint to probe (step-N folders holding "
+                             "config.json or adapter_config.json)")
+    dataset = dataset_name(data, manifest.data) if dataset is None else check_dataset_name(dataset)
+    data_format = data_format if data_format is not None else DataFormat()
+    encoded: dict[str, list] = {}   # tokenizer identity -> examples
+    summaries = []
+    for step in steps:
+        checkpoint = run.checkpoint(step)
+        source = tokenizer or tokenizer_source(checkpoint, manifest)
+        key = tokenizer_identity(source)
+        if key not in encoded:
+            loaded = load_tokenizer(source, trust_remote_code=trust_remote_code)
+            encoded[key] = (loaded, encode_file(data, loaded, data_format, limit=limit))
+        loaded, examples = encoded[key]
+        summaries.append(probe_checkpoint(
+            checkpoint, examples, run.probe_dir(step, dataset), run=run.name, step=step, tokenizer=loaded,
+            base_model=manifest.base_model, trust_remote_code=trust_remote_code, **options))
+    return summaries
+
+
+def dataset_name(data: str | os.PathLike, training_data: str | None) -> str:
+    """The data file's name without extension; DEFAULT_PROBE_DATASET for the run's own training data."""
+    if training_data and Path(training_data).resolve() == Path(data).resolve():
+        return runs.DEFAULT_PROBE_DATASET
+    return check_dataset_name(Path(data).name.split(".")[0] or Path(data).name)
+
+
+def check_dataset_name(name: str) -> str:
+    """A dataset name is one folder under RUN/probes: the rules of a run name."""
+    try:
+        return runs.validate_run_name(name)
+    except ProbscopeError:
+        raise ProbscopeError(f"--dataset {name!r}: use letters, digits and . _ + - only (one folder name, "
+                             "e.g. gsm8k-test)") from None
+
+
+def tokenizer_source(checkpoint: Path, manifest: runs.Manifest) -> str:
+    """Where a checkpoint's tokenizer is: the checkpoint, else the manifest config's "tokenizer", else the
+    base model (a LoRA adapter's tokenizer is usually its base's)."""
+    if has_tokenizer(checkpoint):
+        return str(checkpoint)
+    named = manifest.config.get("tokenizer") or manifest.base_model
+    if not named:
+        raise ProbscopeError(f"{checkpoint}: holds no tokenizer and the run names none; pass --tokenizer PATH "
+                             "(or register the run with probscope add-run --tokenizer)")
+    return str(named)
+
+
+def tokenizer_identity(source: str) -> str:
+    """Same key for the same tokenizer: the content of a folder's tokenizer files, or a hub name."""
+    path = Path(source)
+    if not path.is_dir():
+        return source
+    digest = hashlib.sha256()
+    for file in sorted(path.iterdir()):
+        if file.is_file() and (file.name.startswith(("tokenizer", "special_tokens", "added_tokens", "vocab",
+                                                     "merges", "chat_template"))):
+            digest.update(file.name.encode() + b"\0" + file.read_bytes())
+    return digest.hexdigest()
