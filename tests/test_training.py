@@ -1,6 +1,7 @@
 """Recipes, checkpoint schedules and a tiny end-to-end training run with the run layout."""
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -230,3 +231,55 @@ def test_loss_normalization_window_token_mean_or_mean_of_micro_batch_means(tmp_p
 
     assert error(references[normalization]) < 1e-3
     assert error(references[other]) > 1e-2       # the two normalizations differ on this data
+
+
+@pytest.mark.parametrize("recipe, data", [
+    ("numina-sft", "numina"), ("numina-rft", "accepted"), ("numina-dft-offline", "accepted"),
+    ("numina-dpo", "pairs"), ("numina-grpo", "numina"),
+])
+def test_paper_scale_recipes_dry_run_on_real_numina_rows(real_dir, tmp_path, capsys, recipe, data):
+    """Every paper-scale recipe parses and plans on the real NuminaMath rows with the real Qwen tokenizer
+    (RFT / DPO data: files shaped like `probscope sample`'s, built from those rows)."""
+    rows = [json.loads(line) for line in (real_dir / "data" / "numinamath_cot_first3.jsonl").open()]
+    numina = real_dir / "data" / "numinamath_cot_first3.jsonl"
+    files = {
+        "numina": numina,
+        "accepted": [{"prompt": r["problem"], "completion": r["solution"], "answer": "1"} for r in rows],
+        "pairs": [{"prompt": r["problem"], "chosen": r["solution"], "rejected": rows[i - 1]["solution"]}
+                  for i, r in enumerate(rows)],
+    }
+    path = files[data]
+    if not isinstance(path, Path):
+        path = tmp_path / f"{data}.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in files[data]))
+    recipe_file = Path(__file__).resolve().parents[1] / "train" / f"{recipe}.yaml"
+    run = train_main([str(recipe_file), "--model", str(real_dir / "tokenizers" / "qwen2.5-math-1.5b"),
+                      "--data", str(path), "--bf16", "false", "--dry_run", "true", "--runs_root", "/nonexistent/runs"])
+    out = capsys.readouterr().out
+    assert "3 examples" in out and "dry run" in out and not run.root.exists()
+    trainer = {"numina-dpo": "dpo", "numina-grpo": "grpo"}.get(recipe, "sft")
+    assert f"trainer {trainer}" in out
+    if recipe == "numina-grpo":
+        assert "reward math" in out and "500 steps" in out
+    if recipe in ("numina-sft", "numina-rft", "numina-dft-offline"):
+        run_cfg, _, cfg = parse_recipe([str(recipe_file), "--bf16", "false"])
+        assert (cfg.adam_beta2, cfg.weight_decay, run_cfg.loss_normalization) == (0.95, 0.01, "micro_batch")
+
+
+def test_the_authors_recipe_drops_the_last_partial_batch():
+    """100,000 examples / 256 per step: the authors train 390 steps (their last partial batch dropped);
+    the Trainer alone would train 391 (dataloader_drop_last drops only a partial micro-batch)."""
+    from probscope.training.run import _steps_per_epoch
+
+    for name in ("numina-sft", "numina-dft"):
+        run_cfg, _, cfg = parse_recipe([str(Path(__file__).resolve().parents[1] / "train" / f"{name}.yaml"),
+                                        "--bf16", "false"])
+        assert (cfg.adam_beta2, cfg.weight_decay, cfg.dataloader_drop_last) == (0.95, 0.01, True)
+        assert run_cfg.loss_normalization == "micro_batch"
+        assert cfg.max_steps == 100_000 // 256 == 390
+        cfg.max_steps = -1
+        os.environ["WORLD_SIZE"] = "8"      # 4 per device x 8 accumulation x 8 GPUs
+        try:
+            assert _steps_per_epoch(100_000, cfg) == 391
+        finally:
+            del os.environ["WORLD_SIZE"]

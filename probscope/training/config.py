@@ -99,7 +99,7 @@ def parse_recipe(argv: list[str]):
     if argv and not argv[0].startswith("-"):
         recipe = load_recipe_file(Path(argv[0]))
         argv = argv[1:]
-    trainer = _flag_in(argv, "trainer") or recipe.get("trainer", "sft")
+    trainer = trainer_from(argv, recipe)
     train_config = trainer_config_class(trainer)
     parser = recipe_parser(trainer)
     known = {f.name for dc in (RunConfig, DataFormat, train_config) for f in fields(dc)}
@@ -134,6 +134,11 @@ def recipe_parser(trainer: str = "sft"):
         (RunConfig, DataFormat, trainer_config_class(trainer)), prog="probscope train RECIPE.yaml",
         conflict_handler="resolve",
     )
+
+
+def trainer_from(argv: list[str], recipe: dict[str, Any]) -> str:
+    """The trainer a recipe and its flags choose (the flag wins), read before the parser that depends on it."""
+    return _flag_in(argv, "trainer") or recipe.get("trainer", "sft")
 
 
 def _flag_in(argv: list[str], name: str) -> str | None:

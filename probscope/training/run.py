@@ -202,10 +202,11 @@ def _merged_lora(checkpoints, steps: list[int]):
 
 def _steps_per_epoch(n_examples: int, sft_cfg) -> int:
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    per_step = sft_cfg.per_device_train_batch_size * sft_cfg.gradient_accumulation_steps * world
+    per_batch = sft_cfg.per_device_train_batch_size * world
     # GRPO's batch counts completions: num_generations of them per prompt
     n_rows = n_examples * (getattr(sft_cfg, "num_generations", None) or 1)
-    return max(1, math.ceil(n_rows / per_step) * int(sft_cfg.num_train_epochs))
+    batches = n_rows // per_batch if sft_cfg.dataloader_drop_last else math.ceil(n_rows / per_batch)
+    return max(1, math.ceil(batches / sft_cfg.gradient_accumulation_steps) * int(sft_cfg.num_train_epochs))
 
 
 def _plain(d: dict) -> dict:
