@@ -128,6 +128,13 @@ def chart_spec(chart) -> dict:
     return json.loads(chart.proto.spec)
 
 
+def show_view(app: AppTest, page: str, view: str) -> AppTest:
+    app.radio(key=f"view:{page}").set_value(view).run()
+    assert_clean(app)
+    assert app.query_params["view"] == view                                   # the view is in the URL
+    return app
+
+
 def texts(app: AppTest) -> str:
     return "\n".join(m.value for m in [*app.markdown, *app.caption, *app.info])
 
@@ -160,9 +167,13 @@ def test_every_page_renders_without_error(page, runs_root, monkeypatch):
     app = start(runs_root, monkeypatch, page)
     assert_clean(app)
     assert app.title[0].value == page
-    expected_charts = {"Overview": 1, "Distributions": 5, "Tokens": 1, "Gradient weights": 6, "Benchmarks": 1,
+    expected_charts = {"Overview": 1, "Distributions": 1, "Tokens": 1, "Gradient weights": 1, "Benchmarks": 1,
                        "Runs": 0}[page]
-    assert len(charts(app)) >= expected_charts
+    assert len(charts(app)) == expected_charts
+    views = app.radio(key=f"view:{page}").options if page not in ("Overview", "Benchmarks", "Runs") else []
+    for view in views:                                                        # every view of the page renders
+        app.radio(key=f"view:{page}").set_value(view).run()
+        assert_clean(app)
 
 
 def test_sidebar_step_reaches_the_charts_and_labels(runs_root, monkeypatch):
@@ -188,11 +199,14 @@ def test_step_slider_moves_every_run(runs_root, monkeypatch):
 
 
 def test_one_run_over_training_and_summary(runs_root, monkeypatch):
-    app = start(runs_root, monkeypatch, "Distributions")
-    app.selectbox(key="over_run").set_value("dft").run()
-    assert_clean(app)
-    over = chart_data(charts(app)[1])
+    app = show_view(start(runs_root, monkeypatch, "Distributions"), "Distributions", "Over training")
+    assert app.selectbox(key="over_run").value == "dft"                       # the first run with several steps
+    over = chart_data(charts(app)[0])
     assert set(over["series"]) == {"DFT · step 5", "DFT · step 10"}
+    app.radio(key="over_layout").set_value("Small multiples").run()
+    assert_clean(app)
+    assert "facet" in chart_spec(charts(app)[0])
+    show_view(app, "Distributions", "Summary and statistics")
     summary = app.dataframe[0].value
     assert summary.shape[0] == 5                                              # base 0, sft 5/10, dft 5/10
     tokens = pl.concat([pl.read_parquet(p) for p in sorted((runs_root / "dft/probes/train/step-000010").glob("*.parquet"))])
@@ -203,8 +217,8 @@ def test_one_run_over_training_and_summary(runs_root, monkeypatch):
 
 
 def test_paired_view_counts_matched_tokens(runs_root, monkeypatch):
-    app = start(runs_root, monkeypatch, "Distributions")
-    pairs = next(chart_data(c) for c in charts(app) if "bin_x" in chart_data(c).columns)
+    app = show_view(start(runs_root, monkeypatch, "Distributions"), "Distributions", "Same tokens")
+    pairs = chart_data(charts(app)[0])
     assert pairs["count"].sum() == 40 * 30                                    # every token of an example matches
     assert pairs["percent"].sum() == pytest.approx(100.0)
 
@@ -247,15 +261,17 @@ def test_tokens_page_lists_zero_counts_and_the_upper_tail(runs_root, monkeypatch
 
 
 def test_movers_and_left_behind_tables(runs_root, monkeypatch):
-    app = start(runs_root, monkeypatch, "Tokens")
+    app = show_view(start(runs_root, monkeypatch, "Tokens"), "Tokens", "Movers")
     shown = [headers(t) for t in app.dataframe]
     assert any("Change in mean p" in h for h in shown)                       # token movers
+    show_view(app, "Tokens", "Left behind")
+    shown += [headers(t) for t in app.dataframe]
     assert any("Share below" in h for h in shown)                            # tokens left behind
     assert not any(name in h for h in shown for name in ("low_count", "all_share", "token_id", "lo", "hi"))
 
 
 def test_example_viewer_colours_one_example_and_jumps_to_a_token(runs_root, monkeypatch):
-    app = start(runs_root, monkeypatch, "Tokens")
+    app = show_view(start(runs_root, monkeypatch, "Tokens"), "Tokens", "Example viewer")
     reply = next(m.value for m in app.markdown if "probscope-reply" in m.value)
     assert reply.count("<span title=") == 30                                  # every target token of the example
     assert "p = " in reply and "rank " in reply and "entropy " in reply
@@ -271,11 +287,16 @@ def test_example_viewer_colours_one_example_and_jumps_to_a_token(runs_root, monk
 
 def test_gradient_page_draws_training_curves_and_asks_when_no_run_is_chosen(runs_root, monkeypatch):
     app = start(runs_root, monkeypatch, "Gradient weights")
-    curves = [chart_data(c) for c in charts(app)]
-    assert any({"dft_loss", "series"} <= set(c.columns) and set(c["run"]) == {"dft", "sft"} for c in curves)
     mass = chart_data(charts(app)[0])
     for _, rows in mass.group_by("series", "objective"):
         assert rows["mass_share"].sum() == pytest.approx(1.0)
+    show_view(app, "Gradient weights", "Training curves")
+    curves = chart_data(charts(app)[0]).filter(pl.col("value").is_not_null())
+    assert set(curves["run"]) == {"dft", "sft"} and curves["panel"].n_unique() == 4
+    dft_loss = curves.filter((pl.col("run") == "sft") & (pl.col("panel") == "DFT loss of the batch")).sort("step")
+    assert dft_loss["value"].to_list() == pytest.approx([0.1 * step for step in (1, 2, 3, 4)])
+    show_view(app, "Gradient weights", "Weights while training")
+    assert len(charts(app)) == 1
     app.sidebar.multiselect(key="runs").set_value([]).run()
     assert_clean(app)
     assert any("Choose at least one run" in i.value for i in app.info) and not charts(app)

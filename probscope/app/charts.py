@@ -157,6 +157,40 @@ def lines(frame: pl.DataFrame, y: str, colors: dict[str, str], *, x: str = schem
     return alt.layer(*layers).properties(height=height).interactive(bind_y=False)
 
 
+def panels(curves: pl.DataFrame, titles: dict[str, str], colors: dict[str, str], *,
+           dashes: dict[str, list[int]], rules: pl.DataFrame | None = None) -> alt.FacetChart:
+    """One panel per column of `titles` (column -> panel title) over the optimizer step, a line per series,
+    in one chart (two panels a row, each its own y axis)."""
+    long = curves.unpivot(index=[schema.RUN, schema.STEP, SERIES], on=list(titles), variable_name="panel",
+                          value_name="value").with_columns(pl.col("panel").replace_strict(titles))
+    pick = _legend_highlight()
+    color = alt.Color(f"{SERIES}:N", scale=color_scale(colors), sort=list(colors), title=None,
+                      legend=alt.Legend(orient="top"))
+    line = alt.Chart().mark_line(point=True).encode(
+        x=alt.X(f"{schema.STEP}:Q", title="Optimizer step"),
+        y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
+        color=color,
+        strokeDash=alt.StrokeDash(f"{SERIES}:N", legend=None, scale=alt.Scale(domain=list(dashes),
+                                                                              range=list(dashes.values()))),
+        opacity=alt.condition(pick, alt.value(1.0), alt.value(0.2)),
+        tooltip=[alt.Tooltip(f"{SERIES}:N", title="Series"), alt.Tooltip(f"{schema.STEP}:Q", title="Step"),
+                 alt.Tooltip("panel:N", title="Quantity"), alt.Tooltip("value:Q", title="Value", format=".4g")],
+    ).add_params(pick)
+    layers = [line]
+    if rules is not None and not rules.is_empty():   # the sidebar's steps, in every panel
+        marks = rules.join(pl.DataFrame({"panel": list(titles.values())}), how="cross").with_columns(
+            pl.lit(None, pl.Float64).alias("value"))
+        long = pl.concat([long, marks.select(long.columns)], how="vertical_relaxed").with_columns(
+            pl.col("value").is_null().alias("rule"))
+        layers.append(alt.Chart().mark_rule(strokeDash=[4, 3]).encode(x=f"{schema.STEP}:Q", color=color)
+                      .transform_filter("datum.rule"))
+        line = line.transform_filter("!datum.rule")
+        layers[0] = line
+    return (alt.layer(*layers, data=long).properties(width=420, height=200)
+            .facet(facet=alt.Facet("panel:N", title=None, sort=list(titles.values())), columns=2)
+            .resolve_scale(y="independent"))
+
+
 def heatmap(frame: pl.DataFrame, *, x_title: str, y_title: str) -> alt.Chart:
     """Share of tokens per (bin under x, bin under y): columns bin_x, bin_y, count, percent."""
     return (

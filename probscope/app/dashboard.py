@@ -137,6 +137,9 @@ def main() -> None:
     pages = [st.Page(VIEWS / file, title=title, default=i == 0) for i, (file, title) in enumerate(PAGES)]
     page = st.navigation(pages)
     st.set_page_config(page_title=f"{page.title} · probscope", layout="wide")
+    if st.session_state.get("page") not in (None, page.title):   # another page's ?view= means nothing here
+        st.query_params.pop("view", None)
+    st.session_state["page"] = page.title
     st.session_state["chosen_runs"] = None   # the sidebar sets it when it offers runs to choose
     runs_root, selection, missing = sidebar()
     st.session_state["runs_root"], st.session_state["selection"] = runs_root, selection

@@ -52,6 +52,17 @@ def problem(what: str) -> Iterator[None]:
         st.error(f"{what}: {first_line(e)}")
 
 
+def choose_view(views: list[str]) -> str:
+    """One view of the page at a time (drawing only its charts keeps the page fast), kept in the URL as ?view=."""
+    key = f"view:{st.session_state.get('page', '')}"
+    if st.session_state.get(key) not in views:
+        wanted = st.query_params.get("view")
+        st.session_state[key] = wanted if wanted in views else views[0]
+    view = st.radio("View", views, key=key, horizontal=True, label_visibility="collapsed")
+    st.query_params["view"] = view
+    return view
+
+
 def need_selection() -> state.Selection:
     """The sidebar's selection; without one, the reason and how to fix it, and the page stops here."""
     selection = state.current()

@@ -1,5 +1,5 @@
-"""Gradient weights: where each objective puts its update (from the probe tables) and the weights and
-losses recorded on the training batches while the runs trained (from their dynamics/ parts)."""
+"""Gradient weights: where each objective puts its update (from the probe tables), and the losses and
+weights recorded on the training batches while the runs trained (their dynamics/ parts); one view at a time."""
 
 import polars as pl
 import streamlit as st
@@ -9,7 +9,7 @@ from probscope.analysis import gradient_mass_by_bin
 from probscope.analysis.dynamics import SHARE_BELOW, dynamics_curves
 from probscope.app import charts, data, state
 from probscope.app.data import BY, aggregate
-from probscope.app.ui import problem, show_chart, show_table
+from probscope.app.ui import choose_view, problem, show_chart, show_table
 from probscope.plots.dynamics import PANELS
 from probscope.plots.style import method_color
 
@@ -19,20 +19,20 @@ runs_root = state.runs_root()
 if runs_root is None:
     st.info(st.session_state.get("missing"))
     st.stop()
+view = choose_view(["Gradient mass per bin", "Training curves", "Weights while training"])
 
-# ---- from the probe tables --------------------------------------------------------------------------------
-st.subheader("Gradient mass per probability bin")
-if selection is None:
-    st.info(st.session_state.get("missing"))
-else:
+if view == "Gradient mass per bin":
+    if selection is None:
+        st.info(st.session_state.get("missing"))
+        st.stop()
     with problem("Gradient mass per bin"):
-        mass = aggregate(selection, gradient_mass_by_bin, by=BY)
-        mass, _ = charts.with_series(mass)
+        mass, _ = charts.with_series(aggregate(selection, gradient_mass_by_bin, by=BY))
         objectives = mass[schema.OBJECTIVE].unique(maintain_order=True).to_list()
         chosen = st.multiselect("Objectives", objectives, default=[o for o in objectives if o in ("sft", "dft")],
                                 key="mass_objectives")
         st.caption("Share of each objective's squared logit-gradient mass, Σ w²·(1 − 2p + Σp²), that falls in each "
-                   "bin, if that objective were trained on these tokens; grey ticks: the bin's share of tokens.")
+                   "bin if that objective were trained on these tokens (each run at its sidebar step); grey ticks: "
+                   "the bin's share of tokens.")
         shown = mass.filter(pl.col(schema.OBJECTIVE).is_in(chosen))
         if shown.is_empty():
             st.info("Choose at least one objective.")
@@ -40,17 +40,17 @@ else:
             colors = {o: method_color(o, i) for i, o in enumerate(objectives)}
             show_chart(charts.mass_bars, shown, colors, name="gradient-mass",
                        csv=shown.select(charts.SERIES, *BY, schema.OBJECTIVE, "bin_label", "token_share", "mass_share"))
+    st.stop()
 
-# ---- from training -------------------------------------------------------------------------------------------
-st.subheader("While training")
+# ---- recorded while training ------------------------------------------------------------------------------
 runs = selection.runs if selection is not None else None
 if runs is None and st.session_state.get("chosen_runs") == []:
     st.info("Choose at least one run in the sidebar.")
     st.stop()
 with problem("Training dynamics"):
     frame = data.dynamics(runs_root, runs)
-    pretraining = frame.filter(pl.col(schema.METHOD) == "base")
-    if not pretraining.is_empty() and not st.toggle("Include the base model's pretraining", key="with_base"):
+    if not frame.filter(pl.col(schema.METHOD) == "base").is_empty() and not st.toggle(
+            "Include the base model's pretraining", key="with_base"):
         frame = frame.filter(pl.col(schema.METHOD) != "base")   # its long run would squash the fine-tunes' axis
     if frame.is_empty():
         st.info(f"No selected run in {runs_root} recorded training dynamics (a dynamics/ directory with Parquet "
@@ -58,26 +58,25 @@ with problem("Training dynamics"):
                 "`make demo`.")
         st.stop()
     curves, colors, dashes = charts.with_run_series(dynamics_curves(frame))
-    st.caption("Recorded on each logged training batch: its SFT and DFT losses, the share of its target tokens "
-               "with p < 0.1 and the mean gradient weight of the run's own objective (SFT 1, DFT p). Dashed marks: "
-               "the steps chosen in the sidebar. Drag to pan, scroll to zoom.")
     rules = (pl.DataFrame([{schema.STEP: step, schema.RUN: name} for name, step in selection.steps])
              .join(curves.unique(schema.RUN).select(schema.RUN, charts.SERIES), on=schema.RUN)
              if selection is not None else None)
-    columns = st.columns(2)
-    for i, (column, title, y_title) in enumerate(PANELS):
-        with columns[i % 2]:
-            show_chart(charts.lines, curves, column, colors, y_title=y_title, rules=rules, dashes=dashes,
-                       title=title.format(below=0.1))
-    st.download_button("Download the curves (CSV)", curves.write_csv(), "training-curves.csv",
-                       "text/csv", key="csv:training-curves")
-
-    st.markdown("**Weight distribution per objective on the training batches** (median, band: 10th–90th percentile)")
-    objective = st.radio("Objective", sorted(frame[schema.OBJECTIVE].unique()), horizontal=True, key="weight_objective")
-    low, median, high = (schema.WEIGHT_QUANTILE[q] for q in schema.DYNAMICS_QUANTILES)
-    weights = (frame.filter(pl.col(schema.OBJECTIVE) == objective)
-               .join(curves.select(schema.RUN, schema.STEP, charts.SERIES), on=[schema.RUN, schema.STEP]))
-    show_chart(charts.lines, weights, median, colors, y_title=f"weight w under {objective}", band=(low, high),
-               rules=rules, dashes=dashes)
-    show_table(dynamics_curves(frame).select(schema.RUN, schema.STEP, schema.N_TOKENS, schema.SFT_LOSS,
-                                             schema.DFT_LOSS, SHARE_BELOW, schema.WEIGHT_MEAN), height=240)
+    if view == "Training curves":
+        st.caption("Recorded on each logged training batch: its SFT and DFT losses, the share of its target tokens "
+                   "with p < 0.1 and the mean gradient weight of the run's own objective (SFT 1, DFT p). Dashed "
+                   "marks: the steps chosen in the sidebar. Drag to pan, scroll to zoom.")
+        panels = {column: title.format(below=0.1) for column, title, _ in PANELS}
+        show_chart(charts.panels, curves, panels, colors, dashes=dashes, rules=rules, name="training-curves")
+        show_table(curves.select(schema.RUN, schema.STEP, schema.N_TOKENS, schema.SFT_LOSS, schema.DFT_LOSS,
+                                 SHARE_BELOW, schema.WEIGHT_MEAN), height=240)
+    else:
+        objective = st.radio("Objective", sorted(frame[schema.OBJECTIVE].unique()), horizontal=True,
+                             key="weight_objective")
+        st.caption(f"The logit-view weight w each training batch's target tokens would get under {objective} "
+                   "(SFT 1, DFT p): median, band from the 10th to the 90th percentile.")
+        low, median, high = (schema.WEIGHT_QUANTILE[q] for q in schema.DYNAMICS_QUANTILES)
+        weights = (frame.filter(pl.col(schema.OBJECTIVE) == objective)
+                   .join(curves.select(schema.RUN, schema.STEP, charts.SERIES), on=[schema.RUN, schema.STEP]))
+        show_chart(charts.lines, weights, median, colors, y_title=f"weight w under {objective}", band=(low, high),
+                   rules=rules, dashes=dashes, name=f"weights-{objective}",
+                   csv=weights.select(schema.RUN, schema.STEP, schema.OBJECTIVE, low, median, high))
