@@ -111,7 +111,7 @@ def load_tokenizer(name_or_path: str | os.PathLike, *, trust_remote_code: bool =
 
 def _reason(error: Exception) -> str:
     text = first_line(error)
-    if "trust_remote_code" in text:
+    if "trust_remote_code" in str(error) or "contains custom code" in str(error):
         return "it ships its own Python code; pass --trust-remote-code (trust_remote_code=True) if you trust it"
     return text
 

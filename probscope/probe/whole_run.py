@@ -60,7 +60,12 @@ def dataset_name(data: str | os.PathLike, training_data: str | None) -> str:
     """The data file's name without extension; DEFAULT_PROBE_DATASET for the run's own training data."""
     if training_data and Path(training_data).resolve() == Path(data).resolve():
         return runs.DEFAULT_PROBE_DATASET
-    return check_dataset_name(Path(data).name.split(".")[0] or Path(data).name)
+    stem = Path(data).stem
+    try:
+        return runs.validate_run_name(stem)
+    except ProbscopeError:
+        raise ProbscopeError(f"{data}: the data file's name {stem!r} cannot name a dataset folder; "
+                             "pass --dataset NAME") from None
 
 
 def check_dataset_name(name: str) -> str:
