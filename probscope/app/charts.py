@@ -141,7 +141,9 @@ def lines(frame: pl.DataFrame, y: str, colors: dict[str, str], *, x: str = schem
     base = alt.Chart(frame, title=title).encode(x=alt.X(f"{x}:Q", title=x_title), color=color)
     layers = []
     if band is not None:
-        layers.append(base.mark_area(opacity=0.15).encode(y=alt.Y(f"{band[0]}:Q"), y2=alt.Y2(f"{band[1]}:Q")))
+        layers.append(base.mark_area(opacity=0.15).encode(y=alt.Y(f"{band[0]}:Q"), y2=alt.Y2(f"{band[1]}:Q"),
+                                                          color=alt.Color(f"{SERIES}:N", scale=color_scale(colors),
+                                                                          legend=None)))
     layers.append(
         base.mark_line(point=True).encode(
             y=alt.Y(f"{y}:Q", title=y_title, scale=alt.Scale(zero=False)),
@@ -208,9 +210,9 @@ def heatmap(frame: pl.DataFrame, *, x_title: str, y_title: str) -> alt.Chart:
     )
 
 
-def token_bars(listing: pl.DataFrame, *, value: str = "count", value_title: str = "Tokens") -> alt.FacetChart:
-    """Horizontal bars per token, one panel per series, coloured by the token's role (roles have their own
-    colours, never a method's)."""
+def token_bars(listing: pl.DataFrame, order: list[str], *, value: str = "count",
+               value_title: str = "Tokens") -> alt.FacetChart:
+    """Horizontal bars per token, one panel per series (in `order`), coloured by the token's role."""
     roles = sorted(set(listing[schema.ROLE].drop_nulls().to_list()), key=lambda r: (r not in schema.ROLES, r))
     shown = listing.with_columns(pl.col(schema.TOKEN).map_elements(repr, return_dtype=pl.String).alias("shown"))
     return (
@@ -224,8 +226,8 @@ def token_bars(listing: pl.DataFrame, *, value: str = "count", value_title: str 
             tooltip=[alt.Tooltip("shown:N", title="Token"), alt.Tooltip(f"{schema.ROLE}:N", title="Role"),
                      alt.Tooltip(f"{value}:Q", title=value_title, format=",")],
         )
-        .properties(width=230, height=alt.Step(14))
-        .facet(facet=alt.Facet(f"{SERIES}:N", title=None), columns=3, spacing=40)
+        .properties(width=190, height=alt.Step(18))
+        .facet(facet=alt.Facet(f"{SERIES}:N", title=None, sort=order), columns=3, spacing=30)
         .resolve_scale(y="independent")
     )
 

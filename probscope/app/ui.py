@@ -102,7 +102,7 @@ def _vega_spec(chart: str, table: pl.DataFrame, args: tuple, kwargs: dict) -> di
 
 def show_chart(chart: Callable, table: pl.DataFrame, *args, csv: pl.DataFrame | None = None, name: str | None = None,
                **kwargs) -> None:
-    """The chart `chart`(table, *args, **kwargs) from probscope.app.charts (PNG/SVG from its ⋯ menu); with
+    """The chart `chart`(table, *args, **kwargs) from probscope.app.charts (PNG from its toolbar); with
     `name`, its data (`csv`, default the table) as a CSV download below it."""
     st.vega_lite_chart(spec=_vega_spec(chart.__name__, table, args, kwargs), width="stretch")
     if name is not None:

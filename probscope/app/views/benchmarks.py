@@ -46,7 +46,7 @@ with problem("Benchmark results"):
                        key="csv:accuracy-curves")
     show_table(curves.select(schema.METHOD, schema.RUN, "benchmark", schema.STEP, "metric",
                              pl.col("value").alias("accuracy"), pl.col("lo").alias("accuracy_low"),
-                             pl.col("hi").alias("accuracy_high"), "source"), height=240)
+                             pl.col("hi").alias("accuracy_high"), "source"))
 
 if evals is None:   # unreadable: the message above says why
     st.stop()

@@ -45,7 +45,7 @@ if view == "Probability range":
                                for name, step in selection.steps])
         counted = series.join(listing.group_by(BY).agg(pl.col("count").sum()), on=list(BY), how="left").with_columns(
             pl.col("count").fill_null(0))
-        listing, _ = charts.with_series(listing)
+        listing, order = charts.with_series(listing)
         counted, _ = charts.with_series(counted)
         relation = "<" if tail == "below" else "≥"
         st.caption(f"Target tokens with p {relation} {threshold:g}, counted per series (each run at its sidebar step); "
@@ -55,7 +55,7 @@ if view == "Probability range":
         if shown.is_empty():
             st.info(f"No selected run has a token with p {relation} {threshold:g}.")
         else:
-            show_chart(charts.token_bars, shown, name="token-listing",
+            show_chart(charts.token_bars, shown, list(order), name="token-listing",
                        csv=shown.select(charts.SERIES, *BY, "rank", schema.TOKEN, schema.ROLE, "count", "share"))
         if tail == "below":
             shares = aggregate(selection, role_shares, upper=threshold, by=BY)
