@@ -165,17 +165,23 @@ def _weights_name(path: Path) -> str:
     return files[0] if len(files) == 1 else "the weight files" if not files else f"{files[0]} ..."
 
 
-def _load_adapter(path: Path, dtype, trust_remote_code: bool, base_model: str | None):
-    """The adapter's base model with the adapter merged in (a plain model: the probe sees no PEFT wrapper)."""
-    config_file = path / ADAPTER_CONFIG
+def adapter_base(path: str | os.PathLike) -> str:
+    """The base model a LoRA adapter folder names (base_model_name_or_path in adapter_config.json)."""
+    config_file = Path(path) / ADAPTER_CONFIG
     try:
         config = json.loads(config_file.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ProbscopeError(f"{config_file}: not valid JSON ({first_line(e)})") from None
-    base = base_model or (config.get("base_model_name_or_path") if isinstance(config, dict) else None)
+    base = config.get("base_model_name_or_path") if isinstance(config, dict) else None
     if not base:
         raise ProbscopeError(f"{config_file}: names no base model (base_model_name_or_path); give the run one "
                              "(probscope add-run --base MODEL)")
+    return base
+
+
+def _load_adapter(path: Path, dtype, trust_remote_code: bool, base_model: str | None):
+    """The adapter's base model with the adapter merged in (a plain model: the probe sees no PEFT wrapper)."""
+    base = base_model or adapter_base(path)
     try:
         from peft import PeftModel
     except ImportError:

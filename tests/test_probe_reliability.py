@@ -434,7 +434,10 @@ def test_probe_run_merges_a_lora_adapter_into_the_runs_base(tmp_path):
     base = tmp_path / "base"
     save_checkpoint(base)
     torch.manual_seed(5)
-    adapted = get_peft_model(tiny_llama(), LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    from transformers import AutoModelForCausalLM
+
+    adapted = get_peft_model(AutoModelForCausalLM.from_pretrained(base),   # the adapter records its base's path
+                             LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
     adapted.save_pretrained(tmp_path / "lora" / "checkpoint-40")    # adapter_config.json + adapter weights only
     run = add_run(tmp_path / "runs", "lora", method="sft", checkpoints=tmp_path / "lora", base=str(base))
     data = tmp_path / "d.jsonl"
@@ -451,6 +454,10 @@ def test_probe_run_merges_a_lora_adapter_into_the_runs_base(tmp_path):
     base_only = reference_rows(tiny_llama(), examples)   # the adapter changed the model: not the base's numbers
     assert any(abs(row[schema.LOGP] - base_only[(row[schema.EXAMPLE_ID], row[schema.POSITION])][schema.LOGP]) > 1e-3
                for row in table.iter_rows(named=True))
+    # one-off: the adapter folder itself, its base and tokenizer from adapter_config.json
+    assert _cli("--model", str(tmp_path / "lora" / "checkpoint-40"), "--data", str(data), "--out", str(tmp_path / "o")) == 0
+    columns = [c for c in schema.TOKEN_COLUMNS if c not in (schema.RUN, schema.STEP)]
+    assert read_probe_table(tmp_path / "o").select(columns).equals(table.select(columns))
 
 
 @pytest.mark.bad_input

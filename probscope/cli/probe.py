@@ -37,9 +37,11 @@ def add_probe_command(sub) -> None:
 
 def _add_flags(parser, config_class) -> None:
     """One flag per dataclass field (those not marked "flag": False), so the flags never drift from the
-    fields: required (and listed first) when the field has no default, an int when the field is one,
-    choices from metadata."""
-    for f in sorted(_flag_fields(config_class), key=lambda f: f.default is not dataclasses.MISSING):
+    fields: required (and listed first) when the field has no default, an int when the field is one, a switch
+    when it is a bool, choices from metadata."""
+    inherited = {g.name for base in config_class.__mro__[1:] if dataclasses.is_dataclass(base)
+                 for g in dataclasses.fields(base)}   # ProbeConfig's own flags (--run, --model) before the options
+    for f in sorted(_flag_fields(config_class), key=lambda f: (f.default is not dataclasses.MISSING, f.name in inherited)):
         flags = dict.fromkeys((f"--{f.name.replace('_', '-')}", f"--{f.name}"))
         required = f.default is dataclasses.MISSING
         if str(f.type) == "bool":   # a switch: present = on
@@ -84,7 +86,7 @@ def _probe_run(cfg, fmt) -> None:
 def _probe_model(cfg, fmt) -> None:
     from probscope import runs
     from probscope.data import encode_file
-    from probscope.models import load_tokenizer, require_model_dir
+    from probscope.models import adapter_base, has_tokenizer, is_adapter, load_tokenizer, require_model_dir
     from probscope.probe import probe_checkpoint
 
     model = require_model_dir(cfg.model)
@@ -93,7 +95,9 @@ def _probe_model(cfg, fmt) -> None:
     except ProbscopeError:
         model_step = None
     in_run = model_step is not None and model.parent.name == runs.CHECKPOINTS
-    tokenizer = load_tokenizer(cfg.tokenizer or model, trust_remote_code=cfg.trust_remote_code)
+    # a LoRA adapter saved without a tokenizer uses its base model's
+    source = cfg.tokenizer or (adapter_base(model) if is_adapter(model) and not has_tokenizer(model) else model)
+    tokenizer = load_tokenizer(source, trust_remote_code=cfg.trust_remote_code)
     examples = encode_file(cfg.data, tokenizer, fmt, limit=cfg.limit)
     summary = probe_checkpoint(
         model, examples, cfg.out, tokenizer=tokenizer, trust_remote_code=cfg.trust_remote_code,

@@ -2,12 +2,14 @@
 
     from probscope.probe import probe_checkpoint, read_probe_table
     probe_checkpoint("runs/sft/checkpoints/step-000100", examples, "out/probe", run="sft", step=100)
-    read_probe_table("out/probe")      # polars DataFrame with probscope.schema.TOKEN_COLUMNS
+    probe_run("runs/sft", "gsm8k_test.jsonl")   # every checkpoint not probed yet -> runs/sft/probes/gsm8k_test/
+    read_probe_table("out/probe")      # polars DataFrame with probscope.schema.TOKEN_COLUMNS (checked first)
 
 api.py: probe_examples, probe_checkpoint; config.py: ProbeOptions/ProbeConfig (every option, its default
 and its `probscope probe` flag); planning.py: examples -> shards; head.py: body once, LM head on targets;
 batching.py: shard -> batches -> rows; state.py: plan claim, finished shards, completion marker;
-table.py: reading the shards back (imports no torch, so the dashboard stays light). The statistics
+whole_run.py: every checkpoint of a run; table.py: writing shards, and reading them back after checking
+them against the completion marker (imports no torch, so the dashboard stays light). The statistics
 themselves: probscope.token_stats. Loading models: probscope.models.
 """
 
@@ -19,6 +21,7 @@ _LAZY = {
     "ProbeSummary": "probscope.probe.state",
     "probe_checkpoint": "probscope.probe.api",
     "probe_examples": "probscope.probe.api",
+    "probe_run": "probscope.probe.whole_run",
     "load_model": "probscope.models",
     "load_tokenizer": "probscope.models",
     "token_statistics": "probscope.token_stats",

@@ -127,6 +127,8 @@ def verify_probe_table(probe_dir: str | os.PathLike) -> list[Path]:
 def _check_listed(probe_dir: Path, listed: list[dict], present: dict[str, Path]) -> list[Path]:
     """The marker's files, each present with the recorded size and footer, and no shard besides them."""
     names = [entry["name"] for entry in listed]
+    if not names:
+        raise ProbscopeError(f"{probe_dir}: its completion marker lists no shard; {_REPAIR}")
     extra = sorted(set(present) - set(names))
     if extra:
         raise ProbscopeError(f"{probe_dir}: shard {extra[0]} is not part of the finished probe (an extra file; "
