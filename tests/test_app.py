@@ -214,6 +214,11 @@ def test_one_run_over_training_and_summary(runs_root, monkeypatch):
     assert dft10["mean_p"].item() == pytest.approx(tokens["p"].mean())
     assert dft10["below_0.1"].item() == pytest.approx(100 * (tokens["p"] < 0.1).mean())      # shown as %
     assert {"Mean p", "NLL (nats)", "Top-1 accuracy", "Polarization"} <= set(headers(app.dataframe[0]))
+    app.toggle(key="compute_statistics").set_value(True).run()                 # bootstrap only on demand
+    assert_clean(app)
+    statistics = app.dataframe[1].value
+    assert {"ks", "js_divergence", "polarization"} <= set(statistics["statistic"])
+    assert (statistics["ci_low"] <= statistics["ci_high"]).all()
 
 
 def test_paired_view_counts_matched_tokens(runs_root, monkeypatch):
