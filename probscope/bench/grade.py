@@ -11,7 +11,8 @@ Measurements (skipped, and reported as null, when the MATH-500 file is absent):
   (target <= 60 s on 2 cores). grade_10k_distinct: the same with every boxed answer a distinct expression,
   so no parse is reused (the worst case for the caches).
 - eval: one built-in-task checkpoint on the 200 builtin-test-id problems with k = 4 (target <= 60 s on 2
-  cores). Without --model, a randomly initialised model of the built-in shape: it rarely stops before
+  cores), with torch's default CPU threads and with one thread (on a machine whose cores other processes also
+  use, the threads of a tiny model's matrix products mostly wait on each other). Without --model, a randomly initialised model of the built-in shape: it rarely stops before
   max_new_tokens, so this is the longest-replies case. The built-in data is written to a temporary
   directory (seed 0) unless --runs names a root that holds it.
 """
@@ -40,9 +41,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--model", help="a built-in-task checkpoint to time (default: random init, built-in shape)")
     parser.add_argument("--runs", help="runs root holding data/builtin (default: a temporary one)")
     parser.add_argument("--skip-eval", action="store_true", help="only the grading measurements")
+    parser.add_argument("--skip-grading", action="store_true", help="only the evaluation measurement")
     args = parser.parse_args(argv)
     result: dict = {}
-    if args.math500.is_file():
+    if args.skip_grading:
+        pass
+    elif args.math500.is_file():
         result.update(_grader_accuracy(args.math500, args.workers))
     else:
         print(f"{args.math500}: absent; grader accuracy and grading speed skipped")
@@ -124,18 +128,24 @@ def _eval_speed(model: str | None, runs_root: str | None) -> dict:
         bench = BENCHMARKS.get("builtin-test-id")
         problems = load_problems(bench, runs_root=root, limit=200)
         settings = SamplingSettings(k=4, temperature=0.6, top_p=0.95, max_new_tokens=bench.max_new_tokens)
-        start = time.perf_counter()
-        result = evaluate_checkpoint(model, bench, problems, Path(tmp) / "eval", settings,
-                                     EvalOptions(progress=False), run="bench", step=0)
-        seconds = time.perf_counter() - start
-    if result.error:
-        raise SystemExit(f"probscope-bench grade: {result.error}")
-    s = result.summary
-    print(f"eval: {len(problems)} problems x k=4 in {seconds:.1f} s (model load included), "
-          f"{s['mean_tokens']:.1f} tokens per reply, Average@4 {s['average_at_k']:.3f}, "
-          f"torch threads {torch.get_num_threads()}")
-    return {"eval_problems": len(problems), "eval_k": 4, "eval_seconds": round(seconds, 2),
-            "eval_mean_tokens": round(s["mean_tokens"], 1), "eval_average_at_4": s["average_at_k"],
+        default_threads = torch.get_num_threads()
+        timings, summary = {}, None
+        for label, threads in (("default_threads", default_threads), ("one_thread", 1)):
+            start = time.perf_counter()
+            result = evaluate_checkpoint(model, bench, problems, Path(tmp) / f"eval-{label}", settings,
+                                         EvalOptions(progress=False, threads=threads), run="bench", step=0)
+            timings[f"eval_seconds_{label}"] = round(time.perf_counter() - start, 2)
+            if result.error:
+                raise SystemExit(f"probscope-bench grade: {result.error}")
+            if summary is not None and result.summary["average_at_k"] != summary["average_at_k"]:
+                print("note: the thread count changed the sampled replies (floating-point order)")
+            summary = result.summary
+            print(f"eval ({threads} thread(s)): {len(problems)} problems x k=4 in {timings[f'eval_seconds_{label}']:.1f} s "
+                  f"(model load included), {summary['mean_tokens']:.1f} tokens per reply, "
+                  f"Average@4 {summary['average_at_k']:.3f}")
+        torch.set_num_threads(default_threads)
+    return {"eval_problems": len(problems), "eval_k": 4, **timings, "eval_default_threads": default_threads,
+            "eval_mean_tokens": round(summary["mean_tokens"], 1), "eval_average_at_4": summary["average_at_k"],
             "eval_model": "random-init built-in shape" if re.search("random-builtin", model) else model}
 
 

@@ -79,6 +79,9 @@ class EvalOptions:
     device: str = field(default="auto", metadata={"help": "auto, cpu, cuda, cuda:1, mps"})
     dtype: str | None = field(default=None, metadata={"help": "model dtype (default: as saved)"})
     batch_size: int = field(default=256, metadata={"help": "sequences per generate call"})
+    threads: int | None = field(default=None, metadata={
+        "help": "CPU threads for generation (None: torch's default); on a busy machine 1 is often much faster "
+                "for small models, whose tiny matrix products gain nothing from threads that wait on each other"})
     shard_size: int = field(default=DEFAULT_SHARD_SIZE, metadata={"help": "problems per output shard"})
     grade_workers: int | None = field(default=None, metadata={"help": "grading processes (default: cores)"})
     progress: bool = True
@@ -134,7 +137,7 @@ def _evaluate_shards(model_path, bench: Benchmark, shards: list[list[Problem]], 
         return None
     try:
         generate = GENERATORS.get(options.backend)(model_path, device=options.device, dtype=options.dtype,
-                                                   batch_size=options.batch_size)
+                                                   batch_size=options.batch_size, threads=options.threads)
     except ProbscopeError as e:
         return str(e)
     except ImportError:

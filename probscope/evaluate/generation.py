@@ -48,9 +48,13 @@ GENERATORS: Registry[Callable[..., GenerateFn]] = Registry("generation backend")
 
 @GENERATORS.register("hf")
 def load_hf(model_path: str | os.PathLike, *, device: str = "auto", dtype: str | None = None,
-            batch_size: int = 256) -> GenerateFn:
-    """Hugging Face `generate`, batched (`batch_size` sequences per call) and left-padded."""
+            batch_size: int = 256, threads: int | None = None) -> GenerateFn:
+    """Hugging Face `generate`, batched (`batch_size` sequences per call) and left-padded.
+    threads: torch's CPU threads for this process (None: torch's default)."""
     import torch
+
+    if threads:
+        torch.set_num_threads(threads)
 
     from probscope.devices import resolve_device
     from probscope.models import load_causal_lm, load_tokenizer
@@ -84,8 +88,8 @@ def load_hf(model_path: str | os.PathLike, *, device: str = "auto", dtype: str |
             with torch.inference_mode():
                 generated = model.generate(
                     **batch, max_new_tokens=settings.max_new_tokens, num_return_sequences=settings.k,
-                    pad_token_id=tokenizer.pad_token_id,
-                    eos_token_id=tokenizer.eos_token_id, **sampling,
+                    pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+                    use_cache=True, **sampling,     # a checkpoint saved with use_cache=false would recompute every prefix
                 )[:, batch["input_ids"].shape[1]:]
             lengths = _lengths(generated, stop_ids)
             decoded = tokenizer.batch_decode(generated, skip_special_tokens=True)
