@@ -383,7 +383,7 @@ def _cli(*argv: str) -> int:
 
 def test_probe_run_probes_each_checkpoint_once_into_the_runs_layout(run_dir, tmp_path, capsys):
     data = tmp_path / "sft-data.jsonl"
-    assert _cli("--run", str(run_dir.root), "--data", str(data)) == 0
+    assert _cli("--run", str(run_dir.root)) == 0                     # its training data, from the manifest
     assert run_dir.probed_steps("train") == [10, 20]
     for step in (10, 20):   # each checkpoint's own model, named by the run and the folder's step
         model = tiny_llama(seed=step // 10 - 1)
@@ -402,7 +402,7 @@ def test_probe_run_probes_each_checkpoint_once_into_the_runs_layout(run_dir, tmp
 
     tiny_llama(seed=2).save_pretrained(run_dir.checkpoint(30))      # a new checkpoint: only it is probed
     word_tokenizer().save_pretrained(run_dir.checkpoint(30))
-    assert _cli("--run", str(run_dir.root), "--data", str(data)) == 0
+    assert _cli("--run", str(run_dir.root), "--data", str(data)) == 0   # named: the same file, the same "train"
     assert "probed 1 checkpoint(s) (steps 30), 2 already probed" in capsys.readouterr().out
     assert run_dir.probed_steps("train") == [10, 20, 30]
 
@@ -462,15 +462,17 @@ def test_probe_run_merges_a_lora_adapter_into_the_runs_base(tmp_path):
 
 @pytest.mark.bad_input
 @pytest.mark.parametrize("argv, pattern", [
-    (["--model", "m", "--run", "r"], "give either --run RUNS_DIR/NAME .* or --model PATH --out DIR .*, not both"),
-    ([], "give either --run RUNS_DIR/NAME .*, one of them"),
+    (["--data", "D", "--model", "m", "--run", "r"], "give either --run RUNS_DIR/NAME .* or --model PATH --out DIR .*, not both"),
+    (["--data", "D"], "give either --run RUNS_DIR/NAME .*, one of them"),
     (["--run", "r", "--out", "o"], "--out: only with --model \\(a run's probes go to RUN/probes/DATASET/step-N"),
     (["--run", "r", "--step", "5"], "--step: only with --model"),
-    (["--model", "m", "--out", "o", "--dataset", "x"], "--dataset: only with --run$"),
-    (["--model", "m"], "--out: required with --model"),
-], ids=["run-and-model", "neither", "out-with-run", "step-with-run", "dataset-with-model", "model-without-out"])
+    (["--data", "D", "--model", "m", "--out", "o", "--dataset", "x"], "--dataset: only with --run$"),
+    (["--data", "D", "--model", "m"], "--out: required with --model"),
+    (["--model", "m", "--out", "o"], "--data: required with --model"),
+], ids=["run-and-model", "neither", "out-with-run", "step-with-run", "dataset-with-model", "model-without-out",
+        "model-without-data"])
 def test_probe_flag_combinations(tmp_path, capsys, argv, pattern):
-    cli_error(["probe", "--data", str(tmp_path / "d.jsonl"), *argv], capsys, pattern)
+    cli_error(["probe", *(str(tmp_path / "d.jsonl") if arg == "D" else arg for arg in argv)], capsys, pattern)
 
 
 @pytest.mark.bad_input
@@ -485,6 +487,13 @@ def test_probe_on_a_cuda_device_without_one(run_dir, tmp_path, capsys, monkeypat
 def test_probe_run_on_a_folder_that_is_not_a_run(tmp_path, capsys):
     cli_error(["probe", "--run", str(tmp_path), "--data", "d.jsonl"], capsys,
               f"{re.escape(str(tmp_path / runs.MANIFEST))}: missing; .* is not a probscope run")
+
+
+@pytest.mark.bad_input
+def test_probe_run_without_data_when_the_manifest_names_none(run_dir, capsys):
+    run_dir.write_manifest(runs.Manifest(name="sft", method="sft", status="finished"))
+    cli_error(["probe", "--run", str(run_dir.root)], capsys,
+              f"{re.escape(str(run_dir.manifest_path))}: names no training data \\('data'\\); pass --data FILE$")
 
 
 @pytest.mark.bad_input

@@ -1,6 +1,6 @@
 """`probscope probe`: one row per target token, into Parquet.
 
-    probscope probe --run RUNS_DIR/NAME --data FILE [--dataset NAME]   # every checkpoint of a run not probed yet
+    probscope probe --run RUNS_DIR/NAME [--data FILE] [--dataset NAME] # every checkpoint of a run not probed yet
     probscope probe --model DIR --data FILE --out DIR                  # one model, anywhere
 
 The flags are generated: one per field of probscope.probe.ProbeConfig (data, run, dataset, model, out, run

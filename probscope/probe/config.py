@@ -76,7 +76,9 @@ class ProbeConfig(ProbeOptions):
     --model PATH --out DIR (one model, anywhere).
     """
 
-    data: str = field(metadata={"help": "dataset file (JSONL, JSON, Parquet, CSV) or saved dataset"})
+    data: str | None = field(default=None, metadata={
+        "help": "dataset file (JSONL, JSON, Parquet, CSV) or saved dataset (with --run, default: the run's "
+                "training data, named in its manifest)"})
     run: str | None = field(default=None, metadata={
         "help": "run directory (RUNS_DIR/NAME): probe each of its checkpoints not probed yet on this dataset, "
                 "into RUN/probes/DATASET/step-N"})
@@ -114,6 +116,8 @@ class ProbeConfig(ProbeOptions):
                     if mode == "model" else ""))
         if self.model is not None and self.out is None:
             raise ProbscopeError("--out: required with --model (the directory for the probe table)")
+        if self.model is not None and self.data is None:
+            raise ProbscopeError("--data: required with --model (the dataset file to probe)")
 
 
 def _require_positive(config, *names: str) -> None:

@@ -2,7 +2,8 @@
 
     from probscope.probe.whole_run import probe_run
     summaries = probe_run("runs/dft-numina", "numina.jsonl")       # -> runs/dft-numina/probes/numina/step-N
-    # probscope probe --run runs/dft-numina --data numina.jsonl [--dataset NAME]
+    summaries = probe_run("runs/dft-numina")                       # its training data -> .../probes/train/step-N
+    # probscope probe --run runs/dft-numina [--data numina.jsonl] [--dataset NAME]
 
 The dataset's name defaults to the data file's name without its extension, and to "train" when the file is
 the run's own training data (its manifest's `data`). Each checkpoint's tokenizer is its own, else the one
@@ -25,22 +26,27 @@ from probscope.probe.api import probe_checkpoint
 from probscope.probe.state import ProbeSummary
 
 
-def probe_run(run_dir: str | os.PathLike, data: str | os.PathLike, data_format=None, *, dataset: str | None = None,
-              tokenizer: str | None = None, limit: int | None = None, trust_remote_code: bool = False,
-              **options) -> list[ProbeSummary]:
-    """Probe each checkpoint of the run at `run_dir` on `data` (a probscope.data.DataFormat describes it; None:
-    inferred); returns one summary per checkpoint, finished ones included (already_done)."""
+def probe_run(run_dir: str | os.PathLike, data: str | os.PathLike | None = None, data_format=None, *,
+              dataset: str | None = None, tokenizer: str | None = None, limit: int | None = None,
+              trust_remote_code: bool = False, **options) -> list[ProbeSummary]:
+    """Probe each checkpoint of the run at `run_dir` on `data` (None: the run's training data, from its manifest;
+    a probscope.data.DataFormat describes it, None: inferred); returns one summary per checkpoint, finished ones
+    included (already_done)."""
     from probscope.data import DataFormat, encode_file
 
     run = runs.Run(Path(run_dir))
     manifest = run.read_manifest()
+    if data is None:
+        if not manifest.data:
+            raise ProbscopeError(f"{run.manifest_path}: names no training data ('data'); pass --data FILE")
+        data = manifest.data
     steps = run.checkpoint_steps()
     if not steps:
         raise ProbscopeError(f"{run.checkpoints_dir}: no finished checkpoint to probe (step-N folders holding "
                              "config.json or adapter_config.json)")
     dataset = dataset_name(data, manifest.data) if dataset is None else check_dataset_name(dataset)
     data_format = data_format if data_format is not None else DataFormat()
-    encoded: dict[str, list] = {}   # tokenizer identity -> examples
+    encoded: dict[str, tuple] = {}   # tokenizer identity -> (tokenizer, examples)
     summaries = []
     for step in steps:
         checkpoint = run.checkpoint(step)
