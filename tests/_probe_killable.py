@@ -1,6 +1,7 @@
-"""A probe to kill: `python tests/_probe_killable.py OUT [--pause SECONDS]`, one shard per two examples.
+"""A probe to kill: `python tests/_probe_killable.py OUT [--pause SECONDS]`, one shard per two examples, or
+`python tests/_probe_killable.py --pause SECONDS --cli probe --run RUN ...` (the command line's probe).
 
-Probes the same tiny model and examples as probe() in the test process (fixed seeds, one thread). With
+OUT: probes the same tiny model and examples as probe() in the test process (fixed seeds, one thread). With
 --pause, every Parquet file is held complete under its temporary name for SECONDS before it is renamed, so
 that a test can SIGKILL the process mid-run and mid-write (a half-written shard's temporary file exists
 then); the rows are the same as without the pause.
@@ -38,4 +39,8 @@ if __name__ == "__main__":
             time.sleep(pause)
 
         pl.DataFrame.write_parquet = slow_write
+    if "--cli" in sys.argv:
+        from probscope.cli import main
+
+        sys.exit(main(sys.argv[sys.argv.index("--cli") + 1:]))
     probe(sys.argv[1])

@@ -544,6 +544,43 @@ def test_a_lora_adapter_without_a_base_is_named(tmp_path):
 
 
 # ---- kill -9 and rerun --------------------------------------------------------------------------------------
+def _kill_when(argv: list[str], ready, what: str) -> None:
+    """Run tests/_probe_killable.py ARGV in a subprocess and SIGKILL it as soon as ready() holds."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(TESTS.parent)}
+    process = subprocess.Popen([sys.executable, str(TESTS / "_probe_killable.py"), *argv], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while not ready():
+            assert process.poll() is None, f"ended before {what}: " + process.stderr.read().decode()[-2000:]
+            assert time.monotonic() < deadline, f"never reached {what}"
+            time.sleep(0.01)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+@pytest.mark.fault
+def test_probe_run_killed_between_checkpoints_then_rerun_equals_an_uninterrupted_run(run_dir, tmp_path, capsys):
+    """`probscope probe --run` killed while its second checkpoint is being probed: the rerun skips the first
+    (finished) checkpoint, resumes the second, and both tables equal an uninterrupted run's."""
+    whole = runs.Run(Path(shutil.copytree(run_dir.root, tmp_path / "whole" / "sft")))
+    argv = ["probe", "--run", str(run_dir.root), "--shard-size", "1", "--batch-size", "1"]
+    second = run_dir.probe_dir(20)
+    _kill_when(["--pause", "0.15", "--cli", *argv],
+               lambda: (run_dir.probe_dir(10) / runs.PROBE_DONE).exists() and list(second.glob(".part-*.tmp")),
+               "the second checkpoint's first shard")
+    assert run_dir.probed_steps() == [10] and not (second / runs.PROBE_DONE).exists()
+    assert _cli(*argv[1:]) == 0
+    assert "probed 1 checkpoint(s) (steps 20), 1 already probed" in capsys.readouterr().out
+    assert _cli("--run", str(whole.root), "--shard-size", "1", "--batch-size", "1") == 0
+    for step in (10, 20):
+        assert read_probe_table(run_dir.probe_dir(step)).equals(read_probe_table(whole.probe_dir(step)))
+    assert not list(second.glob(".*.tmp"))
+
+
 @pytest.mark.fault
 def test_probe_killed_mid_write_then_rerun_equals_an_uninterrupted_run(tmp_path):
     """SIGKILL while a shard is being written (its temporary file complete, not yet renamed), after at least one
@@ -552,20 +589,8 @@ def test_probe_killed_mid_write_then_rerun_equals_an_uninterrupted_run(tmp_path)
     from _probe_killable import EXAMPLES, SHARD_SIZE, probe
 
     killed = tmp_path / "killed"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(TESTS.parent)}
-    process = subprocess.Popen([sys.executable, str(TESTS / "_probe_killable.py"), str(killed), "--pause", "0.4"],
-                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 60
-        while not (list(killed.glob("part-*.parquet")) and list(killed.glob(".part-*.tmp"))):
-            assert process.poll() is None, process.stderr.read().decode()[-2000:]
-            assert time.monotonic() < deadline, "the probe never reached its second shard"
-            time.sleep(0.01)
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
+    _kill_when([str(killed), "--pause", "0.2"],
+               lambda: list(killed.glob("part-*.parquet")) and list(killed.glob(".part-*.tmp")), "its second shard")
     finished_before = sorted(p.name for p in killed.glob("part-*.parquet"))
     assert list(killed.glob(".part-*.tmp")) and not (killed / runs.PROBE_DONE).exists()
     assert 1 <= len(finished_before) < -(-EXAMPLES // SHARD_SIZE)
