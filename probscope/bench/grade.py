@@ -11,8 +11,9 @@ Measurements (skipped, and reported as null, when the MATH-500 file is absent):
   (target <= 60 s on 2 cores). grade_10k_distinct: the same with every boxed answer a distinct expression,
   so no parse is reused (the worst case for the caches).
 - eval: one built-in-task checkpoint on the 200 builtin-test-id problems with k = 4 (target <= 60 s on 2
-  cores), with torch's default CPU threads and with one thread (on a machine whose cores other processes also
-  use, the threads of a tiny model's matrix products mostly wait on each other). Without --model, a randomly initialised model of the built-in shape: it rarely stops before
+  cores), with torch's default CPU threads and with one thread (what `probscope eval` uses for a small model
+  on the CPU: on cores other processes also use, the threads of tiny matrix products mostly wait on each
+  other). Without --model, a randomly initialised model of the built-in shape: it rarely stops before
   max_new_tokens, so this is the longest-replies case. The built-in data is written to a temporary
   directory (seed 0) unless --runs names a root that holds it.
 """

@@ -35,8 +35,9 @@ def add_eval_command(sub) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps (default: auto)")
     p.add_argument("--dtype", help="model dtype: float32, bfloat16, float16 (default: as saved)")
     p.add_argument("--batch-size", type=int, default=256, help="sequences per generate call (default: 256)")
-    p.add_argument("--threads", type=int, help="CPU threads for generation (default: torch's); on a busy machine "
-                                                "1 is often several times faster for small models")
+    p.add_argument("--threads", type=int, help="CPU threads while generating (default: 1 for a model under 50M "
+                                                "parameters on the CPU, whose products are too small to split; "
+                                                "else torch's default)")
     p.add_argument("--grade-workers", type=int, help="grading processes (default: one per core)")
     p.set_defaults(func=_eval)
 

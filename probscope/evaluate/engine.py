@@ -80,8 +80,8 @@ class EvalOptions:
     dtype: str | None = field(default=None, metadata={"help": "model dtype (default: as saved)"})
     batch_size: int = field(default=256, metadata={"help": "sequences per generate call"})
     threads: int | None = field(default=None, metadata={
-        "help": "CPU threads for generation (None: torch's default); on a busy machine 1 is often much faster "
-                "for small models, whose tiny matrix products gain nothing from threads that wait on each other"})
+        "help": "CPU threads while generating (None: 1 for a small model on the CPU, else torch's default; "
+                "see generation.load_hf)"})
     shard_size: int = field(default=DEFAULT_SHARD_SIZE, metadata={"help": "problems per output shard"})
     grade_workers: int | None = field(default=None, metadata={"help": "grading processes (default: cores)"})
     progress: bool = True
