@@ -1,7 +1,7 @@
 """Cached reads for the pages: aggregates of the probe tables, one example's rows, the dynamics table.
 
-    hist = aggregate(selection, "probability_histogram", by=BY)          # cached per selection and files
-    rows = example_rows(selection.runs_root, "train", "sft", 10, "3f2a…")   # one example, nothing more
+    hist = aggregate(selection, probability_histogram, by=BY)    # cached per selection and files
+    rows = example_rows(selection, "sft", 10, "3f2a…")            # one example's tokens, nothing more
 
 Every cache is keyed on the files' signatures (completion markers, manifests, parts): a re-probed step
 is read again, nothing else is. Per-token rows stay here on the server; only aggregates and the one
