@@ -147,10 +147,11 @@ def grade_math(prediction: str, gold: str | None, time_limit: float = DEFAULT_TI
 
 
 class _time_limit:
-    """SIGALRM after `seconds` (a no-op for seconds <= 0 or outside the main thread)."""
+    """SIGALRM after `seconds` (a no-op for seconds <= 0, outside the main thread, or without SIGALRM: Windows)."""
 
     def __init__(self, seconds: float):
-        self.seconds = seconds if threading.current_thread() is threading.main_thread() else 0
+        usable = threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
+        self.seconds = seconds if usable else 0
 
     def __enter__(self):
         if self.seconds > 0:
