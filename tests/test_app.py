@@ -255,6 +255,7 @@ def test_tokens_page_lists_zero_counts_and_the_upper_tail(runs_root, monkeypatch
     assert_clean(app)
     assert "Base · step 0: 0 tokens" in texts(app).replace("**", "")      # a run with none says 0, not vanish
     assert any("No selected run has a token with p < 1e-09" in i.value for i in app.info)
+    assert all(table.proto.placeholder == "–" for table in app.dataframe)      # 0 of 0 reads "–", not "None"
     app.radio(key="tail").set_value("at_or_above").run()
     app.number_input(key="threshold").set_value(0.9).run()
     assert_clean(app)

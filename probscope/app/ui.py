@@ -82,7 +82,7 @@ def readable(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def show_table(frame: pl.DataFrame, *, height: int | str = "auto", key: str | None = None) -> None:
-    """A table with readable headers; percentages with a % sign, empty shares (0 of 0) as a dash."""
+    """A table with readable headers; percentages with a % sign, missing values (a share of 0 of 0) as a dash."""
     frame = readable(frame)
     config = {column: st.column_config.Column(LABELS.get(column, column.replace("_", " ").capitalize()))
               for column in frame.columns}
@@ -91,7 +91,7 @@ def show_table(frame: pl.DataFrame, *, height: int | str = "auto", key: str | No
             config[column] = st.column_config.NumberColumn(LABELS.get(column, column), format="%.1f%%")
         elif frame.schema[column] == pl.Float64 and column not in (schema.P,):
             config[column] = st.column_config.NumberColumn(LABELS.get(column, column), format="%.3g")
-    st.dataframe(frame, hide_index=True, column_config=config, height=height, key=key)
+    st.dataframe(frame, hide_index=True, column_config=config, height=height, key=key, placeholder="–")
 
 
 @st.cache_data(max_entries=512, show_spinner=False)

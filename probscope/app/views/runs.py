@@ -52,7 +52,7 @@ for run in discover_runs(runs_root):
         "Code": manifest.code_version,
     })
 st.subheader("Manifests and contents")
-st.dataframe(pl.DataFrame(rows, infer_schema_length=None), hide_index=True,
+st.dataframe(pl.DataFrame(rows, infer_schema_length=None), hide_index=True, placeholder="–",
              column_config={"Run": st.column_config.Column(pinned=True)})
 
 st.subheader("Hyper-parameters")
