@@ -15,7 +15,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from probscope.errors import ProbscopeError, first_line
+from probscope.errors import ProbscopeError
 from probscope.runs import (
     CHECKPOINTS,
     MANIFEST,
@@ -124,7 +124,7 @@ def _weights_problem(checkpoint: Path) -> str | None:
 
 
 def _check_probes(run: Run, train_data: str | None) -> list[Finding]:
-    import pyarrow.parquet as pq
+    from probscope.probe.table import verify_probe_table
 
     findings = []
     checkpoints = set(run.checkpoint_steps())
@@ -143,15 +143,10 @@ def _check_probes(run: Run, train_data: str | None) -> list[Finding]:
                                         f"{command}  (resumes from its finished shards)"))
                 continue
             try:
-                marker = json.loads(done.read_text())
-                rows = sum(pq.read_metadata(part).num_rows for part in sorted(path.glob("part-*.parquet")))
-            except (OSError, ValueError) as e:
-                findings.append(Finding("corrupt", path, f"unreadable probe file ({first_line(e)})",
+                verify_probe_table(path)
+            except ProbscopeError as e:
+                findings.append(Finding("corrupt", path, str(e).removeprefix(f"{path}: "),
                                         f"delete {path}, then {command}"))
-                continue
-            if rows != marker.get("tokens"):
-                findings.append(Finding("corrupt", path, f"marked finished with {marker.get('tokens')} rows but its "
-                                        f"shards hold {rows}", f"delete {path}, then {command}"))
                 continue
             probed.add(step)
             checkpoint = run.checkpoint(step)

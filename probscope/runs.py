@@ -235,6 +235,15 @@ def code_version() -> str:
     return f"{__version__}+{commit}" if commit else __version__
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike):
     """Yield a temporary path next to `path`; on success rename it to `path`, on failure delete it.
@@ -247,6 +256,7 @@ def atomic_path(path: str | os.PathLike):
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)   # mkstemp makes 0600; the result should read like any file the user writes
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
