@@ -20,11 +20,15 @@ _LAZY_API = {
          "class_histogram"),
         "probscope.analysis",
     ),
+    **dict.fromkeys(("load_evals", "accuracy_curves", "load_lm_eval_results", "evaluate_runs", "grade_all"),
+                    "probscope.evaluate"),
+    "check_runs": "probscope.check",
+    "add_run": "probscope.add_run",
     "plot_training_dynamics": "probscope.plots.dynamics",
     **dict.fromkeys(
         ("plot_probability_histogram", "plot_lowest_bin_tokens", "plot_step_histograms", "plot_extreme_bin_shares",
          "plot_token_movers", "plot_left_behind", "plot_distribution_statistics", "plot_gradient_mass",
-         "plot_class_histogram", "export_figures", "FIGURES", "register_figure"),
+         "plot_class_histogram", "plot_accuracy_curves", "export_figures", "FIGURES", "register_figure"),
         "probscope.plots",
     ),
 }

@@ -79,7 +79,5 @@ def test_killed_export_rerun_equals_an_uninterrupted_export(exports):
 
 
 @pytest.mark.fault
-@pytest.mark.xfail(strict=True, reason="probscope/plots/export.py: a rerun does not remove the temporary file "
-                                        "(.NAME.XXXX.tmp) that the killed export was writing")
 def test_killed_export_rerun_leaves_no_temporary_file(exports):
     assert sorted(p.name for p in exports["killed"].glob(".*")) == []

@@ -10,6 +10,7 @@ Every plot function takes `ax=None` (see probscope.plots.style) so figures compo
 """
 
 # importing each figure module registers its figure(s) with FIGURES, in this (export) order
+from probscope.plots.accuracy import plot_accuracy_curves
 from probscope.plots.checkpoints import plot_extreme_bin_shares, plot_step_histograms
 from probscope.plots.class_histogram import plot_class_histogram
 from probscope.plots.export import export_figures, markdown_table
@@ -22,7 +23,7 @@ from probscope.plots.registry import FIGURES, FigureWithTable, register_figure
 from probscope.plots.stats import plot_distribution_statistics
 
 __all__ = [
-    "FIGURES", "FigureWithTable", "export_figures", "markdown_table", "plot_class_histogram",
+    "FIGURES", "FigureWithTable", "export_figures", "plot_accuracy_curves", "markdown_table", "plot_class_histogram",
     "plot_distribution_statistics", "plot_extreme_bin_shares", "plot_gradient_mass", "plot_left_behind",
     "plot_lowest_bin_tokens", "plot_probability_histogram", "plot_step_histograms", "plot_token_movers",
     "register_figure",

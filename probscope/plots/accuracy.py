@@ -69,7 +69,7 @@ def plot_accuracy_curves(curves: pl.DataFrame, *, title: str | None = None,
 
 
 @register_figure("accuracy_curves")
-def accuracy_curves_figure(tokens=None, *, runs_root: str | os.PathLike | None = None, **_) -> FigureWithTable | None:
+def accuracy_curves_figure(tokens=None, *, runs_root: str | os.PathLike | None = None) -> FigureWithTable | None:
     """Every run's evaluations under `runs_root` (None when export gives no runs root or nothing is evaluated)."""
     from probscope.evaluate.curves import accuracy_curves, load_evals
 

@@ -24,7 +24,7 @@ from matplotlib.figure import Figure
 from probscope.analysis.catalog import find_runs
 from probscope.analysis.tokens import StepChoice, load_tokens
 from probscope.errors import ProbscopeError
-from probscope.plots.registry import FIGURES
+from probscope.plots.registry import FIGURES, draw_registered
 from probscope.runs import DEFAULT_PROBE_DATASET, atomic_path, write_text_atomic
 
 DPI = 200
@@ -60,9 +60,10 @@ def export_figures(
         runs = _filter_runs(runs_root, runs, runs_filter)
 
     tokens = load_tokens(runs_root, runs=runs, steps=steps, dataset=dataset, lazy=True)
+    _remove_interrupted_writes(out_dir, names)
     written = []
     for name in tqdm(names, desc="probscope export", unit="figure", disable=not progress):
-        made = FIGURES.get(name)(tokens)
+        made = draw_registered(name, tokens, runs_root)
         if made is None:
             continue
         for fmt in formats:
@@ -71,6 +72,13 @@ def export_figures(
             write_text_atomic(out_dir / f"{name}.{kind}", text)
             written.append(out_dir / f"{name}.{kind}")
     return written
+
+
+def _remove_interrupted_writes(out_dir: Path, names: Sequence[str]) -> None:
+    """Temporary files of an export that was killed mid-write (atomic_path names them .NAME.<random>.tmp)."""
+    for name in names:
+        for leftover in out_dir.glob(f".{name}.*.tmp"):
+            leftover.unlink(missing_ok=True)
 
 
 def markdown_table(table: pl.DataFrame, *, digits: int = 4) -> str:

@@ -10,7 +10,8 @@
 A new figure is one registered function plus its test; export and its CLI pick it up by name.
 A name registered twice raises; an unknown name gets the nearest known ones (probscope.registry.Registry).
 A function may return None when the loaded tokens hold nothing it can show (e.g. movers of a run probed
-at one step only): export then skips it.
+at one step only): export then skips it. A figure drawn from other tables of the runs directory (evaluation
+curves) declares a keyword parameter `runs_root`, and export passes it.
 """
 
 from __future__ import annotations
@@ -32,3 +33,13 @@ class FigureWithTable(NamedTuple):
 FigureFunction = Callable[..., FigureWithTable | None]
 FIGURES: Registry[FigureFunction] = Registry("figure")
 register_figure = FIGURES.register
+
+
+def draw_registered(name: str, tokens: pl.LazyFrame, runs_root) -> FigureWithTable | None:
+    """Call the figure `name` with what it declares: the loaded tokens, and the runs root when it asks for it."""
+    import inspect
+
+    function = FIGURES.get(name)
+    if "runs_root" in inspect.signature(function).parameters:
+        return function(tokens, runs_root=runs_root)
+    return function(tokens)
