@@ -59,8 +59,13 @@ def test_every_page_in_chromium(tmp_path):
         page.get_by_role("option", name="step 5", exact=True).click()
         page.wait_for_url("**steps=*sft%3A5*")
         wait_until_idle(page, "Distributions")
+        for _ in range(50):   # the chart repaints its canvas once the new data arrives
+            if figure2.screenshot() != before:
+                break
+            page.wait_for_timeout(100)
+        else:
+            raise AssertionError("Figure 2 did not change after choosing sft's step 5")
         page.screenshot(path=str(tmp_path / "distributions-sft-step-5.png"))
-        assert figure2.screenshot() != before
         assert page.locator('[data-testid="stException"]').count() == 0
         browser.close()
     assert not errors, errors
