@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from probscope.builtin import recipe_path
+from probscope.errors import ProbscopeError
 from probscope.runs import BUILTIN_DATA, Run
 
 # The demo probes every checkpoint on this many training examples (all 8,000 take ~4x longer and
@@ -32,6 +33,13 @@ DEMO_RUNS: dict[str, tuple[str, ...]] = {
     "dft": ("train",),
     "facts-sft": ("facts-train",),
     "facts-dft": ("facts-train",),
+}
+# Benchmark (probscope.evaluate) -> the runs whose every checkpoint the demo evaluates on it (greedy), so
+# accuracy-vs-step curves exist out of the box.
+DEMO_BENCHMARKS: dict[str, tuple[str, ...]] = {
+    "builtin-test-id": ("base", "sft", "dft"),
+    "builtin-test-hard": ("base", "sft", "dft"),
+    "builtin-facts-test": ("base", "facts-sft", "facts-dft"),
 }
 
 
@@ -87,18 +95,19 @@ def build_demo_runs(runs_root: str | Path, *, task=None, overrides: dict[str, li
     paths = write_builtin_data(runs_root / BUILTIN_DATA, task)
     runs = [training.main(builtin_recipe_args(name, runs_root) + overrides.get(name, [])) for name in DEMO_RUNS]
     n_tokens = probe_demo_runs(runs, paths, probe_examples)
-    print(f"demo: {len(runs)} runs, {n_tokens:,} probed tokens in {runs_root} ({time.time() - start:.0f}s)")
+    n_evaluated = evaluate_demo_runs(runs_root)
+    print(f"demo: {len(runs)} runs, {n_tokens:,} probed tokens, {n_evaluated} checkpoint evaluations in {runs_root} "
+          f"({time.time() - start:.0f}s)")
     return runs
 
 
 def probe_demo_runs(runs: list[Run], paths: dict[str, Path], n_examples: int) -> int:
     """Probe every checkpoint of every run on the first `n_examples` examples of its DEMO_RUNS splits."""
-    from transformers import AutoTokenizer
-
     from probscope.data import DataFormat, encode_file
+    from probscope.models import load_tokenizer
     from probscope.probe import probe_checkpoint
 
-    tokenizer = AutoTokenizer.from_pretrained(str(paths["tokenizer"]))
+    tokenizer = load_tokenizer(paths["tokenizer"])
     splits = {split for name in DEMO_RUNS for split in DEMO_RUNS[name]}
     examples = {split: encode_file(paths[split], tokenizer, DataFormat(), limit=n_examples) for split in splits}
     n_tokens = 0
@@ -111,3 +120,15 @@ def probe_demo_runs(runs: list[Run], paths: dict[str, Path], n_examples: int) ->
                 print(summary.line())
                 n_tokens += summary.tokens
     return n_tokens
+
+
+def evaluate_demo_runs(runs_root: Path) -> int:
+    """Evaluate every checkpoint of the DEMO_BENCHMARKS runs (finished evaluations are skipped); the count."""
+    from probscope.evaluate import evaluate_runs
+
+    results = [result for benchmark, names in DEMO_BENCHMARKS.items()
+               for result in evaluate_runs(runs_root, benchmark, runs_filter=names)]
+    failed = [result for result in results if result.error]
+    if failed:
+        raise ProbscopeError(f"demo: {len(failed)} evaluations failed, e.g. {failed[0].line()}")
+    return len(results)

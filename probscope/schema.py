@@ -104,6 +104,11 @@ ROLES: tuple[str, ...] = (
     "number", "operator", "answer", "fact", "connective", "punctuation", "special", "whitespace", "word",
 )
 STYLISTIC_ROLES: tuple[str, ...] = ("connective", "punctuation")
+# No role shares a colour with a method (METHOD_COLORS): a role-coloured bar must not read as a method.
+ROLE_COLORS: dict[str, str] = {
+    "number": "#17becf", "operator": "#bcbd22", "answer": "#e377c2", "fact": "#1b9e77", "connective": "#e6ab02",
+    "punctuation": "#252525", "special": "#c5b0d5", "whitespace": "#dbdb8d", "word": "#9edae5",
+}
 
 
 # --- dynamics table: gradient-weight statistics of the training batch, per logged step -------------------

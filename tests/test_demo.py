@@ -50,4 +50,5 @@ def test_export_and_dashboard_on_the_demo_runs(demo_root, tmp_path, monkeypatch)
     app = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app" / "main.py"), default_timeout=60)
     app.run()
     assert not app.exception and not app.error
-    assert app.title[0].value.startswith("Figure 2") and not app.info   # a figure, not the "no runs" note
+    assert app.title[0].value == "Overview" and not app.info            # the runs, not the "no runs" note
+    assert app.get("vega_lite_chart")                                    # Figure 2 at the final steps

@@ -278,3 +278,9 @@ def test_method_colours_are_the_schemas_and_unknown_ones_never_borrow_them():
     assert [method_color(m) for m in schema.METHOD_ORDER] == [schema.METHOD_COLORS[m] for m in schema.METHOD_ORDER]
     unknown = {method_color("power", i) for i in range(3)}
     assert len(unknown) == 3 and not unknown & set(schema.METHOD_COLORS.values())
+
+
+def test_every_role_has_a_colour_no_method_uses():
+    assert set(schema.ROLE_COLORS) == set(schema.ROLES)
+    assert not {role_color(r) for r in schema.ROLES} & set(schema.METHOD_COLORS.values())
+    assert len({role_color(r) for r in schema.ROLES}) == len(schema.ROLES)

@@ -74,7 +74,7 @@ def test_installed_wheel_builds_the_demo_and_serves_the_dashboard(venv, tmp_path
         "t = AppTest.from_file(str(a.STREAMLIT_SCRIPT), default_timeout=60); t.run(); "
         "assert not t.exception and not t.error, t.exception; print(t.title[0].value)"
     ))
-    assert page.returncode == 0 and "Figure 2" in page.stdout, page.stderr[-2000:]
+    assert page.returncode == 0 and "Overview" in page.stdout, page.stderr[-2000:]
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

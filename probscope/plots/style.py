@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import polars as pl
-from matplotlib import colormaps, colors, rcParams
+from matplotlib import colors, rcParams
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
@@ -55,10 +55,8 @@ def plot_series(table: pl.DataFrame, group_columns: Sequence[str]) -> list[Serie
 
 
 def role_color(role: str | None) -> str:
-    """A fixed colour per schema.ROLES entry (tab10 in ROLES order); grey for unknown roles."""
-    if role not in schema.ROLES:
-        return UNKNOWN_ROLE_COLOR
-    return colors.to_hex(colormaps["tab10"](schema.ROLES.index(role)))
+    """A fixed colour per schema.ROLES entry (schema.ROLE_COLORS); grey for unknown roles."""
+    return schema.ROLE_COLORS.get(role, UNKNOWN_ROLE_COLOR)
 
 
 def display_token(token: str | None) -> str:
