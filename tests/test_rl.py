@@ -3,9 +3,9 @@ histogrammed like an SFT run, with dynamics rows. Also: LoRA for each trainer, a
 
 import json
 
-import polars as pl
 import pytest
 
+from probscope import schema
 from probscope.analysis.dynamics import read_dynamics
 from probscope.runs import discover_runs
 from probscope.training.run import main as train_main
@@ -73,7 +73,7 @@ def test_each_method_writes_a_run_that_probe_and_analysis_read_like_sft(fixture,
     probe_checkpoint(run.checkpoint(3), examples, run.probe_dir(3), run=run.name, step=3, tokenizer=tokenizer)
     tokens = load_tokens(root, runs=[run.name])
     hist = probability_histogram(tokens)
-    assert hist[schema_method()].unique().to_list() == [method]
+    assert hist[schema.METHOD].unique().to_list() == [method]
     assert hist["count"].sum() == sum(sum(ex.target_mask) for ex in examples)
     dynamics = read_dynamics(run.dynamics_dir)
     assert set(dynamics["step"].to_list()) == {1, 2, 3}
@@ -86,12 +86,6 @@ def test_each_method_writes_a_run_that_probe_and_analysis_read_like_sft(fixture,
         assert dynamics["reward_margin"].is_not_null().all()
         margins = dynamics.sort("step")["reward_margin"].to_list()
         assert margins[-1] > margins[0]          # lr 1e-3 on an easy pair: chosen moves away from rejected
-
-
-def schema_method():
-    from probscope import schema
-
-    return schema.METHOD
 
 
 @pytest.fixture
@@ -150,4 +144,3 @@ def test_grpo_needs_a_reward_and_a_model(fixture):
         train(fixture, "grpo-noreward", "grpo", "--reward", "")
     with pytest.raises(ProbscopeError, match="ppo: TRL 1.16 has no PPO"):
         train_main(["--trainer", "ppo", "--run_name", "x", "--data", "d.jsonl"])
-    assert pl is not None
