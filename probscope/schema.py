@@ -82,13 +82,14 @@ def bin_index(p):
 
 # --- methods: the order and colours of bars in every figure ------------------------------------------
 # The paper's Figure 2 order first; variants after. Unknown methods get matplotlib's default cycle.
-METHOD_ORDER: tuple[str, ...] = ("base", "sft", "dft", "dpo", "grpo", "ppo", "rft")
+METHOD_ORDER: tuple[str, ...] = ("base", "sft", "dft", "dpo", "grpo", "ppo", "rft", "dft-offline")
 METHOD_LABELS: dict[str, str] = {
     "base": "Base", "sft": "SFT", "dft": "DFT", "dpo": "DPO", "grpo": "GRPO", "ppo": "PPO", "rft": "RFT",
+    "dft-offline": "DFT (offline)",
 }
 METHOD_COLORS: dict[str, str] = {
     "base": "#7f7f7f", "sft": "#1f77b4", "dft": "#d62728", "dpo": "#2ca02c",
-    "grpo": "#9467bd", "ppo": "#ff7f0e", "rft": "#8c564b",
+    "grpo": "#9467bd", "ppo": "#ff7f0e", "rft": "#8c564b", "dft-offline": "#ff9896",
 }
 
 

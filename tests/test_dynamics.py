@@ -184,3 +184,34 @@ def test_read_dynamics(tmp_path):
     (tmp_path / "empty").mkdir()
     empty = read_dynamics(tmp_path / "empty")
     assert empty.height == 0 and empty.schema == schema.dynamics_schema()
+
+
+def test_sentence_weight_underflow_share_counts_replies_whose_weight_is_exactly_zero():
+    import numpy as np
+
+    from probscope.training.callbacks import summarize
+
+    logp = np.array([-1.0, -2.0, -60.0, -60.0])
+    tokens = {"logp": logp, "w:sft": np.ones(4), "_underflow": np.array([1.0, 0.0]), "_replies": np.array([2.0, 2.0])}
+    (row,) = summarize(tokens, step=1, objectives=["sft"])
+    assert row[schema.SENTENCE_WEIGHT_UNDERFLOW] == 0.25            # 1 of 4 replies, over two micro-batches
+    (row,) = summarize({"logp": logp, "w:sft": np.ones(4)}, step=1, objectives=["sft"])
+    assert row[schema.SENTENCE_WEIGHT_UNDERFLOW] is None
+
+
+def test_training_records_the_sentence_weight_underflow(tmp_path, tokenizer):
+    """A reply of 60 tokens at p ~ 1/vocab has exp(sum log p) = 0 in float32: the share is recorded (> 0)."""
+    from probscope.training.callbacks import GradientWeightCallback
+    from probscope.training.trainer import ObjectiveSFTTrainer
+
+    dataset = random_sft_dataset(8, VOCAB, lengths=(60, 61), prompts=(1, 2))
+    model = tiny_llama(tokenizer, VOCAB, **SHAPE)
+    settings = dict(output_dir=str(tmp_path / "t"), report_to=[], save_strategy="no", use_cpu=True, max_steps=1,
+                    per_device_train_batch_size=8, logging_steps=1, disable_tqdm=True, bf16=False)
+    from trl import SFTConfig
+
+    callback = GradientWeightCallback(tmp_path / "dyn")
+    ObjectiveSFTTrainer(model=model, args=SFTConfig(**settings), train_dataset=dataset, processing_class=tokenizer,
+                        callbacks=[callback], objective="sft").train()
+    frame = read_dynamics(tmp_path / "dyn")
+    assert frame[schema.SENTENCE_WEIGHT_UNDERFLOW].to_list()[0] > 0.5

@@ -134,7 +134,8 @@ def test_bf16_on_a_machine_without_it_is_a_one_line_error(tmp_path):
 
 
 def test_a_killed_run_resumes_to_the_same_weights(builtin_data, tmp_path, monkeypatch):
-    """Killed after its step-2 checkpoint, rerun: it resumes from step 2 and ends where an unkilled run ends."""
+    """Killed during step 4 (trainer state saved every step, checkpoint at step 2), rerun: it resumes from its
+    newest state, step 3, and ends where an unkilled run ends."""
     import torch
     from safetensors.torch import load_file
 
@@ -174,7 +175,7 @@ def test_a_killed_run_resumes_to_the_same_weights(builtin_data, tmp_path, monkey
 
     monkeypatch.setattr(ObjectiveSFTTrainer, "compute_loss", counted)
     resumed = finetune(tmp_path / "killed")
-    assert steps_trained == [3, 4, 5]          # steps 1-2 came from the saved state, not retrained
+    assert steps_trained == [4, 5]             # steps 1-3 came from the saved state, not retrained
     assert resumed.read_manifest().status == "finished" and resumed.checkpoint_steps() == [2, 5]
     assert not resumed.trainer_state_dir.exists()
     weights = load_file(resumed.checkpoint(5) / "model.safetensors")

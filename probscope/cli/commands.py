@@ -16,5 +16,5 @@ def load_commands() -> None:
     import probscope.cli as package
 
     for info in pkgutil.iter_modules(package.__path__):
-        if info.name != "commands":
+        if info.name != "commands" and not info.name.startswith("_"):
             importlib.import_module(f"probscope.cli.{info.name}")

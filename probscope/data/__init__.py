@@ -44,6 +44,7 @@ same across runs, tokenizers and processes. A repeated record gets "#2", "#3", .
 
 from probscope.data.encoding import (
     EncodedExample,
+    attach_chat_template,
     encode_file,
     encode_records,
     prompt_messages,
@@ -64,7 +65,7 @@ from probscope.data.formats import (
 from probscope.data.sources import read_records
 
 __all__ = [
-    "GSM8K_ANSWER_LINE", "DataFormat", "EncodedExample", "Row", "Turns", "detect_kind", "encode_file",
+    "GSM8K_ANSWER_LINE", "DataFormat", "EncodedExample", "attach_chat_template", "Row", "Turns", "detect_kind", "encode_file",
     "encode_records", "final_answer", "format_kinds", "last_boxed", "prompt_messages", "read_records",
     "read_turns", "register_format", "render_prompt",
 ]

@@ -92,15 +92,27 @@ def encode_records(records: list[dict], tokenizer, fmt: DataFormat, *, source: s
 
 
 def _chat_template(tokenizer, fmt: DataFormat) -> str | None:
-    """fmt's fallback template, or None when the tokenizer has its own (apply_chat_template then uses it)."""
-    if getattr(tokenizer, "chat_template", None):
-        return None
+    """The template to render with: fmt's when given (warning when it differs from the tokenizer's own, which a
+    probscope checkpoint saves from training), else None so that apply_chat_template uses the tokenizer's."""
+    own = getattr(tokenizer, "chat_template", None)
     if fmt.chat_template is None:
+        if own:
+            return None
         raise ProbscopeError(f"tokenizer {getattr(tokenizer, 'name_or_path', '') or type(tokenizer).__name__} "
                              "has no chat template: pass chat_template (a Jinja template or a file holding one), "
                              "or use kind='text'")
     path = Path(fmt.chat_template)
-    return path.read_text(encoding="utf-8") if len(fmt.chat_template) < 4096 and path.is_file() else fmt.chat_template
+    template = path.read_text(encoding="utf-8") if len(fmt.chat_template) < 4096 and path.is_file() else fmt.chat_template
+    if own and own != template:
+        logger.warning("chat_template: the template passed differs from the tokenizer's own (saved with the "
+                       "checkpoint); rendering with the one passed")
+    return template
+
+
+def attach_chat_template(tokenizer, fmt: DataFormat) -> None:
+    """Give the tokenizer fmt's chat template, so that save_pretrained stores the template a run trains with."""
+    if fmt.chat_template is not None:
+        tokenizer.chat_template = _chat_template(tokenizer, fmt)
 
 
 def _encode_chat_chunk(records, rows, tokenizer, fmt, kind, template, stats):

@@ -38,12 +38,13 @@ import torch
 from transformers import TrainerCallback
 
 from probscope import schema
-from probscope.runs import Run, write_parquet_atomic
+from probscope.runs import DYNAMICS_PART_GLOB, Run, write_parquet_atomic
 from probscope.token_stats import logit_statistics
 from probscope.training.objectives import (
     get_objective,
     gradient_weight,
     objective_names,
+    sentence_weight_underflow,
     sequence_ids,
 )
 
@@ -75,6 +76,7 @@ class GradientWeightCallback(TrainerCallback):
         self._every = self.every or state.logging_steps
         if state.is_world_process_zero:
             self.out_dir.mkdir(parents=True, exist_ok=True)
+            forget_dynamics_after(self.out_dir, state.global_step)
 
     def on_step_begin(self, args, state, control, model=None, **kwargs):
         step = state.global_step + 1          # the optimizer step this window of micro-batches makes
@@ -123,6 +125,8 @@ class GradientWeightCallback(TrainerCallback):
             self._warn_once("sum_p2", "GradientWeightCallback: the fused LM head does not return log_sum_sq_probs; "
                             "grad_sq_share will be null (see probscope.training.callbacks' docstring)")
         logp_grid, mask, seq_ids = tokens.pop("_grid")
+        underflow, replies = sentence_weight_underflow(logp_grid, mask, seq_ids)
+        tokens["_underflow"], tokens["_replies"] = torch.tensor([float(underflow)]), torch.tensor([float(replies)])
         for name in self.objectives:
             weight = gradient_weight(name, logp_grid, mask, seq_ids, self.objective_args.get(name))
             tokens[f"w:{name}"] = weight[mask]
@@ -135,11 +139,7 @@ class GradientWeightCallback(TrainerCallback):
 
     def flush(self) -> None:
         """Write the buffered rows as one Parquet part (atomically) and empty the buffer."""
-        if not self._rows:
-            return
-        steps = [row[schema.STEP] for row in self._rows]
-        frame = pl.DataFrame(self._rows, schema=schema.dynamics_schema())
-        write_parquet_atomic(frame, self.out_dir / Run.dynamics_part_name(min(steps), max(steps)))
+        write_dynamics_part(self.out_dir, self._rows)
         self._rows = []
 
     def _warn_once(self, key: str, message: str) -> None:
@@ -209,9 +209,13 @@ def _gather_ranks(tokens: dict[str, Any] | None) -> dict[str, Any] | None:
 def summarize(tokens: dict[str, Any], step: int, objectives: list[str]) -> list[dict[str, Any]]:
     """The dynamics rows of one step (one per objective) from its per-token arrays.
 
-    `tokens` holds 1-D arrays "logp", optionally "entropy" and "sum_p2", and "w:<objective>" weights.
+    `tokens` holds 1-D arrays "logp", optionally "entropy" and "sum_p2", and "w:<objective>" weights; and per
+    micro-batch counts "_underflow" / "_replies" (replies whose dft-sentence weight is exactly 0 / all replies).
     """
     n_bins = len(schema.BIN_LABELS)
+    tokens = dict(tokens)
+    underflow, replies = tokens.pop("_underflow", None), tokens.pop("_replies", None)
+    underflow_share = float(underflow.sum() / replies.sum()) if replies is not None and replies.sum() > 0 else None
     frame = pl.DataFrame(tokens).with_columns(pl.col("logp").exp().alias("p"))
     frame = frame.with_columns(schema.bin_index(pl.col("p")).alias("bin"))
     has_g2 = "sum_p2" in frame.columns
@@ -250,6 +254,7 @@ def summarize(tokens: dict[str, Any], step: int, objectives: list[str]) -> list[
         schema.DFT_LOSS: whole[schema.DFT_LOSS],
         schema.GRAD_NORM: None,
         schema.LEARNING_RATE: None,
+        schema.SENTENCE_WEIGHT_UNDERFLOW: underflow_share,
     }
     rows = []
     for name in objectives:
@@ -261,3 +266,23 @@ def summarize(tokens: dict[str, Any], step: int, objectives: list[str]) -> list[
             shares = [s / total for s in per_bin] if total > 0 else None
         rows.append({**step_level, schema.OBJECTIVE: name, **stats, schema.GRAD_SQ_SHARE: shares})
     return rows
+
+
+def write_dynamics_part(out_dir: Path, rows: list[dict[str, Any]]) -> None:
+    """Rows of logged steps as one Parquet part of the dynamics table (atomically); nothing when empty."""
+    if not rows:
+        return
+    steps = [row[schema.STEP] for row in rows]
+    frame = pl.DataFrame(rows, schema=schema.dynamics_schema())
+    write_parquet_atomic(frame, Path(out_dir) / Run.dynamics_part_name(min(steps), max(steps)))
+
+
+def forget_dynamics_after(out_dir: Path, step: int) -> None:
+    """Drop rows logged after `step`: a run resumed from its state at `step` logs those steps again."""
+    for part in sorted(Path(out_dir).glob(DYNAMICS_PART_GLOB)):
+        frame = pl.read_parquet(part)
+        if frame.is_empty() or frame[schema.STEP].max() <= step:
+            continue
+        kept = frame.filter(pl.col(schema.STEP) <= step)
+        part.unlink()
+        write_dynamics_part(out_dir, kept.to_dicts())

@@ -27,12 +27,17 @@ def checkpoint_schedule(spec: str, max_steps: int) -> list[int]:
             every = int(spec.split(":", 1)[1])
         except ValueError:
             raise ProbscopeError(f"checkpoints: '{spec}' is not every:N with an integer N") from None
-        steps = set(range(0, max_steps + 1, max(every, 1)))
+        if every < 1:
+            raise ProbscopeError(f"checkpoints: '{spec}': N must be a positive number of steps")
+        steps = set(range(0, max_steps + 1, every))
     else:
         try:
             steps = {int(s) for s in spec.split(",") if s.strip()}
         except ValueError:
             raise ProbscopeError(f"checkpoints: '{spec}' is not log, every:N, final or a list of steps") from None
+        if any(step < 0 for step in steps):
+            raise ProbscopeError(f"checkpoints: '{spec}': steps cannot be negative")
+    # steps past max_steps are dropped: a recipe's schedule still serves a shortened run (--max_steps 100)
     return sorted(s for s in steps | {max_steps} if 0 <= s <= max_steps)
 
 
@@ -52,22 +57,16 @@ def checkpoint_callback(run: Run, steps: list[int], tokenizer, resume_every: int
     from transformers import TrainerCallback
 
     class ScheduledCheckpoints(TrainerCallback):
-        """At the scheduled optimizer steps: our HF checkpoint (main process) and, at most every
-        `resume_every` steps and never at the end, the trainer's own state in <run>/trainer/ (newest only)
-        so that a killed run can resume."""
-
-        def __init__(self):
-            self.last_state = 0
+        """At the scheduled optimizer steps our HF checkpoint (main process); every `resume_every` steps
+        (never at the end) the trainer's own state in <run>/trainer/ (newest only), so that a killed run
+        resumes there."""
 
         def on_step_end(self, args, state, control, model=None, **kwargs):
             step = state.global_step
-            if step not in steps:
-                return
-            if state.is_world_process_zero:
+            if step in steps and state.is_world_process_zero:
                 save_checkpoint(model, tokenizer, run, step)
-            if resume_every and step - self.last_state >= resume_every and step < max_steps:
+            if resume_every and step % resume_every == 0 and step < max_steps:
                 control.should_save = True
-                self.last_state = step
 
     return ScheduledCheckpoints()
 

@@ -21,6 +21,7 @@ import yaml
 
 from probscope.data import DataFormat
 from probscope.errors import ProbscopeError
+from probscope.runs import validate_run_name
 
 
 @dataclass
@@ -69,10 +70,15 @@ class RunConfig:
                                          "'every:N', 'final', or a comma-separated list of steps. "
                                          "The final step is always saved."}
     )
-    resume_every: int = field(
-        default=100, metadata={"help": "Also save the trainer's state (optimizer, scheduler, RNG: several times the "
-                                       "model's size) at a scheduled checkpoint at most every this many steps, so a "
-                                       "killed run resumes there; 0: never (a killed run restarts)."}
+    resume_every: int | None = field(
+        default=None, metadata={"help": "Save the trainer's state (optimizer, scheduler, RNG: several times the "
+                                        "model's size) every this many steps, so that a killed run resumes there "
+                                        "(newest state only); unset: about ten times per run; 0: never."}
+    )
+    restart: bool = field(
+        default=False, metadata={"help": "Delete what an earlier (killed or finished) run of this name left and "
+                                         "train from the start; without it a rerun resumes, and refuses settings "
+                                         "that differ from the run's manifest."}
     )
     dynamics: bool = field(
         default=True, metadata={"help": "Record gradient-weight statistics every logging step into the run's dynamics/."}
@@ -108,6 +114,8 @@ def parse_recipe(argv: list[str]):
         raise ProbscopeError(f"recipe key(s) {', '.join(unknown)} do not exist for trainer {trainer} "
                              f"(see `probscope train --trainer {trainer} --help`)")
     recipe.setdefault("output_dir", "")     # TRL's configs require it; we set it from the run directory
+    if "bf16" not in recipe and _flag_in(argv, "bf16") is None:
+        recipe["bf16"] = _bf16_available()  # TRL defaults to bf16 even where only a slow CPU emulation exists
     parser.set_defaults(**{k: _flag_value(v) for k, v in recipe.items()})
     values = vars(parser.parse_args(argv))
     try:
@@ -121,7 +129,32 @@ def parse_recipe(argv: list[str]):
         raise ProbscopeError("run_name is not set (recipe key `run_name` or flag --run_name)")
     if not run_cfg.data:
         raise ProbscopeError("data is not set (recipe key `data` or flag --data)")
+    validate_numbers(run_cfg, sft_cfg)
     return run_cfg, data_fmt, sft_cfg
+
+
+def validate_numbers(run_cfg: RunConfig, train_cfg) -> None:
+    """Numbers the trainers would misread (a negative limit drops the last row; max_steps 0 trains epochs)."""
+    validate_run_name(run_cfg.run_name)
+    checks = [
+        ("data_limit", run_cfg.data_limit, lambda v: v is None or v >= 1, "a positive number of examples"),
+        ("resume_every", run_cfg.resume_every, lambda v: v is None or v >= 0, "0 (never) or a positive number of steps"),
+        ("max_steps", train_cfg.max_steps, lambda v: v == -1 or v >= 1,
+         "a positive number of optimizer steps (or unset: num_train_epochs passes)"),
+        ("learning_rate", train_cfg.learning_rate, lambda v: v > 0, "positive"),
+        ("per_device_train_batch_size", train_cfg.per_device_train_batch_size, lambda v: v >= 1, "at least 1"),
+        ("gradient_accumulation_steps", train_cfg.gradient_accumulation_steps, lambda v: v >= 1, "at least 1"),
+        ("num_train_epochs", train_cfg.num_train_epochs, lambda v: v > 0, "positive"),
+        ("logging_steps", train_cfg.logging_steps, lambda v: v > 0, "positive"),
+    ]
+    for key, value, valid, wanted in checks:
+        if not valid(value):
+            raise ProbscopeError(f"{key}: {value} is not allowed; it must be {wanted}")
+
+
+def default_resume_every(max_steps: int) -> int:
+    """About ten trainer states per run (at least every step of a short run, at most every 500 steps)."""
+    return min(500, max(1, max_steps // 10))
 
 
 def recipe_parser(trainer: str = "sft"):
@@ -134,6 +167,12 @@ def recipe_parser(trainer: str = "sft"):
         (RunConfig, DataFormat, trainer_config_class(trainer)), prog="probscope train RECIPE.yaml",
         conflict_handler="resolve",
     )
+
+
+def _bf16_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
 
 
 def trainer_from(argv: list[str], recipe: dict[str, Any]) -> str:

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from probscope.errors import ProbscopeError
@@ -67,6 +67,7 @@ class Objective:
     loss: Callable[..., Tensor]           # (TokenBatch, **hyper-parameters) -> per-token loss [B, T]
     defaults: dict[str, Any]              # hyper-parameter -> default value
     needs_vocab_logp: bool                # needs full-vocabulary log-probs of the policy and the frozen base
+    ranges: dict[str, tuple[float, float]] = field(default_factory=dict)   # hyper-parameter -> [low, high]
 
     def resolve_args(self, args: dict[str, Any] | None) -> dict[str, Any]:
         """The defaults updated with `args`; a one-line error for a hyper-parameter it does not have."""
@@ -77,7 +78,12 @@ class Objective:
             raise ProbscopeError(
                 f"objective '{self.name}': unknown hyper-parameter(s) {', '.join(unknown)} (valid: {valid})"
             )
-        return {**self.defaults, **args}
+        resolved = {**self.defaults, **args}
+        for key, (low, high) in self.ranges.items():
+            value = resolved[key]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+                raise ProbscopeError(f"objective '{self.name}': {key}={value!r} must be a number in [{low:g}, {high:g}]")
+        return resolved
 
     def per_token_loss(self, batch: TokenBatch, args: dict[str, Any] | None = None) -> Tensor:
         return self.loss(batch, **self.resolve_args(args))
@@ -86,15 +92,16 @@ class Objective:
 OBJECTIVES: Registry[Objective] = Registry("objective")
 
 
-def register_objective(name: str, *, needs_vocab_logp: bool = False):
-    """Register `fn(batch: TokenBatch, *, hyper=default, ...) -> per-token loss` under `name`."""
+def register_objective(name: str, *, needs_vocab_logp: bool = False, ranges: dict[str, tuple[float, float]] | None = None):
+    """Register `fn(batch: TokenBatch, *, hyper=default, ...) -> per-token loss` under `name`; `ranges` bounds
+    numeric hyper-parameters (inclusive), checked before anything trains."""
 
     def register(fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
         defaults = {
             p.name: p.default for p in inspect.signature(fn).parameters.values()
             if p.kind is inspect.Parameter.KEYWORD_ONLY
         }
-        OBJECTIVES.add(name, Objective(name, fn, defaults, needs_vocab_logp))
+        OBJECTIVES.add(name, Objective(name, fn, defaults, needs_vocab_logp, dict(ranges or {})))
         return fn
 
     return register
@@ -199,13 +206,13 @@ def dft_geometric(batch: TokenBatch) -> Tensor:
     return _weighted_nll(batch, (total / count.clamp(min=1)).exp())
 
 
-@register_objective("dft-floor")
+@register_objective("dft-floor", ranges={"floor": (0.0, 1.0)})
 def dft_floor(batch: TokenBatch, *, floor: float = 0.1) -> Tensor:
     """−sg(max(p, floor))·log p: DFT whose weight never drops below `floor` (floor=0: DFT, floor=1: SFT)."""
     return _weighted_nll(batch, batch.logp.exp().clamp(min=floor))
 
 
-@register_objective("power")
+@register_objective("power", ranges={"q": (0.0, 1e6)})
 def power(batch: TokenBatch, *, q: float = 0.5) -> Tensor:
     """−(p^q − 1)/q: q → 0 is SFT (−log p), q = 1 is 1 − p, whose gradient is DFT's. Weight p^q."""
     import torch
@@ -222,7 +229,7 @@ def power(batch: TokenBatch, *, q: float = 0.5) -> Tensor:
     return torch.where(batch.mask, loss, 0.0)
 
 
-@register_objective("asft", needs_vocab_logp=True)
+@register_objective("asft", needs_vocab_logp=True, ranges={"kl_weight": (0.0, 1e6)})
 def asft(batch: TokenBatch, *, kl_weight: float = 0.1, kl_direction: str = "policy||base") -> Tensor:
     """DFT + kl_weight·KL at every target position, exact over the full vocabulary (Anchored SFT).
 

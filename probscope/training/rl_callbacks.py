@@ -24,7 +24,7 @@ import polars as pl
 from transformers import TrainerCallback
 
 from probscope import schema
-from probscope.runs import Run, write_parquet_atomic
+from probscope.training.callbacks import forget_dynamics_after, write_dynamics_part
 
 # TRL's log key -> dynamics column (TRL averages each over the steps since the previous log)
 LOGGED = {
@@ -41,6 +41,11 @@ class RLDynamicsCallback(TrainerCallback):
         self._logp: list[Any] = []
         self._entropy: list[Any] = []
         self._rows: list[dict[str, Any]] = []
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            forget_dynamics_after(self.out_dir, state.global_step)
 
     def record_tokens(self, logp, entropy=None) -> None:
         """1-D tensors of the trained tokens' log p (and entropy) from one micro-batch's loss forward."""
@@ -63,11 +68,7 @@ class RLDynamicsCallback(TrainerCallback):
         self.flush()
 
     def flush(self) -> None:
-        if not self._rows:
-            return
-        steps = [row[schema.STEP] for row in self._rows]
-        frame = pl.DataFrame(self._rows, schema=schema.dynamics_schema())
-        write_parquet_atomic(frame, self.out_dir / Run.dynamics_part_name(min(steps), max(steps)))
+        write_dynamics_part(self.out_dir, self._rows)
         self._rows = []
 
 
@@ -75,14 +76,13 @@ def dynamics_row(step: int, trainer: str, logp, entropy, logs: dict[str, float])
     """One dynamics row: token statistics of `logp` (numpy, natural log) plus the logged RL metrics."""
     import numpy as np
 
-    from probscope.analysis.histograms import bin_index
 
     row: dict[str, Any] = dict.fromkeys(schema.DYNAMICS_COLUMNS)
     row.update({schema.STEP: step, schema.OBJECTIVE: trainer, schema.N_TOKENS: int(logp.size)})
     row.update({column: float(logs[key]) for key, column in LOGGED.items() if key in logs})
     if logp.size:
         frame = pl.DataFrame({"logp": logp.astype(np.float64)}).with_columns(pl.col("logp").exp().alias("p"))
-        counts = frame.select(bin_index(pl.col("p")).alias("bin"))["bin"].value_counts()
+        counts = frame.select(schema.bin_index(pl.col("p")).alias("bin"))["bin"].value_counts()
         by_bin = dict(zip(counts["bin"].to_list(), counts["count"].to_list()))
         row[schema.P_BIN_COUNTS] = [by_bin.get(b, 0) for b in range(len(schema.BIN_LABELS))]
         row[schema.SFT_LOSS] = float(-frame["logp"].mean())

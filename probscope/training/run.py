@@ -18,13 +18,12 @@ from __future__ import annotations
 import copy
 import json
 import math
-import os
 import shutil
 import sys
 import time
 from dataclasses import asdict
-from pathlib import Path
 
+from probscope import devices
 from probscope.data import DataFormat
 from probscope.errors import ProbscopeError
 from probscope.runs import Manifest, Run, code_version
@@ -34,43 +33,67 @@ from probscope.training.checkpoints import (
     resumable_state,
     save_checkpoint,
 )
-from probscope.training.config import RunConfig, parse_lora, parse_objective_args, parse_recipe
+from probscope.training.config import (
+    RunConfig,
+    default_resume_every,
+    parse_lora,
+    parse_objective_args,
+    parse_recipe,
+)
 
 
 # ---- building the pieces ------------------------------------------------------------------------------
-def load_tokenizer(cfg: RunConfig):
-    from transformers import AutoTokenizer
+def load_tokenizer(cfg: RunConfig, fmt: DataFormat):
+    """The run's tokenizer (pad = EOS when it has none), carrying the chat template the run trains with."""
+    from probscope.data import attach_chat_template
+    from probscope.models import load_tokenizer as load
 
     path = cfg.tokenizer or cfg.model
     if not path:
         raise ProbscopeError("tokenizer is not set: a model trained from scratch needs `tokenizer`")
-    try:
-        tok = AutoTokenizer.from_pretrained(path)
-    except (OSError, ValueError) as e:
-        raise ProbscopeError(f"{path}: cannot load a tokenizer ({str(e).splitlines()[0]})") from None
-    if tok.pad_token is None:   # batching needs one; EOS is the usual stand-in
-        tok.pad_token = tok.eos_token
-    return tok
+    tokenizer = load(path)
+    attach_chat_template(tokenizer, fmt)   # saved with every checkpoint, so probing renders as training did
+    return tokenizer
 
 
 def build_model(cfg: RunConfig, tokenizer):
-    from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
+    from probscope.models import load_causal_lm
 
     if cfg.model:
-        try:
-            return AutoModelForCausalLM.from_pretrained(cfg.model)
-        except (OSError, ValueError) as e:
-            raise ProbscopeError(f"{cfg.model}: not a loadable causal LM ({str(e).splitlines()[0]})") from None
+        return load_causal_lm(cfg.model)
     if not cfg.model_config:
         raise ProbscopeError("set either `model` (a starting model) or `model_config` (train from scratch)")
+    return new_llama(cfg.model_config, tokenizer)
+
+
+def new_llama(model_config: str, tokenizer):
+    """A LlamaForCausalLM from scratch: unknown settings are errors (a typo would build the multi-billion-
+    parameter default), and the size is printed before any memory is allocated."""
+    import difflib
+
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
     try:
-        settings = json.loads(cfg.model_config)
+        settings = json.loads(model_config)
     except json.JSONDecodeError as e:
         raise ProbscopeError(f"model_config: not a JSON object ({e.msg})") from None
-    config = LlamaConfig(
-        vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id, **settings,
-    )
+    if not isinstance(settings, dict):
+        raise ProbscopeError("model_config: not a JSON object of LlamaConfig settings")
+    known = set(LlamaConfig().to_dict())
+    for key in settings:
+        if key not in known:
+            close = difflib.get_close_matches(key, sorted(known), n=1)
+            raise ProbscopeError(f"model_config: unknown LlamaConfig setting {key!r}"
+                                 + (f" (did you mean {close[0]!r}?)" if close else ""))
+    try:
+        config = LlamaConfig(vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id,
+                             eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, **settings)
+        with torch.device("meta"):     # counts parameters without allocating them
+            n_params = sum(p.numel() for p in LlamaForCausalLM(config).parameters())
+    except (TypeError, ValueError) as e:
+        raise ProbscopeError(f"model_config: {str(e).splitlines()[0]}") from None
+    print(f"model from scratch: {n_params:,} parameters ({n_params * 4 / 2**30:.2f} GiB in float32)")
     return LlamaForCausalLM(config)
 
 
@@ -105,12 +128,14 @@ def train_run(run_cfg: RunConfig, data_fmt: DataFormat, sft_cfg) -> Run:
     lora = parse_lora(run_cfg)
     if run_cfg.trainer == "grpo" and not run_cfg.model:
         raise ProbscopeError("trainer grpo starts from a model: set `model` (a checkpoint directory)")
-    run = Run(Path(run_cfg.runs_root) / run_cfg.run_name)
+    run = Run.in_root(run_cfg.runs_root, run_cfg.run_name)
+    if run_cfg.restart and not run_cfg.dry_run:
+        _clear(run)
     if run.manifest_path.is_file() and run.read_manifest().status == "finished" and not run_cfg.dry_run:
-        print(f"{run.root}: already finished, skipping (delete it to retrain)")
+        print(f"{run.root}: already finished, skipping (--restart true trains it again)")
         return run
     resume_from = resumable_state(run)
-    tokenizer = load_tokenizer(run_cfg)
+    tokenizer = load_tokenizer(run_cfg, data_fmt)
     dataset = build_dataset(run_cfg, data_fmt, tokenizer)
     sft_cfg.output_dir = str(run.trainer_state_dir)
     sft_cfg.save_strategy = "no"          # the schedule callback decides when to save
@@ -118,6 +143,7 @@ def train_run(run_cfg: RunConfig, data_fmt: DataFormat, sft_cfg) -> Run:
     sft_cfg.report_to = []
     max_steps = sft_cfg.max_steps if sft_cfg.max_steps > 0 else _steps_per_epoch(len(dataset), sft_cfg)
     schedule = checkpoint_schedule(run_cfg.checkpoints, max_steps)
+    resume_every = default_resume_every(max_steps) if run_cfg.resume_every is None else run_cfg.resume_every
     if run_cfg.dry_run:
         print(_plan(run, run_cfg, data_fmt, sft_cfg, len(dataset), max_steps, schedule))
         return run
@@ -131,12 +157,14 @@ def train_run(run_cfg: RunConfig, data_fmt: DataFormat, sft_cfg) -> Run:
         seed=sft_cfg.seed, code_version=code_version(),
         config={"run": asdict(run_cfg), "data_format": asdict(data_fmt), "trainer": _plain(sft_cfg.to_dict())},
     )
-    is_main = int(os.environ.get("RANK", "0")) == 0
+    if run.manifest_path.is_file():
+        _refuse_changed_settings(run, manifest)
+    is_main = devices.rank() == 0
     if is_main:
         run.root.mkdir(parents=True, exist_ok=True)
         run.write_manifest(manifest)
     steps = [s for s in schedule if s > 0]
-    checkpoints = checkpoint_callback(run, steps, tokenizer, run_cfg.resume_every, max_steps)
+    checkpoints = checkpoint_callback(run, steps, tokenizer, resume_every, max_steps)
     callbacks = [checkpoints if lora is None else _merged_lora(checkpoints, steps)]
     trainer = _build_trainer(run, run_cfg, sft_cfg, model, dataset, tokenizer, callbacks, objective_args, lora)
     if is_main and 0 in schedule and not (run.checkpoint(0) / "config.json").is_file():
@@ -154,6 +182,34 @@ def train_run(run_cfg: RunConfig, data_fmt: DataFormat, sft_cfg) -> Run:
         print(f"{run.name}: {trainer.state.global_step} steps in {time.time() - start:.0f}s, "
               f"{len(run.checkpoint_steps())} checkpoints in {run.checkpoints_dir}")
     return run
+
+
+# Settings that may change between a killed run and its resumption without changing what it trains.
+RESUMABLE_CHANGES = {("run", "restart"), ("run", "dry_run"), ("run", "resume_every"), ("run", "runs_root"),
+                     ("trainer", "output_dir"), ("trainer", "logging_dir"), ("trainer", "disable_tqdm"),
+                     ("trainer", "local_rank"), ("trainer", "hub_token")}
+
+
+def _refuse_changed_settings(run: Run, manifest: Manifest) -> None:
+    """A rerun resumes the run its manifest describes: other settings would train a mixture of two runs."""
+    before = run.read_manifest()
+    changed = [f"{part}.{key}" for part in ("run", "data_format", "trainer")
+               for key in sorted(set(before.config.get(part, {})) | set(manifest.config.get(part, {})))
+               if (part, key) not in RESUMABLE_CHANGES
+               and before.config.get(part, {}).get(key) != manifest.config.get(part, {}).get(key)]
+    if before.method != manifest.method:
+        changed.insert(0, "method")
+    if changed:
+        shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+        raise ProbscopeError(f"{run.root}: already holds a run with other settings ({shown}); rerun with the "
+                             "same settings to resume it, --restart true to start it over, or choose another run_name")
+
+
+def _clear(run: Run) -> None:
+    """What an earlier run of this name wrote: manifest, checkpoints, dynamics, trainer state, its probes."""
+    if run.root.exists():
+        print(f"{run.root}: --restart: deleting the earlier run")
+        shutil.rmtree(run.root)
 
 
 def _build_trainer(run, run_cfg, train_cfg, model, dataset, tokenizer, callbacks, objective_args, lora):
@@ -201,7 +257,7 @@ def _merged_lora(checkpoints, steps: list[int]):
 
 
 def _steps_per_epoch(n_examples: int, sft_cfg) -> int:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
+    world = devices.world_size()
     per_batch = sft_cfg.per_device_train_batch_size * world
     # GRPO's batch counts completions: num_generations of them per prompt
     n_rows = n_examples * (getattr(sft_cfg, "num_generations", None) or 1)

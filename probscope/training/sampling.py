@@ -174,19 +174,15 @@ def _write_jsonl(path: Path, rows: list[dict]) -> None:
 def model_policy(cfg: SampleConfig) -> tuple[Policy, object]:
     """A Hugging Face causal LM sampling k completions per prompt with transformers' generate."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(cfg.policy)
-        model = AutoModelForCausalLM.from_pretrained(cfg.policy)
-    except (OSError, ValueError) as e:
-        raise ProbscopeError(f"{cfg.policy}: not a loadable model with its tokenizer "
-                             f"({str(e).splitlines()[0]})") from None
-    device = ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
+    from probscope.devices import resolve_device
+    from probscope.models import load_causal_lm, load_tokenizer
+
+    device = resolve_device(cfg.device)      # refuses a device the machine lacks before loading anything
+    tokenizer = load_tokenizer(cfg.policy)   # pad = EOS when the tokenizer has none
+    model = load_causal_lm(cfg.policy)
     model.to(device).eval()
     tokenizer.padding_side = "left"   # generation continues from the right end of every row
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
 
     def generate(prompts: list[str], k: int, seed: int) -> list[list[str]]:
         torch.manual_seed(seed)

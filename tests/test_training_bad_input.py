@@ -1,0 +1,129 @@
+"""Training's bad inputs: each a one-line error before anything trains; a rerun with other settings is refused
+(unless --restart), and a real SIGKILL of `probscope train` resumes to the uninterrupted run's weights.
+
+    .venv/bin/pytest tests/test_training_bad_input.py -q
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from probscope.errors import ProbscopeError
+from probscope.runs import Run
+from probscope.training.checkpoints import checkpoint_schedule
+from probscope.training.config import parse_recipe
+from probscope.training.run import main as train_main
+
+TINY_MODEL = {"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
+              "num_key_value_heads": 2, "max_position_embeddings": 256}
+FAST = ["--per_device_train_batch_size", "4", "--logging_steps", "1", "--use_cpu", "true", "--disable_tqdm", "true"]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    from probscope.builtin.task import TaskConfig, write_builtin_data
+
+    root = tmp_path_factory.mktemp("data")
+    return write_builtin_data(root, TaskConfig(n_train=64, n_test=8, n_old_people=4, n_new_people=4,
+                                               n_pretrain_docs=200))
+
+
+def pretrain_args(data, runs_root, *extra: str) -> list[str]:
+    return ["--run_name", "base", "--runs_root", str(runs_root), "--tokenizer", str(data["tokenizer"]),
+            "--model_config", json.dumps(TINY_MODEL), "--data", str(data["pretrain"]), "--kind", "text",
+            "--checkpoints", "final", "--max_steps", "4", *FAST, *extra]
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--run_name", "../../x"], "run name '../../x'"),
+    (["--data_limit", "-1"], "data_limit: -1 is not allowed"),
+    (["--data_limit", "0"], "data_limit: 0 is not allowed"),
+    (["--max_steps", "0"], "max_steps: 0 is not allowed"),
+    (["--max_steps", "-5"], "max_steps: -5 is not allowed"),
+    (["--learning_rate", "-0.001"], "learning_rate: -0.001 is not allowed"),
+    (["--per_device_train_batch_size", "0"], "per_device_train_batch_size: 0 is not allowed"),
+    (["--gradient_accumulation_steps", "0"], "gradient_accumulation_steps: 0 is not allowed"),
+    (["--resume_every", "-3"], "resume_every: -3 is not allowed"),
+    (["--trainer", "ppo"], "ppo: TRL 1.16 has no PPO trainer"),
+])
+def test_bad_numbers_and_names_fail_while_parsing(flags, message):
+    args = ["--run_name", "x", "--data", "d.jsonl", *flags]
+    with pytest.raises(ProbscopeError, match=message):
+        parse_recipe(args)
+
+
+@pytest.mark.bad_input
+def test_bad_schedules_and_objective_settings():
+    with pytest.raises(ProbscopeError, match="N must be a positive number"):
+        checkpoint_schedule("every:0", 10)
+    with pytest.raises(ProbscopeError, match="cannot be negative"):
+        checkpoint_schedule("-5,10", 10)
+    with pytest.raises(ProbscopeError, match=r"floor=-3 must be a number in \[0, 1\]"):
+        train_main(["--run_name", "x", "--data", "d.jsonl", "--objective", "dft-floor",
+                    "--objective_args", '{"floor": -3}'])
+
+
+@pytest.mark.bad_input
+def test_model_config_typo_names_the_nearest_setting_before_building(data, tmp_path, capsys):
+    config = json.dumps({**TINY_MODEL, "hidden_sise": 8})
+    with pytest.raises(ProbscopeError, match="unknown LlamaConfig setting 'hidden_sise' \\(did you mean 'hidden_size'"):
+        train_main([*pretrain_args(data, tmp_path), "--model_config", config])
+    train_main(pretrain_args(data, tmp_path / "ok"))
+    assert "model from scratch: " in capsys.readouterr().out      # the size is said before it is allocated
+
+
+@pytest.mark.bad_input
+def test_rerun_with_other_settings_is_refused_unless_restart(data, tmp_path):
+    run = train_main(pretrain_args(data, tmp_path, "--max_steps", "2"))
+    manifest = json.loads(run.manifest_path.read_text())
+    manifest["status"] = "running"                 # as a killed run leaves it
+    run.manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(ProbscopeError, match=r"already holds a run with other settings \(.*learning_rate"):
+        train_main(pretrain_args(data, tmp_path, "--max_steps", "2", "--learning_rate", "0.1"))
+    with pytest.raises(ProbscopeError, match="method"):
+        train_main(pretrain_args(data, tmp_path, "--max_steps", "2", "--objective", "dft"))
+    restarted = train_main(pretrain_args(data, tmp_path, "--max_steps", "2", "--learning_rate", "0.1",
+                                         "--restart", "true"))
+    assert restarted.read_manifest().status == "finished"
+    assert restarted.read_manifest().config["trainer"]["learning_rate"] == 0.1
+
+
+@pytest.mark.fault
+def test_sigkill_during_training_then_rerun_ends_with_the_uninterrupted_weights(data, tmp_path):
+    """`probscope train` in a subprocess, SIGKILLed once a trainer state exists; the rerun resumes from it."""
+    import torch
+    from safetensors.torch import load_file
+
+    args = pretrain_args(data, tmp_path / "{root}", "--max_steps", "40", "--resume_every", "5",
+                         "--per_device_train_batch_size", "2", "--seed", "3")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+
+    def command(root: str) -> list[str]:
+        return [sys.executable, "-m", "probscope.cli", "train", *[a.replace("{root}", root) for a in args]]
+
+    subprocess.run(command("whole"), env=env, check=True, capture_output=True, timeout=300)
+    victim = subprocess.Popen(command("killed"), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state_dir = Run(tmp_path / "killed" / "base").trainer_state_dir
+    deadline = time.time() + 240
+    while not list(state_dir.glob("checkpoint-*/trainer_state.json")):
+        assert victim.poll() is None, "training ended before it could be killed"
+        assert time.time() < deadline, "no trainer state appeared"
+        time.sleep(0.05)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    killed = Run(tmp_path / "killed" / "base")
+    assert killed.read_manifest().status == "running"
+    rerun = subprocess.run(command("killed"), env=env, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert "resuming the killed run" in rerun.stdout
+    assert killed.read_manifest().status == "finished" and not killed.trainer_state_dir.exists()
+    weights = load_file(killed.checkpoint(40) / "model.safetensors")
+    expected = load_file(Run(tmp_path / "whole" / "base").checkpoint(40) / "model.safetensors")
+    for name in expected:
+        torch.testing.assert_close(weights[name], expected[name], rtol=1e-5, atol=1e-6)
