@@ -8,6 +8,7 @@ empty directory, so nothing found through the repository's folders can make it p
 """
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -25,9 +26,17 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
+    # built from a copy of the files git tracks: a build/ folder left in the checkout could smuggle stale
+    # modules into the wheel, and untracked files would not be in a user's clone either
+    source = tmp_path_factory.mktemp("source")
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, check=True, capture_output=True).stdout
+    for name in filter(None, tracked.decode().split("\0")):
+        if (REPO / name).is_file():
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, source / name)
     out = tmp_path_factory.mktemp("wheel")
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out),
-                    str(REPO)], check=True, timeout=300)
+                    str(source)], check=True, timeout=300)
     (path,) = out.glob("probscope-*.whl")
     return path
 

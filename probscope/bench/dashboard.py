@@ -116,8 +116,8 @@ def click_page(page, title: str) -> float:
 def smoke_runs(root: Path) -> Path:
     from probscope.demo import build_demo_runs, smoke_settings
 
-    task, overrides, examples = smoke_settings()
-    build_demo_runs(root, task=task, overrides=overrides, probe_examples=examples)
+    task, overrides, examples, rl_runs = smoke_settings()
+    build_demo_runs(root, task=task, overrides=overrides, probe_examples=examples, rl_runs=rl_runs)
     return root
 
 

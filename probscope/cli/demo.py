@@ -7,7 +7,8 @@ from probscope.cli.commands import COMMANDS
 
 @COMMANDS.register("demo")
 def add_demo_command(sub) -> None:
-    p = sub.add_parser("demo", help="build the built-in runs (base, SFT, DFT, probes) and start the dashboard")
+    p = sub.add_parser("demo", help="build the built-in runs (base, SFT, DFT, DPO, GRPO, probes, evaluations) "
+                                    "and start the dashboard")
     p.add_argument("--runs", default="runs", help="runs directory to build into and show (default: runs)")
     p.add_argument("--no-serve", action="store_true", help="build the runs and exit without starting the dashboard")
     p.add_argument("--smoke", action="store_true",
@@ -16,14 +17,29 @@ def add_demo_command(sub) -> None:
     p.set_defaults(func=run_demo)
 
 
-def run_demo(args) -> None:
-    from probscope import demo
-    from probscope.app import serve
+def run_demo(args) -> int:
+    import subprocess
 
+    from probscope import demo
+    from probscope.app import streamlit_command
+
+    options = {}
     if args.smoke:
-        task, overrides, probe_examples = demo.smoke_settings()
-        demo.build_demo_runs(args.runs, task=task, overrides=overrides, probe_examples=probe_examples)
-    else:
-        demo.build_demo_runs(args.runs)
-    if not args.no_serve:
-        serve(args.runs, args.port)
+        task, overrides, probe_examples, rl_runs = demo.smoke_settings()
+        options = {"task": task, "overrides": overrides, "probe_examples": probe_examples, "rl_runs": rl_runs}
+    server: list[subprocess.Popen] = []
+
+    def start_dashboard() -> None:   # as soon as base, SFT and DFT can be shown; RL runs appear as they finish
+        print(f"dashboard: http://127.0.0.1:{args.port}  (Ctrl+C stops it; the RL runs are still being built)")
+        server.append(subprocess.Popen(streamlit_command(args.runs, args.port)))
+
+    try:
+        demo.build_demo_runs(args.runs, after_core=None if args.no_serve else start_dashboard, **options)
+        if server:
+            print("demo: every run is built; the dashboard keeps running (Ctrl+C stops it)")
+            return server[0].wait()
+    finally:
+        for process in server:
+            if process.poll() is None:
+                process.terminate()
+    return 0
