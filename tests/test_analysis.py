@@ -118,7 +118,7 @@ def test_role_shares_and_stylistic_shares_on_a_hand_built_frame():
     assert summary.select(schema.METHOD, "low_count", "all_count").rows() == [("a", 5, 5), ("b", 1, 1)]
     assert summary["low_share"].to_list() == pytest.approx([5 / 6, 1.0])
     assert summary["all_share"].to_list() == pytest.approx([5 / 8, 1 / 2])
-    none_low = ps.stylistic_shares(ps.role_shares(frame(LOW), upper=0.0))
+    none_low = ps.stylistic_shares(ps.role_shares(frame(LOW).filter(pl.col(schema.P) > 0), upper=1e-9))
     assert none_low["low_share"].to_list() == [None, None]
 
 
@@ -299,3 +299,85 @@ def test_analysis_benchmark_reports_its_figures(capsys):
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["rows"] == 24000 and result["rows_per_table"] == 1000 and result["examples_per_table"] == 20
     assert all(result[key] > 0 for key in ("figure2_listing_s", "last_step_s", "stats_s", "peak_rss_mb"))
+
+
+# ---- summary, paired bins, listing ranges ---------------------------------------------------------
+def test_distribution_summary_matches_numpy_per_run_and_step(runs_root):
+    tokens = ps.load_tokens(runs_root, steps="all")
+    summary = ps.distribution_summary(tokens)
+    assert summary.select(schema.RUN, schema.STEP).rows() == sorted(
+        (run, step) for run, steps in RUN_STEPS.items() for step in steps)
+    edges = np.array(schema.BIN_EDGES)
+    for row in summary.iter_rows(named=True):
+        one = tokens.filter((pl.col(schema.RUN) == row[schema.RUN]) & (pl.col(schema.STEP) == row[schema.STEP]))
+        p = one[schema.P].to_numpy()
+        counts, _ = np.histogram(p, bins=edges)
+        assert row["tokens"] == p.size
+        assert row["mean_p"] == pytest.approx(p.mean())
+        assert row["nll"] == pytest.approx(-one[schema.LOGP].to_numpy().mean())
+        assert row["mean_entropy"] == pytest.approx(one[schema.ENTROPY].to_numpy().mean())
+        assert row["top1"] == pytest.approx(one[schema.IS_TOP1].to_numpy().mean())
+        assert row["below_0.1"] == pytest.approx((p < 0.1).mean())
+        assert row["above_0.9"] == pytest.approx((p >= 0.9).mean())
+        assert row["polarization"] == pytest.approx((counts[0] + counts[-1]) / p.size)
+    assert row["polarization"] > 0   # the fixture's DFT does reach both ends: the test can tell a wrong column
+
+
+def test_distribution_summary_groups_by_method_and_refuses_bad_p():
+    tokens = frame([("a", 0.5, "t", None), ("a", 1e-5, "t", None), ("b", 0.95, "t", None)]).with_columns(
+        pl.col(schema.P).log().alias(schema.LOGP), pl.lit(1.0).alias(schema.ENTROPY),
+        (pl.col(schema.P) > 0.9).alias(schema.IS_TOP1))
+    summary = ps.distribution_summary(tokens, by=[schema.METHOD])
+    assert summary["polarization"].to_list() == [0.5, 1.0] and summary["top1"].to_list() == [0.0, 1.0]
+    with pytest.raises(ProbscopeError, match="1 rows have p missing"):
+        ps.distribution_summary(tokens.with_columns(
+            pl.when(pl.int_range(pl.len()) == 0).then(float("nan")).otherwise(pl.col(schema.P)).alias(schema.P)))
+
+
+def test_paired_bins_match_a_numpy_crosstab(runs_root):
+    a = ps.load_tokens(runs_root, steps={"dft": 5})
+    b = ps.load_tokens(runs_root, steps={"dft": 10}).sample(fraction=0.7, seed=1)   # only some tokens match
+    pairs = ps.paired_bins(a, b)
+    n_bins = len(schema.BIN_EDGES) - 1
+    assert pairs.height == n_bins * n_bins                                          # every cell, zeros too
+    joined = a.join(b, on=[schema.EXAMPLE_ID, schema.POSITION], suffix="_b")
+    edges = np.array(schema.BIN_EDGES)
+    reference, _, _ = np.histogram2d(joined[schema.P].to_numpy(), joined[f"{schema.P}_b"].to_numpy(),
+                                     bins=[edges, edges])
+    got = np.zeros((n_bins, n_bins))
+    for row in pairs.iter_rows(named=True):
+        got[row["bin_a"], row["bin_b"]] = row["count"]
+    assert (got == reference).all() and got.sum() == b.height
+    assert pairs["percent"].sum() == pytest.approx(100.0)
+    assert pairs.filter(pl.col("count") > 0)["label_a"].is_in(list(schema.BIN_LABELS)).all()
+    assert (np.diag(got).sum() < got.sum())                                          # some tokens changed bin
+
+
+def test_paired_bins_of_disjoint_tokens_are_all_zero():
+    a = pl.DataFrame({schema.EXAMPLE_ID: ["x"], schema.POSITION: [0], schema.P: [0.5]})
+    b = pl.DataFrame({schema.EXAMPLE_ID: ["y"], schema.POSITION: [0], schema.P: [0.5]})
+    pairs = ps.paired_bins(a, b)
+    assert pairs["count"].sum() == 0 and pairs["percent"].null_count() == pairs.height
+
+
+def test_lowest_bin_tokens_upper_tail_and_range_match_numpy(runs_root):
+    tokens = ps.load_tokens(runs_root).with_columns(   # some p exactly 1: the tail p >= t must keep them
+        pl.when(pl.col(schema.POSITION) == 0).then(1.0).otherwise(pl.col(schema.P)).alias(schema.P))
+    for lower, upper in ((0.9, None), (1e-3, 0.5), (None, 1e-4)):
+        listing = ps.lowest_bin_tokens(tokens, lower=lower, upper=upper)
+        p = tokens[schema.P].to_numpy()
+        keep = np.ones(p.size, bool)
+        if lower is not None:
+            keep &= p >= lower
+        if upper is not None:
+            keep &= p < upper
+        for method in RUN_STEPS:
+            mine = (tokens[schema.METHOD].to_numpy() == method) & keep
+            ids, counts = np.unique(tokens[schema.TOKEN_ID].to_numpy()[mine], return_counts=True)
+            got = listing.filter(pl.col(schema.METHOD) == method)
+            assert dict(zip(got[schema.TOKEN_ID].to_list(), got["count"].to_list())) == dict(zip(ids, counts))
+            if got.height:
+                assert got["share"].sum() == pytest.approx(1.0)
+    assert ps.lowest_bin_tokens(tokens, lower=1.0, upper=None)["count"].sum() == (tokens[schema.P] == 1.0).sum()
+    with pytest.raises(ProbscopeError, match="lower=0.5 >= upper=0.1"):
+        ps.lowest_bin_tokens(tokens, lower=0.5, upper=0.1)

@@ -243,3 +243,64 @@ def test_two_processes_sample_what_one_process_samples(runs_root, tmp_path):
     assert len(list(run.eval_dir(2, "two").glob("part-*.parquet"))) == 3
     assert read_samples(run.eval_dir(2, "two")).equals(read_samples(run.eval_dir(2, "one")))
     assert (run.eval_dir(2, "two") / EVAL_DONE).is_file()
+
+
+# ---- per-problem table and a directory with one bad file (synthetic evaluations, no model) ---------------------
+def _synthetic_eval(root: Path, run_name: str, step: int, name: str, correct: list[list[bool]]) -> Run:
+    """A finished evaluation of `run_name` at `step`: one shard per two problems, samples as given."""
+    import numpy as np
+
+    from probscope.evaluate.engine import SAMPLE_COLUMNS
+    from probscope.runs import write_parquet_atomic
+
+    run = Run(root / run_name)
+    if not run.manifest_path.is_file():
+        run.write_manifest(Manifest(name=run_name, method=run_name, status="finished"))
+    out = run.eval_dir(step, name)
+    rows = [{"problem_id": f"p{i}", "sample": j, "generation": f"g{i}.{j}", "tokens": 3, "answer": "1",
+             "gold": str(i), "correct": ok, "reason": None if ok else "mismatch"}
+            for i, flags in enumerate(correct) for j, ok in enumerate(flags)]
+    frame = pl.DataFrame(rows, schema=SAMPLE_COLUMNS)
+    for shard, start in enumerate(range(0, len(correct), 2)):
+        ids = [f"p{i}" for i in range(start, min(start + 2, len(correct)))]
+        write_parquet_atomic(frame.filter(pl.col("problem_id").is_in(ids)), out / f"part-{shard:06d}.parquet")
+    average = float(np.mean([np.mean(flags) for flags in correct]))
+    (out / EVAL_DONE).write_text(json.dumps({"benchmark": name, "k": len(correct[0]), "average_at_k": average,
+                                             "average_at_k_lo": average, "average_at_k_hi": average,
+                                             "pass_at_k": average, "pass_at_k_lo": average, "pass_at_k_hi": average,
+                                             "settings": {"temperature": 1.0, "top_p": 0.9, "max_new_tokens": 8}}))
+    return run
+
+
+def test_problem_results_match_a_numpy_count(tmp_path):
+    import numpy as np
+
+    from probscope.evaluate import problem_results
+
+    rng = np.random.default_rng(3)
+    correct = rng.random((5, 4)) < 0.5
+    _synthetic_eval(tmp_path, "sft", 10, "bench", correct.tolist())
+    table = problem_results(tmp_path, "sft", 10, "bench")
+    assert table["problem_id"].to_list() == [f"p{i}" for i in range(5)]        # the benchmark's order
+    assert table["samples"].to_list() == [4] * 5
+    assert table["correct"].to_list() == correct.sum(axis=1).tolist()
+    assert table["accuracy"].to_list() == pytest.approx(correct.mean(axis=1).tolist())
+    assert table["gold"].to_list() == [str(i) for i in range(5)]
+    with pytest.raises(ProbscopeError, match="no finished evaluation 'bench' of sft at step 20"):
+        problem_results(tmp_path, "sft", 20, "bench")
+
+
+def test_load_evals_skips_a_run_with_a_bad_manifest_or_summary_and_names_the_file(tmp_path, caplog):
+    _synthetic_eval(tmp_path, "sft", 10, "bench", [[True, False]] * 2)
+    _synthetic_eval(tmp_path, "dft", 10, "bench", [[True, True]] * 2)
+    bad_summary = _synthetic_eval(tmp_path, "dft", 20, "bench", [[False, False]] * 2).eval_dir(20, "bench") / EVAL_DONE
+    bad_summary.write_text('{"k": 2, ')
+    bad_manifest = _synthetic_eval(tmp_path, "base", 0, "bench", [[True, True]] * 2).manifest_path
+    bad_manifest.write_text('{"name": "base", "method": null}')
+    with caplog.at_level("WARNING", logger="probscope.evaluate.curves"):
+        evals = load_evals(tmp_path)
+    assert evals.select("run", "step").rows() == [("dft", 10), ("sft", 10)]
+    assert evals["average_at_k"].to_list() == [1.0, 0.5]
+    warnings = [r.getMessage() for r in caplog.records]
+    assert any(str(bad_summary) in w and "invalid JSON" in w for w in warnings)
+    assert any("base" in w and str(bad_manifest) in w for w in warnings)

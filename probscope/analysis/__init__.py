@@ -15,15 +15,17 @@ from probscope.analysis.left_behind import end_of_reply, left_behind_by_role, le
 from probscope.analysis.listings import lowest_bin_tokens, role_shares, stylistic_shares
 from probscope.analysis.movers import load_pair, same_tokenizer, token_movers
 from probscope.analysis.stats import distribution_statistics, pairwise_statistics
+from probscope.analysis.summary import distribution_summary, paired_bins
 from probscope.analysis.tokens import load_tokens, select_steps, series_columns
 from probscope.probe.table import scan_probe_table
 from probscope.schema import bin_index  # re-exported: analyses used to define it
 
 __all__ = [
     "at_last_step", "bin_index", "bins", "class_histogram", "diagnose", "distribution_statistics",
-    "dynamics_curves", "end_of_reply", "extreme_bin_shares", "file_signature", "find_runs", "gradient_mass_by_bin",
-    "gradient_weights", "left_behind_by_role", "left_behind_table", "left_behind_tokens", "load_dynamics",
-    "load_pair", "load_tokens", "lowest_bin_tokens", "pairwise_statistics", "probability_histogram",
-    "probe_signature", "role_shares", "runs_overview", "same_tokenizer", "scan_probe_table", "select_steps",
-    "series_columns", "step_histograms", "stylistic_shares", "token_movers",
+    "distribution_summary", "dynamics_curves", "end_of_reply", "extreme_bin_shares", "file_signature",
+    "find_runs", "gradient_mass_by_bin", "gradient_weights", "left_behind_by_role", "left_behind_table",
+    "left_behind_tokens", "load_dynamics", "load_pair", "load_tokens", "lowest_bin_tokens", "paired_bins",
+    "pairwise_statistics", "probability_histogram", "probe_signature", "role_shares", "runs_overview",
+    "same_tokenizer", "scan_probe_table", "select_steps", "series_columns", "step_histograms", "stylistic_shares",
+    "token_movers",
 ]

@@ -17,6 +17,7 @@ import os
 import polars as pl
 
 from probscope import schema
+from probscope.analysis.arguments import check_count, check_probability
 from probscope.analysis.histograms import COUNT
 from probscope.analysis.left_behind import (
     DEFAULT_BELOW,
@@ -44,6 +45,8 @@ def diagnose(
     top: int = TOP,
 ) -> str:
     """The report's lines (see the module docstring), joined by newlines."""
+    check_probability("below", below)
+    check_count("top", top)
     names = [run] if against is None or against == run else [run, against]
     tokens = load_tokens(runs_root, runs=names, dataset=dataset, lazy=True)
     by = [schema.RUN]

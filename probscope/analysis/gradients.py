@@ -20,6 +20,7 @@ from collections.abc import Sequence
 import polars as pl
 
 from probscope import schema
+from probscope.analysis.arguments import check_number
 from probscope.analysis.histograms import BIN, BIN_LABEL, bins
 
 DEFAULT_FLOOR = 0.1   # dft-floor's default floor
@@ -31,7 +32,9 @@ TOKEN_SHARE = "token_share"    # share of the group's tokens in this bin (what m
 
 
 def weight_expressions(floor: float = DEFAULT_FLOOR, q: float = DEFAULT_Q) -> dict[str, pl.Expr]:
-    """objective -> its logit-view weight as an expression of p."""
+    """objective -> its logit-view weight as an expression of p (`floor` in [0, 1], `q` >= 0)."""
+    check_number("floor", floor, low=0.0, high=1.0)
+    check_number("q", q, low=0.0)
     p = pl.col(schema.P)
     return {"sft": pl.lit(1.0), "dft": p, "dft-floor": pl.max_horizontal(p, pl.lit(floor)), "power": p.pow(q)}
 

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 import polars as pl
 
 from probscope import schema
+from probscope.analysis.arguments import check_count, check_probability
 from probscope.analysis.histograms import COUNT
 
 DEFAULT_BELOW = 0.1
@@ -36,6 +37,7 @@ def left_behind_by_role(
     tokens: pl.DataFrame | pl.LazyFrame, *, below: float = DEFAULT_BELOW, by: Sequence[str] = (schema.METHOD,)
 ) -> pl.DataFrame:
     """Per group of `by` and role: occurrences, how many have p < `below`, and that share (highest first)."""
+    check_probability("below", below)
     by = list(by)
     return (
         tokens.lazy()
@@ -54,6 +56,7 @@ def end_of_reply(
 
     A reply is one example of one run and step; its last target token is the one at its highest position.
     """
+    check_probability("below", below)
     by = list(by)
     last = (tokens.lazy()
             .filter(pl.col(schema.POSITION) == pl.col(schema.POSITION).max()
@@ -87,6 +90,8 @@ def left_behind_tokens(
     top: int | None = 10,
 ) -> pl.DataFrame:
     """Per group: the tokens most often still below `below` (count, occurrences, share of them below)."""
+    check_probability("below", below)
+    check_count("top", top, optional=True)
     by = list(by)
     listing = (
         tokens.lazy()

@@ -3,6 +3,7 @@
     import probscope as ps
     tokens = ps.load_tokens("runs")
     ps.lowest_bin_tokens(tokens, top=20)          # token, role, count, share, rank per method
+    ps.lowest_bin_tokens(tokens, lower=0.9, upper=None)   # the upper tail instead: p >= 0.9
     ps.role_shares(tokens)                        # per method and role: share of low-p vs all tokens
     ps.stylistic_shares(ps.role_shares(tokens))   # per method: connectives + punctuation, low-p vs all
 
@@ -18,12 +19,14 @@ from collections.abc import Sequence
 import polars as pl
 
 from probscope import schema
+from probscope.analysis.arguments import check_count, check_number, check_probability
 from probscope.analysis.histograms import COUNT
+from probscope.errors import ProbscopeError
 
 LOWEST_BIN_UPPER = schema.BIN_EDGES[1]   # the paper's lowest bin: p < 1e-4
 
 # columns of the listing
-SHARE = "share"          # count / tokens of the group below `upper`
+SHARE = "share"          # count / tokens of the group in [lower, upper)
 RANK = "rank"            # 1 = most frequent low-p token of the group
 
 # columns of the role table
@@ -39,19 +42,32 @@ _ROLE_TABLE_COLUMNS = (schema.ROLE, STYLISTIC, LOW_COUNT, LOW_SHARE, ALL_COUNT, 
 def lowest_bin_tokens(
     tokens: pl.DataFrame | pl.LazyFrame,
     *,
-    upper: float = LOWEST_BIN_UPPER,
+    upper: float | None = LOWEST_BIN_UPPER,
     by: Sequence[str] = (schema.METHOD,),
     top: int | None = None,
+    lower: float | None = None,
 ) -> pl.DataFrame:
-    """Tokens with p < `upper`, counted per group of `by` and (token id, token, role), most frequent first.
+    """Tokens with `lower` <= p < `upper`, counted per group of `by` and (token id, token, role), most frequent
+    first. `upper=None`: no upper bound (with `lower`, the upper tail p >= lower, p = 1 included);
+    `lower=None`: no lower bound (the default: the lowest bin, p < 1e-4).
 
-    `share` is the token's fraction of the group's tokens below `upper`; `top` keeps the first n per group.
+    `share` is the token's fraction of the group's tokens in the range; `top` keeps the first n per group.
     Ties in count are ordered by token string, so the listing is deterministic.
     """
+    check_probability("upper", upper, optional=True)
+    check_number("lower", lower, low=0.0, high=1.0, optional=True)
+    check_count("top", top, optional=True)
+    if lower is not None and upper is not None and lower >= upper:
+        raise ProbscopeError(f"lower={lower!r} >= upper={upper!r}: no p lies in [lower, upper); "
+                             "pass lower < upper (upper=None for the tail p >= lower)")
     by = list(by)
+    listing = tokens.lazy()
+    if upper is not None:
+        listing = listing.filter(pl.col(schema.P) < upper)
+    if lower is not None:
+        listing = listing.filter(pl.col(schema.P) >= lower)
     listing = (
-        tokens.lazy()
-        .filter(pl.col(schema.P) < upper)
+        listing
         .group_by(*by, schema.TOKEN_ID, schema.TOKEN, schema.ROLE)
         .agg(pl.len().cast(pl.Int64).alias(COUNT))
         .sort(*by, COUNT, schema.TOKEN, schema.TOKEN_ID, descending=[False] * len(by) + [True, False, False],
@@ -73,6 +89,7 @@ def role_shares(
     by: Sequence[str] = (schema.METHOD,),
 ) -> pl.DataFrame:
     """Per group and role: share of the group's low-p tokens (p < `upper`) against share of all its tokens."""
+    check_probability("upper", upper)
     by = list(by)
     low_total = _per_group(pl.col(LOW_COUNT).sum(), by)
     return (

@@ -22,6 +22,7 @@ from pathlib import Path
 import polars as pl
 
 from probscope import schema
+from probscope.analysis.arguments import check_count
 from probscope.analysis.catalog import find_runs
 from probscope.analysis.tokens import load_tokens
 from probscope.errors import ProbscopeError
@@ -53,6 +54,8 @@ def token_movers(
     """
     if by not in BY:
         raise ProbscopeError(f"token movers: by='{by}' is not one of {', '.join(BY)}")
+    check_count("top", top, optional=True)
+    check_count("min_count", min_count)
     if by == "token":
         check_token_ids_agree(before, after)
     keys = list(BY[by])

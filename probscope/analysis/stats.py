@@ -33,6 +33,7 @@ import numpy as np
 import polars as pl
 
 from probscope import schema
+from probscope.analysis.arguments import check_confidence, check_count
 from probscope.errors import ProbscopeError
 
 STATISTIC = "statistic"
@@ -57,7 +58,11 @@ def distribution_statistics(
     seed: int = 0,
     grid: int = 512,
 ) -> pl.DataFrame:
-    """One row per statistic and sample: exact value and percentile bootstrap interval (n_boot resamples)."""
+    """One row per statistic and sample: exact value and percentile bootstrap interval (n_boot resamples;
+    0: point values only, NaN intervals). `grid`: cells per variable of the bootstrap's KS/Wasserstein grid."""
+    check_count("n_boot", n_boot, minimum=0)
+    check_confidence("confidence", confidence)
+    check_count("grid", grid, minimum=16)
     samples = [_collect(frame, label) for frame, label in zip((a, b), labels)]
     ids = pl.concat([s.select(schema.EXAMPLE_ID) for s in samples]).unique(maintain_order=True)
     index = ids.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("_ix"))

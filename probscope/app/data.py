@@ -19,6 +19,7 @@ from probscope import schema
 from probscope.analysis import (
     class_histogram,
     diagnose,
+    distribution_summary,
     extreme_bin_shares,
     gradient_mass_by_bin,
     left_behind_table,
@@ -26,6 +27,7 @@ from probscope.analysis import (
     load_pair,
     load_tokens,
     lowest_bin_tokens,
+    paired_bins,
     pairwise_statistics,
     probability_histogram,
     role_shares,
@@ -33,9 +35,8 @@ from probscope.analysis import (
 )
 from probscope.analysis.catalog import Signature, file_signature
 from probscope.analysis.dynamics import dynamics_signature, load_dynamics
-from probscope.analysis.histograms import BIN_LABEL, bin_index, bins
 from probscope.app import state
-from probscope.evaluate.curves import accuracy_curves, load_evals
+from probscope.evaluate.curves import accuracy_curves, load_evals, problem_results
 from probscope.evaluate.engine import read_samples
 from probscope.runs import EVAL_DONE, Run, discover_runs
 
@@ -53,22 +54,17 @@ def _tokens(runs_root: str, dataset: str, steps: Steps) -> pl.LazyFrame:
 
 
 @st.cache_data(max_entries=256, show_spinner="Reading probe tables…")
-def _aggregate(function: str, runs_root: str, dataset: str, steps: Steps, signature: Signature, kwargs: tuple,
-               p_at_least: float | None):
-    tokens = _tokens(runs_root, dataset, steps)
-    if p_at_least is not None:
-        tokens = tokens.filter(pl.col(schema.P) >= p_at_least)
-    return AGGREGATES[function](tokens, **dict(kwargs))
+def _aggregate(function: str, runs_root: str, dataset: str, steps: Steps, signature: Signature, kwargs: tuple):
+    return AGGREGATES[function](_tokens(runs_root, dataset, steps), **dict(kwargs))
 
 
-def aggregate(selection: state.Selection, function: Callable[..., pl.DataFrame], steps: Steps | None = None, *,
-              p_at_least: float | None = None, **kwargs) -> pl.DataFrame:
-    """`function`(tokens of `steps`, **kwargs) for one of AGGREGATES, cached; `steps` defaults to the sidebar's.
-    `p_at_least`: only the tokens with p at or above it (the upper tail)."""
+def aggregate(selection: state.Selection, function: Callable[..., pl.DataFrame], steps: Steps | None = None,
+              **kwargs) -> pl.DataFrame:
+    """`function`(tokens of `steps`, **kwargs) for one of AGGREGATES, cached; `steps` defaults to the sidebar's."""
     steps = selection.steps if steps is None else steps
     signature = state.probe_signature(selection.runs_root, selection.dataset, steps)
     return _aggregate(function.__name__, selection.runs_root, selection.dataset, steps, signature,
-                      tuple(sorted(kwargs.items())), p_at_least)
+                      tuple(sorted(kwargs.items())))
 
 
 @st.cache_data(max_entries=64, show_spinner="Comparing checkpoints…")
@@ -92,22 +88,11 @@ def all_steps(selection: state.Selection, runs: tuple[str, ...] | None = None) -
 
 @st.cache_data(max_entries=64, show_spinner="Summarizing…")
 def _summary(runs_root: str, dataset: str, steps: Steps, signature: Signature) -> pl.DataFrame:
-    # App-side aggregate (a library distribution summary would replace it): the headline numbers per series.
-    p = pl.col(schema.P)
-    index = bin_index(p)
-    return (
-        _tokens(runs_root, dataset, steps).group_by(BY)
-        .agg(pl.len().alias("tokens"), p.mean().alias("mean_p"), (-pl.col(schema.LOGP)).mean().alias("nll"),
-             pl.col(schema.ENTROPY).mean().alias("mean_entropy"), pl.col(schema.IS_TOP1).mean().alias("top1"),
-             (p < 0.1).mean().alias("below_0.1"), (p >= 0.9).mean().alias("above_0.9"),
-             ((index == 0) | (index == len(schema.BIN_LABELS) - 1)).mean().alias("polarization"))
-        .sort(schema.RUN, schema.STEP).collect()
-    )
+    return distribution_summary(_tokens(runs_root, dataset, steps), by=BY)
 
 
 def summary(selection: state.Selection, steps: Steps) -> pl.DataFrame:
-    """Per run and step: tokens, mean p, NLL, mean entropy, top-1 accuracy, shares below 0.1 / at or above 0.9,
-    polarization (lowest plus highest bin)."""
+    """probscope's distribution_summary per run and step, cached."""
     signature = state.probe_signature(selection.runs_root, selection.dataset, steps)
     return _summary(selection.runs_root, selection.dataset, steps, signature)
 
@@ -156,22 +141,13 @@ def examples(selection: state.Selection, run: str, step: int, *, token: str | No
 
 @st.cache_data(max_entries=32, show_spinner="Pairing tokens…")
 def _paired_bins(runs_root: str, dataset: str, a: tuple[str, int], b: tuple[str, int], signature: Signature):
-    # App-specific: which bin the same token (example, position) falls in under two checkpoints.
-    first, second = (_tokens(runs_root, dataset, (one,)).select(schema.EXAMPLE_ID, schema.POSITION, schema.P)
-                     for one in (a, b))
-    labels = bins().select(pl.col("bin").cast(pl.Int64), BIN_LABEL)
-    counts = (first.join(second, on=[schema.EXAMPLE_ID, schema.POSITION], suffix="_b")
-              .group_by(bin_index(pl.col(schema.P)).cast(pl.Int64).alias("bin_a"),
-                        bin_index(pl.col(f"{schema.P}_b")).cast(pl.Int64).alias("bin_b"))
-              .agg(pl.len().alias("count")).collect())
-    return (counts.with_columns((100 * pl.col("count") / pl.col("count").sum()).alias("percent"))
-            .join(labels.rename({"bin": "bin_a", BIN_LABEL: "bin_x"}), on="bin_a")
-            .join(labels.rename({"bin": "bin_b", BIN_LABEL: "bin_y"}), on="bin_b")
-            .sort("bin_a", "bin_b"))
+    pairs = paired_bins(*(_tokens(runs_root, dataset, (one,)) for one in (a, b)))
+    # the heatmap draws the cells that hold tokens (none at all: the page says the checkpoints share none)
+    return pairs.filter(pl.col("count") > 0).rename({"label_a": "bin_x", "label_b": "bin_y"})
 
 
-def paired_bins(selection: state.Selection, a: tuple[str, int], b: tuple[str, int]) -> pl.DataFrame:
-    """Tokens per (bin under checkpoint a, bin under checkpoint b), matched by example and position."""
+def paired(selection: state.Selection, a: tuple[str, int], b: tuple[str, int]) -> pl.DataFrame:
+    """probscope's paired_bins of two checkpoints (the cells holding tokens), cached."""
     signature = state.probe_signature(selection.runs_root, selection.dataset, (a, b))
     return _paired_bins(selection.runs_root, selection.dataset, a, b, signature)
 
@@ -220,19 +196,22 @@ def _samples(eval_dir: str, signature: Signature) -> pl.DataFrame:
     return read_samples(eval_dir)
 
 
-def _eval_samples(runs_root: str, run: str, name: str, step: int) -> pl.DataFrame:
-    eval_dir = Run.in_root(runs_root, run).eval_dir(step, name)
-    return _samples(str(eval_dir), file_signature([eval_dir / EVAL_DONE]))
+@st.cache_data(max_entries=16, show_spinner="Reading generations…")
+def _problems(runs_root: str, run: str, name: str, step: int, signature: Signature) -> pl.DataFrame:
+    return problem_results(runs_root, run, step, name)
 
 
-def problem_results(runs_root: str, run: str, name: str, step: int) -> pl.DataFrame:
-    """One row per problem of an evaluation: samples, correct ones, their share, the gold answer (app table)."""
-    samples = _eval_samples(runs_root, run, name, step)
-    return (samples.group_by("problem_id", maintain_order=True)
-            .agg(pl.len().alias("samples"), pl.col("correct").sum().alias("correct"),
-                 pl.col("correct").mean().alias("accuracy"), pl.col("gold").first().alias("gold")))
+def _done_signature(runs_root: str, run: str, name: str, step: int) -> Signature:
+    return file_signature([Run.in_root(runs_root, run).eval_dir(step, name) / EVAL_DONE])
+
+
+def problems(runs_root: str, run: str, name: str, step: int) -> pl.DataFrame:
+    """probscope's problem_results of one evaluation (one row per problem), cached."""
+    return _problems(runs_root, run, name, step, _done_signature(runs_root, run, name, step))
 
 
 def generations(runs_root: str, run: str, name: str, step: int, problem_id: str) -> pl.DataFrame:
     """The samples generated for one problem (the only generations sent to the browser)."""
-    return _eval_samples(runs_root, run, name, step).filter(pl.col("problem_id") == problem_id).sort("sample")
+    eval_dir = Run.in_root(runs_root, run).eval_dir(step, name)
+    samples = _samples(str(eval_dir), _done_signature(runs_root, run, name, step))
+    return samples.filter(pl.col("problem_id") == problem_id).sort("sample")

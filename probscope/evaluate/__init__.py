@@ -14,7 +14,7 @@ Heavy imports (torch, transformers, math-verify) happen inside the functions tha
 """
 
 from probscope.evaluate.benchmarks import BENCHMARKS, Benchmark, Problem, load_problems
-from probscope.evaluate.curves import accuracy_curves, load_evals, load_lm_eval_results
+from probscope.evaluate.curves import accuracy_curves, load_evals, load_lm_eval_results, problem_results
 from probscope.evaluate.engine import EvalOptions, EvalResult, evaluate_checkpoint, evaluate_runs, read_samples
 from probscope.evaluate.generation import GENERATORS, SamplingSettings
 from probscope.evaluate.grading import GRADERS, Grade, grade_all
@@ -23,5 +23,5 @@ from probscope.evaluate.metrics import pass_at_k, summarize
 __all__ = [
     "BENCHMARKS", "Benchmark", "EvalOptions", "EvalResult", "GENERATORS", "GRADERS", "Grade", "Problem",
     "SamplingSettings", "accuracy_curves", "evaluate_checkpoint", "evaluate_runs", "grade_all", "load_evals",
-    "load_lm_eval_results", "load_problems", "pass_at_k", "read_samples", "summarize",
+    "load_lm_eval_results", "load_problems", "pass_at_k", "problem_results", "read_samples", "summarize",
 ]

@@ -3,6 +3,7 @@
     import probscope as ps
     evals = ps.load_evals("runs")                      # one row per run x evaluation x step (all summary fields)
     curves = ps.accuracy_curves(evals)                 # run, method, benchmark, step, metric, value, lo, hi, source
+    ps.problem_results("runs", "sft", 100, "math500")  # one row per problem: samples, correct, accuracy, gold
     theirs = ps.load_lm_eval_results("lm_eval_out/", run="sft", method="sft")   # lm-evaluation-harness files
     ps.plot_accuracy_curves(ps.accuracy_curves(evals, lm_eval=theirs))
 
@@ -14,6 +15,7 @@ its interval value ± 1.96 standard errors.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from collections.abc import Sequence
@@ -22,7 +24,10 @@ from pathlib import Path
 import polars as pl
 
 from probscope import runs, schema
-from probscope.errors import ProbscopeError
+from probscope.analysis.arguments import check_count
+from probscope.errors import ProbscopeError, first_line
+
+logger = logging.getLogger(__name__)
 
 BENCHMARK, METRIC, VALUE, LO, HI, SOURCE, K = "benchmark", "metric", "value", "lo", "hi", "source", "k"
 EVAL_NAME = "eval"
@@ -36,23 +41,27 @@ _STEP_IN_PATH = re.compile(r"(?:step|checkpoint|ckpt|global_step)[-_]?(\d+)", re
 
 def load_evals(runs_root: str | os.PathLike, *, runs_filter: Sequence[str] | None = None,
                names: Sequence[str] | None = None) -> pl.DataFrame:
-    """Every finished evaluation under `runs_root` as one row per (run, evaluation, step), with its summary."""
+    """Every finished evaluation under `runs_root` as one row per (run, evaluation, step), with its summary.
+    A run whose manifest or an evaluation whose summary cannot be read is skipped with a warning naming the
+    file: one bad file does not hide the other runs."""
     rows = []
     for run in runs.discover_runs(runs_root):
         if runs_filter and run.name not in runs_filter:
             continue
-        method = run.read_manifest().method
+        try:
+            method = run.read_manifest().method
+        except ProbscopeError as e:
+            logger.warning("skipping run %s: %s", run.name, first_line(e))
+            continue
         for name in run.eval_names():
             if names and name not in names:
                 continue
             for step in run.evaluated_steps(name):
-                path = run.eval_dir(step, name) / runs.EVAL_DONE
-                try:
-                    summary = json.loads(path.read_text())
-                except json.JSONDecodeError as e:
-                    raise ProbscopeError(f"{path}: line {e.lineno}: invalid JSON ({e.msg}); delete it and rerun "
-                                         "`probscope eval`") from None
+                summary = _read_summary(run.eval_dir(step, name) / runs.EVAL_DONE)
+                if summary is None:
+                    continue
                 settings = summary.pop("settings", {})
+                settings = settings if isinstance(settings, dict) else {}
                 rows.append({**{k: v for k, v in summary.items() if not isinstance(v, (dict, list))},
                              schema.RUN: run.name, schema.METHOD: method, EVAL_NAME: name, schema.STEP: step,
                              "temperature": settings.get("temperature"), "top_p": settings.get("top_p"),
@@ -61,6 +70,37 @@ def load_evals(runs_root: str | os.PathLike, *, runs_filter: Sequence[str] | Non
         return pl.DataFrame(schema={schema.RUN: pl.String, schema.METHOD: pl.String, EVAL_NAME: pl.String,
                                     BENCHMARK: pl.String, schema.STEP: pl.Int64, K: pl.Int64})
     return pl.DataFrame(rows, infer_schema_length=None).sort(EVAL_NAME, schema.RUN, schema.STEP)
+
+
+def _read_summary(path: Path) -> dict | None:
+    """An evaluation's summary, or None (with a warning naming the file) when it cannot be read."""
+    try:
+        summary = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        problem = f"line {e.lineno}: invalid JSON ({e.msg})"
+    except (OSError, UnicodeDecodeError) as e:
+        problem = f"unreadable ({type(e).__name__}: {first_line(e)})"
+    else:
+        if isinstance(summary, dict):
+            return summary
+        problem = f"a summary is a JSON object, found {type(summary).__name__}"
+    logger.warning("skipping %s: %s; delete it and rerun `probscope eval`", path, problem)
+    return None
+
+
+def problem_results(runs_root: str | os.PathLike, run: str, step: int, name: str) -> pl.DataFrame:
+    """One row per problem of the finished evaluation `name` of `run` at `step`, in the benchmark's order:
+    problem_id, samples, correct (how many of them), accuracy (correct / samples), gold."""
+    from probscope.evaluate.engine import CORRECT, GOLD, PROBLEM_ID, read_samples
+
+    check_count("step", step, minimum=0)
+    eval_dir = runs.Run.in_root(runs_root, run).eval_dir(step, runs.validate_run_name(name))
+    if not (eval_dir / runs.EVAL_DONE).is_file():
+        raise ProbscopeError(f"{eval_dir}: no finished evaluation '{name}' of {run} at step {step}; "
+                             "finish it with `probscope eval`")
+    return (read_samples(eval_dir).group_by(PROBLEM_ID, maintain_order=True)
+            .agg(pl.len().cast(pl.Int64).alias("samples"), pl.col(CORRECT).sum().cast(pl.Int64).alias("correct"),
+                 pl.col(CORRECT).mean().alias("accuracy"), pl.col(GOLD).first().alias(GOLD)))
 
 
 def accuracy_curves(evals: pl.DataFrame, *, metric: str = "average_at_k",
@@ -89,6 +129,7 @@ def load_lm_eval_results(paths: str | os.PathLike | Sequence[str | os.PathLike],
                          method: str | None = None, step: int | None = None) -> pl.DataFrame:
     """lm-evaluation-harness results_*.json files (a file, a directory searched recursively, or a list) as
     curve rows. run/method/step default to what the model path says (…/<run>/checkpoints/step-N)."""
+    check_count("step", step, minimum=0, optional=True)
     files = _result_files(paths)
     rows = []
     for file in files:

@@ -30,6 +30,7 @@ from pathlib import Path
 import polars as pl
 
 from probscope import devices, runs
+from probscope.analysis.arguments import check_count
 from probscope.errors import ProbscopeError, first_line
 from probscope.evaluate.benchmarks import BENCHMARKS, Benchmark, Problem, data_source, load_problems
 from probscope.evaluate.generation import GENERATORS, SamplingSettings
@@ -85,6 +86,13 @@ class EvalOptions:
     shard_size: int = field(default=DEFAULT_SHARD_SIZE, metadata={"help": "problems per output shard"})
     grade_workers: int | None = field(default=None, metadata={"help": "grading processes (default: cores)"})
     progress: bool = True
+
+    def __post_init__(self) -> None:
+        check_count("seed", self.seed, minimum=0)
+        check_count("batch_size", self.batch_size)
+        check_count("threads", self.threads, optional=True)
+        check_count("shard_size", self.shard_size)
+        check_count("grade_workers", self.grade_workers, optional=True)
 
 
 def evaluate_checkpoint(model_path: str | os.PathLike, bench: Benchmark, problems: Sequence[Problem],
@@ -185,6 +193,7 @@ def evaluate_runs(runs_root: str | os.PathLike, benchmark: str, *, data: str | o
     """Evaluate every checkpoint (or `steps`) of every run (or those matching `runs_filter`, shell patterns)."""
     from fnmatch import fnmatch
 
+    check_count("limit", limit, optional=True)
     bench = BENCHMARKS.get(benchmark)
     settings = settings or SamplingSettings(max_new_tokens=bench.max_new_tokens)
     name = name or bench.name

@@ -29,6 +29,14 @@ class SamplingSettings:
     top_p: float = field(default=0.95, metadata={"help": "nucleus sampling mass (k > 1)"})
     max_new_tokens: int = field(default=2048, metadata={"help": "generation budget per sample"})
 
+    def __post_init__(self) -> None:
+        from probscope.analysis.arguments import check_count, check_number
+
+        check_count("k", self.k)
+        check_number("temperature", self.temperature, low=0.0)
+        check_number("top_p", self.top_p, low=0.0, high=1.0, low_open=True)
+        check_count("max_new_tokens", self.max_new_tokens)
+
     @property
     def greedy(self) -> bool:
         return self.k == 1 or self.temperature <= 0

@@ -15,12 +15,20 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from probscope.analysis.arguments import check_confidence, check_count
+from probscope.errors import ProbscopeError
+
 DEFAULT_BOOTSTRAP = 1000
 DEFAULT_CONFIDENCE = 0.95
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
     """Probability that at least one of k samples drawn without replacement from n (c correct) is correct."""
+    check_count("k", k)
+    check_count("n", n, minimum=0)
+    check_count("c", c, minimum=0)
+    if c > n:
+        raise ProbscopeError(f"c={c}: more correct samples than samples (n={n})")
     if k > n:
         raise ValueError(f"pass@{k} needs at least {k} samples per problem, got {n}")
     if n - c < k:
@@ -32,6 +40,8 @@ def pass_at_k(n: int, c: int, k: int) -> float:
 def bootstrap_ci(per_problem: Sequence[float], *, resamples: int = DEFAULT_BOOTSTRAP,
                  confidence: float = DEFAULT_CONFIDENCE, seed: int = 0) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean of per-problem scores (problems resampled)."""
+    check_count("resamples", resamples)
+    check_confidence("confidence", confidence)
     values = np.asarray(per_problem, dtype=float)
     if values.size == 0:
         return (float("nan"), float("nan"))
@@ -45,6 +55,7 @@ def summarize(correct: Sequence[Sequence[bool]], *, k: int | None = None, resamp
               confidence: float = DEFAULT_CONFIDENCE, seed: int = 0) -> dict:
     """Average@k and pass@k (k: samples per problem unless given) with bootstrap CIs, from one list of
     per-sample correctness flags per problem. Every problem must have at least k samples."""
+    check_count("k", k, optional=True)
     counts = [(len(samples), int(sum(bool(s) for s in samples))) for samples in correct]
     if not counts:
         raise ValueError("no problems to summarize")

@@ -55,7 +55,7 @@ with problem("Per-problem results"):
     done = (evals.select(schema.RUN, "eval", schema.STEP).unique().sort(schema.RUN, "eval", schema.STEP).rows())
     checkpoint = st.selectbox("Evaluation", done, key="eval_checkpoint",
                               format_func=lambda one: f"{one[0]} · {one[1]} · step {one[2]}")
-    problems = data.problem_results(runs_root, *checkpoint)
+    problems = data.problems(runs_root, *checkpoint)
     st.caption("One row per problem; select a row to read its generations.")
     picked = st.dataframe(problems, hide_index=True, on_select="rerun", selection_mode="single-row",
                           key="problem_table", height=300, column_config={

@@ -6,7 +6,7 @@ import streamlit as st
 from probscope import schema
 from probscope.analysis import class_histogram, pairwise_statistics, probability_histogram
 from probscope.app import charts, data, state
-from probscope.app.data import BY, aggregate, all_steps, paired_bins
+from probscope.app.data import BY, aggregate, all_steps, paired
 from probscope.app.ui import choose_view, need_selection, problem, show_chart, show_table
 
 st.title("Distributions")
@@ -87,7 +87,7 @@ elif view == "Same tokens":
         b = right.selectbox("Checkpoint B (y)", checkpoints, index=len(checkpoints) - 1, format_func=checkpoint_label,
                             key="pair_b")
         with problem("Paired view"):
-            pairs = paired_bins(selection, a, b)
+            pairs = paired(selection, a, b)
             if pairs.is_empty():
                 st.info("These two checkpoints share no probed token (different examples were probed).")
             else:

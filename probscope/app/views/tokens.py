@@ -1,8 +1,6 @@
 """Tokens: which tokens sit in any probability range, which moved between checkpoints, which a method
 left behind, and one training example's reply coloured token by token; one view at a time."""
 
-import math
-
 import polars as pl
 import streamlit as st
 
@@ -13,7 +11,6 @@ from probscope.app.data import BY, aggregate
 from probscope.app.example import legend_html, reply_html
 from probscope.app.ui import choose_view, need_selection, problem, show_chart, show_table
 
-ABOVE_ONE = math.nextafter(1.0, 2.0)   # an upper bound that keeps p = 1 in the listing
 TAILS = {"below": "p below the threshold", "at_or_above": "p at or above the threshold"}
 
 st.title("Tokens")
@@ -40,7 +37,7 @@ if view == "Probability range":
         if tail == "below":
             listing = aggregate(selection, lowest_bin_tokens, upper=threshold, by=BY)
         else:   # the upper tail: the same listing of the tokens at or above the threshold
-            listing = aggregate(selection, lowest_bin_tokens, upper=ABOVE_ONE, by=BY, p_at_least=threshold)
+            listing = aggregate(selection, lowest_bin_tokens, lower=threshold, upper=None, by=BY)
         series = pl.DataFrame([{schema.METHOD: selection.method(name), schema.RUN: name, schema.STEP: step}
                                for name, step in selection.steps])
         counted = series.join(listing.group_by(BY).agg(pl.col("count").sum()), on=list(BY), how="left").with_columns(

@@ -1,0 +1,47 @@
+"""Checks of the numeric arguments of the notebook API, at the boundary: a wrong value is a one-line
+ProbscopeError naming the argument, never a silently empty or misread result.
+
+    from probscope.analysis.arguments import check_count, check_probability
+    check_count("top", top, optional=True)          # None, or an integer >= 1
+    check_probability("upper", upper)               # a p threshold in (0, 1]
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Integral, Real
+
+from probscope.errors import ProbscopeError
+
+
+def check_count(name: str, value, *, minimum: int = 1, optional: bool = False) -> None:
+    """`value` is an integer >= `minimum` (or None when `optional`)."""
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
+        none = " (or None for no limit)" if optional else ""
+        raise ProbscopeError(f"{name}={value!r}: must be an integer >= {minimum}{none}")
+
+
+def check_number(name: str, value, *, low: float, high: float = math.inf, low_open: bool = False,
+                 high_open: bool = False, optional: bool = False) -> None:
+    """`value` is a real number in the interval from `low` to `high` (open or closed at each end)."""
+    if value is None and optional:
+        return
+    ok = isinstance(value, Real) and not isinstance(value, bool) and not math.isnan(value)
+    if ok:
+        ok = (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
+    if not ok:
+        interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open or math.isinf(high) else ']'}"
+        raise ProbscopeError(f"{name}={value!r}: must be a number in {interval}"
+                             + (" (or None)" if optional else ""))
+
+
+def check_probability(name: str, value, *, optional: bool = False) -> None:
+    """`value` is an upper threshold on p: in (0, 1] (p < 0 never holds, so 0 would select nothing)."""
+    check_number(name, value, low=0.0, high=1.0, low_open=True, optional=optional)
+
+
+def check_confidence(name: str, value) -> None:
+    """`value` is a confidence level in (0, 1)."""
+    check_number(name, value, low=0.0, high=1.0, low_open=True, high_open=True)
