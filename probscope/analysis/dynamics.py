@@ -92,9 +92,10 @@ def dynamics_curves(frame: pl.DataFrame, *, below: float = DEFAULT_BELOW) -> pl.
 
     `below` must be one of schema.BIN_EDGES (the shares come from the Figure-2 bin counts).
     """
+    below_share = share_below(below)   # checks `below` before any column is read
     steps = (frame.unique([schema.RUN, schema.STEP], keep="first", maintain_order=True)   # step-level columns repeat
              .select(schema.RUN, schema.METHOD, TRAINED_OBJECTIVE, schema.STEP, schema.N_TOKENS,
-                     schema.SFT_LOSS, schema.DFT_LOSS, share_below(below).alias(SHARE_BELOW)))
+                     schema.SFT_LOSS, schema.DFT_LOSS, below_share.alias(SHARE_BELOW)))
     own = (frame.filter(pl.col(schema.OBJECTIVE) == pl.col(TRAINED_OBJECTIVE))
            .select(schema.RUN, schema.STEP, schema.WEIGHT_MEAN))
     return steps.join(own, on=[schema.RUN, schema.STEP], how="left").sort(schema.RUN, schema.STEP)
