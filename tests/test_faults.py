@@ -26,14 +26,13 @@ REPO = Path(__file__).resolve().parent.parent
 TASK = {"n_train": 8, "n_test": 6, "n_old_people": 2, "n_new_people": 2, "n_pretrain_docs": 60}
 # The child: pause (to be killed) once a shard file matching MARK has been written, else run normally.
 CHILD = textwrap.dedent("""
-    import sys, time
+    import importlib, os, sys, time
     module, writer, mark, entry = sys.argv[1:5]
-    import importlib
     target = importlib.import_module(module)
     original = getattr(target, writer)
     def pausing(*args, **kwargs):
         original(*args, **kwargs)
-        if mark in str(args[1] if len(args) > 1 else args[0]):
+        if any(mark in os.fspath(a) for a in args if isinstance(a, os.PathLike)):   # the path, not the text
             time.sleep(120)
     setattr(target, writer, pausing)
     exec(entry)
