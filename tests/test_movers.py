@@ -45,7 +45,8 @@ def test_movers_on_a_hand_built_pair():
     by_role = ps.token_movers(before, after, by="role", min_count=3)
     # word: before (0.6 + 2.7 + 0.1) / 7, after (2.1 + 1.2 + 4.5) / 11
     assert by_role.filter(role="word")["delta"].item() == pytest.approx(7.8 / 11 - 3.4 / 7)
-    assert ps.token_movers(before, after, min_count=3, top=0).is_empty()
+    with pytest.raises(ProbscopeError, match="top=0: must be an integer >= 1"):
+        ps.token_movers(before, after, min_count=3, top=0)
 
 
 def test_movers_refuse_token_ids_that_decode_differently():

@@ -79,7 +79,7 @@ def test_plots_draw_into_given_axes_so_figures_compose(tokens):
     with pytest.raises(ProbscopeError, match="draws 3 panel\\(s\\); pass 3 Axes \\(got 1\\)"):
         ps.plot_lowest_bin_tokens(ps.lowest_bin_tokens(tokens), ax=left)
     empty = Figure().add_subplot()
-    ps.plot_lowest_bin_tokens(ps.lowest_bin_tokens(tokens, upper=0.0), upper=0.0, ax=empty)
+    ps.plot_lowest_bin_tokens(ps.lowest_bin_tokens(tokens.head(0)), upper=0.0, ax=empty)
     assert empty.texts[0].get_text() == "No token has p < 0" and not empty.axison
 
 
@@ -99,7 +99,7 @@ def test_lowest_bin_figure_one_panel_per_method_coloured_by_role(tokens):
 
 
 def test_lowest_bin_figure_says_when_nothing_is_that_low(tokens):
-    figure = ps.plot_lowest_bin_tokens(ps.lowest_bin_tokens(tokens, upper=0.0), upper=0.0)
+    figure = ps.plot_lowest_bin_tokens(ps.lowest_bin_tokens(tokens.head(0)), upper=0.0)
     assert "No token has p < 0" in figure.axes[0].texts[0].get_text()
 
 

@@ -8,6 +8,7 @@ from probscope.cli.commands import COMMANDS
 @COMMANDS.register("eval")
 def add_eval_command(sub) -> None:
     from probscope.evaluate.benchmarks import BENCHMARKS
+    from probscope.evaluate.engine import DEFAULT_SHARD_SIZE
 
     p = sub.add_parser(
         "eval", help="evaluate every checkpoint of every run on a benchmark (Average@k, pass@k)",
@@ -38,6 +39,8 @@ def add_eval_command(sub) -> None:
     p.add_argument("--threads", type=int, help="CPU threads while generating (default: 1 for a model under 50M "
                                                 "parameters on the CPU, whose products are too small to split; "
                                                 "else torch's default)")
+    p.add_argument("--shard-size", type=int, default=DEFAULT_SHARD_SIZE,
+                   help="problems per output shard: the unit of resuming a killed evaluation (default: %(default)s)")
     p.add_argument("--grade-workers", type=int, help="grading processes (default: one per core)")
     p.set_defaults(func=_eval)
 
@@ -64,7 +67,8 @@ def _eval(args) -> int:
     settings = SamplingSettings(k=args.k, temperature=args.temperature, top_p=args.top_p,
                                 max_new_tokens=args.max_new_tokens or bench.max_new_tokens)
     options = EvalOptions(seed=args.seed, backend=args.backend, device=args.device, dtype=args.dtype,
-                          batch_size=args.batch_size, threads=args.threads, grade_workers=args.grade_workers)
+                          batch_size=args.batch_size, threads=args.threads, grade_workers=args.grade_workers,
+                          shard_size=args.shard_size)
     start = time.perf_counter()
     results = evaluate_runs(args.runs, args.benchmark, data=args.data, runs_filter=args.runs_filter, steps=steps,
                             settings=settings, options=options, limit=args.limit, name=args.name)
