@@ -23,8 +23,8 @@ _LAZY_API = {
     **dict.fromkeys(("load_evals", "accuracy_curves", "load_lm_eval_results", "evaluate_runs", "grade_all",
                      "problem_results"),
                     "probscope.evaluate"),
-    "check_runs": "probscope.check",
-    "add_run": "probscope.add_run",
+    "check_runs": "probscope.runs.check",
+    "add_run": "probscope.runs.add",
     "plot_training_dynamics": "probscope.plots.dynamics",
     **dict.fromkeys(
         ("plot_probability_histogram", "plot_lowest_bin_tokens", "plot_step_histograms", "plot_extreme_bin_shares",

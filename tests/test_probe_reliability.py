@@ -413,7 +413,7 @@ def test_probe_run_probes_each_checkpoint_once_into_the_runs_layout(run_dir, tmp
 
 
 def test_probe_run_uses_the_manifests_tokenizer_for_bare_checkpoints(tmp_path):
-    from probscope.add_run import add_run
+    from probscope.runs.add import add_run
 
     tiny_llama(vocab_size=300).save_pretrained(tmp_path / "elsewhere" / "checkpoint-500")   # weights only
     word_tokenizer().save_pretrained(tmp_path / "tokenizer")
@@ -428,8 +428,8 @@ def test_probe_run_uses_the_manifests_tokenizer_for_bare_checkpoints(tmp_path):
 def test_probe_run_merges_a_lora_adapter_into_the_runs_base(tmp_path):
     from peft import LoraConfig, get_peft_model
 
-    from probscope.add_run import add_run
     from probscope.data import DataFormat, encode_file
+    from probscope.runs.add import add_run
 
     base = tmp_path / "base"
     save_checkpoint(base)

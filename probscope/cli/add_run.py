@@ -25,7 +25,7 @@ def add_add_run_command(sub) -> None:
 
 
 def run_add_run(args) -> None:
-    from probscope.add_run import add_run
+    from probscope.runs.add import add_run
 
     run = add_run(args.runs, args.name, method=args.method, checkpoints=args.checkpoints, base=args.base,
                   data=args.data, tokenizer=args.tokenizer)

@@ -9,9 +9,9 @@ import streamlit as st
 from probscope import schema
 from probscope.app import state
 from probscope.app.ui import problem, show_table
-from probscope.check import check_runs
 from probscope.errors import ProbscopeError, first_line
 from probscope.runs import discover_runs
+from probscope.runs.check import check_runs
 
 st.title("Runs")
 runs_root = state.runs_root()
