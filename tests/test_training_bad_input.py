@@ -127,3 +127,18 @@ def test_sigkill_during_training_then_rerun_ends_with_the_uninterrupted_weights(
     expected = load_file(Run(tmp_path / "whole" / "base").checkpoint(40) / "model.safetensors")
     for name in expected:
         torch.testing.assert_close(weights[name], expected[name], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.bad_input
+def test_a_truncated_trainer_state_says_so_and_offers_restart(data, tmp_path):
+    args = pretrain_args(data, tmp_path, "--max_steps", "6", "--resume_every", "2")
+    run = train_main(args)
+    manifest = json.loads(run.manifest_path.read_text())
+    manifest["status"] = "running"                                   # as if killed after its step-4 state
+    run.manifest_path.write_text(json.dumps(manifest))
+    state = run.trainer_state_dir / "checkpoint-4"
+    state.mkdir(parents=True)
+    (state / "trainer_state.json").write_text('{"global_step": 4')    # cut off mid-write
+    with pytest.raises(ProbscopeError, match=r"checkpoint-4: the saved trainer state cannot be loaded .*--restart true"):
+        train_main(args)
+    assert train_main([*args, "--restart", "true"]).read_manifest().status == "finished"

@@ -148,6 +148,14 @@ def _render(record: dict, row: Row, tokenizer, fmt: DataFormat, kind: str, templ
         raise row.error("empty reply: every example needs a non-empty assistant reply")
     messages = prompt_messages(turns, fmt)
     prompt = _apply_template(tokenizer, template, messages, row, add_generation_prompt=True)
+    char_roles = None if turns.spans is None else _char_roles(turns.spans, turns.reply, row)
+    example_id = _example_id({"prompt": turns.prompt, "reply": turns.reply})
+    if fmt.reply_end == "eos":   # the raw reply and EOS after the templated prompt, no end-of-turn token
+        if not tokenizer.eos_token:
+            raise row.error("reply_end eos: the tokenizer has no EOS token")
+        full = prompt + turns.reply + tokenizer.eos_token
+        return _Rendered(example_id, full, len(prompt), len(prompt), len(prompt) + len(turns.reply), len(full),
+                         char_roles)
     full = _apply_template(tokenizer, template, messages + [{"role": "assistant", "content": turns.reply}], row)
     if not full.startswith(prompt):
         raise row.error("the chat template renders the prompt differently with and without the reply, so the "
@@ -163,9 +171,8 @@ def _render(record: dict, row: Row, tokenizer, fmt: DataFormat, kind: str, templ
         raise row.error("the chat template changes the reply text, so its tokens cannot be located")
     reply_end = at + len(reply)
     target_end = reply_end + len(full[reply_end:].rstrip())
-    char_roles = None if turns.spans is None else _char_roles(turns.spans, turns.reply, row)[lead:lead + len(reply)]
-    return _Rendered(_example_id({"prompt": turns.prompt, "reply": turns.reply}), full, len(prompt), at,
-                     reply_end, target_end, char_roles)
+    char_roles = None if char_roles is None else char_roles[lead:lead + len(reply)]
+    return _Rendered(example_id, full, len(prompt), at, reply_end, target_end, char_roles)
 
 
 def _apply_template(tokenizer, template: str | None, messages: list[dict], row: Row, **kwargs) -> str:

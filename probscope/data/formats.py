@@ -37,12 +37,17 @@ class DataFormat:
         "help": "what to do with longer examples: truncate (keep the targets that fit) or drop"})
     chat_template: str | None = field(default=None, metadata={
         "help": "Jinja chat template (or a file holding one) used when the tokenizer has none"})
+    reply_end: Literal["template", "eos"] = field(default="template", metadata={
+        "help": "what ends a reply: template (the chat template's end-of-turn, as generation stops) or eos (the "
+                "tokenizer's EOS appended to the raw reply after the templated prompt: the DFT authors' recipe)"})
     system_prompt: str | None = field(default=None, metadata={
         "help": "system message put before the prompt (rows that bring their own keep theirs)"})
 
     def __post_init__(self) -> None:
         if self.kind not in format_kinds():
             raise ProbscopeError(f"unknown data format kind {self.kind!r}: use one of {', '.join(format_kinds())}")
+        if self.reply_end not in ("template", "eos"):
+            raise ProbscopeError(f"unknown reply_end {self.reply_end!r}: use template or eos")
         if self.overflow not in ("truncate", "drop"):
             raise ProbscopeError(f"unknown overflow {self.overflow!r}: use truncate or drop")
         if self.max_length is not None and self.max_length < 2:

@@ -18,14 +18,16 @@ from __future__ import annotations
 import copy
 import json
 import math
+import pickle
 import shutil
 import sys
 import time
 from dataclasses import asdict
+from pathlib import Path
 
 from probscope import devices
 from probscope.data import DataFormat
-from probscope.errors import ProbscopeError
+from probscope.errors import ProbscopeError, first_line
 from probscope.runs import Manifest, Run, code_version
 from probscope.training.checkpoints import (
     checkpoint_callback,
@@ -172,7 +174,7 @@ def train_run(run_cfg: RunConfig, data_fmt: DataFormat, sft_cfg) -> Run:
     start = time.time()
     if resume_from:
         print(f"{run.name}: resuming the killed run from {resume_from}")
-    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    _train(trainer, resume_from)
     if is_main:
         if not (run.checkpoint(max_steps) / "config.json").is_file():
             save_checkpoint(_saveable(trainer.model), tokenizer, run, trainer.state.global_step)
@@ -182,6 +184,29 @@ def train_run(run_cfg: RunConfig, data_fmt: DataFormat, sft_cfg) -> Run:
         print(f"{run.name}: {trainer.state.global_step} steps in {time.time() - start:.0f}s, "
               f"{len(run.checkpoint_steps())} checkpoints in {run.checkpoints_dir}")
     return run
+
+
+def _train(trainer, resume_from: Path | None) -> None:
+    """trainer.train, resuming from `resume_from`; a state that cannot be loaded is a one-line error."""
+    if resume_from is None:
+        trainer.train()
+        return
+    started = {"step": False}
+
+    from transformers import TrainerCallback
+
+    class FirstStep(TrainerCallback):   # failures after the first resumed step are not the state's fault
+        def on_step_begin(self, args, state, control, **kwargs):
+            started["step"] = True
+
+    trainer.add_callback(FirstStep())
+    try:
+        trainer.train(resume_from_checkpoint=str(resume_from))
+    except Exception as e:   # loading a damaged state raises anything from JSON to unpickling errors
+        if started["step"]:
+            raise
+        raise ProbscopeError(f"{resume_from}: the saved trainer state cannot be loaded ({type(e).__name__}: "
+                             f"{first_line(e)}); rerun with --restart true to train from the start") from None
 
 
 # Settings that may change between a killed run and its resumption without changing what it trains.
