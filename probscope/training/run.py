@@ -18,7 +18,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-import pickle
 import shutil
 import sys
 import time
