@@ -1,6 +1,6 @@
 """`probscope-bench grade`: grader accuracy on MATH-500 and the speed of grading and of evaluating a checkpoint.
 
-    probscope-bench grade [--math500 ../shared/real/data/math500_test.jsonl] [--model CKPT] [--workers N]
+    probscope-bench grade [--math500 math500_test.jsonl] [--model CKPT] [--workers N]
 
 Measurements (skipped, and reported as null, when the MATH-500 file is absent):
 - reference: the reference solutions of MATH-500 graded against its answers (target >= 0.99 correct);
@@ -30,14 +30,14 @@ from pathlib import Path
 
 from probscope.bench import BENCHES
 
-DEFAULT_MATH500 = Path(__file__).resolve().parents[3] / "shared" / "real" / "data" / "math500_test.jsonl"
 SAMPLES_PER_PROBLEM = 20
 
 
 @BENCHES.register("grade")
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="probscope-bench grade", description=__doc__.split("\n")[0])
-    parser.add_argument("--math500", type=Path, default=DEFAULT_MATH500, help="MATH-500 JSONL (problem, solution, answer)")
+    parser.add_argument("--math500", type=Path, help="MATH-500 JSONL (problem, solution, answer); without it the "
+                        "grader accuracy and grading speed are skipped")
     parser.add_argument("--workers", type=int, help="grading processes (default: one per core)")
     parser.add_argument("--model", help="a built-in-task checkpoint to time (default: random init, built-in shape)")
     parser.add_argument("--runs", help="runs root holding data/builtin (default: a temporary one)")
@@ -47,10 +47,10 @@ def main(argv: list[str] | None = None) -> dict:
     result: dict = {}
     if args.skip_grading:
         pass
-    elif args.math500.is_file():
+    elif args.math500 is not None and args.math500.is_file():
         result.update(_grader_accuracy(args.math500, args.workers))
     else:
-        print(f"{args.math500}: absent; grader accuracy and grading speed skipped")
+        print(f"{args.math500 or 'no --math500'}: grader accuracy and grading speed skipped")
         result.update(reference=None, shuffled=None, shuffled_different=None, grade_10k_seconds=None)
     if not args.skip_eval:
         result.update(_eval_speed(args.model, args.runs))
