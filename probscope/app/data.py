@@ -36,6 +36,7 @@ from probscope.analysis import (
 from probscope.analysis.catalog import Signature, file_signature
 from probscope.analysis.dynamics import dynamics_signature, load_dynamics
 from probscope.app import state
+from probscope.errors import ProbscopeError
 from probscope.evaluate.curves import accuracy_curves, load_evals, problem_results
 from probscope.evaluate.engine import read_samples
 from probscope.runs import EVAL_DONE, Run, discover_runs
@@ -97,16 +98,27 @@ def summary(selection: state.Selection, steps: Steps) -> pl.DataFrame:
     return _summary(selection.runs_root, selection.dataset, steps, signature)
 
 
-@st.cache_data(max_entries=64, show_spinner="Diagnosing…")
-def _diagnosis(runs_root: str, dataset: str, run: str, against: str | None, signature: Signature) -> str:
-    return diagnose(runs_root, run, against=against, dataset=dataset)
+def diagnoses(selection: state.Selection, pairs: list[tuple[str, str | None]]) -> list[tuple[str, str | None]]:
+    """probscope's diagnose report of each (run, against) pair at their last probed steps, cached, as
+    (report, None) or (None, the one-line error of that run)."""
+    finals = tuple(tuple((name, selection.probed_steps(name)[-1]) for name in pair if name) for pair in pairs)
+    signature = tuple(state.probe_signature(selection.runs_root, selection.dataset, final) for final in finals)
+    return _diagnoses(selection.runs_root, selection.dataset, tuple(pairs), signature)
 
 
-def diagnosis(selection: state.Selection, run: str, against: str | None) -> str:
-    """probscope's diagnose report of `run` at its last probed step (against another run's), cached."""
-    final = tuple((name, selection.probed_steps(name)[-1]) for name in (run, against) if name)
-    signature = state.probe_signature(selection.runs_root, selection.dataset, final)
-    return _diagnosis(selection.runs_root, selection.dataset, run, against, signature)
+@st.cache_data(max_entries=16, show_spinner="Diagnosing…")
+def _diagnoses(runs_root: str, dataset: str, pairs: tuple, signature: tuple) -> list[tuple[str, str | None]]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(pair: tuple[str, str | None]) -> tuple[str | None, str | None]:
+        try:
+            return diagnose(runs_root, pair[0], against=pair[1], dataset=dataset), None
+        except ProbscopeError as e:
+            return None, str(e)
+
+    # side by side: polars releases the GIL, so a landing page of many runs renders in about half the time
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return list(pool.map(one, pairs))
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

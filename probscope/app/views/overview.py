@@ -59,8 +59,11 @@ st.subheader("Findings")
 st.caption("What each run left behind at its final step (p < 0.1), against the SFT run where there is one "
            "(`probscope diagnose`).")
 sft_runs = [name for name in selection.runs if selection.method(name) == "sft"]
-for name in selection.runs:
-    against = sft_runs[0] if sft_runs and selection.method(name) != "sft" else None
-    with problem(f"Findings for {name}"):
-        headline, *lines = data.diagnosis(selection, name, against).splitlines()
+pairs = [(name, sft_runs[0] if sft_runs and selection.method(name) != "sft" else None) for name in selection.runs]
+with problem("Findings"):
+    for (name, _), (report, error) in zip(pairs, data.diagnoses(selection, pairs)):
+        if error:
+            st.error(f"Findings for {name}: {error}")
+            continue
+        headline, *lines = report.splitlines()
         st.markdown(f"**{headline}**\n" + "\n".join(f"- {line}" for line in lines))
