@@ -8,7 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _probe_fixtures import random_examples, tiny_llama  # noqa: E402
+from helpers import random_examples, tiny_llama  # noqa: E402
 
 from probscope.probe import probe_examples  # noqa: E402
 

@@ -20,3 +20,19 @@ def real_dir() -> Path:
     if not REAL.is_dir():
         pytest.skip(f"{REAL} not present")
     return REAL
+
+
+@pytest.fixture(autouse=True)
+def cpu_fp32(monkeypatch):
+    """Every test trains and runs on the CPU in float32 (the recipe parser already defaults bf16 to the
+    machine; TRL configs built directly by a test see ACCELERATE_USE_CPU)."""
+    monkeypatch.setenv("ACCELERATE_USE_CPU", "true")
+    monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "no")
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tmp_path_factory):
+    """A small word-level tokenizer with pad/eos (probscope.testing.word_tokenizer)."""
+    from probscope.testing import word_tokenizer
+
+    return word_tokenizer(tmp_path_factory.mktemp("tokenizer"))

@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import polars as pl
 import pytest
-from fixture_runs import RUN_STEPS, UNFINISHED, build_fixture_runs
+from helpers import RUN_STEPS, UNFINISHED, build_fixture_runs
 
 import probscope as ps
 from probscope import schema
@@ -292,11 +292,11 @@ def test_import_probscope_loads_no_heavy_module():
 
 
 # ---- the benchmark runs (small) ---------------------------------------------------------------------
-def test_analysis_benchmark_reports_its_figures(capsys):
-    from probscope.bench.__main__ import main as bench_main
-
-    assert bench_main(["analysis", "--rows", "24000", "--reps", "1", "--bootstrap", "20", "--tokens-per-example", "50"]) == 0
-    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+def test_analysis_benchmark_reports_its_figures():
+    out = subprocess.run([sys.executable, "-m", "probscope.bench", "analysis", "--rows", "24000", "--reps", "1",
+                          "--bootstrap", "20", "--tokens-per-example", "50"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["rows"] == 24000 and result["rows_per_table"] == 1000 and result["examples_per_table"] == 20
     assert all(result[key] > 0 for key in ("figure2_listing_s", "last_step_s", "stats_s", "peak_rss_mb"))
 

@@ -2,7 +2,7 @@
 
     .venv/bin/pytest tests/test_app.py -q
 
-The fixture runs (tests/fixture_runs.py) gain here what the dashboard shows beyond probe tables:
+The fixture runs (tests/helpers.py: build_dashboard_runs) gain the dashboard shows beyond probe tables:
 training configs, training dynamics, benchmark evaluations and a second probed dataset.
 """
 
@@ -16,78 +16,15 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from fixture_runs import build_fixture_runs
+from helpers import PROBLEMS, build_dashboard_runs, build_fixture_runs, eval_samples
 from streamlit.testing.v1 import AppTest
 
 from probscope import schema
 from probscope.app.dashboard import PAGES, VIEWS
-from probscope.runs import EVAL_DONE, PROBE_DONE, Manifest, Run, write_parquet_atomic, write_text_atomic
+from probscope.runs import PROBE_DONE, Manifest, Run
 
 APP = Path(__file__).resolve().parents[1] / "app" / "main.py"
 PAGE = {title: str(VIEWS / file) for file, title in PAGES}
-LEARNING_RATE = {"base": 1e-3, "sft": 5e-5, "dft": 5e-5}
-EVAL_STEPS = (5, 10)
-PROBLEMS, SAMPLES = 6, 2
-
-
-# ---- fixture runs ----------------------------------------------------------------------------------------
-def dynamics_rows(weight: float) -> list[dict]:
-    rows = []
-    for step in (1, 2, 3, 4):
-        counts = [1 + (step + b) % 4 for b in range(len(schema.BIN_LABELS))]
-        level = {schema.STEP: step, schema.N_TOKENS: sum(counts), schema.P_BIN_COUNTS: counts,
-                 schema.SFT_LOSS: 2.0 / step, schema.DFT_LOSS: 0.1 * step,
-                 **{name: weight * q for q, name in schema.WEIGHT_QUANTILE.items()}}
-        rows += [{**level, schema.OBJECTIVE: "sft", schema.WEIGHT_MEAN: 1.0},
-                 {**level, schema.OBJECTIVE: "dft", schema.WEIGHT_MEAN: weight + 0.01 * step}]
-    return rows
-
-
-def eval_samples(run_index: int, step: int) -> pl.DataFrame:
-    """PROBLEMS problems x SAMPLES samples; more correct at later steps and for later runs."""
-    rows = []
-    for problem in range(PROBLEMS):
-        for sample in range(SAMPLES):
-            correct = (problem + sample + run_index + step // 5) % 3 == 0
-            rows.append({"problem_id": f"p{problem}", "sample": sample, "generation": f"Reply {sample} to p{problem}",
-                         "tokens": 5, "answer": str(problem if correct else -1), "gold": str(problem),
-                         "correct": correct, "reason": None if correct else "mismatch"})
-    return pl.DataFrame(rows, schema={"problem_id": pl.String, "sample": pl.Int32, "generation": pl.String,
-                                      "tokens": pl.Int32, "answer": pl.String, "gold": pl.String,
-                                      "correct": pl.Boolean, "reason": pl.String})
-
-
-def add_evaluation(run: Run, run_index: int, step: int, name: str = "builtin-test") -> float:
-    samples = eval_samples(run_index, step)
-    write_parquet_atomic(samples, run.eval_dir(step, name) / "part-000000.parquet")
-    accuracy = samples["correct"].mean()
-    summary = {"run": run.name, "step": step, "benchmark": name, "problems": PROBLEMS, "k": SAMPLES,
-               "settings": {"k": SAMPLES, "temperature": 0.6, "top_p": 0.95, "max_new_tokens": 64},
-               "average_at_k": accuracy, "average_at_k_lo": accuracy - 0.1, "average_at_k_hi": accuracy + 0.1,
-               "pass_at_k": accuracy, "pass_at_k_lo": accuracy - 0.1, "pass_at_k_hi": accuracy + 0.1}
-    write_text_atomic(run.eval_dir(step, name) / EVAL_DONE, json.dumps(summary))
-    return accuracy
-
-
-def build_dashboard_runs(root: Path) -> Path:
-    """The fixture runs plus configs, dynamics (sft, dft), evaluations (sft, dft at steps 5 and 10) and the
-    base run probed on a second dataset, 'facts-train'."""
-    build_fixture_runs(root)
-    for i, (name, lr) in enumerate(LEARNING_RATE.items()):
-        run = Run(root / name)
-        manifest = run.read_manifest()
-        manifest.config = {"run": {"objective": name}, "training": {"learning_rate": lr, "max_steps": 10}}
-        run.write_manifest(manifest)
-        if name != "base":
-            frame = pl.DataFrame(dynamics_rows(0.3 * i), schema=schema.dynamics_schema())
-            write_parquet_atomic(frame, run.dynamics_dir / run.dynamics_part_name(1, 4))
-            for step in EVAL_STEPS:
-                add_evaluation(run, i, step)
-    base = Run(root / "base")
-    shutil.copytree(base.probe_dir(0), base.probe_dir(0, "facts-train"))
-    return root
-
-
 @pytest.fixture(scope="module")
 def runs_root(tmp_path_factory) -> Path:
     return build_dashboard_runs(tmp_path_factory.mktemp("runs"))

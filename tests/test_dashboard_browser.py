@@ -12,9 +12,9 @@ import importlib.util
 from pathlib import Path
 
 import pytest
-from test_app import build_dashboard_runs
+from helpers import build_dashboard_runs
 
-from probscope.bench.dashboard import CHROMIUM, dashboard_server, open_chromium, page_paths, wait_until_idle
+from probscope.app.browser import CHROMIUM, dashboard_server, open_chromium, page_paths, wait_until_idle
 
 APP = Path(__file__).resolve().parents[1] / "app" / "main.py"
 # charts each page draws on the fixture runs (at least)

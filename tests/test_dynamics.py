@@ -10,19 +10,19 @@ import numpy as np
 import polars as pl
 import pytest
 import torch
-from test_trainer import SHAPE, VOCAB, padded, sft_config, tokenizer  # noqa: F401  (tokenizer: a fixture)
+from helpers import TRAINER_SHAPE, TRAINER_VOCAB, padded, sft_config
 
 from probscope import schema
 from probscope.analysis.dynamics import read_dynamics
-from probscope.bench.train import random_sft_dataset, tiny_llama
 from probscope.errors import ProbscopeError
 from probscope.runs import DYNAMICS_PART_GLOB
+from probscope.testing import random_sft_dataset, tiny_llama
 from probscope.training.callbacks import GradientWeightCallback
 
 
 def spread_model(tokenizer):
     """A tiny Llama whose scaled-up LM head spreads p over many Figure-2 bins (a fresh one gives ~1/V)."""
-    model = tiny_llama(tokenizer, VOCAB, **SHAPE)
+    model = tiny_llama(tokenizer, TRAINER_VOCAB, **TRAINER_SHAPE)
     with torch.no_grad():
         model.lm_head.weight.mul_(20)
     return model
@@ -36,7 +36,7 @@ def reference(model, data) -> dict[str, np.ndarray]:
     targets = labels[:, 1:]
     mask = targets != -100
     soft = torch.softmax(logits, -1)[mask].numpy()
-    onehot = np.eye(VOCAB)[targets[mask].numpy()]
+    onehot = np.eye(TRAINER_VOCAB)[targets[mask].numpy()]
     p = soft[np.arange(len(soft)), targets[mask].numpy()]
     return {"p": p, "g2": ((soft - onehot) ** 2).sum(-1), "entropy": -(soft * np.log(soft)).sum(-1)}
 
@@ -87,7 +87,7 @@ def check_step_against_reference(table: pl.DataFrame, step: int, ref: dict[str, 
 def test_objective_trainer_records_the_logged_batches(tmp_path, tokenizer):
     from probscope.training.trainer import ObjectiveSFTTrainer
 
-    data = random_sft_dataset(8, VOCAB, (6, 12), (1, 4), seed=5)
+    data = random_sft_dataset(8, TRAINER_VOCAB, (6, 12), (1, 4), seed=5)
     model = spread_model(tokenizer)
     initial = copy.deepcopy(model)
     callback = GradientWeightCallback(tmp_path / "dynamics", flush_every=2)
@@ -121,7 +121,7 @@ def plain_trainer(tmp_path, tokenizer, data, callbacks, **overrides):
 
 
 def test_plain_transformers_trainer_with_accumulation(tmp_path, tokenizer):
-    data = random_sft_dataset(8, VOCAB, (10, 10), (1, 6), seed=6)   # equal lengths: the default collator
+    data = random_sft_dataset(8, TRAINER_VOCAB, (10, 10), (1, 6), seed=6)   # equal lengths: the default collator
     callback = GradientWeightCallback(tmp_path / "dynamics")
     trainer = plain_trainer(tmp_path, tokenizer, data, [callback], max_steps=2, per_device_train_batch_size=4,
                             gradient_accumulation_steps=2)
@@ -133,7 +133,7 @@ def test_plain_transformers_trainer_with_accumulation(tmp_path, tokenizer):
 
 
 def test_records_only_every_nth_step_and_leaves_no_hook(tmp_path, tokenizer):
-    data = random_sft_dataset(8, VOCAB, (10, 10), (1, 6), seed=7)
+    data = random_sft_dataset(8, TRAINER_VOCAB, (10, 10), (1, 6), seed=7)
     trainer = plain_trainer(tmp_path, tokenizer, data, [GradientWeightCallback(tmp_path / "dynamics", every=3)],
                             max_steps=7, per_device_train_batch_size=4)
     trainer.train()
@@ -151,7 +151,7 @@ def test_a_killed_run_keeps_the_parts_it_flushed(tmp_path, tokenizer):
             if state.global_step == 5:
                 raise RuntimeError("killed")
 
-    data = random_sft_dataset(8, VOCAB, (10, 10), (1, 6), seed=8)
+    data = random_sft_dataset(8, TRAINER_VOCAB, (10, 10), (1, 6), seed=8)
     callback = GradientWeightCallback(tmp_path / "dynamics", flush_every=2)
     trainer = plain_trainer(tmp_path, tokenizer, data, [callback, Kill()], max_steps=8, per_device_train_batch_size=2)
     with pytest.raises(RuntimeError, match="killed"):
@@ -165,7 +165,7 @@ def test_a_killed_run_keeps_the_parts_it_flushed(tmp_path, tokenizer):
 def test_trl_sft_trainer_without_sum_p2_records_null_shares_and_warns(tmp_path, tokenizer):
     from trl import SFTTrainer
 
-    data = random_sft_dataset(8, VOCAB, (6, 12), (1, 4), seed=9)
+    data = random_sft_dataset(8, TRAINER_VOCAB, (6, 12), (1, 4), seed=9)
     trainer = SFTTrainer(spread_model(tokenizer), args=sft_config(tmp_path, max_steps=1, per_device_train_batch_size=8),
                          train_dataset=data, processing_class=tokenizer,
                          callbacks=[GradientWeightCallback(tmp_path / "dynamics")])
@@ -204,8 +204,8 @@ def test_training_records_the_sentence_weight_underflow(tmp_path, tokenizer):
     from probscope.training.callbacks import GradientWeightCallback
     from probscope.training.trainer import ObjectiveSFTTrainer
 
-    dataset = random_sft_dataset(8, VOCAB, lengths=(60, 61), prompts=(1, 2))
-    model = tiny_llama(tokenizer, VOCAB, **SHAPE)
+    dataset = random_sft_dataset(8, TRAINER_VOCAB, lengths=(60, 61), prompts=(1, 2))
+    model = tiny_llama(tokenizer, TRAINER_VOCAB, **TRAINER_SHAPE)
     settings = dict(output_dir=str(tmp_path / "t"), report_to=[], save_strategy="no", use_cpu=True, max_steps=1,
                     per_device_train_batch_size=8, logging_steps=1, disable_tqdm=True, bf16=False)
     from trl import SFTConfig

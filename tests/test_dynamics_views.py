@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from fixture_runs import build_fixture_runs
+from helpers import build_fixture_runs
 from matplotlib import colors
 
 import probscope as ps

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from fixture_runs import build_fixture_runs
+from helpers import build_fixture_runs
 
 TESTS = Path(__file__).parent
 FIGURES = ("figure2", "extreme_bin_shares", "left_behind")   # three quick ones: each is an image, a CSV and a table

@@ -6,7 +6,7 @@
 import numpy as np
 import polars as pl
 import pytest
-from fixture_runs import build_fixture_runs
+from helpers import build_fixture_runs
 
 import probscope as ps
 from probscope import schema

@@ -5,7 +5,7 @@
 
 import pytest
 import torch
-from _probe_fixtures import save_checkpoint, word_tokenizer
+from helpers import save_checkpoint, word_tokenizer
 
 from probscope.errors import ProbscopeError
 from probscope.models import load_causal_lm, load_tokenizer, require_model_dir

@@ -12,7 +12,7 @@ import sys
 import nbformat
 import pytest
 from conftest import REPO
-from fixture_runs import build_fixture_runs
+from helpers import build_fixture_runs
 from nbclient import NotebookClient
 
 KERNEL = "probscope-test"

@@ -6,7 +6,7 @@
 import matplotlib.colors
 import polars as pl
 import pytest
-from fixture_runs import build_fixture_runs
+from helpers import build_fixture_runs
 from matplotlib.container import BarContainer
 from matplotlib.figure import Figure
 

@@ -11,7 +11,7 @@ import math
 import polars as pl
 import pytest
 import torch
-from _probe_fixtures import (
+from helpers import (
     greedy_examples,
     random_examples,
     reference_rows,

@@ -19,7 +19,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 import torch
-from _probe_fixtures import random_examples, reference_rows, save_checkpoint, tiny_llama, word_tokenizer
+from helpers import random_examples, reference_rows, save_checkpoint, tiny_llama, word_tokenizer
 
 from probscope import runs, schema
 from probscope.errors import ProbscopeError

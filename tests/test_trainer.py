@@ -5,45 +5,19 @@
 
 import pytest
 import torch
+from helpers import TRAINER_SHAPE, TRAINER_VOCAB, padded, sft_config
 
-from probscope.bench.train import random_sft_dataset, tiny_llama, word_tokenizer
 from probscope.errors import ProbscopeError
+from probscope.testing import random_sft_dataset, tiny_llama
 from probscope.training.objectives import objective_names
-
-VOCAB = 64
-SHAPE = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4)
-
-
-@pytest.fixture(scope="module")
-def tokenizer(tmp_path_factory):
-    return word_tokenizer(tmp_path_factory.mktemp("tokenizer"))
-
-
-def sft_config(tmp_path, **overrides):
-    from trl import SFTConfig
-
-    settings = dict(output_dir=str(tmp_path / "trainer"), report_to=[], save_strategy="no", use_cpu=True,
-                    disable_tqdm=True, logging_steps=1, seed=0, activation_checkpointing=False, bf16=False)
-    return SFTConfig(**{**settings, **overrides})
 
 
 def make_trainer(tmp_path, tokenizer, data, objective, objective_args=None, **overrides):
     from probscope.training.trainer import ObjectiveSFTTrainer
 
-    return ObjectiveSFTTrainer(tiny_llama(tokenizer, VOCAB, **SHAPE), args=sft_config(tmp_path, **overrides),
+    return ObjectiveSFTTrainer(tiny_llama(tokenizer, TRAINER_VOCAB, **TRAINER_SHAPE), args=sft_config(tmp_path, **overrides),
                                train_dataset=data, processing_class=tokenizer, objective=objective,
                                objective_args=objective_args)
-
-
-def padded(data):
-    """The examples as one right-padded batch: input_ids, attention_mask, labels."""
-    width = max(len(ids) for ids in data["input_ids"])
-    ids = torch.zeros(len(data), width, dtype=torch.long)
-    labels = torch.full((len(data), width), -100)
-    attention = torch.zeros(len(data), width, dtype=torch.long)
-    for row, (x, y) in enumerate(zip(data["input_ids"], data["labels"])):
-        ids[row, :len(x)], labels[row, :len(y)], attention[row, :len(x)] = torch.tensor(x), torch.tensor(y), 1
-    return ids, attention, labels
 
 
 def reference_logp(model, data):
@@ -59,7 +33,7 @@ def reference_logp(model, data):
 @pytest.mark.parametrize("objective", ["dft", "dft-geometric"])
 def test_accumulating_4x8_gives_the_gradient_of_1x32_and_of_a_token_mean(tmp_path, tokenizer, objective):
     # replies of very different lengths: a per-micro-batch mean would weight tokens differently
-    data = random_sft_dataset(32, VOCAB, (4, 16), (1, 10), seed=1)
+    data = random_sft_dataset(32, TRAINER_VOCAB, (4, 16), (1, 10), seed=1)
     sgd = dict(max_steps=1, optim="sgd", learning_rate=1.0, lr_scheduler_type="constant", max_grad_norm=0.0,
                weight_decay=0.0)
 
@@ -72,7 +46,7 @@ def test_accumulating_4x8_gives_the_gradient_of_1x32_and_of_a_token_mean(tmp_pat
     one_by_32, four_by_8 = updated_weights(32, 1), updated_weights(8, 4)
 
     # independent reference: full logits, weights written out by hand, mean over all 32 examples' tokens
-    model = tiny_llama(tokenizer, VOCAB, **SHAPE)
+    model = tiny_llama(tokenizer, TRAINER_VOCAB, **TRAINER_SHAPE)
     logp, mask = reference_logp(model, data)
     reply_mean = logp.sum(-1, keepdim=True) / mask.sum(-1, keepdim=True)   # one reply per row
     weight = logp.exp() if objective == "dft" else reply_mean.exp().expand_as(logp)
@@ -89,7 +63,7 @@ def test_accumulating_4x8_gives_the_gradient_of_1x32_and_of_a_token_mean(tmp_pat
 
 @pytest.mark.parametrize("objective", objective_names())
 def test_every_objective_trains_and_logs_both_sft_and_dft_loss(tmp_path, tokenizer, objective):
-    data = random_sft_dataset(8, VOCAB, (6, 12), (1, 4), seed=2)
+    data = random_sft_dataset(8, TRAINER_VOCAB, (6, 12), (1, 4), seed=2)
     trainer = make_trainer(tmp_path, tokenizer, data, objective, max_steps=3, per_device_train_batch_size=8,
                            learning_rate=1e-2)
     before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
@@ -100,7 +74,7 @@ def test_every_objective_trains_and_logs_both_sft_and_dft_loss(tmp_path, tokeniz
 
     # step 1 saw all 8 examples with the initial weights: its SFT and DFT losses, computed independently
     with torch.no_grad():
-        logp, mask = reference_logp(tiny_llama(tokenizer, VOCAB, **SHAPE), data)
+        logp, mask = reference_logp(tiny_llama(tokenizer, TRAINER_VOCAB, **TRAINER_SHAPE), data)
     n = mask.sum().item()
     assert logs[0]["sft_loss"] == pytest.approx((-logp.sum() / n).item(), rel=1e-4)
     assert logs[0]["dft_loss"] == pytest.approx((-(logp.exp() * logp).sum() / n).item(), rel=1e-4)
@@ -112,13 +86,13 @@ def test_every_objective_trains_and_logs_both_sft_and_dft_loss(tmp_path, tokeniz
 
 @pytest.mark.parametrize("objective", ["sft", "asft"])   # TRL's fused head, and the full-logits path
 def test_logged_entropy_and_accuracy_equal_the_full_distributions(tmp_path, tokenizer, objective):
-    data = random_sft_dataset(8, VOCAB, (6, 12), (1, 4), seed=2)
+    data = random_sft_dataset(8, TRAINER_VOCAB, (6, 12), (1, 4), seed=2)
     trainer = make_trainer(tmp_path, tokenizer, data, objective, max_steps=1, per_device_train_batch_size=8)
     trainer.train()
     first = next(h for h in trainer.state.log_history if "loss" in h)
     ids, attention, labels = padded(data)
     with torch.no_grad():   # step 1 trained on all 8 examples with the initial weights
-        logits = tiny_llama(tokenizer, VOCAB, **SHAPE)(input_ids=ids, attention_mask=attention).logits[:, :-1].double()
+        logits = tiny_llama(tokenizer, TRAINER_VOCAB, **TRAINER_SHAPE)(input_ids=ids, attention_mask=attention).logits[:, :-1].double()
     targets = labels[:, 1:]
     mask = targets != -100
     logprobs = logits.log_softmax(-1)[mask]
@@ -129,7 +103,7 @@ def test_logged_entropy_and_accuracy_equal_the_full_distributions(tmp_path, toke
 
 
 def test_sft_loss_decreases(tmp_path, tokenizer):
-    data = random_sft_dataset(8, VOCAB, (6, 12), (1, 4), seed=3)
+    data = random_sft_dataset(8, TRAINER_VOCAB, (6, 12), (1, 4), seed=3)
     trainer = make_trainer(tmp_path, tokenizer, data, "sft", max_steps=25, per_device_train_batch_size=8,
                            learning_rate=1e-2, logging_steps=5)
     trainer.train()
@@ -138,7 +112,7 @@ def test_sft_loss_decreases(tmp_path, tokenizer):
 
 
 def test_asft_anchors_to_a_frozen_copy_of_the_starting_model(tmp_path, tokenizer):
-    data = random_sft_dataset(8, VOCAB, (6, 12), (1, 4), seed=4)
+    data = random_sft_dataset(8, TRAINER_VOCAB, (6, 12), (1, 4), seed=4)
     trainer = make_trainer(tmp_path, tokenizer, data, "asft", {"kl_weight": 1.0}, max_steps=4,
                            per_device_train_batch_size=8, learning_rate=3e-2)
     start = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
@@ -152,7 +126,7 @@ def test_asft_anchors_to_a_frozen_copy_of_the_starting_model(tmp_path, tokenizer
 
 
 def test_bad_settings_fail_before_training(tmp_path, tokenizer):
-    data = random_sft_dataset(4, VOCAB, (6, 8), (1, 2))
+    data = random_sft_dataset(4, TRAINER_VOCAB, (6, 8), (1, 2))
     with pytest.raises(ProbscopeError, match=r"unknown objective 'sftt' \(did you mean 'sft'.*\); known: sft, dft"):
         make_trainer(tmp_path, tokenizer, data, "sftt")
     with pytest.raises(ProbscopeError, match=r"'power': unknown hyper-parameter\(s\) p \(valid: q=0.5\)"):

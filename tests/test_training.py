@@ -192,7 +192,7 @@ def test_loss_normalization_window_token_mean_or_mean_of_micro_batch_means(tmp_p
     import torch
     from trl import SFTConfig
 
-    from probscope.bench.train import random_sft_dataset, tiny_llama, word_tokenizer
+    from probscope.testing import random_sft_dataset, tiny_llama, word_tokenizer
     from probscope.training.trainer import ObjectiveSFTTrainer
 
     tokenizer = word_tokenizer(tmp_path / "tok")

@@ -15,102 +15,18 @@ script state), no element is still loading, and every chart has drawn its canvas
 Last line: JSON with pages ({title: {cold_s, server_s, warm_s}}), cold_s_max, server_s_max, warm_s_max.
 Targets: cold <= 2 s, warm <= 0.3 s.
 
-The helpers (dashboard_server, open_chromium, wait_until_idle) also drive tests/test_dashboard_browser.py.
+The server and browser helpers live in probscope.app.browser (the browser test uses them too).
 """
 
 from __future__ import annotations
 
 import argparse
-import socket
 import statistics
-import subprocess
 import tempfile
-import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
+from probscope.app.browser import click_page, dashboard_server, open_chromium, open_page, page_paths
 from probscope.bench import BENCHES
-
-CHROMIUM = "/usr/bin/chromium"
-# Idle: the script finished, nothing is loading, every chart drew its canvas (or SVG), the page's title shows.
-IDLE = """title => {
-  const app = document.querySelector('[data-testid="stApp"]');
-  const heading = document.querySelector('[data-testid="stMainBlockContainer"] h1');
-  return app && app.dataset.testScriptState === 'notRunning' && heading && heading.innerText.trim() === title
-    && !document.querySelector('[data-testid="stSkeleton"], [data-testid="stStatusWidget"]')
-    && [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')].every(c => c.querySelector('canvas, svg'));
-}"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def dashboard_server(runs_root: str | Path, *, script: str | Path | None = None, log: Path | None = None,
-                     timeout_s: float = 60) -> Iterator[str]:
-    """`streamlit run` of the dashboard on a free loopback port; yields its URL once it answers, stops it after."""
-    from probscope.app import streamlit_command
-
-    port = free_port()
-    out = open(log, "w") if log else subprocess.DEVNULL
-    process = subprocess.Popen(streamlit_command(str(runs_root), port, script), stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the dashboard server did not start (exit code {process.poll()}; log: {log})")
-            time.sleep(0.1)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        if log:
-            out.close()
-
-
-def open_chromium(playwright):
-    """Debian's Chromium, headless (Playwright's own browser download is not needed)."""
-    return playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-
-
-def wait_until_idle(page, title: str, timeout_s: float = 30) -> None:
-    page.wait_for_function(IDLE, arg=title, timeout=timeout_s * 1000, polling=25)
-
-
-def page_paths() -> list[tuple[str, str]]:
-    """(title, URL path) of every page; the landing page is the root."""
-    from probscope.app.dashboard import PAGES
-
-    return [(title, "" if i == 0 else Path(file).stem) for i, (file, title) in enumerate(PAGES)]
-
-
-def open_page(page, url: str, title: str, path: str) -> float:
-    start = time.perf_counter()
-    page.goto(f"{url}/{path}")
-    wait_until_idle(page, title)
-    return time.perf_counter() - start
-
-
-def click_page(page, title: str) -> float:
-    start = time.perf_counter()
-    page.locator('[data-testid="stSidebarNav"] a').filter(has_text=title).first.click()
-    wait_until_idle(page, title)
-    return time.perf_counter() - start
 
 
 def smoke_runs(root: Path) -> Path:
