@@ -5,6 +5,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from conftest import REAL, REPO
 
 from probscope.cli import main as cli_main
 from probscope.errors import ProbscopeError
@@ -121,7 +122,7 @@ def test_bad_benchmark_files_fail_before_generation(tmp_path, runs_root):
         load_problems(BENCHMARKS.get("math500"), unanswered)
 
 
-MATH500 = Path(__file__).resolve().parents[2] / "shared" / "real" / "data" / "math500_test.jsonl"
+MATH500 = REAL / "data" / "math500_test.jsonl"
 
 
 @pytest.mark.skipif(not MATH500.is_file(), reason="../shared/real/data/math500_test.jsonl not present")
@@ -182,7 +183,7 @@ def test_cli_eval_and_grade(runs_root, tmp_path, capsys):
     assert "row 1: no field 'output'" in capsys.readouterr().err
 
 
-GSM8K = Path(__file__).resolve().parents[2] / "shared" / "real" / "data" / "gsm8k_train_first500.jsonl"
+GSM8K = REAL / "data" / "gsm8k_train_first500.jsonl"
 
 
 @pytest.mark.skipif(not GSM8K.is_file(), reason="../shared/real/data/gsm8k_train_first500.jsonl not present")
@@ -222,7 +223,7 @@ def test_two_processes_sample_what_one_process_samples(runs_root, tmp_path):
 
     worker = tmp_path / "worker.py"
     worker.write_text(WORKER)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parents[1])}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     launcher = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
                                  "2", str(worker), str(runs_root), "two"], env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, start_new_session=True)

@@ -6,7 +6,7 @@ Builds the same tiny model and examples in every process (fixed seeds) and probe
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # tests/, for helpers
 
 from helpers import random_examples, tiny_llama  # noqa: E402
 

@@ -23,7 +23,7 @@ from probscope import schema
 from probscope.app.dashboard import PAGES, VIEWS
 from probscope.runs import PROBE_DONE, Manifest, Run
 
-APP = Path(__file__).resolve().parents[1] / "app" / "main.py"
+APP = Path(__file__).resolve().parents[2] / "app" / "main.py"
 PAGE = {title: str(VIEWS / file) for file, title in PAGES}
 @pytest.fixture(scope="module")
 def runs_root(tmp_path_factory) -> Path:

@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import REPO
 from helpers import build_fixture_runs
 
-TESTS = Path(__file__).parent
 FIGURES = ("figure2", "extreme_bin_shares", "left_behind")   # three quick ones: each is an image, a CSV and a table
 
 
@@ -36,7 +36,7 @@ def exports(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("export-fault")
     runs_root = build_fixture_runs(root / "runs")
     killed = root / "killed"
-    env = {**os.environ, "PYTHONPATH": str(TESTS.parent), "MPLBACKEND": "Agg"}
+    env = {**os.environ, "PYTHONPATH": str(REPO), "MPLBACKEND": "Agg"}
     code = "import sys; from probscope.cli import main; sys.exit(main(sys.argv[1:]))"
     process = subprocess.Popen([sys.executable, "-c", code, *_export_args(runs_root, killed)], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 from _probe_worker import EXAMPLES, SHARD_SIZE, probe
+from conftest import REPO
 
 from probscope import runs
 from probscope.probe import read_probe_table
@@ -22,7 +23,7 @@ WORKER = Path(__file__).parent / "_probe_worker.py"
 
 @pytest.mark.slow
 def test_two_processes_equal_one_process(tmp_path):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parents[1])}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                str(WORKER), str(tmp_path / "two")]
     # A session of its own, so that a hang can be ended with the workers (not only the launcher).

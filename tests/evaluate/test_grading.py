@@ -4,16 +4,16 @@ import json
 import random
 import time
 from itertools import combinations
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import REAL
 
 from probscope.evaluate import grading
 from probscope.evaluate.grading import MISMATCH, NO_ANSWER, TIMEOUT, gold_from_solution, gold_text, grade_all
 from probscope.evaluate.metrics import bootstrap_ci, pass_at_k, summarize
 
-MATH500 = Path(__file__).resolve().parents[2] / "shared" / "real" / "data" / "math500_test.jsonl"
+MATH500 = REAL / "data" / "math500_test.jsonl"
 
 
 @pytest.mark.parametrize("value, expected", [

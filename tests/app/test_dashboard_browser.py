@@ -16,7 +16,7 @@ from helpers import build_dashboard_runs
 
 from probscope.app.browser import CHROMIUM, dashboard_server, open_chromium, page_paths, wait_until_idle
 
-APP = Path(__file__).resolve().parents[1] / "app" / "main.py"
+APP = Path(__file__).resolve().parents[2] / "app" / "main.py"
 # charts each page draws on the fixture runs (at least)
 CHARTS = {"Overview": 1, "Distributions": 1, "Tokens": 1, "Gradient weights": 1, "Benchmarks": 1, "Runs": 0}
 

@@ -116,7 +116,7 @@ def test_dry_run_prints_the_plan_and_trains_nothing(builtin_data, capsys):
 
 def test_paper_recipe_dry_run_on_real_numina_rows_with_the_qwen_tokenizer(real_dir, capsys):
     """The paper's recipe parses and plans; bf16 is turned off because this machine has no GPU."""
-    recipe = Path(__file__).resolve().parents[1] / "train" / "numina-dft.yaml"
+    recipe = Path(__file__).resolve().parents[2] / "train" / "numina-dft.yaml"
     run = train_main([str(recipe), "--model", str(real_dir / "tokenizers" / "qwen2.5-math-1.5b"), "--data", str(real_dir / "data" / "numinamath_cot_first3.jsonl"), "--data_limit", "3",
                       "--bf16", "false", "--dry_run", "true", "--runs_root", "/nonexistent/runs"])
     out = capsys.readouterr().out
@@ -253,7 +253,7 @@ def test_paper_scale_recipes_dry_run_on_real_numina_rows(real_dir, tmp_path, cap
     if not isinstance(path, Path):
         path = tmp_path / f"{data}.jsonl"
         path.write_text("".join(json.dumps(r) + "\n" for r in files[data]))
-    recipe_file = Path(__file__).resolve().parents[1] / "train" / f"{recipe}.yaml"
+    recipe_file = Path(__file__).resolve().parents[2] / "train" / f"{recipe}.yaml"
     run = train_main([str(recipe_file), "--model", str(real_dir / "tokenizers" / "qwen2.5-math-1.5b"),
                       "--data", str(path), "--bf16", "false", "--dry_run", "true", "--runs_root", "/nonexistent/runs"])
     out = capsys.readouterr().out
@@ -273,7 +273,7 @@ def test_the_authors_recipe_drops_the_last_partial_batch():
     from probscope.training.run import _steps_per_epoch
 
     for name in ("numina-sft", "numina-dft"):
-        run_cfg, _, cfg = parse_recipe([str(Path(__file__).resolve().parents[1] / "train" / f"{name}.yaml"),
+        run_cfg, _, cfg = parse_recipe([str(Path(__file__).resolve().parents[2] / "train" / f"{name}.yaml"),
                                         "--bf16", "false"])
         assert (cfg.adam_beta2, cfg.weight_decay, cfg.dataloader_drop_last) == (0.95, 0.01, True)
         assert run_cfg.loss_normalization == "micro_batch"
