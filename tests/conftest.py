@@ -36,3 +36,15 @@ def tokenizer(tmp_path_factory):
     from probscope.testing import word_tokenizer
 
     return word_tokenizer(tmp_path_factory.mktemp("tokenizer"))
+
+
+@pytest.fixture
+def one_thread():
+    """torch on one thread for the test: tiny models run fastest so, two OpenMP threads crawl on a loaded
+    machine, and a killed or torchrun subprocess computes on one thread too (same arithmetic)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -281,5 +281,26 @@ def padded(data):
     return ids, attention, labels
 
 
+
+# ---- multi-process tests -------------------------------------------------------------------------------
+def run_torchrun(script, *args: str, processes: int = 2, timeout: int = 240) -> None:
+    """`torchrun --standalone --nproc_per_node N script args` on one thread per process; a hang is ended
+    with its workers (the launcher runs in a session of its own), a failure shows the workers' stderr."""
+    import os
+    import signal
+    import subprocess
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    launcher = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
+                                 str(processes), str(script), *args], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        _, stderr = launcher.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(launcher.pid, signal.SIGKILL)
+        raise
+    assert launcher.returncode == 0, stderr[-3000:]
+
+
 if __name__ == "__main__":
     print(build_fixture_runs(Path(sys.argv[1])))

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from conftest import REAL, REPO
+from conftest import REAL
+from helpers import run_torchrun
 
 from probscope.cli import main as cli_main
 from probscope.errors import ProbscopeError
@@ -214,25 +215,12 @@ evaluate_runs(sys.argv[1], "builtin-test-id", runs_filter=["sft"], steps=[2], na
 
 @pytest.mark.slow
 def test_two_processes_sample_what_one_process_samples(runs_root, tmp_path):
-    import os
-    import signal
-    import subprocess
-    import sys
 
     import torch
 
     worker = tmp_path / "worker.py"
     worker.write_text(WORKER)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    launcher = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
-                                 "2", str(worker), str(runs_root), "two"], env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        _, stderr = launcher.communicate(timeout=240)
-    except subprocess.TimeoutExpired:
-        os.killpg(launcher.pid, signal.SIGKILL)
-        raise
-    assert launcher.returncode == 0, stderr[-3000:]
+    run_torchrun(worker, str(runs_root), "two")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)   # the arithmetic of each torchrun worker
     try:

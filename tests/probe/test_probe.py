@@ -34,13 +34,7 @@ from probscope.token_stats import default_chunk_size, logit_statistics
 STAT_COLUMNS = (schema.P, schema.LOGP, schema.ENTROPY, schema.SUM_P2)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread, and two OpenMP threads crawl when the machine is loaded."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")   # tiny models run fastest on one thread
 
 
 # ---- token_statistics ---------------------------------------------------------------------------------

@@ -4,16 +4,12 @@
 """
 
 import json
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from _probe_worker import EXAMPLES, SHARD_SIZE, probe
-from conftest import REPO
+from helpers import run_torchrun
 
 from probscope import runs
 from probscope.probe import read_probe_table
@@ -23,18 +19,7 @@ WORKER = Path(__file__).parent / "_probe_worker.py"
 
 @pytest.mark.slow
 def test_two_processes_equal_one_process(tmp_path):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               str(WORKER), str(tmp_path / "two")]
-    # A session of its own, so that a hang can be ended with the workers (not only the launcher).
-    launcher = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                start_new_session=True)
-    try:
-        _, stderr = launcher.communicate(timeout=240)
-    except subprocess.TimeoutExpired:
-        os.killpg(launcher.pid, signal.SIGKILL)
-        raise
-    assert launcher.returncode == 0, stderr[-3000:]
+    run_torchrun(WORKER, str(tmp_path / "two"))
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)   # the same arithmetic as each torchrun worker (OMP_NUM_THREADS=1)

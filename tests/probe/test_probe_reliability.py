@@ -31,13 +31,7 @@ REPAIR = "delete the folder and re-run `probscope probe` to repair it"
 PROBE = dict(run="r", step=3, shard_size=2, progress=False)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread (and the killed subprocess computes on one thread too)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")   # tiny models run fastest on one thread
 
 
 @pytest.fixture(scope="module")
