@@ -31,7 +31,7 @@ def test_checkpoint_schedules():
 def test_recipe_yaml_and_flags(tmp_path):
     recipe = tmp_path / "r.yaml"
     recipe.write_text("run_name: a\ndata: d.jsonl\nlearning_rate: 0.5\nmodel_config: {hidden_size: 8}\n"
-                      "max_length: 77\nbf16: false\n")
+                      "max_length: 77\n")
     run_cfg, fmt, sft = parse_recipe([str(recipe), "--learning_rate", "0.25"])
     assert (run_cfg.run_name, run_cfg.data, sft.learning_rate) == ("a", "d.jsonl", 0.25)
     assert json.loads(run_cfg.model_config) == {"hidden_size": 8}
@@ -45,7 +45,7 @@ def test_recipe_yaml_and_flags(tmp_path):
 ])
 def test_bad_recipes_fail_before_training(tmp_path, text, message):
     recipe = tmp_path / "bad.yaml"
-    recipe.write_text(text + "bf16: false\n")
+    recipe.write_text(text)
     with pytest.raises(ProbscopeError, match=message):
         parse_recipe([str(recipe)])
 
@@ -64,11 +64,11 @@ def test_pretrain_then_finetune_writes_the_run_layout(builtin_data):
     base = train_main(["--run_name", "base", "--method", "base", "--runs_root", str(root),
                        "--tokenizer", str(paths["tokenizer"]), "--model_config", TINY_MODEL,
                        "--data", str(paths["pretrain"]), "--kind", "text", "--checkpoints", "final",
-                       "--bf16", "false", *FAST])
+                       *FAST])
     assert base.checkpoint_steps() == [3]
     dft = train_main(["--run_name", "dft", "--objective", "dft", "--runs_root", str(root),
                       "--model", str(base.checkpoint(3)), "--data", str(paths["train"]),
-                      "--checkpoints", "log", "--bf16", "false", *FAST])
+                      "--checkpoints", "log", *FAST])
     assert dft.checkpoint_steps() == [0, 1, 2, 3]
     manifest = dft.read_manifest()
     assert (manifest.method, manifest.status, manifest.base_model) == ("dft", "finished", str(base.checkpoint(3)))
@@ -86,14 +86,14 @@ def test_pretrain_then_finetune_writes_the_run_layout(builtin_data):
 ])
 def test_bad_objectives_are_refused_before_loading_anything(flags, message):
     with pytest.raises(ProbscopeError, match=message):
-        train_main(["--run_name", "x", *flags, "--data", "missing.jsonl", "--bf16", "false"])
+        train_main(["--run_name", "x", *flags, "--data", "missing.jsonl"])
 
 
 def test_not_a_model_path_is_one_line_error(tmp_path, builtin_data):
     _, paths = builtin_data
     with pytest.raises(ProbscopeError, match=str(tmp_path)):
         train_main(["--run_name", "x", "--runs_root", str(tmp_path / "runs"), "--model", str(tmp_path),
-                    "--tokenizer", str(paths["tokenizer"]), "--data", str(paths["train"]), "--bf16", "false"])
+                    "--tokenizer", str(paths["tokenizer"]), "--data", str(paths["train"])])
 
 
 def test_discover_runs_errors_name_the_path(tmp_path):
@@ -108,7 +108,7 @@ def test_dry_run_prints_the_plan_and_trains_nothing(builtin_data, capsys):
     root, paths = builtin_data
     run = train_main(["--run_name", "plan", "--runs_root", str(root), "--tokenizer", str(paths["tokenizer"]),
                       "--model_config", TINY_MODEL, "--data", str(paths["train"]), "--max_steps", "30",
-                      "--checkpoints", "every:10", "--dry_run", "true", "--bf16", "false"])
+                      "--checkpoints", "every:10", "--dry_run", "true"])
     out = capsys.readouterr().out
     assert "64 examples" in out and "[0, 10, 20, 30]" in out and "dry run" in out
     assert not run.root.exists()
@@ -144,12 +144,12 @@ def test_a_killed_run_resumes_to_the_same_weights(builtin_data, tmp_path, monkey
     root, paths = builtin_data
     base = train_main(["--run_name", "resume-base", "--runs_root", str(root), "--tokenizer", str(paths["tokenizer"]),
                        "--model_config", TINY_MODEL, "--data", str(paths["pretrain"]), "--kind", "text",
-                       "--checkpoints", "final", "--bf16", "false", *FAST])
+                       "--checkpoints", "final", *FAST])
 
     def finetune(runs_root):
         return train_main(["--run_name", "dft", "--objective", "dft", "--runs_root", str(runs_root),
                            "--model", str(base.checkpoint(3)), "--data", str(paths["train"]),
-                           "--checkpoints", "2", "--resume_every", "1", "--bf16", "false", "--max_steps", "5",
+                           "--checkpoints", "2", "--resume_every", "1", "--max_steps", "5",
                            "--per_device_train_batch_size", "4", "--logging_steps", "1", "--use_cpu", "true",
                            "--disable_tqdm", "true"])
 

@@ -29,7 +29,7 @@ def test_accelerate_launch_two_cpu_processes(tmp_path):
            "--run_name", "mp", "--runs_root", str(tmp_path), "--tokenizer", str(paths["tokenizer"]),
            "--model_config", TINY_MODEL, "--data", str(paths["train"]), "--objective", "dft",
            "--max_steps", "4", "--per_device_train_batch_size", "4", "--logging_steps", "2",
-           "--checkpoints", "0,2", "--use_cpu", "true", "--bf16", "false", "--disable_tqdm", "true"]
+           "--checkpoints", "0,2", "--use_cpu", "true", "--disable_tqdm", "true"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
