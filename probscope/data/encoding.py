@@ -101,8 +101,12 @@ def _chat_template(tokenizer, fmt: DataFormat) -> str | None:
         raise ProbscopeError(f"tokenizer {getattr(tokenizer, 'name_or_path', '') or type(tokenizer).__name__} "
                              "has no chat template: pass chat_template (a Jinja template or a file holding one), "
                              "or use kind='text'")
-    path = Path(fmt.chat_template)
-    template = path.read_text(encoding="utf-8") if len(fmt.chat_template) < 4096 and path.is_file() else fmt.chat_template
+    template = fmt.chat_template
+    if "{" not in template:   # a Jinja template has tags; without any it names a file holding one
+        path = Path(template)
+        if not path.is_file():
+            raise ProbscopeError(f"chat_template: {template}: no such file, and not a Jinja template either")
+        template = path.read_text(encoding="utf-8")
     if own and own != template:
         logger.warning("chat_template: the template passed differs from the tokenizer's own (saved with the "
                        "checkpoint); rendering with the one passed")

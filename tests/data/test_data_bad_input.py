@@ -102,3 +102,9 @@ def test_any_jsonl_bytes_read_or_fail_with_a_line_error(tmp_path_factory, lines)
     else:
         assert all(isinstance(r, dict) for r in rows) and len(rows) <= len(lines)
         assert rows == [json.loads(line) for line in path.read_text().split("\n") if line.strip()]
+
+
+def test_chat_template_that_is_neither_a_file_nor_a_template(tokenizer):
+    with pytest.raises(ProbscopeError, match="chat_template: missing.jinja: no such file, and not a Jinja template"):
+        encode_records([{"prompt": "a", "completion": "b"}], tokenizer, DataFormat(chat_template="missing.jinja"),
+                       source="d.jsonl")

@@ -142,3 +142,32 @@ def test_a_truncated_trainer_state_says_so_and_offers_restart(data, tmp_path):
     with pytest.raises(ProbscopeError, match=r"checkpoint-4: the saved trainer state cannot be loaded .*--restart true"):
         train_main(args)
     assert train_main([*args, "--restart", "true"]).read_manifest().status == "finished"
+
+
+def test_the_chat_template_a_run_trains_with_is_saved_and_probing_uses_it(data, tmp_path, caplog):
+    """A tokenizer without a template + chat_template given to training: every checkpoint carries it, so encoding
+    for the probe needs no flag; a different template passed explicitly is used, with a warning."""
+    import logging
+
+    from probscope.builtin.tokenizer import CHAT_TEMPLATE
+    from probscope.data import DataFormat, encode_file
+    from probscope.models import load_tokenizer
+
+    bare = load_tokenizer(data["tokenizer"])
+    bare.chat_template = None
+    bare_dir = tmp_path / "bare-tokenizer"
+    bare.save_pretrained(bare_dir)
+    template_file = tmp_path / "template.jinja"
+    template_file.write_text(CHAT_TEMPLATE)
+    base = train_main(pretrain_args(data, tmp_path, "--tokenizer", str(bare_dir), "--max_steps", "2"))
+    run = train_main(["--run_name", "sft", "--runs_root", str(tmp_path), "--model", str(base.checkpoint(2)),
+                      "--tokenizer", str(bare_dir), "--data", str(data["train"]), "--chat_template",
+                      str(template_file), "--max_steps", "2", "--checkpoints", "0,2", *FAST])
+    for step in (0, 2):
+        assert load_tokenizer(run.checkpoint(step)).chat_template == CHAT_TEMPLATE
+    saved = load_tokenizer(run.checkpoint(2))
+    examples = encode_file(data["train"], saved, DataFormat(), limit=4)           # no chat_template needed
+    assert examples and all(any(ex.target_mask) for ex in examples)
+    with caplog.at_level(logging.WARNING, logger="probscope"):
+        encode_file(data["train"], saved, DataFormat(chat_template=CHAT_TEMPLATE + "{# another #}"), limit=1)
+    assert "differs from the tokenizer's own" in caplog.text
