@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from probscope.builtin.tokenizer import render_chat
+from probscope.errors import ProbscopeError
 
 # ---- vocabulary ------------------------------------------------------------------------------------
 # Each stylistic slot has 4 interchangeable wordings; the model cannot know which one a demonstration
@@ -80,6 +81,10 @@ class TaskConfig:
     test_id_operands: int = 3
     test_hard_operands: int = 4
     max_operand: int = 9           # operands in 0..max_operand (1-2 digit operands did not learn here)
+    # An operand-range shift: demonstrations (train) and test-id use operands 0..train_max_operand, and a
+    # held-out split test-shift has test_id_operands operands all above it (pretraining still covers every
+    # operand, so the base has the skill). None: no shift, no test-shift split.
+    train_max_operand: int | None = None
     n_old_people: int = 48         # facts in pretraining
     n_new_people: int = 48         # facts only in facts-train / facts-test
     n_pretrain_docs: int = 60000   # short documents, packed into ~rows of pretrain_row_words
@@ -110,13 +115,14 @@ class _Builder:
 
 
 # ---- the reasoning task -----------------------------------------------------------------------------
-def make_problem(rng: random.Random, n_operands: int, max_operand: int) -> tuple[list[int], list[str]]:
-    """Operands and operators (+/-) whose running total never goes below zero."""
-    operands = [rng.randint(0, max_operand)]
+def make_problem(rng: random.Random, n_operands: int, max_operand: int,
+                 min_operand: int = 0) -> tuple[list[int], list[str]]:
+    """Operands in min_operand..max_operand and operators (+/-) whose running total never goes below zero."""
+    operands = [rng.randint(min_operand, max_operand)]
     ops: list[str] = []
     total = operands[0]
     for _ in range(n_operands - 1):
-        x = rng.randint(0, max_operand)
+        x = rng.randint(min_operand, max_operand)
         op = rng.choice("+-")
         if op == "-" and x > total:
             op = "+"
@@ -140,8 +146,8 @@ def solve(operands: list[int], ops: list[str]) -> int:
     return total
 
 
-def reasoning_example(rng: random.Random, n_operands: int, max_operand: int) -> dict:
-    operands, ops = make_problem(rng, n_operands, max_operand)
+def reasoning_example(rng: random.Random, n_operands: int, max_operand: int, min_operand: int = 0) -> dict:
+    operands, ops = make_problem(rng, n_operands, max_operand, min_operand)
     prompt = f"{rng.choice(QUESTIONS)} {expression(operands, ops)} ?"
     reply = _Builder()
     reply.add(rng.choice(OPENINGS), "connective")
@@ -251,29 +257,43 @@ def generate(cfg: TaskConfig) -> dict[str, list[dict]]:
     old_facts = assign_facts(rng, people[: cfg.n_old_people])
     new_facts = assign_facts(rng, people[cfg.n_old_people:])
 
-    def held_out_problems(n: int, n_operands: int, taken: set[str]) -> list[dict]:
+    train_max = cfg.max_operand if cfg.train_max_operand is None else cfg.train_max_operand
+
+    def held_out_problems(n: int, n_operands: int, taken: set[str], low: int = 0, high: int = cfg.max_operand,
+                          source: random.Random = rng) -> list[dict]:
         out = []
         while len(out) < n:
-            ex = reasoning_example(rng, n_operands, cfg.max_operand)
+            ex = reasoning_example(source, n_operands, high, low)
             if ex["expression"] not in taken:
                 taken.add(ex["expression"])
                 out.append(ex)
         return out
 
     held_out: set[str] = set()
-    test_id = held_out_problems(cfg.n_test, cfg.test_id_operands, held_out)
+    test_id = held_out_problems(cfg.n_test, cfg.test_id_operands, held_out, high=train_max)
     test_hard = held_out_problems(cfg.n_test, cfg.test_hard_operands, held_out)
     train = []
     while len(train) < cfg.n_train:   # test expressions never appear in training
-        ex = reasoning_example(rng, rng.choice(cfg.train_operands), cfg.max_operand)
+        ex = reasoning_example(rng, rng.choice(cfg.train_operands), train_max)
         if ex["expression"] not in held_out:
             train.append(ex)
 
     facts_train = [fact_example(n, a, v, q) for (n, a, v) in new_facts for q in (0, 1)]
     facts_test = [fact_example(n, a, v, 2) for (n, a, v) in new_facts]
     pretrain = [{"text": row} for row in pack_documents(pretraining_documents(rng, cfg, old_facts), cfg.pretrain_row_words)]
-    return {"train": train, "test-id": test_id, "test-hard": test_hard,
-            "facts-train": facts_train, "facts-test": facts_test, "pretrain": pretrain}
+    splits = {"train": train, "test-id": test_id, "test-hard": test_hard,
+              "facts-train": facts_train, "facts-test": facts_test, "pretrain": pretrain}
+    if cfg.train_max_operand is not None:   # its own random stream: the other splits stay as without a shift
+        if not 0 <= cfg.train_max_operand < cfg.max_operand:
+            raise ProbscopeError(f"train_max_operand: must lie in 0..{cfg.max_operand - 1}, got {cfg.train_max_operand}")
+        splits["test-shift"] = held_out_problems(cfg.n_test, cfg.test_id_operands, held_out, train_max + 1,
+                                                 cfg.max_operand, random.Random(f"{cfg.seed}:test-shift"))
+    return splits
+
+
+def splits_of(cfg: TaskConfig) -> tuple[str, ...]:
+    """The split files a task config writes: SPLITS, plus test-shift under an operand-range shift."""
+    return SPLITS + (("test-shift",) if cfg.train_max_operand is not None else ())
 
 
 def write_jsonl(rows: list[dict], path: Path) -> None:
@@ -293,7 +313,7 @@ def write_builtin_data(out_dir: str | Path, cfg: TaskConfig | None = None) -> di
     cfg = cfg or TaskConfig()
     out_dir = Path(out_dir)
     marker = out_dir / "task.json"
-    paths = {name: out_dir / f"{name}.jsonl" for name in (*SPLITS, "pretrain")}
+    paths = {name: out_dir / f"{name}.jsonl" for name in (*splits_of(cfg), "pretrain")}
     paths["tokenizer"] = out_dir / TOKENIZER_DIR
     config_json = json.dumps(asdict(cfg), sort_keys=True)
     if marker.is_file() and marker.read_text() == config_json and all(p.exists() for p in paths.values()):
@@ -302,7 +322,7 @@ def write_builtin_data(out_dir: str | Path, cfg: TaskConfig | None = None) -> di
     for name, rows in data.items():
         write_jsonl(rows, paths[name])
     texts = [r["text"] for r in data["pretrain"]] + [
-        f"{r['prompt']} {r['completion']}" for name in SPLITS for r in data[name]
+        f"{r['prompt']} {r['completion']}" for name in splits_of(cfg) for r in data[name]
     ]
     build_tokenizer(texts, paths["tokenizer"])
     write_text_atomic(marker, config_json)   # last: its presence means the directory is complete

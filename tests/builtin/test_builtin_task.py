@@ -15,6 +15,7 @@ from probscope.builtin.task import (
     write_builtin_data,
 )
 from probscope.builtin.tokenizer import render_chat
+from probscope.errors import ProbscopeError
 
 SMALL = TaskConfig(n_train=300, n_test=40, n_old_people=6, n_new_people=6, n_pretrain_docs=400)
 
@@ -92,3 +93,23 @@ def test_written_tokenizer_renders_the_chat_template_and_splits_digits(tmp_path)
     mtime = paths["train"].stat().st_mtime_ns
     write_builtin_data(tmp_path, SMALL)
     assert paths["train"].stat().st_mtime_ns == mtime
+
+
+def test_operand_range_shift_holds_out_the_upper_operands_and_leaves_the_other_splits_alone():
+    import re
+
+    small = dict(n_train=400, n_test=40, n_pretrain_docs=300, n_old_people=4, n_new_people=4)
+    plain, shifted = generate(TaskConfig(**small)), generate(TaskConfig(**small, train_max_operand=4))
+
+    def operands(rows):
+        return [int(x) for row in rows for x in re.findall(r"\d+", row["expression"])]
+
+    assert "test-shift" not in plain and len(shifted["test-shift"]) == 40
+    assert max(operands(shifted["train"])) == max(operands(shifted["test-id"])) == 4
+    assert min(operands(shifted["test-shift"])) == 5 and max(operands(shifted["test-shift"])) == 9
+    assert all(len(re.findall(r"\d+", row["expression"])) == 3 for row in shifted["test-shift"])
+    assert all(check_answer(row["completion"], row["answer"]) for row in shifted["test-shift"])
+    assert max(int(x) for row in shifted["pretrain"] for x in re.findall(r"\b\d\b", row["text"])) == 9   # skill seen
+    assert shifted["facts-train"] == plain["facts-train"]
+    with pytest.raises(ProbscopeError, match="train_max_operand: must lie in 0..8, got 9"):
+        generate(TaskConfig(**small, train_max_operand=9))
