@@ -4,7 +4,9 @@
   Figure 2) and build_dashboard_runs (plus configs, dynamics, evaluations and a second dataset).
 * Probe tests: a wide-logit tiny Llama, a numbered word tokenizer, random SFT-shaped examples and the
   independent float64 reference (each example alone through the model's own forward, full logits).
-* Trainer tests: the tiny shape, a CPU/fp32 SFTConfig and right-padded batches.
+* Trainer tests: the tiny shape, an fp32 SFTConfig and right-padded batches.
+* Checkpoints on a real tokenizer (evaluation, sampling, faults): small_llama / save_small_llama.
+* Subprocesses: run_torchrun (multi-process) and kill_when (SIGKILL at a chosen moment).
 
     python tests/helpers.py /tmp/fixture-runs        # then: streamlit run app/main.py -- --runs /tmp/fixture-runs
 """
@@ -265,8 +267,9 @@ TRAINER_SHAPE = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, 
 def sft_config(tmp_path, **overrides):
     from trl import SFTConfig
 
-    settings = dict(output_dir=str(tmp_path / "trainer"), report_to=[], save_strategy="no", use_cpu=True,
-                    disable_tqdm=True, logging_steps=1, seed=0, activation_checkpointing=False, bf16=False)
+    # TRL's configs default bf16 to True (the CPU device itself comes from conftest's ACCELERATE_USE_CPU)
+    settings = dict(output_dir=str(tmp_path / "trainer"), report_to=[], save_strategy="no", disable_tqdm=True,
+                    logging_steps=1, seed=0, activation_checkpointing=False, bf16=False)
     return SFTConfig(**{**settings, **overrides})
 
 
@@ -280,6 +283,62 @@ def padded(data):
         ids[row, :len(x)], labels[row, :len(y)], attention[row, :len(x)] = torch.tensor(x), torch.tensor(y), 1
     return ids, attention, labels
 
+
+# ---- checkpoints on a real tokenizer -------------------------------------------------------------------
+def small_llama(tokenizer, seed: int = 0, **config):
+    """A random one-layer LlamaForCausalLM over `tokenizer`'s vocabulary and special tokens."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    return LlamaForCausalLM(LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+        num_key_value_heads=2, max_position_embeddings=256, bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id, **config))
+
+
+def save_small_llama(tokenizer, path: Path, seed: int = 0) -> Path:
+    """small_llama(tokenizer, seed) and the tokenizer saved with save_pretrained at `path` (a checkpoint)."""
+    small_llama(tokenizer, seed).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def evaluate_builtin_test(root, name: str):
+    """What `probscope eval --benchmark builtin-test-id --k 3 --temperature 1.0 --top-p 0.9 --seed 11 --limit 6`
+    does, with 2 problems per shard (the command keeps the default 64) so 6 problems make 3 shards; the fault
+    test runs it in a child process too."""
+    from probscope.evaluate import EvalOptions, SamplingSettings, evaluate_runs
+
+    return evaluate_runs(root, "builtin-test-id", limit=6, name=name,
+                         settings=SamplingSettings(k=3, temperature=1.0, top_p=0.9, max_new_tokens=6),
+                         options=EvalOptions(seed=11, shard_size=2, grade_workers=1, progress=False))
+
+
+# ---- subprocesses --------------------------------------------------------------------------------------
+def kill_when(cmd: list[str], ready, what: str, *, env=None, cwd=None, timeout: float = 90, poll: float = 0.01) -> int:
+    """Run `cmd`, SIGKILL it as soon as ready() holds and return its exit status; the test fails if the
+    process ends first or `timeout` seconds pass."""
+    import signal
+    import subprocess
+    import time
+
+    import pytest
+
+    process = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + timeout
+        while not ready():
+            if process.poll() is not None:
+                pytest.fail(f"ended before {what}: " + process.stderr.read().decode()[-2000:])
+            if time.monotonic() > deadline:
+                pytest.fail(f"never reached {what} in {timeout:.0f} s")
+            time.sleep(poll)
+        process.send_signal(signal.SIGKILL)
+        return process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 # ---- multi-process tests -------------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """The whole walking skeleton on a tiny scale: task -> base -> SFT/DFT -> probes -> export -> dashboard."""
 
-from pathlib import Path
 
 import pytest
+from conftest import REPO
 
 from probscope.cli import main as cli_main
 from probscope.runs import discover_runs
@@ -49,7 +49,7 @@ def test_export_and_dashboard_on_the_demo_runs(demo_root, tmp_path, monkeypatch)
     assert len(images) >= 4 and all(p.stat().st_size > 1000 for p in images)
 
     monkeypatch.setenv("PROBSCOPE_RUNS", str(demo_root))
-    app = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app" / "main.py"), default_timeout=60)
+    app = AppTest.from_file(str(REPO / "app" / "main.py"), default_timeout=60)
     app.run()
     assert not app.exception and not app.error
     assert app.title[0].value == "Overview" and not app.info            # the runs, not the "no runs" note

@@ -10,19 +10,18 @@ the kill lands between two shards every time, not by the luck of a timer.
 import json
 import os
 import signal
-import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
+from conftest import REPO
+from helpers import evaluate_builtin_test, kill_when, save_small_llama, small_llama
 
 from probscope.runs import BUILTIN_DATA, EVAL_DONE, EVAL_PLAN, Manifest, Run
 
 pytestmark = pytest.mark.fault
 
-REPO = Path(__file__).resolve().parent.parent
 TASK = {"n_train": 8, "n_test": 6, "n_old_people": 2, "n_new_people": 2, "n_pretrain_docs": 60}
 # The child: pause (to be killed) once a shard file matching MARK has been written, else run normally.
 CHILD = textwrap.dedent("""
@@ -42,42 +41,13 @@ CHILD = textwrap.dedent("""
 def _kill_after_first_shard(module: str, writer: str, mark: str, entry: str, shard: Path) -> None:
     """Run `entry` in a child process, SIGKILL it once `shard` exists (the child pauses right after it)."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1"}
-    child = subprocess.Popen([sys.executable, "-c", CHILD, module, writer, mark, entry], cwd=REPO, env=env,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 90
-    while not shard.is_file():
-        if child.poll() is not None:
-            pytest.fail(f"the child ended before writing {shard.name}: {child.stdout.read().decode()[-2000:]}")
-        if time.monotonic() > deadline:
-            child.kill()
-            pytest.fail(f"no {shard} after 90 s")
-        time.sleep(0.02)
-    child.send_signal(signal.SIGKILL)
-    assert child.wait(timeout=30) == -signal.SIGKILL
-
-
-def _tiny_llama(tokenizer, **config):
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    return LlamaForCausalLM(LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
-        num_key_value_heads=2, max_position_embeddings=256, bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id, **config))
+    status = kill_when([sys.executable, "-c", CHILD, module, writer, mark, entry], shard.is_file,
+                       f"writing {shard.name}", env=env, cwd=REPO, timeout=90, poll=0.02)
+    assert status == -signal.SIGKILL
 
 
 # ---- evaluation -----------------------------------------------------------------------------------------------
-def _evaluate(root, name: str):
-    """What `probscope eval --benchmark builtin-test-id --k 3 --temperature 1.0 --top-p 0.9 --seed 11 --limit 6`
-    does, with 2 problems per shard (the command keeps the default 64) so 6 problems make 3 shards."""
-    from probscope.evaluate import EvalOptions, SamplingSettings, evaluate_runs
-
-    return evaluate_runs(root, "builtin-test-id", limit=6, name=name,
-                         settings=SamplingSettings(k=3, temperature=1.0, top_p=0.9, max_new_tokens=6),
-                         options=EvalOptions(seed=11, shard_size=2, grade_workers=1, progress=False))
-
-
 def test_killed_evaluation_resumes_to_the_uninterrupted_records(tmp_path):
-    import torch
     from transformers import AutoTokenizer
 
     from probscope.builtin.task import TOKENIZER_DIR, TaskConfig, write_builtin_data
@@ -87,22 +57,20 @@ def test_killed_evaluation_resumes_to_the_uninterrupted_records(tmp_path):
     tokenizer = AutoTokenizer.from_pretrained(tmp_path / BUILTIN_DATA / TOKENIZER_DIR)
     run = Run(tmp_path / "sft")
     run.write_manifest(Manifest(name="sft", method="sft", status="finished"))
-    torch.manual_seed(0)
-    _tiny_llama(tokenizer).save_pretrained(run.checkpoint(3))
-    tokenizer.save_pretrained(run.checkpoint(3))
+    save_small_llama(tokenizer, run.checkpoint(3))
 
-    [whole] = _evaluate(tmp_path, "whole")
+    [whole] = evaluate_builtin_test(tmp_path, "whole")
     assert whole.summary and whole.summary["k"] == 3
 
     killed = run.eval_dir(3, "killed")
     _kill_after_first_shard("probscope.runs", "write_parquet_atomic", "part-",
-                            f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
-                            f"from test_faults import _evaluate\n_evaluate({str(tmp_path)!r}, 'killed')",
+                            f"sys.path.insert(0, {str(REPO / 'tests')!r})\nfrom helpers import evaluate_builtin_test\n"
+                            f"evaluate_builtin_test({str(tmp_path)!r}, 'killed')",
                             killed / "part-000000.parquet")
     assert sorted(p.name for p in killed.iterdir()) == [EVAL_PLAN, "part-000000.parquet"]   # killed mid-stage
     first_shard = (killed / "part-000000.parquet").stat().st_mtime_ns
 
-    [resumed] = _evaluate(tmp_path, "killed")
+    [resumed] = evaluate_builtin_test(tmp_path, "killed")
     assert not resumed.already_done and (killed / EVAL_DONE).is_file()
     assert (killed / "part-000000.parquet").stat().st_mtime_ns == first_shard      # the finished shard was kept
     expected, got = read_samples(run.eval_dir(3, "whole")), read_samples(killed)
@@ -118,7 +86,7 @@ def _coin_policy(tokenizer, heads: str, tails: str):
     embeddings all ones, layers adding nothing, so each position's logits are 10 for the two words, 0 else."""
     import torch
 
-    model = _tiny_llama(tokenizer, tie_word_embeddings=False)
+    model = small_llama(tokenizer, tie_word_embeddings=False)
     with torch.no_grad():
         model.model.embed_tokens.weight.fill_(1.0)
         for layer in model.model.layers:

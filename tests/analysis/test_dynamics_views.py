@@ -1,7 +1,7 @@
 """Training dynamics across runs: loading, per-step curves and the figure (the dashboard's page is
-tested with the other pages in tests/test_app.py).
+tested with the other pages in tests/app/test_app.py).
 
-    .venv/bin/pytest tests/test_dynamics_views.py -q
+    .venv/bin/pytest tests/analysis/test_dynamics_views.py -q
 """
 
 from pathlib import Path

@@ -1,6 +1,6 @@
 """Gradient weights per token and the share of squared logit-gradient mass per bin, against numpy.
 
-    .venv/bin/pytest tests/test_gradient_weights.py -q
+    .venv/bin/pytest tests/analysis/test_gradient_weights.py -q
 """
 
 import numpy as np

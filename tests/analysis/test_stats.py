@@ -1,7 +1,7 @@
 """Statistics between two distributions, checked against independent numpy computations, and the
 bootstrap over examples against a direct (slow) resampling of the tokens.
 
-    .venv/bin/pytest tests/test_stats.py -q
+    .venv/bin/pytest tests/analysis/test_stats.py -q
 """
 
 import numpy as np

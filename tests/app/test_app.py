@@ -1,6 +1,6 @@
 """The Streamlit dashboard (app/main.py): every page and its main widgets, headless with AppTest.
 
-    .venv/bin/pytest tests/test_app.py -q
+    .venv/bin/pytest tests/app/test_app.py -q
 
 The fixture runs (tests/helpers.py: build_dashboard_runs) gain the dashboard shows beyond probe tables:
 training configs, training dynamics, benchmark evaluations and a second probed dataset.
@@ -16,6 +16,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from conftest import REPO
 from helpers import PROBLEMS, build_dashboard_runs, build_fixture_runs, eval_samples
 from streamlit.testing.v1 import AppTest
 
@@ -23,7 +24,7 @@ from probscope import schema
 from probscope.app.dashboard import PAGES, VIEWS
 from probscope.runs import PROBE_DONE, Manifest, Run
 
-APP = Path(__file__).resolve().parents[2] / "app" / "main.py"
+APP = REPO / "app" / "main.py"
 PAGE = {title: str(VIEWS / file) for file, title in PAGES}
 @pytest.fixture(scope="module")
 def runs_root(tmp_path_factory) -> Path:

@@ -1,6 +1,6 @@
 """The dashboard end to end in a real browser: `streamlit run app/main.py` driven by headless Chromium.
 
-    .venv/bin/pytest tests/test_dashboard_browser.py -q
+    .venv/bin/pytest tests/app/test_dashboard_browser.py -q
 
 Needs Debian's Chromium (/usr/bin/chromium; the Makefile's test target installs it) and the playwright
 package; skipped without them. Screenshots of every page land in the test's tmp dir.
@@ -12,11 +12,12 @@ import importlib.util
 from pathlib import Path
 
 import pytest
+from conftest import REPO
 from helpers import build_dashboard_runs
 
 from probscope.app.browser import CHROMIUM, dashboard_server, open_chromium, page_paths, wait_until_idle
 
-APP = Path(__file__).resolve().parents[2] / "app" / "main.py"
+APP = REPO / "app" / "main.py"
 # charts each page draws on the fixture runs (at least)
 CHARTS = {"Overview": 1, "Distributions": 1, "Tokens": 1, "Gradient weights": 1, "Benchmarks": 1, "Runs": 0}
 

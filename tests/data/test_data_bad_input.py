@@ -1,7 +1,7 @@
 """Bad dataset files and rows: every one is a one-line ProbscopeError naming the file and line/row, never a
 traceback; random records (hypothesis) either encode or fail that way.
 
-    .venv/bin/pytest tests/test_data_bad_input.py -q
+    .venv/bin/pytest tests/data/test_data_bad_input.py -q
 """
 
 import json

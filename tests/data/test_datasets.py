@@ -1,6 +1,6 @@
 """Dataset adapters: target masks, roles, ids, sources, formats and errors.
 
-    .venv/bin/pytest tests/test_datasets.py -q
+    .venv/bin/pytest tests/data/test_datasets.py -q
 """
 
 from __future__ import annotations

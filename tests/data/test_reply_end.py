@@ -1,7 +1,7 @@
 """reply_end: eos ends each reply with the tokenizer's EOS after the templated prompt (the DFT authors' recipe)
 instead of the chat template's end-of-turn token.
 
-    .venv/bin/pytest tests/test_reply_end.py -q
+    .venv/bin/pytest tests/data/test_reply_end.py -q
 """
 
 import pytest

@@ -6,7 +6,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 from conftest import REAL
-from helpers import run_torchrun
+from helpers import run_torchrun, save_small_llama
 
 from probscope.cli import main as cli_main
 from probscope.errors import ProbscopeError
@@ -29,8 +29,7 @@ TASK = {"n_train": 20, "n_test": 6, "n_old_people": 3, "n_new_people": 3, "n_pre
 @pytest.fixture(scope="module")
 def runs_root(tmp_path_factory):
     """Two runs with tiny random Llama checkpoints on the built-in tokenizer; sft step 1 is corrupt."""
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from transformers import AutoTokenizer
 
     from probscope.builtin.task import TOKENIZER_DIR, TaskConfig, write_builtin_data
     from probscope.runs import BUILTIN_DATA
@@ -42,13 +41,7 @@ def runs_root(tmp_path_factory):
         run = Run(root / name)
         run.write_manifest(Manifest(name=name, method=method, status="finished"))
         for step in (0, 2):
-            torch.manual_seed(step)
-            model = LlamaForCausalLM(LlamaConfig(
-                vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=256,
-                bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id))
-            model.save_pretrained(run.checkpoint(step))
-            tokenizer.save_pretrained(run.checkpoint(step))
+            save_small_llama(tokenizer, run.checkpoint(step), seed=step)
     broken = Run(root / "sft").checkpoint(1)
     broken.mkdir(parents=True)
     (broken / "config.json").write_text("{not json")

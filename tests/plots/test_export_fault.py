@@ -1,26 +1,38 @@
 """`probscope export` killed with SIGKILL and rerun: the same files and the same tables as an uninterrupted export.
 
-    .venv/bin/pytest tests/test_export_fault.py
+    .venv/bin/pytest tests/plots/test_export_fault.py
 
-The export runs in a subprocess that is killed the moment one of its files exists under its temporary name
-(mid-write, after at least one finished file), so the kill always lands inside a write. Images are compared
-by name only (their metadata may differ); the CSV and Markdown tables byte for byte.
+The export runs in a subprocess whose table writer holds its first table under its temporary name (the first
+image already finished); the process is killed then, so the kill always lands inside a write, not by the luck
+of a timer. Images are compared by name only (their metadata may differ); the CSV and Markdown tables byte for
+byte.
 """
 
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
-import time
+import textwrap
 from pathlib import Path
 
 import pytest
 from conftest import REPO
-from helpers import build_fixture_runs
+from helpers import build_fixture_runs, kill_when
 
 FIGURES = ("figure2", "extreme_bin_shares", "left_behind")   # three quick ones: each is an image, a CSV and a table
+# `probscope export ARGS` whose first table stays complete under its temporary name, not yet renamed, until killed
+PAUSED_EXPORT = textwrap.dedent("""
+    import sys, time
+    from probscope.cli import main
+    from probscope.plots import export
+    from probscope.runs import atomic_path
+    def paused_write(path, text):
+        with atomic_path(path) as tmp:
+            tmp.write_text(text)
+            time.sleep(120)
+    export.write_text_atomic = paused_write
+    sys.exit(main(sys.argv[1:]))
+""")
 
 
 def _export_args(runs_root: Path, out: Path) -> list[str]:
@@ -37,21 +49,9 @@ def exports(tmp_path_factory) -> dict[str, Path]:
     runs_root = build_fixture_runs(root / "runs")
     killed = root / "killed"
     env = {**os.environ, "PYTHONPATH": str(REPO), "MPLBACKEND": "Agg"}
-    code = "import sys; from probscope.cli import main; sys.exit(main(sys.argv[1:]))"
-    process = subprocess.Popen([sys.executable, "-c", code, *_export_args(runs_root, killed)], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 60
-        while not (_visible(killed) and list(killed.glob(".*.tmp"))):
-            assert process.poll() is None, "export ended before it could be killed mid-write: " + \
-                process.stderr.read().decode()[-2000:]
-            assert time.monotonic() < deadline, "export never wrote a second file"
-            time.sleep(0.002)
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
+    kill_when([sys.executable, "-c", PAUSED_EXPORT, *_export_args(runs_root, killed)],
+              lambda: _visible(killed) and list(killed.glob(".*.tmp")), "a file written after a finished one",
+              env=env, timeout=60)
     interrupted = {"visible": _visible(killed), "hidden": sorted(p.name for p in killed.glob(".*"))}
     assert main(_export_args(runs_root, killed)) == 0
     assert main(_export_args(runs_root, root / "whole")) == 0

@@ -1,5 +1,5 @@
-"""A probe to kill: `python tests/_probe_killable.py OUT [--pause SECONDS]`, one shard per two examples, or
-`python tests/_probe_killable.py --pause SECONDS --cli probe --run RUN ...` (the command line's probe).
+"""A probe to kill: `python tests/probe/_probe_killable.py OUT [--pause SECONDS]`, one shard per two examples, or
+`python tests/probe/_probe_killable.py --pause SECONDS --cli probe --run RUN ...` (the command line's probe).
 
 OUT: probes the same tiny model and examples as probe() in the test process (fixed seeds, one thread). With
 --pause, every Parquet file is held complete under its temporary name for SECONDS before it is renamed, so

@@ -1,4 +1,4 @@
-"""One process of the multi-process probe test: `torchrun --nproc_per_node 2 tests/_probe_worker.py OUT`.
+"""One process of the multi-process probe test: `torchrun --nproc_per_node 2 tests/probe/_probe_worker.py OUT`.
 
 Builds the same tiny model and examples in every process (fixed seeds) and probes them into OUT.
 """

@@ -1,6 +1,6 @@
 """The probing engine against an independent full-vocabulary reference, plus shards, resume and bad input.
 
-    .venv/bin/pytest tests/test_probe.py            # add -m "not slow" to skip the compiled-statistics test
+    .venv/bin/pytest tests/probe/test_probe.py            # add -m "not slow" to skip the compiled-statistics test
 """
 
 from __future__ import annotations

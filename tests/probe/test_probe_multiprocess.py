@@ -1,13 +1,12 @@
 """Two CPU processes (torchrun, gloo) probe the same examples as one process, with identical results.
 
-    .venv/bin/pytest tests/test_probe_multiprocess.py
+    .venv/bin/pytest tests/probe/test_probe_multiprocess.py
 """
 
 import json
 from pathlib import Path
 
 import pytest
-import torch
 from _probe_worker import EXAMPLES, SHARD_SIZE, probe
 from helpers import run_torchrun
 
@@ -18,15 +17,9 @@ WORKER = Path(__file__).parent / "_probe_worker.py"
 
 
 @pytest.mark.slow
-def test_two_processes_equal_one_process(tmp_path):
+def test_two_processes_equal_one_process(tmp_path, one_thread):   # the arithmetic of each torchrun worker
     run_torchrun(WORKER, str(tmp_path / "two"))
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)   # the same arithmetic as each torchrun worker (OMP_NUM_THREADS=1)
-    try:
-        probe(tmp_path / "one")
-    finally:
-        torch.set_num_threads(threads)
+    probe(tmp_path / "one")
 
     shards = -(-EXAMPLES // SHARD_SIZE)
     two = sorted(p.name for p in (tmp_path / "two").glob("part-*.parquet"))

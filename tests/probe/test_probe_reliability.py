@@ -1,7 +1,7 @@
 """The probe stage under bad input and faults: every bad file, flag or folder is one line naming it and what to
 do; a probe killed with SIGKILL and rerun ends with the uninterrupted run's table; `probscope probe --run`.
 
-    .venv/bin/pytest tests/test_probe_reliability.py            # -m bad_input / -m fault for one kind
+    .venv/bin/pytest tests/probe/test_probe_reliability.py            # -m bad_input / -m fault for one kind
 """
 
 from __future__ import annotations
@@ -10,16 +10,14 @@ import json
 import os
 import re
 import shutil
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import polars as pl
 import pytest
 import torch
-from helpers import random_examples, reference_rows, save_checkpoint, tiny_llama, word_tokenizer
+from conftest import REPO
+from helpers import kill_when, random_examples, reference_rows, save_checkpoint, tiny_llama, word_tokenizer
 
 from probscope import runs, schema
 from probscope.errors import ProbscopeError
@@ -344,7 +342,9 @@ def test_a_models_own_code_runs_only_with_trust_remote_code(checkpoint):
 def test_no_pickle_loading_in_probscope():
     """Model files come from the internet: torch.load only with weights_only=True, and no pickle anywhere."""
     offenders = []
-    for path in (TESTS.parent / "probscope").rglob("*.py"):
+    sources = list((REPO / "probscope").rglob("*.py"))
+    assert len(sources) > 20                                   # the package, not an empty folder
+    for path in sources:
         text = path.read_text()
         offenders += [f"{path}: {m.group(0)}" for m in re.finditer(r"torch\.load\([^)]*\)", text)
                       if "weights_only=True" not in m.group(0)]
@@ -539,21 +539,9 @@ def test_a_lora_adapter_without_a_base_is_named(tmp_path):
 
 # ---- kill -9 and rerun --------------------------------------------------------------------------------------
 def _kill_when(argv: list[str], ready, what: str) -> None:
-    """Run tests/_probe_killable.py ARGV in a subprocess and SIGKILL it as soon as ready() holds."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(TESTS.parent)}
-    process = subprocess.Popen([sys.executable, str(TESTS / "_probe_killable.py"), *argv], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 60
-        while not ready():
-            assert process.poll() is None, f"ended before {what}: " + process.stderr.read().decode()[-2000:]
-            assert time.monotonic() < deadline, f"never reached {what}"
-            time.sleep(0.01)
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
+    """Run tests/probe/_probe_killable.py ARGV in a subprocess and SIGKILL it as soon as ready() holds."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    kill_when([sys.executable, str(TESTS / "_probe_killable.py"), *argv], ready, what, env=env, timeout=60)
 
 
 @pytest.mark.fault

@@ -1,7 +1,7 @@
 """Run layout: names that stay inside the runs root, versioned manifests, checkpoints added from elsewhere, and
 `probscope check` finding what is missing, stale, half-written or corrupt.
 
-    .venv/bin/pytest tests/test_runs.py -q
+    .venv/bin/pytest tests/runs/test_runs.py -q
 """
 
 import json

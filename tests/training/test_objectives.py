@@ -1,6 +1,6 @@
 """The objective registry against independent computations (closed forms in float64, finite differences).
 
-    .venv/bin/pytest tests/test_objectives.py
+    .venv/bin/pytest tests/training/test_objectives.py
 """
 
 import math

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from helpers import save_small_llama
 
 from probscope.builtin.task import TaskConfig, write_builtin_data
 from probscope.errors import ProbscopeError
@@ -96,17 +97,13 @@ def test_a_killed_job_resumes_after_its_finished_shards(data, tmp_path):
 
 def test_a_real_model_samples_and_the_cli_reports(data, tmp_path, capsys):
     """A random tiny model from the built-in tokenizer: generate works end to end (its replies are wrong)."""
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from transformers import AutoTokenizer
 
     from probscope.cli import main
 
     paths, _ = data
     tok = AutoTokenizer.from_pretrained(paths["tokenizer"])
-    model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=16, intermediate_size=32,
-                                         num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2,
-                                         bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id))
-    model.save_pretrained(tmp_path / "policy")
-    tok.save_pretrained(tmp_path / "policy")
+    save_small_llama(tok, tmp_path / "policy")
     code = main(["sample", "--policy", str(tmp_path / "policy"), "--data", str(paths["train"]), "--out",
                  str(tmp_path / "out"), "--reward", "builtin-reasoning", "--k", "2", "--limit", "4",
                  "--max-new-tokens", "8"])
