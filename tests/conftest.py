@@ -31,11 +31,42 @@ def cpu_fp32(monkeypatch):
 
 
 @pytest.fixture(scope="module")
+def runs_root(tmp_path_factory) -> Path:
+    """The synthetic runs of helpers.build_fixture_runs (base, sft, dft; no model needed), one copy per module
+    so that a test module may write into it. Modules that need other runs define their own `runs_root`."""
+    from helpers import build_fixture_runs
+
+    return build_fixture_runs(tmp_path_factory.mktemp("runs"))
+
+
+@pytest.fixture(scope="module")
 def tokenizer(tmp_path_factory):
     """A small word-level tokenizer with pad/eos (probscope.testing.word_tokenizer)."""
     from probscope.testing import word_tokenizer
 
     return word_tokenizer(tmp_path_factory.mktemp("tokenizer"))
+
+
+@pytest.fixture
+def llama(tokenizer):
+    """A factory of the trainer tests' tiny Llama on `tokenizer`: each call a fresh model, the same weights
+    for the same seed (so a test can rebuild the initial model as an independent reference)."""
+    from helpers import TRAINER_SHAPE, TRAINER_VOCAB
+
+    from probscope.testing import tiny_llama
+
+    return lambda seed=0: tiny_llama(tokenizer, TRAINER_VOCAB, seed, **TRAINER_SHAPE)
+
+
+@pytest.fixture
+def sft_dataset():
+    """A factory of random pre-tokenized SFT datasets over the trainer tests' vocabulary:
+    sft_dataset(n, lengths, prompts, seed=0) (probscope.testing.random_sft_dataset)."""
+    from helpers import TRAINER_VOCAB
+
+    from probscope.testing import random_sft_dataset
+
+    return lambda n, lengths, prompts, seed=0: random_sft_dataset(n, TRAINER_VOCAB, lengths, prompts, seed)
 
 
 @pytest.fixture

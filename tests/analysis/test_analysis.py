@@ -1,6 +1,6 @@
 """Analyses of probe tables: loading across runs, Figure-2 histogram, lowest-bin listing, role shares.
 
-    .venv/bin/pytest tests/test_analysis.py -q
+    .venv/bin/pytest tests/analysis/test_analysis.py -q
 """
 
 import json
@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import polars as pl
 import pytest
-from helpers import RUN_STEPS, UNFINISHED, build_fixture_runs
+from helpers import RUN_STEPS, UNFINISHED
 
 import probscope as ps
 from probscope import schema
@@ -20,11 +20,6 @@ from probscope.analysis import probe_signature
 from probscope.errors import ProbscopeError
 from probscope.probe.table import part_name
 from probscope.runs import PROBE_DONE, Manifest, Run
-
-
-@pytest.fixture(scope="module")
-def runs_root(tmp_path_factory):
-    return build_fixture_runs(tmp_path_factory.mktemp("runs"))
 
 
 def frame(rows: list[tuple]) -> pl.DataFrame:

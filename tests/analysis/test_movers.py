@@ -1,6 +1,6 @@
 """Token movers between checkpoints or runs, and the refusal of runs with different tokenizers.
 
-    .venv/bin/pytest tests/test_movers.py -q
+    .venv/bin/pytest tests/analysis/test_movers.py -q
 """
 
 import json
@@ -9,18 +9,12 @@ import shutil
 import numpy as np
 import polars as pl
 import pytest
-from helpers import build_fixture_runs
 
 import probscope as ps
 from probscope import schema
 from probscope.analysis.movers import tokenizer_fingerprint
 from probscope.errors import ProbscopeError
 from probscope.runs import Run
-
-
-@pytest.fixture(scope="module")
-def runs_root(tmp_path_factory):
-    return build_fixture_runs(tmp_path_factory.mktemp("runs"))
 
 
 def tokens(rows):

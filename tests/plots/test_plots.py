@@ -1,12 +1,11 @@
 """Figure 2, the lowest-bin figure, the figures of every analysis, batch export and `probscope export`.
 
-    .venv/bin/pytest tests/test_plots.py -q
+    .venv/bin/pytest tests/plots/test_plots.py -q
 """
 
 import matplotlib.colors
 import polars as pl
 import pytest
-from helpers import build_fixture_runs
 from matplotlib.container import BarContainer
 from matplotlib.figure import Figure
 
@@ -18,11 +17,6 @@ from probscope.plots import FIGURES, register_figure
 from probscope.plots.figure2 import X_LABEL, Y_LABEL
 from probscope.plots.style import role_color
 from probscope.runs import Manifest, Run
-
-
-@pytest.fixture(scope="module")
-def runs_root(tmp_path_factory):
-    return build_fixture_runs(tmp_path_factory.mktemp("runs"))
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """GradientWeightCallback: what it records, against an independent computation from full logits.
 
-    .venv/bin/pytest tests/test_dynamics.py
+    .venv/bin/pytest tests/training/test_dynamics.py
 """
 
 import copy
@@ -10,19 +10,18 @@ import numpy as np
 import polars as pl
 import pytest
 import torch
-from helpers import TRAINER_SHAPE, TRAINER_VOCAB, padded, sft_config
+from helpers import TRAINER_VOCAB, padded, sft_config
 
 from probscope import schema
 from probscope.analysis.dynamics import read_dynamics
 from probscope.errors import ProbscopeError
 from probscope.runs import DYNAMICS_PART_GLOB
-from probscope.testing import random_sft_dataset, tiny_llama
 from probscope.training.callbacks import GradientWeightCallback
 
 
-def spread_model(tokenizer):
-    """A tiny Llama whose scaled-up LM head spreads p over many Figure-2 bins (a fresh one gives ~1/V)."""
-    model = tiny_llama(tokenizer, TRAINER_VOCAB, **TRAINER_SHAPE)
+def spread_model(model):
+    """`model` (a tiny Llama) with its LM head scaled up so that p spreads over many Figure-2 bins (a fresh one
+    gives ~1/V)."""
     with torch.no_grad():
         model.lm_head.weight.mul_(20)
     return model
@@ -84,11 +83,11 @@ def check_step_against_reference(table: pl.DataFrame, step: int, ref: dict[str, 
         np.testing.assert_allclose(row[schema.GRAD_SQ_SHARE], expected, rtol=1e-3, atol=1e-7)
 
 
-def test_objective_trainer_records_the_logged_batches(tmp_path, tokenizer):
+def test_objective_trainer_records_the_logged_batches(tmp_path, tokenizer, llama, sft_dataset):
     from probscope.training.trainer import ObjectiveSFTTrainer
 
-    data = random_sft_dataset(8, TRAINER_VOCAB, (6, 12), (1, 4), seed=5)
-    model = spread_model(tokenizer)
+    data = sft_dataset(8, (6, 12), (1, 4), seed=5)
+    model = spread_model(llama())
     initial = copy.deepcopy(model)
     callback = GradientWeightCallback(tmp_path / "dynamics", flush_every=2)
     trainer = ObjectiveSFTTrainer(
@@ -111,19 +110,19 @@ def test_objective_trainer_records_the_logged_batches(tmp_path, tokenizer):
     assert len(list((tmp_path / "dynamics").glob(DYNAMICS_PART_GLOB))) == 2   # steps 1-2, then 4 at train end
 
 
-def plain_trainer(tmp_path, tokenizer, data, callbacks, **overrides):
+def plain_trainer(tmp_path, model, data, callbacks, **overrides):
     from transformers import Trainer, TrainingArguments, default_data_collator
 
-    settings = dict(output_dir=str(tmp_path / "plain"), report_to=[], save_strategy="no", use_cpu=True,
-                    disable_tqdm=True, learning_rate=1e-3, logging_steps=1, seed=0)
-    return Trainer(model=spread_model(tokenizer), args=TrainingArguments(**{**settings, **overrides}),
+    settings = dict(output_dir=str(tmp_path / "plain"), report_to=[], save_strategy="no", disable_tqdm=True,
+                    learning_rate=1e-3, logging_steps=1, seed=0)
+    return Trainer(model=spread_model(model), args=TrainingArguments(**{**settings, **overrides}),
                    train_dataset=data, data_collator=default_data_collator, callbacks=callbacks)
 
 
-def test_plain_transformers_trainer_with_accumulation(tmp_path, tokenizer):
-    data = random_sft_dataset(8, TRAINER_VOCAB, (10, 10), (1, 6), seed=6)   # equal lengths: the default collator
+def test_plain_transformers_trainer_with_accumulation(tmp_path, llama, sft_dataset):
+    data = sft_dataset(8, (10, 10), (1, 6), seed=6)   # equal lengths: the default collator
     callback = GradientWeightCallback(tmp_path / "dynamics")
-    trainer = plain_trainer(tmp_path, tokenizer, data, [callback], max_steps=2, per_device_train_batch_size=4,
+    trainer = plain_trainer(tmp_path, llama(), data, [callback], max_steps=2, per_device_train_batch_size=4,
                             gradient_accumulation_steps=2)
     initial = copy.deepcopy(trainer.model)
     trainer.train()
@@ -132,9 +131,9 @@ def test_plain_transformers_trainer_with_accumulation(tmp_path, tokenizer):
     check_step_against_reference(table, 1, reference(initial, data))   # both micro-batches of the window
 
 
-def test_records_only_every_nth_step_and_leaves_no_hook(tmp_path, tokenizer):
-    data = random_sft_dataset(8, TRAINER_VOCAB, (10, 10), (1, 6), seed=7)
-    trainer = plain_trainer(tmp_path, tokenizer, data, [GradientWeightCallback(tmp_path / "dynamics", every=3)],
+def test_records_only_every_nth_step_and_leaves_no_hook(tmp_path, llama, sft_dataset):
+    data = sft_dataset(8, (10, 10), (1, 6), seed=7)
+    trainer = plain_trainer(tmp_path, llama(), data, [GradientWeightCallback(tmp_path / "dynamics", every=3)],
                             max_steps=7, per_device_train_batch_size=4)
     trainer.train()
     table = read_dynamics(tmp_path / "dynamics")
@@ -143,7 +142,7 @@ def test_records_only_every_nth_step_and_leaves_no_hook(tmp_path, tokenizer):
     assert not trainer.model._forward_hooks
 
 
-def test_a_killed_run_keeps_the_parts_it_flushed(tmp_path, tokenizer):
+def test_a_killed_run_keeps_the_parts_it_flushed(tmp_path, llama, sft_dataset):
     from transformers import TrainerCallback
 
     class Kill(TrainerCallback):
@@ -151,9 +150,9 @@ def test_a_killed_run_keeps_the_parts_it_flushed(tmp_path, tokenizer):
             if state.global_step == 5:
                 raise RuntimeError("killed")
 
-    data = random_sft_dataset(8, TRAINER_VOCAB, (10, 10), (1, 6), seed=8)
+    data = sft_dataset(8, (10, 10), (1, 6), seed=8)
     callback = GradientWeightCallback(tmp_path / "dynamics", flush_every=2)
-    trainer = plain_trainer(tmp_path, tokenizer, data, [callback, Kill()], max_steps=8, per_device_train_batch_size=2)
+    trainer = plain_trainer(tmp_path, llama(), data, [callback, Kill()], max_steps=8, per_device_train_batch_size=2)
     with pytest.raises(RuntimeError, match="killed"):
         trainer.train()
     directory = tmp_path / "dynamics"
@@ -162,11 +161,11 @@ def test_a_killed_run_keeps_the_parts_it_flushed(tmp_path, tokenizer):
     assert sorted(set(read_dynamics(directory)[schema.STEP])) == [1, 2, 3, 4]
 
 
-def test_trl_sft_trainer_without_sum_p2_records_null_shares_and_warns(tmp_path, tokenizer):
+def test_trl_sft_trainer_without_sum_p2_records_null_shares_and_warns(tmp_path, tokenizer, llama, sft_dataset):
     from trl import SFTTrainer
 
-    data = random_sft_dataset(8, TRAINER_VOCAB, (6, 12), (1, 4), seed=9)
-    trainer = SFTTrainer(spread_model(tokenizer), args=sft_config(tmp_path, max_steps=1, per_device_train_batch_size=8),
+    data = sft_dataset(8, (6, 12), (1, 4), seed=9)
+    trainer = SFTTrainer(spread_model(llama()), args=sft_config(tmp_path, max_steps=1, per_device_train_batch_size=8),
                          train_dataset=data, processing_class=tokenizer,
                          callbacks=[GradientWeightCallback(tmp_path / "dynamics")])
     with warnings.catch_warnings(record=True) as caught:
@@ -199,19 +198,16 @@ def test_sentence_weight_underflow_share_counts_replies_whose_weight_is_exactly_
     assert row[schema.SENTENCE_WEIGHT_UNDERFLOW] is None
 
 
-def test_training_records_the_sentence_weight_underflow(tmp_path, tokenizer):
+def test_training_records_the_sentence_weight_underflow(tmp_path, tokenizer, llama, sft_dataset):
     """A reply of 60 tokens at p ~ 1/vocab has exp(sum log p) = 0 in float32: the share is recorded (> 0)."""
     from probscope.training.callbacks import GradientWeightCallback
     from probscope.training.trainer import ObjectiveSFTTrainer
 
-    dataset = random_sft_dataset(8, TRAINER_VOCAB, lengths=(60, 61), prompts=(1, 2))
-    model = tiny_llama(tokenizer, TRAINER_VOCAB, **TRAINER_SHAPE)
-    settings = dict(output_dir=str(tmp_path / "t"), report_to=[], save_strategy="no", use_cpu=True, max_steps=1,
-                    per_device_train_batch_size=8, logging_steps=1, disable_tqdm=True, bf16=False)
-    from trl import SFTConfig
-
+    dataset = sft_dataset(8, lengths=(60, 61), prompts=(1, 2))
+    model = llama()
     callback = GradientWeightCallback(tmp_path / "dyn")
-    ObjectiveSFTTrainer(model=model, args=SFTConfig(**settings), train_dataset=dataset, processing_class=tokenizer,
+    ObjectiveSFTTrainer(model=model, args=sft_config(tmp_path, max_steps=1, per_device_train_batch_size=8),
+                        train_dataset=dataset, processing_class=tokenizer,
                         callbacks=[callback], objective="sft").train()
     frame = read_dynamics(tmp_path / "dyn")
     assert frame[schema.SENTENCE_WEIGHT_UNDERFLOW].to_list()[0] > 0.5

@@ -12,8 +12,8 @@ from probscope.training.run import main as train_main
 
 TINY_MODEL = json.dumps({"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1,
                          "num_attention_heads": 2, "num_key_value_heads": 2, "max_position_embeddings": 256})
-FAST = ["--max_steps", "3", "--per_device_train_batch_size", "4", "--logging_steps", "1", "--use_cpu", "true",
-        "--disable_tqdm", "true", "--checkpoints", "log"]
+FAST = ["--max_steps", "3", "--per_device_train_batch_size", "4", "--logging_steps", "1", "--disable_tqdm", "true",
+        "--checkpoints", "log"]
 LORA = json.dumps({"r": 4, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj"]})
 
 

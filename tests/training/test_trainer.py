@@ -1,21 +1,20 @@
 """ObjectiveSFTTrainer on a tiny random Llama: normalization, every objective, logged metrics, bad input.
 
-    .venv/bin/pytest tests/test_trainer.py
+    .venv/bin/pytest tests/training/test_trainer.py
 """
 
 import pytest
 import torch
-from helpers import TRAINER_SHAPE, TRAINER_VOCAB, padded, sft_config
+from helpers import padded, sft_config
 
 from probscope.errors import ProbscopeError
-from probscope.testing import random_sft_dataset, tiny_llama
 from probscope.training.objectives import objective_names
 
 
-def make_trainer(tmp_path, tokenizer, data, objective, objective_args=None, **overrides):
+def make_trainer(tmp_path, tokenizer, model, data, objective, objective_args=None, **overrides):
     from probscope.training.trainer import ObjectiveSFTTrainer
 
-    return ObjectiveSFTTrainer(tiny_llama(tokenizer, TRAINER_VOCAB, **TRAINER_SHAPE), args=sft_config(tmp_path, **overrides),
+    return ObjectiveSFTTrainer(model, args=sft_config(tmp_path, **overrides),
                                train_dataset=data, processing_class=tokenizer, objective=objective,
                                objective_args=objective_args)
 
@@ -31,14 +30,15 @@ def reference_logp(model, data):
 
 
 @pytest.mark.parametrize("objective", ["dft", "dft-geometric"])
-def test_accumulating_4x8_gives_the_gradient_of_1x32_and_of_a_token_mean(tmp_path, tokenizer, objective):
+def test_accumulating_4x8_gives_the_gradient_of_1x32_and_of_a_token_mean(tmp_path, tokenizer, objective, llama,
+                                                                       sft_dataset):
     # replies of very different lengths: a per-micro-batch mean would weight tokens differently
-    data = random_sft_dataset(32, TRAINER_VOCAB, (4, 16), (1, 10), seed=1)
+    data = sft_dataset(32, (4, 16), (1, 10), seed=1)
     sgd = dict(max_steps=1, optim="sgd", learning_rate=1.0, lr_scheduler_type="constant", max_grad_norm=0.0,
                weight_decay=0.0)
 
     def updated_weights(batch, accumulation):
-        trainer = make_trainer(tmp_path / f"{batch}x{accumulation}", tokenizer, data, objective,
+        trainer = make_trainer(tmp_path / f"{batch}x{accumulation}", tokenizer, llama(), data, objective,
                                per_device_train_batch_size=batch, gradient_accumulation_steps=accumulation, **sgd)
         trainer.train()
         return {name: p.detach().clone() for name, p in trainer.model.named_parameters()}
@@ -46,7 +46,7 @@ def test_accumulating_4x8_gives_the_gradient_of_1x32_and_of_a_token_mean(tmp_pat
     one_by_32, four_by_8 = updated_weights(32, 1), updated_weights(8, 4)
 
     # independent reference: full logits, weights written out by hand, mean over all 32 examples' tokens
-    model = tiny_llama(tokenizer, TRAINER_VOCAB, **TRAINER_SHAPE)
+    model = llama()
     logp, mask = reference_logp(model, data)
     reply_mean = logp.sum(-1, keepdim=True) / mask.sum(-1, keepdim=True)   # one reply per row
     weight = logp.exp() if objective == "dft" else reply_mean.exp().expand_as(logp)
@@ -62,9 +62,9 @@ def test_accumulating_4x8_gives_the_gradient_of_1x32_and_of_a_token_mean(tmp_pat
 
 
 @pytest.mark.parametrize("objective", objective_names())
-def test_every_objective_trains_and_logs_both_sft_and_dft_loss(tmp_path, tokenizer, objective):
-    data = random_sft_dataset(8, TRAINER_VOCAB, (6, 12), (1, 4), seed=2)
-    trainer = make_trainer(tmp_path, tokenizer, data, objective, max_steps=3, per_device_train_batch_size=8,
+def test_every_objective_trains_and_logs_both_sft_and_dft_loss(tmp_path, tokenizer, objective, llama, sft_dataset):
+    data = sft_dataset(8, (6, 12), (1, 4), seed=2)
+    trainer = make_trainer(tmp_path, tokenizer, llama(), data, objective, max_steps=3, per_device_train_batch_size=8,
                            learning_rate=1e-2)
     before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
     trainer.train()
@@ -74,7 +74,7 @@ def test_every_objective_trains_and_logs_both_sft_and_dft_loss(tmp_path, tokeniz
 
     # step 1 saw all 8 examples with the initial weights: its SFT and DFT losses, computed independently
     with torch.no_grad():
-        logp, mask = reference_logp(tiny_llama(tokenizer, TRAINER_VOCAB, **TRAINER_SHAPE), data)
+        logp, mask = reference_logp(llama(), data)
     n = mask.sum().item()
     assert logs[0]["sft_loss"] == pytest.approx((-logp.sum() / n).item(), rel=1e-4)
     assert logs[0]["dft_loss"] == pytest.approx((-(logp.exp() * logp).sum() / n).item(), rel=1e-4)
@@ -85,14 +85,14 @@ def test_every_objective_trains_and_logs_both_sft_and_dft_loss(tmp_path, tokeniz
 
 
 @pytest.mark.parametrize("objective", ["sft", "asft"])   # TRL's fused head, and the full-logits path
-def test_logged_entropy_and_accuracy_equal_the_full_distributions(tmp_path, tokenizer, objective):
-    data = random_sft_dataset(8, TRAINER_VOCAB, (6, 12), (1, 4), seed=2)
-    trainer = make_trainer(tmp_path, tokenizer, data, objective, max_steps=1, per_device_train_batch_size=8)
+def test_logged_entropy_and_accuracy_equal_the_full_distributions(tmp_path, tokenizer, objective, llama, sft_dataset):
+    data = sft_dataset(8, (6, 12), (1, 4), seed=2)
+    trainer = make_trainer(tmp_path, tokenizer, llama(), data, objective, max_steps=1, per_device_train_batch_size=8)
     trainer.train()
     first = next(h for h in trainer.state.log_history if "loss" in h)
     ids, attention, labels = padded(data)
     with torch.no_grad():   # step 1 trained on all 8 examples with the initial weights
-        logits = tiny_llama(tokenizer, TRAINER_VOCAB, **TRAINER_SHAPE)(input_ids=ids, attention_mask=attention).logits[:, :-1].double()
+        logits = llama()(input_ids=ids, attention_mask=attention).logits[:, :-1].double()
     targets = labels[:, 1:]
     mask = targets != -100
     logprobs = logits.log_softmax(-1)[mask]
@@ -102,18 +102,18 @@ def test_logged_entropy_and_accuracy_equal_the_full_distributions(tmp_path, toke
     assert first["mean_token_accuracy"] == pytest.approx(top1.double().mean().item(), abs=1e-6)
 
 
-def test_sft_loss_decreases(tmp_path, tokenizer):
-    data = random_sft_dataset(8, TRAINER_VOCAB, (6, 12), (1, 4), seed=3)
-    trainer = make_trainer(tmp_path, tokenizer, data, "sft", max_steps=25, per_device_train_batch_size=8,
+def test_sft_loss_decreases(tmp_path, tokenizer, llama, sft_dataset):
+    data = sft_dataset(8, (6, 12), (1, 4), seed=3)
+    trainer = make_trainer(tmp_path, tokenizer, llama(), data, "sft", max_steps=25, per_device_train_batch_size=8,
                            learning_rate=1e-2, logging_steps=5)
     trainer.train()
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     assert losses[-1] < 0.8 * losses[0], losses
 
 
-def test_asft_anchors_to_a_frozen_copy_of_the_starting_model(tmp_path, tokenizer):
-    data = random_sft_dataset(8, TRAINER_VOCAB, (6, 12), (1, 4), seed=4)
-    trainer = make_trainer(tmp_path, tokenizer, data, "asft", {"kl_weight": 1.0}, max_steps=4,
+def test_asft_anchors_to_a_frozen_copy_of_the_starting_model(tmp_path, tokenizer, llama, sft_dataset):
+    data = sft_dataset(8, (6, 12), (1, 4), seed=4)
+    trainer = make_trainer(tmp_path, tokenizer, llama(), data, "asft", {"kl_weight": 1.0}, max_steps=4,
                            per_device_train_batch_size=8, learning_rate=3e-2)
     start = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
     trainer.train()
@@ -125,11 +125,11 @@ def test_asft_anchors_to_a_frozen_copy_of_the_starting_model(tmp_path, tokenizer
     assert all(h["loss"] > h["dft_loss"] + 1e-6 for h in logs[1:]), logs
 
 
-def test_bad_settings_fail_before_training(tmp_path, tokenizer):
-    data = random_sft_dataset(4, TRAINER_VOCAB, (6, 8), (1, 2))
+def test_bad_settings_fail_before_training(tmp_path, tokenizer, llama, sft_dataset):
+    data = sft_dataset(4, (6, 8), (1, 2))
     with pytest.raises(ProbscopeError, match=r"unknown objective 'sftt' \(did you mean 'sft'.*\); known: sft, dft"):
-        make_trainer(tmp_path, tokenizer, data, "sftt")
+        make_trainer(tmp_path, tokenizer, llama(), data, "sftt")
     with pytest.raises(ProbscopeError, match=r"'power': unknown hyper-parameter\(s\) p \(valid: q=0.5\)"):
-        make_trainer(tmp_path, tokenizer, data, "power", {"p": 2})
+        make_trainer(tmp_path, tokenizer, llama(), data, "power", {"p": 2})
     with pytest.raises(ProbscopeError, match="loss_type='dft'"):
-        make_trainer(tmp_path, tokenizer, data, "sft", loss_type="dft")
+        make_trainer(tmp_path, tokenizer, llama(), data, "sft", loss_type="dft")

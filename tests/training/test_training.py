@@ -5,6 +5,8 @@ import os
 from pathlib import Path
 
 import pytest
+from conftest import REPO
+from helpers import sft_config
 
 from probscope.analysis.dynamics import read_dynamics
 from probscope.errors import ProbscopeError
@@ -15,8 +17,7 @@ from probscope.training.run import main as train_main
 
 TINY_MODEL = json.dumps({"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1,
                          "num_attention_heads": 2, "num_key_value_heads": 2, "max_position_embeddings": 256})
-FAST = ["--max_steps", "3", "--per_device_train_batch_size", "4", "--logging_steps", "1",
-        "--use_cpu", "true", "--disable_tqdm", "true"]
+FAST = ["--max_steps", "3", "--per_device_train_batch_size", "4", "--logging_steps", "1", "--disable_tqdm", "true"]
 
 
 def test_checkpoint_schedules():
@@ -116,7 +117,7 @@ def test_dry_run_prints_the_plan_and_trains_nothing(builtin_data, capsys):
 
 def test_paper_recipe_dry_run_on_real_numina_rows_with_the_qwen_tokenizer(real_dir, capsys):
     """The paper's recipe parses and plans; bf16 is turned off because this machine has no GPU."""
-    recipe = Path(__file__).resolve().parents[2] / "train" / "numina-dft.yaml"
+    recipe = REPO / "train" / "numina-dft.yaml"
     run = train_main([str(recipe), "--model", str(real_dir / "tokenizers" / "qwen2.5-math-1.5b"), "--data", str(real_dir / "data" / "numinamath_cot_first3.jsonl"), "--data_limit", "3",
                       "--bf16", "false", "--dry_run", "true", "--runs_root", "/nonexistent/runs"])
     out = capsys.readouterr().out
@@ -150,7 +151,7 @@ def test_a_killed_run_resumes_to_the_same_weights(builtin_data, tmp_path, monkey
         return train_main(["--run_name", "dft", "--objective", "dft", "--runs_root", str(runs_root),
                            "--model", str(base.checkpoint(3)), "--data", str(paths["train"]),
                            "--checkpoints", "2", "--resume_every", "1", "--max_steps", "5",
-                           "--per_device_train_batch_size", "4", "--logging_steps", "1", "--use_cpu", "true",
+                           "--per_device_train_batch_size", "4", "--logging_steps", "1",
                            "--disable_tqdm", "true"])
 
     reference = finetune(tmp_path / "uninterrupted")
@@ -190,7 +191,6 @@ def test_loss_normalization_window_token_mean_or_mean_of_micro_batch_means(tmp_p
     """2 micro-batches of 2 replies of very different lengths, SGD lr 1: the update is minus the gradient of
     the window's token mean (window) or of the mean of the two micro-batches' token means (micro_batch)."""
     import torch
-    from trl import SFTConfig
 
     from probscope.testing import random_sft_dataset, tiny_llama, word_tokenizer
     from probscope.training.trainer import ObjectiveSFTTrainer
@@ -199,10 +199,8 @@ def test_loss_normalization_window_token_mean_or_mean_of_micro_batch_means(tmp_p
     shape = dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
                  num_key_value_heads=2)
     data = random_sft_dataset(4, 40, (4, 24), (1, 3), seed=2)
-    args = SFTConfig(output_dir=str(tmp_path / "t"), report_to=[], save_strategy="no", use_cpu=True,
-                     disable_tqdm=True, seed=0, bf16=False, activation_checkpointing=False, max_steps=1,
-                     optim="sgd", learning_rate=1.0, lr_scheduler_type="constant", max_grad_norm=0.0,
-                     weight_decay=0.0, per_device_train_batch_size=2, gradient_accumulation_steps=2)
+    args = sft_config(tmp_path, max_steps=1, optim="sgd", learning_rate=1.0, lr_scheduler_type="constant",
+                      max_grad_norm=0.0, weight_decay=0.0, per_device_train_batch_size=2, gradient_accumulation_steps=2)
     trainer = ObjectiveSFTTrainer(tiny_llama(tokenizer, 40, **shape), args=args, train_dataset=data,
                                   processing_class=tokenizer, loss_normalization=normalization)
     order = list(trainer.get_train_dataloader().sampler)           # the shuffled order the step sees
@@ -253,7 +251,7 @@ def test_paper_scale_recipes_dry_run_on_real_numina_rows(real_dir, tmp_path, cap
     if not isinstance(path, Path):
         path = tmp_path / f"{data}.jsonl"
         path.write_text("".join(json.dumps(r) + "\n" for r in files[data]))
-    recipe_file = Path(__file__).resolve().parents[2] / "train" / f"{recipe}.yaml"
+    recipe_file = REPO / "train" / f"{recipe}.yaml"
     run = train_main([str(recipe_file), "--model", str(real_dir / "tokenizers" / "qwen2.5-math-1.5b"),
                       "--data", str(path), "--bf16", "false", "--dry_run", "true", "--runs_root", "/nonexistent/runs"])
     out = capsys.readouterr().out
@@ -273,7 +271,7 @@ def test_the_authors_recipe_drops_the_last_partial_batch():
     from probscope.training.run import _steps_per_epoch
 
     for name in ("numina-sft", "numina-dft"):
-        run_cfg, _, cfg = parse_recipe([str(Path(__file__).resolve().parents[2] / "train" / f"{name}.yaml"),
+        run_cfg, _, cfg = parse_recipe([str(REPO / "train" / f"{name}.yaml"),
                                         "--bf16", "false"])
         assert (cfg.adam_beta2, cfg.weight_decay, cfg.dataloader_drop_last) == (0.95, 0.01, True)
         assert run_cfg.loss_normalization == "micro_batch"

@@ -1,7 +1,7 @@
 """Training's bad inputs: each a one-line error before anything trains; a rerun with other settings is refused
 (unless --restart), and a real SIGKILL of `probscope train` resumes to the uninterrupted run's weights.
 
-    .venv/bin/pytest tests/test_training_bad_input.py -q
+    .venv/bin/pytest tests/training/test_training_bad_input.py -q
 """
 
 import json
@@ -21,7 +21,7 @@ from probscope.training.run import main as train_main
 
 TINY_MODEL = {"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
               "num_key_value_heads": 2, "max_position_embeddings": 256}
-FAST = ["--per_device_train_batch_size", "4", "--logging_steps", "1", "--use_cpu", "true", "--disable_tqdm", "true"]
+FAST = ["--per_device_train_batch_size", "4", "--logging_steps", "1", "--disable_tqdm", "true"]
 
 
 @pytest.fixture(scope="module")

@@ -7,11 +7,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import REPO
 
 from probscope.analysis.dynamics import read_dynamics
 from probscope.runs import Run
 
-REPO = Path(__file__).resolve().parents[2]
 TINY_MODEL = json.dumps({"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1,
                          "num_attention_heads": 2, "num_key_value_heads": 2, "max_position_embeddings": 256})
 
@@ -29,7 +29,7 @@ def test_accelerate_launch_two_cpu_processes(tmp_path):
            "--run_name", "mp", "--runs_root", str(tmp_path), "--tokenizer", str(paths["tokenizer"]),
            "--model_config", TINY_MODEL, "--data", str(paths["train"]), "--objective", "dft",
            "--max_steps", "4", "--per_device_train_batch_size", "4", "--logging_steps", "2",
-           "--checkpoints", "0,2", "--use_cpu", "true", "--disable_tqdm", "true"]
+           "--checkpoints", "0,2", "--disable_tqdm", "true"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
