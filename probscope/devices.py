@@ -110,6 +110,19 @@ def process_group(backend: str = "gloo") -> Iterator[tuple[int, int]]:
             dist.destroy_process_group()
 
 
+def end_process_group() -> None:
+    """Wait for every rank, then destroy the launch's process group (accelerate makes one for the trainer).
+
+    A rank that exits with the group alive can abort in gloo's teardown ("terminate called without an active
+    exception", SIGABRT), which fails the whole launch although every step finished.
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        barrier()
+        dist.destroy_process_group()
+
+
 def barrier() -> None:
     """Wait until every process of the group reaches this point (nothing to wait for when alone)."""
     import torch.distributed as dist

@@ -247,17 +247,14 @@ def _plan(bench: Benchmark, problems: Sequence[Problem], settings: SamplingSetti
 
 def _claim(out_dir: Path, plan: dict) -> None:
     plan_file = out_dir / runs.EVAL_PLAN
-    if plan_file.is_file():
-        started = json.loads(plan_file.read_text())
-        if started.get("fingerprint") != plan["fingerprint"]:
-            raise ProbscopeError(
-                f"{out_dir}: holds an evaluation with other settings or problems ({_describe(started)}; now "
-                f"{_describe(plan)}); pass --name to keep both, or delete the directory")
-        return
-    if (out_dir / runs.EVAL_DONE).is_file():   # finished with other settings: the new plan would mix them
+    if not plan_file.is_file() and (out_dir / runs.EVAL_DONE).is_file():   # finished under other settings
         raise ProbscopeError(f"{out_dir}: already holds a finished evaluation with other settings; "
                              "pass --name to keep both, or delete the directory")
-    runs.write_text_atomic(plan_file, json.dumps(plan, indent=2))
+    started = runs.claim_plan(plan_file, plan, "evaluation", required=("fingerprint",))
+    if started is not None and started["fingerprint"] != plan["fingerprint"]:
+        raise ProbscopeError(
+            f"{out_dir}: holds an evaluation with other settings or problems ({_describe(started)}; now "
+            f"{_describe(plan)}); pass --name to keep both, or delete the directory")
 
 
 def _describe(plan: dict) -> str:

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from probscope import runs, schema
-from probscope.errors import ProbscopeError, first_line
+from probscope.errors import ProbscopeError
 from probscope.probe import table
 
 
@@ -94,17 +94,10 @@ def claim(out_dir: Path, fingerprint: str, *, alone: bool) -> None:
     if alone:
         for stale in out_dir.glob(".*.tmp"):
             stale.unlink(missing_ok=True)
-    if plan_file.is_file():
-        try:
-            started = json.loads(plan_file.read_text())["fingerprint"]
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as e:
-            raise ProbscopeError(f"{plan_file}: unreadable probe plan ({first_line(e) or type(e).__name__}); "
-                                 f"delete {out_dir} to restart the probe") from None
-        if started != fingerprint:
-            raise ProbscopeError(f"{out_dir}: holds an unfinished probe of other examples or options; "
-                                 "delete it or choose another output directory")
-        return
-    runs.write_text_atomic(plan_file, json.dumps({"fingerprint": fingerprint}))
+    started = runs.claim_plan(plan_file, {"fingerprint": fingerprint}, "probe", required=("fingerprint",))
+    if started is not None and started["fingerprint"] != fingerprint:
+        raise ProbscopeError(f"{out_dir}: holds an unfinished probe of other examples or options; "
+                             "delete it or choose another output directory")
 
 
 def check_output_path(out_dir: Path) -> None:

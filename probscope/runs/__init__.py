@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from probscope.errors import ProbscopeError
+from probscope.errors import ProbscopeError, first_line
 
 MANIFEST = "manifest.json"
 CHECKPOINTS = "checkpoints"
@@ -172,14 +172,10 @@ class Run:
 
     def probed_steps(self, dataset: str = DEFAULT_PROBE_DATASET) -> list[int]:
         """Steps whose probe table for `dataset` is complete (holds the completion marker)."""
-        base = self.root / PROBES / dataset
-        if not base.is_dir():
-            return []
-        return sorted(step_of(p) for p in base.iterdir() if _STEP_DIR.match(p.name) and (p / PROBE_DONE).is_file())
+        return _finished_steps(self.root / PROBES / dataset, PROBE_DONE)
 
     def probe_datasets(self) -> list[str]:
-        base = self.root / PROBES
-        return sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
+        return _subdirectories(self.root / PROBES)
 
     # evals/<name>/step-<N>/: benchmark results (see EVALS below)
     def eval_dir(self, step: int, name: str) -> Path:
@@ -187,14 +183,21 @@ class Run:
 
     def evaluated_steps(self, name: str) -> list[int]:
         """Steps whose evaluation `name` is complete (holds the completion marker)."""
-        base = self.root / EVALS / name
-        if not base.is_dir():
-            return []
-        return sorted(step_of(p) for p in base.iterdir() if _STEP_DIR.match(p.name) and (p / EVAL_DONE).is_file())
+        return _finished_steps(self.root / EVALS / name, EVAL_DONE)
 
     def eval_names(self) -> list[str]:
-        base = self.root / EVALS
-        return sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
+        return _subdirectories(self.root / EVALS)
+
+
+def _finished_steps(base: Path, marker: str) -> list[int]:
+    """Steps of the step-N folders under `base` that hold `marker` (a stage's completion file), ascending."""
+    if not base.is_dir():
+        return []
+    return sorted(step_of(p) for p in base.iterdir() if _STEP_DIR.match(p.name) and (p / marker).is_file())
+
+
+def _subdirectories(base: Path) -> list[str]:
+    return sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
 
 
 PROBE_DONE = "_DONE.json"   # written last, atomically: a probe directory without it is unfinished
@@ -260,6 +263,28 @@ def atomic_path(path: str | os.PathLike):
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
+
+
+def claim_plan(plan_file: str | os.PathLike, plan: dict, stage: str, required: tuple[str, ...] = ()) -> dict | None:
+    """A resumable stage's plan (what its directory is being computed from): the plan the directory was started
+    with, for the caller to compare with `plan`; None when it had none, and `plan` is written now. A plan file
+    that cannot be read, or lacks a `required` key, is a one-line error saying that deleting the directory
+    restarts the `stage` (probe, evaluation, ...)."""
+    plan_file = Path(plan_file)
+    if not plan_file.is_file():
+        write_text_atomic(plan_file, json.dumps(plan, indent=2))
+        return None
+    try:
+        started = json.loads(plan_file.read_text())
+        if not isinstance(started, dict):
+            raise ValueError("not a JSON object")
+        missing = [key for key in required if key not in started]
+        if missing:
+            raise ValueError(f"no {', '.join(missing)}")
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise ProbscopeError(f"{plan_file}: unreadable {stage} plan ({first_line(e) or type(e).__name__}); "
+                             f"delete {plan_file.parent} to restart the {stage}") from None
+    return started
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:

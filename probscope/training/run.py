@@ -182,6 +182,7 @@ def train_run(run_cfg: RunConfig, data_fmt: DataFormat, sft_cfg) -> Run:
         shutil.rmtree(run.trainer_state_dir, ignore_errors=True)
         print(f"{run.name}: {trainer.state.global_step} steps in {time.time() - start:.0f}s, "
               f"{len(run.checkpoint_steps())} checkpoints in {run.checkpoints_dir}")
+    devices.end_process_group()   # every rank returns once the run is marked finished
     return run
 
 

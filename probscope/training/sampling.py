@@ -29,7 +29,7 @@ from probscope.data import DataFormat, read_records
 from probscope.data.encoding import render_prompt
 from probscope.data.formats import read_turns
 from probscope.errors import ProbscopeError
-from probscope.runs import code_version, write_text_atomic
+from probscope.runs import claim_plan, code_version, write_text_atomic
 from probscope.training.rewards import get_reward, score_replies
 
 logger = logging.getLogger(__name__)
@@ -108,15 +108,11 @@ def _settings(cfg: SampleConfig) -> dict:
 
 def _claim(out: Path, cfg: SampleConfig) -> None:
     """Record the settings before the first shard; a rerun with other settings must not mix shards."""
-    plan = out / PLAN
-    if plan.is_file():
-        before = json.loads(plan.read_text())
-        changed = sorted(k for k in before if before[k] != _settings(cfg).get(k))
-        if changed:
-            raise ProbscopeError(f"{out}: sampled before with other {', '.join(changed)}; delete it or choose "
-                                 f"another --out")
-        return
-    write_text_atomic(plan, json.dumps(_settings(cfg), indent=2))
+    before = claim_plan(out / PLAN, _settings(cfg), "sampling")
+    changed = sorted(k for k in before or {} if before[k] != _settings(cfg).get(k))
+    if changed:
+        raise ProbscopeError(f"{out}: sampled before with other {', '.join(changed)}; delete it or choose "
+                             f"another --out")
 
 
 def _prompt_of(record: dict, fmt: DataFormat, source: str, number: int):
