@@ -76,8 +76,9 @@ def smoke_settings():
     return TaskConfig(**SMOKE_TASK), overrides, SMOKE_PROBE_EXAMPLES, ("grpo",)
 
 
-def builtin_recipe_args(name: str, runs_root: Path) -> list[str]:
-    """The packaged recipe `<name>.yaml` with its paths (written for ./runs) moved under `runs_root`."""
+def builtin_recipe_args(name: str, runs_root: Path, base: Run | None = None) -> list[str]:
+    """The packaged recipe `<name>.yaml` with its paths (written for ./runs) moved under `runs_root`; a
+    fine-tune starts from `base`'s last checkpoint (default: the run `base` under `runs_root`)."""
     from probscope.training.config import load_recipe_file
 
     path = Path(str(recipe_path(name)))
@@ -87,7 +88,7 @@ def builtin_recipe_args(name: str, runs_root: Path) -> list[str]:
         if key in recipe:
             args += [f"--{key}", str(runs_root / Path(recipe[key]).relative_to("runs"))]
     if "model" in recipe:       # fine-tunes start from the base run's last checkpoint, however long it trained
-        base = Run(runs_root / "base")
+        base = base or Run(runs_root / "base")
         args += ["--model", str(base.checkpoint(base.checkpoint_steps()[-1]))]
     return args
 

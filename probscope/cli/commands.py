@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import pkgutil
 from collections.abc import Callable
@@ -18,3 +19,27 @@ def load_commands() -> None:
     for info in pkgutil.iter_modules(package.__path__):
         if info.name != "commands" and not info.name.startswith("_"):
             importlib.import_module(f"probscope.cli.{info.name}")
+
+
+_FLAG_TYPES = {"int": int, "float": float}
+
+
+def add_dataclass_flags(parser, config_class) -> None:
+    """One flag per dataclass field (those not marked "flag": False), so the flags never drift from the
+    fields: required (and listed first) when the field has no default, an int or float when the field is one, a switch
+    when it is a bool, choices from metadata."""
+    inherited = {g.name for base in config_class.__mro__[1:] if dataclasses.is_dataclass(base)
+                 for g in dataclasses.fields(base)}   # ProbeConfig's own flags (--run, --model) before the options
+    for f in sorted(flag_fields(config_class), key=lambda f: (f.default is not dataclasses.MISSING, f.name in inherited)):
+        flags = dict.fromkeys((f"--{f.name.replace('_', '-')}", f"--{f.name}"))
+        required = f.default is dataclasses.MISSING
+        if str(f.type) == "bool":   # a switch: present = on
+            parser.add_argument(*flags, dest=f.name, action="store_true", help=f.metadata.get("help"))
+            continue
+        parser.add_argument(*flags, dest=f.name, required=required, default=None if required else f.default,
+                            type=_FLAG_TYPES.get(str(f.type).removesuffix(" | None"), str),
+                            choices=f.metadata.get("choices"), help=f.metadata.get("help"))
+
+
+def flag_fields(config_class) -> list[dataclasses.Field]:
+    return [f for f in dataclasses.fields(config_class) if f.metadata.get("flag", True)]

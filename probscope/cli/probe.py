@@ -11,10 +11,9 @@ recipes). Defaults and help live there.
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
-from probscope.cli.commands import COMMANDS
+from probscope.cli.commands import COMMANDS, add_dataclass_flags, flag_fields
 from probscope.errors import ProbscopeError
 
 
@@ -30,30 +29,9 @@ def add_probe_command(sub) -> None:
                     "column: every token is a target). Under torchrun each process probes its share. Read the "
                     "result with probscope.probe.read_probe_table(DIR).",
     )
-    _add_flags(p, ProbeConfig)
-    _add_flags(p.add_argument_group("data format (the same keys as a training recipe)"), DataFormat)
+    add_dataclass_flags(p, ProbeConfig)
+    add_dataclass_flags(p.add_argument_group("data format (the same keys as a training recipe)"), DataFormat)
     p.set_defaults(func=_probe)
-
-
-def _add_flags(parser, config_class) -> None:
-    """One flag per dataclass field (those not marked "flag": False), so the flags never drift from the
-    fields: required (and listed first) when the field has no default, an int when the field is one, a switch
-    when it is a bool, choices from metadata."""
-    inherited = {g.name for base in config_class.__mro__[1:] if dataclasses.is_dataclass(base)
-                 for g in dataclasses.fields(base)}   # ProbeConfig's own flags (--run, --model) before the options
-    for f in sorted(_flag_fields(config_class), key=lambda f: (f.default is not dataclasses.MISSING, f.name in inherited)):
-        flags = dict.fromkeys((f"--{f.name.replace('_', '-')}", f"--{f.name}"))
-        required = f.default is dataclasses.MISSING
-        if str(f.type) == "bool":   # a switch: present = on
-            parser.add_argument(*flags, dest=f.name, action="store_true", help=f.metadata.get("help"))
-            continue
-        parser.add_argument(*flags, dest=f.name, required=required, default=None if required else f.default,
-                            type=int if str(f.type) in ("int", "int | None") else str,
-                            choices=f.metadata.get("choices"), help=f.metadata.get("help"))
-
-
-def _flag_fields(config_class) -> list[dataclasses.Field]:
-    return [f for f in dataclasses.fields(config_class) if f.metadata.get("flag", True)]
 
 
 def _probe(args) -> None:
@@ -61,8 +39,8 @@ def _probe(args) -> None:
     from probscope.data import DataFormat
     from probscope.probe.config import ProbeConfig
 
-    fmt = DataFormat(**{f.name: getattr(args, f.name) for f in _flag_fields(DataFormat)})
-    cfg = ProbeConfig(**{f.name: getattr(args, f.name) for f in _flag_fields(ProbeConfig)}, overflow=fmt.overflow)
+    fmt = DataFormat(**{f.name: getattr(args, f.name) for f in flag_fields(DataFormat)})
+    cfg = ProbeConfig(**{f.name: getattr(args, f.name) for f in flag_fields(ProbeConfig)}, overflow=fmt.overflow)
     devices.resolve_device(cfg.device)   # a device this machine lacks fails before any data or weights load
     if cfg.run is not None:
         _probe_run(cfg, fmt)

@@ -1,0 +1,45 @@
+"""The replication's figures, drawn by the library's plot functions from tables pooled or averaged over seeds."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import polars as pl
+from matplotlib.figure import Figure
+
+from probscope import schema
+from probscope.evaluate.curves import BENCHMARK, CURVE_SCHEMA, HI, LO, METRIC, SOURCE, VALUE
+
+FORMATS = ("png", "pdf")
+
+
+def figure2(tokens: pl.DataFrame) -> Figure:
+    """Figure 2: % of training tokens per probability bin, one bar per method (every seed's tokens pooled)."""
+    from probscope.analysis import probability_histogram
+    from probscope.plots import plot_probability_histogram
+
+    n_seeds = tokens["seed"].n_unique()
+    return plot_probability_histogram(probability_histogram(tokens, by=[schema.METHOD]),
+                                      title=f"Training-token probabilities at the last checkpoint ({n_seeds} seeds pooled)")
+
+
+def curves_figure(accuracy: pl.DataFrame, benchmarks: Sequence[str]) -> Figure:
+    """Figure 1's analogue: accuracy vs step per method, the mean over seeds with its 95% t-interval as a band."""
+    from probscope.plots import plot_accuracy_curves
+    from probscope.replication.report import t_interval
+
+    rows = []
+    fine_tunes = accuracy.filter(pl.col("benchmark").is_in(list(benchmarks)) & (pl.col(schema.METHOD) != "base"))
+    for (method, benchmark, step), group in fine_tunes.group_by(schema.METHOD, "benchmark", schema.STEP):
+        mean, lo, hi = t_interval(group["accuracy"].to_list())
+        rows.append({schema.RUN: f"mean of {len(group)} seeds", schema.METHOD: method, BENCHMARK: benchmark,
+                     schema.STEP: step, METRIC: "accuracy", VALUE: mean, LO: lo, HI: hi, SOURCE: "probscope"})
+    curves = pl.DataFrame(rows, schema=CURVE_SCHEMA) if rows else pl.DataFrame(schema=CURVE_SCHEMA)
+    return plot_accuracy_curves(curves.sort(BENCHMARK, schema.METHOD, schema.STEP),
+                                title="Accuracy vs fine-tuning step (greedy; mean over seeds, 95% t-interval)")
+
+
+def save(figure: Figure, stem: Path) -> None:
+    for fmt in FORMATS:
+        figure.savefig(stem.with_suffix(f".{fmt}"), bbox_inches="tight", dpi=130)

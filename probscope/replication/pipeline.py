@@ -1,0 +1,209 @@
+"""The built-in replication: for every seed a gated base, then every method fine-tuned from it, probed on its
+training data and evaluated at every checkpoint; then the tables and figures of results/.
+
+    probscope replicate                          # = make replicate (resumable: rerun it after a kill)
+    probscope replicate --seeds 0,1,2,3 --finetune_lr 3e-4 --runs_root runs/lr3e-4 --results results/lr3e-4
+
+Layout under the runs root: data/builtin/ (the operand-shift task), one run per method and seed
+(`<method>-s<seed>`, bases `base-s<seed>[-x2 ...]`), data/samples/base-s<seed>/ (the rejection samples of
+RFT, offline DFT and DPO), gate.json (every base tried and its accuracy), timings.json (seconds per stage).
+Every stage is skipped when its output is complete, so a killed replication continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from probscope.errors import ProbscopeError
+from probscope.replication.config import ReplicationConfig
+from probscope.replication.methods import METHODS, Method, run_name
+from probscope.runs import BUILTIN_DATA, Run, write_text_atomic
+
+GATE_FILE = "gate.json"
+TIMINGS_FILE = "timings.json"
+GATE_BENCHMARK = "builtin-test-id"
+
+
+def replicate(cfg: ReplicationConfig) -> Path:
+    """Build (or finish building) every run of `cfg`, then write the results; returns the results directory."""
+    from tqdm.auto import tqdm
+
+    from probscope.builtin.task import write_builtin_data
+    from probscope.replication.report import write_results
+
+    root = Path(cfg.runs_root)
+    seeds, methods = cfg.seed_list(), [METHODS.get(name) for name in cfg.method_list()]
+    paths = write_builtin_data(root / BUILTIN_DATA, cfg.task())
+    timings = _Timings(root / TIMINGS_FILE)
+    gate = _read_gate(root)
+    with tqdm(total=len(seeds) * (1 + len(methods)), desc="replicate", unit="stage") as progress:
+        for seed in seeds:
+            progress.set_postfix_str(f"seed {seed}: base")
+            with timings("base (pretraining + gate)"):
+                gate[str(seed)] = gated_base(cfg, root, seed)
+            write_text_atomic(root / GATE_FILE, json.dumps(gate, indent=2))
+            progress.update()
+            base = _passed_base(root, gate[str(seed)])
+            if base is None:
+                print(f"replicate: seed {seed}: no base passed the gate ({cfg.gate:.0%} on {GATE_BENCHMARK}); "
+                      "its methods are skipped")
+                progress.update(len(methods))
+                continue
+            for method in methods:
+                progress.set_postfix_str(f"seed {seed}: {method.name}")
+                if method.data in ("accepted", "pairs"):
+                    with timings("rejection sampling"):
+                        _sample(root, paths, base, seed)
+                with timings(method.name):
+                    build_method_run(cfg, root, paths, method, base, seed)
+                progress.update()
+    with timings("results"):
+        out = write_results(cfg)
+    print(f"replicate: results in {out} (stage times in {root / TIMINGS_FILE})")
+    return out
+
+
+def gated_base(cfg: ReplicationConfig, root: Path, seed: int) -> list[dict]:
+    """Pretrain seed `seed`'s base until one passes the gate (each attempt twice as long); every attempt's record."""
+    from probscope.demo import builtin_recipe_args
+    from probscope.training import run as training
+
+    attempts = []
+    steps = cfg.base_steps
+    for attempt in range(cfg.gate_attempts):
+        name = run_name("base", seed) + (f"-x{2 ** attempt}" if attempt else "")
+        args = builtin_recipe_args("base", root) + ["--run_name", name, "--seed", str(seed), "--max_steps", str(steps),
+                                                    "--disable_tqdm", "true", *_smoke_flags(cfg, "base")]
+        run = training.main(args)
+        _probe(run, root, ("train", "facts-train"), _probe_examples(cfg))
+        accuracy = _evaluate(root, run, (GATE_BENCHMARK, "builtin-test-shift", "builtin-facts-test"))[GATE_BENCHMARK]
+        passed = accuracy >= cfg.gate or cfg.smoke
+        attempts.append({"run": name, "steps": steps, "accuracy": accuracy, "passed": passed})
+        if passed:
+            break
+        steps *= 2
+    return attempts
+
+
+def build_method_run(cfg: ReplicationConfig, root: Path, paths: dict[str, Path], method: Method, base: Run,
+                     seed: int) -> Run:
+    """Train `method` from `base` with seed `seed`, probe its last checkpoint, evaluate all its checkpoints."""
+    from probscope.demo import builtin_recipe_args
+    from probscope.training import run as training
+
+    args = builtin_recipe_args(method.recipe, root, base) + list(method.flags)
+    args += ["--run_name", run_name(method.name, seed), "--seed", str(seed), "--data", str(_data(root, paths, method, base)),
+             "--disable_tqdm", "true"]
+    if method.finetune:
+        args += ["--learning_rate", str(cfg.finetune_lr), "--max_steps", str(cfg.finetune_steps),
+                 "--checkpoints", cfg.checkpoints]
+    run = training.main(args + _smoke_flags(cfg, method.name))
+    _probe(run, root, (method.probe_split,), _probe_examples(cfg), steps=run.checkpoint_steps()[-1:])
+    _evaluate(root, run, method.benchmarks)
+    return run
+
+
+def _smoke_flags(cfg: ReplicationConfig, method: str) -> list[str]:
+    """--smoke: the demo's smoke model and step counts (later flags win over the recipe and the settings above)."""
+    from probscope.demo import SMOKE_GRPO, SMOKE_MODEL, SMOKE_STEPS
+
+    if not cfg.smoke:
+        return []
+    if method == "base":
+        return ["--model_config", json.dumps(SMOKE_MODEL), *SMOKE_STEPS]
+    return ["--checkpoints", "0,1" if method == "grpo" else "0,2", *(SMOKE_GRPO if method == "grpo" else SMOKE_STEPS)]
+
+
+def _probe_examples(cfg: ReplicationConfig) -> int:
+    from probscope.demo import SMOKE_PROBE_EXAMPLES
+
+    return min(cfg.probe_examples, SMOKE_PROBE_EXAMPLES) if cfg.smoke else cfg.probe_examples
+
+
+def _data(root: Path, paths: dict[str, Path], method: Method, base: Run) -> Path:
+    from probscope.training.sampling import ACCEPTED, PAIRS
+
+    if method.data in ("accepted", "pairs"):
+        return _samples_dir(root, base) / (ACCEPTED if method.data == "accepted" else PAIRS)
+    return paths[method.data]
+
+
+def _samples_dir(root: Path, base: Run) -> Path:
+    return root / "data" / "samples" / base.name
+
+
+def _sample(root: Path, paths: dict[str, Path], base: Run, seed: int) -> None:
+    """Replies sampled from `base` and verified: RFT's and offline DFT's data (accepted), DPO's (pairs)."""
+    from probscope.demo import SAMPLING
+    from probscope.training.sampling import PAIRS, SampleConfig, sample
+
+    out = _samples_dir(root, base)
+    if not (out / PAIRS).is_file():
+        sample(SampleConfig(policy=str(base.checkpoint(base.checkpoint_steps()[-1])), data=str(paths["train"]),
+                            out=str(out), seed=seed, **SAMPLING))
+
+
+def _probe(run: Run, root: Path, splits: tuple[str, ...], n_examples: int, steps: list[int] | None = None) -> None:
+    """Probe `steps` (default: every checkpoint) of `run` on the first `n_examples` examples of each split."""
+    from probscope.data import DataFormat, encode_file
+    from probscope.models import load_tokenizer
+    from probscope.probe import probe_checkpoint
+
+    tokenizer = load_tokenizer(root / BUILTIN_DATA / "tokenizer")
+    for split in splits:
+        todo = [step for step in steps or run.checkpoint_steps() if step not in run.probed_steps(split)]
+        if not todo:
+            continue
+        examples = encode_file(root / BUILTIN_DATA / f"{split}.jsonl", tokenizer, DataFormat(), limit=n_examples)
+        for step in todo:
+            probe_checkpoint(run.checkpoint(step), examples, run.probe_dir(step, split), run=run.name, step=step)
+
+
+def _evaluate(root: Path, run: Run, benchmarks: tuple[str, ...]) -> dict[str, float]:
+    """Evaluate every checkpoint of `run` (greedy); the last checkpoint's accuracy per benchmark."""
+    from probscope.evaluate import evaluate_runs
+
+    last = {}
+    for benchmark in benchmarks:
+        results = evaluate_runs(root, benchmark, runs_filter=[run.name])
+        failed = [result for result in results if result.error]
+        if failed:
+            raise ProbscopeError(f"replicate: {failed[0].line()}")
+        last[benchmark] = max(results, key=lambda result: result.step).summary["average_at_k"]
+    return last
+
+
+def _read_gate(root: Path) -> dict:
+    path = root / GATE_FILE
+    if not path.is_file():
+        return {}
+    try:
+        gate = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise ProbscopeError(f"{path}: unreadable ({e}); delete it (it is rebuilt from the runs)") from None
+    return gate if isinstance(gate, dict) else {}
+
+
+def _passed_base(root: Path, attempts: list[dict]) -> Run | None:
+    passed = [attempt for attempt in attempts if attempt["passed"]]
+    return Run(root / passed[0]["run"]) if passed else None
+
+
+class _Timings:
+    """Seconds spent per stage, added across resumed invocations, in a JSON file beside the runs."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.seconds: dict[str, float] = json.loads(path.read_text()) if path.is_file() else {}
+
+    @contextmanager
+    def __call__(self, stage: str):
+        start = time.time()
+        try:
+            yield
+        finally:
+            self.seconds[stage] = round(self.seconds.get(stage, 0.0) + time.time() - start, 1)
+            write_text_atomic(self.path, json.dumps(self.seconds, indent=2))

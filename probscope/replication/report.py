@@ -1,0 +1,259 @@
+"""results/: the replication's tables (RESULTS.md, one CSV per table) and figures (png + pdf), computed from the
+runs of a replication (probscope.replication.pipeline) and nothing else.
+
+    from probscope.replication.report import seed_table, write_results
+    finals = seed_table(ReplicationConfig())     # polars: method, seed, run, benchmark, step, accuracy
+
+Across seeds every number is a mean with a 95% t-interval (n seeds, n - 1 degrees of freedom); a claim
+"A beats B" is tested on the per-seed paired differences (same seed = same base), and called reproduced
+when the interval of the difference lies above 0, contradicted when below, inconclusive otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import polars as pl
+
+from probscope import schema
+from probscope.replication.config import ReplicationConfig
+from probscope.replication.methods import METHODS, REASONING_BENCHMARKS
+from probscope.replication.pipeline import GATE_BENCHMARK, GATE_FILE, TIMINGS_FILE
+
+SEED = "seed"
+ACCURACY = "accuracy"
+BASE = "base"
+# the probability thresholds of the lowest-bin listing (the paper's lowest bins, and p < 0.1)
+LOW_THRESHOLDS = (1e-4, 1e-3, 1e-2, 0.1)
+_RUN_NAME = re.compile(r"^(?P<method>.+)-s(?P<seed>\d+)(-x\d+)?$")
+
+
+# ---- reading the runs ------------------------------------------------------------------------------------
+def gate_attempts(cfg: ReplicationConfig) -> pl.DataFrame:
+    """Every base tried: seed, run, steps, accuracy (on builtin-test-id), passed."""
+    path = Path(cfg.runs_root) / GATE_FILE
+    gate = json.loads(path.read_text()) if path.is_file() else {}
+    rows = [{SEED: int(seed), **attempt} for seed, attempts in gate.items() for attempt in attempts]
+    return pl.DataFrame(rows, schema={SEED: pl.Int64, "run": pl.String, "steps": pl.Int64, ACCURACY: pl.Float64,
+                                      "passed": pl.Boolean})
+
+
+def chosen_runs(cfg: ReplicationConfig) -> dict[str, tuple[str, int]]:
+    """run name -> (method, seed) of every run the results use: the base that passed each seed's gate (as
+    "base") and every method run of the seeds in `cfg`."""
+    seeds = set(cfg.seed_list())
+    chosen = {row["run"]: (BASE, row[SEED]) for row in gate_attempts(cfg).filter("passed").iter_rows(named=True)
+              if row[SEED] in seeds}
+    for path in sorted(Path(cfg.runs_root).iterdir()) if Path(cfg.runs_root).is_dir() else []:
+        match = _RUN_NAME.match(path.name)
+        if match and match["method"] in METHODS and int(match["seed"]) in seeds:
+            chosen[path.name] = (match["method"], int(match["seed"]))
+    return chosen
+
+
+def accuracy_table(cfg: ReplicationConfig) -> pl.DataFrame:
+    """Every evaluated checkpoint of the chosen runs: method, seed, run, benchmark, step, accuracy."""
+    from probscope.evaluate import load_evals
+
+    chosen = chosen_runs(cfg)
+    evals = load_evals(cfg.runs_root, runs_filter=list(chosen))
+    if evals.is_empty():
+        return pl.DataFrame(schema={schema.METHOD: pl.String, SEED: pl.Int64, schema.RUN: pl.String,
+                                    "benchmark": pl.String, schema.STEP: pl.Int64, ACCURACY: pl.Float64})
+    return evals.select(
+        pl.col(schema.RUN).replace_strict({run: m for run, (m, _) in chosen.items()}).alias(schema.METHOD),
+        pl.col(schema.RUN).replace_strict({run: s for run, (_, s) in chosen.items()}).alias(SEED),
+        schema.RUN, "benchmark", schema.STEP, pl.col("average_at_k").alias(ACCURACY),
+    ).sort(schema.METHOD, SEED, "benchmark", schema.STEP)
+
+
+def seed_table(cfg: ReplicationConfig) -> pl.DataFrame:
+    """Each run's last evaluated checkpoint per benchmark (the base: its only one)."""
+    acc = accuracy_table(cfg)
+    return acc.filter(pl.col(schema.STEP) == pl.col(schema.STEP).max().over(schema.RUN, "benchmark"))
+
+
+def peak_table(cfg: ReplicationConfig) -> pl.DataFrame:
+    """Each run's best checkpoint per benchmark: its accuracy and step (the learning curves' summary)."""
+    acc = accuracy_table(cfg).filter(pl.col(schema.METHOD) != BASE)
+    return (acc.sort(ACCURACY, schema.STEP, descending=[True, False])
+            .group_by(schema.METHOD, SEED, schema.RUN, "benchmark", maintain_order=True).first()
+            .sort(schema.METHOD, SEED, "benchmark"))
+
+
+# ---- statistics over seeds -------------------------------------------------------------------------------
+def t_interval(values: list[float]) -> tuple[float, float | None, float | None]:
+    """Mean and its 95% t-interval (None with a single value)."""
+    from scipy import stats
+
+    n = len(values)
+    mean = sum(values) / n
+    if n < 2:
+        return mean, None, None
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    half = stats.t.ppf(0.975, n - 1) * sd / math.sqrt(n)
+    return mean, mean - half, mean + half
+
+
+def over_seeds(table: pl.DataFrame, value: str, by: list[str]) -> pl.DataFrame:
+    """Per group of `by`: n seeds, mean, lo, hi of `value`, and the per-seed values in seed order."""
+    rows = []
+    for key, group in table.sort(SEED).group_by(by, maintain_order=True):
+        values = group[value].to_list()
+        mean, lo, hi = t_interval(values)
+        rows.append({**dict(zip(by, key)), "n": len(values), "mean": mean, "lo": lo, "hi": hi,
+                     "per_seed": ", ".join(f"{v:.3f}" for v in values)})
+    return pl.DataFrame(rows, schema={**{b: table.schema[b] for b in by}, "n": pl.Int64, "mean": pl.Float64,
+                                      "lo": pl.Float64, "hi": pl.Float64, "per_seed": pl.String})
+
+
+def paired_difference(table: pl.DataFrame, a: str, b: str, value: str = ACCURACY) -> pl.DataFrame:
+    """Per benchmark: a − b on the seeds both have, its t-interval and the verdict on "a beats b"."""
+    left = table.filter(pl.col(schema.METHOD) == a).select(SEED, "benchmark", pl.col(value).alias("a"))
+    right = table.filter(pl.col(schema.METHOD) == b).select(SEED, "benchmark", pl.col(value).alias("b"))
+    both = left.join(right, on=[SEED, "benchmark"]).with_columns((pl.col("a") - pl.col("b")).alias("difference"))
+    out = over_seeds(both, "difference", ["benchmark"])
+    return out.with_columns(pl.lit(f"{a} − {b}").alias("comparison"),
+                            pl.struct("lo", "hi").map_elements(_verdict, return_dtype=pl.String).alias("verdict"))
+
+
+def _verdict(interval: dict) -> str:
+    lo, hi = interval["lo"], interval["hi"]
+    if lo is None:
+        return "one seed: no interval"
+    return "reproduced" if lo > 0 else "contradicted" if hi < 0 else "inconclusive"
+
+
+# ---- probe tables ----------------------------------------------------------------------------------------
+def final_tokens(cfg: ReplicationConfig, dataset: str = "train") -> pl.DataFrame:
+    """The probed tokens of every chosen run's last probed checkpoint on `dataset`, with method and seed."""
+    from probscope.analysis import load_tokens
+    from probscope.runs import Run
+
+    chosen = chosen_runs(cfg)
+    names = [name for name in chosen if Run(Path(cfg.runs_root) / name).probed_steps(dataset)]
+    if not names:
+        return pl.DataFrame()
+    tokens = load_tokens(cfg.runs_root, runs=names, dataset=dataset)
+    return tokens.with_columns(
+        pl.col(schema.RUN).replace_strict({run: m for run, (m, _) in chosen.items()}).alias(schema.METHOD),
+        pl.col(schema.RUN).replace_strict({run: s for run, (_, s) in chosen.items()}).alias(SEED),
+    )
+
+
+def polarization(tokens: pl.DataFrame) -> pl.DataFrame:
+    """Per method and seed: % of training tokens with p < 1e-4 (lowest bin), p < 0.1, and p ≥ 0.9 (highest)."""
+    p = pl.col(schema.P)
+    return tokens.group_by(schema.METHOD, SEED).agg(
+        (100 * (p < 1e-4).mean()).alias("p<1e-4"), (100 * (p < 0.1).mean()).alias("p<0.1"),
+        (100 * (p >= 0.9).mean()).alias("p>=0.9"), pl.len().alias("tokens"),
+    ).sort(schema.METHOD, SEED)
+
+
+def low_roles(tokens: pl.DataFrame) -> pl.DataFrame:
+    """Per method and threshold (pooled over seeds): tokens below it and each role's share of them (%)."""
+    rows = []
+    for threshold in LOW_THRESHOLDS:
+        low = tokens.filter(pl.col(schema.P) < threshold)
+        counts = low.group_by(schema.METHOD, schema.ROLE).len()
+        for (method,), group in counts.group_by(schema.METHOD):
+            total = group["len"].sum()
+            shares = {role: 100 * n / total for role, n in group.select(schema.ROLE, "len").iter_rows()}
+            rows.append({schema.METHOD: method, "threshold": threshold, "tokens": total,
+                         **{f"% {role}": shares.get(role, 0.0) for role in _roles(tokens)}})
+    return pl.DataFrame(rows).sort(schema.METHOD, "threshold") if rows else pl.DataFrame()
+
+
+def role_baseline(tokens: pl.DataFrame) -> pl.DataFrame:
+    """Each role's share of all probed tokens (%): what the low-bin shares compare against."""
+    total = len(tokens)
+    return (tokens.group_by(schema.ROLE).len().with_columns((100 * pl.col("len") / total).alias("% of all tokens"))
+            .drop("len").sort("% of all tokens", descending=True))
+
+
+def _roles(tokens: pl.DataFrame) -> list[str]:
+    return sorted(r for r in tokens[schema.ROLE].unique().to_list() if r is not None)
+
+
+# ---- writing results/ ------------------------------------------------------------------------------------
+def write_results(cfg: ReplicationConfig) -> Path:
+    """Compute every table and figure from the runs and write them under cfg.results; returns that path."""
+    from probscope.replication.figures import curves_figure, figure2, save
+
+    out = Path(cfg.results)
+    out.mkdir(parents=True, exist_ok=True)
+    finals, peaks = seed_table(cfg), peak_table(cfg)
+    tokens = final_tokens(cfg)
+    facts_tokens = final_tokens(cfg, "facts-train")
+    tables: dict[str, pl.DataFrame] = {
+        "gate": gate_attempts(cfg),
+        "accuracy_final": over_seeds(finals, ACCURACY, [schema.METHOD, "benchmark"]),
+        "accuracy_peak": over_seeds(peaks, ACCURACY, [schema.METHOD, "benchmark"]),
+        "peak_step": over_seeds(peaks.with_columns(pl.col(schema.STEP).cast(pl.Float64)), schema.STEP,
+                                [schema.METHOD, "benchmark"]),
+        "claims": pl.concat([
+            paired_difference(finals, "dft", "sft").with_columns(pl.lit("final").alias("checkpoint")),
+            paired_difference(peaks, "dft", "sft").with_columns(pl.lit("peak").alias("checkpoint")),
+            paired_difference(finals, "facts-sft", "facts-dft").with_columns(pl.lit("final").alias("checkpoint")),
+        ]),
+    }
+    if not tokens.is_empty():
+        pol = polarization(tokens)
+        tables["polarization"] = pl.concat([
+            over_seeds(pol, column, [schema.METHOD]).with_columns(pl.lit(column).alias("share"))
+            for column in ("p<1e-4", "p<0.1", "p>=0.9")])
+        tables["low_roles"] = low_roles(tokens)
+        tables["role_baseline"] = role_baseline(tokens)
+        save(figure2(tokens), out / "figure2")
+    if not facts_tokens.is_empty():
+        tables["facts_polarization"] = over_seeds(polarization(facts_tokens), "p<0.1", [schema.METHOD])
+    acc = accuracy_table(cfg)
+    save(curves_figure(acc, REASONING_BENCHMARKS), out / "learning_curves")
+    for name, table in tables.items():
+        table.write_csv(out / f"{name}.csv")
+    timings = Path(cfg.runs_root) / TIMINGS_FILE
+    (out / "RESULTS.md").write_text(render_markdown(cfg, tables, json.loads(timings.read_text()) if timings.is_file()
+                                                    else {}))
+    return out
+
+
+def render_markdown(cfg: ReplicationConfig, tables: dict[str, pl.DataFrame], timings: dict[str, float]) -> str:
+    from probscope.plots import markdown_table
+
+    lines = ["# The built-in replication: results", "",
+             f"Generated by `probscope replicate` (= `make replicate`) with seeds {cfg.seeds}, fine-tuning lr "
+             f"{cfg.finetune_lr:g} for {cfg.finetune_steps} steps (checkpoints {cfg.checkpoints}), operand shift: "
+             f"demonstrations use operands 0–{cfg.train_max_operand}, `builtin-test-shift` uses "
+             f"{cfg.train_max_operand + 1}–9. Accuracy: greedy, 200 problems per split. Across seeds: mean "
+             "[95% t-interval]; per-seed values in seed order. Every number below is computed from the runs.", ""]
+
+    def section(title: str, text: str, name: str, columns: list[str] | None = None) -> None:
+        if name in tables and not tables[name].is_empty():
+            table = tables[name] if columns is None else tables[name].select(columns)
+            lines.extend([f"## {title}", "", text, "", markdown_table(table, digits=3), ""])
+
+    section("The gate: each seed's base before fine-tuning",
+            f"A base must reach {cfg.gate:.0%} on `{GATE_BENCHMARK}`; a failing one is pretrained again, twice as long.",
+            "gate")
+    section("Generalization: accuracy at the last checkpoint", "", "accuracy_final")
+    section("Accuracy at each run's best checkpoint", "The peak of the learning curve (see learning_curves.png).",
+            "accuracy_peak")
+    section("Step of the best checkpoint", "Does DFT peak sooner?", "peak_step")
+    section("Claims as paired differences over seeds",
+            "Reproduced: the 95% interval of the per-seed difference lies above 0; contradicted: below 0.", "claims",
+            ["comparison", "checkpoint", "benchmark", "n", "mean", "lo", "hi", "per_seed", "verdict"])
+    section("Polarization (Figure 2): % of training tokens", "Last checkpoint, probed on the first "
+            f"{cfg.probe_examples} demonstrations. ![figure2](figure2.png)", "polarization",
+            ["share", schema.METHOD, "n", "mean", "lo", "hi", "per_seed"])
+    section("Who fills the lowest bins", "Share of the tokens below each threshold by ground-truth role (%), pooled "
+            "over seeds.", "low_roles")
+    section("Roles among all probed tokens", "", "role_baseline")
+    section("Facts (the stated limitation): % of facts-train tokens below p = 0.1", "", "facts_polarization")
+    if timings:
+        lines += ["## Time per stage (seconds, this machine)", "",
+                  markdown_table(pl.DataFrame({"stage": list(timings), "seconds": list(timings.values())})), ""]
+    lines += ["![learning curves](learning_curves.png)", ""]
+    return "\n".join(lines)
