@@ -21,7 +21,8 @@ that depends on z only through log p has ∂ℓ/∂z = (∂ℓ/∂log p)·(e_y �
 
     logit view   w = −∂L/∂log p_t          (L = sum of the batch's per-token losses; sg(·) is a constant)
                  SFT 1, DFT p, power p^q, dft-floor max(p, floor), dft-sentence π(y|x) (the whole reply's
-                 probability), dft-geometric exp(mean log p over the reply).
+                 probability), dft-geometric exp(mean log p over the reply), sft-above 1[p ≥ threshold],
+                 sft-below 1[p < threshold].
 
 The DFT paper's RL view (its eqs. 5-8) reads SFT's gradient as an on-policy policy gradient with reward
 1[y = y*] and importance weight 1/π_θ(y*|x): ∇L_SFT = −E_{y~π_θ}[1[y = y*]/π_θ(y|x) · ∇log π_θ(y|x)].
@@ -227,6 +228,21 @@ def power(batch: TokenBatch, *, q: float = 0.5) -> Tensor:
     pow_q = scaled.exp()
     loss = -(torch.expm1(scaled).detach() + (pow_q - pow_q.detach())) / q
     return torch.where(batch.mask, loss, 0.0)
+
+
+# Thresholded maximum likelihood (Li et al. 2025, "Beyond Log Likelihood"): −log p on a subset of the tokens.
+# Learning only what the model already finds likely leans on its prior; learning only the unlikely tokens
+# leans away from it. Their weight is an indicator, so the gradient is SFT's or nothing.
+@register_objective("sft-above", ranges={"threshold": (0.0, 1.0)})
+def sft_above(batch: TokenBatch, *, threshold: float = 0.1) -> Tensor:
+    """−log p on target tokens with p ≥ threshold, 0 on the others (threshold=0: SFT)."""
+    return _weighted_nll(batch, (batch.logp.exp() >= threshold).to(batch.logp.dtype))
+
+
+@register_objective("sft-below", ranges={"threshold": (0.0, 1.0)})
+def sft_below(batch: TokenBatch, *, threshold: float = 0.1) -> Tensor:
+    """−log p on target tokens with p < threshold, 0 on the others (threshold=1: SFT, except at p = 1)."""
+    return _weighted_nll(batch, (batch.logp.exp() < threshold).to(batch.logp.dtype))
 
 
 @register_objective("asft", needs_vocab_logp=True, ranges={"kl_weight": (0.0, 1e6)})

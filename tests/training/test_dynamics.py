@@ -17,6 +17,7 @@ from probscope.analysis.dynamics import read_dynamics
 from probscope.errors import ProbscopeError
 from probscope.runs import DYNAMICS_PART_GLOB
 from probscope.training.callbacks import GradientWeightCallback
+from probscope.training.objectives import get_objective, objective_names
 
 
 def spread_model(model):
@@ -99,7 +100,8 @@ def test_objective_trainer_records_the_logged_batches(tmp_path, tokenizer, llama
     table = read_dynamics(tmp_path / "dynamics")
     assert table.schema == schema.dynamics_schema()
     assert sorted(set(table[schema.STEP])) == [1, 2, 4]
-    assert set(table[schema.OBJECTIVE]) == {"sft", "dft", "dft-sentence", "dft-geometric", "dft-floor", "power"}
+    assert set(table[schema.OBJECTIVE]) == {"sft", "dft", "dft-sentence", "dft-geometric", "dft-floor", "power",
+                                              "sft-above", "sft-below"}
     # step 1 trained on all 8 examples with the initial weights
     check_step_against_reference(table, 1, reference(initial, data))
     logged = {h["step"]: h for h in trainer.state.log_history if "grad_norm" in h}
@@ -173,7 +175,8 @@ def test_trl_sft_trainer_without_sum_p2_records_null_shares_and_warns(tmp_path, 
         trainer.train()
     assert any("log_sum_sq_probs" in str(w.message) for w in caught)
     table = read_dynamics(tmp_path / "dynamics")
-    assert table.height == 6 and table[schema.GRAD_SQ_SHARE].is_null().all()
+    one_step_per_objective = len([n for n in objective_names() if not get_objective(n).needs_vocab_logp])
+    assert table.height == one_step_per_objective and table[schema.GRAD_SQ_SHARE].is_null().all()
     assert table[schema.N_TOKENS][0] == sum(table[schema.P_BIN_COUNTS][0])
 
 

@@ -48,7 +48,8 @@ def probs_np(logits, targets):
 
 def closed_form_weights(p: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
     """Each objective's logit-view weight, written out by hand per row (= per reply here)."""
-    weights = {"sft": np.ones_like(p), "dft": p, "dft-floor": np.maximum(p, 0.1), "power": p ** 0.5}
+    weights = {"sft": np.ones_like(p), "dft": p, "dft-floor": np.maximum(p, 0.1), "power": p ** 0.5,
+               "sft-above": (p >= 0.1).astype(p.dtype), "sft-below": (p < 0.1).astype(p.dtype)}
     sentence, geometric = np.zeros_like(p), np.zeros_like(p)
     for row in range(p.shape[0]):
         reply = p[row][mask[row]]
@@ -77,7 +78,8 @@ def test_dft_loss_is_minus_p_log_p_and_gradient_is_p_times_sft(example):
     np.testing.assert_allclose(z_sft.grad.numpy(), (soft - onehot) * mask.numpy()[..., None], atol=1e-12)
 
 
-@pytest.mark.parametrize("name", ["sft", "dft", "dft-sentence", "dft-geometric", "dft-floor", "power"])
+@pytest.mark.parametrize("name", ["sft", "dft", "dft-sentence", "dft-geometric", "dft-floor", "power", "sft-above",
+                                  "sft-below"])
 def test_gradient_weight_matches_closed_form_and_logit_gradient(example, name):
     logits, targets, mask = example
     soft, p = probs_np(logits, targets)
@@ -225,3 +227,18 @@ def test_sentence_weight_underflow_counts_replies_whose_weight_is_exactly_zero()
     weight = gradient_weight("dft-sentence", logp, mask, ids)
     assert (weight[0, 2:] == 0).all() and (weight[0, :2] > 0).all()     # the definition: no gradient there
     assert sentence_weight_underflow(logp.double(), mask, ids) == (0, 3)   # float64 does not underflow at -110
+
+
+def test_thresholded_objectives_split_sft_at_the_threshold(example):
+    logits, targets, mask = example
+    _, p = probs_np(logits, targets)
+    on_target = p[mask.numpy()]
+    threshold = float(np.median(on_target))   # tokens on both sides, so neither part is trivially 0 or SFT
+    assert (on_target >= threshold).any() and (on_target < threshold).any()
+    batch = TokenBatch(logp_of(logits, targets, mask), mask)
+    args = {"threshold": threshold}
+    above = get_objective("sft-above").per_token_loss(batch, args).numpy()
+    below = get_objective("sft-below").per_token_loss(batch, args).numpy()
+    nll = np.where(mask.numpy(), -np.log(p), 0.0)
+    np.testing.assert_allclose(above, np.where(p >= threshold, nll, 0.0), rtol=1e-12)
+    np.testing.assert_allclose(above + below, nll, rtol=1e-12)
