@@ -29,3 +29,25 @@ def _replicate(args) -> None:
     cfg = ReplicationConfig(**{f.name: getattr(args, f.name) for f in flag_fields(ReplicationConfig)})
     out = write_results(cfg) if args.report_only else replicate(cfg)
     print(f"probscope replicate: {out / 'RESULTS.md'}")
+
+
+@COMMANDS.register("replicate-continuum")
+def add_continuum_command(sub) -> None:
+    from probscope.replication.continuum import ContinuumConfig
+
+    p = sub.add_parser(
+        "replicate-continuum", help="the capability-continuum study: objectives x bases of graded competence",
+        description="Pretrain a base per seed, stop it at several points (bases of graded competence), fine-tune "
+                    "each with every objective and write the crossover (results/continuum). Resumable.",
+    )
+    add_dataclass_flags(p, ContinuumConfig)
+    p.add_argument("--report-only", action="store_true", help="only rewrite the results from the existing runs")
+    p.set_defaults(func=_continuum)
+
+
+def _continuum(args) -> None:
+    from probscope.replication.continuum import ContinuumConfig, run_continuum, write_continuum_results
+
+    cfg = ContinuumConfig(**{f.name: getattr(args, f.name) for f in flag_fields(ContinuumConfig)})
+    out = write_continuum_results(cfg) if args.report_only else run_continuum(cfg)
+    print(f"probscope replicate-continuum: {out / 'CONTINUUM.md'}")

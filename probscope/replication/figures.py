@@ -40,6 +40,30 @@ def curves_figure(accuracy: pl.DataFrame, benchmarks: Sequence[str]) -> Figure:
                                 title="Accuracy vs fine-tuning step (greedy; mean over seeds, 95% t-interval)")
 
 
+def continuum_figure(table: pl.DataFrame, benchmarks: Sequence[str]) -> Figure:
+    """Accuracy after fine-tuning against the base's own accuracy, one line per objective and one panel per
+    benchmark (means over seeds); the diagonal is "no change"."""
+    from probscope.plots.style import panel_axes
+
+    figure, axes = panel_axes(None, len(benchmarks), (5.0 * len(benchmarks), 4.2))
+    means = (table.group_by("benchmark", "objective", "stop")
+             .agg(pl.col("base_accuracy").mean(), pl.col("accuracy").mean()))
+    for panel, benchmark in zip(axes, benchmarks):
+        rows = means.filter(pl.col("benchmark") == benchmark)
+        for objective in sorted(rows["objective"].unique().to_list()):
+            line = rows.filter(pl.col("objective") == objective).sort("base_accuracy")
+            panel.plot(line["base_accuracy"].to_numpy(), line["accuracy"].to_numpy(), marker="o", label=objective)
+        panel.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1, label="no change")
+        panel.set_title(benchmark)
+        panel.set_xlabel("base accuracy (pretraining stopped early → late)")
+        panel.set_ylabel("accuracy after fine-tuning")
+        panel.set_xlim(-0.02, 1.02)
+        panel.set_ylim(-0.02, 1.02)
+        panel.grid(alpha=0.3)
+        panel.legend(frameon=False, fontsize="small")
+    return figure
+
+
 def save(figure: Figure, stem: Path) -> None:
     for fmt in FORMATS:
         figure.savefig(stem.with_suffix(f".{fmt}"), bbox_inches="tight", dpi=130)

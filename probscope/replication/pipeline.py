@@ -37,7 +37,7 @@ def replicate(cfg: ReplicationConfig) -> Path:
     root = Path(cfg.runs_root)
     seeds, methods = cfg.seed_list(), [METHODS.get(name) for name in cfg.method_list()]
     paths = write_builtin_data(root / BUILTIN_DATA, cfg.task())
-    timings = _Timings(root / TIMINGS_FILE)
+    timings = StageTimings(root / TIMINGS_FILE)
     gate = _read_gate(root)
     with tqdm(total=len(seeds) * (1 + len(methods)), desc="replicate", unit="stage") as progress:
         for seed in seeds:
@@ -79,7 +79,7 @@ def gated_base(cfg: ReplicationConfig, root: Path, seed: int) -> list[dict]:
                                                     "--disable_tqdm", "true", *_smoke_flags(cfg, "base")]
         run = training.main(args)
         _probe(run, root, ("train", "facts-train"), _probe_examples(cfg))
-        accuracy = _evaluate(root, run, (GATE_BENCHMARK, "builtin-test-shift", "builtin-facts-test"))[GATE_BENCHMARK]
+        accuracy = evaluate_run(root, run, (GATE_BENCHMARK, "builtin-test-shift", "builtin-facts-test"))[GATE_BENCHMARK]
         passed = accuracy >= cfg.gate or cfg.smoke
         attempts.append({"run": name, "steps": steps, "accuracy": accuracy, "passed": passed})
         if passed:
@@ -102,7 +102,7 @@ def build_method_run(cfg: ReplicationConfig, root: Path, paths: dict[str, Path],
                  "--checkpoints", cfg.checkpoints]
     run = training.main(args + _smoke_flags(cfg, method.name))
     _probe(run, root, (method.probe_split,), _probe_examples(cfg), steps=run.checkpoint_steps()[-1:])
-    _evaluate(root, run, method.benchmarks)
+    evaluate_run(root, run, method.benchmarks)
     return run
 
 
@@ -162,7 +162,7 @@ def _probe(run: Run, root: Path, splits: tuple[str, ...], n_examples: int, steps
             probe_checkpoint(run.checkpoint(step), examples, run.probe_dir(step, split), run=run.name, step=step)
 
 
-def _evaluate(root: Path, run: Run, benchmarks: tuple[str, ...]) -> dict[str, float]:
+def evaluate_run(root: Path, run: Run, benchmarks: tuple[str, ...]) -> dict[str, float]:
     """Evaluate every checkpoint of `run` (greedy); the last checkpoint's accuracy per benchmark."""
     from probscope.evaluate import evaluate_runs
 
@@ -192,7 +192,7 @@ def _passed_base(root: Path, attempts: list[dict]) -> Run | None:
     return Run(root / passed[0]["run"]) if passed else None
 
 
-class _Timings:
+class StageTimings:
     """Seconds spent per stage, added across resumed invocations, in a JSON file beside the runs."""
 
     def __init__(self, path: Path):

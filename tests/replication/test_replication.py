@@ -65,7 +65,7 @@ def test_a_base_below_the_gate_is_pretrained_twice_as_long(tmp_path, monkeypatch
 
     write_builtin_data(tmp_path / "data" / "builtin", TaskConfig(**SMOKE_TASK, train_max_operand=4))
     accuracies = iter([0.1, 0.7])   # the first base fails the gate, its successor passes
-    monkeypatch.setattr(pipeline, "_evaluate", lambda root, run, benchmarks: {pipeline.GATE_BENCHMARK: next(accuracies)})
+    monkeypatch.setattr(pipeline, "evaluate_run", lambda root, run, benchmarks: {pipeline.GATE_BENCHMARK: next(accuracies)})
     monkeypatch.setattr(pipeline, "_probe", lambda *args, **kwargs: None)
     monkeypatch.setattr(pipeline, "_smoke_flags", lambda cfg, method: [
         "--model_config", json.dumps(SMOKE_MODEL), "--per_device_train_batch_size", "4", "--disable_tqdm", "true"])
