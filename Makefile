@@ -12,7 +12,7 @@ BIN    := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo demo-build test bench clean-runs replicate
+.PHONY: demo demo-build test bench clean-runs replicate replicate-continuum
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,3 +46,7 @@ clean-runs:
 # the built-in replication (every method x 3 seeds, probed and evaluated) -> results/ (resumable)
 replicate: $(VENV)/.installed
 	$(BIN)/probscope replicate
+
+# the capability-continuum study (objectives x bases stopped at several pretraining steps) -> results/continuum/
+replicate-continuum: $(VENV)/.installed
+	$(BIN)/probscope replicate-continuum
