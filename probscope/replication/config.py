@@ -29,6 +29,9 @@ class ReplicationConfig:
     finetune_steps: int = field(default=200, metadata={"help": "optimizer steps of the SFT-family fine-tunes"})
     checkpoints: str = field(default="0,10,25,50,100,200", metadata={
         "help": "steps saved (and evaluated: the learning curves) in every fine-tune"})
+    lr_sweep: str = field(default="1e-4,1e-3", metadata={
+        "help": "further learning rates for the sweep methods, same steps and checkpoints (runs <method>-lr<lr>-s<seed>)"})
+    sweep_methods: str = field(default="sft,dft", metadata={"help": "methods fine-tuned at every lr of lr_sweep"})
     methods: str = field(default="sft,dft,dft-sentence,dft-geometric,rft,dft-offline,dpo,grpo,facts-sft,facts-dft",
                          metadata={"help": "methods to run (probscope.replication.methods)"})
     probe_examples: int = field(default=1000, metadata={"help": "training examples probed per final checkpoint"})
@@ -51,6 +54,20 @@ class ReplicationConfig:
         if not seeds or len(set(seeds)) != len(seeds):
             raise ProbscopeError(f"seeds: expected distinct integers, got {self.seeds!r}")
         return seeds
+
+    def sweep(self) -> list[tuple[str, float]]:
+        """(method, learning rate) of every sweep run (the main lr is already covered by the methods)."""
+        try:
+            lrs = [float(lr) for lr in self.lr_sweep.split(",") if lr.strip()]
+        except ValueError:
+            raise ProbscopeError(f"lr_sweep: expected comma-separated numbers, got {self.lr_sweep!r}") from None
+        methods = [m.strip() for m in self.sweep_methods.split(",") if m.strip()]
+        from probscope.replication.methods import METHODS
+
+        for name in methods:
+            if not METHODS.get(name).finetune:
+                raise ProbscopeError(f"sweep_methods: {name} keeps its recipe's learning rate; sweep sft-family methods")
+        return [(name, lr) for lr in lrs if lr != self.finetune_lr for name in methods]
 
     def method_list(self) -> list[str]:
         from probscope.replication.methods import METHODS

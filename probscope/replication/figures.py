@@ -40,6 +40,32 @@ def curves_figure(accuracy: pl.DataFrame, benchmarks: Sequence[str]) -> Figure:
                                 title="Accuracy vs fine-tuning step (greedy; mean over seeds, 95% t-interval)")
 
 
+def sweep_figure(sweep: pl.DataFrame, benchmarks: Sequence[str]) -> Figure:
+    """Learning curves per learning rate: one panel per benchmark and lr, one line per method (seed means)."""
+    from probscope.plots.style import panel_axes
+    from probscope.replication.report import t_interval
+
+    lrs = sorted(sweep["lr"].unique().to_list())
+    figure, axes = panel_axes(None, len(benchmarks) * len(lrs), (4.0 * len(lrs), 3.4), columns=len(lrs))
+    for i, (benchmark, lr) in enumerate((b, lr) for b in benchmarks for lr in lrs):
+        panel = axes[i]
+        rows = sweep.filter((pl.col("benchmark") == benchmark) & (pl.col("lr") == lr))
+        for method in sorted(rows[schema.METHOD].unique().to_list()):
+            by_step = rows.filter(pl.col(schema.METHOD) == method).group_by(schema.STEP).agg(pl.col("accuracy"))
+            by_step = by_step.sort(schema.STEP)
+            stats = [t_interval(values) for values in by_step["accuracy"].to_list()]
+            steps = by_step[schema.STEP].to_numpy()
+            panel.plot(steps, [m for m, _, _ in stats], marker="o", markersize=3, label=method)
+            if all(lo is not None for _, lo, _ in stats):
+                panel.fill_between(steps, [lo for _, lo, _ in stats], [hi for _, _, hi in stats], alpha=0.15)
+        panel.set_title(f"{benchmark}, lr {lr:g}", fontsize="medium")
+        panel.set_ylim(-0.02, 1.02)
+        panel.set_xlabel("fine-tuning step")
+        panel.grid(alpha=0.3)
+        panel.legend(frameon=False, fontsize="small")
+    return figure
+
+
 def continuum_figure(table: pl.DataFrame, benchmarks: Sequence[str]) -> Figure:
     """Accuracy after fine-tuning against the base's own accuracy, one line per objective and one panel per
     benchmark (means over seeds); the diagonal is "no change"."""

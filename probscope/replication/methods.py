@@ -47,5 +47,6 @@ for _method in (
     METHODS.add(_method.name, _method)
 
 
-def run_name(method: str, seed: int) -> str:
-    return f"{method}-s{seed}"
+def run_name(method: str, seed: int, lr: float | None = None) -> str:
+    """<method>-s<seed>; a learning-rate sweep run: <method>-lr<lr>-s<seed>."""
+    return f"{method}-s{seed}" if lr is None else f"{method}-lr{lr:g}-s{seed}"

@@ -39,7 +39,8 @@ def replicate(cfg: ReplicationConfig) -> Path:
     paths = write_builtin_data(root / BUILTIN_DATA, cfg.task())
     timings = StageTimings(root / TIMINGS_FILE)
     gate = _read_gate(root)
-    with tqdm(total=len(seeds) * (1 + len(methods)), desc="replicate", unit="stage") as progress:
+    sweep = cfg.sweep()
+    with tqdm(total=len(seeds) * (1 + len(methods) + len(sweep)), desc="replicate", unit="stage") as progress:
         for seed in seeds:
             progress.set_postfix_str(f"seed {seed}: base")
             with timings("base (pretraining + gate)"):
@@ -50,7 +51,7 @@ def replicate(cfg: ReplicationConfig) -> Path:
             if base is None:
                 print(f"replicate: seed {seed}: no base passed the gate ({cfg.gate:.0%} on {GATE_BENCHMARK}); "
                       "its methods are skipped")
-                progress.update(len(methods))
+                progress.update(len(methods) + len(sweep))
                 continue
             for method in methods:
                 progress.set_postfix_str(f"seed {seed}: {method.name}")
@@ -59,6 +60,11 @@ def replicate(cfg: ReplicationConfig) -> Path:
                         _sample(root, paths, base, seed)
                 with timings(method.name):
                     build_method_run(cfg, root, paths, method, base, seed)
+                progress.update()
+            for name, lr in sweep:
+                progress.set_postfix_str(f"seed {seed}: {name} at lr {lr:g}")
+                with timings("learning-rate sweep"):
+                    build_method_run(cfg, root, paths, METHODS.get(name), base, seed, lr=lr)
                 progress.update()
     with timings("results"):
         out = write_results(cfg)
@@ -89,16 +95,17 @@ def gated_base(cfg: ReplicationConfig, root: Path, seed: int) -> list[dict]:
 
 
 def build_method_run(cfg: ReplicationConfig, root: Path, paths: dict[str, Path], method: Method, base: Run,
-                     seed: int) -> Run:
-    """Train `method` from `base` with seed `seed`, probe its last checkpoint, evaluate all its checkpoints."""
+                     seed: int, lr: float | None = None) -> Run:
+    """Train `method` from `base` with seed `seed` (at `lr`: a sweep run; default the replication's lr), probe its
+    last checkpoint, evaluate all its checkpoints."""
     from probscope.demo import builtin_recipe_args
     from probscope.training import run as training
 
     args = builtin_recipe_args(method.recipe, root, base) + list(method.flags)
-    args += ["--run_name", run_name(method.name, seed), "--seed", str(seed), "--data", str(_data(root, paths, method, base)),
+    args += ["--run_name", run_name(method.name, seed, lr), "--seed", str(seed), "--data", str(_data(root, paths, method, base)),
              "--disable_tqdm", "true"]
     if method.finetune:
-        args += ["--learning_rate", str(cfg.finetune_lr), "--max_steps", str(cfg.finetune_steps),
+        args += ["--learning_rate", str(cfg.finetune_lr if lr is None else lr), "--max_steps", str(cfg.finetune_steps),
                  "--checkpoints", cfg.checkpoints]
     run = training.main(args + _smoke_flags(cfg, method.name))
     _probe(run, root, (method.probe_split,), _probe_examples(cfg), steps=run.checkpoint_steps()[-1:])

@@ -29,6 +29,8 @@ BASE = "base"
 # the probability thresholds of the lowest-bin listing (the paper's lowest bins, and p < 0.1)
 LOW_THRESHOLDS = (1e-4, 1e-3, 1e-2, 0.1)
 _RUN_NAME = re.compile(r"^(?P<method>.+)-s(?P<seed>\d+)(-x\d+)?$")
+_SWEEP_RUN_NAME = re.compile(r"^(?P<method>.+)-lr(?P<lr>[0-9.e+-]+)-s(?P<seed>\d+)$")
+LR = "lr"
 
 
 # ---- reading the runs ------------------------------------------------------------------------------------
@@ -72,16 +74,44 @@ def accuracy_table(cfg: ReplicationConfig) -> pl.DataFrame:
 
 def seed_table(cfg: ReplicationConfig) -> pl.DataFrame:
     """Each run's last evaluated checkpoint per benchmark (the base: its only one)."""
-    acc = accuracy_table(cfg)
-    return acc.filter(pl.col(schema.STEP) == pl.col(schema.STEP).max().over(schema.RUN, "benchmark"))
+    return _last_and_best(accuracy_table(cfg), [schema.METHOD, SEED, schema.RUN, "benchmark"])[0]
 
 
 def peak_table(cfg: ReplicationConfig) -> pl.DataFrame:
     """Each run's best checkpoint per benchmark: its accuracy and step (the learning curves' summary)."""
     acc = accuracy_table(cfg).filter(pl.col(schema.METHOD) != BASE)
-    return (acc.sort(ACCURACY, schema.STEP, descending=[True, False])
-            .group_by(schema.METHOD, SEED, schema.RUN, "benchmark", maintain_order=True).first()
-            .sort(schema.METHOD, SEED, "benchmark"))
+    return _last_and_best(acc, [schema.METHOD, SEED, schema.RUN, "benchmark"])[1]
+
+
+def sweep_table(cfg: ReplicationConfig) -> pl.DataFrame:
+    """Every evaluated checkpoint of the sweep methods at every learning rate (the main runs at cfg.finetune_lr
+    included): method, lr, seed, run, benchmark, step, accuracy."""
+    from probscope.evaluate import load_evals
+
+    seeds, sweep_methods = set(cfg.seed_list()), {name for name, _ in cfg.sweep()}
+    lr_of = {}
+    for path in sorted(Path(cfg.runs_root).iterdir()) if Path(cfg.runs_root).is_dir() else []:
+        sweep, main = _SWEEP_RUN_NAME.match(path.name), _RUN_NAME.match(path.name)
+        if sweep and int(sweep["seed"]) in seeds and sweep["method"] in sweep_methods:
+            lr_of[path.name] = (sweep["method"], float(sweep["lr"]), int(sweep["seed"]))
+        elif main and not sweep and int(main["seed"]) in seeds and main["method"] in sweep_methods:
+            lr_of[path.name] = (main["method"], cfg.finetune_lr, int(main["seed"]))
+    evals = load_evals(cfg.runs_root, runs_filter=list(lr_of))
+    if evals.is_empty():
+        return pl.DataFrame()
+    return pl.DataFrame([
+        {schema.METHOD: lr_of[row[schema.RUN]][0], LR: lr_of[row[schema.RUN]][1], SEED: lr_of[row[schema.RUN]][2],
+         schema.RUN: row[schema.RUN], "benchmark": row["benchmark"], schema.STEP: row[schema.STEP],
+         ACCURACY: row["average_at_k"]} for row in evals.iter_rows(named=True)
+    ]).sort(schema.METHOD, LR, SEED, "benchmark", schema.STEP)
+
+
+def _last_and_best(table: pl.DataFrame, by: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Per group of `by`: the last checkpoint's row, and the best checkpoint's row (earliest among ties)."""
+    last = table.filter(pl.col(schema.STEP) == pl.col(schema.STEP).max().over(by))
+    best = (table.sort(ACCURACY, schema.STEP, descending=[True, False])
+            .group_by(by, maintain_order=True).first().sort(by))
+    return last, best
 
 
 # ---- statistics over seeds -------------------------------------------------------------------------------
@@ -110,12 +140,14 @@ def over_seeds(table: pl.DataFrame, value: str, by: list[str]) -> pl.DataFrame:
                                       "lo": pl.Float64, "hi": pl.Float64, "per_seed": pl.String})
 
 
-def paired_difference(table: pl.DataFrame, a: str, b: str, value: str = ACCURACY) -> pl.DataFrame:
-    """Per benchmark: a − b on the seeds both have, its t-interval and the verdict on "a beats b"."""
-    left = table.filter(pl.col(schema.METHOD) == a).select(SEED, "benchmark", pl.col(value).alias("a"))
-    right = table.filter(pl.col(schema.METHOD) == b).select(SEED, "benchmark", pl.col(value).alias("b"))
-    both = left.join(right, on=[SEED, "benchmark"]).with_columns((pl.col("a") - pl.col("b")).alias("difference"))
-    out = over_seeds(both, "difference", ["benchmark"])
+def paired_difference(table: pl.DataFrame, a: str, b: str, value: str = ACCURACY,
+                      by: tuple[str, ...] = ("benchmark",)) -> pl.DataFrame:
+    """Per group of `by`: a − b on the seeds both have, its t-interval and the verdict on "a beats b"."""
+    keys = [SEED, *by]
+    left = table.filter(pl.col(schema.METHOD) == a).select(*keys, pl.col(value).alias("a"))
+    right = table.filter(pl.col(schema.METHOD) == b).select(*keys, pl.col(value).alias("b"))
+    both = left.join(right, on=keys).with_columns((pl.col("a") - pl.col("b")).alias("difference"))
+    out = over_seeds(both, "difference", list(by))
     return out.with_columns(pl.lit(f"{a} − {b}").alias("comparison"),
                             pl.struct("lo", "hi").map_elements(_verdict, return_dtype=pl.String).alias("verdict"))
 
@@ -181,7 +213,7 @@ def _roles(tokens: pl.DataFrame) -> list[str]:
 # ---- writing results/ ------------------------------------------------------------------------------------
 def write_results(cfg: ReplicationConfig) -> Path:
     """Compute every table and figure from the runs and write them under cfg.results; returns that path."""
-    from probscope.replication.figures import curves_figure, figure2, save
+    from probscope.replication.figures import curves_figure, figure2, save, sweep_figure
 
     out = Path(cfg.results)
     out.mkdir(parents=True, exist_ok=True)
@@ -210,6 +242,16 @@ def write_results(cfg: ReplicationConfig) -> Path:
         save(figure2(tokens), out / "figure2")
     if not facts_tokens.is_empty():
         tables["facts_polarization"] = over_seeds(polarization(facts_tokens), "p<0.1", [schema.METHOD])
+    sweep = sweep_table(cfg)
+    if not sweep.is_empty():
+        last, best = _last_and_best(sweep, [schema.METHOD, LR, SEED, "benchmark"])
+        tables["lr_sweep_final"] = over_seeds(last, ACCURACY, [schema.METHOD, LR, "benchmark"])
+        tables["lr_sweep_peak"] = over_seeds(best, ACCURACY, [schema.METHOD, LR, "benchmark"])
+        tables["lr_sweep_claims"] = pl.concat([
+            paired_difference(last, "dft", "sft", by=(LR, "benchmark")).with_columns(pl.lit("final").alias("checkpoint")),
+            paired_difference(best, "dft", "sft", by=(LR, "benchmark")).with_columns(pl.lit("peak").alias("checkpoint")),
+        ])
+        save(sweep_figure(sweep, REASONING_BENCHMARKS), out / "lr_sweep")
     acc = accuracy_table(cfg)
     save(curves_figure(acc, REASONING_BENCHMARKS), out / "learning_curves")
     for name, table in tables.items():
@@ -245,6 +287,11 @@ def render_markdown(cfg: ReplicationConfig, tables: dict[str, pl.DataFrame], tim
     section("Claims as paired differences over seeds",
             "Reproduced: the 95% interval of the per-seed difference lies above 0; contradicted: below 0.", "claims",
             ["comparison", "checkpoint", "benchmark", "n", "mean", "lo", "hi", "per_seed", "verdict"])
+    section("The learning-rate sweep: accuracy at the last checkpoint", "Same steps and checkpoints at every "
+            "learning rate; per seed the same base. ![lr sweep](lr_sweep.png)", "lr_sweep_final")
+    section("The learning-rate sweep: accuracy at the best checkpoint", "", "lr_sweep_peak")
+    section("The learning-rate sweep: DFT − SFT per learning rate", "", "lr_sweep_claims",
+            ["comparison", "checkpoint", LR, "benchmark", "n", "mean", "lo", "hi", "per_seed", "verdict"])
     section("Polarization (Figure 2): % of training tokens", "Last checkpoint, probed on the first "
             f"{cfg.probe_examples} demonstrations. ![figure2](figure2.png)", "polarization",
             ["share", schema.METHOD, "n", "mean", "lo", "hi", "per_seed"])

@@ -43,6 +43,14 @@ def test_smoke_replication_writes_tables_and_figures_for_every_seed(smoke):
         assert sft.evaluated_steps("builtin-test-shift") == sft.checkpoint_steps() == [0, 2, 4]
         assert sft.probed_steps("train") == [4]
     assert "## Claims as paired differences over seeds" in (results / "RESULTS.md").read_text()
+    # the learning-rate sweep: sft and dft at 1e-4 and 1e-3 beside the main runs at 3e-4, same base per seed
+    sweep = pl.read_csv(results / "lr_sweep_final.csv")
+    assert sorted(set(sweep["lr"])) == [1e-4, 3e-4, 1e-3] and set(sweep["method"]) == {"sft", "dft"}
+    assert set(sweep["n"]) == {2}
+    swept = Run(root / "runs" / "dft-lr0.001-s1")
+    assert swept.read_manifest().config["trainer"]["learning_rate"] == 1e-3
+    assert swept.read_manifest().base_model == str(Run(root / "runs" / "base-s1").checkpoint(4))
+    assert (results / "lr_sweep.png").is_file()
 
 
 @pytest.mark.slow
@@ -132,9 +140,11 @@ def test_low_roles_shares_sum_to_100_per_threshold():
     ("seeds", "0,x", "seeds: expected comma-separated integers"),
     ("seeds", "1,1", "seeds: expected distinct integers"),
     ("methods", "sft,dtf", "dft"),
+    ("lr_sweep", "1e-4,fast", "lr_sweep: expected comma-separated numbers"),
+    ("sweep_methods", "sft,dpo", "sweep_methods: dpo keeps its recipe's learning rate"),
 ])
 def test_bad_settings_are_one_line_errors(field, value, pattern):
     cfg = ReplicationConfig(**{field: value})
     with pytest.raises(ProbscopeError, match=pattern) as caught:
-        cfg.seed_list() if field == "seeds" else cfg.method_list()
+        {"seeds": cfg.seed_list, "methods": cfg.method_list}.get(field, cfg.sweep)()
     assert len(str(caught.value).splitlines()) == 1
