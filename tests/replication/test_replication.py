@@ -106,6 +106,7 @@ def _accuracies(a: list[float], b: list[float]) -> pl.DataFrame:
     ([0.5, 0.45, 0.52], [0.9, 0.8, 0.85], "contradicted"),
     ([0.9, 0.4, 0.6], [0.5, 0.7, 0.6], "inconclusive"),
     ([0.9], [0.5], "one seed: no interval"),
+    ([0.9, 0.5], [0.9, 0.5], "no difference (equal on every seed)"),
 ])
 def test_paired_difference_verdicts(a, b, verdict):
     row = report.paired_difference(_accuracies(a, b), "a", "b").row(0, named=True)
