@@ -31,7 +31,7 @@ COMPETENCE = "base_accuracy"
 class ContinuumConfig:
     runs_root: str = field(default="runs/continuum", metadata={"help": "where the runs and evaluations go"})
     results: str = field(default="results/continuum", metadata={"help": "where the figure and CONTINUUM.md go"})
-    seeds: str = field(default="0", metadata={"help": "training seeds, comma-separated (one base run per seed)"})
+    seeds: str = field(default="0,1", metadata={"help": "training seeds, comma-separated (one base run per seed)"})
     base_steps: int = field(default=800, metadata={"help": "pretraining steps of each seed's base run"})
     stops: str = field(default="50,100,200,400,800", metadata={
         "help": "pretraining steps whose checkpoints serve as bases of graded competence"})

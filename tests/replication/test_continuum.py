@@ -12,7 +12,7 @@ from probscope.runs import Run
 def test_smoke_continuum_fine_tunes_every_stop_with_every_objective(tmp_path):
     argv = ["replicate-continuum", "--smoke", "--runs_root", str(tmp_path / "runs"), "--results",
             str(tmp_path / "results"), "--base_steps", "4", "--stops", "2,4", "--finetune_steps", "2",
-            "--objectives", "sft,sft-above:threshold=0.001"]
+            "--objectives", "sft,sft-above:threshold=0.001", "--seeds", "0"]
     assert cli_main(argv) == 0
     base = Run(tmp_path / "runs" / base_run_name(0))
     assert base.checkpoint_steps() == [2, 4] and base.evaluated_steps("builtin-test-shift") == [2, 4]
@@ -23,7 +23,7 @@ def test_smoke_continuum_fine_tunes_every_stop_with_every_objective(tmp_path):
         assert manifest.method == "sft-above-threshold0.001"
         assert manifest.config["run"]["objective_args"] == '{"threshold": 0.001}'
         assert run.checkpoint_steps() == [2]
-    cfg = ContinuumConfig(runs_root=str(tmp_path / "runs"), base_steps=4, stops="2,4",
+    cfg = ContinuumConfig(runs_root=str(tmp_path / "runs"), seeds="0", base_steps=4, stops="2,4",
                           objectives="sft,sft-above:threshold=0.001")
     table = continuum_table(cfg)
     assert table.height == 2 * 2 * 2   # stops x objectives x benchmarks
