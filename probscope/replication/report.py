@@ -200,12 +200,16 @@ def final_tokens(cfg: ReplicationConfig, dataset: str = "train") -> pl.DataFrame
     )
 
 
+POLARIZATION_SHARES = ("p<1e-4", "p<0.1", "p>=0.9")   # the lowest bin, the low tail, the highest bin
+
+
 def polarization(tokens: pl.DataFrame) -> pl.DataFrame:
     """Per method and seed: % of training tokens with p < 1e-4 (lowest bin), p < 0.1, and p ≥ 0.9 (highest)."""
     p = pl.col(schema.P)
+    low_bin, low_tail, high_bin = POLARIZATION_SHARES
     return tokens.group_by(schema.METHOD, SEED).agg(
-        (100 * (p < 1e-4).mean()).alias("p<1e-4"), (100 * (p < 0.1).mean()).alias("p<0.1"),
-        (100 * (p >= 0.9).mean()).alias("p>=0.9"), pl.len().alias("tokens"),
+        (100 * (p < 1e-4).mean()).alias(low_bin), (100 * (p < 0.1).mean()).alias(low_tail),
+        (100 * (p >= 0.9).mean()).alias(high_bin), pl.len().alias("tokens"),
     ).sort(schema.METHOD, SEED)
 
 
@@ -253,10 +257,13 @@ def write_results(cfg: ReplicationConfig) -> Path:
         "claims": pl.concat([claim for claim in _claims(finals, peaks) if not claim.is_empty()]),
     }
     if not tokens.is_empty():
-        pol = polarization(tokens)
-        tables["polarization"] = pl.concat([
-            over_seeds(pol, column, [schema.METHOD]).with_columns(pl.lit(column).alias("share"))
-            for column in ("p<1e-4", "p<0.1", "p>=0.9")])
+        pol = polarization(tokens).unpivot(index=[schema.METHOD, SEED], on=list(POLARIZATION_SHARES),
+                                           variable_name="share", value_name="percent")
+        tables["polarization"] = over_seeds(pol, "percent", ["share", schema.METHOD])
+        # Figure 2's claim per seed: DFT grows both tails against SFT; do the other methods move like DFT?
+        tables["polarization_claims"] = pl.concat([
+            paired_difference(pol, method, "sft", value="percent", by=("share",))
+            for method in pol[schema.METHOD].unique().sort().to_list() if method != "sft"])
         tables["low_roles"] = low_roles(tokens)
         tables["role_baseline"] = role_baseline(tokens)
         save(figure2(tokens), out / "figure2")
@@ -315,6 +322,9 @@ def render_markdown(cfg: ReplicationConfig, tables: dict[str, pl.DataFrame], tim
     section("Polarization (Figure 2): % of training tokens", "Last checkpoint, probed on the first "
             f"{cfg.probe_examples} demonstrations. ![figure2](figure2.png)", "polarization",
             ["share", schema.METHOD, "n", "mean", "lo", "hi", "per_seed"])
+    section("Polarization against SFT, paired by seed", "Each method's share minus SFT's on the same seed (the "
+            "same base): DFT polarizes when both its low shares and its p ≥ 0.9 share exceed SFT's.",
+            "polarization_claims", ["comparison", "share", "n", "mean", "lo", "hi", "per_seed", "verdict"])
     section("Who fills the lowest bins", "Share of the tokens below each threshold by ground-truth role (%), pooled "
             "over seeds.", "low_roles")
     section("Roles among all probed tokens", "", "role_baseline")
