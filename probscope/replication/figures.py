@@ -42,9 +42,10 @@ def curves_figure(accuracy: pl.DataFrame, benchmarks: Sequence[str]) -> Figure:
 
 def sweep_figure(sweep: pl.DataFrame, benchmarks: Sequence[str]) -> Figure:
     """Learning curves per learning rate: one panel per benchmark and lr, one line per method (seed means)."""
-    from probscope.plots.style import panel_axes
+    from probscope.plots.style import panel_axes, plot_series
     from probscope.replication.report import t_interval
 
+    colors = {one.key[schema.METHOD]: one.color for one in plot_series(sweep, [schema.METHOD])}
     lrs = sorted(sweep["lr"].unique().to_list())
     figure, axes = panel_axes(None, len(benchmarks) * len(lrs), (4.0 * len(lrs), 3.4), columns=len(lrs))
     for i, (benchmark, lr) in enumerate((b, lr) for b in benchmarks for lr in lrs):
@@ -55,9 +56,12 @@ def sweep_figure(sweep: pl.DataFrame, benchmarks: Sequence[str]) -> Figure:
             by_step = by_step.sort(schema.STEP)
             stats = [t_interval(values) for values in by_step["accuracy"].to_list()]
             steps = by_step[schema.STEP].to_numpy()
-            panel.plot(steps, [m for m, _, _ in stats], marker="o", markersize=3, label=method)
+            color = colors[method]
+            panel.plot(steps, [m for m, _, _ in stats], marker="o", markersize=3, color=color,
+                       label=schema.method_label(method))
             if all(lo is not None for _, lo, _ in stats):
-                panel.fill_between(steps, [lo for _, lo, _ in stats], [hi for _, _, hi in stats], alpha=0.15)
+                panel.fill_between(steps, [lo for _, lo, _ in stats], [hi for _, _, hi in stats], color=color,
+                                   alpha=0.15, linewidth=0)
         panel.set_title(f"{benchmark}, lr {lr:g}", fontsize="medium")
         panel.set_ylim(-0.02, 1.02)
         panel.set_xlabel("fine-tuning step")
