@@ -187,6 +187,8 @@ def write_continuum_results(cfg: ContinuumConfig) -> Path:
     wide = (table.group_by("benchmark", "stop", "objective").agg(pl.col(COMPETENCE).mean(), pl.col("accuracy").mean())
             .pivot(on="objective", index=["benchmark", "stop", COMPETENCE], values="accuracy")
             .sort("benchmark", "stop"))
+    wide = wide.select("benchmark", "stop", COMPETENCE, *[label for label, _, _ in cfg.objective_list()
+                                                           if label in wide.columns])
     means = table.group_by("benchmark", "stop", "objective").agg(pl.col("accuracy").mean())
     best = means.group_by("benchmark", "stop").agg(   # every objective tied at the top is named
         pl.col("objective").filter(pl.col("accuracy") == pl.col("accuracy").max()).sort().str.join(", ")
