@@ -64,8 +64,19 @@ def test_accumulating_4x8_gives_the_gradient_of_1x32_and_of_a_token_mean(tmp_pat
 @pytest.mark.parametrize("objective", objective_names())
 def test_every_objective_trains_and_logs_both_sft_and_dft_loss(tmp_path, tokenizer, objective, llama, sft_dataset):
     data = sft_dataset(8, (6, 12), (1, 4), seed=2)
-    trainer = make_trainer(tmp_path, tokenizer, llama(), data, objective, max_steps=3, per_device_train_batch_size=8,
-                           learning_rate=1e-2)
+    with torch.no_grad():
+        logp, mask = reference_logp(llama(), data)
+    # a thresholded objective with its threshold mid-distribution trains part of the tokens (at its default 0.1
+    # a random model's targets, p ≈ 1/V, would all fall on one side, and sft-above would not train at all);
+    # it sits in the widest gap between the middle third's probabilities, so that the trainer's float32 and
+    # this reference put every token on the same side
+    p_sorted = logp[mask].exp().sort().values
+    middle = range(len(p_sorted) // 3, 2 * len(p_sorted) // 3)
+    i = max(middle, key=lambda k: p_sorted[k + 1] / p_sorted[k])
+    threshold = ((p_sorted[i] + p_sorted[i + 1]) / 2).item()
+    args = {"threshold": threshold} if objective in ("sft-above", "sft-below") else None
+    trainer = make_trainer(tmp_path, tokenizer, llama(), data, objective, args, max_steps=3,
+                           per_device_train_batch_size=8, learning_rate=1e-2)
     before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
     trainer.train()
     logs = [h for h in trainer.state.log_history if "loss" in h]
@@ -73,8 +84,6 @@ def test_every_objective_trains_and_logs_both_sft_and_dft_loss(tmp_path, tokeniz
     assert any(not torch.equal(before[n], p) for n, p in trainer.model.named_parameters())
 
     # step 1 saw all 8 examples with the initial weights: its SFT and DFT losses, computed independently
-    with torch.no_grad():
-        logp, mask = reference_logp(llama(), data)
     n = mask.sum().item()
     assert logs[0]["sft_loss"] == pytest.approx((-logp.sum() / n).item(), rel=1e-4)
     assert logs[0]["dft_loss"] == pytest.approx((-(logp.exp() * logp).sum() / n).item(), rel=1e-4)
@@ -82,6 +91,9 @@ def test_every_objective_trains_and_logs_both_sft_and_dft_loss(tmp_path, tokeniz
         assert logs[0]["loss"] == pytest.approx(logs[0]["sft_loss"], rel=1e-5)
     if objective == "dft":
         assert logs[0]["loss"] == pytest.approx(logs[0]["dft_loss"], rel=1e-5)
+    if args is not None:
+        kept = (logp.exp() >= threshold) if objective == "sft-above" else (logp.exp() < threshold)
+        assert logs[0]["loss"] == pytest.approx((-(logp * (kept & mask)).sum() / n).item(), rel=1e-4)
 
 
 @pytest.mark.parametrize("objective", ["sft", "asft"])   # TRL's fused head, and the full-logits path
