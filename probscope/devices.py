@@ -110,17 +110,24 @@ def process_group(backend: str = "gloo") -> Iterator[tuple[int, int]]:
             dist.destroy_process_group()
 
 
-def end_process_group() -> None:
-    """Wait for every rank, then destroy the launch's process group (accelerate makes one for the trainer).
+def exit_launched_process(code: int = 0) -> None:
+    """End a process of a multi-process launch now, without the interpreter's teardown.
 
-    A rank that exits with the group alive can abort in gloo's teardown ("terminate called without an active
-    exception", SIGABRT), which fails the whole launch although every step finished.
+    At exit, gloo's process group (accelerate makes one for the trainer) is torn down by destructors that
+    either abort ("terminate called without an active exception", SIGABRT) or wait for a peer that has
+    already gone; either fails the launch although every step finished (measured: about 1 launch in 5 on 2
+    loaded cores). Destroying the group first moved the hang into the trainer's own teardown, so the
+    process leaves here, streams flushed. Alone (no launcher) this does nothing.
     """
-    import torch.distributed as dist
+    import logging
+    import sys
 
-    if dist.is_available() and dist.is_initialized():
-        barrier()
-        dist.destroy_process_group()
+    if world_size() <= 1:
+        return
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def barrier() -> None:

@@ -19,6 +19,7 @@ def add_train_command(sub) -> None:
 
 
 def run_train(args) -> None:
+    from probscope import devices
     from probscope.training.config import load_recipe_file, recipe_parser, trainer_from
     from probscope.training.run import main
 
@@ -28,3 +29,4 @@ def run_train(args) -> None:
         recipe_parser(trainer_from(argv, recipe)).print_help()
         return
     main(args.recipe_args)
+    devices.exit_launched_process()   # under torchrun / accelerate launch: skip gloo's teardown (see there)

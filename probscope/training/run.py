@@ -125,6 +125,7 @@ def train_run(run_cfg: RunConfig, data_fmt: DataFormat, sft_cfg) -> Run:
     """Train per the three configs; returns the run. Skips training if the run already finished."""
     from transformers import set_seed
 
+    check_launch(sft_cfg)
     objective_args = parse_objective_args(run_cfg) if run_cfg.trainer == "sft" else {}
     lora = parse_lora(run_cfg)
     if run_cfg.trainer == "grpo" and not run_cfg.model:
@@ -182,8 +183,18 @@ def train_run(run_cfg: RunConfig, data_fmt: DataFormat, sft_cfg) -> Run:
         shutil.rmtree(run.trainer_state_dir, ignore_errors=True)
         print(f"{run.name}: {trainer.state.global_step} steps in {time.time() - start:.0f}s, "
               f"{len(run.checkpoint_steps())} checkpoints in {run.checkpoints_dir}")
-    devices.end_process_group()   # every rank returns once the run is marked finished
     return run
+
+
+def check_launch(train_cfg) -> None:
+    """Refuse a multi-process launch whose trainer sees one process: on a machine without GPUs (and without
+    use_cpu) accelerate gives every process world size 1, so each would train the whole run alone and
+    overwrite the others' checkpoints (measured: failed launches with files vanishing mid-write)."""
+    launched = devices.world_size()
+    if launched > 1 and train_cfg.world_size == 1:
+        raise ProbscopeError(f"launched as {launched} processes, but the trainer sees one process: each would train "
+                             "the whole run and overwrite the others' files; without GPUs pass --use_cpu true "
+                             "(or set ACCELERATE_USE_CPU=true)")
 
 
 def _train(trainer, resume_from: Path | None) -> None:

@@ -31,7 +31,10 @@ def test_accelerate_launch_two_cpu_processes(tmp_path):
            "--max_steps", "4", "--per_device_train_batch_size", "4", "--logging_steps", "2",
            "--checkpoints", "0,2", "--disable_tqdm", "true"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    try:
+        done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired as e:   # show where the ranks stopped
+        pytest.fail(f"timed out; stdout: {(e.stdout or b'')[-3000:]!r}; stderr: {(e.stderr or b'')[-3000:]!r}")
     assert done.returncode == 0, done.stderr[-3000:]
 
     run = Run(tmp_path / "mp")
@@ -42,3 +45,19 @@ def test_accelerate_launch_two_cpu_processes(tmp_path):
     assert [float(log["epoch"]) for log in logs] == [0.25, 0.5]
     dynamics = read_dynamics(run.dynamics_dir)
     assert sorted(set(dynamics["step"].to_list())) == [2, 4]
+
+
+@pytest.mark.bad_input
+def test_a_launch_whose_trainer_sees_one_process_is_refused(monkeypatch):
+    """accelerate launch on a machine without GPUs and without use_cpu: every process gets world size 1."""
+    from types import SimpleNamespace
+
+    from probscope.errors import ProbscopeError
+    from probscope.training.run import check_launch
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(ProbscopeError, match=r"launched as 2 processes, but the trainer sees one .*--use_cpu true"):
+        check_launch(SimpleNamespace(world_size=1))
+    check_launch(SimpleNamespace(world_size=2))
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    check_launch(SimpleNamespace(world_size=1))
