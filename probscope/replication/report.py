@@ -24,6 +24,7 @@ from probscope.replication.methods import METHODS, REASONING_BENCHMARKS
 from probscope.replication.pipeline import GATE_BENCHMARK, GATE_FILE, TIMINGS_FILE
 
 SEED = "seed"
+HELD_OUT = "builtin-test-shift"
 ACCURACY = "accuracy"
 BASE = "base"
 # the probability thresholds of the lowest-bin listing (the paper's lowest bins, and p < 0.1)
@@ -35,12 +36,19 @@ LR = "lr"
 
 # ---- reading the runs ------------------------------------------------------------------------------------
 def gate_attempts(cfg: ReplicationConfig) -> pl.DataFrame:
-    """Every base tried: seed, run, steps, accuracy (on builtin-test-id), passed."""
+    """Every base tried: seed, run, steps, accuracy (on builtin-test-id, the gate), passed, and its accuracy on
+    the held-out split (what the split needs: a base that can already solve part of it)."""
+    from probscope.evaluate import load_evals
+
     path = Path(cfg.runs_root) / GATE_FILE
     gate = json.loads(path.read_text()) if path.is_file() else {}
     rows = [{SEED: int(seed), **attempt} for seed, attempts in gate.items() for attempt in attempts]
-    return pl.DataFrame(rows, schema={SEED: pl.Int64, "run": pl.String, "steps": pl.Int64, ACCURACY: pl.Float64,
-                                      "passed": pl.Boolean})
+    table = pl.DataFrame(rows, schema={SEED: pl.Int64, "run": pl.String, "steps": pl.Int64, ACCURACY: pl.Float64,
+                                       "passed": pl.Boolean})
+    evals = load_evals(cfg.runs_root, runs_filter=table["run"].to_list(), names=[HELD_OUT]) if rows else pl.DataFrame()
+    held_out = {run: value for run, value in evals.select(schema.RUN, "average_at_k").iter_rows()} if rows else {}
+    return table.with_columns(pl.col("run").replace_strict(held_out, default=None, return_dtype=pl.Float64)
+                              .alias(f"accuracy on {HELD_OUT}"))
 
 
 def chosen_runs(cfg: ReplicationConfig) -> dict[str, tuple[str, int]]:
@@ -307,7 +315,9 @@ def render_markdown(cfg: ReplicationConfig, tables: dict[str, pl.DataFrame], tim
     section("The gate: each seed's base before fine-tuning",
             f"A base must reach {cfg.gate:.0%} on `{GATE_BENCHMARK}`; a failing one is pretrained again, twice as long.",
             "gate")
-    section("Generalization: accuracy at the last checkpoint", "", "accuracy_final")
+    section("Generalization: accuracy at the last checkpoint", "`builtin-test-id`: unseen problems of the "
+            f"demonstrations' kind; `{HELD_OUT}`: the held-out operands; `builtin-facts-test`: the facts runs.",
+            "accuracy_final")
     section("Accuracy at each run's best checkpoint", "The peak of the learning curve (see learning_curves.png).",
             "accuracy_peak")
     section("Step of the best checkpoint", "Does DFT peak sooner?", "peak_step")
