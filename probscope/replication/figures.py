@@ -95,5 +95,7 @@ def continuum_figure(table: pl.DataFrame, benchmarks: Sequence[str]) -> Figure:
 
 
 def save(figure: Figure, stem: Path) -> None:
+    """png and pdf; the pdf without its creation date, so that regenerating unchanged results changes no file."""
     for fmt in FORMATS:
-        figure.savefig(stem.with_suffix(f".{fmt}"), bbox_inches="tight", dpi=130)
+        metadata = {"CreationDate": None} if fmt == "pdf" else None
+        figure.savefig(stem.with_suffix(f".{fmt}"), bbox_inches="tight", dpi=130, metadata=metadata)
