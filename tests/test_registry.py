@@ -39,3 +39,18 @@ def test_probscope_bench_lists_its_benchmarks():
     out = subprocess.run([sys.executable, "-m", "probscope.bench", "prbe"], capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 2
+
+
+def test_every_command_prints_its_help(capsys):
+    """Each registered subcommand's --help renders (a '%' in a field's help once broke argparse's)."""
+    from probscope.cli import main as cli_main
+    from probscope.cli.commands import COMMANDS, load_commands
+
+    load_commands()
+    for name in COMMANDS.names():
+        try:
+            code = cli_main([name, "--help"])
+        except SystemExit as e:   # argparse's help exits
+            code = e.code
+        out = capsys.readouterr().out
+        assert code == 0 and "usage" in out.lower(), name

@@ -33,12 +33,14 @@ def add_dataclass_flags(parser, config_class) -> None:
     for f in sorted(flag_fields(config_class), key=lambda f: (f.default is not dataclasses.MISSING, f.name in inherited)):
         flags = dict.fromkeys((f"--{f.name.replace('_', '-')}", f"--{f.name}"))
         required = f.default is dataclasses.MISSING
+        text = f.metadata.get("help")
+        text = text.replace("%", "%%") if text else text   # argparse %-formats help ("100%" would break --help)
         if str(f.type) == "bool":   # a switch: present = on
-            parser.add_argument(*flags, dest=f.name, action="store_true", help=f.metadata.get("help"))
+            parser.add_argument(*flags, dest=f.name, action="store_true", help=text)
             continue
         parser.add_argument(*flags, dest=f.name, required=required, default=None if required else f.default,
                             type=_FLAG_TYPES.get(str(f.type).removesuffix(" | None"), str),
-                            choices=f.metadata.get("choices"), help=f.metadata.get("help"))
+                            choices=f.metadata.get("choices"), help=text)
 
 
 def flag_fields(config_class) -> list[dataclasses.Field]:
