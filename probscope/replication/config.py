@@ -1,6 +1,6 @@
 """What the built-in replication runs: one dataclass, parsed from CLI flags (`probscope replicate --help`).
 
-The defaults are the published run (results/): three seeds, the operand-shift task, a gentle fine-tune.
+The defaults are the published run (results/): five seeds, the operand-shift task, a gentle fine-tune.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from probscope.errors import ProbscopeError
 class ReplicationConfig:
     runs_root: str = field(default="runs/replicate", metadata={"help": "where the runs, probes and evaluations go"})
     results: str = field(default="results", metadata={"help": "where the figures and RESULTS.md are written"})
-    seeds: str = field(default="0,1,2", metadata={"help": "training seeds, comma-separated (one base per seed)"})
+    seeds: str = field(default="0,1,2,3,4", metadata={"help": "training seeds, comma-separated (one base per seed)"})
     # The base: the notes found its competence a coin toss between seeds at 800 steps (6% vs 100%), so
     # every seed's base is gated and, when it fails, pretrained again for twice as long.
     base_steps: int = field(default=800, metadata={"help": "pretraining steps of a seed's first base"})
