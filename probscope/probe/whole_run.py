@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from probscope import runs
@@ -28,10 +29,11 @@ from probscope.probe.state import ProbeSummary
 
 def probe_run(run_dir: str | os.PathLike, data: str | os.PathLike | None = None, data_format=None, *,
               dataset: str | None = None, tokenizer: str | None = None, limit: int | None = None,
-              trust_remote_code: bool = False, **options) -> list[ProbeSummary]:
-    """Probe each checkpoint of the run at `run_dir` on `data` (None: the run's training data, from its manifest;
-    a probscope.data.DataFormat describes it, None: inferred); returns one summary per checkpoint, finished ones
-    included (already_done)."""
+              steps: Sequence[int] | None = None, trust_remote_code: bool = False,
+              **options) -> list[ProbeSummary]:
+    """Probe each checkpoint of the run at `run_dir` (or those at `steps`) on `data` (None: the run's training
+    data, from its manifest; a probscope.data.DataFormat describes it, None: inferred); returns one summary per
+    checkpoint, finished ones included (already_done)."""
     from probscope.data import DataFormat, encode_file
 
     run = runs.Run(Path(run_dir))
@@ -40,10 +42,15 @@ def probe_run(run_dir: str | os.PathLike, data: str | os.PathLike | None = None,
         if not manifest.data:
             raise ProbscopeError(f"{run.manifest_path}: names no training data ('data'); pass --data FILE")
         data = manifest.data
-    steps = run.checkpoint_steps()
-    if not steps:
+    saved = run.checkpoint_steps()
+    if not saved:
         raise ProbscopeError(f"{run.checkpoints_dir}: no finished checkpoint to probe (step-N folders holding "
                              "config.json or adapter_config.json)")
+    missing = sorted(set(steps or ()) - set(saved))
+    if missing:
+        raise ProbscopeError(f"{run.checkpoints_dir}: no checkpoint at step(s) {', '.join(map(str, missing))} "
+                             f"(saved: {', '.join(map(str, saved))})")
+    steps = saved if steps is None else sorted(set(steps))
     dataset = dataset_name(data, manifest.data) if dataset is None else check_dataset_name(dataset)
     data_format = data_format if data_format is not None else DataFormat()
     encoded: dict[str, tuple] = {}   # tokenizer identity -> (tokenizer, examples)

@@ -48,7 +48,7 @@ class ReplicationConfig:
 
     def seed_list(self) -> list[int]:
         try:
-            seeds = [int(s) for s in self.seeds.split(",") if s.strip()]
+            seeds = [int(s) for s in items(self.seeds)]
         except ValueError:
             raise ProbscopeError(f"seeds: expected comma-separated integers, got {self.seeds!r}") from None
         if not seeds or len(set(seeds)) != len(seeds):
@@ -57,13 +57,13 @@ class ReplicationConfig:
 
     def sweep(self) -> list[tuple[str, float]]:
         """(method, learning rate) of every sweep run (the main lr is already covered by the methods)."""
-        try:
-            lrs = [float(lr) for lr in self.lr_sweep.split(",") if lr.strip()]
-        except ValueError:
-            raise ProbscopeError(f"lr_sweep: expected comma-separated numbers, got {self.lr_sweep!r}") from None
-        methods = [m.strip() for m in self.sweep_methods.split(",") if m.strip()]
         from probscope.replication.methods import METHODS
 
+        try:
+            lrs = [float(lr) for lr in items(self.lr_sweep)]
+        except ValueError:
+            raise ProbscopeError(f"lr_sweep: expected comma-separated numbers, got {self.lr_sweep!r}") from None
+        methods = items(self.sweep_methods)
         for name in methods:
             if not METHODS.get(name).finetune:
                 raise ProbscopeError(f"sweep_methods: {name} keeps its recipe's learning rate; sweep sft-family methods")
@@ -72,7 +72,7 @@ class ReplicationConfig:
     def method_list(self) -> list[str]:
         from probscope.replication.methods import METHODS
 
-        names = [m.strip() for m in self.methods.split(",") if m.strip()]
+        names = items(self.methods)
         if self.smoke:   # a 4-step model's samples are never accepted: no data for rft, dft-offline, dpo
             names = [name for name in names if METHODS.get(name).data not in ("accepted", "pairs")]
         for name in names:
@@ -91,3 +91,8 @@ class ReplicationConfig:
         rest = (1 - self.pretrain_demo_share) / (steps + sentences + facts)
         mix = (steps * rest, sentences * rest, facts * rest, self.pretrain_demo_share)
         return TaskConfig(train_max_operand=self.train_max_operand, pretrain_mix=mix)
+
+
+def items(text: str) -> list[str]:
+    """The non-empty, stripped entries of a comma-separated flag value ("sft, dft," -> ["sft", "dft"])."""
+    return [item.strip() for item in text.split(",") if item.strip()]

@@ -19,7 +19,7 @@ import polars as pl
 
 from probscope import schema
 from probscope.errors import ProbscopeError
-from probscope.replication.config import ReplicationConfig
+from probscope.replication.config import ReplicationConfig, items
 from probscope.replication.methods import REASONING_BENCHMARKS
 from probscope.replication.pipeline import TIMINGS_FILE, StageTimings, evaluate_run
 from probscope.runs import BUILTIN_DATA, Run
@@ -57,7 +57,7 @@ class ContinuumConfig:
 
     def stop_list(self) -> list[int]:
         try:
-            stops = sorted({int(s) for s in self.stops.split(",") if s.strip()})
+            stops = sorted({int(s) for s in items(self.stops)})
         except ValueError:
             raise ProbscopeError(f"stops: expected comma-separated step numbers, got {self.stops!r}") from None
         if not stops or stops[0] < 1 or stops[-1] > self.base_steps:
@@ -69,7 +69,7 @@ class ContinuumConfig:
         from probscope.training.objectives import get_objective
 
         parsed = []
-        for spec in (s.strip() for s in self.objectives.split(",") if s.strip()):
+        for spec in items(self.objectives):
             name, _, rest = spec.partition(":")
             args = {}
             for pair in filter(None, rest.split(";")):

@@ -81,7 +81,7 @@ def continuum_figure(table: pl.DataFrame, benchmarks: Sequence[str]) -> Figure:
     for panel, benchmark in zip(axes, benchmarks):
         rows = means.filter(pl.col("benchmark") == benchmark)
         for objective in sorted(rows["objective"].unique().to_list()):
-            line = rows.filter(pl.col("objective") == objective).sort("base_accuracy")
+            line = rows.filter(pl.col("objective") == objective).sort("base_accuracy", "stop")   # ties: in stop order
             panel.plot(line["base_accuracy"].to_numpy(), line["accuracy"].to_numpy(), marker="o", label=objective)
         panel.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1, label="no change")
         panel.set_title(benchmark)

@@ -6,6 +6,7 @@ probes its last checkpoint and evaluates every checkpoint on its benchmarks.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from probscope.registry import Registry
@@ -47,6 +48,23 @@ for _method in (
     METHODS.add(_method.name, _method)
 
 
+# the one place for the run names of a replication (parse_run_name reads back what run_name writes)
+_RUN_NAME = re.compile(r"^(?P<method>.+?)(-lr(?P<lr>[0-9.e+-]+))?-s(?P<seed>\d+)$")
+
+
 def run_name(method: str, seed: int, lr: float | None = None) -> str:
     """<method>-s<seed>; a learning-rate sweep run: <method>-lr<lr>-s<seed>."""
     return f"{method}-s{seed}" if lr is None else f"{method}-lr{lr:g}-s{seed}"
+
+
+def base_run_name(seed: int, attempt: int) -> str:
+    """base-s<seed>; the later bases of a seed that failed the gate: base-s<seed>-x2, -x4, ..."""
+    return run_name("base", seed) + (f"-x{2 ** attempt}" if attempt else "")
+
+
+def parse_run_name(name: str) -> tuple[str, int, float | None] | None:
+    """(method, seed, lr or None) of a name run_name wrote; None for any other name (bases included)."""
+    match = _RUN_NAME.match(name)
+    if match is None:
+        return None
+    return match["method"], int(match["seed"]), None if match["lr"] is None else float(match["lr"])

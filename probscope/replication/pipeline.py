@@ -19,7 +19,7 @@ from pathlib import Path
 
 from probscope.errors import ProbscopeError
 from probscope.replication.config import ReplicationConfig
-from probscope.replication.methods import METHODS, Method, run_name
+from probscope.replication.methods import METHODS, Method, base_run_name, run_name
 from probscope.runs import BUILTIN_DATA, Run, write_text_atomic
 
 GATE_FILE = "gate.json"
@@ -80,7 +80,7 @@ def gated_base(cfg: ReplicationConfig, root: Path, seed: int) -> list[dict]:
     attempts = []
     steps = cfg.base_steps
     for attempt in range(cfg.gate_attempts):
-        name = run_name("base", seed) + (f"-x{2 ** attempt}" if attempt else "")
+        name = base_run_name(seed, attempt)
         args = builtin_recipe_args("base", root) + ["--run_name", name, "--seed", str(seed), "--max_steps", str(steps),
                                                     "--disable_tqdm", "true", *_smoke_flags(cfg, "base")]
         run = training.main(args)
@@ -155,18 +155,10 @@ def _sample(root: Path, paths: dict[str, Path], base: Run, seed: int) -> None:
 
 def _probe(run: Run, root: Path, splits: tuple[str, ...], n_examples: int, steps: list[int] | None = None) -> None:
     """Probe `steps` (default: every checkpoint) of `run` on the first `n_examples` examples of each split."""
-    from probscope.data import DataFormat, encode_file
-    from probscope.models import load_tokenizer
-    from probscope.probe import probe_checkpoint
+    from probscope.probe.whole_run import probe_run
 
-    tokenizer = load_tokenizer(root / BUILTIN_DATA / "tokenizer")
     for split in splits:
-        todo = [step for step in steps or run.checkpoint_steps() if step not in run.probed_steps(split)]
-        if not todo:
-            continue
-        examples = encode_file(root / BUILTIN_DATA / f"{split}.jsonl", tokenizer, DataFormat(), limit=n_examples)
-        for step in todo:
-            probe_checkpoint(run.checkpoint(step), examples, run.probe_dir(step, split), run=run.name, step=step)
+        probe_run(run.root, root / BUILTIN_DATA / f"{split}.jsonl", dataset=split, limit=n_examples, steps=steps)
 
 
 def evaluate_run(root: Path, run: Run, benchmarks: tuple[str, ...]) -> dict[str, float]:

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from pathlib import Path
 
 import polars as pl
 
 from probscope import schema
 from probscope.replication.config import ReplicationConfig
-from probscope.replication.methods import METHODS, REASONING_BENCHMARKS
+from probscope.replication.methods import METHODS, REASONING_BENCHMARKS, parse_run_name
 from probscope.replication.pipeline import GATE_BENCHMARK, GATE_FILE, TIMINGS_FILE
 
 SEED = "seed"
@@ -29,8 +28,6 @@ ACCURACY = "accuracy"
 BASE = "base"
 # the probability thresholds of the lowest-bin listing (the paper's lowest bins, and p < 0.1)
 LOW_THRESHOLDS = (1e-4, 1e-3, 1e-2, 0.1)
-_RUN_NAME = re.compile(r"^(?P<method>.+)-s(?P<seed>\d+)(-x\d+)?$")
-_SWEEP_RUN_NAME = re.compile(r"^(?P<method>.+)-lr(?P<lr>[0-9.e+-]+)-s(?P<seed>\d+)$")
 LR = "lr"
 
 
@@ -57,11 +54,25 @@ def chosen_runs(cfg: ReplicationConfig) -> dict[str, tuple[str, int]]:
     seeds = set(cfg.seed_list())
     chosen = {row["run"]: (BASE, row[SEED]) for row in gate_attempts(cfg).filter("passed").iter_rows(named=True)
               if row[SEED] in seeds}
-    for path in sorted(Path(cfg.runs_root).iterdir()) if Path(cfg.runs_root).is_dir() else []:
-        match = _RUN_NAME.match(path.name)
-        if match and match["method"] in METHODS and int(match["seed"]) in seeds:
-            chosen[path.name] = (match["method"], int(match["seed"]))
+    for name, (method, seed, lr) in _replication_runs(cfg).items():
+        if lr is None and method in METHODS and seed in seeds:
+            chosen[name] = (method, seed)
     return chosen
+
+
+def _replication_runs(cfg: ReplicationConfig) -> dict[str, tuple[str, int, float | None]]:
+    """Every run under the runs root named by methods.run_name, read back: name -> (method, seed, lr)."""
+    root = Path(cfg.runs_root)
+    parsed = {path.name: parse_run_name(path.name) for path in sorted(root.iterdir())} if root.is_dir() else {}
+    return {name: fields for name, fields in parsed.items() if fields is not None}
+
+
+def _with_method_and_seed(frame: pl.DataFrame, chosen: dict[str, tuple[str, int]]) -> pl.DataFrame:
+    """`frame` (a run column) with the method and seed `chosen` gives each run."""
+    return frame.with_columns(
+        pl.col(schema.RUN).replace_strict({run: m for run, (m, _) in chosen.items()}).alias(schema.METHOD),
+        pl.col(schema.RUN).replace_strict({run: s for run, (_, s) in chosen.items()}).alias(SEED),
+    )
 
 
 def accuracy_table(cfg: ReplicationConfig) -> pl.DataFrame:
@@ -73,11 +84,9 @@ def accuracy_table(cfg: ReplicationConfig) -> pl.DataFrame:
     if evals.is_empty():
         return pl.DataFrame(schema={schema.METHOD: pl.String, SEED: pl.Int64, schema.RUN: pl.String,
                                     "benchmark": pl.String, schema.STEP: pl.Int64, ACCURACY: pl.Float64})
-    return evals.select(
-        pl.col(schema.RUN).replace_strict({run: m for run, (m, _) in chosen.items()}).alias(schema.METHOD),
-        pl.col(schema.RUN).replace_strict({run: s for run, (_, s) in chosen.items()}).alias(SEED),
-        schema.RUN, "benchmark", schema.STEP, pl.col("average_at_k").alias(ACCURACY),
-    ).sort(schema.METHOD, SEED, "benchmark", schema.STEP)
+    return (_with_method_and_seed(evals, chosen)
+            .select(schema.METHOD, SEED, schema.RUN, "benchmark", schema.STEP, pl.col("average_at_k").alias(ACCURACY))
+            .sort(schema.METHOD, SEED, "benchmark", schema.STEP))
 
 
 def seed_table(cfg: ReplicationConfig) -> pl.DataFrame:
@@ -97,13 +106,9 @@ def sweep_table(cfg: ReplicationConfig) -> pl.DataFrame:
     from probscope.evaluate import load_evals
 
     seeds, sweep_methods = set(cfg.seed_list()), {name for name, _ in cfg.sweep()}
-    lr_of = {}
-    for path in sorted(Path(cfg.runs_root).iterdir()) if Path(cfg.runs_root).is_dir() else []:
-        sweep, main = _SWEEP_RUN_NAME.match(path.name), _RUN_NAME.match(path.name)
-        if sweep and int(sweep["seed"]) in seeds and sweep["method"] in sweep_methods:
-            lr_of[path.name] = (sweep["method"], float(sweep["lr"]), int(sweep["seed"]))
-        elif main and not sweep and int(main["seed"]) in seeds and main["method"] in sweep_methods:
-            lr_of[path.name] = (main["method"], cfg.finetune_lr, int(main["seed"]))
+    lr_of = {name: (method, cfg.finetune_lr if lr is None else lr, seed)
+             for name, (method, seed, lr) in _replication_runs(cfg).items()
+             if seed in seeds and method in sweep_methods}
     evals = load_evals(cfg.runs_root, runs_filter=list(lr_of))
     if evals.is_empty():
         return pl.DataFrame()
@@ -201,11 +206,7 @@ def final_tokens(cfg: ReplicationConfig, dataset: str = "train") -> pl.DataFrame
     names = [name for name in chosen if Run(Path(cfg.runs_root) / name).probed_steps(dataset)]
     if not names:
         return pl.DataFrame()
-    tokens = load_tokens(cfg.runs_root, runs=names, dataset=dataset)
-    return tokens.with_columns(
-        pl.col(schema.RUN).replace_strict({run: m for run, (m, _) in chosen.items()}).alias(schema.METHOD),
-        pl.col(schema.RUN).replace_strict({run: s for run, (_, s) in chosen.items()}).alias(SEED),
-    )
+    return _with_method_and_seed(load_tokens(cfg.runs_root, runs=names, dataset=dataset), chosen)
 
 
 POLARIZATION_SHARES = ("p<1e-4", "p<0.1", "p>=0.9")   # the lowest bin, the low tail, the highest bin
