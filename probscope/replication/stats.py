@@ -1,0 +1,113 @@
+"""Statistics over seeds: the t-interval, the exact sign-flip test, Holm's correction, the minimum detectable
+effect, and the verdict a paired difference earns. Pure functions of lists of numbers (no polars, no runs).
+
+A seed is the unit: every value is one seed's number (its run's accuracy, share or mean log p), and a paired
+difference is one method's value minus another's on the same seed (the same base).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+
+ALPHA = 0.05   # two-sided level of every interval, test and power statement
+POWER = 0.8    # the power the minimum detectable effect is stated at
+# every mean within this of the observed one counts as "as extreme" (float sums of the same numbers in another
+# order differ in the last bits)
+_TIE = 1e-12
+
+
+def t_interval(values: Sequence[float]) -> tuple[float, float | None, float | None]:
+    """Mean and its 95% t-interval (None with a single value)."""
+    from scipy import stats
+
+    n = len(values)
+    mean = sum(values) / n
+    if n < 2:
+        return mean, None, None
+    half = stats.t.ppf(1 - ALPHA / 2, n - 1) * (sd(values) or 0.0) / math.sqrt(n)
+    return mean, mean - half, mean + half
+
+
+def sign_flip_p(differences: Sequence[float]) -> float | None:
+    """Exact two-sided p of "the mean difference is 0": the share of all 2^n sign patterns whose mean is at least
+    as far from 0 as the observed one (None with no values). With n seeds it cannot go below 2 / 2^n."""
+    n = len(differences)
+    if n == 0:
+        return None
+    observed = abs(sum(differences))
+    extreme = sum(abs(sum(s * d for s, d in zip(signs, differences))) >= observed - _TIE
+                  for signs in itertools.product((1, -1), repeat=n))
+    return extreme / 2 ** n
+
+
+def holm(p_values: Sequence[float | None]) -> list[float | None]:
+    """Holm's step-down adjusted p-values (None stays None and does not count as a test)."""
+    tested = sorted((p, i) for i, p in enumerate(p_values) if p is not None)
+    m = len(tested)
+    adjusted: list[float | None] = [None] * len(p_values)
+    running = 0.0
+    for rank, (p, i) in enumerate(tested):
+        running = max(running, min(1.0, (m - rank) * p))   # adjusted p-values never decrease along the ranks
+        adjusted[i] = running
+    return adjusted
+
+
+def minimum_detectable_effect(sd: float, n: int, power: float = POWER, alpha: float = ALPHA) -> float | None:
+    """The smallest true mean difference a two-sided paired t-test at `alpha` detects with probability `power`,
+    given the observed sd of the differences over n seeds (exact, from the noncentral t; None below 2 seeds)."""
+    from scipy import optimize, stats
+
+    if n < 2:
+        return None
+    if sd == 0:
+        return 0.0
+    df = n - 1
+    critical = stats.t.ppf(1 - alpha / 2, df)
+
+    def shortfall(effect: float) -> float:
+        shift = effect * math.sqrt(n) / sd
+        return stats.nct.sf(critical, df, shift) + stats.nct.cdf(-critical, df, shift) - power
+
+    upper = sd
+    while shortfall(upper) < 0:
+        upper *= 2
+    return optimize.brentq(shortfall, 0.0, upper, xtol=1e-12 * sd)
+
+
+def bound_reached(a: Sequence[float], b: Sequence[float], bounds: tuple[float, float]) -> str | None:
+    """"ceiling" or "floor" when every value of both sides sits at that bound (nothing can differ there)."""
+    low, high = bounds
+    values = [*a, *b]
+    if values and all(v >= high for v in values):
+        return "ceiling"
+    if values and all(v <= low for v in values):
+        return "floor"
+    return None
+
+
+def verdict(lo: float | None, hi: float | None, differences: Sequence[float], bound: str | None = None,
+            adjusted_p: float | None = None) -> str:
+    """What a paired difference a − b shows about "a beats b". The interval gives the direction; a primary
+    endpoint (adjusted_p given) needs its Holm-adjusted sign-flip p below ALPHA as well."""
+    if bound is not None:
+        return f"not measurable ({bound})"
+    if lo is None or hi is None:
+        return "one seed: no interval"
+    if all(d == 0 for d in differences):
+        return "no difference (equal on every seed)"
+    direction = "reproduced" if lo > 0 else "contradicted" if hi < 0 else None
+    if direction is None:
+        return "inconclusive"
+    if adjusted_p is not None and adjusted_p >= ALPHA:
+        return f"inconclusive after Holm (interval says {direction})"
+    return direction
+
+
+def sd(values: Sequence[float]) -> float | None:
+    """Sample standard deviation (n − 1 degrees of freedom), None below 2 values."""
+    if len(values) < 2:
+        return None
+    mean = sum(values) / len(values)
+    return math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
