@@ -30,17 +30,23 @@ def add_dataclass_flags(parser, config_class) -> None:
     when it is a bool, choices from metadata."""
     inherited = {g.name for base in config_class.__mro__[1:] if dataclasses.is_dataclass(base)
                  for g in dataclasses.fields(base)}   # ProbeConfig's own flags (--run, --model) before the options
-    for f in sorted(flag_fields(config_class), key=lambda f: (f.default is not dataclasses.MISSING, f.name in inherited)):
+    for f in sorted(flag_fields(config_class), key=lambda f: (not _required(f), f.name in inherited)):
         flags = dict.fromkeys((f"--{f.name.replace('_', '-')}", f"--{f.name}"))
-        required = f.default is dataclasses.MISSING
+        required = _required(f)
+        # a list field's flag takes comma-separated text; the config class parses it (and checks it there)
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
         text = f.metadata.get("help")
         text = text.replace("%", "%%") if text else text   # argparse %-formats help ("100%" would break --help)
         if str(f.type) == "bool":   # a switch: present = on
             parser.add_argument(*flags, dest=f.name, action="store_true", help=text)
             continue
-        parser.add_argument(*flags, dest=f.name, required=required, default=None if required else f.default,
+        parser.add_argument(*flags, dest=f.name, required=required, default=None if required else default,
                             type=_FLAG_TYPES.get(str(f.type).removesuffix(" | None"), str),
                             choices=f.metadata.get("choices"), help=text)
+
+
+def _required(f: dataclasses.Field) -> bool:
+    return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
 
 
 def flag_fields(config_class) -> list[dataclasses.Field]:

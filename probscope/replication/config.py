@@ -1,39 +1,57 @@
 """What the built-in replication runs: one dataclass, parsed from CLI flags (`probscope replicate --help`).
 
-The defaults are the published run (results/): five seeds, the operand-shift task, a gentle fine-tune.
+List settings are lists (the CLI's comma-separated values are parsed here, so a config built in Python is
+checked the same way). The defaults are the published run (results/): eight seeds, the operand-shift task,
+a gentle fine-tune, every registered method.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from probscope.errors import ProbscopeError
+
+
+def _all_methods() -> list[str]:
+    from probscope.replication.methods import METHODS
+
+    return list(METHODS)
 
 
 @dataclass
 class ReplicationConfig:
     runs_root: str = field(default="runs/replicate", metadata={"help": "where the runs, probes and evaluations go"})
     results: str = field(default="results", metadata={"help": "where the figures and RESULTS.md are written"})
-    seeds: str = field(default="0,1,2,3,4", metadata={"help": "training seeds, comma-separated (one base per seed)"})
-    # The base: the notes found its competence a coin toss between seeds at 800 steps (6% vs 100%), so
-    # every seed's base is gated and, when it fails, pretrained again for twice as long.
+    # eight seeds: the exact sign-flip test of a primary comparison cannot go below 2/2^n (0.0625 at five seeds,
+    # 0.0078 at eight, which Holm over the primary endpoints needs)
+    seeds: list[int] = field(default_factory=lambda: list(range(8)), metadata={
+        "help": "training seeds, comma-separated (one base per seed)"})
+    # The base: competence after a fixed number of steps varies between seeds, so every seed's base is gated on
+    # both splits and, when outside the window, pretrained again for twice as long.
     base_steps: int = field(default=800, metadata={"help": "pretraining steps of a seed's first base"})
-    gate: float = field(default=0.5, metadata={
-        "help": "accuracy on builtin-test-id a base needs before anything is fine-tuned from it"})
+    gate_id_min: float = field(default=0.5, metadata={
+        "help": "builtin-test-id accuracy a base needs before anything is fine-tuned from it"})
+    gate_shift_min: float = field(default=0.3, metadata={
+        "help": "lowest builtin-test-shift accuracy of a usable base (below: nothing held out to keep)"})
+    gate_shift_max: float = field(default=0.7, metadata={
+        "help": "highest builtin-test-shift accuracy of a usable base (above: no headroom to gain)"})
     gate_attempts: int = field(default=3, metadata={
         "help": "bases tried per seed (each pretrains twice as long as the one before)"})
     # The fine-tune: at lr 1e-3 x 400 steps a competent base forgets the held-out split under SFT and DFT
-    # alike (the notes); at 1e-4 x 400 nothing moves (seed 0: test-shift 100% -> 99.5% SFT, 96% DFT); 3e-4 x 200
-    # bends the curves without erasing them (seed 0: 79.5% SFT, 79% DFT at the end), so the curves can differ.
+    # alike; at 1e-4 x 400 nothing moves (seed 0: test-shift 100% -> 99.5% SFT, 96% DFT); 3e-4 x 200 bends the
+    # curves without erasing them (seed 0: 79.5% SFT, 79% DFT at the end), so the curves can differ.
     finetune_lr: float = field(default=3e-4, metadata={"help": "learning rate of the SFT-family fine-tunes"})
     finetune_steps: int = field(default=200, metadata={"help": "optimizer steps of the SFT-family fine-tunes"})
-    checkpoints: str = field(default="0,10,25,50,100,200", metadata={
-        "help": "steps saved (and evaluated: the learning curves) in every fine-tune"})
-    lr_sweep: str = field(default="1e-4,1e-3", metadata={
+    checkpoints: list[int] = field(default_factory=lambda: [0, 10, 25, 50, 100, 200], metadata={
+        "help": "steps saved (and evaluated: the learning curves) in every fine-tune, comma-separated"})
+    lr_sweep: list[float] = field(default_factory=lambda: [1e-4, 1e-3], metadata={
         "help": "further learning rates for the sweep methods, same steps and checkpoints (runs <method>-lr<lr>-s<seed>)"})
-    sweep_methods: str = field(default="sft,dft", metadata={"help": "methods fine-tuned at every lr of lr_sweep"})
-    methods: str = field(default="sft,dft,dft-sentence,dft-geometric,rft,dft-offline,dpo,grpo,facts-sft,facts-dft",
-                         metadata={"help": "methods to run (probscope.replication.methods)"})
+    sweep_methods: list[str] = field(default_factory=lambda: ["sft", "dft"], metadata={
+        "help": "methods fine-tuned at every lr of lr_sweep, comma-separated"})
+    methods: list[str] = field(default_factory=_all_methods, metadata={
+        "help": "methods to run, comma-separated (probscope.replication.methods; default: every registered one)"})
     probe_examples: int = field(default=1000, metadata={"help": "training examples probed per final checkpoint"})
     train_max_operand: int = field(default=4, metadata={
         "help": "demonstrations use operands 0..this; the held-out split test-shift uses the operands above"})
@@ -42,42 +60,51 @@ class ReplicationConfig:
         "help": "share of full demonstrations (operands 0-9) in the pretraining corpus; the demo's 0.1 gave a base "
                 "whose competence depended on the seed (6% vs 100% in distribution, see BUILTIN-TASK-NOTES)"})
 
+    readme: str = field(default="README.md", metadata={
+        "help": "README whose marked block (<!-- results:begin --> ... <!-- results:end -->) the report rewrites "
+                "from the results; empty: none (a --smoke run never writes it)"})
+
     smoke: bool = field(default=False, metadata={
         "help": "the same pipeline in seconds (the demo's smoke task and 1-layer model, a few steps, no gate, no "
                 "sampled-data methods): checks an installation, measures nothing"})
 
-    def seed_list(self) -> list[int]:
-        try:
-            seeds = [int(s) for s in items(self.seeds)]
-        except ValueError:
-            raise ProbscopeError(f"seeds: expected comma-separated integers, got {self.seeds!r}") from None
-        if not seeds or len(set(seeds)) != len(seeds):
+    def __post_init__(self) -> None:
+        from probscope.replication.methods import METHODS
+
+        self.seeds = parse_list("seeds", self.seeds, int, "integers")
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise ProbscopeError(f"seeds: expected distinct integers, got {self.seeds!r}")
-        return seeds
+        self.checkpoints = parse_list("checkpoints", self.checkpoints, int, "step numbers")
+        self.lr_sweep = parse_list("lr_sweep", self.lr_sweep, float, "numbers")
+        self.sweep_methods = parse_list("sweep_methods", self.sweep_methods, str, "method names")
+        self.methods = parse_list("methods", self.methods, str, "method names")
+        for name in (*self.methods, *self.sweep_methods):
+            METHODS.get(name)   # unknown names fail here, with a suggestion
+        for name in self.sweep_methods:
+            if not METHODS.get(name).finetune:
+                raise ProbscopeError(f"sweep_methods: {name} keeps its recipe's learning rate; sweep sft-family methods")
+        if not 0 <= self.gate_shift_min <= self.gate_shift_max <= 1:
+            raise ProbscopeError(f"gate_shift_min, gate_shift_max: expected 0 <= min <= max <= 1, got "
+                                 f"{self.gate_shift_min:g} and {self.gate_shift_max:g}")
+
+    def gate_window(self) -> str:
+        """The two-sided gate in words (RESULTS.md states it beside every base's numbers)."""
+        return (f"builtin-test-id ≥ {self.gate_id_min:.0%} and {self.gate_shift_min:.0%} ≤ builtin-test-shift ≤ "
+                f"{self.gate_shift_max:.0%}")
+
+    def passes_gate(self, test_id: float, test_shift: float) -> bool:
+        return test_id >= self.gate_id_min and self.gate_shift_min <= test_shift <= self.gate_shift_max
 
     def sweep(self) -> list[tuple[str, float]]:
         """(method, learning rate) of every sweep run (the main lr is already covered by the methods)."""
-        from probscope.replication.methods import METHODS
-
-        try:
-            lrs = [float(lr) for lr in items(self.lr_sweep)]
-        except ValueError:
-            raise ProbscopeError(f"lr_sweep: expected comma-separated numbers, got {self.lr_sweep!r}") from None
-        methods = items(self.sweep_methods)
-        for name in methods:
-            if not METHODS.get(name).finetune:
-                raise ProbscopeError(f"sweep_methods: {name} keeps its recipe's learning rate; sweep sft-family methods")
-        return [(name, lr) for lr in lrs if lr != self.finetune_lr for name in methods]
+        return [(name, lr) for lr in self.lr_sweep if lr != self.finetune_lr for name in self.sweep_methods]
 
     def method_list(self) -> list[str]:
         from probscope.replication.methods import METHODS
 
-        names = items(self.methods)
         if self.smoke:   # a 4-step model's samples are never accepted: no data for rft, dft-offline, dpo
-            names = [name for name in names if METHODS.get(name).data not in ("accepted", "pairs")]
-        for name in names:
-            METHODS.get(name)   # unknown names fail here, with a suggestion
-        return names
+            return [name for name in self.methods if METHODS.get(name).data not in ("accepted", "pairs")]
+        return list(self.methods)
 
     def task(self):
         from probscope.builtin.task import TaskConfig
@@ -93,6 +120,11 @@ class ReplicationConfig:
         return TaskConfig(train_max_operand=self.train_max_operand, pretrain_mix=mix)
 
 
-def items(text: str) -> list[str]:
-    """The non-empty, stripped entries of a comma-separated flag value ("sft, dft," -> ["sft", "dft"])."""
-    return [item.strip() for item in text.split(",") if item.strip()]
+def parse_list(name: str, value: str | Sequence[Any], kind: Callable[[Any], Any], what: str) -> list:
+    """A list setting from a list or the CLI's comma-separated text ("sft, dft," -> ["sft", "dft"]), each entry
+    converted by `kind`; a bad entry is a one-line error naming the setting."""
+    entries = [item.strip() for item in value.split(",") if item.strip()] if isinstance(value, str) else list(value)
+    try:
+        return [kind(entry) for entry in entries]
+    except (TypeError, ValueError):
+        raise ProbscopeError(f"{name}: expected comma-separated {what}, got {value!r}") from None

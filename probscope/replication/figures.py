@@ -27,7 +27,7 @@ def figure2(tokens: pl.DataFrame) -> Figure:
 def curves_figure(accuracy: pl.DataFrame, benchmarks: Sequence[str]) -> Figure:
     """Figure 1's analogue: accuracy vs step per method, the mean over seeds with its 95% t-interval as a band."""
     from probscope.plots import plot_accuracy_curves
-    from probscope.replication.report import t_interval
+    from probscope.replication.stats import t_interval
 
     rows = []
     fine_tunes = accuracy.filter(pl.col("benchmark").is_in(list(benchmarks)) & (pl.col(schema.METHOD) != "base"))
@@ -43,7 +43,7 @@ def curves_figure(accuracy: pl.DataFrame, benchmarks: Sequence[str]) -> Figure:
 def sweep_figure(sweep: pl.DataFrame, benchmarks: Sequence[str]) -> Figure:
     """Learning curves per learning rate: one panel per benchmark and lr, one line per method (seed means)."""
     from probscope.plots.style import panel_axes, plot_series
-    from probscope.replication.report import t_interval
+    from probscope.replication.stats import t_interval
 
     colors = {one.key[schema.METHOD]: one.color for one in plot_series(sweep, [schema.METHOD])}
     lrs = sorted(sweep["lr"].unique().to_list())

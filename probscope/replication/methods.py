@@ -11,7 +11,10 @@ from dataclasses import dataclass
 
 from probscope.registry import Registry
 
-REASONING_BENCHMARKS = ("builtin-test-id", "builtin-test-shift")
+IN_DISTRIBUTION = "builtin-test-id"   # unseen problems of the demonstrations' kind
+HELD_OUT = "builtin-test-shift"       # the held-out operands: what "generalizes" is measured on
+HELD_OUT_SPLIT = "test-shift"         # its data split: the reference replies probed for their log p
+REASONING_BENCHMARKS = (IN_DISTRIBUTION, HELD_OUT)
 FACTS_BENCHMARKS = ("builtin-facts-test",)
 
 

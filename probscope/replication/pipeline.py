@@ -6,25 +6,21 @@ training data and evaluated at every checkpoint; then the tables and figures of 
 
 Layout under the runs root: data/builtin/ (the operand-shift task), one run per method and seed
 (`<method>-s<seed>`, bases `base-s<seed>[-x2 ...]`), data/samples/base-s<seed>/ (the rejection samples of
-RFT, offline DFT and DPO), gate.json (every base tried and its accuracy), timings.json (seconds per stage).
+RFT, offline DFT and DPO), and the gate record and stage timings of replication.layout.
 Every stage is skipped when its output is complete, so a killed replication continues where it stopped.
 """
 
 from __future__ import annotations
 
 import json
-import time
-from contextlib import contextmanager
 from pathlib import Path
 
 from probscope.errors import ProbscopeError
 from probscope.replication.config import ReplicationConfig
-from probscope.replication.methods import METHODS, Method, base_run_name, run_name
-from probscope.runs import BUILTIN_DATA, Run, write_text_atomic
-
-GATE_FILE = "gate.json"
-TIMINGS_FILE = "timings.json"
-GATE_BENCHMARK = "builtin-test-id"
+from probscope.replication.layout import StageTimings, read_gate, write_gate
+from probscope.replication.methods import (FACTS_BENCHMARKS, HELD_OUT, HELD_OUT_SPLIT, IN_DISTRIBUTION, METHODS,
+                                           Method, base_run_name, run_name)
+from probscope.runs import BUILTIN_DATA, Run
 
 
 def replicate(cfg: ReplicationConfig) -> Path:
@@ -35,22 +31,22 @@ def replicate(cfg: ReplicationConfig) -> Path:
     from probscope.replication.report import write_results
 
     root = Path(cfg.runs_root)
-    seeds, methods = cfg.seed_list(), [METHODS.get(name) for name in cfg.method_list()]
+    seeds, methods = cfg.seeds, [METHODS.get(name) for name in cfg.method_list()]
     paths = write_builtin_data(root / BUILTIN_DATA, cfg.task())
-    timings = StageTimings(root / TIMINGS_FILE)
-    gate = _read_gate(root)
+    timings = StageTimings(root)
+    gate = read_gate(root)
     sweep = cfg.sweep()
     with tqdm(total=len(seeds) * (1 + len(methods) + len(sweep)), desc="replicate", unit="stage") as progress:
         for seed in seeds:
             progress.set_postfix_str(f"seed {seed}: base")
             with timings("base (pretraining + gate)"):
                 gate[str(seed)] = gated_base(cfg, root, seed)
-            write_text_atomic(root / GATE_FILE, json.dumps(gate, indent=2))
+            write_gate(root, gate)
             progress.update()
             base = _passed_base(root, gate[str(seed)])
             if base is None:
-                print(f"replicate: seed {seed}: no base passed the gate ({cfg.gate:.0%} on {GATE_BENCHMARK}); "
-                      "its methods are skipped")
+                print(f"replicate: seed {seed}: no base passed the gate ({cfg.gate_window()}); its methods are "
+                      "skipped")
                 progress.update(len(methods) + len(sweep))
                 continue
             for method in methods:
@@ -68,12 +64,13 @@ def replicate(cfg: ReplicationConfig) -> Path:
                 progress.update()
     with timings("results"):
         out = write_results(cfg)
-    print(f"replicate: results in {out} (stage times in {root / TIMINGS_FILE})")
+    print(f"replicate: results in {out} (stage times in {timings.path})")
     return out
 
 
 def gated_base(cfg: ReplicationConfig, root: Path, seed: int) -> list[dict]:
-    """Pretrain seed `seed`'s base until one passes the gate (each attempt twice as long); every attempt's record."""
+    """Pretrain seed `seed`'s base until one lies in the gate's window on both splits (each attempt twice as long);
+    every attempt's record."""
     from probscope.demo import builtin_recipe_args
     from probscope.training import run as training
 
@@ -85,9 +82,11 @@ def gated_base(cfg: ReplicationConfig, root: Path, seed: int) -> list[dict]:
                                                     "--disable_tqdm", "true", *_smoke_flags(cfg, "base")]
         run = training.main(args)
         _probe(run, root, ("train", "facts-train"), _probe_examples(cfg))
-        accuracy = evaluate_run(root, run, (GATE_BENCHMARK, "builtin-test-shift", "builtin-facts-test"))[GATE_BENCHMARK]
-        passed = accuracy >= cfg.gate or cfg.smoke
-        attempts.append({"run": name, "steps": steps, "accuracy": accuracy, "passed": passed})
+        _probe(run, root, (HELD_OUT_SPLIT,), _probe_examples(cfg))   # the held-out log p of the base: the baseline
+        accuracy = evaluate_run(root, run, (IN_DISTRIBUTION, HELD_OUT, *FACTS_BENCHMARKS))
+        passed = cfg.passes_gate(accuracy[IN_DISTRIBUTION], accuracy[HELD_OUT]) or cfg.smoke
+        attempts.append({"run": name, "steps": steps, IN_DISTRIBUTION: accuracy[IN_DISTRIBUTION],
+                         HELD_OUT: accuracy[HELD_OUT], "passed": passed})
         if passed:
             break
         steps *= 2
@@ -106,9 +105,11 @@ def build_method_run(cfg: ReplicationConfig, root: Path, paths: dict[str, Path],
              "--disable_tqdm", "true"]
     if method.finetune:
         args += ["--learning_rate", str(cfg.finetune_lr if lr is None else lr), "--max_steps", str(cfg.finetune_steps),
-                 "--checkpoints", cfg.checkpoints]
+                 "--checkpoints", ",".join(map(str, cfg.checkpoints))]
     run = training.main(args + _smoke_flags(cfg, method.name))
-    _probe(run, root, (method.probe_split,), _probe_examples(cfg), steps=run.checkpoint_steps()[-1:])
+    # the held-out split's reference replies: their mean log p is the lower-variance endpoint beside accuracy
+    splits = (method.probe_split, HELD_OUT_SPLIT) if HELD_OUT in method.benchmarks else (method.probe_split,)
+    _probe(run, root, splits, _probe_examples(cfg), steps=run.checkpoint_steps()[-1:])
     evaluate_run(root, run, method.benchmarks)
     return run
 
@@ -175,34 +176,6 @@ def evaluate_run(root: Path, run: Run, benchmarks: tuple[str, ...]) -> dict[str,
     return last
 
 
-def _read_gate(root: Path) -> dict:
-    path = root / GATE_FILE
-    if not path.is_file():
-        return {}
-    try:
-        gate = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise ProbscopeError(f"{path}: unreadable ({e}); delete it (it is rebuilt from the runs)") from None
-    return gate if isinstance(gate, dict) else {}
-
-
 def _passed_base(root: Path, attempts: list[dict]) -> Run | None:
     passed = [attempt for attempt in attempts if attempt["passed"]]
     return Run(root / passed[0]["run"]) if passed else None
-
-
-class StageTimings:
-    """Seconds spent per stage, added across resumed invocations, in a JSON file beside the runs."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.seconds: dict[str, float] = json.loads(path.read_text()) if path.is_file() else {}
-
-    @contextmanager
-    def __call__(self, stage: str):
-        start = time.time()
-        try:
-            yield
-        finally:
-            self.seconds[stage] = round(self.seconds.get(stage, 0.0) + time.time() - start, 1)
-            write_text_atomic(self.path, json.dumps(self.seconds, indent=2))

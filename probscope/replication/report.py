@@ -4,54 +4,48 @@ runs of a replication (probscope.replication.pipeline) and nothing else.
     from probscope.replication.report import seed_table, write_results
     finals = seed_table(ReplicationConfig())     # polars: method, seed, run, benchmark, step, accuracy
 
-Across seeds every number is a mean with a 95% t-interval (n seeds, n - 1 degrees of freedom); a claim
-"A beats B" is tested on the per-seed paired differences (same seed = same base), and called reproduced
-when the interval of the difference lies above 0, contradicted when below, inconclusive otherwise.
+This module reads the runs into per-seed tables and writes results/; the claims and their statistics are
+claims.py's, the token tables token_tables.py's, the text markdown.py's.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import polars as pl
 
 from probscope import schema
+from probscope.replication import claims
 from probscope.replication.config import ReplicationConfig
-from probscope.replication.methods import METHODS, REASONING_BENCHMARKS, parse_run_name
-from probscope.replication.pipeline import GATE_BENCHMARK, GATE_FILE, TIMINGS_FILE
+from probscope.replication.layout import read_gate, read_timings
+from probscope.replication.methods import (HELD_OUT, HELD_OUT_SPLIT, IN_DISTRIBUTION, METHODS, REASONING_BENCHMARKS,
+                                           parse_run_name)
+from probscope.replication.stats import t_interval
+from probscope.replication.token_tables import POLARIZATION_SHARES, SEED
+from probscope.runs import BUILTIN_DATA, write_text_atomic
 
-SEED = "seed"
-HELD_OUT = "builtin-test-shift"
 ACCURACY = "accuracy"
 BASE = "base"
-# the probability thresholds of the lowest-bin listing (the paper's lowest bins, and p < 0.1)
-LOW_THRESHOLDS = (1e-4, 1e-3, 1e-2, 0.1)
 LR = "lr"
+# a column the RL trainers log (schema.FRAC_REWARD_ZERO_STD once the RL work lands): read when present
+FRAC_REWARD_ZERO_STD = "frac_reward_zero_std"
 
 
 # ---- reading the runs ------------------------------------------------------------------------------------
 def gate_attempts(cfg: ReplicationConfig) -> pl.DataFrame:
-    """Every base tried: seed, run, steps, accuracy (on builtin-test-id, the gate), passed, and its accuracy on
-    the held-out split (what the split needs: a base that can already solve part of it)."""
-    from probscope.evaluate import load_evals
-
-    path = Path(cfg.runs_root) / GATE_FILE
-    gate = json.loads(path.read_text()) if path.is_file() else {}
-    rows = [{SEED: int(seed), **attempt} for seed, attempts in gate.items() for attempt in attempts]
-    table = pl.DataFrame(rows, schema={SEED: pl.Int64, "run": pl.String, "steps": pl.Int64, ACCURACY: pl.Float64,
-                                       "passed": pl.Boolean})
-    evals = load_evals(cfg.runs_root, runs_filter=table["run"].to_list(), names=[HELD_OUT]) if rows else pl.DataFrame()
-    held_out = {run: value for run, value in evals.select(schema.RUN, "average_at_k").iter_rows()} if rows else {}
-    return table.with_columns(pl.col("run").replace_strict(held_out, default=None, return_dtype=pl.Float64)
-                              .alias(f"accuracy on {HELD_OUT}"))
+    """Every base tried: seed, run, steps, its accuracy on both splits, the window it had to lie in, passed."""
+    rows = [{SEED: int(seed), **attempt} for seed, attempts in read_gate(Path(cfg.runs_root)).items()
+            for attempt in attempts]
+    table = pl.DataFrame(rows, schema={SEED: pl.Int64, "run": pl.String, "steps": pl.Int64, IN_DISTRIBUTION: pl.Float64,
+                                       HELD_OUT: pl.Float64, "passed": pl.Boolean})
+    return table.with_columns(pl.lit(cfg.gate_window()).alias("window"))
 
 
 def chosen_runs(cfg: ReplicationConfig) -> dict[str, tuple[str, int]]:
     """run name -> (method, seed) of every run the results use: the base that passed each seed's gate (as
     "base") and every method run of the seeds in `cfg`."""
-    seeds = set(cfg.seed_list())
+    seeds = set(cfg.seeds)
     chosen = {row["run"]: (BASE, row[SEED]) for row in gate_attempts(cfg).filter("passed").iter_rows(named=True)
               if row[SEED] in seeds}
     for name, (method, seed, lr) in _replication_runs(cfg).items():
@@ -95,9 +89,15 @@ def seed_table(cfg: ReplicationConfig) -> pl.DataFrame:
 
 
 def peak_table(cfg: ReplicationConfig) -> pl.DataFrame:
-    """Each run's best checkpoint per benchmark: its accuracy and step (the learning curves' summary)."""
-    acc = accuracy_table(cfg).filter(pl.col(schema.METHOD) != BASE)
-    return _last_and_best(acc, [schema.METHOD, SEED, schema.RUN, "benchmark"])[1]
+    """Each run's best fine-tuned checkpoint per benchmark: its accuracy and step (the learning curves' summary)."""
+    return fine_tuned_peaks(accuracy_table(cfg), [schema.METHOD, SEED, schema.RUN, "benchmark"])
+
+
+def fine_tuned_peaks(accuracy: pl.DataFrame, by: list[str]) -> pl.DataFrame:
+    """Per group of `by`: the best checkpoint after step 0 (earliest among ties). Step 0 is the base itself, the
+    baseline, never a fine-tune's peak; the base's own runs have no peak."""
+    fine_tuned = accuracy.filter((pl.col(schema.METHOD) != BASE) & (pl.col(schema.STEP) > 0))
+    return _last_and_best(fine_tuned, by)[1]
 
 
 def sweep_table(cfg: ReplicationConfig) -> pl.DataFrame:
@@ -105,7 +105,7 @@ def sweep_table(cfg: ReplicationConfig) -> pl.DataFrame:
     included): method, lr, seed, run, benchmark, step, accuracy."""
     from probscope.evaluate import load_evals
 
-    seeds, sweep_methods = set(cfg.seed_list()), {name for name, _ in cfg.sweep()}
+    seeds, sweep_methods = set(cfg.seeds), {name for name, _ in cfg.sweep()}
     lr_of = {name: (method, cfg.finetune_lr if lr is None else lr, seed)
              for name, (method, seed, lr) in _replication_runs(cfg).items()
              if seed in seeds and method in sweep_methods}
@@ -127,20 +127,7 @@ def _last_and_best(table: pl.DataFrame, by: list[str]) -> tuple[pl.DataFrame, pl
     return last, best
 
 
-# ---- statistics over seeds -------------------------------------------------------------------------------
-def t_interval(values: list[float]) -> tuple[float, float | None, float | None]:
-    """Mean and its 95% t-interval (None with a single value)."""
-    from scipy import stats
-
-    n = len(values)
-    mean = sum(values) / n
-    if n < 2:
-        return mean, None, None
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    half = stats.t.ppf(0.975, n - 1) * sd / math.sqrt(n)
-    return mean, mean - half, mean + half
-
-
+# ---- statistics over seeds ------------------------------------------------------------------------------
 def over_seeds(table: pl.DataFrame, value: str, by: list[str]) -> pl.DataFrame:
     """Per group of `by`: n seeds, mean, lo, hi of `value`, and the per-seed values in seed order."""
     rows = []
@@ -151,49 +138,6 @@ def over_seeds(table: pl.DataFrame, value: str, by: list[str]) -> pl.DataFrame:
                      "per_seed": ", ".join(f"{v:.3f}" for v in values)})
     return pl.DataFrame(rows, schema={**{b: table.schema[b] for b in by}, "n": pl.Int64, "mean": pl.Float64,
                                       "lo": pl.Float64, "hi": pl.Float64, "per_seed": pl.String})
-
-
-def paired_difference(table: pl.DataFrame, a: str, b: str, value: str = ACCURACY,
-                      by: tuple[str, ...] = ("benchmark",)) -> pl.DataFrame:
-    """Per group of `by`: a − b on the seeds both have, its t-interval and the verdict on "a beats b"."""
-    keys = [SEED, *by]
-    left = table.filter(pl.col(schema.METHOD) == a).select(*keys, pl.col(value).alias("a"))
-    right = table.filter(pl.col(schema.METHOD) == b).select(*keys, pl.col(value).alias("b"))
-    both = left.join(right, on=keys).with_columns((pl.col("a") - pl.col("b")).alias("difference"))
-    out = over_seeds(both, "difference", list(by))
-    return out.with_columns(pl.lit(f"{a} − {b}").alias("comparison"),
-                            pl.struct("lo", "hi").map_elements(_verdict, return_dtype=pl.String).alias("verdict"))
-
-
-# The paper's claims as (a, b, which checkpoint, value): "a beats b" is reproduced when a − b > 0 on every
-# seed-paired interval. Peak steps are compared as sft − dft: positive means DFT peaks sooner.
-CLAIMS = (
-    ("dft", "sft", "final", ACCURACY),              # Table 1/2: DFT generalizes better than SFT
-    ("dft", "sft", "peak", ACCURACY),
-    ("dft", "dft-sentence", "final", ACCURACY),     # Table 8: token-level weighting beats sentence-level
-    ("dft", "dft-geometric", "final", ACCURACY),    # ... and the geometric mean
-    ("sft", "dft", "peak", schema.STEP),            # Figure 1: DFT reaches its peak sooner
-    ("facts-sft", "facts-dft", "final", ACCURACY),  # the stated limitation: SFT absorbs new facts, DFT does not
-)
-
-
-def _claims(finals: pl.DataFrame, peaks: pl.DataFrame) -> list[pl.DataFrame]:
-    out = []
-    for a, b, checkpoint, value in CLAIMS:
-        table = finals if checkpoint == "final" else peaks.with_columns(pl.col(schema.STEP).cast(pl.Float64))
-        diff = paired_difference(table, a, b, value=value)
-        label = f"{a} − {b}" + (" (step of peak)" if value == schema.STEP else "")
-        out.append(diff.with_columns(pl.lit(label).alias("comparison"), pl.lit(checkpoint).alias("checkpoint")))
-    return out
-
-
-def _verdict(interval: dict) -> str:
-    lo, hi = interval["lo"], interval["hi"]
-    if lo is None:
-        return "one seed: no interval"
-    if lo == hi == 0:
-        return "no difference (equal on every seed)"
-    return "reproduced" if lo > 0 else "contradicted" if hi < 0 else "inconclusive"
 
 
 # ---- probe tables ----------------------------------------------------------------------------------------
@@ -209,139 +153,140 @@ def final_tokens(cfg: ReplicationConfig, dataset: str = "train") -> pl.DataFrame
     return _with_method_and_seed(load_tokens(cfg.runs_root, runs=names, dataset=dataset), chosen)
 
 
-POLARIZATION_SHARES = ("p<1e-4", "p<0.1", "p>=0.9")   # the lowest bin, the low tail, the highest bin
+def endpoint_table(finals: pl.DataFrame, peaks: pl.DataFrame, pol: pl.DataFrame, logp: pl.DataFrame) -> pl.DataFrame:
+    """Every per-seed endpoint of the claims in one long table (claims.ENDPOINT_SCHEMA), each with its bounds."""
+    def part(frame: pl.DataFrame, endpoint: pl.Expr, value: pl.Expr, bounds: tuple[float, float] | None):
+        if frame.is_empty():
+            return pl.DataFrame(schema=claims.ENDPOINT_SCHEMA)
+        low, high = bounds or (None, None)
+        return frame.select(schema.METHOD, SEED, endpoint.alias(claims.ENDPOINT), value.cast(pl.Float64).alias(claims.VALUE),
+                            pl.lit(low, pl.Float64).alias(claims.LOW), pl.lit(high, pl.Float64).alias(claims.HIGH))
+
+    benchmark = pl.col("benchmark")
+    parts = [
+        part(finals, benchmark.map_elements(claims.final_accuracy, return_dtype=pl.String), pl.col(ACCURACY), (0, 1)),
+        part(peaks, benchmark.map_elements(claims.peak_accuracy, return_dtype=pl.String), pl.col(ACCURACY), (0, 1)),
+        part(peaks, benchmark.map_elements(claims.peak_step, return_dtype=pl.String), pl.col(schema.STEP), None),
+        part(logp, pl.lit(claims.HELD_OUT_LOGP), pl.col("mean log p"), None),
+        *(part(pol, pl.lit(claims.token_share(share)), pl.col(share), (0, 100)) for share in POLARIZATION_SHARES
+          if share in pol.columns),
+    ]
+    return pl.concat(parts)
 
 
-def polarization(tokens: pl.DataFrame) -> pl.DataFrame:
-    """Per method and seed: % of training tokens with p < 1e-4 (lowest bin), p < 0.1, and p ≥ 0.9 (highest)."""
-    p = pl.col(schema.P)
-    low_bin, low_tail, high_bin = POLARIZATION_SHARES
-    return tokens.group_by(schema.METHOD, SEED).agg(
-        (100 * (p < 1e-4).mean()).alias(low_bin), (100 * (p < 0.1).mean()).alias(low_tail),
-        (100 * (p >= 0.9).mean()).alias(high_bin), pl.len().alias("tokens"),
-    ).sort(schema.METHOD, SEED)
+def why_not_run(cfg: ReplicationConfig) -> dict[str, str]:
+    """method -> why this replication has no runs of it, for every method a claim names and the config leaves out."""
+    named = {m for claim in (*claims.PRIMARY_ENDPOINTS, *claims.EXPLORATORY_CLAIMS) for m in (claim.a, claim.b)}
+    reasons = {}
+    for method in sorted(named - {BASE}):
+        if method not in METHODS:
+            reasons[method] = f"{method} is not a registered method of this version (probscope.replication.methods)"
+        elif method not in cfg.methods:
+            reasons[method] = f"{method} left out by --methods"
+        elif method not in cfg.method_list():
+            reasons[method] = f"--smoke skips {method} (trained on the base's samples, which a smoke base never gets right)"
+    return reasons
 
 
-def low_roles(tokens: pl.DataFrame) -> pl.DataFrame:
-    """Per method and threshold (pooled over seeds): tokens below it and each role's share of them (%)."""
+def rl_diagnostics(cfg: ReplicationConfig) -> pl.DataFrame:
+    """Per RL or sampled-data run: its reward statistics over the logged steps (mean reward, reward sd, share of
+    groups with equal rewards where logged) and the rejection samples it trained on (acceptance, pairs)."""
+    from probscope.analysis import load_dynamics
+    from probscope.training.sampling import PROVENANCE
+
+    root = Path(cfg.runs_root)
+    chosen = {name: ms for name, ms in chosen_runs(cfg).items() if ms[0] != BASE}
+    bases = {row[SEED]: row["run"] for row in gate_attempts(cfg).filter("passed").iter_rows(named=True)}
+    dynamics = load_dynamics(root, runs=list(chosen)) if chosen else pl.DataFrame()
     rows = []
-    for threshold in LOW_THRESHOLDS:
-        low = tokens.filter(pl.col(schema.P) < threshold)
-        counts = low.group_by(schema.METHOD, schema.ROLE).len()
-        for (method,), group in counts.group_by(schema.METHOD):
-            total = group["len"].sum()
-            shares = {role: 100 * n / total for role, n in group.select(schema.ROLE, "len").iter_rows()}
-            rows.append({schema.METHOD: method, "threshold": threshold, "tokens": total,
-                         **{f"% {role}": shares.get(role, 0.0) for role in _roles(tokens)}})
-    return pl.DataFrame(rows).sort(schema.METHOD, "threshold") if rows else pl.DataFrame()
-
-
-def role_baseline(tokens: pl.DataFrame) -> pl.DataFrame:
-    """Each role's share of all probed tokens (%): what the low-bin shares compare against."""
-    total = len(tokens)
-    return (tokens.group_by(schema.ROLE).len().with_columns((100 * pl.col("len") / total).alias("% of all tokens"))
-            .drop("len").sort("% of all tokens", descending=True))
-
-
-def _roles(tokens: pl.DataFrame) -> list[str]:
-    return sorted(r for r in tokens[schema.ROLE].unique().to_list() if r is not None)
+    for name, (method, seed) in chosen.items():
+        row: dict = {schema.METHOD: method, SEED: seed, schema.RUN: name}
+        logged = dynamics.filter(pl.col(schema.RUN) == name) if not dynamics.is_empty() else dynamics
+        for column in (schema.REWARD_MEAN, schema.REWARD_STD, FRAC_REWARD_ZERO_STD):
+            if column in logged.columns and logged[column].drop_nulls().len():
+                row[f"{column} (mean over steps)"] = logged[column].drop_nulls().mean()
+        provenance = root / "data" / "samples" / bases.get(seed, "") / PROVENANCE
+        if METHODS.get(method).data in ("accepted", "pairs") and provenance.is_file():
+            record = json.loads(provenance.read_text())
+            row.update({key: record.get(key) for key in ("n_samples", "n_accepted", "acceptance_rate", "n_pairs")})
+        if len(row) > 3:
+            rows.append(row)
+    return pl.DataFrame(rows).sort(schema.METHOD, SEED) if rows else pl.DataFrame()
 
 
 # ---- writing results/ ------------------------------------------------------------------------------------
 def write_results(cfg: ReplicationConfig) -> Path:
-    """Compute every table and figure from the runs and write them under cfg.results; returns that path."""
+    """Compute every table and figure from the runs and write them under cfg.results (and the README's marked
+    results block, unless --smoke); returns that path."""
+    from probscope.replication import token_tables
     from probscope.replication.figures import curves_figure, figure2, save, sweep_figure
+    from probscope.replication.markdown import render_markdown, rewrite_readme_block
+    from probscope.replication.token_tables import polarization, read_task_record
 
     out = Path(cfg.results)
     out.mkdir(parents=True, exist_ok=True)
+    task = read_task_record(Path(cfg.runs_root) / BUILTIN_DATA)
+    acc = accuracy_table(cfg)
     finals, peaks = seed_table(cfg), peak_table(cfg)
-    tokens = final_tokens(cfg)
+    tokens, held_out = final_tokens(cfg), final_tokens(cfg, HELD_OUT_SPLIT)
     facts_tokens = final_tokens(cfg, "facts-train")
+    pol = polarization(tokens) if not tokens.is_empty() else pl.DataFrame()
+    logp = token_tables.held_out_logp(held_out) if not held_out.is_empty() else pl.DataFrame()
+    endpoints = endpoint_table(finals, peaks, pol, logp)
     tables: dict[str, pl.DataFrame] = {
         "gate": gate_attempts(cfg),
         "accuracy_final": over_seeds(finals, ACCURACY, [schema.METHOD, "benchmark"]),
         "accuracy_peak": over_seeds(peaks, ACCURACY, [schema.METHOD, "benchmark"]),
         "peak_step": over_seeds(peaks.with_columns(pl.col(schema.STEP).cast(pl.Float64)), schema.STEP,
                                 [schema.METHOD, "benchmark"]),
-        "claims": pl.concat([claim for claim in _claims(finals, peaks) if not claim.is_empty()]),
+        "accuracy_by_step": acc,
+        "claims": claims.claims_table(endpoints, claims.PRIMARY_ENDPOINTS, claims.EXPLORATORY_CLAIMS, why_not_run(cfg)),
+        "rl_diagnostics": rl_diagnostics(cfg),
     }
-    if not tokens.is_empty():
-        pol = polarization(tokens).unpivot(index=[schema.METHOD, SEED], on=list(POLARIZATION_SHARES),
-                                           variable_name="share", value_name="percent")
-        tables["polarization"] = over_seeds(pol, "percent", ["share", schema.METHOD])
+    if not logp.is_empty():
+        tables["held_out_logp"] = over_seeds(logp, "mean log p", [schema.METHOD])
+    if not pol.is_empty():
+        long = pol.unpivot(index=[schema.METHOD, SEED], on=list(POLARIZATION_SHARES), variable_name="share",
+                           value_name="percent")
+        tables["polarization"] = over_seeds(long, "percent", ["share", schema.METHOD])
         # Figure 2's claim per seed: DFT grows both tails against SFT; do the other methods move like DFT?
-        tables["polarization_claims"] = pl.concat([
-            paired_difference(pol, method, "sft", value="percent", by=("share",))
-            for method in pol[schema.METHOD].unique().sort().to_list() if method != "sft"])
-        tables["low_roles"] = low_roles(tokens)
-        tables["role_baseline"] = role_baseline(tokens)
+        tables["polarization_claims"] = claims.rows_frame([
+            claims.compare(endpoints, claims.Claim(method, "sft", claims.token_share(share), "Figure 2"))
+            for share in POLARIZATION_SHARES for method in pol[schema.METHOD].unique().sort().to_list()
+            if method != "sft"])
+        tables["entropy_headroom"] = token_tables.entropy_headroom(pol, task)
+        tables["low_roles"] = token_tables.low_roles(tokens)
+        tables["role_baseline"] = token_tables.role_baseline(tokens, task)
         save(figure2(tokens), out / "figure2")
     if not facts_tokens.is_empty():
         tables["facts_polarization"] = over_seeds(polarization(facts_tokens), "p<0.1", [schema.METHOD])
     sweep = sweep_table(cfg)
     if not sweep.is_empty():
-        last, best = _last_and_best(sweep, [schema.METHOD, LR, SEED, "benchmark"])
-        tables["lr_sweep_final"] = over_seeds(last, ACCURACY, [schema.METHOD, LR, "benchmark"])
-        tables["lr_sweep_peak"] = over_seeds(best, ACCURACY, [schema.METHOD, LR, "benchmark"])
-        tables["lr_sweep_claims"] = pl.concat([
-            paired_difference(last, "dft", "sft", by=(LR, "benchmark")).with_columns(pl.lit("final").alias("checkpoint")),
-            paired_difference(best, "dft", "sft", by=(LR, "benchmark")).with_columns(pl.lit("peak").alias("checkpoint")),
-        ])
+        tables.update(_sweep_tables(sweep))
         save(sweep_figure(sweep, REASONING_BENCHMARKS), out / "lr_sweep")
-    acc = accuracy_table(cfg)
     save(curves_figure(acc, REASONING_BENCHMARKS), out / "learning_curves")
     for name, table in tables.items():
         table.write_csv(out / f"{name}.csv")
-    timings = Path(cfg.runs_root) / TIMINGS_FILE
-    (out / "RESULTS.md").write_text(render_markdown(cfg, tables, json.loads(timings.read_text()) if timings.is_file()
-                                                    else {}))
+    results_md = render_markdown(cfg, tables, task, read_timings(Path(cfg.runs_root)))
+    write_text_atomic(out / "RESULTS.md", results_md)
+    if not cfg.smoke and cfg.readme:
+        rewrite_readme_block(Path(cfg.readme), tables, cfg)
     return out
 
 
-def render_markdown(cfg: ReplicationConfig, tables: dict[str, pl.DataFrame], timings: dict[str, float]) -> str:
-    from probscope.plots import markdown_table
-
-    lines = ["# The built-in replication: results", "",
-             f"Generated by `probscope replicate` (= `make replicate`) with seeds {cfg.seeds}, fine-tuning lr "
-             f"{cfg.finetune_lr:g} for {cfg.finetune_steps} steps (checkpoints {cfg.checkpoints}), operand shift: "
-             f"demonstrations use operands 0–{cfg.train_max_operand}, `builtin-test-shift` uses "
-             f"{cfg.train_max_operand + 1}–9. Accuracy: greedy, 200 problems per split. Across seeds: mean "
-             "[95% t-interval]; per-seed values in seed order. Every number below is computed from the runs.", ""]
-
-    def section(title: str, text: str, name: str, columns: list[str] | None = None) -> None:
-        if name in tables and not tables[name].is_empty():
-            table = tables[name] if columns is None else tables[name].select(columns)
-            lines.extend([f"## {title}", "", text, "", markdown_table(table, digits=3), ""])
-
-    section("The gate: each seed's base before fine-tuning",
-            f"A base must reach {cfg.gate:.0%} on `{GATE_BENCHMARK}`; a failing one is pretrained again, twice as long.",
-            "gate")
-    section("Generalization: accuracy at the last checkpoint", "`builtin-test-id`: unseen problems of the "
-            f"demonstrations' kind; `{HELD_OUT}`: the held-out operands; `builtin-facts-test`: the facts runs.",
-            "accuracy_final")
-    section("Accuracy at each run's best checkpoint", "The peak of the learning curve (see learning_curves.png).",
-            "accuracy_peak")
-    section("Step of the best checkpoint", "Does DFT peak sooner?", "peak_step")
-    section("Claims as paired differences over seeds",
-            "Reproduced: the 95% interval of the per-seed difference lies above 0; contradicted: below 0.", "claims",
-            ["comparison", "checkpoint", "benchmark", "n", "mean", "lo", "hi", "per_seed", "verdict"])
-    section("The learning-rate sweep: accuracy at the last checkpoint", "Same steps and checkpoints at every "
-            "learning rate; per seed the same base. ![lr sweep](lr_sweep.png)", "lr_sweep_final")
-    section("The learning-rate sweep: accuracy at the best checkpoint", "", "lr_sweep_peak")
-    section("The learning-rate sweep: DFT − SFT per learning rate", "", "lr_sweep_claims",
-            ["comparison", "checkpoint", LR, "benchmark", "n", "mean", "lo", "hi", "per_seed", "verdict"])
-    section("Polarization (Figure 2): % of training tokens", "Last checkpoint, probed on the first "
-            f"{cfg.probe_examples} demonstrations. ![figure2](figure2.png)", "polarization",
-            ["share", schema.METHOD, "n", "mean", "lo", "hi", "per_seed"])
-    section("Polarization against SFT, paired by seed", "Each method's share minus SFT's on the same seed (the "
-            "same base): DFT polarizes when both its low shares and its p ≥ 0.9 share exceed SFT's.",
-            "polarization_claims", ["comparison", "share", "n", "mean", "lo", "hi", "per_seed", "verdict"])
-    section("Who fills the lowest bins", "Share of the tokens below each threshold by ground-truth role (%), pooled "
-            "over seeds.", "low_roles")
-    section("Roles among all probed tokens", "", "role_baseline")
-    section("Facts (the stated limitation): % of facts-train tokens below p = 0.1", "", "facts_polarization")
-    if timings:
-        lines += ["## Time per stage (seconds, this machine)", "",
-                  markdown_table(pl.DataFrame({"stage": list(timings), "seconds": list(timings.values())})), ""]
-    lines += ["![learning curves](learning_curves.png)", ""]
-    return "\n".join(lines)
+def _sweep_tables(sweep: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    """The learning-rate sweep over seeds at its last and best fine-tuned checkpoints, and DFT − SFT per lr."""
+    by = [schema.METHOD, LR, SEED, "benchmark"]
+    last, best = _last_and_best(sweep, by)[0], fine_tuned_peaks(sweep, by)
+    rows = []
+    for checkpoint, table in (("final", last), ("peak", best)):
+        for (lr, benchmark), group in table.group_by(LR, "benchmark", maintain_order=True):
+            endpoint = f"accuracy on {benchmark} at lr {lr:g}, {checkpoint}"
+            points = group.select(schema.METHOD, SEED, pl.lit(endpoint).alias(claims.ENDPOINT),
+                                  pl.col(ACCURACY).alias(claims.VALUE), pl.lit(0.0).alias(claims.LOW),
+                                  pl.lit(1.0).alias(claims.HIGH))
+            rows.append(claims.compare(points, claims.Claim("dft", "sft", endpoint, "Table 1 per learning rate")))
+    return {"lr_sweep_final": over_seeds(last, ACCURACY, [schema.METHOD, LR, "benchmark"]),
+            "lr_sweep_peak": over_seeds(best, ACCURACY, [schema.METHOD, LR, "benchmark"]),
+            "lr_sweep_by_step": sweep,
+            "lr_sweep_claims": claims.rows_frame(rows)}

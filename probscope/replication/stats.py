@@ -66,14 +66,15 @@ def minimum_detectable_effect(sd: float, n: int, power: float = POWER, alpha: fl
     df = n - 1
     critical = stats.t.ppf(1 - alpha / 2, df)
 
-    def shortfall(effect: float) -> float:
-        shift = effect * math.sqrt(n) / sd
-        return stats.nct.sf(critical, df, shift) + stats.nct.cdf(-critical, df, shift) - power
+    def shortfall(standardized: float) -> float:   # power depends on the effect only through effect / sd
+        shift = standardized * math.sqrt(n)
+        wrong_side = stats.nct.cdf(-critical, df, shift)   # negligible, and NaN far out in scipy's tail
+        return stats.nct.sf(critical, df, shift) + (0.0 if math.isnan(wrong_side) else wrong_side) - power
 
-    upper = sd
+    upper = 1.0
     while shortfall(upper) < 0:
         upper *= 2
-    return optimize.brentq(shortfall, 0.0, upper, xtol=1e-12 * sd)
+    return sd * optimize.brentq(shortfall, 0.0, upper, xtol=1e-12)
 
 
 def bound_reached(a: Sequence[float], b: Sequence[float], bounds: tuple[float, float]) -> str | None:
@@ -88,9 +89,10 @@ def bound_reached(a: Sequence[float], b: Sequence[float], bounds: tuple[float, f
 
 
 def verdict(lo: float | None, hi: float | None, differences: Sequence[float], bound: str | None = None,
-            adjusted_p: float | None = None) -> str:
-    """What a paired difference a − b shows about "a beats b". The interval gives the direction; a primary
-    endpoint (adjusted_p given) needs its Holm-adjusted sign-flip p below ALPHA as well."""
+            p: float | None = None, adjusted: bool = False) -> str:
+    """What a paired difference a − b shows about "a beats b": a direction needs the 95% t-interval on one side
+    of 0 and the sign-flip p (Holm-adjusted for a primary endpoint) below ALPHA, so that no verdict rests on
+    the normality of a handful of seeds alone."""
     if bound is not None:
         return f"not measurable ({bound})"
     if lo is None or hi is None:
@@ -100,8 +102,9 @@ def verdict(lo: float | None, hi: float | None, differences: Sequence[float], bo
     direction = "reproduced" if lo > 0 else "contradicted" if hi < 0 else None
     if direction is None:
         return "inconclusive"
-    if adjusted_p is not None and adjusted_p >= ALPHA:
-        return f"inconclusive after Holm (interval says {direction})"
+    if p is not None and p >= ALPHA:
+        which = "Holm-adjusted sign-flip" if adjusted else "sign-flip"
+        return f"inconclusive ({which} p = {p:.3g}; the interval alone says {direction})"
     return direction
 
 

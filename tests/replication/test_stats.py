@@ -79,15 +79,17 @@ def test_bound_reached_needs_every_value_of_both_sides_at_it():
     assert stats.bound_reached([0.0, 1.0], [0.0, 1.0], (0.0, 1.0)) is None
 
 
-@pytest.mark.parametrize(("lo", "hi", "differences", "bound", "adjusted", "expected"), [
+@pytest.mark.parametrize(("lo", "hi", "differences", "bound", "p", "expected"), [
     (0.1, 0.3, [0.2, 0.2], None, None, "reproduced"),
     (-0.3, -0.1, [-0.2, -0.2], None, None, "contradicted"),
     (-0.1, 0.3, [0.2, -0.1], None, None, "inconclusive"),
     (0.0, 0.0, [0.0, 0.0], "ceiling", None, "not measurable (ceiling)"),
     (0.0, 0.0, [0.0, 0.0], None, None, "no difference (equal on every seed)"),
     (None, None, [0.2], None, None, "one seed: no interval"),
-    (0.1, 0.3, [0.2, 0.2], None, 0.06, "inconclusive after Holm (interval says reproduced)"),
+    (0.1, 0.3, [0.2, 0.2], None, 0.06, "inconclusive (sign-flip p = 0.06; the interval alone says reproduced)"),
     (0.1, 0.3, [0.2, 0.2], None, 0.01, "reproduced"),
 ])
-def test_verdicts(lo, hi, differences, bound, adjusted, expected):
-    assert stats.verdict(lo, hi, differences, bound, adjusted) == expected
+def test_verdicts(lo, hi, differences, bound, p, expected):
+    assert stats.verdict(lo, hi, differences, bound, p) == expected
+    if p is not None and p >= 0.05:
+        assert "Holm-adjusted sign-flip p" in stats.verdict(lo, hi, differences, bound, p, adjusted=True)

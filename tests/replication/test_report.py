@@ -1,0 +1,150 @@
+"""The report's claims, token tables and text on synthetic per-seed tables, against independent computations."""
+
+import numpy as np
+import polars as pl
+import pytest
+
+from probscope import schema
+from probscope.errors import ProbscopeError
+from probscope.replication import ReplicationConfig, claims, markdown, report, token_tables
+
+
+def _endpoints(values: dict[str, list[float]], endpoint: str = "e", bounds=(0.0, 1.0)) -> pl.DataFrame:
+    rows = [{schema.METHOD: m, claims.SEED: s, claims.ENDPOINT: endpoint, claims.VALUE: v, claims.LOW: bounds[0],
+             claims.HIGH: bounds[1]} for m, vs in values.items() for s, v in enumerate(vs)]
+    return pl.DataFrame(rows, schema=claims.ENDPOINT_SCHEMA)
+
+
+def test_a_claim_row_matches_scipy_and_brute_force():
+    from scipy import stats as scipy_stats
+
+    a = [0.62, 0.55, 0.71, 0.48, 0.66, 0.59, 0.70, 0.52]
+    b = [0.50, 0.52, 0.60, 0.47, 0.51, 0.55, 0.58, 0.50]
+    row = claims.compare(_endpoints({"a": a, "b": b}), claims.Claim("a", "b", "e", "test"))
+    d = np.subtract(a, b)
+    assert row["mean"] == pytest.approx(d.mean())
+    assert (row["lo"], row["hi"]) == pytest.approx(scipy_stats.t.interval(0.95, 7, d.mean(), scipy_stats.sem(d)))
+    # every difference positive: only the all-plus and all-minus patterns are as extreme
+    assert row["sign-flip p"] == pytest.approx(2 / 2 ** 8)
+    assert row["verdict"] == "reproduced" and row["n"] == 8
+
+
+def test_primary_claims_are_holm_corrected_and_exploratory_ones_are_not():
+    up = [0.1, 0.2, 0.15, 0.3, 0.12, 0.25, 0.18, 0.22]
+    table = pl.concat([
+        _endpoints({"a": [0.5 + x for x in up], "b": [0.5] * 8}, "one"),
+        _endpoints({"a": [0.5 + x for x in up[:5]] + [0.45, 0.5, 0.55], "b": [0.5] * 8}, "two"),
+    ])
+    primary = [claims.Claim("a", "b", "one", "first"), claims.Claim("a", "b", "two", "second")]
+    result = claims.claims_table(table, primary, [claims.Claim("a", "b", "two", "again")], {})
+    raw = result["sign-flip p"].to_list()
+    # Holm by hand: the smaller p times 2, the larger max(that, its own p times 1)
+    low, high = sorted(raw[:2])
+    expected = {low: 2 * low, high: max(2 * low, high)}
+    assert result["Holm p"].to_list()[:2] == pytest.approx([expected[p] for p in raw[:2]])
+    assert result["Holm p"].to_list()[2] is None and result["role"].to_list() == ["primary", "primary", "exploratory"]
+    assert result["verdict"][0] == "reproduced"
+
+
+def test_both_sides_at_a_bound_are_not_measurable_and_a_missing_method_is_not_run():
+    table = _endpoints({"a": [1.0, 1.0, 1.0], "b": [1.0, 1.0, 1.0]})
+    assert claims.compare(table, claims.Claim("a", "b", "e", "x"))["verdict"] == "not measurable (ceiling)"
+    missing = claims.compare(table, claims.Claim("a", "ppo", "e", "x"), why_not_run="ppo: not registered")
+    assert missing["verdict"] == "not run: ppo: not registered" and missing["n"] == 0
+    assert claims.compare(table, claims.Claim("a", "ppo", "e", "x"))["verdict"] == "not run: no finished runs of ppo"
+
+
+def test_peaks_are_found_among_fine_tuned_checkpoints_only():
+    acc = pl.DataFrame({schema.METHOD: ["sft"] * 3 + ["base"], claims.SEED: [0] * 4, "benchmark": ["x"] * 4,
+                        schema.STEP: [0, 10, 20, 0], report.ACCURACY: [0.9, 0.5, 0.6, 0.9]})
+    peaks = report.fine_tuned_peaks(acc, [schema.METHOD, claims.SEED, "benchmark"])
+    assert peaks.select(schema.METHOD, schema.STEP, report.ACCURACY).rows() == [("sft", 20, 0.6)]
+
+
+def test_why_not_run_names_each_missing_method():
+    reasons = report.why_not_run(ReplicationConfig(methods="sft,dft,rft", smoke=True))
+    assert reasons["ppo"].startswith("ppo is not a registered method") or reasons["ppo"] == "ppo left out by --methods"
+    assert reasons["dft-offline"] == "dft-offline left out by --methods"
+    assert reasons["rft"].startswith("--smoke skips rft") and "sft" not in reasons
+
+
+# ---- token tables --------------------------------------------------------------------------------------------
+def test_polarization_counts_the_extreme_bins():
+    p = [1e-5, 0.05, 0.5, 0.95, 0.99, 1.0, 0.2, 0.91]
+    tokens = pl.DataFrame({schema.METHOD: ["dft"] * 8, token_tables.SEED: [0] * 8, schema.P: p})
+    row = token_tables.polarization(tokens).row(0, named=True)
+    assert row["p<1e-4"] == pytest.approx(100 / 8) and row["p<0.1"] == pytest.approx(200 / 8)
+    assert row["p>=0.9"] == pytest.approx(400 / 8) and row["tokens"] == 8
+
+
+def test_low_roles_shares_sum_to_100_per_threshold():
+    tokens = pl.DataFrame({schema.METHOD: ["dft"] * 4, schema.P: [1e-5, 5e-3, 0.05, 0.9],
+                           schema.ROLE: ["connective", "number", "connective", "answer"]})
+    table = token_tables.low_roles(tokens)
+    assert table["threshold"].to_list() == list(token_tables.LOW_THRESHOLDS)
+    assert table["tokens"].to_list() == [1, 1, 2, 3]
+    at_01 = table.filter(pl.col("threshold") == 0.1).row(0, named=True)
+    assert at_01["% connective"] == pytest.approx(200 / 3) and at_01["% answer"] == 0.0
+    assert all(np.isclose(s, 100) for s in table.select(pl.col("^% .*$")).sum_horizontal().to_list())
+
+
+def test_role_baseline_sets_the_free_positions_beside_the_probed_tokens():
+    tokens = pl.DataFrame({schema.ROLE: ["connective", "number", "number", "answer"]})
+    task = {"entropy_bound": {"share_p_ge_0.9": 0.6, "free_role_shares": {"connective": 0.75, "number": 0.25},
+                              "role_shares": {"connective": 0.2, "number": 0.5, "answer": 0.3}}}
+    table = {row[schema.ROLE]: row for row in token_tables.role_baseline(tokens, task).iter_rows(named=True)}
+    assert table["number"]["% of probed tokens"] == pytest.approx(50.0)
+    assert table["connective"]["% of non-deterministic positions"] == "75.0"
+    assert table["answer"]["% of non-deterministic positions"] == "0.0"
+    unrecorded = token_tables.role_baseline(tokens, {})
+    assert set(unrecorded["% of reply positions"]) == {token_tables.NOT_RECORDED}
+
+
+def test_entropy_headroom_per_seed_against_the_bound():
+    pol = pl.DataFrame({schema.METHOD: ["base", "base", "sft", "sft"], token_tables.SEED: [0, 1, 0, 1],
+                        "p>=0.9": [50.0, 70.0, 60.0, 71.0]})
+    table = token_tables.entropy_headroom(pol, {"entropy_bound": {"share_p_ge_0.9": 0.8}})
+    assert table["base below the bound (points)"].to_list() == pytest.approx([30.0, 10.0])
+    assert table["sft − base (points)"].to_list() == pytest.approx([10.0, 1.0])
+    assert token_tables.limitation_applies(table) is True          # seed 1 sits 10 points from the bound
+    assert token_tables.limitation_applies(token_tables.entropy_headroom(pol, {})) is None
+
+
+def test_held_out_logp_is_the_mean_over_target_tokens():
+    logp = [-0.1, -2.0, -0.5, -3.0, -0.01]
+    tokens = pl.DataFrame({schema.METHOD: ["sft"] * 3 + ["dft"] * 2, token_tables.SEED: [0] * 5, schema.LOGP: logp})
+    table = {row[schema.METHOD]: row["mean log p"] for row in token_tables.held_out_logp(tokens).iter_rows(named=True)}
+    assert table == pytest.approx({"sft": np.mean(logp[:3]), "dft": np.mean(logp[3:])})
+
+
+# ---- the text ------------------------------------------------------------------------------------------------
+def test_the_readme_block_is_rewritten_between_its_markers_only(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"before\n{markdown.README_BEGIN}\nhand-copied numbers\n{markdown.README_END}\nafter\n")
+    row = claims.compare(_endpoints({"dft": [0.6, 0.7], "sft": [0.5, 0.5]}, claims.final_accuracy("x")),
+                         claims.Claim("dft", "sft", claims.final_accuracy("x"), "Table 1"))
+    tables = {"claims": claims.rows_frame([row]),
+              "accuracy_final": pl.DataFrame({schema.METHOD: ["dft"], "benchmark": ["builtin-test-shift"],
+                                              "mean": [0.65], "lo": [0.1], "hi": [1.2]})}
+    markdown.rewrite_readme_block(readme, tables, ReplicationConfig(seeds="0,1"))
+    text = readme.read_text()
+    assert text.startswith("before\n") and text.endswith("\nafter\n") and "hand-copied" not in text
+    assert "0.65 [0.1, 1.2]" in text and "**Inconclusive** (1)" in text
+
+
+@pytest.mark.bad_input
+def test_a_readme_without_markers_is_a_one_line_error(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("no block here\n")
+    with pytest.raises(ProbscopeError, match="no '<!-- results:begin -->'") as caught:
+        markdown.rewrite_readme_block(readme, {}, ReplicationConfig())
+    assert str(caught.value).startswith(str(readme)) and len(str(caught.value).splitlines()) == 1
+
+
+@pytest.mark.parametrize(("verdict", "kind"), [
+    ("reproduced", "reproduced"), ("contradicted", "contradicted"), ("not measurable (floor)", "could not be measured"),
+    ("not run: ppo left out by --methods", "could not be measured"), ("inconclusive", "inconclusive"),
+    ("inconclusive (sign-flip p = 0.25; the interval alone says reproduced)", "inconclusive"),
+])
+def test_every_verdict_has_one_outcome(verdict, kind):
+    assert markdown.outcome(verdict) == kind
