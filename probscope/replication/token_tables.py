@@ -10,6 +10,7 @@ from pathlib import Path
 import polars as pl
 
 from probscope import schema
+from probscope.errors import ProbscopeError
 
 SEED = "seed"
 POLARIZATION_SHARES = ("p<1e-4", "p<0.1", "p>=0.9")   # the lowest bin, the low tail, the highest bin
@@ -103,8 +104,8 @@ def read_task_record(data_dir: Path) -> dict:
     path = data_dir / "task.json"
     try:
         record = json.loads(path.read_text()) if path.is_file() else {}
-    except (OSError, ValueError):
-        return {}
+    except (OSError, ValueError) as e:
+        raise ProbscopeError(f"{path}: unreadable ({e}); delete the task directory (it is rebuilt)") from None
     return record if isinstance(record, dict) else {}
 
 

@@ -22,7 +22,7 @@ that depends on z only through log p has ∂ℓ/∂z = (∂ℓ/∂log p)·(e_y �
     logit view   w = −∂L/∂log p_t          (L = sum of the batch's per-token losses; sg(·) is a constant)
                  SFT 1, DFT p, power p^q, dft-floor max(p, floor), dft-sentence π(y|x) (the whole reply's
                  probability), dft-geometric exp(mean log p over the reply), sft-above 1[p ≥ threshold],
-                 sft-below 1[p < threshold].
+                 sft-below 1[p < threshold], only-top-p p·1[p ≥ threshold].
 
 The DFT paper's RL view (its eqs. 5-8) reads SFT's gradient as an on-policy policy gradient with reward
 1[y = y*] and importance weight 1/π_θ(y*|x): ∇L_SFT = −E_{y~π_θ}[1[y = y*]/π_θ(y|x) · ∇log π_θ(y|x)].
@@ -243,6 +243,16 @@ def sft_above(batch: TokenBatch, *, threshold: float = 0.1) -> Tensor:
 def sft_below(batch: TokenBatch, *, threshold: float = 0.1) -> Tensor:
     """−log p on target tokens with p < threshold, 0 on the others (threshold=1: SFT, except at p = 1)."""
     return _weighted_nll(batch, (batch.logp.exp() < threshold).to(batch.logp.dtype))
+
+
+# Li et al.'s OnlyTopP: the prior-leaning −p (DFT's gradient) on the tokens the model already finds likely only.
+@register_objective("only-top-p", ranges={"threshold": (0.0, 1.0)})
+def only_top_p(batch: TokenBatch, *, threshold: float = 0.1) -> Tensor:
+    """−p on target tokens with p ≥ threshold, 0 on the others (threshold=0: −p, DFT's gradient). Weight p·1[p ≥ t]."""
+    import torch
+
+    p = batch.logp.exp()
+    return torch.where(batch.mask & (p >= threshold), -p, 0.0)
 
 
 @register_objective("asft", needs_vocab_logp=True, ranges={"kl_weight": (0.0, 1e6)})

@@ -101,7 +101,7 @@ def test_objective_trainer_records_the_logged_batches(tmp_path, tokenizer, llama
     assert table.schema == schema.dynamics_schema()
     assert sorted(set(table[schema.STEP])) == [1, 2, 4]
     assert set(table[schema.OBJECTIVE]) == {"sft", "dft", "dft-sentence", "dft-geometric", "dft-floor", "power",
-                                              "sft-above", "sft-below"}
+                                              "sft-above", "sft-below", "only-top-p"}
     # step 1 trained on all 8 examples with the initial weights
     check_step_against_reference(table, 1, reference(initial, data))
     logged = {h["step"]: h for h in trainer.state.log_history if "grad_norm" in h}

@@ -49,7 +49,8 @@ def probs_np(logits, targets):
 def closed_form_weights(p: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
     """Each objective's logit-view weight, written out by hand per row (= per reply here)."""
     weights = {"sft": np.ones_like(p), "dft": p, "dft-floor": np.maximum(p, 0.1), "power": p ** 0.5,
-               "sft-above": (p >= 0.1).astype(p.dtype), "sft-below": (p < 0.1).astype(p.dtype)}
+               "sft-above": (p >= 0.1).astype(p.dtype), "sft-below": (p < 0.1).astype(p.dtype),
+               "only-top-p": p * (p >= 0.1)}
     sentence, geometric = np.zeros_like(p), np.zeros_like(p)
     for row in range(p.shape[0]):
         reply = p[row][mask[row]]
@@ -79,7 +80,7 @@ def test_dft_loss_is_minus_p_log_p_and_gradient_is_p_times_sft(example):
 
 
 @pytest.mark.parametrize("name", ["sft", "dft", "dft-sentence", "dft-geometric", "dft-floor", "power", "sft-above",
-                                  "sft-below"])
+                                  "sft-below", "only-top-p"])
 def test_gradient_weight_matches_closed_form_and_logit_gradient(example, name):
     logits, targets, mask = example
     soft, p = probs_np(logits, targets)
@@ -242,3 +243,6 @@ def test_thresholded_objectives_split_sft_at_the_threshold(example):
     nll = np.where(mask.numpy(), -np.log(p), 0.0)
     np.testing.assert_allclose(above, np.where(p >= threshold, nll, 0.0), rtol=1e-12)
     np.testing.assert_allclose(above + below, nll, rtol=1e-12)
+    # OnlyTopP: the value −p (not −sg(p)·log p) on the same tokens sft-above keeps
+    top = get_objective("only-top-p").per_token_loss(batch, args).numpy()
+    np.testing.assert_allclose(top, np.where(mask.numpy() & (p >= threshold), -p, 0.0), rtol=1e-12)

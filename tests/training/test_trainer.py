@@ -74,7 +74,7 @@ def test_every_objective_trains_and_logs_both_sft_and_dft_loss(tmp_path, tokeniz
     middle = range(len(p_sorted) // 3, 2 * len(p_sorted) // 3)
     i = max(middle, key=lambda k: p_sorted[k + 1] / p_sorted[k])
     threshold = ((p_sorted[i] + p_sorted[i + 1]) / 2).item()
-    args = {"threshold": threshold} if objective in ("sft-above", "sft-below") else None
+    args = {"threshold": threshold} if objective in ("sft-above", "sft-below", "only-top-p") else None
     trainer = make_trainer(tmp_path, tokenizer, llama(), data, objective, args, max_steps=3,
                            per_device_train_batch_size=8, learning_rate=1e-2)
     before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
@@ -92,8 +92,9 @@ def test_every_objective_trains_and_logs_both_sft_and_dft_loss(tmp_path, tokeniz
     if objective == "dft":
         assert logs[0]["loss"] == pytest.approx(logs[0]["dft_loss"], rel=1e-5)
     if args is not None:
-        kept = (logp.exp() >= threshold) if objective == "sft-above" else (logp.exp() < threshold)
-        assert logs[0]["loss"] == pytest.approx((-(logp * (kept & mask)).sum() / n).item(), rel=1e-4)
+        kept = (logp.exp() < threshold) if objective == "sft-below" else (logp.exp() >= threshold)
+        per_token = logp.exp() if objective == "only-top-p" else logp   # OnlyTopP's loss is −p, not −log p
+        assert logs[0]["loss"] == pytest.approx((-(per_token * (kept & mask)).sum() / n).item(), rel=1e-4)
 
 
 @pytest.mark.parametrize("objective", ["sft", "asft"])   # TRL's fused head, and the full-logits path
