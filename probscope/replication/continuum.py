@@ -1,12 +1,15 @@
 """The model-capability continuum (Li et al. 2025, "Beyond Log Likelihood"): does the best objective depend on
-how competent the base already is? Prior-leaning objectives (dft, power, sft-above) should win on a strong
-base and −log p (sft, sft-below) on a weak one.
+how competent the base already is? Prior-leaning objectives (dft, power with q ≥ 1, sft-above, only-top-p)
+should win on a strong base and −log p (sft, sft-below) on a weak one.
 
     probscope replicate-continuum                # = make replicate-continuum: runs/continuum -> results/continuum
 
-Bases of graded competence are one pretraining run stopped at several points (its checkpoints at `stops`);
-every objective fine-tunes every stop with the same settings, and each fine-tune's last checkpoint is
-evaluated. The crossover is read from accuracy against the base's own accuracy, per objective.
+Bases of graded competence are separate pretraining runs per seed, one per entry of `stops`, each with its own
+full (warm-up + cosine) schedule of that many steps, so a weak base is a short run, not an un-annealed
+mid-schedule checkpoint. As in Li et al., thresholds are percentiles of each base's own token probabilities
+(its probe of the demonstrations): `sft-above:percentile=10` trains −log p on the tokens above that base's
+10th percentile. Every objective fine-tunes every base with the same settings; each fine-tune's last
+checkpoint is evaluated, and every objective is compared with SFT per base, paired by seed.
 """
 
 from __future__ import annotations
@@ -19,34 +22,60 @@ import polars as pl
 
 from probscope import schema
 from probscope.errors import ProbscopeError
+from probscope.replication import claims
 from probscope.replication.config import ReplicationConfig, parse_list
-from probscope.replication.methods import REASONING_BENCHMARKS
 from probscope.replication.layout import StageTimings, read_timings
+from probscope.replication.methods import REASONING_BENCHMARKS
 from probscope.replication.pipeline import evaluate_run
-from probscope.runs import BUILTIN_DATA, Run
+from probscope.runs import BUILTIN_DATA, Run, write_text_atomic
 
 COMPETENCE = "base_accuracy"
+PERCENTILE = "percentile"   # an objective spec's key: the threshold is this percentile of the base's probed p
+THRESHOLD = "threshold"
+
+
+@dataclass(frozen=True)
+class ObjectiveSpec:
+    label: str                    # the run's method, e.g. "sft-above-percentile10"
+    objective: str                # the registered objective
+    args: dict[str, float]        # its hyper-parameters (a percentile's threshold is added per base)
+    percentile: float | None = None
 
 
 @dataclass
 class ContinuumConfig:
     runs_root: str = field(default="runs/continuum", metadata={"help": "where the runs and evaluations go"})
     results: str = field(default="results/continuum", metadata={"help": "where the figure and CONTINUUM.md go"})
-    seeds: str = field(default="0,1", metadata={"help": "training seeds, comma-separated (one base run per seed)"})
-    base_steps: int = field(default=800, metadata={"help": "pretraining steps of each seed's base run"})
-    stops: str = field(default="50,100,200,400,800", metadata={
-        "help": "pretraining steps whose checkpoints serve as bases of graded competence"})
-    objectives: str = field(default="sft,dft,power:q=0.5,sft-above:threshold=0.1,sft-below:threshold=0.1",
-                            metadata={"help": "objectives, each NAME or NAME:key=value[;key=value]"})
-    # a weak base must be able to learn the format at all: the notes' weak base needed lr 1e-3 to reach 98.5%
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2], metadata={
+        "help": "training seeds, comma-separated (one base per seed and stop; three for an interval)"})
+    stops: list[int] = field(default_factory=lambda: [100, 200, 400, 800], metadata={
+        "help": "pretraining lengths of the bases of graded competence, comma-separated: each its own full run"})
+    # Li et al.: −p^q with q = 1 (≈ DFT; power q=1 has DFT's gradient exactly) and q ≈ 10 (strongly
+    # prior-leaning), thresholds at the base's 10th and 50th percentiles
+    objectives: list[str] = field(default_factory=lambda: [
+        "sft", "power:q=0.5", "dft", "power:q=10", "sft-above:percentile=10", "only-top-p:percentile=10",
+        "only-top-p:percentile=50", "sft-below:percentile=50"], metadata={
+        "help": "objectives, comma-separated, each NAME or NAME:key=value[;key=value]; percentile=P sets a "
+                "thresholded objective's threshold to the P-th percentile of the base's probed probabilities"})
+    # a weak base must be able to learn the format at all: a weak base needed lr 1e-3 to reach 98.5%
     finetune_lr: float = field(default=1e-3, metadata={"help": "learning rate of every fine-tune"})
     finetune_steps: int = field(default=200, metadata={"help": "optimizer steps of every fine-tune"})
+    probe_examples: int = field(default=500, metadata={
+        "help": "demonstrations probed per base (the percentiles' sample)"})
     smoke: bool = field(default=False, metadata={
         "help": "the demo's smoke task and 1-layer model, batches of 4 (set the steps small too): checks the "
                 "pipeline, measures nothing"})
 
+    def __post_init__(self) -> None:
+        self.seeds = self.replication().seeds
+        self.stops = sorted(set(parse_list("stops", self.stops, int, "step numbers")))
+        if not self.stops or self.stops[0] < 1:
+            raise ProbscopeError(f"stops: expected positive step numbers, got {self.stops!r}")
+        self.objectives = parse_list("objectives", self.objectives, str, "objective specs")
+        self.objective_list()   # unknown names and hyper-parameters fail here
+
     def replication(self) -> ReplicationConfig:
-        """The replication settings this study shares (task, seeds parsing)."""
+        """The replication settings this study shares (task, seeds)."""
         return ReplicationConfig(runs_root=self.runs_root, results=self.results, seeds=self.seeds, smoke=self.smoke)
 
     def smoke_flags(self, base: bool) -> list[str]:
@@ -56,39 +85,38 @@ class ContinuumConfig:
             return []
         return (["--model_config", json.dumps(SMOKE_MODEL)] if base else []) + ["--per_device_train_batch_size", "4"]
 
-    def stop_list(self) -> list[int]:
+    def objective_list(self) -> list[ObjectiveSpec]:
+        """Each objective spec parsed and checked against the registry."""
+        return [_parse_objective(spec) for spec in self.objectives]
+
+
+def _parse_objective(spec: str) -> ObjectiveSpec:
+    from probscope.training.objectives import get_objective
+
+    name, _, rest = spec.partition(":")
+    args = {}
+    for pair in filter(None, rest.split(";")):
+        key, sep, value = pair.partition("=")
         try:
-            stops = sorted({int(s) for s in parse_list("stops", self.stops, str, "")})
+            args[key.strip()] = float(value)
         except ValueError:
-            raise ProbscopeError(f"stops: expected comma-separated step numbers, got {self.stops!r}") from None
-        if not stops or stops[0] < 1 or stops[-1] > self.base_steps:
-            raise ProbscopeError(f"stops: expected steps in 1..base_steps ({self.base_steps}), got {self.stops!r}")
-        return stops
-
-    def objective_list(self) -> list[tuple[str, str, dict]]:
-        """(label, objective, hyper-parameters) per objective spec, checked against the registry."""
-        from probscope.training.objectives import get_objective
-
-        parsed = []
-        for spec in parse_list("objectives", self.objectives, str, ""):
-            name, _, rest = spec.partition(":")
-            args = {}
-            for pair in filter(None, rest.split(";")):
-                key, sep, value = pair.partition("=")
-                try:
-                    args[key.strip()] = float(value)
-                except ValueError:
-                    raise ProbscopeError(f"objectives: {spec!r}: expected key=number, got {pair!r}") from None
-                if not sep:
-                    raise ProbscopeError(f"objectives: {spec!r}: expected key=number, got {pair!r}")
-            get_objective(name).resolve_args(args)   # unknown names and hyper-parameters fail here
-            label = name + "".join(f"-{key}{value:g}" for key, value in args.items())
-            parsed.append((label, name, args))
-        return parsed
+            raise ProbscopeError(f"objectives: {spec!r}: expected key=number, got {pair!r}") from None
+        if not sep:
+            raise ProbscopeError(f"objectives: {spec!r}: expected key=number, got {pair!r}")
+    percentile = args.pop(PERCENTILE, None)
+    objective = get_objective(name)
+    if percentile is not None:
+        if THRESHOLD in args or not 0 <= percentile <= 100:
+            raise ProbscopeError(f"objectives: {spec!r}: percentile takes 0..100 and replaces threshold")
+        objective.resolve_args({**args, THRESHOLD: 0.5})   # an objective without a threshold fails here
+    else:
+        objective.resolve_args(args)   # unknown names and hyper-parameters fail here
+    label = name + "".join(f"-{key}{value:g}" for key, value in args.items())
+    return ObjectiveSpec(label + ("" if percentile is None else f"-percentile{percentile:g}"), name, args, percentile)
 
 
-def base_run_name(seed: int) -> str:
-    return f"base-s{seed}"
+def base_run_name(stop: int, seed: int) -> str:
+    return f"base{stop}-s{seed}"
 
 
 def finetune_run_name(label: str, stop: int, seed: int) -> str:
@@ -102,81 +130,120 @@ def run_continuum(cfg: ContinuumConfig) -> Path:
     from probscope.builtin.task import write_builtin_data
 
     root = Path(cfg.runs_root)
-    shared = cfg.replication()
-    seeds, stops, objectives = shared.seeds, cfg.stop_list(), cfg.objective_list()
-    write_builtin_data(root / BUILTIN_DATA, shared.task())
+    objectives = cfg.objective_list()
+    write_builtin_data(root / BUILTIN_DATA, cfg.replication().task())
     timings = StageTimings(root)
-    with tqdm(total=len(seeds) * (1 + len(stops) * len(objectives)), desc="continuum", unit="run") as progress:
-        for seed in seeds:
-            progress.set_postfix_str(f"seed {seed}: base")
-            with timings("base (pretraining, every stop evaluated)"):
-                base = _train_base(cfg, root, seed, stops)
-            progress.update()
-            for stop in stops:
-                for label, objective, args in objectives:
-                    progress.set_postfix_str(f"seed {seed}: {label} from step {stop}")
-                    with timings(label):
-                        _fine_tune(cfg, root, base, stop, label, objective, args, seed)
+    total = len(cfg.seeds) * len(cfg.stops) * (1 + len(objectives))
+    with tqdm(total=total, desc="continuum", unit="run") as progress:
+        for seed in cfg.seeds:
+            for stop in cfg.stops:
+                progress.set_postfix_str(f"seed {seed}: base of {stop} steps")
+                with timings("bases (pretraining, probe, evaluation)"):
+                    base = _train_base(cfg, root, seed, stop)
+                progress.update()
+                for spec in objectives:
+                    progress.set_postfix_str(f"seed {seed}: {spec.label} from the {stop}-step base")
+                    with timings(spec.label):
+                        _fine_tune(cfg, root, base, stop, spec, seed)
                     progress.update()
     with timings("results"):
         out = write_continuum_results(cfg)
     return out
 
 
-def _train_base(cfg: ContinuumConfig, root: Path, seed: int, stops: list[int]) -> Run:
+def _train_base(cfg: ContinuumConfig, root: Path, seed: int, stop: int) -> Run:
     from probscope.demo import builtin_recipe_args
+    from probscope.probe.whole_run import probe_run
     from probscope.training import run as training
 
     run = training.main(builtin_recipe_args("base", root) + [
-        "--run_name", base_run_name(seed), "--seed", str(seed), "--max_steps", str(cfg.base_steps),
-        "--checkpoints", ",".join(map(str, stops)), "--disable_tqdm", "true", *cfg.smoke_flags(base=True)])
+        "--run_name", base_run_name(stop, seed), "--seed", str(seed), "--max_steps", str(stop),
+        "--checkpoints", "final", "--disable_tqdm", "true", *cfg.smoke_flags(base=True)])
+    probe_run(run.root, root / BUILTIN_DATA / "train.jsonl", dataset="train", limit=cfg.probe_examples)
     evaluate_run(root, run, REASONING_BENCHMARKS)
     return run
 
 
-def _fine_tune(cfg: ContinuumConfig, root: Path, base: Run, stop: int, label: str, objective: str, args: dict,
-               seed: int) -> Run:
+def base_percentile(root: Path, base: Run, percentile: float) -> float:
+    """The `percentile`-th percentile of the probabilities `base` gives its probed demonstration tokens."""
+    from probscope.analysis import load_tokens
+
+    p = load_tokens(root, runs=[base.name], dataset="train")[schema.P]
+    if p.is_empty():
+        raise ProbscopeError(f"{base.root}: no probed tokens to take a percentile of (probe it on train)")
+    return float(p.quantile(percentile / 100, interpolation="linear"))
+
+
+def _fine_tune(cfg: ContinuumConfig, root: Path, base: Run, stop: int, spec: ObjectiveSpec, seed: int) -> Run:
     from probscope.demo import builtin_recipe_args
     from probscope.training import run as training
 
+    args = dict(spec.args)
+    if spec.percentile is not None:
+        args[THRESHOLD] = base_percentile(root, base, spec.percentile)
     run = training.main(builtin_recipe_args("sft", root, base) + [
-        "--model", str(base.checkpoint(stop)),   # after the recipe's own --model: this one wins
-        "--run_name", finetune_run_name(label, stop, seed), "--method", label, "--objective", objective,
-        "--objective_args", json.dumps(args), "--seed", str(seed), "--learning_rate", str(cfg.finetune_lr),
-        "--max_steps", str(cfg.finetune_steps), "--checkpoints", "final", "--disable_tqdm", "true",
-        *cfg.smoke_flags(base=False)])
+        "--run_name", finetune_run_name(spec.label, stop, seed), "--method", spec.label, "--objective",
+        spec.objective, "--objective_args", json.dumps(args), "--seed", str(seed), "--learning_rate",
+        str(cfg.finetune_lr), "--max_steps", str(cfg.finetune_steps), "--checkpoints", "final", "--disable_tqdm",
+        "true", *cfg.smoke_flags(base=False)])
     evaluate_run(root, run, REASONING_BENCHMARKS)
     return run
 
 
 # ---- results ---------------------------------------------------------------------------------------------
 def continuum_table(cfg: ContinuumConfig) -> pl.DataFrame:
-    """One row per seed, stop, objective and benchmark: the base's accuracy there and the fine-tune's."""
+    """One row per seed, stop, objective and benchmark: the base's accuracy, the fine-tune's, and the threshold
+    the fine-tune trained with (null for objectives without one)."""
     from probscope.evaluate import load_evals
 
-    shared = cfg.replication()
     evals = load_evals(cfg.runs_root)
     if evals.is_empty():
         return pl.DataFrame()
-    accuracy = {(row[schema.RUN], row["benchmark"], row[schema.STEP]): row["average_at_k"]
-                for row in evals.iter_rows(named=True)}
+    last: dict[tuple[str, str], tuple[int, float]] = {}
+    for row in evals.iter_rows(named=True):   # each run's last evaluated checkpoint
+        key = (row[schema.RUN], row["benchmark"])
+        if key not in last or row[schema.STEP] > last[key][0]:
+            last[key] = (row[schema.STEP], row["average_at_k"])
     rows = []
-    for seed in shared.seeds:
-        for stop in cfg.stop_list():
-            for label, _, _ in cfg.objective_list():
+    for seed in cfg.seeds:
+        for stop in cfg.stops:
+            for spec in cfg.objective_list():
+                run = finetune_run_name(spec.label, stop, seed)
                 for benchmark in REASONING_BENCHMARKS:
-                    before = accuracy.get((base_run_name(seed), benchmark, stop))
-                    run = finetune_run_name(label, stop, seed)
-                    after = [v for (r, b, _), v in accuracy.items() if r == run and b == benchmark]
-                    if before is not None and after:
-                        rows.append({"seed": seed, "stop": stop, "objective": label, "benchmark": benchmark,
-                                     COMPETENCE: before, "accuracy": after[-1], "gain": after[-1] - before})
-    return pl.DataFrame(rows)
+                    before, after = last.get((base_run_name(stop, seed), benchmark)), last.get((run, benchmark))
+                    if before is not None and after is not None:
+                        rows.append({"seed": seed, "stop": stop, "objective": spec.label, "benchmark": benchmark,
+                                     COMPETENCE: before[1], "accuracy": after[1], "gain": after[1] - before[1],
+                                     THRESHOLD: _threshold(Path(cfg.runs_root) / run)})
+    return pl.DataFrame(rows, schema={"seed": pl.Int64, "stop": pl.Int64, "objective": pl.String,
+                                      "benchmark": pl.String, COMPETENCE: pl.Float64, "accuracy": pl.Float64,
+                                      "gain": pl.Float64, THRESHOLD: pl.Float64})
+
+
+def _threshold(run_dir: Path) -> float | None:
+    args = json.loads(Run(run_dir).read_manifest().config["run"].get("objective_args") or "{}")
+    return args.get(THRESHOLD)
+
+
+def versus_sft(table: pl.DataFrame) -> pl.DataFrame:
+    """Per benchmark, base and objective: the objective's accuracy minus SFT's, paired by seed (same base)."""
+    endpoints = table.select(pl.col("objective").alias(schema.METHOD), "seed",
+                             pl.format("accuracy on {} from the {}-step base", "benchmark", "stop")
+                             .alias(claims.ENDPOINT), pl.col("accuracy").alias(claims.VALUE),
+                             pl.lit(0.0).alias(claims.LOW), pl.lit(1.0).alias(claims.HIGH))
+    keys = table.select("benchmark", "stop", "objective").unique().sort("benchmark", "stop", "objective")
+    rows = [claims.compare(endpoints, claims.Claim(objective, "sft", f"accuracy on {benchmark} from the {stop}-step "
+                                                                     "base", "Li et al.: the best objective depends "
+                                                                             "on the base's competence"))
+            for benchmark, stop, objective in keys.iter_rows() if objective != "sft"]
+    return claims.rows_frame(rows)
 
 
 def write_continuum_results(cfg: ContinuumConfig) -> Path:
     from probscope.plots import markdown_table
     from probscope.replication.figures import continuum_figure, save
+    from probscope.replication.markdown import interval_cell
+    from probscope.replication.report import over_seeds
 
     out = Path(cfg.results)
     out.mkdir(parents=True, exist_ok=True)
@@ -185,25 +252,46 @@ def write_continuum_results(cfg: ContinuumConfig) -> Path:
         raise ProbscopeError(f"{cfg.runs_root}: no finished continuum runs to report")
     table.write_csv(out / "continuum.csv")
     save(continuum_figure(table, REASONING_BENCHMARKS), out / "continuum")
-    wide = (table.group_by("benchmark", "stop", "objective").agg(pl.col(COMPETENCE).mean(), pl.col("accuracy").mean())
-            .pivot(on="objective", index=["benchmark", "stop", COMPETENCE], values="accuracy")
-            .sort("benchmark", "stop"))
-    wide = wide.select("benchmark", "stop", COMPETENCE, *[label for label, _, _ in cfg.objective_list()
-                                                           if label in wide.columns])
-    means = table.group_by("benchmark", "stop", "objective").agg(pl.col("accuracy").mean())
-    best = means.group_by("benchmark", "stop").agg(   # every objective tied at the top is named
-        pl.col("objective").filter(pl.col("accuracy") == pl.col("accuracy").max()).sort().str.join(", ")
-        .alias("best objective(s)"), pl.col("accuracy").max().alias("its accuracy"))
-    seconds = read_timings(Path(cfg.runs_root))
+    accuracy = over_seeds(table, "accuracy", ["benchmark", "stop", "objective"])
+    competence = over_seeds(table.unique(["seed", "stop", "benchmark"]), COMPETENCE, ["benchmark", "stop"])
+    compared = versus_sft(table)
+    thresholds = (table.filter(pl.col(THRESHOLD).is_not_null()).unique(["seed", "stop", "objective"])
+                  .select("objective", "stop", "seed", THRESHOLD).sort("objective", "stop", "seed"))
+    for name, frame in (("continuum_accuracy", accuracy), ("continuum_versus_sft", compared),
+                        ("continuum_thresholds", thresholds)):
+        frame.write_csv(out / f"{name}.csv")
+    labels = [spec.label for spec in cfg.objective_list()]
+    wide = (accuracy.with_columns(pl.struct("mean", "lo", "hi").map_elements(interval_cell, return_dtype=pl.String).alias("cell"))
+            .pivot(on="objective", index=["benchmark", "stop"], values="cell")
+            .join(competence.select("benchmark", "stop", pl.struct("mean", "lo", "hi")
+                                    .map_elements(interval_cell, return_dtype=pl.String).alias(COMPETENCE)),
+                  on=["benchmark", "stop"]).sort("benchmark", "stop"))
+    wide = wide.select("benchmark", "stop", COMPETENCE, *[label for label in labels if label in wide.columns])
+    beats = compared.filter(pl.col("verdict").is_in(["reproduced", "contradicted"]))
+    n_test = cfg.replication().task().n_test
     lines = ["# The model-capability continuum: accuracy after fine-tuning vs the base's own accuracy", "",
-             f"Generated by `probscope replicate-continuum` (= `make replicate-continuum`): seeds {cfg.seeds}; bases "
-             f"= one pretraining run ({cfg.base_steps} steps) stopped at steps {cfg.stops}; every objective "
-             f"fine-tunes every stop at lr {cfg.finetune_lr:g} for {cfg.finetune_steps} steps; greedy accuracy on "
-             "200 problems. Mean over seeds where several.", "", "![continuum](continuum.png)", "",
-             markdown_table(wide, digits=3), "", "## Best objective per base", "",
-             markdown_table(best.sort("benchmark", "stop")), ""]
+             f"Generated by `probscope replicate-continuum` (= `make replicate-continuum`): seeds "
+             f"{', '.join(map(str, cfg.seeds))}; bases = separate pretraining runs of {', '.join(map(str, cfg.stops))} "
+             f"steps, each with its own full schedule; every objective fine-tunes every base at lr "
+             f"{cfg.finetune_lr:g} for {cfg.finetune_steps} steps; greedy accuracy on {n_test} problems per split. "
+             "Mean [95% t-interval] over seeds. Thresholds named by a percentile are that percentile of each "
+             f"base's own probed token probabilities (first {cfg.probe_examples} demonstrations).", "",
+             "![continuum](continuum.png)", "", markdown_table(wide, digits=3), "",
+             "## Each objective against SFT, paired by seed", "",
+             "Exploratory (no correction across bases and objectives). A difference counts only when its 95% "
+             f"interval and its exact sign-flip p (< 0.05) agree; with {len(cfg.seeds)} seeds the sign-flip p "
+             f"cannot go below {2 / 2 ** len(cfg.seeds):.3g}"
+             + (", so no single comparison here can count: read the intervals." if 2 / 2 ** len(cfg.seeds) >= 0.05
+                else "."), "",
+             markdown_table(compared.select("comparison", claims.ENDPOINT, "n", "mean", "lo", "hi", "sign-flip p",
+                                            "per_seed", "verdict"), digits=3), "",
+             f"Differences that count: {beats.height} of {compared.height}.", ""]
+    if not thresholds.is_empty():
+        lines += ["## The thresholds each fine-tune trained with", "", markdown_table(thresholds, digits=3), ""]
+    seconds = read_timings(Path(cfg.runs_root))
     if seconds:
         lines += ["## Time per stage (seconds, this machine)", "",
                   markdown_table(pl.DataFrame({"stage": list(seconds), "seconds": list(seconds.values())})), ""]
-    (out / "CONTINUUM.md").write_text("\n".join(lines))
+    write_text_atomic(out / "CONTINUUM.md", "\n".join(lines))
     return out
+

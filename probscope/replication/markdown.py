@@ -62,7 +62,7 @@ def method_table(tables: dict[str, pl.DataFrame]) -> pl.DataFrame:
     shares, each a mean over seeds with its 95% interval."""
     def cells(table: pl.DataFrame, name: str, where: pl.Expr = pl.lit(True)) -> pl.DataFrame:
         return table.filter(where).select(
-            schema.METHOD, pl.struct("mean", "lo", "hi").map_elements(_cell, return_dtype=pl.String).alias(name))
+            schema.METHOD, pl.struct("mean", "lo", "hi").map_elements(interval_cell, return_dtype=pl.String).alias(name))
 
     columns = []
     if "accuracy_final" in tables:
@@ -82,7 +82,8 @@ def method_table(tables: dict[str, pl.DataFrame]) -> pl.DataFrame:
     return table.sort(schema.METHOD)
 
 
-def _cell(interval: dict) -> str:
+def interval_cell(interval: dict) -> str:
+    """mean [lo, hi] of a row of an over-seeds table (the mean alone with one seed)."""
     mean, lo, hi = interval["mean"], interval["lo"], interval["hi"]
     return f"{mean:.3g}" if lo is None else f"{mean:.3g} [{lo:.3g}, {hi:.3g}]"
 
