@@ -62,6 +62,9 @@ class ContinuumConfig:
     finetune_steps: int = field(default=200, metadata={"help": "optimizer steps of every fine-tune"})
     probe_examples: int = field(default=500, metadata={
         "help": "demonstrations probed per base (the percentiles' sample)"})
+    readme: str = field(default="README.md", metadata={
+        "help": "README whose marked block (<!-- continuum:begin --> ... <!-- continuum:end -->) the report "
+                "rewrites; empty: none (a --smoke run never writes it)"})
     smoke: bool = field(default=False, metadata={
         "help": "the demo's smoke task and 1-layer model, batches of 4 (set the steps small too): checks the "
                 "pipeline, measures nothing"})
@@ -242,7 +245,7 @@ def versus_sft(table: pl.DataFrame) -> pl.DataFrame:
 def write_continuum_results(cfg: ContinuumConfig) -> Path:
     from probscope.plots import markdown_table
     from probscope.replication.figures import continuum_figure, save
-    from probscope.replication.markdown import interval_cell
+    from probscope.replication.markdown import interval_cell, rewrite_readme_block
     from probscope.replication.report import over_seeds
 
     out = Path(cfg.results)
@@ -288,6 +291,12 @@ def write_continuum_results(cfg: ContinuumConfig) -> Path:
              f"Differences that count: {beats.height} of {compared.height}.", ""]
     if not thresholds.is_empty():
         lines += ["## The thresholds each fine-tune trained with", "", markdown_table(thresholds, digits=3), ""]
+    if not cfg.smoke and cfg.readme:
+        rewrite_readme_block(Path(cfg.readme), "continuum", "\n".join([
+            f"Seeds {', '.join(map(str, cfg.seeds))}; accuracy after fine-tuning each base (mean [95% t-interval]); "
+            f"objectives against SFT, paired by seed: {beats.height} of {compared.height} differences count "
+            "(interval and sign-flip p agree). Every comparison: `results/continuum/CONTINUUM.md`.", "",
+            markdown_table(wide, digits=3)]))
     seconds = read_timings(Path(cfg.runs_root))
     if seconds:
         lines += ["## Time per stage (seconds, this machine)", "",

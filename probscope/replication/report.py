@@ -220,7 +220,7 @@ def write_results(cfg: ReplicationConfig) -> Path:
     results block, unless --smoke); returns that path."""
     from probscope.replication import token_tables
     from probscope.replication.figures import curves_figure, figure2, save, sweep_figure
-    from probscope.replication.markdown import render_markdown, rewrite_readme_block
+    from probscope.replication.markdown import readme_block, render_markdown, rewrite_readme_block
     from probscope.replication.token_tables import polarization, read_task_record
 
     out = Path(cfg.results)
@@ -270,7 +270,7 @@ def write_results(cfg: ReplicationConfig) -> Path:
     results_md = render_markdown(cfg, tables, task, read_timings(Path(cfg.runs_root)))
     write_text_atomic(out / "RESULTS.md", results_md)
     if not cfg.smoke and cfg.readme:
-        rewrite_readme_block(Path(cfg.readme), tables, cfg)
+        rewrite_readme_block(Path(cfg.readme), "results", readme_block(tables, cfg))
     return out
 
 

@@ -81,6 +81,21 @@ def test_a_rerun_resumes_and_trains_nothing(smoke, capsys):
 
 
 @pytest.mark.slow
+def test_report_only_rewrites_the_readme_block_from_the_runs(smoke, tmp_path):
+    root, _, _ = smoke
+    readme = tmp_path / "README.md"
+    readme.write_text("# Title\n<!-- results:begin -->\nhand-copied\n<!-- results:end -->\n## Next\n")
+    methods = "sft,dft,dft-sentence,dft-geometric,grpo,facts-sft,facts-dft"
+    assert cli_main(["replicate", "--report-only", "--seeds", "0,1", "--methods", methods, "--runs_root",
+                     str(root / "runs"), "--results", str(tmp_path / "results"), "--readme", str(readme)]) == 0
+    text = readme.read_text()
+    assert text.startswith("# Title\n<!-- results:begin -->") and text.endswith("<!-- results:end -->\n## Next\n")
+    assert "hand-copied" not in text and "| method |" in text and "**Could not be measured**" in text
+    claims = pl.read_csv(tmp_path / "results" / "claims.csv")
+    assert "dft-offline left out by --methods" in claims.filter(pl.col("comparison") == "dft-offline − rft")["verdict"][0]
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize(("first", "why"), [((0.9, 0.1), "held-out below the window"),
                                             ((0.9, 0.95), "held-out above the window"),
                                             ((0.3, 0.5), "in-distribution below the gate")])

@@ -120,13 +120,13 @@ def test_held_out_logp_is_the_mean_over_target_tokens():
 # ---- the text ------------------------------------------------------------------------------------------------
 def test_the_readme_block_is_rewritten_between_its_markers_only(tmp_path):
     readme = tmp_path / "README.md"
-    readme.write_text(f"before\n{markdown.README_BEGIN}\nhand-copied numbers\n{markdown.README_END}\nafter\n")
+    readme.write_text("before\n<!-- results:begin -->\nhand-copied numbers\n<!-- results:end -->\nafter\n")
     row = claims.compare(_endpoints({"dft": [0.6, 0.7], "sft": [0.5, 0.5]}, claims.final_accuracy("x")),
                          claims.Claim("dft", "sft", claims.final_accuracy("x"), "Table 1"))
     tables = {"claims": claims.rows_frame([row]),
               "accuracy_final": pl.DataFrame({schema.METHOD: ["dft"], "benchmark": ["builtin-test-shift"],
                                               "mean": [0.65], "lo": [0.1], "hi": [1.2]})}
-    markdown.rewrite_readme_block(readme, tables, ReplicationConfig(seeds="0,1"))
+    markdown.rewrite_readme_block(readme, "results", markdown.readme_block(tables, ReplicationConfig(seeds="0,1")))
     text = readme.read_text()
     assert text.startswith("before\n") and text.endswith("\nafter\n") and "hand-copied" not in text
     assert "0.65 [0.1, 1.2]" in text and "**Inconclusive** (1)" in text
@@ -137,7 +137,7 @@ def test_a_readme_without_markers_is_a_one_line_error(tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text("no block here\n")
     with pytest.raises(ProbscopeError, match="no '<!-- results:begin -->'") as caught:
-        markdown.rewrite_readme_block(readme, {}, ReplicationConfig())
+        markdown.rewrite_readme_block(readme, "results", "body")
     assert str(caught.value).startswith(str(readme)) and len(str(caught.value).splitlines()) == 1
 
 
