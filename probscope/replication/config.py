@@ -47,7 +47,8 @@ class ReplicationConfig:
     checkpoints: list[int] = field(default_factory=lambda: [0, 10, 25, 50, 100, 200], metadata={
         "help": "steps saved (and evaluated: the learning curves) in every fine-tune, comma-separated"})
     lr_sweep: list[float] = field(default_factory=lambda: [1e-4, 1e-3], metadata={
-        "help": "further learning rates for the sweep methods, same steps and checkpoints (runs <method>-lr<lr>-s<seed>)"})
+        "help": "further learning rates for the sweep methods, comma-separated, same steps and checkpoints (runs "
+                "<method>-lr<lr>-s<seed>)"})
     sweep_methods: list[str] = field(default_factory=lambda: ["sft", "dft"], metadata={
         "help": "methods fine-tuned at every lr of lr_sweep, comma-separated"})
     methods: list[str] = field(default_factory=_all_methods, metadata={
@@ -82,7 +83,8 @@ class ReplicationConfig:
             METHODS.get(name)   # unknown names fail here, with a suggestion
         for name in self.sweep_methods:
             if not METHODS.get(name).finetune:
-                raise ProbscopeError(f"sweep_methods: {name} keeps its recipe's learning rate; sweep sft-family methods")
+                raise ProbscopeError(f"sweep_methods: {name} keeps its recipe's learning rate; "
+                                     "sweep sft-family methods")
         if not 0 <= self.gate_shift_min <= self.gate_shift_max <= 1:
             raise ProbscopeError(f"gate_shift_min, gate_shift_max: expected 0 <= min <= max <= 1, got "
                                  f"{self.gate_shift_min:g} and {self.gate_shift_max:g}")

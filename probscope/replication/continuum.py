@@ -245,7 +245,7 @@ def versus_sft(table: pl.DataFrame) -> pl.DataFrame:
 def write_continuum_results(cfg: ContinuumConfig) -> Path:
     from probscope.plots import markdown_table
     from probscope.replication.figures import continuum_figure, save
-    from probscope.replication.markdown import interval_cell, rewrite_readme_block
+    from probscope.replication.markdown import interval_column, rewrite_readme_block
     from probscope.replication.report import over_seeds
 
     out = Path(cfg.results)
@@ -264,11 +264,10 @@ def write_continuum_results(cfg: ContinuumConfig) -> Path:
                         ("continuum_thresholds", thresholds)):
         frame.write_csv(out / f"{name}.csv")
     labels = [spec.label for spec in cfg.objective_list()]
-    wide = (accuracy.with_columns(pl.struct("mean", "lo", "hi").map_elements(interval_cell, return_dtype=pl.String).alias("cell"))
+    wide = (accuracy.with_columns(interval_column("cell"))
             .pivot(on="objective", index=["benchmark", "stop"], values="cell")
-            .join(competence.select("benchmark", "stop", pl.struct("mean", "lo", "hi")
-                                    .map_elements(interval_cell, return_dtype=pl.String).alias(COMPETENCE)),
-                  on=["benchmark", "stop"]).sort("benchmark", "stop"))
+            .join(competence.select("benchmark", "stop", interval_column(COMPETENCE)), on=["benchmark", "stop"])
+            .sort("benchmark", "stop"))
     wide = wide.select("benchmark", "stop", COMPETENCE, *[label for label in labels if label in wide.columns])
     beats = compared.filter(pl.col("verdict").is_in(["reproduced", "contradicted"]))
     n_test = cfg.replication().task().n_test

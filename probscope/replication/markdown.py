@@ -62,7 +62,7 @@ def method_table(tables: dict[str, pl.DataFrame]) -> pl.DataFrame:
     shares, each a mean over seeds with its 95% interval."""
     def cells(table: pl.DataFrame, name: str, where: pl.Expr = pl.lit(True)) -> pl.DataFrame:
         return table.filter(where).select(
-            schema.METHOD, pl.struct("mean", "lo", "hi").map_elements(interval_cell, return_dtype=pl.String).alias(name))
+            schema.METHOD, interval_column(name))
 
     columns = []
     if "accuracy_final" in tables:
@@ -80,6 +80,11 @@ def method_table(tables: dict[str, pl.DataFrame]) -> pl.DataFrame:
     for column in columns[1:]:
         table = table.join(column, on=schema.METHOD, how="full", coalesce=True)
     return table.sort(schema.METHOD)
+
+
+def interval_column(name: str) -> pl.Expr:
+    """A column `name` of "mean [lo, hi]" cells from an over-seeds table's mean, lo and hi."""
+    return pl.struct("mean", "lo", "hi").map_elements(interval_cell, return_dtype=pl.String).alias(name)
 
 
 def interval_cell(interval: dict) -> str:
@@ -140,14 +145,15 @@ def render_markdown(cfg: ReplicationConfig, tables: dict[str, pl.DataFrame], tas
     section("Who fills the lowest bins", "Share of the tokens below each threshold by ground-truth role (%), pooled "
             "over seeds. Compare with the roles' shares of the non-deterministic positions below: a role that holds "
             "every position the demonstrations leave open fills the low bins by construction.", "low_roles")
+    section("The low tail against the free positions", "Per method: each role's share of the tokens below p = 0.1 "
+            "beside its share of the non-deterministic positions (empty where the task does not record them).",
+            "low_roles_against_free")
     section("Roles among all probed tokens, all reply positions and the non-deterministic positions",
             f"The last two from the task's record (task.json; \"{NOT_RECORDED}\" when the task does not write them).",
             "role_baseline")
-    floor = task.get("facts_guess_floor")
     section("Facts (the stated limitation): % of facts-train tokens below p = 0.1",
-            "Facts recall has a guessing floor (a random valid value): "
-            + (f"{floor:.1%}" if isinstance(floor, (int, float)) else NOT_RECORDED)
-            + "; read facts accuracy (`builtin-facts-test` above) against it.", "facts_polarization")
+            f"Facts recall has a guessing floor (a random valid value): {_floor(task)}; read facts accuracy "
+            "(`builtin-facts-test` above) against it.", "facts_polarization")
     section("The learning-rate sweep: accuracy at the last checkpoint", "Same steps and checkpoints at every "
             "learning rate; per seed the same base. ![lr sweep](lr_sweep.png)", "lr_sweep_final")
     section("The learning-rate sweep: accuracy at the best fine-tuned checkpoint", "", "lr_sweep_peak")
@@ -162,6 +168,11 @@ def render_markdown(cfg: ReplicationConfig, tables: dict[str, pl.DataFrame], tas
     return "\n".join(lines)
 
 
+def _floor(task: dict) -> str:
+    floor = task.get("facts_guess_floor")
+    return f"{floor:.1%}" if isinstance(floor, (int, float)) else NOT_RECORDED
+
+
 def _entropy_section(lines: list[str], tables: dict[str, pl.DataFrame], task: dict, markdown_table) -> None:
     """The base's demonstration tokens at p ≥ 0.9 against the task's entropy bound, per seed, and the authors'
     low-entropy limitation where a base sits close to the bound."""
@@ -173,21 +184,24 @@ def _entropy_section(lines: list[str], tables: dict[str, pl.DataFrame], task: di
         verdict = f"The task's entropy bound is {NOT_RECORDED} (task.json), so the headroom cannot be stated."
     elif applies:
         verdict = (f"At least one seed's base sits within 15 points of the bound: the demonstrations are nearly "
-                   f"deterministic to it, the regime the DFT authors name as a limitation (DFT is \"{LOW_ENTROPY_LIMITATION}\").")
+                   "deterministic to it, the regime the DFT authors name as a limitation (DFT is "
+                   f"\"{LOW_ENTROPY_LIMITATION}\").")
     else:
-        verdict = "Every seed's base sits at least 15 points below the bound: the demonstrations have something to teach."
+        verdict = ("Every seed's base sits at least 15 points below the bound: the demonstrations have something "
+                   "to teach.")
     lines.extend(["## What the demonstrations can teach: the base against the task's entropy bound", "",
                   "Per seed: % of demonstration tokens the base and SFT put at p ≥ 0.9, against the share a model "
                   "that knew the demonstrations' distribution exactly would reach (the task's record). " + verdict, "",
                   markdown_table(headroom, digits=3), ""])
 
 
-def readme_block(tables: dict[str, pl.DataFrame], cfg: ReplicationConfig) -> str:
+def readme_block(tables: dict[str, pl.DataFrame], cfg: ReplicationConfig, task: dict) -> str:
     """The README's results block: the method table and the summary of claims."""
     from probscope.plots import markdown_table
 
     lines = [f"Seeds {', '.join(map(str, cfg.seeds))}; last checkpoints; mean [95% t-interval] over seeds; each "
-             f"seed's base inside its gate ({cfg.gate_window()}). Every interval and test: `results/RESULTS.md`.", ""]
+             f"seed's base inside its gate ({cfg.gate_window()}); facts accuracy against a guessing floor of "
+             f"{_floor(task)}. Every interval and test: `results/RESULTS.md`.", ""]
     table = method_table(tables)
     if not table.is_empty():
         lines += [markdown_table(table, digits=3), ""]

@@ -18,8 +18,16 @@ from pathlib import Path
 from probscope.errors import ProbscopeError
 from probscope.replication.config import ReplicationConfig
 from probscope.replication.layout import StageTimings, read_gate, write_gate
-from probscope.replication.methods import (FACTS_BENCHMARKS, HELD_OUT, HELD_OUT_SPLIT, IN_DISTRIBUTION, METHODS,
-                                           Method, base_run_name, run_name)
+from probscope.replication.methods import (
+    FACTS_BENCHMARKS,
+    HELD_OUT,
+    HELD_OUT_SPLIT,
+    IN_DISTRIBUTION,
+    METHODS,
+    Method,
+    base_run_name,
+    run_name,
+)
 from probscope.runs import BUILTIN_DATA, Run
 
 

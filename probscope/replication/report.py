@@ -19,8 +19,14 @@ from probscope import schema
 from probscope.replication import claims
 from probscope.replication.config import ReplicationConfig
 from probscope.replication.layout import read_gate, read_timings
-from probscope.replication.methods import (HELD_OUT, HELD_OUT_SPLIT, IN_DISTRIBUTION, METHODS, REASONING_BENCHMARKS,
-                                           parse_run_name)
+from probscope.replication.methods import (
+    HELD_OUT,
+    HELD_OUT_SPLIT,
+    IN_DISTRIBUTION,
+    METHODS,
+    REASONING_BENCHMARKS,
+    parse_run_name,
+)
 from probscope.replication.stats import t_interval
 from probscope.replication.token_tables import POLARIZATION_SHARES, SEED
 from probscope.runs import BUILTIN_DATA, write_text_atomic
@@ -153,14 +159,17 @@ def final_tokens(cfg: ReplicationConfig, dataset: str = "train") -> pl.DataFrame
     return _with_method_and_seed(load_tokens(cfg.runs_root, runs=names, dataset=dataset), chosen)
 
 
-def endpoint_table(finals: pl.DataFrame, peaks: pl.DataFrame, pol: pl.DataFrame, logp: pl.DataFrame) -> pl.DataFrame:
+def endpoint_table(finals: pl.DataFrame, peaks: pl.DataFrame, pol: pl.DataFrame,
+                   logp: pl.DataFrame) -> pl.DataFrame:
     """Every per-seed endpoint of the claims in one long table (claims.ENDPOINT_SCHEMA), each with its bounds."""
-    def part(frame: pl.DataFrame, endpoint: pl.Expr, value: pl.Expr, bounds: tuple[float, float] | None):
+    def part(frame: pl.DataFrame, endpoint: pl.Expr, value: pl.Expr,
+             bounds: tuple[float, float] | None) -> pl.DataFrame:
         if frame.is_empty():
             return pl.DataFrame(schema=claims.ENDPOINT_SCHEMA)
         low, high = bounds or (None, None)
-        return frame.select(schema.METHOD, SEED, endpoint.alias(claims.ENDPOINT), value.cast(pl.Float64).alias(claims.VALUE),
-                            pl.lit(low, pl.Float64).alias(claims.LOW), pl.lit(high, pl.Float64).alias(claims.HIGH))
+        return frame.select(schema.METHOD, SEED, endpoint.alias(claims.ENDPOINT),
+                            value.cast(pl.Float64).alias(claims.VALUE), pl.lit(low, pl.Float64).alias(claims.LOW),
+                            pl.lit(high, pl.Float64).alias(claims.HIGH))
 
     benchmark = pl.col("benchmark")
     parts = [
@@ -184,7 +193,8 @@ def why_not_run(cfg: ReplicationConfig) -> dict[str, str]:
         elif method not in cfg.methods:
             reasons[method] = f"{method} left out by --methods"
         elif method not in cfg.method_list():
-            reasons[method] = f"--smoke skips {method} (trained on the base's samples, which a smoke base never gets right)"
+            reasons[method] = (f"--smoke skips {method} (trained on the base's samples, which a smoke base never "
+                               "gets right)")
     return reasons
 
 
@@ -257,6 +267,7 @@ def write_results(cfg: ReplicationConfig) -> Path:
         tables["entropy_headroom"] = token_tables.entropy_headroom(pol, task)
         tables["low_roles"] = token_tables.low_roles(tokens)
         tables["role_baseline"] = token_tables.role_baseline(tokens, task)
+        tables["low_roles_against_free"] = token_tables.low_roles_against_free(tables["low_roles"], task)
         save(figure2(tokens), out / "figure2")
     if not facts_tokens.is_empty():
         tables["facts_polarization"] = over_seeds(polarization(facts_tokens), "p<0.1", [schema.METHOD])
@@ -270,7 +281,7 @@ def write_results(cfg: ReplicationConfig) -> Path:
     results_md = render_markdown(cfg, tables, task, read_timings(Path(cfg.runs_root)))
     write_text_atomic(out / "RESULTS.md", results_md)
     if not cfg.smoke and cfg.readme:
-        rewrite_readme_block(Path(cfg.readme), "results", readme_block(tables, cfg))
+        rewrite_readme_block(Path(cfg.readme), "results", readme_block(tables, cfg, task))
     return out
 
 

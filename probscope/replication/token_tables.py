@@ -65,6 +65,25 @@ def role_baseline(tokens: pl.DataFrame, task: dict) -> pl.DataFrame:
     ).sort("% of probed tokens", descending=True)
 
 
+def low_roles_against_free(low: pl.DataFrame, task: dict, threshold: float = 0.1) -> pl.DataFrame:
+    """Per method and role: its share (%) of the tokens below `threshold` beside its share of the non-deterministic
+    positions (the task's record). Only a role over-represented against the free positions says something about
+    the objective; one that holds most free positions fills the low bins by construction."""
+    free = (task.get("entropy_bound") or {}).get("free_role_shares")
+    rows = []
+    for row in low.filter(pl.col("threshold") == threshold).iter_rows(named=True):
+        for column, share in row.items():
+            if column.startswith("% "):
+                role = column[2:]
+                expected = None if free is None else 100 * free.get(role, 0.0)
+                rows.append({schema.METHOD: row[schema.METHOD], schema.ROLE: role, f"% of tokens below {threshold:g}":
+                             share, "% of non-deterministic positions": expected,
+                             "excess (points)": None if expected is None else share - expected})
+    return pl.DataFrame(rows, schema={schema.METHOD: pl.String, schema.ROLE: pl.String,
+                                      f"% of tokens below {threshold:g}": pl.Float64,
+                                      "% of non-deterministic positions": pl.Float64, "excess (points)": pl.Float64})
+
+
 def _percent(shares: dict | None, role: str | None) -> str:
     if shares is None:
         return NOT_RECORDED

@@ -10,8 +10,13 @@ import pytest
 
 from probscope.cli import main as cli_main
 from probscope.errors import ProbscopeError
-from probscope.replication.continuum import (ContinuumConfig, base_run_name, continuum_table, finetune_run_name,
-                                             versus_sft)
+from probscope.replication.continuum import (
+    ContinuumConfig,
+    base_run_name,
+    continuum_table,
+    finetune_run_name,
+    versus_sft,
+)
 from probscope.runs import Run
 
 

@@ -51,6 +51,8 @@ def test_smoke_replication_writes_tables_and_figures_for_every_seed(smoke):
     by_step = pl.read_csv(results / "accuracy_by_step.csv")
     assert by_step.filter(pl.col("method") == "sft")["step"].unique().sort().to_list() == [0, 2, 4]
     assert set(pl.read_csv(results / "held_out_logp.csv")["method"]) >= {"base", "sft", "dft"}
+    rl = pl.read_csv(results / "rl_diagnostics.csv")
+    assert set(rl["run"]) == {"grpo-s0", "grpo-s1"} and "reward_mean (mean over steps)" in rl.columns
     claims = pl.read_csv(results / "claims.csv")
     assert claims["role"].to_list()[:5] == ["primary"] * 5
     offline = claims.filter(pl.col("comparison") == "dft-offline − rft").row(0, named=True)
@@ -92,7 +94,8 @@ def test_report_only_rewrites_the_readme_block_from_the_runs(smoke, tmp_path):
     assert text.startswith("# Title\n<!-- results:begin -->") and text.endswith("<!-- results:end -->\n## Next\n")
     assert "hand-copied" not in text and "| method |" in text and "**Could not be measured**" in text
     claims = pl.read_csv(tmp_path / "results" / "claims.csv")
-    assert "dft-offline left out by --methods" in claims.filter(pl.col("comparison") == "dft-offline − rft")["verdict"][0]
+    offline = claims.filter(pl.col("comparison") == "dft-offline − rft")["verdict"][0]
+    assert "dft-offline left out by --methods" in offline
 
 
 @pytest.mark.slow

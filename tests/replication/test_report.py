@@ -100,6 +100,20 @@ def test_role_baseline_sets_the_free_positions_beside_the_probed_tokens():
     assert set(unrecorded["% of reply positions"]) == {token_tables.NOT_RECORDED}
 
 
+def test_low_roles_are_set_against_the_free_positions():
+    tokens = pl.DataFrame({schema.METHOD: ["dft"] * 4, schema.P: [1e-5, 5e-3, 0.05, 0.9],
+                           schema.ROLE: ["connective", "number", "connective", "answer"]})
+    low = token_tables.low_roles(tokens)
+    task = {"entropy_bound": {"free_role_shares": {"connective": 0.9, "number": 0.1}}}
+    table = {row[schema.ROLE]: row for row in token_tables.low_roles_against_free(low, task).iter_rows(named=True)}
+    assert table["connective"]["% of tokens below 0.1"] == pytest.approx(200 / 3)
+    assert table["connective"]["excess (points)"] == pytest.approx(200 / 3 - 90)
+    assert table["number"]["excess (points)"] == pytest.approx(100 / 3 - 10)
+    assert table["answer"]["% of non-deterministic positions"] == 0.0
+    unrecorded = token_tables.low_roles_against_free(low, {})
+    assert unrecorded["% of non-deterministic positions"].null_count() == unrecorded.height
+
+
 def test_entropy_headroom_per_seed_against_the_bound():
     pol = pl.DataFrame({schema.METHOD: ["base", "base", "sft", "sft"], token_tables.SEED: [0, 1, 0, 1],
                         "p>=0.9": [50.0, 70.0, 60.0, 71.0]})
@@ -126,10 +140,11 @@ def test_the_readme_block_is_rewritten_between_its_markers_only(tmp_path):
     tables = {"claims": claims.rows_frame([row]),
               "accuracy_final": pl.DataFrame({schema.METHOD: ["dft"], "benchmark": ["builtin-test-shift"],
                                               "mean": [0.65], "lo": [0.1], "hi": [1.2]})}
-    markdown.rewrite_readme_block(readme, "results", markdown.readme_block(tables, ReplicationConfig(seeds="0,1")))
+    markdown.rewrite_readme_block(readme, "results", markdown.readme_block(tables, ReplicationConfig(seeds="0,1"),
+                                                                         {"facts_guess_floor": 0.1}))
     text = readme.read_text()
     assert text.startswith("before\n") and text.endswith("\nafter\n") and "hand-copied" not in text
-    assert "0.65 [0.1, 1.2]" in text and "**Inconclusive** (1)" in text
+    assert "0.65 [0.1, 1.2]" in text and "**Inconclusive** (1)" in text and "guessing floor of 10.0%" in text
 
 
 @pytest.mark.bad_input
