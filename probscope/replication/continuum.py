@@ -66,12 +66,14 @@ class ContinuumConfig:
         "help": "README whose marked block (<!-- continuum:begin --> ... <!-- continuum:end -->) the report "
                 "rewrites; empty: none (a --smoke run never writes it)"})
     smoke: bool = field(default=False, metadata={
-        "help": "the demo's smoke task and 1-layer model, batches of 4 (set the steps small too): checks the "
-                "pipeline, measures nothing"})
+        "help": "the demo's smoke task and 1-layer model, batches of 4, the first two seeds, bases of 2 and 4 "
+                "steps, 2-step fine-tunes: checks the pipeline, measures nothing"})
 
     def __post_init__(self) -> None:
         self.seeds = self.replication().seeds
         self.stops = sorted(set(parse_list("stops", self.stops, int, "step numbers")))
+        if self.smoke:
+            self.stops, self.finetune_steps = [2, 4], 2
         if not self.stops or self.stops[0] < 1:
             raise ProbscopeError(f"stops: expected positive step numbers, got {self.stops!r}")
         self.objectives = parse_list("objectives", self.objectives, str, "objective specs")

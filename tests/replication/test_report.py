@@ -145,6 +145,9 @@ def test_the_readme_block_is_rewritten_between_its_markers_only(tmp_path):
     text = readme.read_text()
     assert text.startswith("before\n") and text.endswith("\nafter\n") and "hand-copied" not in text
     assert "0.65 [0.1, 1.2]" in text and "**Inconclusive** (1)" in text and "guessing floor of 10.0%" in text
+    assert "near-deterministic (low-entropy)" not in text   # no headroom table: the limitation is not claimed
+    tables["entropy_headroom"] = pl.DataFrame({"base below the bound (points)": [30.0, 4.0]})
+    assert "near-deterministic (low-entropy)" in markdown.readme_block(tables, ReplicationConfig(), {})
 
 
 @pytest.mark.bad_input
