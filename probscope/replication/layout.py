@@ -1,5 +1,6 @@
 """The one place for what a study keeps beside its runs (under the runs root) and how it is read back: the gate
-record and the seconds per stage. The pipelines write these files; the reports only read them."""
+record, the seconds per stage, and where each base's rejection samples are. The pipelines write these files;
+the reports only read them."""
 
 from __future__ import annotations
 
@@ -14,6 +15,11 @@ from probscope.runs import write_text_atomic
 
 GATE_FILE = "gate.json"          # seed -> every base tried for it: run, steps, accuracies, passed
 TIMINGS_FILE = "timings.json"    # stage -> seconds, summed over resumed invocations
+
+
+def samples_dir(root: Path, base_name: str) -> Path:
+    """Where the rejection samples of a base go (RFT's and offline DFT's accepted replies, DPO's pairs)."""
+    return root / "data" / "samples" / base_name
 
 
 def read_gate(root: Path) -> dict[str, list[dict]]:

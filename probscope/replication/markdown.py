@@ -16,7 +16,12 @@ from probscope.errors import ProbscopeError
 from probscope.replication import claims
 from probscope.replication.config import ReplicationConfig
 from probscope.replication.methods import FACTS_BENCHMARKS, HELD_OUT, IN_DISTRIBUTION
-from probscope.replication.token_tables import LOW_ENTROPY_LIMITATION, NOT_RECORDED, limitation_applies
+from probscope.replication.token_tables import (
+    HEADROOM_POINTS,
+    LOW_ENTROPY_LIMITATION,
+    NOT_RECORDED,
+    limitation_applies,
+)
 from probscope.runs import write_text_atomic
 
 GENERATED_NOTE = "<!-- generated from results/ by `probscope replicate[-continuum] --report-only`; do not edit -->"
@@ -183,12 +188,12 @@ def _entropy_section(lines: list[str], tables: dict[str, pl.DataFrame], task: di
     if applies is None:
         verdict = f"The task's entropy bound is {NOT_RECORDED} (task.json), so the headroom cannot be stated."
     elif applies:
-        verdict = (f"At least one seed's base sits within 15 points of the bound: the demonstrations are nearly "
-                   "deterministic to it, the regime the DFT authors name as a limitation (DFT is "
-                   f"\"{LOW_ENTROPY_LIMITATION}\").")
+        verdict = (f"At least one seed's base sits within {HEADROOM_POINTS:g} points of the bound: the "
+                   "demonstrations are nearly deterministic to it, the regime the DFT authors name as a limitation "
+                   f"(DFT is \"{LOW_ENTROPY_LIMITATION}\").")
     else:
-        verdict = ("Every seed's base sits at least 15 points below the bound: the demonstrations have something "
-                   "to teach.")
+        verdict = (f"Every seed's base sits at least {HEADROOM_POINTS:g} points below the bound: the demonstrations "
+                   "have something to teach.")
     lines.extend(["## What the demonstrations can teach: the base against the task's entropy bound", "",
                   "Per seed: % of demonstration tokens the base and SFT put at p ≥ 0.9, against the share a model "
                   "that knew the demonstrations' distribution exactly would reach (the task's record). " + verdict, "",
@@ -207,8 +212,9 @@ def readme_block(tables: dict[str, pl.DataFrame], cfg: ReplicationConfig, task: 
         lines += [markdown_table(table, digits=3), ""]
     headroom = tables.get("entropy_headroom")
     if headroom is not None and limitation_applies(headroom):
-        lines += ["A base sits within 15 points of the task's entropy bound on some seed: the demonstrations are "
-                  f"nearly deterministic to it, where the DFT authors expect DFT to be \"{LOW_ENTROPY_LIMITATION}\".", ""]
+        lines += [f"A base sits within {HEADROOM_POINTS:g} points of the task's entropy bound on some seed: the "
+                  "demonstrations are nearly deterministic to it, where the DFT authors expect DFT to be "
+                  f"\"{LOW_ENTROPY_LIMITATION}\".", ""]
     if "claims" in tables:
         lines += summary(tables["claims"])
     return "\n".join(lines)

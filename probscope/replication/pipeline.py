@@ -17,7 +17,7 @@ from pathlib import Path
 
 from probscope.errors import ProbscopeError
 from probscope.replication.config import ReplicationConfig
-from probscope.replication.layout import StageTimings, read_gate, write_gate
+from probscope.replication.layout import StageTimings, read_gate, samples_dir, write_gate
 from probscope.replication.methods import (
     FACTS_BENCHMARKS,
     HELD_OUT,
@@ -143,12 +143,8 @@ def _data(root: Path, paths: dict[str, Path], method: Method, base: Run) -> Path
     from probscope.training.sampling import ACCEPTED, PAIRS
 
     if method.data in ("accepted", "pairs"):
-        return _samples_dir(root, base) / (ACCEPTED if method.data == "accepted" else PAIRS)
+        return samples_dir(root, base.name) / (ACCEPTED if method.data == "accepted" else PAIRS)
     return paths[method.data]
-
-
-def _samples_dir(root: Path, base: Run) -> Path:
-    return root / "data" / "samples" / base.name
 
 
 def _sample(root: Path, paths: dict[str, Path], base: Run, seed: int) -> None:
@@ -156,7 +152,7 @@ def _sample(root: Path, paths: dict[str, Path], base: Run, seed: int) -> None:
     from probscope.demo import SAMPLING
     from probscope.training.sampling import PAIRS, SampleConfig, sample
 
-    out = _samples_dir(root, base)
+    out = samples_dir(root, base.name)
     if not (out / PAIRS).is_file():
         sample(SampleConfig(policy=str(base.checkpoint(base.checkpoint_steps()[-1])), data=str(paths["train"]),
                             out=str(out), seed=seed, **SAMPLING))

@@ -18,7 +18,7 @@ import polars as pl
 from probscope import schema
 from probscope.replication import claims
 from probscope.replication.config import ReplicationConfig
-from probscope.replication.layout import read_gate, read_timings
+from probscope.replication.layout import read_gate, read_timings, samples_dir
 from probscope.replication.methods import (
     HELD_OUT,
     HELD_OUT_SPLIT,
@@ -215,7 +215,7 @@ def rl_diagnostics(cfg: ReplicationConfig) -> pl.DataFrame:
         for column in (schema.REWARD_MEAN, schema.REWARD_STD, FRAC_REWARD_ZERO_STD):
             if column in logged.columns and logged[column].drop_nulls().len():
                 row[f"{column} (mean over steps)"] = logged[column].drop_nulls().mean()
-        provenance = root / "data" / "samples" / bases.get(seed, "") / PROVENANCE
+        provenance = samples_dir(root, bases.get(seed, "")) / PROVENANCE
         if METHODS.get(method).data in ("accepted", "pairs") and provenance.is_file():
             record = json.loads(provenance.read_text())
             row.update({key: record.get(key) for key in ("n_samples", "n_accepted", "acceptance_rate", "n_pairs")})
