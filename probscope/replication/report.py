@@ -210,18 +210,27 @@ def rl_diagnostics(cfg: ReplicationConfig) -> pl.DataFrame:
     dynamics = load_dynamics(root, runs=list(chosen)) if chosen else pl.DataFrame()
     rows = []
     for name, (method, seed) in chosen.items():
-        row: dict = {schema.METHOD: method, SEED: seed, schema.RUN: name}
         logged = dynamics.filter(pl.col(schema.RUN) == name) if not dynamics.is_empty() else dynamics
-        for column in (schema.REWARD_MEAN, schema.REWARD_STD, FRAC_REWARD_ZERO_STD):
-            if column in logged.columns and logged[column].drop_nulls().len():
-                row[f"{column} (mean over steps)"] = logged[column].drop_nulls().mean()
         provenance = samples_dir(root, bases.get(seed, "")) / PROVENANCE
-        if METHODS.get(method).data in ("accepted", "pairs") and provenance.is_file():
-            record = json.loads(provenance.read_text())
-            row.update({key: record.get(key) for key in ("n_samples", "n_accepted", "acceptance_rate", "n_pairs")})
-        if len(row) > 3:
-            rows.append(row)
+        sampled = METHODS.get(method).data in ("accepted", "pairs") and provenance.is_file()
+        row = diagnostics_row(logged, json.loads(provenance.read_text()) if sampled else None)
+        if row:
+            rows.append({schema.METHOD: method, SEED: seed, schema.RUN: name, **row})
     return pl.DataFrame(rows).sort(schema.METHOD, SEED) if rows else pl.DataFrame()
+
+
+SAMPLING_COUNTS = ("n_samples", "n_accepted", "acceptance_rate", "n_pairs")   # from the samples' provenance
+
+
+def diagnostics_row(logged: pl.DataFrame, provenance: dict | None) -> dict:
+    """One run's diagnostics: the mean over logged steps of each reward column it logged, and the counts of the
+    rejection samples it trained on (empty when it has neither)."""
+    row = {f"{column} (mean over steps)": logged[column].drop_nulls().mean()
+           for column in (schema.REWARD_MEAN, schema.REWARD_STD, FRAC_REWARD_ZERO_STD)
+           if column in logged.columns and logged[column].drop_nulls().len()}
+    if provenance is not None:
+        row.update({key: provenance.get(key) for key in SAMPLING_COUNTS})
+    return row
 
 
 # ---- writing results/ ------------------------------------------------------------------------------------
