@@ -30,7 +30,8 @@ from probscope.bench import BENCHES
 
 
 def smoke_runs(root: Path) -> Path:
-    from probscope.demo import build_demo_runs, smoke_settings
+    from probscope.builtin.settings import smoke_settings
+    from probscope.demo import build_demo_runs
 
     task, overrides, examples, rl_runs = smoke_settings()
     build_demo_runs(root, task=task, overrides=overrides, probe_examples=examples, rl_runs=rl_runs)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -48,12 +49,11 @@ class ContinuumConfig:
         """The replication settings this study shares (task, seeds parsing)."""
         return ReplicationConfig(runs_root=self.runs_root, results=self.results, seeds=self.seeds, smoke=self.smoke)
 
-    def smoke_flags(self, base: bool) -> list[str]:
-        from probscope.demo import SMOKE_MODEL
+    def smoke_overrides(self, recipe: str) -> dict[str, Any]:
+        """--smoke: the built-in smoke model and batches; the steps stay this study's (its stops are its subject)."""
+        from probscope.builtin.settings import smoke_overrides
 
-        if not self.smoke:
-            return []
-        return (["--model_config", json.dumps(SMOKE_MODEL)] if base else []) + ["--per_device_train_batch_size", "4"]
+        return smoke_overrides(recipe, keep_steps=True) if self.smoke else {}
 
     def stop_list(self) -> list[int]:
         try:
@@ -123,27 +123,26 @@ def run_continuum(cfg: ContinuumConfig) -> Path:
 
 
 def _train_base(cfg: ContinuumConfig, root: Path, seed: int, stops: list[int]) -> Run:
-    from probscope.demo import builtin_recipe_args
-    from probscope.training import run as training
+    from probscope.builtin.settings import builtin_recipe
+    from probscope.training.run import train
 
-    run = training.main(builtin_recipe_args("base", root) + [
-        "--run_name", base_run_name(seed), "--seed", str(seed), "--max_steps", str(cfg.base_steps),
-        "--checkpoints", ",".join(map(str, stops)), "--disable_tqdm", "true", *cfg.smoke_flags(base=True)])
+    settings = {"run_name": base_run_name(seed), "seed": seed, "max_steps": cfg.base_steps,
+                "checkpoints": ",".join(map(str, stops)), "disable_tqdm": True}
+    run = train(builtin_recipe("base", root), **settings | cfg.smoke_overrides("base"))
     evaluate_run(root, run, REASONING_BENCHMARKS)
     return run
 
 
 def _fine_tune(cfg: ContinuumConfig, root: Path, base: Run, stop: int, label: str, objective: str, args: dict,
                seed: int) -> Run:
-    from probscope.demo import builtin_recipe_args
-    from probscope.training import run as training
+    from probscope.builtin.settings import builtin_recipe
+    from probscope.training.run import train
 
-    run = training.main(builtin_recipe_args("sft", root, base) + [
-        "--model", str(base.checkpoint(stop)),   # after the recipe's own --model: this one wins
-        "--run_name", finetune_run_name(label, stop, seed), "--method", label, "--objective", objective,
-        "--objective_args", json.dumps(args), "--seed", str(seed), "--learning_rate", str(cfg.finetune_lr),
-        "--max_steps", str(cfg.finetune_steps), "--checkpoints", "final", "--disable_tqdm", "true",
-        *cfg.smoke_flags(base=False)])
+    settings = {"model": str(base.checkpoint(stop)), "run_name": finetune_run_name(label, stop, seed),
+                "method": label, "objective": objective, "objective_args": args, "seed": seed,
+                "learning_rate": cfg.finetune_lr, "max_steps": cfg.finetune_steps, "checkpoints": "final",
+                "disable_tqdm": True}
+    run = train(builtin_recipe("sft", root, base), **settings | cfg.smoke_overrides("sft"))
     evaluate_run(root, run, REASONING_BENCHMARKS)
     return run
 

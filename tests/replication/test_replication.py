@@ -69,14 +69,14 @@ def test_a_rerun_resumes_and_trains_nothing(smoke, capsys):
 @pytest.mark.slow
 def test_a_base_below_the_gate_is_pretrained_twice_as_long(tmp_path, monkeypatch):
     from probscope.builtin.task import TaskConfig, write_builtin_data
-    from probscope.demo import SMOKE_MODEL, SMOKE_TASK
+    from probscope.builtin.settings import SMOKE_MODEL, SMOKE_TASK
 
     write_builtin_data(tmp_path / "data" / "builtin", TaskConfig(**SMOKE_TASK, train_max_operand=4))
     accuracies = iter([0.1, 0.7])   # the first base fails the gate, its successor passes
     monkeypatch.setattr(pipeline, "evaluate_run", lambda root, run, benchmarks: {pipeline.GATE_BENCHMARK: next(accuracies)})
     monkeypatch.setattr(pipeline, "_probe", lambda *args, **kwargs: None)
-    monkeypatch.setattr(pipeline, "_smoke_flags", lambda cfg, method: [
-        "--model_config", json.dumps(SMOKE_MODEL), "--per_device_train_batch_size", "4", "--disable_tqdm", "true"])
+    monkeypatch.setattr(pipeline, "_smoke_overrides", lambda cfg, recipe: {
+        "model_config": SMOKE_MODEL, "per_device_train_batch_size": 4, "disable_tqdm": True})
     cfg = ReplicationConfig(runs_root=str(tmp_path), gate=0.5, base_steps=3)
     attempts = pipeline.gated_base(cfg, tmp_path, seed=3)
     assert [(a["run"], a["steps"], a["passed"]) for a in attempts] == [("base-s3", 3, False), ("base-s3-x2", 6, True)]

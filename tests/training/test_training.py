@@ -14,6 +14,7 @@ from probscope.runs import Run, discover_runs
 from probscope.training.checkpoints import checkpoint_schedule
 from probscope.training.config import parse_recipe
 from probscope.training.run import main as train_main
+from probscope.training.run import train
 
 TINY_MODEL = json.dumps({"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1,
                          "num_attention_heads": 2, "num_key_value_heads": 2, "max_position_embeddings": 256})
@@ -80,6 +81,29 @@ def test_pretrain_then_finetune_writes_the_run_layout(builtin_data):
     assert not list(dft.checkpoints_dir.glob(".*tmp"))   # no half-written checkpoint left behind
 
 
+def test_train_takes_a_recipe_and_typed_overrides(builtin_data, tmp_path):
+    _, paths = builtin_data
+    recipe = {"run_name": "base", "runs_root": str(tmp_path), "tokenizer": str(paths["tokenizer"]),
+              "model_config": json.loads(TINY_MODEL), "data": str(paths["pretrain"]), "kind": "text",
+              "checkpoints": "final", "per_device_train_batch_size": 4, "disable_tqdm": True}
+    run = train(recipe, max_steps=2, learning_rate=0.01, checkpoints="0,1")   # overrides win over the recipe
+    assert run.checkpoint_steps() == [0, 1, 2]
+    config = run.read_manifest().config
+    assert (config["trainer"]["max_steps"], config["trainer"]["learning_rate"]) == (2, 0.01)
+    assert json.loads(config["run"]["model_config"]) == json.loads(TINY_MODEL)
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("overrides, message", [
+    ({"max_step": 3}, "recipe key 'max_step' does not exist for trainer sft \\(did you mean 'max_steps'\\?\\)"),
+    ({"objectve": "dft"}, "did you mean 'objective'"),
+    ({"trainer": "dpo", "num_generations": 2}, "'num_generations' does not exist for trainer dpo"),
+])
+def test_train_names_the_nearest_key_of_a_misspelt_override(overrides, message):
+    with pytest.raises(ProbscopeError, match=message):
+        train({"run_name": "x", "data": "missing.jsonl"}, **overrides)
+
+
 @pytest.mark.parametrize("flags, message", [
     (["--objective", "dpo2"], "dpo2.*sft"),
     (["--objective", "dft-floor", "--objective_args", '{"flor": 0.2}'], "flor"),
@@ -131,7 +155,7 @@ def test_bf16_on_a_machine_without_it_is_a_one_line_error(tmp_path):
     if torch.cuda.is_available():
         pytest.skip("this machine supports bf16")
     with pytest.raises(ProbscopeError, match="recipe: .*bf16"):
-        parse_recipe(["--run_name", "x", "--data", "d.jsonl", "--bf16", "true"])
+        parse_recipe(["--run_name", "x", "--data", "d.jsonl", "--model", "m", "--bf16", "true"])
 
 
 def test_a_killed_run_resumes_to_the_same_weights(builtin_data, tmp_path, monkeypatch):
