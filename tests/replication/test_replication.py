@@ -68,8 +68,8 @@ def test_a_rerun_resumes_and_trains_nothing(smoke, capsys):
 
 @pytest.mark.slow
 def test_a_base_below_the_gate_is_pretrained_twice_as_long(tmp_path, monkeypatch):
-    from probscope.builtin.task import TaskConfig, write_builtin_data
     from probscope.builtin.settings import SMOKE_MODEL, SMOKE_TASK
+    from probscope.builtin.task import TaskConfig, write_builtin_data
 
     write_builtin_data(tmp_path / "data" / "builtin", TaskConfig(**SMOKE_TASK, train_max_operand=4))
     accuracies = iter([0.1, 0.7])   # the first base fails the gate, its successor passes

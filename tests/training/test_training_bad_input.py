@@ -6,11 +6,11 @@
 
 import json
 import os
-from dataclasses import fields
 import signal
 import subprocess
 import sys
 import time
+from dataclasses import fields
 
 import pytest
 
