@@ -18,10 +18,9 @@ from probscope.analysis.stats import distribution_statistics, pairwise_statistic
 from probscope.analysis.summary import distribution_summary, paired_bins
 from probscope.analysis.tokens import load_tokens, select_steps, series_columns
 from probscope.probe.table import scan_probe_table
-from probscope.schema import bin_index  # re-exported: analyses used to define it
 
 __all__ = [
-    "at_last_step", "bin_index", "bins", "class_histogram", "diagnose", "distribution_statistics",
+    "at_last_step", "bins", "class_histogram", "diagnose", "distribution_statistics",
     "distribution_summary", "dynamics_curves", "end_of_reply", "extreme_bin_shares", "file_signature",
     "find_runs", "gradient_mass_by_bin", "gradient_weights", "left_behind_by_role", "left_behind_table",
     "left_behind_tokens", "load_dynamics", "load_pair", "load_tokens", "lowest_bin_tokens", "paired_bins",

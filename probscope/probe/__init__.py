@@ -22,7 +22,6 @@ _LAZY = {
     "probe_checkpoint": "probscope.probe.api",
     "probe_examples": "probscope.probe.api",
     "probe_run": "probscope.probe.whole_run",
-    "load_model": "probscope.models",
     "load_tokenizer": "probscope.models",
     "token_statistics": "probscope.token_stats",
 }
@@ -35,5 +34,4 @@ def __getattr__(name: str):
         raise AttributeError(f"module 'probscope.probe' has no attribute {name!r}")
     import importlib
 
-    # load_model is the probe's older name of probscope.models.load_causal_lm
-    return getattr(importlib.import_module(_LAZY[name]), "load_causal_lm" if name == "load_model" else name)
+    return getattr(importlib.import_module(_LAZY[name]), name)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import math
 import shutil
 import sys
@@ -46,6 +47,8 @@ from probscope.training.config import (
     recipe_configs,
     validate_trainer_numbers,
 )
+
+logger = logging.getLogger(__name__)
 
 
 # ---- building the pieces ------------------------------------------------------------------------------
@@ -86,7 +89,7 @@ def new_llama(model_config: str, tokenizer):
             n_params = sum(p.numel() for p in LlamaForCausalLM(config).parameters())
     except (TypeError, ValueError) as e:
         raise ProbscopeError(f"model_config: {str(e).splitlines()[0]}") from None
-    print(f"model from scratch: {n_params:,} parameters ({n_params * 4 / 2**30:.2f} GiB in float32)")
+    logger.info(f"model from scratch: {n_params:,} parameters ({n_params * 4 / 2**30:.2f} GiB in float32)")
     return LlamaForCausalLM(config)
 
 
@@ -125,7 +128,7 @@ def train_run(run_cfg: RunConfig, data_fmt: DataFormat, sft_cfg) -> Run:
     if run_cfg.restart and not run_cfg.dry_run:
         _clear(run)
     if run.manifest_path.is_file() and run.read_manifest().status == "finished" and not run_cfg.dry_run:
-        print(f"{run.root}: already finished, skipping (--restart true trains it again)")
+        logger.info(f"{run.root}: already finished, skipping (--restart true trains it again)")
         return run
     resume_from = resumable_state(run)
     tokenizer = load_tokenizer(run_cfg, data_fmt)
@@ -146,7 +149,7 @@ def train_run(run_cfg: RunConfig, data_fmt: DataFormat, sft_cfg) -> Run:
     if run.manifest_path.is_file():
         _refuse_changed_settings(run, manifest)
     if run_cfg.dry_run:
-        print(_plan(run, run_cfg, data_fmt, sft_cfg, len(dataset), max_steps, schedule))
+        logger.info(_plan(run, run_cfg, data_fmt, sft_cfg, len(dataset), max_steps, schedule))
         return run
 
     set_seed(sft_cfg.seed)      # the same initial weights on every rank and every rerun
@@ -164,7 +167,7 @@ def train_run(run_cfg: RunConfig, data_fmt: DataFormat, sft_cfg) -> Run:
         save_checkpoint(_saveable(trainer.model), tokenizer, run, 0)
     start = time.time()
     if resume_from:
-        print(f"{run.name}: resuming the killed run from {resume_from}")
+        logger.info(f"{run.name}: resuming the killed run from {resume_from}")
     _train(trainer, resume_from)
     if is_main:
         if not (run.checkpoint(max_steps) / "config.json").is_file():
@@ -172,7 +175,7 @@ def train_run(run_cfg: RunConfig, data_fmt: DataFormat, sft_cfg) -> Run:
         manifest.status = "finished"
         run.write_manifest(manifest)
         shutil.rmtree(run.trainer_state_dir, ignore_errors=True)
-        print(f"{run.name}: {trainer.state.global_step} steps in {time.time() - start:.0f}s, "
+        logger.info(f"{run.name}: {trainer.state.global_step} steps in {time.time() - start:.0f}s, "
               f"{len(run.checkpoint_steps())} checkpoints in {run.checkpoints_dir}")
     return run
 
@@ -235,7 +238,7 @@ def _refuse_changed_settings(run: Run, manifest: Manifest) -> None:
 def _clear(run: Run) -> None:
     """What an earlier run of this name wrote: manifest, checkpoints, dynamics, trainer state, its probes."""
     if run.root.exists():
-        print(f"{run.root}: --restart: deleting the earlier run")
+        logger.info(f"{run.root}: --restart: deleting the earlier run")
         shutil.rmtree(run.root)
 
 

@@ -1,6 +1,7 @@
 """Recipes, checkpoint schedules and a tiny end-to-end training run with the run layout."""
 
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -129,22 +130,24 @@ def test_discover_runs_errors_name_the_path(tmp_path):
     assert Run(tmp_path).checkpoint_steps() == []
 
 
-def test_dry_run_prints_the_plan_and_trains_nothing(builtin_data, capsys):
+def test_dry_run_prints_the_plan_and_trains_nothing(builtin_data, caplog):
     root, paths = builtin_data
+    caplog.set_level(logging.INFO, logger="probscope")     # the plan is reported through logging
     run = train_main(["--run_name", "plan", "--runs_root", str(root), "--tokenizer", str(paths["tokenizer"]),
                       "--model_config", TINY_MODEL, "--data", str(paths["train"]), "--max_steps", "30",
                       "--checkpoints", "every:10", "--dry_run", "true"])
-    out = capsys.readouterr().out
+    out = caplog.text
     assert "64 examples" in out and "[0, 10, 20, 30]" in out and "dry run" in out
     assert not run.root.exists()
 
 
-def test_paper_recipe_dry_run_on_real_numina_rows_with_the_qwen_tokenizer(real_dir, capsys):
+def test_paper_recipe_dry_run_on_real_numina_rows_with_the_qwen_tokenizer(real_dir, caplog):
     """The paper's recipe parses and plans; bf16 is turned off because this machine has no GPU."""
+    caplog.set_level(logging.INFO, logger="probscope")
     recipe = REPO / "train" / "numina-dft.yaml"
     run = train_main([str(recipe), "--model", str(real_dir / "tokenizers" / "qwen2.5-math-1.5b"), "--data", str(real_dir / "data" / "numinamath_cot_first3.jsonl"), "--data_limit", "3",
                       "--bf16", "false", "--dry_run", "true", "--runs_root", "/nonexistent/runs"])
-    out = capsys.readouterr().out
+    out = caplog.text
     assert "3 examples (format numina)" in out and "lr 5e-05" in out and "dry run" in out
     assert not run.root.exists()
 
@@ -260,9 +263,10 @@ def test_loss_normalization_window_token_mean_or_mean_of_micro_batch_means(tmp_p
     ("numina-sft", "numina"), ("numina-rft", "accepted"), ("numina-dft-offline", "accepted"),
     ("numina-dpo", "pairs"), ("numina-grpo", "numina"),
 ])
-def test_paper_scale_recipes_dry_run_on_real_numina_rows(real_dir, tmp_path, capsys, recipe, data):
+def test_paper_scale_recipes_dry_run_on_real_numina_rows(real_dir, tmp_path, caplog, recipe, data):
     """Every paper-scale recipe parses and plans on the real NuminaMath rows with the real Qwen tokenizer
     (RFT / DPO data: files shaped like `probscope sample`'s, built from those rows)."""
+    caplog.set_level(logging.INFO, logger="probscope")
     rows = [json.loads(line) for line in (real_dir / "data" / "numinamath_cot_first3.jsonl").open()]
     numina = real_dir / "data" / "numinamath_cot_first3.jsonl"
     files = {
@@ -278,7 +282,7 @@ def test_paper_scale_recipes_dry_run_on_real_numina_rows(real_dir, tmp_path, cap
     recipe_file = REPO / "train" / f"{recipe}.yaml"
     run = train_main([str(recipe_file), "--model", str(real_dir / "tokenizers" / "qwen2.5-math-1.5b"),
                       "--data", str(path), "--bf16", "false", "--dry_run", "true", "--runs_root", "/nonexistent/runs"])
-    out = capsys.readouterr().out
+    out = caplog.text
     assert "3 examples" in out and "dry run" in out and not run.root.exists()
     trainer = {"numina-dpo": "dpo", "numina-grpo": "grpo"}.get(recipe, "sft")
     assert f"trainer {trainer}" in out
