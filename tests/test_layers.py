@@ -16,7 +16,7 @@ NEVER_IMPORTED = {
     **dict.fromkeys(("runs", "data", "probe", "training"), LATER_STAGES),
     "evaluate": tuple(stage for stage in LATER_STAGES if stage != "probscope.evaluate"),
 }
-THIN_LAYERS = ("app", "cli", "bench")      # the dashboard, the commands and the benchmarks may import the app
+THIN_LAYERS = ("app", "cli", "perf")       # the dashboard, the commands and the benchmarks may import the app
 
 
 def module_name(path: Path) -> str:

@@ -5,7 +5,6 @@
 """
 
 from probscope.analysis.catalog import file_signature, find_runs, probe_signature, runs_overview
-from probscope.analysis.checkpoints import at_last_step, extreme_bin_shares, step_histograms
 from probscope.analysis.class_histogram import class_histogram
 from probscope.analysis.diagnose import diagnose
 from probscope.analysis.dynamics import dynamics_curves, load_dynamics
@@ -15,6 +14,7 @@ from probscope.analysis.left_behind import end_of_reply, left_behind_by_role, le
 from probscope.analysis.listings import lowest_bin_tokens, role_shares, stylistic_shares
 from probscope.analysis.movers import load_pair, same_tokenizer, token_movers
 from probscope.analysis.stats import distribution_statistics, pairwise_statistics
+from probscope.analysis.steps import at_last_step, extreme_bin_shares, step_histograms
 from probscope.analysis.summary import distribution_summary, paired_bins
 from probscope.analysis.tokens import load_tokens, select_steps, series_columns
 from probscope.probe.table import scan_probe_table

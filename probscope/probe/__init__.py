@@ -8,7 +8,7 @@
 api.py: probe_examples, probe_checkpoint; config.py: ProbeOptions/ProbeConfig (every option, its default
 and its `probscope probe` flag); planning.py: examples -> shards; head.py: body once, LM head on targets;
 batching.py: shard -> batches -> rows; state.py: plan claim, finished shards, completion marker;
-whole_run.py: every checkpoint of a run; table.py: writing shards, and reading them back after checking
+run.py: every checkpoint of a run; table.py: writing shards, and reading them back after checking
 them against the completion marker (imports no torch, so the dashboard stays light). The statistics
 themselves: probscope.token_stats. Loading models: probscope.models.
 """
@@ -21,7 +21,7 @@ _LAZY = {
     "ProbeSummary": "probscope.probe.state",
     "probe_checkpoint": "probscope.probe.api",
     "probe_examples": "probscope.probe.api",
-    "probe_run": "probscope.probe.whole_run",
+    "probe_run": "probscope.probe.run",
     "load_tokenizer": "probscope.models",
     "token_statistics": "probscope.token_stats",
 }

@@ -150,7 +150,7 @@ def _sample(root: Path, paths: dict[str, Path], base: Run, seed: int) -> None:
 
 def _probe(run: Run, root: Path, splits: tuple[str, ...], n_examples: int, steps: list[int] | None = None) -> None:
     """Probe `steps` (default: every checkpoint) of `run` on the first `n_examples` examples of each split."""
-    from probscope.probe.whole_run import probe_run
+    from probscope.probe.run import probe_run
 
     for split in splits:
         probe_run(run.root, root / BUILTIN_DATA / f"{split}.jsonl", dataset=split, limit=n_examples, steps=steps)

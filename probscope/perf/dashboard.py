@@ -26,7 +26,7 @@ import tempfile
 from pathlib import Path
 
 from probscope.app.browser import click_page, dashboard_server, open_chromium, open_page, page_paths
-from probscope.bench import BENCHES
+from probscope.perf import BENCHES
 
 
 def smoke_runs(root: Path) -> Path:
