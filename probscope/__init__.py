@@ -25,7 +25,7 @@ _LAZY_API = {
     **dict.fromkeys(("load_evals", "accuracy_curves", "load_lm_eval_results", "evaluate_runs", "grade_all",
                      "problem_results"),
                     "probscope.evaluate"),
-    "check_runs": "probscope.runs.check",
+    "check_runs": "probscope.integrity",
     "train": "probscope.training.run",
     "add_run": "probscope.runs.add",
     "plot_training_dynamics": "probscope.plots.dynamics",
@@ -76,6 +76,9 @@ if TYPE_CHECKING:   # what the lazy API resolves to, for IDEs and type checkers 
         load_lm_eval_results,
         problem_results,
     )
+    from probscope.integrity import (  # noqa: F401
+        check_runs,
+    )
     from probscope.plots import (  # noqa: F401
         FIGURES,
         export_figures,
@@ -96,9 +99,6 @@ if TYPE_CHECKING:   # what the lazy API resolves to, for IDEs and type checkers 
     )
     from probscope.runs.add import (  # noqa: F401
         add_run,
-    )
-    from probscope.runs.check import (  # noqa: F401
-        check_runs,
     )
     from probscope.training.run import (  # noqa: F401
         train,

@@ -13,7 +13,8 @@ LATER_STAGES = ("probscope.analysis", "probscope.evaluate", "probscope.plots", "
                 "probscope.replication", "probscope.demo")
 # stage -> the later stages it must not import (evaluate shares the argument checks with analysis via checks.py)
 NEVER_IMPORTED = {
-    **dict.fromkeys(("runs", "data", "probe", "training"), LATER_STAGES),
+    "runs": (*LATER_STAGES, "probscope.data", "probscope.probe", "probscope.training"),   # every stage's base
+    **dict.fromkeys(("data", "probe", "training"), LATER_STAGES),
     "evaluate": tuple(stage for stage in LATER_STAGES if stage != "probscope.evaluate"),
 }
 THIN_LAYERS = ("app", "cli", "perf")       # the dashboard, the commands and the benchmarks may import the app

@@ -2,7 +2,8 @@
 
 layout.py: the run-directory layout (Run, Manifest, discover_runs, the file and folder names); atomic.py:
 atomic writes (every file appears whole or not at all); plans.py: plan claiming (a resumed stage cannot mix
-other inputs in); add.py: `probscope add-run`; check.py: `probscope check`.
+other inputs in); add.py: `probscope add-run`. Every stage builds on this package, which imports none of
+them (`probscope check`, which reads every stage's files, is probscope/integrity.py).
 
     from probscope.runs import Run, discover_runs, write_text_atomic
 """
