@@ -40,8 +40,6 @@ _LAZY_API = {
 if TYPE_CHECKING:   # what the lazy API resolves to, for IDEs and type checkers (never run)
     from probscope.analysis import (  # noqa: F401
         at_last_step,
-        class_histogram,
-        diagnose,
         distribution_statistics,
         distribution_summary,
         dynamics_curves,
@@ -68,6 +66,8 @@ if TYPE_CHECKING:   # what the lazy API resolves to, for IDEs and type checkers 
         stylistic_shares,
         token_movers,
     )
+    from probscope.analysis.class_histogram import class_histogram  # noqa: F401 (a module of the same name)
+    from probscope.analysis.diagnose import diagnose  # noqa: F401 (a module of the same name)
     from probscope.evaluate import (  # noqa: F401
         accuracy_curves,
         evaluate_runs,

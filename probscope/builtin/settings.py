@@ -16,7 +16,7 @@ from probscope.builtin import recipe_path
 SAMPLING: dict[str, Any] = {"reward": "builtin-reasoning", "k": 4, "limit": 2048, "max_new_tokens": 64}
 
 # --smoke: every stage on a small task with a 1-layer model and a few steps, so a pipeline runs in seconds.
-SMOKE_TASK: dict[str, int] = {"n_train": 40, "n_test": 8, "n_old_people": 4, "n_new_people": 4,
+SMOKE_TASK: dict[str, Any] = {"n_train": 40, "n_test": 8, "n_old_people": 4, "n_new_people": 4,
                               "n_pretrain_docs": 200}
 SMOKE_MODEL: dict[str, int] = {"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1,
                                "num_attention_heads": 2, "num_key_value_heads": 2, "max_position_embeddings": 256}
