@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from probscope.builtin import recipe_path
+from probscope.runs import Run
 
 # Rejection sampling (probscope sample) from a base: k replies per training prompt, scored by the task's verifier;
 # RFT and offline DFT train on the accepted replies, DPO on the pairs.
@@ -27,10 +28,9 @@ _SMOKE_GRPO_STEPS: dict[str, Any] = {"max_steps": 2, "checkpoints": "0,1", "num_
                                      "max_completion_length": 8}
 
 
-def builtin_recipe(name: str, runs_root: Path, base: Any = None) -> dict[str, Any]:
+def builtin_recipe(name: str, runs_root: Path, base: Run | None = None) -> dict[str, Any]:
     """The packaged recipe `<name>.yaml` with its paths (written for ./runs) moved under `runs_root`; a fine-tune
-    starts from `base`'s last checkpoint (a probscope.runs.Run; default: the run `base` under `runs_root`)."""
-    from probscope.runs import Run
+    starts from `base`'s last checkpoint (default: the run `base` under `runs_root`)."""
     from probscope.training.config import load_recipe_file
 
     recipe = load_recipe_file(Path(str(recipe_path(name))))
