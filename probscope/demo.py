@@ -18,12 +18,12 @@ the runs directory and chains the stages.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from probscope.builtin import recipe_path
+from probscope.builtin.settings import SAMPLING
 from probscope.errors import ProbscopeError
 from probscope.runs import BUILTIN_DATA, Run
 
@@ -50,57 +50,18 @@ DEMO_BENCHMARKS: dict[str, tuple[str, ...]] = {
     "builtin-test-hard": ("base", "sft", "dft", "dpo", "grpo"),
     "builtin-facts-test": ("base", "facts-sft", "facts-dft"),
 }
-# DPO's pairs: k replies per training prompt sampled from the base, scored by the task's verifier
-# (probscope sample); dpo.yaml reads them from here.
+# DPO's pairs: replies sampled from the base (probscope.builtin.settings.SAMPLING); dpo.yaml reads them from here.
 SAMPLES = Path("data") / "samples" / "base"
-SAMPLING = {"reward": "builtin-reasoning", "k": 4, "limit": 2048, "max_new_tokens": 64}
-
-# --smoke: every stage on a small task with a 1-layer model and 4 steps, so the whole pipeline runs in seconds.
-# DPO is left out: its pairs need accepted samples, which a 4-step model never produces.
-SMOKE_TASK = {"n_train": 40, "n_test": 8, "n_old_people": 4, "n_new_people": 4, "n_pretrain_docs": 200}
-SMOKE_MODEL = {"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
-               "num_key_value_heads": 2, "max_position_embeddings": 256}
-SMOKE_STEPS = ["--max_steps", "4", "--per_device_train_batch_size", "4", "--use_cpu", "true", "--disable_tqdm", "true"]
-SMOKE_GRPO = ["--max_steps", "2", "--num_generations", "2", "--per_device_train_batch_size", "4",
-              "--max_completion_length", "8", "--use_cpu", "true", "--disable_tqdm", "true"]
-SMOKE_PROBE_EXAMPLES = 12
 
 
-def smoke_settings():
-    """(task, per-run recipe overrides, probe examples, RL runs) of `probscope demo --smoke`."""
-    from probscope.builtin.task import TaskConfig
-
-    overrides = {name: ["--checkpoints", "0,2", *SMOKE_STEPS] for name in CORE_RUNS if name != "base"}
-    overrides["base"] = ["--model_config", json.dumps(SMOKE_MODEL), *SMOKE_STEPS]
-    overrides["grpo"] = ["--checkpoints", "0,1", *SMOKE_GRPO]
-    return TaskConfig(**SMOKE_TASK), overrides, SMOKE_PROBE_EXAMPLES, ("grpo",)
-
-
-def builtin_recipe_args(name: str, runs_root: Path, base: Run | None = None) -> list[str]:
-    """The packaged recipe `<name>.yaml` with its paths (written for ./runs) moved under `runs_root`; a
-    fine-tune starts from `base`'s last checkpoint (default: the run `base` under `runs_root`)."""
-    from probscope.training.config import load_recipe_file
-
-    path = Path(str(recipe_path(name)))
-    recipe = load_recipe_file(path)
-    args = [str(path), "--runs_root", str(runs_root)]
-    for key in ("data", "tokenizer"):
-        if key in recipe:
-            args += [f"--{key}", str(runs_root / Path(recipe[key]).relative_to("runs"))]
-    if "model" in recipe:       # fine-tunes start from the base run's last checkpoint, however long it trained
-        base = base or Run(runs_root / "base")
-        args += ["--model", str(base.checkpoint(base.checkpoint_steps()[-1]))]
-    return args
-
-
-def build_demo_runs(runs_root: str | Path, *, task=None, overrides: dict[str, list[str]] | None = None,
+def build_demo_runs(runs_root: str | Path, *, task=None, overrides: dict[str, dict[str, Any]] | None = None,
                     probe_examples: int = DEMO_PROBE_EXAMPLES, rl_runs: tuple[str, ...] = tuple(RL_RUNS),
                     after_core: Callable[[], None] | None = None) -> list[Run]:
     """Build (or finish building) the built-in runs under `runs_root`; returns them.
 
-    task: a probscope.builtin.task.TaskConfig (default: the standard task); overrides: extra recipe flags
-    per run name, e.g. {"base": ["--max_steps", "3"]}; rl_runs: which RL runs to build; after_core: called
-    once the core runs are probed and evaluated (the demo starts the dashboard there).
+    task: a probscope.builtin.task.TaskConfig (default: the standard task); overrides: recipe keys overridden
+    per run name, e.g. {"base": {"max_steps": 3}} (see probscope.builtin.settings.smoke_settings); rl_runs: which
+    RL runs to build; after_core: called once the core runs are probed and evaluated (the demo starts the dashboard there).
     """
     from probscope.builtin.task import write_builtin_data
 
@@ -120,13 +81,14 @@ def build_demo_runs(runs_root: str | Path, *, task=None, overrides: dict[str, li
     return runs
 
 
-def _build_stage(runs_root: Path, names: list[str], paths: dict[str, Path], overrides: dict[str, list[str]],
+def _build_stage(runs_root: Path, names: list[str], paths: dict[str, Path], overrides: dict[str, dict[str, Any]],
                  probe_examples: int) -> list[Run]:
     """Train, probe and evaluate the runs `names` (each step skipped when already complete)."""
-    from probscope.training import run as training
+    from probscope.builtin.settings import builtin_recipe
+    from probscope.training.run import train
 
     stage_start = time.time()
-    runs = [training.main(builtin_recipe_args(name, runs_root) + overrides.get(name, [])) for name in names]
+    runs = [train(builtin_recipe(name, runs_root), **overrides.get(name, {})) for name in names]
     n_tokens = probe_demo_runs(runs, paths, probe_examples)
     n_evaluated = evaluate_demo_runs(runs_root, names)
     print(f"demo: {', '.join(names)}: trained, {n_tokens:,} tokens probed, {n_evaluated} checkpoint "

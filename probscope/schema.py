@@ -100,7 +100,7 @@ def method_label(method: str) -> str:
 # --- token roles ------------------------------------------------------------------------------------
 # From the data where it has them (the built-in task: semantic number, operator, answer, fact;
 # stylistic connective, punctuation; special = template/EOS), else the token's class
-# (analysis/classes.py adds whitespace and word).
+# (analysis/token_classes.py adds whitespace and word).
 ROLES: tuple[str, ...] = (
     "number", "operator", "answer", "fact", "connective", "punctuation", "special", "whitespace", "word",
 )

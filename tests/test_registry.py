@@ -33,10 +33,10 @@ def test_unknown_name_suggests_the_nearest_and_lists_all():
 
 
 def test_probscope_bench_lists_its_benchmarks():
-    out = subprocess.run([sys.executable, "-m", "probscope.bench", "--help"], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-m", "probscope.perf", "--help"], capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 0 and "probe" in out.stdout and "train" in out.stdout
-    out = subprocess.run([sys.executable, "-m", "probscope.bench", "prbe"], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-m", "probscope.perf", "prbe"], capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 2
 

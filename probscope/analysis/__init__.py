@@ -5,7 +5,6 @@
 """
 
 from probscope.analysis.catalog import file_signature, find_runs, probe_signature, runs_overview
-from probscope.analysis.checkpoints import at_last_step, extreme_bin_shares, step_histograms
 from probscope.analysis.class_histogram import class_histogram
 from probscope.analysis.diagnose import diagnose
 from probscope.analysis.dynamics import dynamics_curves, load_dynamics
@@ -15,13 +14,13 @@ from probscope.analysis.left_behind import end_of_reply, left_behind_by_role, le
 from probscope.analysis.listings import lowest_bin_tokens, role_shares, stylistic_shares
 from probscope.analysis.movers import load_pair, same_tokenizer, token_movers
 from probscope.analysis.stats import distribution_statistics, pairwise_statistics
+from probscope.analysis.steps import at_last_step, extreme_bin_shares, step_histograms
 from probscope.analysis.summary import distribution_summary, paired_bins
 from probscope.analysis.tokens import load_tokens, select_steps, series_columns
 from probscope.probe.table import scan_probe_table
-from probscope.schema import bin_index  # re-exported: analyses used to define it
 
 __all__ = [
-    "at_last_step", "bin_index", "bins", "class_histogram", "diagnose", "distribution_statistics",
+    "at_last_step", "bins", "class_histogram", "diagnose", "distribution_statistics",
     "distribution_summary", "dynamics_curves", "end_of_reply", "extreme_bin_shares", "file_signature",
     "find_runs", "gradient_mass_by_bin", "gradient_weights", "left_behind_by_role", "left_behind_table",
     "left_behind_tokens", "load_dynamics", "load_pair", "load_tokens", "lowest_bin_tokens", "paired_bins",

@@ -17,7 +17,6 @@ import os
 import polars as pl
 
 from probscope import schema
-from probscope.analysis.arguments import check_count, check_probability
 from probscope.analysis.histograms import COUNT
 from probscope.analysis.left_behind import (
     DEFAULT_BELOW,
@@ -30,6 +29,7 @@ from probscope.analysis.left_behind import (
     left_behind_tokens,
 )
 from probscope.analysis.tokens import load_tokens
+from probscope.checks import check_count, check_probability
 from probscope.runs import DEFAULT_PROBE_DATASET
 
 TOP = 3

@@ -20,8 +20,8 @@ from collections.abc import Sequence
 import polars as pl
 
 from probscope import schema
-from probscope.analysis.arguments import check_number
 from probscope.analysis.histograms import BIN, BIN_LABEL, bins
+from probscope.checks import check_number
 
 DEFAULT_FLOOR = 0.1   # dft-floor's default floor
 DEFAULT_Q = 0.5       # power's default exponent

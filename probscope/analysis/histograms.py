@@ -24,9 +24,6 @@ HI = "hi"                # bin's upper edge (excluded, except 1.0)
 COUNT = "count"          # tokens in the bin
 PERCENT = "percent"      # 100 * count / tokens in the group
 
-# bin_index lives in schema with the bin edges; it stays importable from here (its first home).
-bin_index = schema.bin_index
-
 
 def bins() -> pl.DataFrame:
     """One row per Figure-2 bin: bin, bin_label, lo, hi."""

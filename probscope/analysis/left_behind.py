@@ -20,8 +20,8 @@ from collections.abc import Sequence
 import polars as pl
 
 from probscope import schema
-from probscope.analysis.arguments import check_count, check_probability
 from probscope.analysis.histograms import COUNT
+from probscope.checks import check_count, check_probability
 
 DEFAULT_BELOW = 0.1
 OCCURRENCES = "occurrences"    # target tokens of the group

@@ -19,8 +19,8 @@ from collections.abc import Sequence
 import polars as pl
 
 from probscope import schema
-from probscope.analysis.arguments import check_count, check_number, check_probability
 from probscope.analysis.histograms import COUNT
+from probscope.checks import check_count, check_number, check_probability
 from probscope.errors import ProbscopeError
 
 LOWEST_BIN_UPPER = schema.BIN_EDGES[1]   # the paper's lowest bin: p < 1e-4

@@ -22,9 +22,9 @@ from pathlib import Path
 import polars as pl
 
 from probscope import schema
-from probscope.analysis.arguments import check_count
 from probscope.analysis.catalog import find_runs
 from probscope.analysis.tokens import load_tokens
+from probscope.checks import check_count
 from probscope.errors import ProbscopeError
 from probscope.runs import DEFAULT_PROBE_DATASET, Run
 

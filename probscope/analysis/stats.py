@@ -33,7 +33,7 @@ import numpy as np
 import polars as pl
 
 from probscope import schema
-from probscope.analysis.arguments import check_confidence, check_count
+from probscope.checks import check_confidence, check_count
 from probscope.errors import ProbscopeError
 
 STATISTIC = "statistic"

@@ -21,7 +21,7 @@ import polars as pl
 
 from probscope import schema
 from probscope.analysis.catalog import find_runs
-from probscope.analysis.classes import fill_roles_with_classes
+from probscope.analysis.token_classes import fill_roles_with_classes
 from probscope.errors import ProbscopeError
 from probscope.probe.table import scan_probe_table
 from probscope.runs import DEFAULT_PROBE_DATASET, PROBE_DONE, Run
@@ -110,7 +110,7 @@ def load_tokens(
 ) -> pl.DataFrame | pl.LazyFrame:
     """All target tokens of the chosen runs and steps: schema.TOKEN_COLUMNS plus `method`.
 
-    A token without a role from its data gets its token class (probscope/analysis/classes.py).
+    A token without a role from its data gets its token class (probscope/analysis/token_classes.py).
 
     `lazy=True` returns a LazyFrame (aggregations then collect only their result).
     """

@@ -14,7 +14,6 @@ import polars as pl
 from matplotlib import colormaps, colors
 
 from probscope import schema
-from probscope.analysis.histograms import bin_index
 
 _RAMP = colormaps["RdYlBu"]
 BIN_COLORS = tuple(colors.to_hex(_RAMP(i / (len(schema.BIN_LABELS) - 1))) for i in range(len(schema.BIN_LABELS)))
@@ -30,7 +29,7 @@ def _shown(token: str | None) -> str:
 
 def reply_html(rows: pl.DataFrame) -> str:
     """The example's target tokens in order as coloured spans with a hover title."""
-    rows = rows.with_columns(bin_index(pl.col(schema.P)).alias("bin"))
+    rows = rows.with_columns(schema.bin_index(pl.col(schema.P)).alias("bin"))
     spans = []
     for row in rows.iter_rows(named=True):
         background = BIN_COLORS[row["bin"]] if 0 <= row["bin"] < len(BIN_COLORS) else "#ffffff"

@@ -75,7 +75,7 @@ TOKENIZER_DIR = "tokenizer"   # beside the splits
 @dataclass
 class TaskConfig:
     seed: int = 0
-    n_train: int = 8000            # fine-tuning demonstrations (the notes' working size)
+    n_train: int = 8000            # fine-tuning demonstrations (a prototype's working size: ~40 s per objective)
     n_test: int = 200              # problems per test split
     train_operands: tuple[int, ...] = (2, 3)
     test_id_operands: int = 3

@@ -52,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"probscope {args.command}: interrupted", file=sys.stderr)
         return 130
+    finally:    # one handler per command: a second main() in the same process (tests, notebooks) adds its own
+        logging.getLogger("probscope").removeHandler(handler)
     return int(result or 0)
 
 

@@ -15,7 +15,7 @@ def add_check_command(sub) -> None:
 def run_check(args) -> int:
     from collections import Counter
 
-    from probscope.runs.check import check_runs
+    from probscope.integrity import check_runs
 
     findings = check_runs(args.runs)
     for finding in findings:

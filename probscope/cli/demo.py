@@ -22,10 +22,11 @@ def run_demo(args) -> int:
 
     from probscope import demo
     from probscope.app import streamlit_command
+    from probscope.builtin.settings import smoke_settings
 
     options = {}
     if args.smoke:
-        task, overrides, probe_examples, rl_runs = demo.smoke_settings()
+        task, overrides, probe_examples, rl_runs = smoke_settings()
         options = {"task": task, "overrides": overrides, "probe_examples": probe_examples, "rl_runs": rl_runs}
     server: list[subprocess.Popen] = []
 

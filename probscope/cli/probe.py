@@ -49,7 +49,7 @@ def _probe(args) -> None:
 
 
 def _probe_run(cfg, fmt) -> None:
-    from probscope.probe.whole_run import probe_run
+    from probscope.probe.run import probe_run
 
     summaries = probe_run(cfg.run, cfg.data, fmt, dataset=cfg.dataset, tokenizer=cfg.tokenizer, limit=cfg.limit,
                           trust_remote_code=cfg.trust_remote_code, **cfg.options())

@@ -98,7 +98,7 @@ def data_source(bench: Benchmark, data: str | os.PathLike | None, runs_root: str
 def load_problems(bench: Benchmark, data: str | os.PathLike | None = None, *, runs_root: str | os.PathLike = "runs",
                   limit: int | None = None) -> list[Problem]:
     """The benchmark's problems (first `limit`), fields checked before anything is generated."""
-    from probscope.analysis.arguments import check_count
+    from probscope.checks import check_count
     from probscope.data import read_records
     from probscope.evaluate.grading import gold_from_solution, gold_text
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import polars as pl
 
 from probscope import runs, schema
-from probscope.analysis.arguments import check_count
+from probscope.checks import check_count
 from probscope.errors import ProbscopeError, first_line
 
 logger = logging.getLogger(__name__)

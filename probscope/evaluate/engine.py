@@ -30,7 +30,7 @@ from pathlib import Path
 import polars as pl
 
 from probscope import devices, runs
-from probscope.analysis.arguments import check_count
+from probscope.checks import check_count
 from probscope.errors import ProbscopeError, first_line
 from probscope.evaluate.benchmarks import BENCHMARKS, Benchmark, Problem, data_source, load_problems
 from probscope.evaluate.generation import GENERATORS, SamplingSettings

@@ -30,7 +30,7 @@ class SamplingSettings:
     max_new_tokens: int = field(default=2048, metadata={"help": "generation budget per sample"})
 
     def __post_init__(self) -> None:
-        from probscope.analysis.arguments import check_count, check_number
+        from probscope.checks import check_count, check_number
 
         check_count("k", self.k)
         check_number("temperature", self.temperature, low=0.0)

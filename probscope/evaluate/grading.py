@@ -184,7 +184,7 @@ def grade_all(predictions: Sequence[str], golds: Sequence[str | None], *, worker
     Samples are sent in chunks sorted by gold, so each worker parses a gold about once."""
     from tqdm.auto import tqdm
 
-    from probscope.analysis.arguments import check_count, check_number
+    from probscope.checks import check_count, check_number
 
     check_count("workers", workers, optional=True)
     check_number("time_limit", time_limit, low=0.0, low_open=True)

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from probscope.analysis.arguments import check_confidence, check_count
+from probscope.checks import check_confidence, check_count
 from probscope.errors import ProbscopeError
 
 DEFAULT_BOOTSTRAP = 1000

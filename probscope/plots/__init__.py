@@ -11,7 +11,6 @@ Every plot function takes `ax=None` (see probscope.plots.style) so figures compo
 
 # importing each figure module registers its figure(s) with FIGURES, in this (export) order
 from probscope.plots.accuracy import plot_accuracy_curves
-from probscope.plots.checkpoints import plot_extreme_bin_shares, plot_step_histograms
 from probscope.plots.class_histogram import plot_class_histogram
 from probscope.plots.export import export_figures, markdown_table
 from probscope.plots.figure2 import plot_probability_histogram
@@ -21,6 +20,7 @@ from probscope.plots.lowest_bin import plot_lowest_bin_tokens
 from probscope.plots.movers import plot_token_movers
 from probscope.plots.registry import FIGURES, FigureWithTable, register_figure
 from probscope.plots.stats import plot_distribution_statistics
+from probscope.plots.steps import plot_extreme_bin_shares, plot_step_histograms
 
 __all__ = [
     "FIGURES", "FigureWithTable", "export_figures", "plot_accuracy_curves", "markdown_table", "plot_class_histogram",

@@ -15,7 +15,6 @@ import polars as pl
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from probscope.analysis.checkpoints import at_last_step
 from probscope.analysis.histograms import (
     BIN,
     BIN_LABEL,
@@ -26,6 +25,7 @@ from probscope.analysis.histograms import (
     bins,
     probability_histogram,
 )
+from probscope.analysis.steps import at_last_step
 from probscope.analysis.tokens import series_columns
 from probscope.plots.registry import FigureWithTable, register_figure
 from probscope.plots.style import figure_and_axes, nothing_to_show, plot_series

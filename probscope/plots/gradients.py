@@ -19,9 +19,9 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from probscope import schema
-from probscope.analysis.checkpoints import at_last_step
 from probscope.analysis.gradients import MASS_SHARE, TOKEN_SHARE, gradient_mass_by_bin
 from probscope.analysis.histograms import BIN, BIN_LABEL
+from probscope.analysis.steps import at_last_step
 from probscope.analysis.tokens import series_columns
 from probscope.plots.registry import FigureWithTable, register_figure
 from probscope.plots.style import method_color, nothing_to_show, panel_axes, plot_series

@@ -14,7 +14,6 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from probscope import schema
-from probscope.analysis.checkpoints import at_last_step
 from probscope.analysis.left_behind import (
     BELOW,
     DEFAULT_BELOW,
@@ -23,6 +22,7 @@ from probscope.analysis.left_behind import (
     SHARE_BELOW,
     left_behind_table,
 )
+from probscope.analysis.steps import at_last_step
 from probscope.analysis.tokens import series_columns
 from probscope.plots.registry import FigureWithTable, register_figure
 from probscope.plots.style import figure_and_axes, nothing_to_show, plot_series

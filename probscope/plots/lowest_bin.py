@@ -18,9 +18,9 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from probscope import schema
-from probscope.analysis.checkpoints import at_last_step
 from probscope.analysis.histograms import COUNT
 from probscope.analysis.listings import LOWEST_BIN_UPPER, RANK, SHARE, lowest_bin_tokens
+from probscope.analysis.steps import at_last_step
 from probscope.analysis.tokens import series_columns
 from probscope.plots.registry import FigureWithTable, register_figure
 from probscope.plots.style import display_token, nothing_to_show, panel_axes, plot_series, role_color

@@ -17,8 +17,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from probscope import schema
-from probscope.analysis.checkpoints import at_last_step
 from probscope.analysis.movers import DELTA, DIRECTION, token_movers
+from probscope.analysis.steps import at_last_step
 from probscope.errors import ProbscopeError, first_line
 from probscope.plots.registry import FigureWithTable, register_figure
 from probscope.plots.style import display_token, nothing_to_show, panel_axes, plot_series

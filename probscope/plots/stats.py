@@ -16,8 +16,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from probscope import schema
-from probscope.analysis.checkpoints import at_last_step
 from probscope.analysis.stats import CI_HIGH, CI_LOW, SAMPLE, STATISTIC, VALUE, pairwise_statistics
+from probscope.analysis.steps import at_last_step
 from probscope.analysis.tokens import series_columns
 from probscope.plots.registry import FigureWithTable, register_figure
 from probscope.plots.style import method_color, nothing_to_show, panel_axes

@@ -8,7 +8,7 @@
 api.py: probe_examples, probe_checkpoint; config.py: ProbeOptions/ProbeConfig (every option, its default
 and its `probscope probe` flag); planning.py: examples -> shards; head.py: body once, LM head on targets;
 batching.py: shard -> batches -> rows; state.py: plan claim, finished shards, completion marker;
-whole_run.py: every checkpoint of a run; table.py: writing shards, and reading them back after checking
+run.py: every checkpoint of a run; table.py: writing shards, and reading them back after checking
 them against the completion marker (imports no torch, so the dashboard stays light). The statistics
 themselves: probscope.token_stats. Loading models: probscope.models.
 """
@@ -21,8 +21,7 @@ _LAZY = {
     "ProbeSummary": "probscope.probe.state",
     "probe_checkpoint": "probscope.probe.api",
     "probe_examples": "probscope.probe.api",
-    "probe_run": "probscope.probe.whole_run",
-    "load_model": "probscope.models",
+    "probe_run": "probscope.probe.run",
     "load_tokenizer": "probscope.models",
     "token_statistics": "probscope.token_stats",
 }
@@ -35,5 +34,4 @@ def __getattr__(name: str):
         raise AttributeError(f"module 'probscope.probe' has no attribute {name!r}")
     import importlib
 
-    # load_model is the probe's older name of probscope.models.load_causal_lm
-    return getattr(importlib.import_module(_LAZY[name]), "load_causal_lm" if name == "load_model" else name)
+    return getattr(importlib.import_module(_LAZY[name]), name)

@@ -114,7 +114,7 @@ class ReplicationConfig:
         from probscope.builtin.task import TaskConfig
 
         if self.smoke:
-            from probscope.demo import SMOKE_TASK
+            from probscope.builtin.settings import SMOKE_TASK
 
             return TaskConfig(**SMOKE_TASK, train_max_operand=self.train_max_operand)
         # the other kinds of pretraining documents keep their proportions

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -83,12 +84,11 @@ class ContinuumConfig:
         """The replication settings this study shares (task, seeds)."""
         return ReplicationConfig(runs_root=self.runs_root, results=self.results, seeds=self.seeds, smoke=self.smoke)
 
-    def smoke_flags(self, base: bool) -> list[str]:
-        from probscope.demo import SMOKE_MODEL
+    def smoke_overrides(self, recipe: str) -> dict[str, Any]:
+        """--smoke: the built-in smoke model and batches; the steps stay this study's (its stops are its subject)."""
+        from probscope.builtin.settings import smoke_overrides
 
-        if not self.smoke:
-            return []
-        return (["--model_config", json.dumps(SMOKE_MODEL)] if base else []) + ["--per_device_train_batch_size", "4"]
+        return smoke_overrides(recipe, keep_steps=True) if self.smoke else {}
 
     def objective_list(self) -> list[ObjectiveSpec]:
         """Each objective spec parsed and checked against the registry."""
@@ -157,13 +157,13 @@ def run_continuum(cfg: ContinuumConfig) -> Path:
 
 
 def _train_base(cfg: ContinuumConfig, root: Path, seed: int, stop: int) -> Run:
-    from probscope.demo import builtin_recipe_args
-    from probscope.probe.whole_run import probe_run
-    from probscope.training import run as training
+    from probscope.builtin.settings import builtin_recipe
+    from probscope.probe.run import probe_run
+    from probscope.training.run import train
 
-    run = training.main(builtin_recipe_args("base", root) + [
-        "--run_name", base_run_name(stop, seed), "--seed", str(seed), "--max_steps", str(stop),
-        "--checkpoints", "final", "--disable_tqdm", "true", *cfg.smoke_flags(base=True)])
+    settings = {"run_name": base_run_name(stop, seed), "seed": seed, "max_steps": stop, "checkpoints": "final",
+                "disable_tqdm": True}
+    run = train(builtin_recipe("base", root), **settings | cfg.smoke_overrides("base"))
     probe_run(run.root, root / BUILTIN_DATA / "train.jsonl", dataset="train", limit=cfg.probe_examples)
     evaluate_run(root, run, REASONING_BENCHMARKS)
     return run
@@ -180,17 +180,17 @@ def base_percentile(root: Path, base: Run, percentile: float) -> float:
 
 
 def _fine_tune(cfg: ContinuumConfig, root: Path, base: Run, stop: int, spec: ObjectiveSpec, seed: int) -> Run:
-    from probscope.demo import builtin_recipe_args
-    from probscope.training import run as training
+    from probscope.builtin.settings import builtin_recipe
+    from probscope.training.run import train
 
     args = dict(spec.args)
     if spec.percentile is not None:
         args[THRESHOLD] = base_percentile(root, base, spec.percentile)
-    run = training.main(builtin_recipe_args("sft", root, base) + [
-        "--run_name", finetune_run_name(spec.label, stop, seed), "--method", spec.label, "--objective",
-        spec.objective, "--objective_args", json.dumps(args), "--seed", str(seed), "--learning_rate",
-        str(cfg.finetune_lr), "--max_steps", str(cfg.finetune_steps), "--checkpoints", "final", "--disable_tqdm",
-        "true", *cfg.smoke_flags(base=False)])
+    settings = {"run_name": finetune_run_name(spec.label, stop, seed), "method": spec.label,
+                "objective": spec.objective, "objective_args": args, "seed": seed,
+                "learning_rate": cfg.finetune_lr, "max_steps": cfg.finetune_steps, "checkpoints": "final",
+                "disable_tqdm": True}
+    run = train(builtin_recipe("sft", root, base), **settings | cfg.smoke_overrides("sft"))
     evaluate_run(root, run, REASONING_BENCHMARKS)
     return run
 

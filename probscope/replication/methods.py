@@ -7,7 +7,8 @@ probes its last checkpoint and evaluates every checkpoint on its benchmarks.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from probscope.registry import Registry
 
@@ -22,7 +23,7 @@ FACTS_BENCHMARKS = ("builtin-facts-test",)
 class Method:
     name: str                 # the manifest's method; runs are named <name>-s<seed>
     recipe: str               # probscope/builtin/recipes/<recipe>.yaml
-    flags: tuple[str, ...] = ()
+    overrides: dict[str, Any] = field(default_factory=dict)   # recipe keys this method sets
     data: str = "train"       # a built-in split, or "accepted" / "pairs": rejection samples from the seed's base
     probe_split: str = "train"
     benchmarks: tuple[str, ...] = REASONING_BENCHMARKS
@@ -34,8 +35,8 @@ for _method in (
     Method("sft", "sft"),
     Method("dft", "dft"),
     # the paper's Table 8: the probability weight per token (dft), per reply, or the reply's geometric mean
-    Method("dft-sentence", "dft", ("--objective", "dft-sentence", "--method", "dft-sentence")),
-    Method("dft-geometric", "dft", ("--objective", "dft-geometric", "--method", "dft-geometric")),
+    Method("dft-sentence", "dft", {"objective": "dft-sentence", "method": "dft-sentence"}),
+    Method("dft-geometric", "dft", {"objective": "dft-geometric", "method": "dft-geometric"}),
     # offline RL: fine-tunes on the base's own verified samples
     Method("rft", "rft", data="accepted"),
     Method("dft-offline", "dft-offline", data="accepted"),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from probscope.errors import ProbscopeError
 from probscope.replication.config import ReplicationConfig
@@ -79,16 +80,15 @@ def replicate(cfg: ReplicationConfig) -> Path:
 def gated_base(cfg: ReplicationConfig, root: Path, seed: int) -> list[dict]:
     """Pretrain seed `seed`'s base until one lies in the gate's window on both splits (each attempt twice as long);
     every attempt's record."""
-    from probscope.demo import builtin_recipe_args
-    from probscope.training import run as training
+    from probscope.builtin.settings import builtin_recipe
+    from probscope.training.run import train
 
     attempts = []
     steps = cfg.base_steps
     for attempt in range(cfg.gate_attempts):
         name = base_run_name(seed, attempt)
-        args = builtin_recipe_args("base", root) + ["--run_name", name, "--seed", str(seed), "--max_steps", str(steps),
-                                                    "--disable_tqdm", "true", *_smoke_flags(cfg, "base")]
-        run = training.main(args)
+        settings = {"run_name": name, "seed": seed, "max_steps": steps, "disable_tqdm": True}
+        run = train(builtin_recipe("base", root), **settings | _smoke_overrides(cfg, "base"))
         _probe(run, root, ("train", "facts-train"), _probe_examples(cfg))
         _probe(run, root, (HELD_OUT_SPLIT,), _probe_examples(cfg))   # the held-out log p of the base: the baseline
         accuracy = evaluate_run(root, run, (IN_DISTRIBUTION, HELD_OUT, *FACTS_BENCHMARKS))
@@ -105,16 +105,15 @@ def build_method_run(cfg: ReplicationConfig, root: Path, paths: dict[str, Path],
                      seed: int, lr: float | None = None) -> Run:
     """Train `method` from `base` with seed `seed` (at `lr`: a sweep run; default the replication's lr), probe its
     last checkpoint, evaluate all its checkpoints."""
-    from probscope.demo import builtin_recipe_args
-    from probscope.training import run as training
+    from probscope.builtin.settings import builtin_recipe
+    from probscope.training.run import train
 
-    args = builtin_recipe_args(method.recipe, root, base) + list(method.flags)
-    args += ["--run_name", run_name(method.name, seed, lr), "--seed", str(seed), "--data", str(_data(root, paths, method, base)),
-             "--disable_tqdm", "true"]
+    settings = {**method.overrides, "run_name": run_name(method.name, seed, lr), "seed": seed,
+                "data": str(_data(root, paths, method, base)), "disable_tqdm": True}
     if method.finetune:
-        args += ["--learning_rate", str(cfg.finetune_lr if lr is None else lr), "--max_steps", str(cfg.finetune_steps),
-                 "--checkpoints", ",".join(map(str, cfg.checkpoints))]
-    run = training.main(args + _smoke_flags(cfg, method.name))
+        settings |= {"learning_rate": cfg.finetune_lr if lr is None else lr, "max_steps": cfg.finetune_steps,
+                     "checkpoints": cfg.checkpoints}
+    run = train(builtin_recipe(method.recipe, root, base), **settings | _smoke_overrides(cfg, method.recipe))
     # the held-out split's reference replies: their mean log p is the lower-variance endpoint beside accuracy
     splits = (method.probe_split, HELD_OUT_SPLIT) if HELD_OUT in method.benchmarks else (method.probe_split,)
     _probe(run, root, splits, _probe_examples(cfg), steps=run.checkpoint_steps()[-1:])
@@ -122,19 +121,15 @@ def build_method_run(cfg: ReplicationConfig, root: Path, paths: dict[str, Path],
     return run
 
 
-def _smoke_flags(cfg: ReplicationConfig, method: str) -> list[str]:
-    """--smoke: the demo's smoke model and step counts (later flags win over the recipe and the settings above)."""
-    from probscope.demo import SMOKE_GRPO, SMOKE_MODEL, SMOKE_STEPS
+def _smoke_overrides(cfg: ReplicationConfig, recipe: str) -> dict[str, Any]:
+    """--smoke: the built-in smoke model and step counts (they win over the recipe and the settings above)."""
+    from probscope.builtin.settings import smoke_overrides
 
-    if not cfg.smoke:
-        return []
-    if method == "base":
-        return ["--model_config", json.dumps(SMOKE_MODEL), *SMOKE_STEPS]
-    return ["--checkpoints", "0,1" if method == "grpo" else "0,2", *(SMOKE_GRPO if method == "grpo" else SMOKE_STEPS)]
+    return smoke_overrides(recipe) if cfg.smoke else {}
 
 
 def _probe_examples(cfg: ReplicationConfig) -> int:
-    from probscope.demo import SMOKE_PROBE_EXAMPLES
+    from probscope.builtin.settings import SMOKE_PROBE_EXAMPLES
 
     return min(cfg.probe_examples, SMOKE_PROBE_EXAMPLES) if cfg.smoke else cfg.probe_examples
 
@@ -149,7 +144,7 @@ def _data(root: Path, paths: dict[str, Path], method: Method, base: Run) -> Path
 
 def _sample(root: Path, paths: dict[str, Path], base: Run, seed: int) -> None:
     """Replies sampled from `base` and verified: RFT's and offline DFT's data (accepted), DPO's (pairs)."""
-    from probscope.demo import SAMPLING
+    from probscope.builtin.settings import SAMPLING
     from probscope.training.sampling import PAIRS, SampleConfig, sample
 
     out = samples_dir(root, base.name)
@@ -160,7 +155,7 @@ def _sample(root: Path, paths: dict[str, Path], base: Run, seed: int) -> None:
 
 def _probe(run: Run, root: Path, splits: tuple[str, ...], n_examples: int, steps: list[int] | None = None) -> None:
     """Probe `steps` (default: every checkpoint) of `run` on the first `n_examples` examples of each split."""
-    from probscope.probe.whole_run import probe_run
+    from probscope.probe.run import probe_run
 
     for split in splits:
         probe_run(run.root, root / BUILTIN_DATA / f"{split}.jsonl", dataset=split, limit=n_examples, steps=steps)

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -22,6 +23,13 @@ import yaml
 from probscope.data import DataFormat
 from probscope.errors import ProbscopeError
 from probscope.runs import validate_run_name
+from probscope.training.objectives import OBJECTIVES
+from probscope.training.rewards import REWARDS
+
+TRAINERS = ("sft", "dpo", "grpo")
+LOSS_NORMALIZATIONS = ("window", "micro_batch")
+# A from-scratch model_config must set its size: LlamaConfig's defaults are a 7B-class model.
+MODEL_SIZE_KEYS = ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads")
 
 
 @dataclass
@@ -34,7 +42,7 @@ class RunConfig:
     )
     reward: str | None = field(
         default=None, metadata={"help": "grpo: verifier used as reward, a probscope.training.rewards name "
-                                        "(builtin-reasoning, builtin-facts, math)."}
+                                        f"({', '.join(REWARDS)})."}
     )
     lora: str | None = field(
         default=None, metadata={"help": "JSON object of peft.LoraConfig settings, e.g. {\"r\": 16, "
@@ -46,8 +54,8 @@ class RunConfig:
                                             "token mean: the DFT authors' released recipe)."}
     )
     objective: str = field(
-        default="sft", metadata={"help": "Training objective, a probscope.training.objectives name: sft, dft, dft-sentence, "
-                                         "dft-geometric, dft-floor, asft, power."}
+        default="sft", metadata={"help": "Training objective, a probscope.training.objectives name: "
+                                         f"{', '.join(OBJECTIVES)}."}
     )
     objective_args: str | None = field(
         default=None, metadata={"help": "JSON object of the objective's hyper-parameters, e.g. {\"floor\": 0.2}."}
@@ -60,7 +68,8 @@ class RunConfig:
                                         "Unset: a new model from `model_config`."}
     )
     model_config: str | None = field(
-        default=None, metadata={"help": "JSON object of LlamaConfig settings for a model trained from scratch."}
+        default=None, metadata={"help": "JSON object of LlamaConfig settings for a model trained from scratch; "
+                                        f"it sets the size ({', '.join(MODEL_SIZE_KEYS)})."}
     )
     tokenizer: str | None = field(default=None, metadata={"help": "Tokenizer path; default: the model's."})
     data: str = field(default="", metadata={"help": "Training data file (JSONL, JSON, Parquet, CSV, saved dataset)."})
@@ -83,19 +92,74 @@ class RunConfig:
     dynamics: bool = field(
         default=True, metadata={"help": "Record gradient-weight statistics every logging step into the run's dynamics/."}
     )
-    dry_run: bool = field(default=False, metadata={"help": "Validate the recipe, load data, print the plan; no training."})
+    dry_run: bool = field(default=False, metadata={
+        "help": "Make every check a run makes (recipe, data, model settings, earlier run), print the plan; no training."})
+
+    def __post_init__(self) -> None:
+        """Every check that needs no file, so that a config built in Python is checked as a recipe is."""
+        if not self.run_name:
+            raise ProbscopeError("run_name is not set (recipe key `run_name` or flag --run_name)")
+        validate_run_name(self.run_name)
+        if not self.data:
+            raise ProbscopeError("data is not set (recipe key `data` or flag --data)")
+        check_trainer(self.trainer)
+        if self.loss_normalization not in LOSS_NORMALIZATIONS:
+            raise ProbscopeError(f"loss_normalization {self.loss_normalization!r}: use one of "
+                                 f"{', '.join(LOSS_NORMALIZATIONS)}")
+        if self.trainer == "sft":
+            parse_objective_args(self)
+        if self.reward and self.reward not in REWARDS:
+            raise ProbscopeError(f"reward: {REWARDS.unknown_message(self.reward)}")
+        if self.trainer == "grpo" and not self.reward:
+            raise ProbscopeError(f"trainer grpo needs `reward`: a verifier name ({', '.join(REWARDS)})")
+        if self.trainer == "grpo" and not self.model:
+            raise ProbscopeError("trainer grpo starts from a model: set `model` (a checkpoint directory)")
+        if self.data_limit is not None and self.data_limit < 1:
+            raise ProbscopeError(f"data_limit: {self.data_limit} is not allowed; it must be a positive number "
+                                 "of examples")
+        if self.resume_every is not None and self.resume_every < 0:
+            raise ProbscopeError(f"resume_every: {self.resume_every} is not allowed; it must be 0 (never) or a "
+                                 "positive number of steps")
+        if self.model_config is not None:
+            model_config_settings(self.model_config)
+        elif not self.model:
+            raise ProbscopeError("set either `model` (a starting model) or `model_config` (train from scratch)")
+
+
+def check_trainer(trainer: str) -> None:
+    if trainer not in TRAINERS:
+        raise ProbscopeError(f"trainer {trainer!r}: use one of {', '.join(TRAINERS)} (ppo: TRL 1.16 has no PPO trainer)")
+
+
+def model_config_settings(model_config: str) -> dict[str, Any]:
+    """The LlamaConfig settings of a `model_config` JSON object: unknown settings are errors naming the nearest
+    one, and the size must be set (a typo or an empty object would build the 7B-class default)."""
+    from transformers import LlamaConfig
+
+    try:
+        settings = json.loads(model_config)
+    except json.JSONDecodeError as e:
+        raise ProbscopeError(f"model_config: not a JSON object ({e.msg})") from None
+    if not isinstance(settings, dict):
+        raise ProbscopeError("model_config: not a JSON object of LlamaConfig settings")
+    known = sorted(LlamaConfig().to_dict())
+    for key in settings:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            raise ProbscopeError(f"model_config: unknown LlamaConfig setting {key!r}"
+                                 + (f" (did you mean {close[0]!r}?)" if close else ""))
+    if not set(MODEL_SIZE_KEYS) & set(settings):
+        raise ProbscopeError(f"model_config: {model_config} sets no size: it would build LlamaConfig's 7B-class "
+                             f"default; set {', '.join(MODEL_SIZE_KEYS)}")
+    return settings
 
 
 # ---- recipes: YAML + flags ----------------------------------------------------------------------------
-TRAINERS = ("sft", "dpo", "grpo")
-
-
 def trainer_config_class(trainer: str):
     """The TRL config dataclass of a trainer name."""
     import trl
 
-    if trainer not in TRAINERS:
-        raise ProbscopeError(f"trainer {trainer!r}: use one of {', '.join(TRAINERS)} (ppo: TRL 1.16 has no PPO trainer)")
+    check_trainer(trainer)
     return {"sft": trl.SFTConfig, "dpo": trl.DPOConfig, "grpo": trl.GRPOConfig}[trainer]
 
 
@@ -105,14 +169,18 @@ def parse_recipe(argv: list[str]):
     if argv and not argv[0].startswith("-"):
         recipe = load_recipe_file(Path(argv[0]))
         argv = argv[1:]
+    return recipe_configs(recipe, argv)
+
+
+def recipe_configs(recipe: dict[str, Any], argv: list[str] | None = None):
+    """(RunConfig, DataFormat, TRL config) from a recipe's keys (YAML or Python values) and flags that override
+    them; a key no part knows is an error naming the nearest key."""
+    argv = argv or []
     trainer = trainer_from(argv, recipe)
     train_config = trainer_config_class(trainer)
     parser = recipe_parser(trainer)
-    known = {f.name for dc in (RunConfig, DataFormat, train_config) for f in fields(dc)}
-    unknown = sorted(set(recipe) - known)
-    if unknown:
-        raise ProbscopeError(f"recipe key(s) {', '.join(unknown)} do not exist for trainer {trainer} "
-                             f"(see `probscope train --trainer {trainer} --help`)")
+    check_recipe_keys(recipe, trainer)
+    recipe = dict(recipe)
     recipe.setdefault("output_dir", "")     # TRL's configs require it; we set it from the run directory
     if "bf16" not in recipe and _flag_in(argv, "bf16") is None:
         recipe["bf16"] = _bf16_available()  # TRL defaults to bf16 even where only a slow CPU emulation exists
@@ -125,20 +193,24 @@ def parse_recipe(argv: list[str]):
         )
     except ValueError as e:     # transformers' own checks, e.g. bf16 asked for on a machine without it
         raise ProbscopeError(f"recipe: {str(e).splitlines()[0]}") from None
-    if not run_cfg.run_name:
-        raise ProbscopeError("run_name is not set (recipe key `run_name` or flag --run_name)")
-    if not run_cfg.data:
-        raise ProbscopeError("data is not set (recipe key `data` or flag --data)")
-    validate_numbers(run_cfg, sft_cfg)
+    validate_trainer_numbers(sft_cfg)
     return run_cfg, data_fmt, sft_cfg
 
 
-def validate_numbers(run_cfg: RunConfig, train_cfg) -> None:
-    """Numbers the trainers would misread (a negative limit drops the last row; max_steps 0 trains epochs)."""
-    validate_run_name(run_cfg.run_name)
+def check_recipe_keys(recipe: dict[str, Any], trainer: str) -> None:
+    """Refuse a key that none of the trainer's three configs has, naming the nearest one (a typo would be lost)."""
+    known = sorted({f.name for dc in (RunConfig, DataFormat, trainer_config_class(trainer)) for f in fields(dc)})
+    for key in sorted(set(recipe) - set(known)):
+        close = difflib.get_close_matches(key, known, n=1)
+        raise ProbscopeError(f"recipe key {key!r} does not exist for trainer {trainer}"
+                             + (f" (did you mean {close[0]!r}?)" if close else "")
+                             + f"; see `probscope train --trainer {trainer} --help`")
+
+
+def validate_trainer_numbers(train_cfg) -> None:
+    """Numbers of a TRL config the trainers would misread (max_steps 0 trains epochs, a batch of 0 hangs); the
+    RunConfig checks its own in __post_init__."""
     checks = [
-        ("data_limit", run_cfg.data_limit, lambda v: v is None or v >= 1, "a positive number of examples"),
-        ("resume_every", run_cfg.resume_every, lambda v: v is None or v >= 0, "0 (never) or a positive number of steps"),
         ("max_steps", train_cfg.max_steps, lambda v: v == -1 or v >= 1,
          "a positive number of optimizer steps (or unset: num_train_epochs passes)"),
         ("learning_rate", train_cfg.learning_rate, lambda v: v > 0, "positive"),

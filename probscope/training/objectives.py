@@ -42,13 +42,13 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import torch
+from torch import Tensor
 
 from probscope.errors import ProbscopeError
 from probscope.registry import Registry
-
-if TYPE_CHECKING:
-    from torch import Tensor
 
 
 @dataclass(frozen=True)
@@ -122,8 +122,6 @@ def gradient_weight(name: str, logp: Tensor, mask: Tensor, sequence_ids: Tensor 
 
     Differentiates the registered loss itself, so the weight can never disagree with what is trained.
     """
-    import torch
-
     objective = get_objective(name)
     if objective.needs_vocab_logp:
         raise ProbscopeError(
@@ -144,8 +142,6 @@ def sequence_ids(mask: Tensor, position_ids: Tensor | None = None) -> Tensor:
     Without them each row is one sequence; with packed rows a sequence starts where the position is 0,
     and a target position belongs to the sequence of the token it predicts (position_ids[:, 1:]).
     """
-    import torch
-
     rows, width = mask.shape
     row_ids = torch.arange(rows, device=mask.device).unsqueeze(1) * (width + 1)
     if position_ids is None:
@@ -156,8 +152,6 @@ def sequence_ids(mask: Tensor, position_ids: Tensor | None = None) -> Tensor:
 # ---- per-sequence sums: the context sentence-level weights need -----------------------------------------
 def _sequence_sum(values: Tensor, batch: TokenBatch) -> tuple[Tensor, Tensor]:
     """(sum of `values`, number of target tokens) over each position's sequence, broadcast to [B, T]."""
-    import torch
-
     ids = batch.sequence_ids if batch.sequence_ids is not None else sequence_ids(batch.mask)
     ids = ids.reshape(-1)
     mask = batch.mask.reshape(-1)
@@ -173,8 +167,6 @@ def _sequence_sum(values: Tensor, batch: TokenBatch) -> tuple[Tensor, Tensor]:
 
 def _weighted_nll(batch: TokenBatch, weight: Tensor) -> Tensor:
     """−sg(weight)·log p on target tokens, 0 elsewhere."""
-    import torch
-
     return torch.where(batch.mask, -weight.detach() * batch.logp, 0.0)
 
 
@@ -182,8 +174,6 @@ def _weighted_nll(batch: TokenBatch, weight: Tensor) -> Tensor:
 @register_objective("sft")
 def sft(batch: TokenBatch) -> Tensor:
     """−log p: maximum likelihood."""
-    import torch
-
     return torch.where(batch.mask, -batch.logp, 0.0)
 
 
@@ -216,8 +206,6 @@ def dft_floor(batch: TokenBatch, *, floor: float = 0.1) -> Tensor:
 @register_objective("power", ranges={"q": (0.0, 1e6)})
 def power(batch: TokenBatch, *, q: float = 0.5) -> Tensor:
     """−(p^q − 1)/q: q → 0 is SFT (−log p), q = 1 is 1 − p, whose gradient is DFT's. Weight p^q."""
-    import torch
-
     if q == 0:
         return sft(batch)
     # The value: expm1 keeps (p^q − 1)/q accurate for small q, where it is close to log p. The gradient:
@@ -264,8 +252,6 @@ def asft(batch: TokenBatch, *, kl_weight: float = 0.1, kl_direction: str = "poli
     (F.kl_div(log_softmax(policy), softmax(base))). Needs the trainer to materialize both models'
     logits (memory B·T·V per model), unlike the other objectives.
     """
-    import torch
-
     if batch.vocab_logp is None or batch.ref_vocab_logp is None:
         raise ProbscopeError("objective 'asft' needs the policy's and the frozen base model's log-probabilities")
     policy, base = batch.vocab_logp, batch.ref_vocab_logp
@@ -284,8 +270,6 @@ def sentence_weight_underflow(logp: Tensor, mask: Tensor, seq_ids: Tensor | None
     In float32 the weight underflows once a reply's summed log p is below about −103: such a reply gets no
     gradient under dft-sentence. The dynamics column schema.SENTENCE_WEIGHT_UNDERFLOW is the ratio.
     """
-    import torch
-
     ids = seq_ids if seq_ids is not None else sequence_ids(mask)
     with torch.no_grad():
         batch = TokenBatch(logp.detach(), mask, ids)

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import math
 import shutil
 import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from probscope import devices
 from probscope.data import DataFormat
@@ -37,10 +39,16 @@ from probscope.training.checkpoints import (
 from probscope.training.config import (
     RunConfig,
     default_resume_every,
+    load_recipe_file,
+    model_config_settings,
     parse_lora,
     parse_objective_args,
     parse_recipe,
+    recipe_configs,
+    validate_trainer_numbers,
 )
+
+logger = logging.getLogger(__name__)
 
 
 # ---- building the pieces ------------------------------------------------------------------------------
@@ -68,25 +76,12 @@ def build_model(cfg: RunConfig, tokenizer):
 
 
 def new_llama(model_config: str, tokenizer):
-    """A LlamaForCausalLM from scratch: unknown settings are errors (a typo would build the multi-billion-
-    parameter default), and the size is printed before any memory is allocated."""
-    import difflib
-
+    """A LlamaForCausalLM from scratch (settings checked by model_config_settings); its size is logged before
+    any memory is allocated."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    try:
-        settings = json.loads(model_config)
-    except json.JSONDecodeError as e:
-        raise ProbscopeError(f"model_config: not a JSON object ({e.msg})") from None
-    if not isinstance(settings, dict):
-        raise ProbscopeError("model_config: not a JSON object of LlamaConfig settings")
-    known = set(LlamaConfig().to_dict())
-    for key in settings:
-        if key not in known:
-            close = difflib.get_close_matches(key, sorted(known), n=1)
-            raise ProbscopeError(f"model_config: unknown LlamaConfig setting {key!r}"
-                                 + (f" (did you mean {close[0]!r}?)" if close else ""))
+    settings = model_config_settings(model_config)
     try:
         config = LlamaConfig(vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id,
                              eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, **settings)
@@ -94,7 +89,7 @@ def new_llama(model_config: str, tokenizer):
             n_params = sum(p.numel() for p in LlamaForCausalLM(config).parameters())
     except (TypeError, ValueError) as e:
         raise ProbscopeError(f"model_config: {str(e).splitlines()[0]}") from None
-    print(f"model from scratch: {n_params:,} parameters ({n_params * 4 / 2**30:.2f} GiB in float32)")
+    logger.info(f"model from scratch: {n_params:,} parameters ({n_params * 4 / 2**30:.2f} GiB in float32)")
     return LlamaForCausalLM(config)
 
 
@@ -126,15 +121,14 @@ def train_run(run_cfg: RunConfig, data_fmt: DataFormat, sft_cfg) -> Run:
     from transformers import set_seed
 
     check_launch(sft_cfg)
+    validate_trainer_numbers(sft_cfg)
     objective_args = parse_objective_args(run_cfg) if run_cfg.trainer == "sft" else {}
     lora = parse_lora(run_cfg)
-    if run_cfg.trainer == "grpo" and not run_cfg.model:
-        raise ProbscopeError("trainer grpo starts from a model: set `model` (a checkpoint directory)")
     run = Run.in_root(run_cfg.runs_root, run_cfg.run_name)
     if run_cfg.restart and not run_cfg.dry_run:
         _clear(run)
     if run.manifest_path.is_file() and run.read_manifest().status == "finished" and not run_cfg.dry_run:
-        print(f"{run.root}: already finished, skipping (--restart true trains it again)")
+        logger.info(f"{run.root}: already finished, skipping (--restart true trains it again)")
         return run
     resume_from = resumable_state(run)
     tokenizer = load_tokenizer(run_cfg, data_fmt)
@@ -146,13 +140,6 @@ def train_run(run_cfg: RunConfig, data_fmt: DataFormat, sft_cfg) -> Run:
     max_steps = sft_cfg.max_steps if sft_cfg.max_steps > 0 else _steps_per_epoch(len(dataset), sft_cfg)
     schedule = checkpoint_schedule(run_cfg.checkpoints, max_steps)
     resume_every = default_resume_every(max_steps) if run_cfg.resume_every is None else run_cfg.resume_every
-    if run_cfg.dry_run:
-        print(_plan(run, run_cfg, data_fmt, sft_cfg, len(dataset), max_steps, schedule))
-        return run
-
-    set_seed(sft_cfg.seed)      # the same initial weights on every rank and every rerun
-    # GRPO loads the model itself: with beta > 0 TRL loads its reference from the same directory
-    model = run_cfg.model if run_cfg.trainer == "grpo" else build_model(run_cfg, tokenizer)
     method = run_cfg.method or (run_cfg.objective if run_cfg.trainer == "sft" else run_cfg.trainer)
     manifest = Manifest(
         name=run.name, method=method, base_model=run_cfg.model, data=run_cfg.data,
@@ -161,19 +148,26 @@ def train_run(run_cfg: RunConfig, data_fmt: DataFormat, sft_cfg) -> Run:
     )
     if run.manifest_path.is_file():
         _refuse_changed_settings(run, manifest)
-    is_main = devices.rank() == 0
-    if is_main:
-        run.root.mkdir(parents=True, exist_ok=True)
-        run.write_manifest(manifest)
+    if run_cfg.dry_run:
+        logger.info(_plan(run, run_cfg, data_fmt, sft_cfg, len(dataset), max_steps, schedule))
+        return run
+
+    set_seed(sft_cfg.seed)      # the same initial weights on every rank and every rerun
+    # GRPO loads the model itself: with beta > 0 TRL loads its reference from the same directory
+    model = run_cfg.model if run_cfg.trainer == "grpo" else build_model(run_cfg, tokenizer)
     steps = [s for s in schedule if s > 0]
     checkpoints = checkpoint_callback(run, steps, tokenizer, resume_every, max_steps)
     callbacks = [checkpoints if lora is None else _merged_lora(checkpoints, steps)]
     trainer = _build_trainer(run, run_cfg, sft_cfg, model, dataset, tokenizer, callbacks, objective_args, lora)
+    is_main = devices.rank() == 0
+    if is_main:     # only once every setting is accepted: a refused run leaves no "running" run behind
+        run.root.mkdir(parents=True, exist_ok=True)
+        run.write_manifest(manifest)
     if is_main and 0 in schedule and not (run.checkpoint(0) / "config.json").is_file():
         save_checkpoint(_saveable(trainer.model), tokenizer, run, 0)
     start = time.time()
     if resume_from:
-        print(f"{run.name}: resuming the killed run from {resume_from}")
+        logger.info(f"{run.name}: resuming the killed run from {resume_from}")
     _train(trainer, resume_from)
     if is_main:
         if not (run.checkpoint(max_steps) / "config.json").is_file():
@@ -181,7 +175,7 @@ def train_run(run_cfg: RunConfig, data_fmt: DataFormat, sft_cfg) -> Run:
         manifest.status = "finished"
         run.write_manifest(manifest)
         shutil.rmtree(run.trainer_state_dir, ignore_errors=True)
-        print(f"{run.name}: {trainer.state.global_step} steps in {time.time() - start:.0f}s, "
+        logger.info(f"{run.name}: {trainer.state.global_step} steps in {time.time() - start:.0f}s, "
               f"{len(run.checkpoint_steps())} checkpoints in {run.checkpoints_dir}")
     return run
 
@@ -244,7 +238,7 @@ def _refuse_changed_settings(run: Run, manifest: Manifest) -> None:
 def _clear(run: Run) -> None:
     """What an earlier run of this name wrote: manifest, checkpoints, dynamics, trainer state, its probes."""
     if run.root.exists():
-        print(f"{run.root}: --restart: deleting the earlier run")
+        logger.info(f"{run.root}: --restart: deleting the earlier run")
         shutil.rmtree(run.root)
 
 
@@ -317,6 +311,14 @@ def _plan(run, run_cfg, data_fmt, sft_cfg, n_examples, max_steps, schedule) -> s
         f"checkpoints at steps {schedule} -> {run.checkpoints_dir}",
         "dry run: nothing trained",
     ])
+
+
+def train(recipe: str | Path | dict[str, Any], **overrides: Any) -> Run:
+    """Train one run from a recipe (a YAML path or a dict of its keys) with `overrides` of any of its keys,
+    e.g. train("train/builtin-dft.yaml", max_steps=100, model_config={"hidden_size": 64}); a key that
+    does not exist is an error naming the nearest one. Returns the run (skipped if already finished)."""
+    keys = dict(recipe) if isinstance(recipe, dict) else load_recipe_file(Path(recipe))
+    return train_run(*recipe_configs({**keys, **overrides}))
 
 
 def main(argv: list[str] | None = None) -> Run:

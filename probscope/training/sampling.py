@@ -25,12 +25,13 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from probscope.checks import check_count, check_number
 from probscope.data import DataFormat, read_records
 from probscope.data.encoding import render_prompt
 from probscope.data.formats import read_turns
 from probscope.errors import ProbscopeError
 from probscope.runs import claim_plan, code_version, write_text_atomic
-from probscope.training.rewards import get_reward, score_replies
+from probscope.training.rewards import REWARDS, score_replies
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ class SampleConfig:
     policy: str = field(metadata={"help": "model directory to sample from (the base or any checkpoint)"})
     data: str = field(metadata={"help": "prompts with reference answers (any dataset format with an answer)"})
     out: str = field(metadata={"help": "output directory"})
-    reward: str = field(metadata={"help": "verifier: builtin-reasoning, builtin-facts, math"})
+    reward: str = field(metadata={"help": f"verifier: {', '.join(REWARDS)}"})
     k: int = field(default=4, metadata={"help": "completions per prompt"})
     temperature: float = field(default=1.0, metadata={"help": "sampling temperature"})
     top_p: float = field(default=1.0, metadata={"help": "nucleus sampling threshold"})
@@ -60,15 +61,22 @@ class SampleConfig:
     batch_size: int = field(default=64, metadata={"help": "prompts per generate call (x k sequences)"})
     device: str = field(default="auto", metadata={"help": "auto (cuda if present, else cpu) or a torch device"})
 
+    def __post_init__(self) -> None:
+        """Checked when built (from flags or in Python), before anything loads."""
+        if self.reward not in REWARDS:
+            raise ProbscopeError(f"reward: {REWARDS.unknown_message(self.reward)}")
+        for name in ("k", "max_new_tokens", "shard_size", "batch_size"):
+            check_count(name, getattr(self, name))
+        check_count("limit", self.limit, optional=True)
+        check_number("temperature", self.temperature, low=0.0, low_open=True)
+        check_number("top_p", self.top_p, low=0.0, high=1.0, low_open=True)
+
 
 def sample(cfg: SampleConfig, fmt: DataFormat | None = None, policy: Policy | None = None) -> dict:
     """Run (or resume) rejection sampling; returns the provenance. `policy` replaces the model (tests)."""
     from tqdm.auto import tqdm
 
     fmt = fmt or DataFormat()
-    get_reward(cfg.reward)   # unknown verifier: fail before loading anything
-    if cfg.k < 1 or cfg.shard_size < 1:
-        raise ProbscopeError(f"k ({cfg.k}) and shard_size ({cfg.shard_size}) must be at least 1")
     out = Path(cfg.out)
     records = read_records(cfg.data)[: cfg.limit]
     if not records:

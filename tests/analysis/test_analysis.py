@@ -288,7 +288,7 @@ def test_import_probscope_loads_no_heavy_module():
 
 # ---- the benchmark runs (small) ---------------------------------------------------------------------
 def test_analysis_benchmark_reports_its_figures():
-    out = subprocess.run([sys.executable, "-m", "probscope.bench", "analysis", "--rows", "24000", "--reps", "1",
+    out = subprocess.run([sys.executable, "-m", "probscope.perf", "analysis", "--rows", "24000", "--reps", "1",
                           "--bootstrap", "20", "--tokens-per-example", "50"], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])

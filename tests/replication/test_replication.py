@@ -76,7 +76,8 @@ def test_a_rerun_resumes_and_trains_nothing(smoke, capsys):
     manifest = Run(root / "runs" / "dft-s1").manifest_path
     before = manifest.stat().st_mtime_ns
     cli_main(argv)
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out + captured.err     # the stages report on stdout or through logging (stderr)
     assert "already finished" in out and "evaluated builtin" not in out.replace("already evaluated", "")
     assert manifest.stat().st_mtime_ns == before
     timings = layout.read_timings(root / "runs")
@@ -104,16 +105,16 @@ def test_report_only_rewrites_the_readme_block_from_the_runs(smoke, tmp_path):
                                             ((0.9, 0.95), "held-out above the window"),
                                             ((0.3, 0.5), "in-distribution below the gate")])
 def test_a_base_outside_the_window_is_pretrained_twice_as_long(tmp_path, monkeypatch, first, why):
+    from probscope.builtin.settings import SMOKE_MODEL, SMOKE_TASK
     from probscope.builtin.task import TaskConfig, write_builtin_data
-    from probscope.demo import SMOKE_MODEL, SMOKE_TASK
 
     write_builtin_data(tmp_path / "data" / "builtin", TaskConfig(**SMOKE_TASK, train_max_operand=4))
     accuracies = iter([first, (0.7, 0.5)])   # the first base fails the gate, its successor passes
     monkeypatch.setattr(pipeline, "evaluate_run", lambda root, run, benchmarks: dict(
         zip((IN_DISTRIBUTION, HELD_OUT), next(accuracies))))
     monkeypatch.setattr(pipeline, "_probe", lambda *args, **kwargs: None)
-    monkeypatch.setattr(pipeline, "_smoke_flags", lambda cfg, method: [
-        "--model_config", json.dumps(SMOKE_MODEL), "--per_device_train_batch_size", "4", "--disable_tqdm", "true"])
+    monkeypatch.setattr(pipeline, "_smoke_overrides", lambda cfg, recipe: {
+        "model_config": SMOKE_MODEL, "per_device_train_batch_size": 4, "disable_tqdm": True})
     cfg = ReplicationConfig(runs_root=str(tmp_path), base_steps=3)
     attempts = pipeline.gated_base(cfg, tmp_path, seed=3)
     assert [(a["run"], a["steps"], a["passed"]) for a in attempts] == [("base-s3", 3, False), ("base-s3-x2", 6, True)]

@@ -13,7 +13,7 @@ from probscope.cli import main as cli_main
 from probscope.errors import ProbscopeError
 from probscope.runs import MANIFEST_VERSION, Manifest, Run, discover_runs, validate_run_name
 from probscope.runs.add import add_run, checkpoint_folders
-from probscope.runs.check import check_runs
+from probscope.integrity import check_runs
 
 
 @pytest.fixture(scope="module")

@@ -110,3 +110,18 @@ def test_a_real_model_samples_and_the_cli_reports(data, tmp_path, capsys):
     assert code == 2 and "acceptance rate 0.0% of 8 samples" in capsys.readouterr().err
     shard = [json.loads(line) for line in (tmp_path / "out" / SHARDS / "shard-00000.jsonl").open()]
     assert len(shard) == 8 and all(isinstance(s["completion"], str) for s in shard)
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize(("settings", "message"), [
+    ({"reward": "builtin-reasonin"}, "reward: unknown reward 'builtin-reasonin' \\(did you mean 'builtin-reasoning'"),
+    ({"k": 0}, "k=0: must be an integer >= 1"),
+    ({"shard_size": 0}, "shard_size=0"),
+    ({"limit": -2}, "limit=-2"),
+    ({"temperature": 0.0}, "temperature=0.0: must be a number in \\(0"),
+    ({"top_p": 1.5}, "top_p=1.5: must be a number in \\(0, 1\\]"),
+])
+def test_a_sample_config_checks_itself_when_built(settings, message):
+    base = {"policy": "p", "data": "d.jsonl", "out": "o", "reward": "builtin-reasoning"}
+    with pytest.raises(ProbscopeError, match=message):
+        SampleConfig(**{**base, **settings})

@@ -1,6 +1,7 @@
 """Recipes, checkpoint schedules and a tiny end-to-end training run with the run layout."""
 
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from probscope.runs import Run, discover_runs
 from probscope.training.checkpoints import checkpoint_schedule
 from probscope.training.config import parse_recipe
 from probscope.training.run import main as train_main
+from probscope.training.run import train
 
 TINY_MODEL = json.dumps({"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1,
                          "num_attention_heads": 2, "num_key_value_heads": 2, "max_position_embeddings": 256})
@@ -80,6 +82,29 @@ def test_pretrain_then_finetune_writes_the_run_layout(builtin_data):
     assert not list(dft.checkpoints_dir.glob(".*tmp"))   # no half-written checkpoint left behind
 
 
+def test_train_takes_a_recipe_and_typed_overrides(builtin_data, tmp_path):
+    _, paths = builtin_data
+    recipe = {"run_name": "base", "runs_root": str(tmp_path), "tokenizer": str(paths["tokenizer"]),
+              "model_config": json.loads(TINY_MODEL), "data": str(paths["pretrain"]), "kind": "text",
+              "checkpoints": "final", "per_device_train_batch_size": 4, "disable_tqdm": True}
+    run = train(recipe, max_steps=2, learning_rate=0.01, checkpoints="0,1")   # overrides win over the recipe
+    assert run.checkpoint_steps() == [0, 1, 2]
+    config = run.read_manifest().config
+    assert (config["trainer"]["max_steps"], config["trainer"]["learning_rate"]) == (2, 0.01)
+    assert json.loads(config["run"]["model_config"]) == json.loads(TINY_MODEL)
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("overrides, message", [
+    ({"max_step": 3}, "recipe key 'max_step' does not exist for trainer sft \\(did you mean 'max_steps'\\?\\)"),
+    ({"objectve": "dft"}, "did you mean 'objective'"),
+    ({"trainer": "dpo", "num_generations": 2}, "'num_generations' does not exist for trainer dpo"),
+])
+def test_train_names_the_nearest_key_of_a_misspelt_override(overrides, message):
+    with pytest.raises(ProbscopeError, match=message):
+        train({"run_name": "x", "data": "missing.jsonl"}, **overrides)
+
+
 @pytest.mark.parametrize("flags, message", [
     (["--objective", "dpo2"], "dpo2.*sft"),
     (["--objective", "dft-floor", "--objective_args", '{"flor": 0.2}'], "flor"),
@@ -105,22 +130,24 @@ def test_discover_runs_errors_name_the_path(tmp_path):
     assert Run(tmp_path).checkpoint_steps() == []
 
 
-def test_dry_run_prints_the_plan_and_trains_nothing(builtin_data, capsys):
+def test_dry_run_prints_the_plan_and_trains_nothing(builtin_data, caplog):
     root, paths = builtin_data
+    caplog.set_level(logging.INFO, logger="probscope")     # the plan is reported through logging
     run = train_main(["--run_name", "plan", "--runs_root", str(root), "--tokenizer", str(paths["tokenizer"]),
                       "--model_config", TINY_MODEL, "--data", str(paths["train"]), "--max_steps", "30",
                       "--checkpoints", "every:10", "--dry_run", "true"])
-    out = capsys.readouterr().out
+    out = caplog.text
     assert "64 examples" in out and "[0, 10, 20, 30]" in out and "dry run" in out
     assert not run.root.exists()
 
 
-def test_paper_recipe_dry_run_on_real_numina_rows_with_the_qwen_tokenizer(real_dir, capsys):
+def test_paper_recipe_dry_run_on_real_numina_rows_with_the_qwen_tokenizer(real_dir, caplog):
     """The paper's recipe parses and plans; bf16 is turned off because this machine has no GPU."""
+    caplog.set_level(logging.INFO, logger="probscope")
     recipe = REPO / "train" / "numina-dft.yaml"
     run = train_main([str(recipe), "--model", str(real_dir / "tokenizers" / "qwen2.5-math-1.5b"), "--data", str(real_dir / "data" / "numinamath_cot_first3.jsonl"), "--data_limit", "3",
                       "--bf16", "false", "--dry_run", "true", "--runs_root", "/nonexistent/runs"])
-    out = capsys.readouterr().out
+    out = caplog.text
     assert "3 examples (format numina)" in out and "lr 5e-05" in out and "dry run" in out
     assert not run.root.exists()
 
@@ -131,7 +158,7 @@ def test_bf16_on_a_machine_without_it_is_a_one_line_error(tmp_path):
     if torch.cuda.is_available():
         pytest.skip("this machine supports bf16")
     with pytest.raises(ProbscopeError, match="recipe: .*bf16"):
-        parse_recipe(["--run_name", "x", "--data", "d.jsonl", "--bf16", "true"])
+        parse_recipe(["--run_name", "x", "--data", "d.jsonl", "--model", "m", "--bf16", "true"])
 
 
 def test_a_killed_run_resumes_to_the_same_weights(builtin_data, tmp_path, monkeypatch):
@@ -236,9 +263,10 @@ def test_loss_normalization_window_token_mean_or_mean_of_micro_batch_means(tmp_p
     ("numina-sft", "numina"), ("numina-rft", "accepted"), ("numina-dft-offline", "accepted"),
     ("numina-dpo", "pairs"), ("numina-grpo", "numina"),
 ])
-def test_paper_scale_recipes_dry_run_on_real_numina_rows(real_dir, tmp_path, capsys, recipe, data):
+def test_paper_scale_recipes_dry_run_on_real_numina_rows(real_dir, tmp_path, caplog, recipe, data):
     """Every paper-scale recipe parses and plans on the real NuminaMath rows with the real Qwen tokenizer
     (RFT / DPO data: files shaped like `probscope sample`'s, built from those rows)."""
+    caplog.set_level(logging.INFO, logger="probscope")
     rows = [json.loads(line) for line in (real_dir / "data" / "numinamath_cot_first3.jsonl").open()]
     numina = real_dir / "data" / "numinamath_cot_first3.jsonl"
     files = {
@@ -254,7 +282,7 @@ def test_paper_scale_recipes_dry_run_on_real_numina_rows(real_dir, tmp_path, cap
     recipe_file = REPO / "train" / f"{recipe}.yaml"
     run = train_main([str(recipe_file), "--model", str(real_dir / "tokenizers" / "qwen2.5-math-1.5b"),
                       "--data", str(path), "--bf16", "false", "--dry_run", "true", "--runs_root", "/nonexistent/runs"])
-    out = capsys.readouterr().out
+    out = caplog.text
     assert "3 examples" in out and "dry run" in out and not run.root.exists()
     trainer = {"numina-dpo": "dpo", "numina-grpo": "grpo"}.get(recipe, "sft")
     assert f"trainer {trainer}" in out

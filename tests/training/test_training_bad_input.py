@@ -5,11 +5,13 @@
 """
 
 import json
+import logging
 import os
 import signal
 import subprocess
 import sys
 import time
+from dataclasses import fields
 
 import pytest
 
@@ -53,7 +55,7 @@ def pretrain_args(data, runs_root, *extra: str) -> list[str]:
     (["--trainer", "ppo"], "ppo: TRL 1.16 has no PPO trainer"),
 ])
 def test_bad_numbers_and_names_fail_while_parsing(flags, message):
-    args = ["--run_name", "x", "--data", "d.jsonl", *flags]
+    args = ["--run_name", "x", "--data", "d.jsonl", "--model", "m", *flags]
     with pytest.raises(ProbscopeError, match=message):
         parse_recipe(args)
 
@@ -70,12 +72,68 @@ def test_bad_schedules_and_objective_settings():
 
 
 @pytest.mark.bad_input
-def test_model_config_typo_names_the_nearest_setting_before_building(data, tmp_path, capsys):
+@pytest.mark.parametrize(("settings", "message"), [
+    ({"objective": "sft-abov"}, "unknown objective 'sft-abov' \\(did you mean 'sft-above'"),
+    ({"data_limit": 0}, "data_limit: 0 is not allowed"),
+    ({"loss_normalization": "token"}, "loss_normalization 'token': use one of window, micro_batch"),
+    ({"trainer": "grpo", "reward": "builtin-reasoning", "model": None}, "trainer grpo starts from a model"),
+    ({"trainer": "grpo", "model": "m"}, "trainer grpo needs `reward`"),
+    ({"trainer": "grpo", "model": "m", "reward": "maths"}, "reward: unknown reward 'maths' \\(did you mean 'math'"),
+    ({"model": None}, "set either `model`"),
+    ({"model": None, "model_config": "{}"}, "model_config: \\{\\} sets no size"),
+    ({"model": None, "model_config": '{"hidden_sise": 8}'}, "did you mean 'hidden_size'"),
+])
+def test_a_run_config_built_in_python_checks_itself(settings, message):
+    from probscope.training.config import RunConfig
+
+    with pytest.raises(ProbscopeError, match=message):
+        RunConfig(**{"run_name": "x", "data": "d.jsonl", "model": "m", **settings})
+
+
+def test_help_lists_every_registered_objective_and_reward():
+    from probscope.training.config import RunConfig
+    from probscope.training.objectives import OBJECTIVES
+    from probscope.training.rewards import REWARDS
+
+    helps = {f.name: f.metadata["help"] for f in fields(RunConfig)}
+    assert all(name in helps["objective"] for name in OBJECTIVES) and "sft-above" in helps["objective"]
+    assert all(name in helps["reward"] for name in REWARDS)
+
+
+@pytest.mark.bad_input
+def test_a_dry_run_makes_every_check_of_a_real_run(data, tmp_path):
+    with pytest.raises(ProbscopeError, match="sets no size"):
+        train_main([*pretrain_args(data, tmp_path), "--model_config", "{}", "--dry_run", "true"])
+    run = train_main(pretrain_args(data, tmp_path, "--max_steps", "2"))
+    with pytest.raises(ProbscopeError, match="already holds a run with other settings"):
+        train_main(pretrain_args(data, tmp_path, "--max_steps", "2", "--learning_rate", "0.1", "--dry_run", "true"))
+    assert run.read_manifest().status == "finished"
+
+
+@pytest.mark.bad_input
+def test_a_refused_run_leaves_nothing_that_refuses_the_corrected_one(data, tmp_path, monkeypatch):
+    from probscope.training import run as training
+
+    def refuse(*args, **kwargs):
+        raise ProbscopeError("the trainer refuses these settings")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(training, "_build_trainer", refuse)
+        with pytest.raises(ProbscopeError, match="refuses"):
+            train_main(pretrain_args(data, tmp_path, "--learning_rate", "0.1"))
+    assert not (tmp_path / "base" / "manifest.json").exists()
+    run = train_main(pretrain_args(data, tmp_path))     # other settings, no --restart needed
+    assert run.read_manifest().status == "finished"
+
+
+@pytest.mark.bad_input
+def test_model_config_typo_names_the_nearest_setting_before_building(data, tmp_path, caplog):
     config = json.dumps({**TINY_MODEL, "hidden_sise": 8})
     with pytest.raises(ProbscopeError, match="unknown LlamaConfig setting 'hidden_sise' \\(did you mean 'hidden_size'"):
         train_main([*pretrain_args(data, tmp_path), "--model_config", config])
-    train_main(pretrain_args(data, tmp_path / "ok"))
-    assert "model from scratch: " in capsys.readouterr().out      # the size is said before it is allocated
+    with caplog.at_level(logging.INFO, logger="probscope"):
+        train_main(pretrain_args(data, tmp_path / "ok"))
+    assert "model from scratch: " in caplog.text      # the size is said before it is allocated
 
 
 @pytest.mark.bad_input
@@ -121,7 +179,7 @@ def test_sigkill_during_training_then_rerun_ends_with_the_uninterrupted_weights(
     assert killed.read_manifest().status == "running"
     rerun = subprocess.run(command("killed"), env=env, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
-    assert "resuming the killed run" in rerun.stdout
+    assert "resuming the killed run" in rerun.stderr
     assert killed.read_manifest().status == "finished" and not killed.trainer_state_dir.exists()
     weights = load_file(killed.checkpoint(40) / "model.safetensors")
     expected = load_file(Run(tmp_path / "whole" / "base").checkpoint(40) / "model.safetensors")

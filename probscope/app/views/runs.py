@@ -10,8 +10,8 @@ from probscope import schema
 from probscope.app import state
 from probscope.app.ui import problem, show_table
 from probscope.errors import ProbscopeError, first_line
+from probscope.integrity import check_runs
 from probscope.runs import discover_runs
-from probscope.runs.check import check_runs
 
 st.title("Runs")
 runs_root = state.runs_root()

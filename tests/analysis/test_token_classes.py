@@ -4,7 +4,7 @@ import polars as pl
 import pytest
 
 from probscope import schema
-from probscope.analysis.classes import TOKEN_CLASSES, fill_roles_with_classes, register_token_class, token_class
+from probscope.analysis.token_classes import TOKEN_CLASSES, fill_roles_with_classes, register_token_class, token_class
 from probscope.errors import ProbscopeError
 
 

@@ -1,6 +1,6 @@
 """Probe every checkpoint of a run on one dataset, into the run's own layout, skipping finished ones.
 
-    from probscope.probe.whole_run import probe_run
+    from probscope.probe.run import probe_run
     summaries = probe_run("runs/dft-numina", "numina.jsonl")       # -> runs/dft-numina/probes/numina/step-N
     summaries = probe_run("runs/dft-numina")                       # its training data -> .../probes/train/step-N
     # probscope probe --run runs/dft-numina [--data numina.jsonl] [--dataset NAME]

@@ -1,6 +1,6 @@
 """`probscope-bench probe`: the probing engine against the naive full-logits computation, side by side.
 
-    probscope-bench probe                       # or: python -m probscope.bench probe [--examples 12] [--reps 3]
+    probscope-bench probe                       # or: python -m probscope.perf probe [--examples 12] [--reps 3]
 
 Workload: a tiny-body Llama (hidden 64, 2 layers) with the Qwen2.5 vocabulary size (151,936) and a
 fixed set of SFT-shaped sequences (prompt 32-96 tokens, reply 48-160; the reply tokens are the
@@ -39,7 +39,7 @@ import sys
 import tempfile
 import time
 
-from probscope.bench import BENCHES
+from probscope.perf import BENCHES
 
 VOCAB, HIDDEN, LAYERS = 151_936, 64, 2
 PROMPT, REPLY = (32, 96), (48, 160)
@@ -214,7 +214,7 @@ def measure_peak(variant: str, examples: int, batch: int, device: str) -> int | 
 
 
 def _peak_in_subprocess(variant: str, args) -> int | None:
-    command = [sys.executable, "-m", "probscope.bench.probe", "--peak-of", variant, "--examples", str(args.examples),
+    command = [sys.executable, "-m", "probscope.perf.probe", "--peak-of", variant, "--examples", str(args.examples),
                "--batch", str(args.batch), "--device", args.device]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])["peak_bytes"]

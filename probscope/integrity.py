@@ -4,7 +4,8 @@
     ps.check_runs("runs")         # the same as a list of Finding
 
 Reads only file headers and footers (manifests, safetensors headers, Parquet footers, markers), so it takes
-seconds on a directory of large checkpoints.
+seconds on a directory of large checkpoints. It reads what every stage wrote (checkpoints, probe tables,
+evaluations), so it sits above the stages rather than in runs/, which they all build on.
 """
 
 from __future__ import annotations

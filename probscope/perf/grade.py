@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from probscope.bench import BENCHES
+from probscope.perf import BENCHES
 
 SAMPLES_PER_PROBLEM = 20
 
@@ -154,7 +154,7 @@ def _random_builtin_model(tokenizer_dir: Path, out: str) -> None:
     """A randomly initialised Llama of the built-in base recipe's shape, with the built-in tokenizer."""
     from transformers import AutoTokenizer
 
-    from probscope.bench.train import BUILTIN_SHAPE, tiny_llama
+    from probscope.perf.train import BUILTIN_SHAPE, tiny_llama
 
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
     tiny_llama(tokenizer, len(tokenizer), **BUILTIN_SHAPE).save_pretrained(out)

@@ -1,6 +1,6 @@
 """`probscope-bench train`: training step time of SFT vs DFT, and with vs without the GradientWeightCallback.
 
-    probscope-bench train            # or: python -m probscope.bench train [--reps 5] [--steps 20] [--device cuda]
+    probscope-bench train            # or: python -m probscope.perf train [--reps 5] [--steps 20] [--device cuda]
 
 Workload: a tiny Llama shaped like the built-in model (hidden 96, 4 layers, MLP 384, 4 heads, tied
 embeddings, vocabulary 530, float32), batch 32 x 64 tokens of random pre-tokenized data (the first 16
@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from probscope.bench import BENCHES
+from probscope.perf import BENCHES
 from probscope.testing import random_sft_dataset, tiny_llama, word_tokenizer
 
 # The built-in model's shape (train/builtin-base.yaml) and the benchmark batch

@@ -1,4 +1,4 @@
-"""Run a registered benchmark: `python -m probscope.bench NAME [ARGS]` or `probscope-bench NAME [ARGS]`.
+"""Run a registered benchmark: `python -m probscope.perf NAME [ARGS]` or `probscope-bench NAME [ARGS]`.
 
 The benchmark's results are printed as one JSON object on the last line (for scripts and CI logs).
 """
@@ -10,14 +10,14 @@ import json
 import pkgutil
 import sys
 
-import probscope.bench as bench
+import probscope.perf as bench
 
 
 def load_benches():
-    """Import every module of probscope.bench so that its @BENCHES.register functions register."""
+    """Import every module of probscope.perf so that its @BENCHES.register functions register."""
     for module in pkgutil.iter_modules(bench.__path__):
         if not module.name.startswith("_"):
-            importlib.import_module(f"probscope.bench.{module.name}")
+            importlib.import_module(f"probscope.perf.{module.name}")
     return bench.BENCHES
 
 

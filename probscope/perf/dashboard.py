@@ -26,11 +26,12 @@ import tempfile
 from pathlib import Path
 
 from probscope.app.browser import click_page, dashboard_server, open_chromium, open_page, page_paths
-from probscope.bench import BENCHES
+from probscope.perf import BENCHES
 
 
 def smoke_runs(root: Path) -> Path:
-    from probscope.demo import build_demo_runs, smoke_settings
+    from probscope.builtin.settings import smoke_settings
+    from probscope.demo import build_demo_runs
 
     task, overrides, examples, rl_runs = smoke_settings()
     build_demo_runs(root, task=task, overrides=overrides, probe_examples=examples, rl_runs=rl_runs)

@@ -1,6 +1,6 @@
 """`probscope-bench analysis`: Figure 2, the lowest-bin listing and the statistics on a large probe table.
 
-    probscope-bench analysis                    # or: python -m probscope.bench analysis [--rows 10000000]
+    probscope-bench analysis                    # or: python -m probscope.perf analysis [--rows 10000000]
 
 Workload: a runs directory written to a temporary directory (or --keep DIR): 6 runs, one per method
 (base, sft, dft, dpo, grpo, ppo), each probed at --steps steps, --rows target tokens in all (replies of
@@ -29,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from probscope.bench import BENCHES
+from probscope.perf import BENCHES
 
 METHODS = ("base", "sft", "dft", "dpo", "grpo", "ppo")
 VOCAB = 32_000

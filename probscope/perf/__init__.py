@@ -1,6 +1,6 @@
 """`probscope-bench NAME`: benchmarks that print a JSON object of their measurements as the last line.
 
-    probscope-bench probe            # or: python -m probscope.bench probe [--help]
+    probscope-bench probe            # or: python -m probscope.perf probe [--help]
 
 A benchmark is one function in a module of this package, registered with a name:
 

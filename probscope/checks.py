@@ -1,7 +1,7 @@
 """Checks of the numeric arguments of the notebook API, at the boundary: a wrong value is a one-line
 ProbscopeError naming the argument, never a silently empty or misread result.
 
-    from probscope.analysis.arguments import check_count, check_probability
+    from probscope.checks import check_count, check_probability
     check_count("top", top, optional=True)          # None, or an integer >= 1
     check_probability("upper", upper)               # a p threshold in (0, 1]
 """

@@ -19,8 +19,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from probscope import schema
-from probscope.analysis.checkpoints import HIGHEST_SHARE, LOWEST_SHARE, extreme_bin_shares, step_histograms
 from probscope.analysis.histograms import BIN, PERCENT
+from probscope.analysis.steps import HIGHEST_SHARE, LOWEST_SHARE, extreme_bin_shares, step_histograms
 from probscope.plots.registry import FigureWithTable, register_figure
 from probscope.plots.style import method_color, nothing_to_show, panel_axes, plot_series
 
