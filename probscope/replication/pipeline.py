@@ -12,7 +12,6 @@ Every stage is skipped when its output is complete, so a killed replication cont
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 

@@ -1,7 +1,6 @@
 """The built-in replication: the smoke pipeline end to end (resumable, under a minute of CPU), the two-sided
 gate, and the settings' checks."""
 
-import json
 import time
 
 import polars as pl
