@@ -72,7 +72,7 @@ class Manifest:
     method: str                      # objective / algorithm: base, sft, dft, dpo, ...
     base_model: str | None = None    # path or hub name of the starting model (None: trained from scratch)
     data: str | None = None          # training data file
-    seed: int = 0
+    seed: int | None = None          # None: unknown (checkpoints registered with add-run)
     config: dict[str, Any] = field(default_factory=dict)   # the full training config, as plain data
     code_version: str = ""           # probscope version + git commit of the code that trained it
     status: str = "running"          # running | finished

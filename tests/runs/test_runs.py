@@ -91,9 +91,9 @@ def test_add_run_links_checkpoints_with_steps_from_their_names(tmp_path, tiny_ch
     assert run.checkpoint(100).is_symlink() and run.checkpoint(100).resolve() == (source / "checkpoint-100").resolve()
     manifest = run.read_manifest()
     assert manifest.method == "dft" and manifest.status == "finished"
-    # adding a later checkpoint to the same run keeps the earlier ones
+    # adding a later checkpoint from another folder to the same run is asked for, and keeps the earlier ones
     more = external_checkpoints(tmp_path / "later", tiny_checkpoint, steps=(300,))
-    add_run(tmp_path / "runs", "dft-ext", method="dft", checkpoints=f"{more}/checkpoint-*")
+    add_run(tmp_path / "runs", "dft-ext", method="dft", checkpoints=f"{more}/checkpoint-*", extend=True)
     assert run.checkpoint_steps() == [100, 200, 300]
 
 
