@@ -99,8 +99,8 @@ def probe_table(method: str, step: int, rng: np.random.Generator) -> pl.DataFram
     )
 
 
-def _write_probe(run: Run, step: int, table: pl.DataFrame, *, finished: bool) -> None:
-    probe_dir = run.probe_dir(step)
+def _write_probe(run: Run, step: int, table: pl.DataFrame, *, finished: bool, dataset: str = "train") -> None:
+    probe_dir = run.probe_dir(step, dataset)
     half = table.height // 2
     write_parquet_atomic(table[:half], probe_dir / part_name(rank=0, shard=0))
     write_parquet_atomic(table[half:], probe_dir / part_name(rank=0, shard=1))
