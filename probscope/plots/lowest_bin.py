@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from probscope import schema
+from probscope.analysis.arguments import check_count
 from probscope.analysis.checkpoints import at_last_step
 from probscope.analysis.histograms import COUNT
 from probscope.analysis.listings import LOWEST_BIN_UPPER, RANK, SHARE, lowest_bin_tokens
@@ -35,6 +36,7 @@ def plot_lowest_bin_tokens(
 ) -> Figure:
     """Top `top` tokens of a `lowest_bin_tokens` table per series (one panel, or one of `ax`, each);
     `upper` only labels the x axis."""
+    check_count("top", top)
     if listing.is_empty():   # a model can leave no token that low: say so instead of failing an export
         return nothing_to_show(f"No token has p < {upper:g}", ax)
     group_columns = [column for column in listing.columns if column not in _LISTING_COLUMNS]

@@ -211,6 +211,8 @@ def is_checkpoint(path: Path) -> bool:
 
 def discover_runs(root: str | os.PathLike) -> list[Run]:
     """All runs directly under `root`, sorted by name. Raises a one-line error if `root` is unusable."""
+    if not isinstance(root, (str, os.PathLike)):
+        raise ProbscopeError(f"runs directory: expected a path, found {root!r}")
     root = Path(root)
     if not root.exists():
         raise ProbscopeError(f"{root}: runs directory does not exist (build the demo runs with `probscope demo --no-serve`)")

@@ -45,6 +45,8 @@ class Finding:
 
 
 def check_runs(root: str | os.PathLike) -> list[Finding]:
+    if not isinstance(root, (str, os.PathLike)):
+        raise ProbscopeError(f"runs directory: expected a path, found {root!r}")
     root = Path(root)
     if not root.is_dir():
         raise ProbscopeError(f"{root}: not a runs directory (it does not exist or is a file)")
