@@ -53,6 +53,14 @@ def check_confidence(name: str, value) -> None:
     check_number(name, value, low=0.0, high=1.0, low_open=True, high_open=True)
 
 
+def check_sampling(k, temperature) -> None:
+    """k samples per problem need sampling: with temperature 0 every sample would be the same greedy reply
+    (k = 1 is greedy decoding). Shared by every command that samples (eval, sample)."""
+    if isinstance(k, Integral) and k > 1 and isinstance(temperature, Real) and temperature <= 0:
+        raise ProbscopeError(f"temperature={temperature!r} with k={k}: k samples need a temperature > 0 "
+                             "(temperature 0 is greedy decoding: k identical replies); use k=1 for greedy")
+
+
 def check_tokens(name: str, frame, columns: Sequence[str]) -> pl.DataFrame | pl.LazyFrame:
     """`frame` as a polars frame holding `columns`: a pandas frame is converted, anything else or a missing
     column is a one-line error naming the argument."""

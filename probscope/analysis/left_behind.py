@@ -29,6 +29,7 @@ BELOW = "below"                # of which p < `below`
 SHARE_BELOW = "share_below"    # below / occurrences
 REPLIES = "replies"            # examples (each ends with one end-of-reply token)
 END_TOKEN = "end_token"        # the most common last target token of the group's replies
+TRUNCATED = "truncated"        # replies cut off before their end token (their last token is another)
 RANK = "rank"
 END_OF_REPLY = "end of reply"  # the role column's value of the reply-ending token's row in left_behind_table
 
@@ -54,21 +55,28 @@ def end_of_reply(
 ) -> pl.DataFrame:
     """Per group: replies, their most common last token, and the share of replies whose last token has p < `below`.
 
-    A reply is one example of one run and step; its last target token is the one at its highest position.
+    A reply is one example of one run and step; its last target token is the one at its highest position. A
+    reply whose last token is not the group's end token was cut off (max_length) before its end: it is counted
+    in `truncated`, not among the replies, whose share below would otherwise mix in ordinary tokens.
     """
     check_probability("below", below)
     by = list(by)
     last = (tokens.lazy()
             .filter(pl.col(schema.POSITION) == pl.col(schema.POSITION).max()
                     .over(schema.RUN, schema.STEP, schema.EXAMPLE_ID)))
+    end_id = last.group_by(by).agg(pl.col(schema.TOKEN_ID).mode().sort().first().alias("_end_id"))
+    ended = pl.col(schema.TOKEN_ID) == pl.col("_end_id")
     return (
-        last.group_by(by)
+        last.join(end_id, on=by, nulls_equal=True)
+        .group_by(by)
         .agg(
-            pl.len().cast(pl.Int64).alias(REPLIES),
-            pl.col(schema.TOKEN).mode().sort().first().alias(END_TOKEN),
-            (pl.col(schema.P) < below).sum().cast(pl.Int64).alias(BELOW),
+            ended.sum().cast(pl.Int64).alias(REPLIES),
+            pl.col(schema.TOKEN).filter(ended).first().alias(END_TOKEN),
+            ((pl.col(schema.P) < below) & ended).sum().cast(pl.Int64).alias(BELOW),
+            (~ended).sum().cast(pl.Int64).alias(TRUNCATED),
         )
         .with_columns((pl.col(BELOW) / pl.col(REPLIES)).alias(SHARE_BELOW))
+        .select(*by, REPLIES, END_TOKEN, BELOW, SHARE_BELOW, TRUNCATED)
         .sort(by)
         .collect()
     )

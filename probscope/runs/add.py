@@ -22,7 +22,7 @@ from pathlib import Path
 from probscope.data.trl_parity import TOKENIZATIONS, written_by_trl_sft
 from probscope.errors import ProbscopeError
 from probscope.runs import Manifest, Run, code_version, is_checkpoint
-from probscope.runs.writable import ensure_directory
+from probscope.runs.writable import check_directory
 
 _TRAILING_NUMBER = re.compile(r"(\d+)$")
 
@@ -79,7 +79,7 @@ def add_run(runs_root: str | os.PathLike, name: str, *, method: str, checkpoints
         raise ProbscopeError("--method is required (e.g. sft, dft, dpo: the run's label in figures)")
     if tokenization not in (None, *TOKENIZATIONS):
         raise ProbscopeError(f"--tokenization {tokenization!r}: use one of {', '.join(TOKENIZATIONS)}")
-    run = Run.in_root(ensure_directory(runs_root, "--runs"), name)
+    run = Run.in_root(check_directory(runs_root, "--runs"), name)
     steps = checkpoint_folders(checkpoints, step)
     sources = [str(checkpoints)]
     config: dict = {}
