@@ -108,6 +108,34 @@ def test_templated_messages_are_probed_as_trl_trained(tmp_path):
         assert example["input_ids"][:len(prompt)] == prompt
         targets.append(list(range(len(prompt), len(example["input_ids"]))))
     _assert_matches_trl(run, table, trainer, MESSAGES, targets)
+    # probe --model on the checkpoint folder finds TRL's card too, and probes the same tokens
+    from probscope.cli import main as cli_main
+
+    assert cli_main(["probe", "--model", str(tmp_path / "trl-out" / "checkpoint-1"), "--data",
+                     str(tmp_path / "train.jsonl"), "--out", str(tmp_path / "direct"), "--device", "cpu",
+                     "--dtype", "float32", "--batch-size", "1"]) == 0
+    direct = read_probe_table(tmp_path / "direct")
+    columns = [schema.EXAMPLE_ID, schema.POSITION, schema.TOKEN_ID, schema.P]
+    assert direct.select(columns).sort(columns[:2]).equals(table.select(columns).sort(columns[:2]))
+
+
+def test_a_base_registered_as_trl_is_probed_as_trl(tmp_path):
+    from probscope.testing import word_tokenizer
+
+    tokenizer = word_tokenizer(tmp_path / "tokenizer")
+    base = tmp_path / "base"
+    small_llama(tokenizer).save_pretrained(base)
+    tokenizer.save_pretrained(base)
+    data = tmp_path / "qa.jsonl"
+    data.write_text(json.dumps({"prompt": "w1 w2", "completion": " w3"}) + "\n")
+    run = add_run(tmp_path / "runs", "base", method="base", checkpoints=base, step=0, tokenization="trl")
+    assert run.read_manifest().config["tokenization"] == "trl"
+    probe_run(run.root, data, device="cpu")
+    table = read_probe_table(run.probe_dir(0, "qa"))
+    expected = encode_records([{"prompt": "w1 w2", "completion": " w3"}], tokenizer, DataFormat(tokenization="trl"))
+    assert table.sort(schema.POSITION)[schema.TOKEN_ID].to_list() == [
+        i for i, target in zip(expected[0].input_ids, expected[0].target_mask) if target]
+    assert table[schema.TOKEN_ID].to_list()[-1] == tokenizer.eos_token_id
 
 
 def test_probscope_rendering_differs_where_trl_adds_special_tokens(tmp_path):
