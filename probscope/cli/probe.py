@@ -68,7 +68,9 @@ def _probe_model(cfg, fmt) -> None:
     from probscope.data.trl_parity import written_by_trl_sft
     from probscope.models import adapter_base, has_tokenizer, is_adapter, load_tokenizer, require_model_dir
     from probscope.probe import probe_checkpoint
+    from probscope.runs.writable import check_directory
 
+    check_directory(cfg.out, "--out")   # before any weights load
     model = require_model_dir(cfg.model)
     try:
         model_step = runs.step_of(model)          # a checkpoint directory step-N
