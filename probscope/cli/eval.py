@@ -34,7 +34,9 @@ def add_eval_command(sub) -> None:
                                              "benchmark's; recorded with the results). A model whose tokenizer has a "
                                              "chat template gets it inside that template; one without gets it as "
                                              "written, so write what training put before the question (e.g. "
-                                             "'<s>Question: {question}')")
+                                             "'<s> Question: {question}' for a SentencePiece model TRL trained on "
+                                             "'Question: ...' prompts: its BOS, then the space it puts before the "
+                                             "first word)")
     p.add_argument("--limit", type=int, help="only the first N problems")
     p.add_argument("--name", help="directory name of this evaluation (default: the benchmark name); "
                                   "use another to keep results of other settings beside these")
