@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import polars as pl
 
 from probscope import schema
-from probscope.analysis.arguments import check_count, check_probability
+from probscope.analysis.arguments import check_count, check_probability, check_tokens
 from probscope.analysis.histograms import COUNT
 
 DEFAULT_BELOW = 0.1
@@ -40,6 +40,7 @@ def left_behind_by_role(
     """Per group of `by` and role: occurrences, how many have p < `below`, and that share (highest first)."""
     check_probability("below", below)
     by = list(by)
+    tokens = check_tokens("tokens", tokens, [*by, schema.ROLE, schema.P])
     return (
         tokens.lazy()
         .group_by(*by, schema.ROLE)
@@ -61,6 +62,8 @@ def end_of_reply(
     """
     check_probability("below", below)
     by = list(by)
+    tokens = check_tokens("tokens", tokens, [*by, schema.RUN, schema.STEP, schema.EXAMPLE_ID, schema.POSITION,
+                                             schema.TOKEN_ID, schema.TOKEN, schema.P])
     last = (tokens.lazy()
             .filter(pl.col(schema.POSITION) == pl.col(schema.POSITION).max()
                     .over(schema.RUN, schema.STEP, schema.EXAMPLE_ID)))
@@ -101,6 +104,7 @@ def left_behind_tokens(
     check_probability("below", below)
     check_count("top", top, optional=True)
     by = list(by)
+    tokens = check_tokens("tokens", tokens, [*by, schema.TOKEN_ID, schema.TOKEN, schema.ROLE, schema.P])
     listing = (
         tokens.lazy()
         .group_by(*by, schema.TOKEN_ID, schema.TOKEN, schema.ROLE)

@@ -79,6 +79,14 @@ def test_frames_are_checked_at_the_boundary(runs_root):
     # a pandas frame is read as the polars frame it converts to
     assert ps.lowest_bin_tokens(tokens.to_pandas(), upper=0.5).equals(ps.lowest_bin_tokens(tokens, upper=0.5))
     assert ps.gradient_mass_by_bin(tokens.to_pandas()).equals(ps.gradient_mass_by_bin(tokens))
+    frame = tokens.to_pandas()
+    assert ps.probability_histogram(frame).equals(ps.probability_histogram(tokens))
+    assert ps.left_behind_table(frame).equals(ps.left_behind_table(tokens))
+    assert ps.token_movers(frame, frame, min_count=1).equals(ps.token_movers(tokens, tokens, min_count=1))
+    with pytest.raises(ProbscopeError, match="after: missing column.*token"):
+        ps.token_movers(tokens, tokens.drop(schema.TOKEN))
+    with pytest.raises(ProbscopeError, match="tokens: missing column.*method"):
+        ps.probability_histogram(tokens.drop(schema.METHOD))
     with pytest.raises(ProbscopeError, match=r"tokens: missing column\(s\) sum_p2"):
         ps.gradient_mass_by_bin(tokens.drop(schema.SUM_P2))
     with pytest.raises(ProbscopeError, match="tokens: missing column.*role"):
