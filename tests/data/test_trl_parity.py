@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 import torch
-
+from conftest import REAL
 from helpers import sft_config, small_llama
+
 from probscope import schema
 from probscope.data import DataFormat, encode_records
 from probscope.data.trl_parity import written_by_trl_sft
@@ -21,7 +22,7 @@ from probscope.probe.whole_run import probe_run
 from probscope.runs import Run
 from probscope.runs.add import add_run
 
-STORIES = Path(__file__).resolve().parents[3] / "shared" / "real" / "models" / "stories260K"
+STORIES = REAL / "models" / "stories260K"
 PROMPT_COMPLETION = [{"prompt": "Question: what did Lily see?", "completion": " Lily saw a big red ball."},
                      {"prompt": "Once upon a time", "completion": " there was a cat."}]
 MESSAGES = [{"messages": [{"role": "user", "content": "w1 w2 w3"}, {"role": "assistant", "content": "w4 w5"}]},
