@@ -90,6 +90,7 @@ def add_run(runs_root: str | os.PathLike, name: str, *, method: str, checkpoints
                                  "choose another name")
         config = dict(existing.config)
         sources = _sources(run, config, steps, extend) + sources
+        base, data = base or existing.base_model, data or existing.data   # what was recorded stays unless given
     run.checkpoints_dir.mkdir(parents=True, exist_ok=True)
     for found, folder in steps.items():
         link = run.checkpoint(found)

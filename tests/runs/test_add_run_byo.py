@@ -66,8 +66,9 @@ def test_step_needs_one_model_folder_and_a_whole_number(tmp_path, model_folder):
 def test_checkpoints_from_another_folder_are_refused_unless_extend(tmp_path, model_folder):
     first = _trainer_output(tmp_path / "first", model_folder)
     other = _trainer_output(tmp_path / "other", model_folder, steps=(30,))
-    run = add_run(tmp_path / "runs", "sft", method="sft", checkpoints=first)
+    run = add_run(tmp_path / "runs", "sft", method="sft", checkpoints=first, base="org/base", data="d.jsonl")
     add_run(tmp_path / "runs", "sft", method="sft", checkpoints=first)          # the same again: nothing new
+    assert (run.read_manifest().base_model, run.read_manifest().data) == ("org/base", "d.jsonl")   # kept
     with pytest.raises(ProbscopeError, match="already a run of checkpoints from .*first.*--extend"):
         add_run(tmp_path / "runs", "sft", method="sft", checkpoints=other)
     assert run.checkpoint_steps() == [10, 20]
