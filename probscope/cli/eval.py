@@ -67,9 +67,6 @@ def _eval(args) -> int:
             raise ProbscopeError(f"{flag}: must be at least 1, got {value}")
     if not 0 < args.top_p <= 1:
         raise ProbscopeError(f"--top-p: must be in (0, 1], got {args.top_p}")
-    if args.k > 1 and args.temperature <= 0:
-        raise ProbscopeError(f"--temperature {args.temperature:g} with --k {args.k}: k samples need a temperature > 0 "
-                             "(0 is greedy decoding: k identical replies); use --k 1 for greedy")
     try:
         steps = [int(s) for s in args.steps.split(",")] if args.steps else None
     except ValueError:

@@ -71,7 +71,7 @@ def test_budgets_are_capped_at_the_models_context_with_a_notice(runs_root, caplo
 
 @pytest.mark.bad_input
 @pytest.mark.parametrize("flags, message", [
-    (["--k", "3", "--temperature", "0"], "--temperature 0 with --k 3: k samples need a temperature > 0"),
+    (["--k", "3", "--temperature", "0"], "temperature=0.0 with k=3: k samples need a temperature > 0"),
     (["--steps", "999"], "no chosen run has a checkpoint at step(s) 999 (steps saved: 2)"),
     (["--runs-filter", "nosuch*"], "no run matches --runs-filter 'nosuch*' (runs: sft)"),
     (["--prompt-template", "Q: {q}"], "must hold {question} once and no other field (found: {q})"),
