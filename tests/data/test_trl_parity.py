@@ -148,6 +148,10 @@ def test_probscope_rendering_differs_where_trl_adds_special_tokens(tmp_path):
     trl = encode_records(records, tokenizer, DataFormat(tokenization="trl"))[0]
     assert trl.input_ids[-1] == tokenizer.eos_token_id and trl.target_mask[-1]
     assert trl.example_id == encode_records(records, tokenizer, DataFormat())[0].example_id
+    # text rows: TRL's language modelling, EOS appended, every token after the first a target
+    (text,) = encode_records([{"text": "w1 w2 w3"}], tokenizer, DataFormat(tokenization="trl"))
+    assert text.input_ids == tokenizer("w1 w2 w3")["input_ids"] + [tokenizer.eos_token_id]
+    assert text.target_mask == [False] + [True] * (len(text.input_ids) - 1)
 
 
 def test_a_probscope_runs_own_trainer_state_is_not_taken_for_trl(tmp_path):
