@@ -63,8 +63,10 @@ def check_runs(root: str | os.PathLike) -> list[Finding]:
 def check_run(run: Run) -> list[Finding]:
     try:
         manifest = run.read_manifest()
-    except ProbscopeError as e:
-        return [Finding("corrupt", run.manifest_path, str(e).removeprefix(f"{run.manifest_path}: "),
+    except (ProbscopeError, UnicodeDecodeError) as e:
+        problem = "not UTF-8 text" if isinstance(e, UnicodeDecodeError) else \
+            str(e).removeprefix(f"{run.manifest_path}: ")
+        return [Finding("corrupt", run.manifest_path, problem,
                         f"repair the file, or delete {run.root} and rebuild the run")]
     findings = _check_training_state(run, manifest.status)
     findings += _check_checkpoints(run, manifest.method)

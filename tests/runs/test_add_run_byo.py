@@ -149,3 +149,15 @@ def test_probe_out_that_is_a_file_is_one_line(tmp_path, model_folder, capsys):
     err = capsys.readouterr().err.strip()
     assert code == 2 and f"--out {tmp_path / 'taken' / 'probe'}: {tmp_path / 'taken'} is a file" in err
     assert len(err.splitlines()) == 1
+
+
+@pytest.mark.bad_input
+def test_check_reports_a_manifest_that_is_not_utf8(tmp_path, model_folder, capsys):
+    runs = tmp_path / "runs"
+    add_run(runs, "ok", method="base", checkpoints=model_folder, step=0)
+    (runs / "bad").mkdir()
+    (runs / "bad" / "manifest.json").write_bytes(b'{"name": "\xff"}')
+    assert cli_main(["check", str(runs)]) == 1
+    out = capsys.readouterr().out
+    assert f"corrupt      {runs / 'bad' / 'manifest.json'}: not UTF-8 text" in out
+    assert "never probed" in out        # the healthy run is still checked
