@@ -57,6 +57,7 @@ def prompt_messages(turns: Turns, fmt: DataFormat) -> list[dict]:
 
 # ---- encoding -----------------------------------------------------------------------------------------
 _CHUNK = 256   # records rendered and tokenized per batch call (the fast tokenizer batches in Rust)
+_STATS = ("truncated", "dropped", "no_targets", "no_end_of_turn", "merged_at_prompt_end")   # counts for the log
 
 
 def encode_file(path: str | Path, tokenizer, fmt: DataFormat, limit: int | None = None) -> list[EncodedExample]:
@@ -78,7 +79,7 @@ def encode_records(records: list[dict], tokenizer, fmt: DataFormat, *, source: s
         return _encode_like_trl(records, tokenizer, fmt, kind, source)
     encode_chunk = _encode_text_chunk if kind == "text" else _encode_chat_chunk
     template = None if kind == "text" else _chat_template(tokenizer, fmt)
-    stats = {"truncated": 0, "dropped": 0, "no_targets": 0, "no_end_of_turn": 0, "merged_at_prompt_end": 0}
+    stats = dict.fromkeys(_STATS, 0)
     examples: list[EncodedExample] = []
     seen: dict[str, int] = {}
     with tqdm(total=len(records), desc=f"encoding {Path(source).name}", unit="row", leave=False,
@@ -99,7 +100,7 @@ def _encode_like_trl(records: list[dict], tokenizer, fmt: DataFormat, kind: str,
     """TRL's SFTTrainer's own tokenization (probscope.data.trl_parity), then max_length as everywhere."""
     rows, contents = trl_rows(records, fmt, kind, source)
     template = None if kind == "text" or fmt.chat_template is None else _chat_template(tokenizer, fmt)
-    stats = {"truncated": 0, "dropped": 0, "no_targets": 0, "no_end_of_turn": 0, "merged_at_prompt_end": 0}
+    stats = dict.fromkeys(_STATS, 0)
     examples: list[EncodedExample] = []
     seen: dict[str, int] = {}
     for content, (ids, labels) in zip(contents, trl_tokenize(rows, tokenizer, template, source)):
