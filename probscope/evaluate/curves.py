@@ -39,14 +39,15 @@ _Z95 = 1.959964   # normal quantile for lm-eval's standard errors
 _STEP_IN_PATH = re.compile(r"(?:step|checkpoint|ckpt|global_step)[-_]?(\d+)", re.IGNORECASE)
 
 
-def _refuse_unknown(what: str, asked: Sequence[str] | None, present: list[str], runs_root) -> None:
-    """A name asked for that is nowhere is a one-line error, not an empty table."""
+def _warn_unknown(what: str, asked: Sequence[str] | None, present: list[str], runs_root) -> None:
+    """A name asked for that is nowhere is said in one line (a warning, not an error: an evaluation not made
+    yet is a normal state for callers that poll), so an empty table is never silent."""
     if isinstance(asked, str):
         raise ProbscopeError(f"{what} names: pass a list, not the string {asked!r}")
     unknown = [name for name in asked or () if name not in present]
     if unknown:
-        raise ProbscopeError(f"{runs_root}: no {what} named {', '.join(map(str, unknown))} "
-                             f"({what}s: {', '.join(present) or 'none'})")
+        logger.warning("%s: no %s named %s (%ss: %s)", runs_root, what, ", ".join(map(str, unknown)), what,
+                       ", ".join(present) or "none")
 
 
 def load_evals(runs_root: str | os.PathLike, *, runs_filter: Sequence[str] | None = None,
@@ -56,9 +57,9 @@ def load_evals(runs_root: str | os.PathLike, *, runs_filter: Sequence[str] | Non
     file: one bad file does not hide the other runs."""
     rows = []
     chosen = runs.discover_runs(runs_root)
-    _refuse_unknown("run", runs_filter, [run.name for run in chosen], runs_root)
+    _warn_unknown("run", runs_filter, [run.name for run in chosen], runs_root)
     if names:
-        _refuse_unknown("evaluation", names, sorted({name for run in chosen for name in run.eval_names()}), runs_root)
+        _warn_unknown("evaluation", names, sorted({name for run in chosen for name in run.eval_names()}), runs_root)
     for run in chosen:
         if runs_filter and run.name not in runs_filter:
             continue

@@ -7,6 +7,8 @@ one-line errors (or, for pandas, converted), never NaN results or empty tables.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import polars as pl
 import pytest
@@ -104,11 +106,14 @@ def test_frames_are_checked_at_the_boundary(runs_root):
 
 
 @pytest.mark.bad_input
-def test_names_that_match_nothing_and_none_as_runs_folder(runs_root):
-    with pytest.raises(ProbscopeError, match="no evaluation named nosuch"):
-        ps.load_evals(runs_root, names=["nosuch"])
-    with pytest.raises(ProbscopeError, match="no run named nosuch"):
-        ps.load_evals(runs_root, runs_filter=["nosuch"])
+def test_names_that_match_nothing_and_none_as_runs_folder(runs_root, caplog):
+    with caplog.at_level(logging.WARNING, logger="probscope"):
+        assert ps.load_evals(runs_root, names=["nosuch"]).is_empty()
+        assert ps.load_evals(runs_root, runs_filter=["nosuch"]).is_empty()
+    assert "no evaluation named nosuch (evaluations: none)" in caplog.text
+    assert "no run named nosuch (runs: base, dft, sft)" in caplog.text
+    with pytest.raises(ProbscopeError, match="pass a list, not the string 'sft'"):
+        ps.load_evals(runs_root, runs_filter="sft")
     for call in (lambda: ps.load_tokens(None), lambda: ps.load_evals(None), lambda: ps.check_runs(None)):
         with pytest.raises(ProbscopeError, match="runs directory: expected a path, found None"):
             call()
