@@ -19,7 +19,7 @@ _LAZY_API = {
          "at_last_step", "step_histograms", "extreme_bin_shares", "load_pair", "same_tokenizer", "token_movers",
          "left_behind_by_role", "left_behind_table", "left_behind_tokens", "end_of_reply", "diagnose",
          "distribution_statistics", "pairwise_statistics", "gradient_weights", "gradient_mass_by_bin",
-         "class_histogram", "distribution_summary", "paired_bins"),
+         "class_histogram", "distribution_summary", "paired_bins", "token_alignment"),
         "probscope.analysis",
     ),
     **dict.fromkeys(("load_evals", "accuracy_curves", "load_lm_eval_results", "evaluate_runs", "grade_all",

@@ -19,6 +19,9 @@ from pathlib import Path
 from probscope.errors import ProbscopeError
 from probscope.runs import (
     CHECKPOINTS,
+    EVAL_DONE,
+    EVAL_PLAN,
+    EVALS,
     MANIFEST,
     PROBE_DONE,
     PROBES,
@@ -43,6 +46,8 @@ class Finding:
 
 
 def check_runs(root: str | os.PathLike) -> list[Finding]:
+    if not isinstance(root, (str, os.PathLike)):
+        raise ProbscopeError(f"runs directory: expected a path, found {root!r}")
     root = Path(root)
     if not root.is_dir():
         raise ProbscopeError(f"{root}: not a runs directory (it does not exist or is a file)")
@@ -59,12 +64,15 @@ def check_runs(root: str | os.PathLike) -> list[Finding]:
 def check_run(run: Run) -> list[Finding]:
     try:
         manifest = run.read_manifest()
-    except ProbscopeError as e:
-        return [Finding("corrupt", run.manifest_path, str(e).removeprefix(f"{run.manifest_path}: "),
+    except (ProbscopeError, UnicodeDecodeError) as e:
+        problem = "not UTF-8 text" if isinstance(e, UnicodeDecodeError) else \
+            str(e).removeprefix(f"{run.manifest_path}: ")
+        return [Finding("corrupt", run.manifest_path, problem,
                         f"repair the file, or delete {run.root} and rebuild the run")]
     findings = _check_training_state(run, manifest.status)
-    findings += _check_checkpoints(run)
+    findings += _check_checkpoints(run, manifest.method)
     findings += _check_probes(run, manifest.data)
+    findings += _check_evals(run)
     return findings
 
 
@@ -80,7 +88,7 @@ def _check_training_state(run: Run, status: str) -> list[Finding]:
     return []
 
 
-def _check_checkpoints(run: Run) -> list[Finding]:
+def _check_checkpoints(run: Run, method: str) -> list[Finding]:
     findings = []
     if not run.checkpoints_dir.is_dir():
         return [Finding("missing", run.checkpoints_dir, "the run has no checkpoints folder",
@@ -91,7 +99,8 @@ def _check_checkpoints(run: Run) -> list[Finding]:
                                     f"delete {path}; rerun training to write it again"))
         elif path.is_symlink() and not path.exists():
             findings.append(Finding("missing", path, f"links to {os.readlink(path)}, which no longer exists",
-                                    "probscope add-run again with the checkpoints' new location"))
+                                    f"probscope add-run {run.name} --method {method} --checkpoints NEW_LOCATION "
+                                    f"--runs {run.root.parent}"))
         elif path.is_dir() and not is_checkpoint(path):
             findings.append(Finding("half-written", path, "no config.json: an interrupted or foreign folder",
                                     f"delete {path}"))
@@ -129,6 +138,9 @@ def _check_probes(run: Run, train_data: str | None) -> list[Finding]:
 
     findings = []
     checkpoints = set(run.checkpoint_steps())
+    if checkpoints and not run.probe_datasets():
+        findings.append(Finding("missing", run.root / PROBES, "a run whose checkpoints were never probed",
+                                f"probscope probe --run {run.root} --data {train_data or 'FILE'}"))
     for dataset in run.probe_datasets():
         data_hint = train_data if dataset == "train" and train_data else "FILE"
         command = f"probscope probe --run {run.root} --data {data_hint} --dataset {dataset}"
@@ -160,6 +172,63 @@ def _check_probes(run: Run, train_data: str | None) -> list[Finding]:
                                     f"checkpoints not probed on '{dataset}': steps {', '.join(map(str, missing))}",
                                     command))
     return findings
+
+
+def _check_evals(run: Run) -> list[Finding]:
+    """Each evaluation folder: finished (a readable summary) with all its shards whole, else the fix."""
+    findings = []
+    for name in run.eval_names():
+        for path in sorted((run.root / EVALS / name).iterdir()):
+            try:
+                step_of(path)
+            except ProbscopeError:
+                continue
+            command = f"probscope eval --runs {run.root.parent} --runs-filter {run.name} --steps {step_of(path)} " \
+                      f"--benchmark {_benchmark(path)} --name {name}"
+            problem = _eval_problem(path)
+            if problem is not None:
+                kind, what = problem
+                fix = command if kind == "half-written" else f"delete {path / EVAL_DONE}, then {command}"
+                findings.append(Finding(kind, path, what, fix + "  (finished shards are kept)"))
+    return findings
+
+
+def _eval_problem(path: Path) -> tuple[str, str] | None:
+    """(kind, problem) of an evaluation folder, or None when it is finished and whole."""
+    import pyarrow.parquet as pq
+
+    done = path / EVAL_DONE
+    if not done.is_file():
+        return "half-written", "an interrupted evaluation (no completion marker)"
+    try:
+        summary = json.loads(done.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return "corrupt", f"{EVAL_DONE} is not valid JSON"
+    if not isinstance(summary, dict):
+        return "corrupt", f"{EVAL_DONE} is not an evaluation summary (a JSON object)"
+    parts = sorted(path.glob("part-*.parquet"))
+    if not parts:
+        return "corrupt", "no shard (part-*.parquet) beside its summary"
+    problems, shard_size = summary.get("problems"), summary.get("shard_size")
+    if isinstance(problems, int) and isinstance(shard_size, int) and shard_size > 0:   # older summaries lack it
+        expected = -(-problems // shard_size)
+        if len(parts) != expected:
+            return "corrupt", f"{len(parts)} of {expected} shards present"
+    for part in parts:
+        try:
+            pq.read_metadata(part)
+        except Exception:   # pyarrow raises several types for a damaged footer
+            return "corrupt", f"{part.name} is truncated or not a Parquet file"
+    return None
+
+
+def _benchmark(path: Path) -> str:
+    """The benchmark an evaluation folder was started with (its plan), else a placeholder."""
+    try:
+        plan = json.loads((path / EVAL_PLAN).read_text(encoding="utf-8"))
+        return str(plan["benchmark"]) if isinstance(plan, dict) and "benchmark" in plan else "BENCHMARK"
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return "BENCHMARK"
 
 
 def _newest_mtime(checkpoint: Path) -> float:

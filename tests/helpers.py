@@ -50,6 +50,7 @@ EOS_LEFT_BEHIND: dict[str, float] = {"base": 0.9, "sft": 0.0, "dft": 0.6}
 RUN_STEPS: dict[str, tuple[int, ...]] = {"base": (0,), "sft": (5, 10), "dft": (5, 10)}
 UNFINISHED = ("sft", 20)
 EXAMPLES, TOKENS_PER_EXAMPLE = 40, 30
+DATASET_SEED = 1   # the probed tokens: one dataset, the same at every run and step
 
 
 def build_fixture_runs(root: Path, *, seed: int = 0) -> Path:
@@ -70,7 +71,8 @@ def probe_table(method: str, step: int, rng: np.random.Generator) -> pl.DataFram
     """One probe table with schema.TOKEN_COLUMNS, p drawn from the method's shape."""
     n = EXAMPLES * TOKENS_PER_EXAMPLE
     last = np.arange(n) % TOKENS_PER_EXAMPLE == TOKENS_PER_EXAMPLE - 1
-    token_ids = np.where(last, EOS, rng.integers(0, EOS, n))
+    # the same tokens at every run and step (one dataset, one tokenizer), as paired analyses require
+    token_ids = np.where(last, EOS, np.random.default_rng(DATASET_SEED).integers(0, EOS, n))
     roles = [VOCAB[i][1] for i in token_ids]
     stylistic = np.isin(roles, schema.STYLISTIC_ROLES)
     low_styl, low_other, a, b = SHAPES[method]
@@ -99,8 +101,8 @@ def probe_table(method: str, step: int, rng: np.random.Generator) -> pl.DataFram
     )
 
 
-def _write_probe(run: Run, step: int, table: pl.DataFrame, *, finished: bool) -> None:
-    probe_dir = run.probe_dir(step)
+def _write_probe(run: Run, step: int, table: pl.DataFrame, *, finished: bool, dataset: str = "train") -> None:
+    probe_dir = run.probe_dir(step, dataset)
     half = table.height // 2
     write_parquet_atomic(table[:half], probe_dir / part_name(rank=0, shard=0))
     write_parquet_atomic(table[half:], probe_dir / part_name(rank=0, shard=1))

@@ -15,7 +15,7 @@ from probscope.analysis.listings import lowest_bin_tokens, role_shares, stylisti
 from probscope.analysis.movers import load_pair, same_tokenizer, token_movers
 from probscope.analysis.stats import distribution_statistics, pairwise_statistics
 from probscope.analysis.steps import at_last_step, extreme_bin_shares, step_histograms
-from probscope.analysis.summary import distribution_summary, paired_bins
+from probscope.analysis.summary import distribution_summary, paired_bins, token_alignment
 from probscope.analysis.tokens import load_tokens, select_steps, series_columns
 from probscope.probe.table import scan_probe_table
 
@@ -26,5 +26,5 @@ __all__ = [
     "left_behind_tokens", "load_dynamics", "load_pair", "load_tokens", "lowest_bin_tokens", "paired_bins",
     "pairwise_statistics", "probability_histogram", "probe_signature", "role_shares", "runs_overview",
     "same_tokenizer", "scan_probe_table", "select_steps", "series_columns", "step_histograms", "stylistic_shares",
-    "token_movers",
+    "token_alignment", "token_movers",
 ]

@@ -24,10 +24,12 @@ from probscope.analysis.left_behind import (
     OCCURRENCES,
     REPLIES,
     SHARE_BELOW,
+    TRUNCATED,
     end_of_reply,
     left_behind_by_role,
     left_behind_tokens,
 )
+from probscope.analysis.steps import unprobed_last_checkpoints
 from probscope.analysis.tokens import load_tokens
 from probscope.checks import check_count, check_probability
 from probscope.runs import DEFAULT_PROBE_DATASET
@@ -58,7 +60,7 @@ def diagnose(
     ends = {row[schema.RUN]: row for row in end_of_reply(tokens, below=below, by=by).iter_rows(named=True)}
     mine = ends[run]
     line = (f"end of reply ({mine[END_TOKEN]!r}): p < {below:g} in {mine[SHARE_BELOW]:.0%} of "
-            f"{mine[REPLIES]} replies under {run}")
+            f"{mine[REPLIES]} replies under {run}" + (f" ({mine[TRUNCATED]} cut off before it)" if mine[TRUNCATED] else ""))
     if other:
         line += f" vs {ends[other][SHARE_BELOW]:.0%} of {ends[other][REPLIES]} under {other}"
     lines.append(line)
@@ -73,4 +75,4 @@ def diagnose(
     listing = left_behind_tokens(tokens.filter(pl.col(schema.RUN) == run), below=below, by=by, top=top)
     parts = [f"{token!r} {count} of {seen}" for token, count, seen in listing.select(schema.TOKEN, COUNT, OCCURRENCES).iter_rows()]
     lines.append(f"tokens most often left behind under {run}: {', '.join(parts) or 'none'}")
-    return "\n".join(lines)
+    return "\n".join(lines + unprobed_last_checkpoints(runs_root, names, dataset))

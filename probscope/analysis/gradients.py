@@ -21,7 +21,8 @@ import polars as pl
 
 from probscope import schema
 from probscope.analysis.histograms import BIN, BIN_LABEL, bins
-from probscope.checks import check_number
+from probscope.checks import check_number, check_tokens, check_valid_p
+from probscope.errors import ProbscopeError
 
 DEFAULT_FLOOR = 0.1   # dft-floor's default floor
 DEFAULT_Q = 0.5       # power's default exponent
@@ -52,6 +53,7 @@ def gradient_weights(
 ) -> pl.DataFrame | pl.LazyFrame:
     """`tokens` plus grad_sq and, per objective, its logit-view weight w_* and RL-view weight rl_w_* = w/p."""
     weights = weight_expressions(floor, q)
+    tokens = check_tokens("tokens", tokens, [schema.P, schema.SUM_P2])
     grad_sq = (1.0 - 2.0 * pl.col(schema.P) + pl.col(schema.SUM_P2)).clip(lower_bound=0.0)   # float32 Σp² rounding
     return tokens.with_columns(
         grad_sq.alias(GRAD_SQ),
@@ -72,6 +74,11 @@ def gradient_mass_by_bin(
     Σ w²·(1 − 2p + Σp²) falling in the bin (mass_share), beside the bin's share of tokens."""
     by = list(by)
     weights = weight_expressions(floor, q)
+    unknown = [name for name in objectives if name not in weights]
+    if isinstance(objectives, str) or unknown or not objectives:
+        raise ProbscopeError(f"objectives={objectives!r}: use a list of {', '.join(weights)}")
+    tokens = check_tokens("tokens", tokens, [schema.P, schema.SUM_P2, *by])
+    check_valid_p("tokens", tokens)   # a NaN p has no bin: it would silently leave the shares
     grad_sq = (1.0 - 2.0 * pl.col(schema.P) + pl.col(schema.SUM_P2)).clip(lower_bound=0.0)
     sums = (
         tokens.lazy()

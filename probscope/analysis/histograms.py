@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import polars as pl
 
 from probscope import schema
+from probscope.checks import check_tokens
 from probscope.errors import ProbscopeError
 
 # columns of the histogram table
@@ -39,6 +40,7 @@ def probability_histogram(
 ) -> pl.DataFrame:
     """Per group of `by` and per bin: count and percent of the group's tokens (sorted by group, bin)."""
     by = list(by)
+    tokens = check_tokens("tokens", tokens, [*by, schema.P])
     counts = (
         tokens.lazy()
         .group_by(*by, schema.bin_index(pl.col(schema.P)).alias(BIN))

@@ -21,7 +21,7 @@ import polars as pl
 
 from probscope import schema
 from probscope.analysis.histograms import COUNT
-from probscope.checks import check_count, check_probability
+from probscope.checks import check_count, check_probability, check_tokens
 
 DEFAULT_BELOW = 0.1
 OCCURRENCES = "occurrences"    # target tokens of the group
@@ -29,6 +29,7 @@ BELOW = "below"                # of which p < `below`
 SHARE_BELOW = "share_below"    # below / occurrences
 REPLIES = "replies"            # examples (each ends with one end-of-reply token)
 END_TOKEN = "end_token"        # the most common last target token of the group's replies
+TRUNCATED = "truncated"        # replies cut off before their end token (their last token is another)
 RANK = "rank"
 END_OF_REPLY = "end of reply"  # the role column's value of the reply-ending token's row in left_behind_table
 
@@ -39,6 +40,7 @@ def left_behind_by_role(
     """Per group of `by` and role: occurrences, how many have p < `below`, and that share (highest first)."""
     check_probability("below", below)
     by = list(by)
+    tokens = check_tokens("tokens", tokens, [*by, schema.ROLE, schema.P])
     return (
         tokens.lazy()
         .group_by(*by, schema.ROLE)
@@ -54,21 +56,30 @@ def end_of_reply(
 ) -> pl.DataFrame:
     """Per group: replies, their most common last token, and the share of replies whose last token has p < `below`.
 
-    A reply is one example of one run and step; its last target token is the one at its highest position.
+    A reply is one example of one run and step; its last target token is the one at its highest position. A
+    reply whose last token is not the group's end token was cut off (max_length) before its end: it is counted
+    in `truncated`, not among the replies, whose share below would otherwise mix in ordinary tokens.
     """
     check_probability("below", below)
     by = list(by)
+    tokens = check_tokens("tokens", tokens, [*by, schema.RUN, schema.STEP, schema.EXAMPLE_ID, schema.POSITION,
+                                             schema.TOKEN_ID, schema.TOKEN, schema.P])
     last = (tokens.lazy()
             .filter(pl.col(schema.POSITION) == pl.col(schema.POSITION).max()
                     .over(schema.RUN, schema.STEP, schema.EXAMPLE_ID)))
+    end_id = last.group_by(by).agg(pl.col(schema.TOKEN_ID).mode().sort().first().alias("_end_id"))
+    ended = pl.col(schema.TOKEN_ID) == pl.col("_end_id")
     return (
-        last.group_by(by)
+        last.join(end_id, on=by, nulls_equal=True)
+        .group_by(by)
         .agg(
-            pl.len().cast(pl.Int64).alias(REPLIES),
-            pl.col(schema.TOKEN).mode().sort().first().alias(END_TOKEN),
-            (pl.col(schema.P) < below).sum().cast(pl.Int64).alias(BELOW),
+            ended.sum().cast(pl.Int64).alias(REPLIES),
+            pl.col(schema.TOKEN).filter(ended).first().alias(END_TOKEN),
+            ((pl.col(schema.P) < below) & ended).sum().cast(pl.Int64).alias(BELOW),
+            (~ended).sum().cast(pl.Int64).alias(TRUNCATED),
         )
         .with_columns((pl.col(BELOW) / pl.col(REPLIES)).alias(SHARE_BELOW))
+        .select(*by, REPLIES, END_TOKEN, BELOW, SHARE_BELOW, TRUNCATED)
         .sort(by)
         .collect()
     )
@@ -93,6 +104,7 @@ def left_behind_tokens(
     check_probability("below", below)
     check_count("top", top, optional=True)
     by = list(by)
+    tokens = check_tokens("tokens", tokens, [*by, schema.TOKEN_ID, schema.TOKEN, schema.ROLE, schema.P])
     listing = (
         tokens.lazy()
         .group_by(*by, schema.TOKEN_ID, schema.TOKEN, schema.ROLE)

@@ -20,7 +20,7 @@ import polars as pl
 
 from probscope import schema
 from probscope.analysis.histograms import COUNT
-from probscope.checks import check_count, check_number, check_probability
+from probscope.checks import check_count, check_number, check_probability, check_tokens
 from probscope.errors import ProbscopeError
 
 LOWEST_BIN_UPPER = schema.BIN_EDGES[1]   # the paper's lowest bin: p < 1e-4
@@ -61,7 +61,7 @@ def lowest_bin_tokens(
         raise ProbscopeError(f"lower={lower!r} >= upper={upper!r}: no p lies in [lower, upper); "
                              "pass lower < upper (upper=None for the tail p >= lower)")
     by = list(by)
-    listing = tokens.lazy()
+    listing = check_tokens("tokens", tokens, [*by, schema.P, schema.TOKEN_ID, schema.TOKEN, schema.ROLE]).lazy()
     if upper is not None:
         listing = listing.filter(pl.col(schema.P) < upper)
     if lower is not None:

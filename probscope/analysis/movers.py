@@ -24,7 +24,7 @@ import polars as pl
 from probscope import schema
 from probscope.analysis.catalog import find_runs
 from probscope.analysis.tokens import load_tokens
-from probscope.checks import check_count
+from probscope.checks import check_count, check_tokens
 from probscope.errors import ProbscopeError
 from probscope.runs import DEFAULT_PROBE_DATASET, Run
 
@@ -56,6 +56,8 @@ def token_movers(
         raise ProbscopeError(f"token movers: by='{by}' is not one of {', '.join(BY)}")
     check_count("top", top, optional=True)
     check_count("min_count", min_count)
+    before, after = (check_tokens(name, frame, [*BY[by], schema.P])
+                     for name, frame in (("before", before), ("after", after)))
     if by == "token":
         check_token_ids_agree(before, after)
     keys = list(BY[by])

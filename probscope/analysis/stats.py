@@ -33,7 +33,7 @@ import numpy as np
 import polars as pl
 
 from probscope import schema
-from probscope.checks import check_confidence, check_count
+from probscope.checks import check_confidence, check_count, check_tokens, check_valid_p
 from probscope.errors import ProbscopeError
 
 STATISTIC = "statistic"
@@ -244,6 +244,8 @@ def _method_rank(method: str | None) -> int:
 
 
 def _collect(frame: pl.DataFrame | pl.LazyFrame, label: str) -> pl.DataFrame:
+    frame = check_tokens(f"sample '{label}'", frame, [schema.EXAMPLE_ID, schema.P, schema.LOGP])
+    check_valid_p(f"sample '{label}'", frame)
     sample = frame.lazy().select(schema.EXAMPLE_ID, schema.P, schema.LOGP).collect()
     if sample.height < 4:   # skewness and kurtosis need four values
         raise ProbscopeError(f"statistics: sample '{label}' has {sample.height} token(s); need at least 4")

@@ -5,6 +5,7 @@
     ps.step_histograms(tokens)          # method, run, step, bin, ..., percent: one histogram per probed step
     ps.extreme_bin_shares(tokens)       # method, run, step, lowest_share, highest_share
     ps.at_last_step(tokens)             # each run's tokens at its last loaded step
+    unprobed_last_checkpoints("runs", ["dft"])   # notes when a run's last checkpoint is not probed yet
 
 The lowest bin is the paper's p < 1e-4, the highest [0.9, 1.0]: DFT's polarization shows as both
 shares growing with the step, SFT's as the highest growing while the lowest shrinks.
@@ -12,10 +13,15 @@ shares growing with the step, SFT's as the highest growing while the lowest shri
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
+
 import polars as pl
 
 from probscope import schema
+from probscope.analysis.catalog import find_runs
 from probscope.analysis.histograms import BIN, probability_histogram
+from probscope.runs import DEFAULT_PROBE_DATASET
 
 TRAJECTORY = (schema.METHOD, schema.RUN, schema.STEP)   # one histogram per (run, step), method kept for colour
 LOWEST_SHARE = "lowest_share"     # share of the step's tokens in the lowest bin (p < 1e-4)
@@ -54,3 +60,16 @@ def extreme_bin_shares(tokens: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     )
 
 
+
+
+def unprobed_last_checkpoints(runs_root: str | os.PathLike, names: Sequence[str] | None,
+                              dataset: str = DEFAULT_PROBE_DATASET) -> list[str]:
+    """One note per run (of `names`, or all) whose last checkpoint is later than its last probed step: what
+    reads "the final step" then reads an earlier one, and says so."""
+    notes = []
+    for run in find_runs(runs_root, names):
+        saved, probed = run.checkpoint_steps(), run.probed_steps(dataset)
+        if saved and probed and saved[-1] > probed[-1]:
+            notes.append(f"note: {run.name}'s last checkpoint, step {saved[-1]}, is not probed on '{dataset}': this "
+                         f"reads step {probed[-1]} (probscope probe --run {run.root} --dataset {dataset} --data FILE)")
+    return notes

@@ -6,6 +6,7 @@
     a = ps.load_tokens("runs", steps={"sft": 5})
     b = ps.load_tokens("runs", steps={"sft": 10})
     ps.paired_bins(a, b)                   # Figure-2 bin under a x bin under b: count, percent
+    ps.token_alignment(a, b)               # paired positions, and how many hold different token ids
 
 Polarization is the share of tokens in Figure 2's lowest bin (p < 1e-4) plus its highest (p >= 0.9):
 DFT pushes tokens to both ends, SFT mostly to the top.
@@ -14,11 +15,13 @@ DFT pushes tokens to both ends, SFT mostly to the top.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import polars as pl
 
 from probscope import schema
 from probscope.analysis.histograms import BIN, BIN_LABEL, COUNT, PERCENT, bins
+from probscope.checks import check_tokens
 from probscope.errors import ProbscopeError
 
 SERIES = (schema.METHOD, schema.RUN, schema.STEP)
@@ -59,14 +62,22 @@ def distribution_summary(tokens: pl.DataFrame | pl.LazyFrame, *, by: Sequence[st
     return summary.drop("_invalid")
 
 
-def paired_bins(a: pl.DataFrame | pl.LazyFrame, b: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+def paired_bins(a: pl.DataFrame | pl.LazyFrame, b: pl.DataFrame | pl.LazyFrame, *,
+                mismatched: str = "refuse") -> pl.DataFrame:
     """Tokens of `a` and `b` (one checkpoint each) matched by example and position, counted per (bin under a,
     bin under b): every pair of Figure-2 bins, zeros included, with count and percent of the matched tokens
-    (percent null when nothing matched). Cells off the diagonal are tokens whose bin changed."""
-    first, second = (frame.lazy().select(*PAIR_KEYS, schema.bin_index(pl.col(schema.P)).alias(column))
-                     for frame, column in ((a, BIN_A), (b, BIN_B)))
-    counts = (first.join(second, on=list(PAIR_KEYS))
-              .group_by(BIN_A, BIN_B).agg(pl.len().cast(pl.Int64).alias(COUNT)).collect())
+    (percent null when nothing matched). Cells off the diagonal are tokens whose bin changed.
+
+    A pair is the same token only when both hold the same token id: two tokenizations of the data (e.g. a
+    tokenizer re-saved by the trainer) shift positions. Pairs whose ids differ are refused (`mismatched=
+    "refuse"`, a one-line error with their share) or left out (`"drop"`); token_alignment counts them."""
+    if mismatched not in ("refuse", "drop"):
+        raise ProbscopeError(f"mismatched={mismatched!r}: use 'refuse' or 'drop'")
+    joined = _pairs(a, b)
+    if mismatched == "refuse":
+        _refuse_mismatched(joined)
+    counts = (joined.filter(pl.col(_SAME_ID)).group_by(BIN_A, BIN_B)
+              .agg(pl.len().cast(pl.Int64).alias(COUNT)).collect())
     _refuse_invalid(counts.filter((pl.col(BIN_A) == schema.INVALID_BIN) | (pl.col(BIN_B) == schema.INVALID_BIN))
                     [COUNT].sum(), "paired tokens")
     labels = bins().select(BIN, BIN_LABEL)
@@ -78,6 +89,48 @@ def paired_bins(a: pl.DataFrame | pl.LazyFrame, b: pl.DataFrame | pl.LazyFrame) 
             .with_columns((100.0 * pl.col(COUNT) / total if total else pl.lit(None, pl.Float64)).alias(PERCENT))
             .sort(BIN_A, BIN_B)
             .select(BIN_A, BIN_B, LABEL_A, LABEL_B, COUNT, PERCENT))
+
+
+class TokenAlignment(NamedTuple):
+    """How the tokens of two checkpoints line up by (example, position)."""
+
+    paired: int        # positions present in both
+    mismatched: int    # of those, positions whose token ids differ
+
+    @property
+    def share(self) -> float:
+        """Fraction of the paired positions whose token ids differ (0.0 when nothing is paired)."""
+        return self.mismatched / self.paired if self.paired else 0.0
+
+
+def token_alignment(a: pl.DataFrame | pl.LazyFrame, b: pl.DataFrame | pl.LazyFrame) -> TokenAlignment:
+    """Positions `a` and `b` share, and how many of them hold different token ids (say so beside a pairing)."""
+    paired, same = _pairs(a, b).select(pl.len(), pl.col(_SAME_ID).sum()).collect().row(0)
+    return TokenAlignment(int(paired), int(paired - (same or 0)))
+
+
+_SAME_ID = "_same_token_id"
+
+
+def _pairs(a: pl.DataFrame | pl.LazyFrame, b: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
+    columns = [*PAIR_KEYS, schema.TOKEN_ID, schema.P]
+    first, second = (check_tokens(name, frame, columns).lazy()
+                     .select(*PAIR_KEYS, pl.col(schema.TOKEN_ID).alias(f"_id_{name}"),
+                             schema.bin_index(pl.col(schema.P)).alias(column))
+                     for frame, name, column in ((a, "a", BIN_A), (b, "b", BIN_B)))
+    return (first.join(second, on=list(PAIR_KEYS))
+            .with_columns((pl.col("_id_a") == pl.col("_id_b")).alias(_SAME_ID)))
+
+
+def _refuse_mismatched(joined: pl.LazyFrame) -> None:
+    paired, same = joined.select(pl.len(), pl.col(_SAME_ID).sum()).collect().row(0)
+    mismatched = paired - (same or 0)
+    if mismatched:
+        raise ProbscopeError(
+            f"paired tokens: {mismatched:,} of {paired:,} ({100 * mismatched / paired:.1f}%) positions hold "
+            "different token ids under the two checkpoints: the data was tokenized differently (another "
+            "tokenizer or tokenization), so positions do not pair; probe both the same way, or pass "
+            "mismatched='drop' to pair only equal ids")
 
 
 def _refuse_invalid(count: int, what: str) -> None:

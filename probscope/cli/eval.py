@@ -28,7 +28,15 @@ def add_eval_command(sub) -> None:
     p.add_argument("--temperature", type=float, default=0.6, help="sampling temperature when k > 1 (default: 0.6)")
     p.add_argument("--top-p", type=float, default=0.95, help="nucleus mass when k > 1 (default: 0.95)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default: 0)")
-    p.add_argument("--max-new-tokens", type=int, help="generation budget (default: the benchmark's)")
+    p.add_argument("--max-new-tokens", type=int, help="generation budget (default: the benchmark's; capped at the "
+                                                       "model's context)")
+    p.add_argument("--prompt-template", help="the prompt around each question, with {question} (default: the "
+                                             "benchmark's; recorded with the results). A model whose tokenizer has a "
+                                             "chat template gets it inside that template; one without gets it as "
+                                             "written, so write what training put before the question (e.g. "
+                                             "'<s> Question: {question}' for a SentencePiece model TRL trained on "
+                                             "'Question: ...' prompts: its BOS, then the space it puts before the "
+                                             "first word)")
     p.add_argument("--limit", type=int, help="only the first N problems")
     p.add_argument("--name", help="directory name of this evaluation (default: the benchmark name); "
                                   "use another to keep results of other settings beside these")
@@ -71,7 +79,8 @@ def _eval(args) -> int:
                           shard_size=args.shard_size)
     start = time.perf_counter()
     results = evaluate_runs(args.runs, args.benchmark, data=args.data, runs_filter=args.runs_filter, steps=steps,
-                            settings=settings, options=options, limit=args.limit, name=args.name)
+                            settings=settings, options=options, limit=args.limit, name=args.name,
+                            prompt_template=args.prompt_template)
     failed = [r for r in results if r.error]
     done = sum(not r.already_done for r in results if not r.error)
     print(f"probscope eval: {done} checkpoint(s) evaluated, {len(results) - done - len(failed)} already done, "

@@ -32,13 +32,22 @@ def add_export_command(sub) -> None:
 def _export(args) -> None:
     import time
 
+    from probscope.analysis.steps import unprobed_last_checkpoints
     from probscope.plots.export import export_figures
+    from probscope.runs.writable import check_directory
 
     start = time.perf_counter()
+    check_directory(args.out, "--out")
+    steps = _parse_steps(args.steps)
+    if isinstance(steps, list) and not args.runs_filter:
+        _say_runs_left_out(args.runs, steps, args.dataset)
     paths = export_figures(
         args.runs, args.out, formats=args.format.split(","), dataset=args.dataset,
-        steps=_parse_steps(args.steps), runs_filter=args.runs_filter, figures=args.figures,
+        steps=steps, runs_filter=args.runs_filter, figures=args.figures,
     )
+    if steps in ("last", "all"):   # figures of one step show each run's last probed step: say when it is not its last
+        for note in unprobed_last_checkpoints(args.runs, None, args.dataset):
+            print(f"probscope export: {note}")
     kinds = ", ".join(sorted({path.suffix.lstrip(".") for path in paths}))
     names = ", ".join(dict.fromkeys(path.stem for path in paths))
     print(f"probscope export: wrote {len(paths)} files ({names} as {kinds}) to {args.out} "
@@ -49,6 +58,22 @@ def _parse_steps(text: str) -> str | list[int]:
     if text in ("last", "all"):
         return text
     try:
-        return [int(step) for step in text.split(",")]
+        steps = [int(step) for step in text.split(",")]
     except ValueError:
         raise ProbscopeError(f"--steps: '{text}' is not 'last', 'all' or comma-separated step numbers") from None
+    if any(step < 0 for step in steps):
+        raise ProbscopeError(f"--steps: '{text}': steps are whole numbers >= 0")
+    return steps
+
+
+def _say_runs_left_out(runs_root: str, steps: list[int], dataset: str) -> None:
+    """Runs with probes, none at `steps`, are left out of the figures: a line says which (not silence)."""
+    from probscope.analysis.catalog import find_runs
+    from probscope.analysis.tokens import select_steps
+
+    picked = select_steps(runs_root, steps=steps, dataset=dataset)   # a step no run has: an error here
+    left_out = [f"{run.name} ({', '.join(map(str, run.probed_steps(dataset)))})" for run in find_runs(runs_root)
+                if run.name not in picked and run.probed_steps(dataset)]
+    if left_out:
+        print(f"probscope export: no probe at step(s) {', '.join(map(str, steps))} in {len(left_out)} run(s), left "
+              f"out: {'; '.join(left_out)}")

@@ -35,8 +35,11 @@ def _grade(args) -> None:
     from probscope.evaluate.grading import REASONS, gold_from_solution, gold_text, grade_all
     from probscope.evaluate.metrics import summarize
     from probscope.runs import write_text_atomic
+    from probscope.runs.writable import ensure_writable_file
 
     start = time.perf_counter()
+    if args.out:
+        ensure_writable_file(args.out, "--out")   # before grading, not after it
     rows = read_records(args.file)
     if not rows:
         raise ProbscopeError(f"{args.file}: no rows")
@@ -50,6 +53,11 @@ def _grade(args) -> None:
         if not preds:
             raise ProbscopeError(f"{args.file}: row {line}: field {args.pred_field!r} is an empty list")
         gold = gold_from_solution(row[args.gold_field]) if args.gold_from_solution else gold_text(row[args.gold_field])
+        if gold is None:   # counting it as a wrong answer would lower every score silently
+            raise ProbscopeError(f"{args.file}: row {line}: no reference answer in field {args.gold_field!r} "
+                                 f"(found {row[args.gold_field]!r}"
+                                 + ("; a solution needs a \\boxed{} or '#### N'" if args.gold_from_solution else "")
+                                 + ")")
         predictions += ["" if p is None else str(p) for p in preds]
         golds += [gold] * len(preds)
         owners += [(line, j) for j in range(len(preds))]
@@ -58,6 +66,7 @@ def _grade(args) -> None:
     for (line, _), grade in zip(owners, grades):
         per_row.setdefault(line, []).append(grade.correct)
     k = min(len(flags) for flags in per_row.values())
+    most = max(len(flags) for flags in per_row.values())
     summary = summarize(list(per_row.values()), k=k)
     reasons = Counter(g.reason for g in grades if g.reason)
     if args.out:
@@ -67,6 +76,10 @@ def _grade(args) -> None:
             for (line, j), g, gold in zip(owners, grades, golds)))
     accuracy = sum(g.correct for g in grades) / len(grades)
     print(f"{len(per_row)} problems, {len(grades)} samples (k={k}) graded in {time.perf_counter() - start:.1f} s")
+    if most != k:
+        short = sum(len(flags) < most for flags in per_row.values())
+        print(f"note: rows hold {k} to {most} predictions ({short} rows fewer than {most}): Average@{k} averages "
+              f"each row's own predictions, pass@{k} is estimated from all of them")
     print(f"accuracy (all samples): {accuracy:.4f}")
     print(f"Average@{k}: {summary['average_at_k']:.4f}  95% CI [{summary['average_at_k_lo']:.4f}, "
           f"{summary['average_at_k_hi']:.4f}]")

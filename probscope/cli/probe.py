@@ -11,6 +11,7 @@ recipes). Defaults and help live there.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from probscope.cli.commands import COMMANDS, add_dataclass_flags, flag_fields
@@ -64,9 +65,12 @@ def _probe_run(cfg, fmt) -> None:
 def _probe_model(cfg, fmt) -> None:
     from probscope import runs
     from probscope.data import encode_file
+    from probscope.data.trl_parity import written_by_trl_sft
     from probscope.models import adapter_base, has_tokenizer, is_adapter, load_tokenizer, require_model_dir
     from probscope.probe import probe_checkpoint
+    from probscope.runs.writable import check_directory
 
+    check_directory(cfg.out, "--out")   # before any weights load
     model = require_model_dir(cfg.model)
     try:
         model_step = runs.step_of(model)          # a checkpoint directory step-N
@@ -76,6 +80,10 @@ def _probe_model(cfg, fmt) -> None:
     # a LoRA adapter saved without a tokenizer uses its base model's
     source = cfg.tokenizer or (adapter_base(model) if is_adapter(model) and not has_tokenizer(model) else model)
     tokenizer = load_tokenizer(source, trust_remote_code=cfg.trust_remote_code)
+    if fmt.tokenization is None and written_by_trl_sft(model):
+        print(f"probscope probe: {model} was written by TRL's SFTTrainer: tokenizing as it did "
+              "(--tokenization probscope for probscope's rendering)")
+        fmt = dataclasses.replace(fmt, tokenization="trl")
     examples = encode_file(cfg.data, tokenizer, fmt, limit=cfg.limit)
     summary = probe_checkpoint(
         model, examples, cfg.out, tokenizer=tokenizer, trust_remote_code=cfg.trust_remote_code,

@@ -37,6 +37,12 @@ How a conversation becomes tokens (kinds other than "text"):
 "text" kind: the whole text is a target except the first token (nothing predicts it); BOS is prepended
 when the tokenizer has one. No EOS is appended.
 
+tokenization="trl" (DataFormat.tokenization; what add-run records for checkpoints TRL's SFTTrainer wrote):
+none of the above; the rows go through TRL's own dataset preparation (probscope/data/trl_parity.py), so
+the ids are exactly those TRL trained on: a text prompt tokenized with the tokenizer's special tokens,
+EOS appended to a text completion, the completion (a chat row's last assistant turn) as targets. Roles
+are None. example_id is the same in both tokenizations.
+
 example_id: the first 16 hex digits of sha1 over the canonical JSON of what the format read (prompt
 turns and reply, or the text) — not the row index, the tokenizer or the system prompt — so it is the
 same across runs, tokenizers and processes. A repeated record gets "#2", "#3", ... in order of appearance.

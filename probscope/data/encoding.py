@@ -24,6 +24,7 @@ from probscope.data.formats import (
     read_turns,
 )
 from probscope.data.sources import read_records
+from probscope.data.trl_parity import trl_rows, trl_tokenize
 from probscope.errors import ProbscopeError, first_line
 from probscope.schema import ROLES
 
@@ -56,6 +57,7 @@ def prompt_messages(turns: Turns, fmt: DataFormat) -> list[dict]:
 
 # ---- encoding -----------------------------------------------------------------------------------------
 _CHUNK = 256   # records rendered and tokenized per batch call (the fast tokenizer batches in Rust)
+_STATS = ("truncated", "dropped", "no_targets", "no_end_of_turn", "merged_at_prompt_end")   # counts for the log
 
 
 def encode_file(path: str | Path, tokenizer, fmt: DataFormat, limit: int | None = None) -> list[EncodedExample]:
@@ -73,9 +75,11 @@ def encode_records(records: list[dict], tokenizer, fmt: DataFormat, *, source: s
         raise ProbscopeError(f"{type(tokenizer).__name__} is not a fast tokenizer: character offsets are needed "
                              "to find the reply; load it with AutoTokenizer (use_fast=True)")
     kind = _resolve_kind(records, fmt, source)
+    if fmt.tokenization == "trl":
+        return _encode_like_trl(records, tokenizer, fmt, kind, source)
     encode_chunk = _encode_text_chunk if kind == "text" else _encode_chat_chunk
     template = None if kind == "text" else _chat_template(tokenizer, fmt)
-    stats = {"truncated": 0, "dropped": 0, "no_targets": 0, "no_end_of_turn": 0, "merged_at_prompt_end": 0}
+    stats = dict.fromkeys(_STATS, 0)
     examples: list[EncodedExample] = []
     seen: dict[str, int] = {}
     with tqdm(total=len(records), desc=f"encoding {Path(source).name}", unit="row", leave=False,
@@ -87,6 +91,23 @@ def encode_records(records: list[dict], tokenizer, fmt: DataFormat, *, source: s
                 if example is not None:
                     examples.append(_unique_id(example, seen))
             bar.update(len(chunk))
+    _log_summary(source, len(records), len(examples), fmt, stats)
+    return examples
+
+
+def _encode_like_trl(records: list[dict], tokenizer, fmt: DataFormat, kind: str, source: str
+                     ) -> list[EncodedExample]:
+    """TRL's SFTTrainer's own tokenization (probscope.data.trl_parity), then max_length as everywhere."""
+    rows, contents = trl_rows(records, fmt, kind, source)
+    template = None if kind == "text" or fmt.chat_template is None else _chat_template(tokenizer, fmt)
+    stats = dict.fromkeys(_STATS, 0)
+    examples: list[EncodedExample] = []
+    seen: dict[str, int] = {}
+    for content, (ids, labels) in zip(contents, trl_tokenize(rows, tokenizer, template, source)):
+        target_mask = [i > 0 and label != -100 for i, label in enumerate(labels)]
+        example = _fit(_example_id(content), ids, target_mask, None, fmt, stats)
+        if example is not None:
+            examples.append(_unique_id(example, seen))
     _log_summary(source, len(records), len(examples), fmt, stats)
     return examples
 

@@ -42,12 +42,19 @@ class DataFormat:
                 "tokenizer's EOS appended to the raw reply after the templated prompt: the DFT authors' recipe)"})
     system_prompt: str | None = field(default=None, metadata={
         "help": "system message put before the prompt (rows that bring their own keep theirs)"})
+    tokenization: str | None = field(default=None, metadata={
+        "choices": ["probscope", "trl"],
+        "help": "probscope (the rendering above) or trl (exactly as TRL's SFTTrainer tokenizes: the prompt with the "
+                "tokenizer's special tokens, EOS after a text completion). Default: trl for checkpoints TRL's "
+                "SFTTrainer wrote (its model card says so) and runs add-run registered as such, else probscope"})
 
     def __post_init__(self) -> None:
         if self.kind not in format_kinds():
             raise ProbscopeError(f"unknown data format kind {self.kind!r}: use one of {', '.join(format_kinds())}")
         if self.reply_end not in ("template", "eos"):
             raise ProbscopeError(f"unknown reply_end {self.reply_end!r}: use template or eos")
+        if self.tokenization not in (None, "probscope", "trl"):
+            raise ProbscopeError(f"unknown tokenization {self.tokenization!r}: use probscope or trl")
         if self.overflow not in ("truncate", "drop"):
             raise ProbscopeError(f"unknown overflow {self.overflow!r}: use truncate or drop")
         if self.max_length is not None and self.max_length < 2:

@@ -39,13 +39,28 @@ _Z95 = 1.959964   # normal quantile for lm-eval's standard errors
 _STEP_IN_PATH = re.compile(r"(?:step|checkpoint|ckpt|global_step)[-_]?(\d+)", re.IGNORECASE)
 
 
+def _warn_unknown(what: str, asked: Sequence[str] | None, present: list[str], runs_root) -> None:
+    """A name asked for that is nowhere is said in one line (a warning, not an error: an evaluation not made
+    yet is a normal state for callers that poll), so an empty table is never silent."""
+    if isinstance(asked, str):
+        raise ProbscopeError(f"{what} names: pass a list, not the string {asked!r}")
+    unknown = [name for name in asked or () if name not in present]
+    if unknown:
+        logger.warning("%s: no %s named %s (%ss: %s)", runs_root, what, ", ".join(map(str, unknown)), what,
+                       ", ".join(present) or "none")
+
+
 def load_evals(runs_root: str | os.PathLike, *, runs_filter: Sequence[str] | None = None,
                names: Sequence[str] | None = None) -> pl.DataFrame:
     """Every finished evaluation under `runs_root` as one row per (run, evaluation, step), with its summary.
     A run whose manifest or an evaluation whose summary cannot be read is skipped with a warning naming the
     file: one bad file does not hide the other runs."""
     rows = []
-    for run in runs.discover_runs(runs_root):
+    chosen = runs.discover_runs(runs_root)
+    _warn_unknown("run", runs_filter, [run.name for run in chosen], runs_root)
+    if names:
+        _warn_unknown("evaluation", names, sorted({name for run in chosen for name in run.eval_names()}), runs_root)
+    for run in chosen:
         if runs_filter and run.name not in runs_filter:
             continue
         try:

@@ -17,6 +17,7 @@ A checkpoint that fails to load is reported and skipped; the others are evaluate
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -30,7 +31,7 @@ from pathlib import Path
 import polars as pl
 
 from probscope import devices, runs
-from probscope.checks import check_count
+from probscope.checks import check_count, check_sampling
 from probscope.errors import ProbscopeError, first_line
 from probscope.evaluate.benchmarks import BENCHMARKS, Benchmark, Problem, data_source, load_problems
 from probscope.evaluate.generation import GENERATORS, SamplingSettings
@@ -104,7 +105,9 @@ def evaluate_checkpoint(model_path: str | os.PathLike, bench: Benchmark, problem
     out_dir = Path(out_dir)
     if not problems:
         raise ProbscopeError(f"{bench.name}: no problems to evaluate")
-    plan = _plan(bench, problems, settings, options)
+    settings = within_context(settings, model_path)
+    plan = {**_plan(bench, problems, settings, options), "prompt_template": bench.prompt,
+            "chat_template": "the tokenizer's" if has_chat_template(model_path) else "none (the tokenizer has none)"}
     done = out_dir / runs.EVAL_DONE
     if done.is_file():
         summary = json.loads(done.read_text())
@@ -134,6 +137,43 @@ def evaluate_checkpoint(model_path: str | os.PathLike, bench: Benchmark, problem
     if error is not None:
         return EvalResult(run, step, str(out_dir), error=error)
     return EvalResult(run, step, str(out_dir), json.loads(done.read_text()))
+
+
+def within_context(settings: SamplingSettings, model_path: str | os.PathLike) -> SamplingSettings:
+    """`settings` with the generation budget capped at the model's context (its config's position limit), with a
+    one-line notice: a longer budget only generates past what the model was trained to attend to."""
+    context = model_context(model_path)
+    if context is None or settings.max_new_tokens <= context:
+        return settings
+    logger.warning("%s: generation budget %d tokens capped at the model's context, %d tokens", model_path,
+                   settings.max_new_tokens, context)
+    return dataclasses.replace(settings, max_new_tokens=context)
+
+
+_CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length")
+
+
+def model_context(model_path: str | os.PathLike) -> int | None:
+    """The longest sequence the model's config.json allows, or None when it says nothing (or is unreadable)."""
+    try:
+        config = json.loads((Path(model_path) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    config = {**config.get("text_config", {}), **config} if isinstance(config.get("text_config"), dict) else config
+    values = [config.get(key) for key in _CONTEXT_KEYS]
+    return next((v for v in values if isinstance(v, int) and not isinstance(v, bool) and v > 0), None)
+
+
+def has_chat_template(model_path: str | os.PathLike) -> bool:
+    """Whether the tokenizer saved with the model has a chat template (then generation wraps each prompt in it)."""
+    folder = Path(model_path)
+    if (folder / "chat_template.jinja").is_file() or (folder / "chat_template.json").is_file():
+        return True
+    try:
+        config = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return bool(isinstance(config, dict) and config.get("chat_template"))
 
 
 def _evaluate_shards(model_path, bench: Benchmark, shards: list[list[Problem]], indices: list[int], out_dir: Path,
@@ -189,20 +229,35 @@ def _tokens_in(part: Path) -> int:
 def evaluate_runs(runs_root: str | os.PathLike, benchmark: str, *, data: str | os.PathLike | None = None,
                   runs_filter: Sequence[str] | None = None, steps: Sequence[int] | None = None,
                   settings: SamplingSettings | None = None, options: EvalOptions | None = None,
-                  limit: int | None = None, name: str | None = None) -> list[EvalResult]:
-    """Evaluate every checkpoint (or `steps`) of every run (or those matching `runs_filter`, shell patterns)."""
+                  limit: int | None = None, name: str | None = None,
+                  prompt_template: str | None = None) -> list[EvalResult]:
+    """Evaluate every checkpoint (or `steps`) of every run (or those matching `runs_filter`, shell patterns).
+    `prompt_template` (with {question}) replaces the benchmark's prompt; both are recorded with the results."""
     from fnmatch import fnmatch
 
     check_count("limit", limit, optional=True)
     bench = BENCHMARKS.get(benchmark)
+    if prompt_template is not None:
+        bench = dataclasses.replace(bench, prompt=check_prompt_template(prompt_template))
     settings = settings or SamplingSettings(max_new_tokens=bench.max_new_tokens)
+    check_sampling(settings.k, settings.temperature)
     name = name or bench.name
     runs.validate_run_name(name)   # the evaluation's directory name obeys the rules of a run's
     chosen = runs.discover_runs(runs_root)
+    if isinstance(runs_filter, str):
+        runs_filter = [runs_filter]
+    for pattern in runs_filter or ():
+        if not any(fnmatch(r.name, pattern) for r in chosen):
+            raise ProbscopeError(f"{runs_root}: no run matches --runs-filter {pattern!r} "
+                                 f"(runs: {', '.join(r.name for r in chosen) or 'none'})")
     if runs_filter:
         chosen = [r for r in chosen if any(fnmatch(r.name, pattern) for pattern in runs_filter)]
-        if not chosen:
-            raise ProbscopeError(f"{runs_root}: no run matches {', '.join(runs_filter)}")
+    if steps is not None:
+        saved = {step for run in chosen for step in run.checkpoint_steps()}
+        nowhere = sorted(set(steps) - saved)
+        if nowhere:
+            raise ProbscopeError(f"{runs_root}: no chosen run has a checkpoint at step(s) "
+                                 f"{', '.join(map(str, nowhere))} (steps saved: {', '.join(map(str, sorted(saved)))})")
     problems = load_problems(bench, data, runs_root=runs_root, limit=limit)   # field errors before generating
     logger.info("%s: %d problems from %s, k=%d", bench.name, len(problems), data_source(bench, data, runs_root),
                 settings.k)
@@ -216,6 +271,21 @@ def evaluate_runs(runs_root: str | os.PathLike, benchmark: str, *, data: str | o
             logger.info(result.line())
             results.append(result)
     return results
+
+
+def check_prompt_template(template: str) -> str:
+    """A prompt template holds {question} once and no other field (literal braces doubled: {{}})."""
+    import string
+
+    try:
+        fields = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+    except ValueError as e:
+        raise ProbscopeError(f"--prompt-template {template!r}: {e} (write literal braces as {{{{ }}}})") from None
+    if fields != ["question"]:
+        raise ProbscopeError(f"--prompt-template {template!r}: must hold {{question}} once and no other field "
+                             f"(found: {', '.join('{' + f + '}' for f in fields) or 'none'}); write literal "
+                             "braces as {{ }}")
+    return template
 
 
 def read_samples(out_dir: str | os.PathLike, *, shards: int | None = None) -> pl.DataFrame:

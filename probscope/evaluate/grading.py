@@ -18,6 +18,7 @@ or when more than one worker is asked for. Parsed golds are cached per process.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import signal
@@ -59,6 +60,8 @@ def gold_text(value) -> str | None:
     if isinstance(value, bool):
         return str(value)
     if isinstance(value, float):
+        if not math.isfinite(value):   # NaN (a pandas/Parquet null) or inf: no reference answer
+            return None
         return str(int(value)) if value.is_integer() else repr(value)
     if isinstance(value, int):
         return str(value)

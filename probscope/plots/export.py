@@ -48,7 +48,7 @@ def export_figures(
     """
     from tqdm.auto import tqdm
 
-    formats = [fmt.strip().lower().lstrip(".") for fmt in formats if fmt.strip()]
+    formats = list(dict.fromkeys(fmt.strip().lower().lstrip(".") for fmt in formats if fmt.strip()))   # png,PNG: one
     _check_formats(formats)
     names = list(FIGURES) if figures is None else list(figures)
     for name in names:
@@ -98,6 +98,10 @@ def _filter_runs(runs_root, runs: Sequence[str] | None, patterns: str | Sequence
     patterns = [p.strip() for p in (patterns.split(",") if isinstance(patterns, str) else patterns) if p.strip()]
     names = [run.name for run in find_runs(runs_root, runs)]
     kept = [name for name in names if any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)]
+    unmatched = [pattern for pattern in patterns if not any(fnmatch.fnmatchcase(name, pattern) for name in names)]
+    if unmatched and kept:   # a typo in one part would silently drop the runs it meant
+        raise ProbscopeError(f"{runs_root}: no run matches --runs-filter part {', '.join(unmatched)} "
+                             f"(runs: {', '.join(names)})")
     if not kept:
         raise ProbscopeError(f"{runs_root}: no run matches --runs-filter {','.join(patterns)} (runs: {', '.join(names)})")
     return kept

@@ -22,6 +22,7 @@ from probscope.analysis.histograms import COUNT
 from probscope.analysis.listings import LOWEST_BIN_UPPER, RANK, SHARE, lowest_bin_tokens
 from probscope.analysis.steps import at_last_step
 from probscope.analysis.tokens import series_columns
+from probscope.checks import check_count
 from probscope.plots.registry import FigureWithTable, register_figure
 from probscope.plots.style import display_token, nothing_to_show, panel_axes, plot_series, role_color
 
@@ -35,6 +36,7 @@ def plot_lowest_bin_tokens(
 ) -> Figure:
     """Top `top` tokens of a `lowest_bin_tokens` table per series (one panel, or one of `ax`, each);
     `upper` only labels the x axis."""
+    check_count("top", top)
     if listing.is_empty():   # a model can leave no token that low: say so instead of failing an export
         return nothing_to_show(f"No token has p < {upper:g}", ax)
     group_columns = [column for column in listing.columns if column not in _LISTING_COLUMNS]

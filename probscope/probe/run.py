@@ -15,6 +15,7 @@ without loading its weights; one probed with other data is refused (name another
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 from collections.abc import Sequence
@@ -42,6 +43,7 @@ def probe_run(run_dir: str | os.PathLike, data: str | os.PathLike | None = None,
         if not manifest.data:
             raise ProbscopeError(f"{run.manifest_path}: names no training data ('data'); pass --data FILE")
         data = manifest.data
+    _refuse_vanished(run, steps)
     saved = run.checkpoint_steps()
     if not saved:
         raise ProbscopeError(f"{run.checkpoints_dir}: no finished checkpoint to probe (step-N folders holding "
@@ -53,6 +55,8 @@ def probe_run(run_dir: str | os.PathLike, data: str | os.PathLike | None = None,
     steps = saved if steps is None else sorted(set(steps))
     dataset = dataset_name(data, manifest.data) if dataset is None else check_dataset_name(dataset)
     data_format = data_format if data_format is not None else DataFormat()
+    if data_format.tokenization is None and manifest.config.get("tokenization"):   # recorded by add-run
+        data_format = dataclasses.replace(data_format, tokenization=manifest.config["tokenization"])
     encoded: dict[str, tuple] = {}   # tokenizer identity -> (tokenizer, examples)
     summaries = []
     for step in steps:
@@ -67,6 +71,17 @@ def probe_run(run_dir: str | os.PathLike, data: str | os.PathLike | None = None,
             checkpoint, examples, run.probe_dir(step, dataset), run=run.name, step=step, tokenizer=loaded,
             base_model=manifest.base_model, trust_remote_code=trust_remote_code, **options))
     return summaries
+
+
+def _refuse_vanished(run: runs.Run, steps: Sequence[int] | None) -> None:
+    """A registered checkpoint whose link leads nowhere is an error, not a step silently skipped."""
+    if not run.checkpoints_dir.is_dir():
+        return
+    for link in sorted(run.checkpoints_dir.glob("step-*")):
+        if link.is_symlink() and not link.exists() and (steps is None or runs.step_of(link) in steps):
+            raise ProbscopeError(f"{link}: links to {os.readlink(link)}, which no longer exists; register the "
+                                 f"checkpoints' new location (probscope add-run {run.name} --method "
+                                 f"{run.read_manifest().method} --checkpoints NEW_DIR --runs {run.root.parent})")
 
 
 def dataset_name(data: str | os.PathLike, training_data: str | None) -> str:

@@ -71,7 +71,7 @@ class Manifest:
     method: str                      # objective / algorithm: base, sft, dft, dpo, ...
     base_model: str | None = None    # path or hub name of the starting model (None: trained from scratch)
     data: str | None = None          # training data file
-    seed: int = 0
+    seed: int | None = None          # None: unknown (checkpoints registered with add-run)
     config: dict[str, Any] = field(default_factory=dict)   # the full training config, as plain data
     code_version: str = ""           # probscope version + git commit of the code that trained it
     status: str = "running"          # running | finished
@@ -210,6 +210,8 @@ def is_checkpoint(path: Path) -> bool:
 
 def discover_runs(root: str | os.PathLike) -> list[Run]:
     """All runs directly under `root`, sorted by name. Raises a one-line error if `root` is unusable."""
+    if not isinstance(root, (str, os.PathLike)):
+        raise ProbscopeError(f"runs directory: expected a path, found {root!r}")
     root = Path(root)
     if not root.exists():
         raise ProbscopeError(f"{root}: runs directory does not exist (build the demo runs with `probscope demo --no-serve`)")

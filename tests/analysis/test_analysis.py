@@ -349,8 +349,8 @@ def test_paired_bins_match_a_numpy_crosstab(runs_root):
 
 
 def test_paired_bins_of_disjoint_tokens_are_all_zero():
-    a = pl.DataFrame({schema.EXAMPLE_ID: ["x"], schema.POSITION: [0], schema.P: [0.5]})
-    b = pl.DataFrame({schema.EXAMPLE_ID: ["y"], schema.POSITION: [0], schema.P: [0.5]})
+    a = pl.DataFrame({schema.EXAMPLE_ID: ["x"], schema.POSITION: [0], schema.TOKEN_ID: [3], schema.P: [0.5]})
+    b = pl.DataFrame({schema.EXAMPLE_ID: ["y"], schema.POSITION: [0], schema.TOKEN_ID: [3], schema.P: [0.5]})
     pairs = ps.paired_bins(a, b)
     assert pairs["count"].sum() == 0 and pairs["percent"].null_count() == pairs.height
 

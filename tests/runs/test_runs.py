@@ -7,7 +7,9 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
+from helpers import _write_probe, probe_table
 
 from probscope.cli import main as cli_main
 from probscope.errors import ProbscopeError
@@ -91,9 +93,9 @@ def test_add_run_links_checkpoints_with_steps_from_their_names(tmp_path, tiny_ch
     assert run.checkpoint(100).is_symlink() and run.checkpoint(100).resolve() == (source / "checkpoint-100").resolve()
     manifest = run.read_manifest()
     assert manifest.method == "dft" and manifest.status == "finished"
-    # adding a later checkpoint to the same run keeps the earlier ones
+    # adding a later checkpoint from another folder to the same run is asked for, and keeps the earlier ones
     more = external_checkpoints(tmp_path / "later", tiny_checkpoint, steps=(300,))
-    add_run(tmp_path / "runs", "dft-ext", method="dft", checkpoints=f"{more}/checkpoint-*")
+    add_run(tmp_path / "runs", "dft-ext", method="dft", checkpoints=f"{more}/checkpoint-*", extend=True)
     assert run.checkpoint_steps() == [100, 200, 300]
 
 
@@ -120,6 +122,10 @@ def test_check_finds_each_kind_of_problem_and_nothing_on_a_healthy_run(tmp_path,
     source = external_checkpoints(tmp_path, tiny_checkpoint)
     runs = tmp_path / "runs"
     run = add_run(runs, "ok", method="sft", checkpoints=source)
+    (unprobed,) = check_runs(runs)                              # registered, never probed
+    assert (unprobed.kind, unprobed.fix) == ("missing", f"probscope probe --run {run.root} --data FILE")
+    for step in (100, 200):
+        _write_probe(run, step, probe_table("sft", step, np.random.default_rng(step)), finished=True, dataset="other")
     assert check_runs(runs) == []
     assert cli_main(["check", str(runs)]) == 0 and "nothing to repair" in capsys.readouterr().out
 
