@@ -13,7 +13,7 @@ import pytest
 import torch
 from conftest import REAL
 from helpers import sft_config, small_llama
-from probscope.probe.whole_run import probe_run
+from probscope.probe.run import probe_run
 
 from probscope import schema
 from probscope.data import DataFormat, encode_records

@@ -14,7 +14,7 @@ from helpers import add_evaluation
 
 from probscope.cli import main as cli_main
 from probscope.errors import ProbscopeError
-from probscope.probe.whole_run import probe_run
+from probscope.probe.run import probe_run
 from probscope.runs import EVAL_DONE, Run
 from probscope.runs.add import add_run
 from probscope.integrity import check_runs
