@@ -65,9 +65,9 @@ def _probe_run(cfg, fmt) -> None:
 def _probe_model(cfg, fmt) -> None:
     from probscope import runs
     from probscope.data import encode_file
-    from probscope.data.trl_parity import written_by_trl_sft
     from probscope.models import adapter_base, has_tokenizer, is_adapter, load_tokenizer, require_model_dir
     from probscope.probe import probe_checkpoint
+    from probscope.runs.provenance import written_by_trl_sft
     from probscope.runs.writable import check_directory
 
     check_directory(cfg.out, "--out")   # before any weights load

@@ -1,8 +1,8 @@
-"""Tokenize as TRL's SFTTrainer did, for checkpoints it trained: the probe then sees the trainer's exact tokens.
+"""Tokenize as TRL's SFTTrainer did, for checkpoints it trained (probscope.runs.provenance tells them): the probe
+then sees the trainer's exact tokens.
 
     from probscope.data import DataFormat, encode_file
     examples = encode_file("qa.jsonl", tokenizer, DataFormat(tokenization="trl"))
-    written_by_trl_sft("ckpts/checkpoint-30")       # True: TRL's model card (tags trl, sft) beside it
 
 TRL tokenizes a text prompt with the tokenizer's own special tokens (`tokenizer(prompt)`: BOS, and for
 SentencePiece a leading "▁"), appends EOS to a text completion, renders chat turns with the template, and
@@ -18,34 +18,12 @@ text rows every token. Roles are unknown (None): spans are probscope's own encod
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
 
 from probscope.data.formats import FORMATS, DataFormat, Row
 from probscope.errors import ProbscopeError, first_line
 
 logger = logging.getLogger(__name__)
-
-TOKENIZATIONS = ("probscope", "trl")
-_CARD = "README.md"                        # TRL writes its model card into the training output folder
-_FRONT_MATTER = re.compile(r"\A---\n(.*?)\n---", re.S)
-_TAG = re.compile(r"^\s*-\s*(\S+)\s*$", re.M)
-
-
-def written_by_trl_sft(folder: str | Path) -> bool:
-    """True when `folder` (a checkpoint, or the final model) was saved by TRL's SFTTrainer: its model card, in
-    the folder or its parent (the trainer's output_dir), is tagged both `trl` and `sft`. A probscope run's own
-    trainer state (beside its manifest.json) is not: probscope pre-tokenizes what it trains on."""
-    folder = Path(folder).resolve()
-    for where in (folder, folder.parent):
-        card = where / _CARD
-        if card.is_file():
-            if (where.parent / "manifest.json").is_file():
-                return False
-            match = _FRONT_MATTER.match(card.read_text(encoding="utf-8", errors="replace"))
-            return bool(match) and {"trl", "sft"} <= set(_TAG.findall(match.group(1)))
-    return False
-
 
 def trl_rows(records: list[dict], fmt: DataFormat, kind: str, source: str) -> tuple[list[dict], list[dict]]:
     """The records in TRL's dataset columns (text; prompt + completion, as text or chat turns), and for each

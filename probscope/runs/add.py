@@ -19,9 +19,9 @@ import os
 import re
 from pathlib import Path
 
-from probscope.data.trl_parity import TOKENIZATIONS, written_by_trl_sft
 from probscope.errors import ProbscopeError
 from probscope.runs import Manifest, Run, code_version, is_checkpoint
+from probscope.runs.provenance import TOKENIZATIONS, written_by_trl_sft
 from probscope.runs.writable import check_directory
 
 _TRAILING_NUMBER = re.compile(r"(\d+)$")

@@ -13,14 +13,14 @@ import pytest
 import torch
 from conftest import REAL
 from helpers import sft_config, small_llama
-from probscope.probe.run import probe_run
 
 from probscope import schema
 from probscope.data import DataFormat, encode_records
-from probscope.data.trl_parity import written_by_trl_sft
 from probscope.probe import read_probe_table
+from probscope.probe.run import probe_run
 from probscope.runs import Run
 from probscope.runs.add import add_run
+from probscope.runs.provenance import written_by_trl_sft
 
 STORIES = REAL / "models" / "stories260K"
 PROMPT_COMPLETION = [{"prompt": "Question: what did Lily see?", "completion": " Lily saw a big red ball."},

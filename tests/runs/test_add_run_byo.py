@@ -14,10 +14,10 @@ from helpers import add_evaluation
 
 from probscope.cli import main as cli_main
 from probscope.errors import ProbscopeError
+from probscope.integrity import check_runs
 from probscope.probe.run import probe_run
 from probscope.runs import EVAL_DONE, Run
 from probscope.runs.add import add_run
-from probscope.integrity import check_runs
 
 
 @pytest.fixture(scope="module")

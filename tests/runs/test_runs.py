@@ -13,9 +13,9 @@ from helpers import _write_probe, probe_table
 
 from probscope.cli import main as cli_main
 from probscope.errors import ProbscopeError
+from probscope.integrity import check_runs
 from probscope.runs import MANIFEST_VERSION, Manifest, Run, discover_runs, validate_run_name
 from probscope.runs.add import add_run, checkpoint_folders
-from probscope.integrity import check_runs
 
 
 @pytest.fixture(scope="module")
