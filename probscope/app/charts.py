@@ -3,27 +3,40 @@
     table, colors = with_series(hist)                  # adds a "series" label: "SFT · step 10", "DFT · dft-b · step 5"
     st.altair_chart(figure2(table, colors))
 
-Series colours come from probscope.plots.style.plot_series (method colours when each method appears once,
-the default cycle otherwise), bins from probscope.schema; every label names the step, so step 10 and
-step 400 of a run never look the same. Clicking a legend entry highlights that series.
+Series colours come from probscope.schema.series_palette (CSS strings: a method's colour, shades of it when
+the method repeats), bins and axis labels from probscope.schema; every label names the step, so step 10
+and step 400 of a run never look the same. Clicking a legend entry highlights that series. No matplotlib
+here: importing it would cost the dashboard's first page about a second.
 """
 
 from __future__ import annotations
-
-import math
 
 import altair as alt
 import polars as pl
 
 from probscope import schema
-from probscope.analysis import series_columns
-from probscope.plots.figure2 import X_LABEL, Y_LABEL
-from probscope.plots.style import method_color, plot_series, role_color
 
 SERIES = "series"
+RULE = "rule"   # marks the rows of `lines`/`panels` data that are the sidebar's steps, not measurements
 BIN_ORDER = list(schema.BIN_LABELS)
+X_LABEL, Y_LABEL = schema.FIGURE2_X_LABEL, schema.FIGURE2_Y_LABEL
 HEIGHT = 320
 DASHES = ([1, 0], [6, 3], [2, 2], [6, 2, 2, 2])   # matplotlib's "-", "--", ":", "-."
+UNKNOWN_ROLE_COLOR = "#bbbbbb"
+# Every label of a categorical axis is drawn: Vega-Lite's default hides every other overlapping one.
+ALL_LABELS = {"labelOverlap": False}
+BIN_AXIS = alt.Axis(labelAngle=-35, **ALL_LABELS)
+# The server sends a chart's rows once, as Arrow; Altair's 5,000-row guard (meant for notebooks that inline
+# JSON) would refuse Figure 2 of ~120 runs.
+alt.data_transformers.disable_max_rows()
+
+
+def role_color(role: str | None) -> str:
+    return schema.ROLE_COLORS.get(role, UNKNOWN_ROLE_COLOR)
+
+
+def _method_rank(method: str) -> int:
+    return schema.METHOD_ORDER.index(method) if method in schema.METHOD_ORDER else len(schema.METHOD_ORDER)
 
 
 def series_label(method: str, run: str, step: int) -> str:
@@ -33,33 +46,29 @@ def series_label(method: str, run: str, step: int) -> str:
 
 
 def with_series(table: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, str]]:
-    """`table` (with method, run, step columns) plus a SERIES label column, and label -> colour in plot order."""
-    colors: dict[str, str] = {}
-    labels = []
-    for one in plot_series(table, series_columns(table)):
-        for method, run, step in one.rows(table).select(schema.METHOD, schema.RUN, schema.STEP).unique().sort(
-                schema.RUN, schema.STEP).rows():
-            label = series_label(method, run, step)
-            colors[label] = one.color
-            labels.append({schema.RUN: run, schema.STEP: step, SERIES: label})
-    keyed = pl.DataFrame(labels, schema={schema.RUN: pl.String, schema.STEP: pl.Int64, SERIES: pl.String})
+    """`table` (with method, run, step columns) plus a SERIES label column, and label -> CSS colour in plot
+    order (schema.METHOD_ORDER, then run, then step): the same order on every page."""
+    keys = sorted(table.select(schema.METHOD, schema.RUN, schema.STEP).unique().rows(),
+                  key=lambda key: (_method_rank(key[0]), *key))
+    labels = [series_label(*key) for key in keys]
+    colors = dict(zip(labels, schema.series_palette([method for method, _, _ in keys])))
+    keyed = pl.DataFrame([(run, step, label) for (_, run, step), label in zip(keys, labels)], orient="row",
+                         schema={schema.RUN: pl.String, schema.STEP: pl.Int64, SERIES: pl.String})
     return table.join(keyed, on=[schema.RUN, schema.STEP], how="left"), colors
 
 
 def with_run_series(table: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, str], dict[str, list[int]]]:
-    """For curves over steps: a SERIES label per run ("SFT · sft"), its method's colour, and a dash
-    pattern telling a method's runs apart (solid first, as in the matplotlib figures)."""
-    colors: dict[str, str] = {}
-    dashes: dict[str, list[int]] = {}
-    labels = []
-    per_method: dict[str, int] = {}
-    for i, one in enumerate(plot_series(table, [schema.METHOD, schema.RUN])):
-        method = one.key[schema.METHOD]
-        colors[one.label] = method_color(method, i)
-        dashes[one.label] = DASHES[per_method.get(method, 0) % len(DASHES)]
-        per_method[method] = per_method.get(method, 0) + 1
-        labels.append({schema.RUN: one.key[schema.RUN], SERIES: one.label})
-    keyed = pl.DataFrame(labels, schema={schema.RUN: pl.String, SERIES: pl.String})
+    """For curves over steps: a SERIES label per run ("SFT · sft"), its method's colour (shades of it for a
+    method's several runs) and a dash pattern telling a method's runs apart (solid first, as in the
+    matplotlib figures)."""
+    keys = sorted(table.select(schema.METHOD, schema.RUN).unique().rows(), key=lambda key: (_method_rank(key[0]), *key))
+    labels = [" · ".join((schema.method_label(method), run)) for method, run in keys]
+    colors = dict(zip(labels, schema.series_palette([method for method, _ in keys])))
+    methods = [method for method, _ in keys]
+    dashes = {label: DASHES[methods[:i].count(method) % len(DASHES)]
+              for i, (label, method) in enumerate(zip(labels, methods))}
+    keyed = pl.DataFrame([(run, label) for (_, run), label in zip(keys, labels)], orient="row",
+                         schema={schema.RUN: pl.String, SERIES: pl.String})
     return table.join(keyed, on=schema.RUN, how="left"), colors, dashes
 
 
@@ -67,15 +76,9 @@ def color_scale(colors: dict[str, str]) -> alt.Scale:
     return alt.Scale(domain=list(colors), range=list(colors.values()))
 
 
-def log_floor(percent: pl.Series) -> float:
-    """The log axis' bottom, as in the matplotlib Figure 2: the smallest bar at least half a decade tall."""
-    smallest = percent.filter(percent > 0).min() or 1.0
-    return float(10 ** math.floor(math.log10(smallest) - 0.5))
-
-
 def _percent_axis(hist: pl.DataFrame, title: str) -> tuple[alt.Y, alt.Y2]:
     """Bars on a log axis rise from its floor (a log axis has no 0), not stacked."""
-    floor = log_floor(hist["percent"])
+    floor = schema.log_axis_floor(hist.filter(pl.col("percent") > 0)["percent"].min())
     scale = alt.Scale(type="log", domain=[floor, 150], clamp=True)
     return alt.Y("percent:Q", scale=scale, title=title, stack=None), alt.Y2(datum=floor)
 
@@ -93,7 +96,7 @@ def figure2(hist: pl.DataFrame, colors: dict[str, str], *, title: str | None = N
         alt.Chart(shown, title=title or "")
         .mark_bar()
         .encode(
-            x=alt.X("bin_label:N", sort=BIN_ORDER, title=X_LABEL, axis=alt.Axis(labelAngle=-35)),
+            x=alt.X("bin_label:N", sort=BIN_ORDER, title=X_LABEL, axis=BIN_AXIS),
             xOffset=alt.XOffset(f"{SERIES}:N", sort=list(colors)),
             y=y, y2=y2,
             color=alt.Color(f"{SERIES}:N", scale=color_scale(colors), sort=list(colors), title=None,
@@ -116,7 +119,7 @@ def small_multiples(hist: pl.DataFrame, colors: dict[str, str]) -> alt.FacetChar
         alt.Chart(shown)
         .mark_bar()
         .encode(
-            x=alt.X("bin_label:N", sort=BIN_ORDER, title=X_LABEL, axis=alt.Axis(labelAngle=-35)),
+            x=alt.X("bin_label:N", sort=BIN_ORDER, title=X_LABEL, axis=BIN_AXIS),
             y=y, y2=y2,
             color=alt.Color(f"{SERIES}:N", scale=color_scale(colors), legend=None),
             tooltip=[alt.Tooltip(f"{SERIES}:N", title="Series"), alt.Tooltip("bin_label:N", title="Bin"),
@@ -140,10 +143,8 @@ def lines(frame: pl.DataFrame, y: str, colors: dict[str, str], *, x: str = schem
                       legend=alt.Legend(orient="top"))
     base = alt.Chart(frame, title=title).encode(x=alt.X(f"{x}:Q", title=x_title), color=color)
     layers = []
-    if band is not None:
-        layers.append(base.mark_area(opacity=0.15).encode(y=alt.Y(f"{band[0]}:Q"), y2=alt.Y2(f"{band[1]}:Q"),
-                                                          color=alt.Color(f"{SERIES}:N", scale=color_scale(colors),
-                                                                          legend=None)))
+    if band is not None:   # the same colour encoding as the lines: one legend (Vega-Lite drops conflicting ones)
+        layers.append(base.mark_area(opacity=0.15).encode(y=alt.Y(f"{band[0]}:Q"), y2=alt.Y2(f"{band[1]}:Q")))
     layers.append(
         base.mark_line(point=True).encode(
             y=alt.Y(f"{y}:Q", title=y_title, scale=alt.Scale(zero=False)),
@@ -163,8 +164,10 @@ def panels(curves: pl.DataFrame, titles: dict[str, str], colors: dict[str, str],
            dashes: dict[str, list[int]], rules: pl.DataFrame | None = None) -> alt.FacetChart:
     """One panel per column of `titles` (column -> panel title) over the optimizer step, a line per series,
     in one chart (two panels a row, each its own y axis)."""
-    long = curves.unpivot(index=[schema.RUN, schema.STEP, SERIES], on=list(titles), variable_name="panel",
-                          value_name="value").with_columns(pl.col("panel").replace_strict(titles))
+    long = (curves.unpivot(index=[schema.RUN, schema.STEP, SERIES], on=list(titles), variable_name="panel",
+                           value_name="value")
+            .filter(pl.col("value").is_not_null())   # e.g. DPO's and GRPO's weights: not recorded, not drawn
+            .with_columns(pl.col("panel").replace_strict(titles), pl.lit(False).alias(RULE)))
     pick = _legend_highlight()
     color = alt.Color(f"{SERIES}:N", scale=color_scale(colors), sort=list(colors), title=None,
                       legend=alt.Legend(orient="top"))
@@ -181,12 +184,11 @@ def panels(curves: pl.DataFrame, titles: dict[str, str], colors: dict[str, str],
     layers = [line]
     if rules is not None and not rules.is_empty():   # the sidebar's steps, in every panel
         marks = rules.join(pl.DataFrame({"panel": list(titles.values())}), how="cross").with_columns(
-            pl.lit(None, pl.Float64).alias("value"))
-        long = pl.concat([long, marks.select(long.columns)], how="vertical_relaxed").with_columns(
-            pl.col("value").is_null().alias("rule"))
+            pl.lit(None, pl.Float64).alias("value"), pl.lit(True).alias(RULE))
+        long = pl.concat([long, marks.select(long.columns)], how="vertical_relaxed")
         layers.append(alt.Chart().mark_rule(strokeDash=[4, 3]).encode(x=f"{schema.STEP}:Q", color=color)
-                      .transform_filter("datum.rule"))
-        line = line.transform_filter("!datum.rule")
+                      .transform_filter(f"datum.{RULE}"))
+        line = line.transform_filter(f"!datum.{RULE}")
         layers[0] = line
     return (alt.layer(*layers, data=long).properties(width=420, height=200)
             .facet(facet=alt.Facet("panel:N", title=None, sort=list(titles.values())), columns=2)
@@ -199,8 +201,10 @@ def heatmap(frame: pl.DataFrame, *, x_title: str, y_title: str) -> alt.Chart:
         alt.Chart(frame)
         .mark_rect()
         .encode(
-            x=alt.X("bin_x:N", sort=BIN_ORDER, title=x_title, axis=alt.Axis(labelAngle=-35)),
-            y=alt.Y("bin_y:N", sort=list(reversed(BIN_ORDER)), title=y_title),
+            # every bin on both axes, empty ones too, so the diagonal (tokens that kept their bin) is one
+            x=alt.X("bin_x:N", scale=alt.Scale(domain=BIN_ORDER), title=x_title, axis=BIN_AXIS),
+            y=alt.Y("bin_y:N", scale=alt.Scale(domain=list(reversed(BIN_ORDER))), title=y_title,
+                    axis=alt.Axis(**ALL_LABELS)),
             color=alt.Color("percent:Q", scale=alt.Scale(type="log", scheme="greys"), title="% of tokens"),
             tooltip=[alt.Tooltip("bin_x:N", title=x_title), alt.Tooltip("bin_y:N", title=y_title),
                      alt.Tooltip("count:Q", title="Tokens", format=","),
@@ -219,7 +223,7 @@ def token_bars(listing: pl.DataFrame, order: list[str], *, value: str = "count",
         alt.Chart(shown)
         .mark_bar()
         .encode(
-            y=alt.Y("shown:N", sort="-x", title=None),
+            y=alt.Y("shown:N", sort="-x", title=None, axis=alt.Axis(**ALL_LABELS)),
             x=alt.X(f"{value}:Q", title=value_title),
             color=alt.Color(f"{schema.ROLE}:N", scale=alt.Scale(domain=roles, range=[role_color(r) for r in roles]),
                             title="Role", legend=alt.Legend(orient="top")),
@@ -236,7 +240,7 @@ def mass_bars(mass: pl.DataFrame, colors: dict[str, str]) -> alt.FacetChart:
     """Per series (one panel each): the share of each objective's squared gradient mass per bin, with the
     bin's share of tokens as a grey tick (where the mass would be if every token weighed the same)."""
     objectives = [o for o in colors if o in set(mass[schema.OBJECTIVE])]
-    base = alt.Chart().encode(x=alt.X("bin_label:N", sort=BIN_ORDER, title=X_LABEL, axis=alt.Axis(labelAngle=-35)))
+    base = alt.Chart().encode(x=alt.X("bin_label:N", sort=BIN_ORDER, title=X_LABEL, axis=BIN_AXIS))
     bars = base.mark_bar().encode(
         xOffset=alt.XOffset(f"{schema.OBJECTIVE}:N", sort=objectives),
         y=alt.Y("mass_share:Q", title="Share of gradient mass", axis=alt.Axis(format="%")),
@@ -262,7 +266,7 @@ def class_bars(classes: pl.DataFrame, height: str) -> alt.FacetChart:
         alt.Chart(shown)
         .mark_bar()
         .encode(
-            x=alt.X("bin_label:N", sort=BIN_ORDER, title=X_LABEL, axis=alt.Axis(labelAngle=-35)),
+            x=alt.X("bin_label:N", sort=BIN_ORDER, title=X_LABEL, axis=BIN_AXIS),
             y=alt.Y(f"{height}:Q", title=title, stack="zero",
                     axis=alt.Axis(format="%") if height == "bin_share" else alt.Axis()),
             color=alt.Color(f"{schema.ROLE}:N", title="Role", sort=roles, legend=alt.Legend(orient="top"),
