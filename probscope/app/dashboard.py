@@ -19,13 +19,13 @@ import os
 import sys
 from pathlib import Path
 
+import polars as pl
 import streamlit as st
 
 from probscope import schema
-from probscope.app import state
+from probscope.app import charts, state
 from probscope.app.ui import problem
 from probscope.errors import ProbscopeError, first_line
-from probscope.plots.style import method_color
 from probscope.runs import DEFAULT_PROBE_DATASET, discover_runs
 
 VIEWS = Path(__file__).resolve().parent / "views"
@@ -40,6 +40,9 @@ PAGES = (
     ("benchmarks.py", "Benchmarks"),
     ("runs.py", "Runs"),
 )
+# Beyond this many chosen runs the sidebar sets one run's step at a time (one widget per run would make
+# 300 widgets at 300 runs).
+MAX_STEP_WIDGETS = 8
 
 
 def default_runs_dir() -> str:
@@ -55,9 +58,10 @@ def run_label(name: str, methods: dict[str, str]) -> str:
 
 
 def method_legend(chosen: list[str], methods: dict[str, str]) -> str:
-    """The chosen runs as swatches in their method's colour, the colours every chart and export uses."""
-    swatches = (f'<span style="color:{method_color(methods[name], i)}">&#9632;</span>&nbsp;{run_label(name, methods)}'
-                for i, name in enumerate(chosen))
+    """The chosen runs as swatches in the colours the charts give them (a method's runs in its shades)."""
+    _, colors, _ = charts.with_run_series(pl.DataFrame({schema.RUN: chosen, schema.METHOD: [methods[name]
+                                                                                          for name in chosen]}))
+    swatches = (f'<span style="color:{color}">&#9632;</span>&nbsp;{label}' for label, color in colors.items())
     return '<div style="font-size:0.875rem;line-height:1.6">' + "<br>".join(swatches) + "</div>"
 
 
@@ -75,14 +79,35 @@ def choose_runs(dataset: str, probed: list[str]) -> list[str]:
     return chosen
 
 
-def choose_step(name: str, steps: list[int]) -> int:
-    """A step per run, seeded from ?steps=run:step,... and reset to the last when its probe vanished."""
-    key = f"step:{name}"
-    from_url = dict(part.split(":", 1) for part in st.query_params.get("steps", "").split(",") if ":" in part)
-    if st.session_state.get(key) not in steps:
+def choose_steps(chosen: list[str], probed: dict[str, list[int]]) -> dict[str, int]:
+    """A step per chosen run: remembered across pages, seeded from ?steps=run:step,..., the last probed step
+    when neither holds one. A selectbox per run, or for one run at a time beyond MAX_STEP_WIDGETS runs."""
+    remembered: dict[str, int] = st.session_state.setdefault("_steps", {})
+    from_url = dict(part.rsplit(":", 1) for part in st.query_params.get("steps", "").split(",") if ":" in part)
+    steps = {}
+    for name in chosen:
         wanted = from_url.get(name, "")
-        st.session_state[key] = int(wanted) if wanted.isdigit() and int(wanted) in steps else steps[-1]
-    return st.selectbox(f"Step of {name}", steps, key=key, format_func=lambda step: f"step {step}")
+        url_step = int(wanted) if wanted.isdigit() else None
+        steps[name] = next(step for step in (remembered.get(name), url_step, probed[name][-1]) if step in probed[name])
+    shown = chosen
+    if len(chosen) > MAX_STEP_WIDGETS:
+        shown = [st.selectbox("Set the step of", chosen, key="step_run")]
+    for name in shown:
+        key = f"step:{name}"
+        if st.session_state.get(key) not in probed[name] or st.session_state[key] != steps[name]:
+            st.session_state[key] = steps[name]
+        steps[name] = st.selectbox(f"Step of {name}", probed[name], key=key, format_func=lambda step: f"step {step}",
+                                   on_change=_remember_step, args=(name,))
+    remembered.update(steps)
+    return steps
+
+
+def _remember_step(name: str) -> None:
+    st.session_state.setdefault("_steps", {})[name] = st.session_state[f"step:{name}"]
+
+
+def dataset_label(dataset: str, runs: int) -> str:
+    return f"{dataset} ({runs} run{'s' if runs != 1 else ''})"
 
 
 def sidebar() -> tuple[str | None, state.Selection | None, str | None]:
@@ -99,7 +124,7 @@ def sidebar() -> tuple[str | None, state.Selection | None, str | None]:
         for run in runs:
             try:
                 methods[run.name] = run.read_manifest().method
-            except ProbscopeError as e:   # one corrupt manifest must not hide the other runs
+            except (ProbscopeError, OSError) as e:   # one corrupt manifest must not hide the other runs
                 broken.append(first_line(e))
         if broken:
             st.warning(f"Skipped {len(broken)} run(s) whose manifest cannot be read (see the Runs page): "
@@ -109,15 +134,22 @@ def sidebar() -> tuple[str | None, state.Selection | None, str | None]:
         if st.session_state.get("dataset") not in datasets:
             wanted = st.query_params.get("dataset")
             st.session_state["dataset"] = wanted if wanted in datasets else DEFAULT_PROBE_DATASET
-        dataset = st.selectbox("Probed dataset", datasets, key="dataset")
+        counts = {name: sum(bool(run.probed_steps(name)) for run in readable) for name in datasets}
+        # the run count names where each dataset's runs are (facts runs live on a facts dataset)
+        dataset = st.selectbox("Probed dataset", datasets, key="dataset",
+                               format_func=lambda name: dataset_label(name, counts[name]))
         probed = {run.name: steps for run in readable if (steps := run.probed_steps(dataset))}
+        elsewhere = [name for name in datasets if name != dataset and counts[name]]
+        if elsewhere:
+            st.caption("Also probed: " + ", ".join(dataset_label(name, counts[name]) for name in elsewhere)
+                       + "; switch the dataset above to see them.")
         if not probed:
             return runs_root, None, (
                 f"{runs_root}: no run has a finished probe table for dataset '{dataset}' yet. "
                 f"Probe its checkpoints with `probscope probe`, or {BUILD_DEMO}."
             )
         chosen = st.session_state["chosen_runs"] = choose_runs(dataset, list(probed))
-        steps = {name: choose_step(name, probed[name]) for name in chosen}
+        steps = choose_steps(chosen, probed)
         if chosen:
             st.markdown(method_legend(chosen, methods), unsafe_allow_html=True)
     st.query_params.update({"dataset": dataset, "runs": ",".join(chosen),

@@ -9,7 +9,7 @@ hold the selection so a view can be shared: `?dataset=train&runs=sft,dft&steps=s
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,8 +63,9 @@ def probe_signature(runs_root: str, dataset: str, steps: tuple) -> Signature:
     return file_signature(paths)
 
 
-def url_state(key: str, default: Any, parse: Callable[[str], Any] = str) -> Any:
-    """The session value of widget `key`, seeded once from the URL's ?key=... (unparseable values ignored).
+def url_state(key: str, default: Any, parse: Callable[[str], Any] = str, valid: Collection | None = None) -> Any:
+    """The session value of widget `key`, seeded once from the URL's ?key=... (unparseable values ignored),
+    and reset to `default` whenever it is not in `valid` (e.g. a run no longer chosen).
 
     Call before creating the widget (with key=`key` and no default), then `to_url(key)` after it.
     """
@@ -74,13 +75,37 @@ def url_state(key: str, default: Any, parse: Callable[[str], Any] = str) -> Any:
             st.session_state[key] = parse(raw) if raw is not None else default
         except (TypeError, ValueError):
             st.session_state[key] = default
+    if valid is not None and not _within(st.session_state[key], valid):
+        st.session_state[key] = default
     return st.session_state[key]
 
 
+def _within(value: Any, valid: Collection) -> bool:
+    return all(one in valid for one in value) if isinstance(value, list) else value in valid
+
+
 def to_url(key: str, value: Any | None = None) -> None:
-    """Write a widget's value (or `value`) into the URL's query parameters; None removes it."""
+    """Write a widget's value (or `value`) into the URL's query parameters; None removes it. A checkpoint
+    (run, step) is written run:step."""
     value = st.session_state.get(key) if value is None else value
     if value is None:
         st.query_params.pop(key, None)
+    elif isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], int):
+        st.query_params[key] = checkpoint_text(value)
     else:
         st.query_params[key] = ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+
+
+def checkpoint_text(checkpoint: tuple[str, int]) -> str:
+    return f"{checkpoint[0]}:{checkpoint[1]}"
+
+
+def parse_checkpoint(text: str) -> tuple[str, int]:
+    """'run:step' -> (run, step); ValueError when it is not one."""
+    run, step = text.rsplit(":", 1)
+    return run, int(step)
+
+
+def parse_list(parse: Callable[[str], Any]) -> Callable[[str], list]:
+    """A parser of comma lists of what `parse` reads (an empty text: an empty list)."""
+    return lambda text: [parse(part) for part in text.split(",") if part]
