@@ -134,10 +134,12 @@ def small_multiples(hist: pl.DataFrame, colors: dict[str, str]) -> alt.FacetChar
 
 def lines(frame: pl.DataFrame, y: str, colors: dict[str, str], *, x: str = schema.STEP, y_title: str,
           x_title: str = "Optimizer step", band: tuple[str, str] | None = None, rules: pl.DataFrame | None = None,
-          dashes: dict[str, list[int]] | None = None, height: int = 220, title: str = "") -> alt.LayerChart:
+          dashes: dict[str, list[int]] | None = None, height: int = 220, title: str = "",
+          y_domain: tuple[float, float] | None = None) -> alt.LayerChart:
     """One line per series over `x` (zoom and pan with the mouse); `band`: (low, high) columns of an interval;
     `rules`: rows with x and SERIES drawn as dashed vertical marks (e.g. the steps chosen in the sidebar);
-    `dashes`: SERIES -> dash pattern (default: solid)."""
+    `dashes`: SERIES -> dash pattern (default: solid); `y_domain`: the y range (default: the data's), padded so
+    a line at its end is not drawn on the frame."""
     pick = _legend_highlight()
     color = alt.Color(f"{SERIES}:N", scale=color_scale(colors), sort=list(colors), title=None,
                       legend=alt.Legend(orient="top"))
@@ -147,7 +149,8 @@ def lines(frame: pl.DataFrame, y: str, colors: dict[str, str], *, x: str = schem
         layers.append(base.mark_area(opacity=0.15).encode(y=alt.Y(f"{band[0]}:Q"), y2=alt.Y2(f"{band[1]}:Q")))
     layers.append(
         base.mark_line(point=True).encode(
-            y=alt.Y(f"{y}:Q", title=y_title, scale=alt.Scale(zero=False)),
+            y=alt.Y(f"{y}:Q", title=y_title, scale=alt.Scale(zero=False) if y_domain is None else alt.Scale(
+                domain=list(y_domain), padding=6, nice=False)),
             strokeDash=alt.StrokeDash(f"{SERIES}:N", legend=None, scale=alt.Scale(
                 domain=list(dashes), range=list(dashes.values()))),
             opacity=alt.condition(pick, alt.value(1.0), alt.value(0.2)),

@@ -31,24 +31,12 @@ def figure2_view(selection: state.Selection) -> None:
         st.session_state["all_step"] = max(step for name, step in selection.steps if name in runs)
         st.select_slider("Move every fine-tuned run to its probed step at or before", union, key="all_step",
                          on_change=move_all_runs, args=(selection,), format_func=lambda step: f"step {step}")
-    hist, colors = charts.with_series(per_run(selection, selection.steps))
+    hist, colors = charts.with_series(data.histograms_per_run(selection, selection.steps))
     st.caption(f"Dataset '{selection.dataset}', each run at the step chosen in the sidebar. Percentage of the "
                "series' target tokens per probability bin, log scale; bins without tokens draw no bar. Click a "
                "legend entry to highlight it.")
     show_chart(charts.figure2, hist, colors, csv=hist.select(charts.SERIES, *BY, "bin_label", "count", "percent"),
                name="figure2")
-
-
-def per_run(selection: state.Selection, steps: data.Steps) -> pl.DataFrame:
-    """probability_histogram of each run of `steps` on its own, so one damaged probe blanks only its run (named
-    in one line each) and the others still draw."""
-    tables = []
-    for one in steps:
-        with problem(f"Figure 2 of {one[0]}"):
-            tables.append(aggregate(selection, probability_histogram, steps=(one,), by=BY))
-    if not tables:
-        st.stop()
-    return pl.concat(tables)
 
 
 def over_training_view(selection: state.Selection) -> None:
