@@ -95,10 +95,17 @@ def show_table(frame: pl.DataFrame, *, height: int | str = "auto", key: str | No
     st.dataframe(frame, hide_index=True, column_config=config, height=height, key=key, placeholder="–")
 
 
+# Charts up to this many rows draw as SVG: crisp text, and each mark an element a test (or a user's
+# inspector) can count; larger ones as canvas, which stays fast at any size.
+SVG_MAX_ROWS = 5000
+
+
 @st.cache_data(max_entries=512, show_spinner=False)
 def _vega_spec(chart: str, table: pl.DataFrame, args: tuple, kwargs: dict) -> dict:
     # Building and validating an Altair chart takes tens of milliseconds: done once per table.
-    return getattr(charts, chart)(table, *args, **kwargs).to_dict()
+    spec = getattr(charts, chart)(table, *args, **kwargs).to_dict()
+    renderer = "svg" if table.height <= SVG_MAX_ROWS else "canvas"
+    return {**spec, "usermeta": {"embedOptions": {"renderer": renderer}}}
 
 
 def show_chart(chart: Callable, table: pl.DataFrame, *args, csv: pl.DataFrame | None = None, name: str | None = None,
