@@ -72,6 +72,14 @@ def with_run_series(table: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, str], 
     return table.join(keyed, on=schema.RUN, how="left"), colors, dashes
 
 
+def on_fine_tuning_axis(curves: pl.DataFrame) -> pl.DataFrame:
+    """The base model's checkpoint drawn at step 0, where every fine-tune starts: its own step counts
+    pretraining, which on the fine-tuning axis would sit far right of every run (kept as `pretrained`)."""
+    base = pl.col(schema.METHOD) == "base"
+    return curves.with_columns(pl.when(base).then(pl.col(schema.STEP)).alias("pretrained"),
+                               pl.when(base).then(0).otherwise(pl.col(schema.STEP)).alias(schema.STEP))
+
+
 def color_scale(colors: dict[str, str]) -> alt.Scale:
     return alt.Scale(domain=list(colors), range=list(colors.values()))
 

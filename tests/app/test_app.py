@@ -335,3 +335,93 @@ def test_run_deleted_while_open(tmp_path, monkeypatch):
     app.run()
     assert not app.exception, [e.value for e in app.exception]
     assert app.sidebar.multiselect(key="runs").value == ["base", "sft"]
+
+
+# ---- issue 19: the defects a researcher saw, each reproduced ---------------------------------------------------
+def test_step_slider_leaves_the_bases_pretraining_step_out(runs_root, monkeypatch):
+    app = start(runs_root, monkeypatch, "Distributions")
+    assert app.select_slider(key="all_step").options == ["step 5", "step 10"]   # not base's step 0 (800 in the demo)
+    assert app.select_slider(key="all_step").value == 10
+
+
+def test_base_is_drawn_at_the_start_of_fine_tuning():
+    from probscope.app.charts import on_fine_tuning_axis
+
+    curves = pl.DataFrame({schema.METHOD: ["base", "sft"], schema.STEP: [800, 50]})
+    moved = on_fine_tuning_axis(curves)
+    assert moved[schema.STEP].to_list() == [0, 50] and moved["pretrained"].to_list() == [800, None]
+
+
+def test_every_dataset_names_its_runs(runs_root, monkeypatch):
+    app = start(runs_root, monkeypatch)
+    assert app.sidebar.selectbox(key="dataset").options == ["facts-train (1 run)", "train (3 runs)"]
+    assert "facts-train (1 run)" in "\n".join(c.value for c in app.sidebar.caption)
+
+
+def url_text(value) -> str:
+    """A widget's value as a link writes it: lists comma-joined, checkpoints and evaluations colon-joined."""
+    if isinstance(value, (list, tuple)):
+        return ("," if isinstance(value, list) else ":").join(map(str, value))
+    return str(value)
+
+
+def test_every_widget_of_a_view_is_read_from_the_url(runs_root, monkeypatch):
+    monkeypatch.setenv("PROBSCOPE_RUNS", str(runs_root))
+    links = {
+        "Tokens": {"view": "Example viewer", "example_a": "sft:10", "example_b": "dft:5", "example_below": "0.001"},
+        "Distributions": {"view": "Same tokens", "pair_a": "dft:5", "pair_b": "sft:10"},
+        "Gradient weights": {"view": "Gradient mass per bin", "mass_objectives": "dft"},
+        "Benchmarks": {"metric": "pass_at_k", "eval_checkpoint": "dft:builtin-test:5", "problem": "p1"},
+    }
+    for page, params in links.items():
+        app = AppTest.from_file(str(APP), default_timeout=60)
+        app.query_params.update(params)
+        app.switch_page(PAGE[page]).run()
+        assert_clean(app)
+        for key, value in params.items():
+            if key not in ("view", "problem"):
+                assert url_text(app.session_state[key]) == value, (page, key)
+            assert app.query_params[key] == value, (page, key)                 # and written back
+    assert "Problem p1" in texts(app)
+
+
+def test_overview_counts_tokens_below_0_1_and_tokens_says_what_it_counts(runs_root, monkeypatch):
+    app = start(runs_root, monkeypatch)
+    assert {"p < 0.1", "p ≥ 0.9"} <= set(headers(app.dataframe[1]))
+    app.switch_page(PAGE["Tokens"]).run()
+    assert "Counted" in headers(app.dataframe[0])
+
+
+def test_a_damaged_probe_blanks_only_its_run(tmp_path, monkeypatch):
+    root = build_fixture_runs(tmp_path)
+    for part in Run(root / "dft").probe_dir(10).glob("part-*.parquet"):
+        part.write_bytes(b"not parquet")
+    app = start(root, monkeypatch)
+    assert not app.exception
+    assert any("Figure 2 of dft" in e.value for e in app.error)
+    assert set(chart_data(charts(app)[0])["series"]) == {"Base · step 0", "SFT · step 10"}
+
+
+def test_a_non_utf8_manifest_names_itself_and_spares_the_others(tmp_path, monkeypatch):
+    root = build_fixture_runs(tmp_path)
+    (root / "base" / "manifest.json").write_bytes(b'{"name": "\xff\xfe"}')
+    app = start(root, monkeypatch)
+    assert "base/manifest.json" in app.sidebar.warning[0].value
+    assert app.sidebar.multiselect(key="runs").value == ["dft", "sft"]
+    for page in PAGE:
+        app.switch_page(PAGE[page]).run()
+        assert not app.exception, (page, [e.value for e in app.exception])
+
+
+def test_the_sidebar_holds_one_step_widget_beyond_a_few_runs(runs_root, monkeypatch):
+    from probscope.app import dashboard
+
+    monkeypatch.setattr(dashboard, "MAX_STEP_WIDGETS", 2)
+    app = start(runs_root, monkeypatch, "Distributions")
+    steps = [box for box in app.sidebar.selectbox if box.key and box.key.startswith("step:")]
+    assert len(steps) == 1 and app.sidebar.selectbox(key="step_run").options == ["base", "dft", "sft"]
+    app.sidebar.selectbox(key="step_run").set_value("sft").run()
+    app.sidebar.selectbox(key="step:sft").set_value(5).run()
+    app.sidebar.selectbox(key="step_run").set_value("dft").run()               # sft's step is remembered
+    assert_clean(app)
+    assert app.query_params["steps"] == "base:0,dft:10,sft:5"

@@ -12,14 +12,6 @@ EVALUATE = "probscope eval --runs {root} --benchmark NAME"
 METRICS = {"average_at_k": "Average@k", "pass_at_k": "pass@k"}
 
 
-def on_fine_tuning_axis(curves: pl.DataFrame) -> pl.DataFrame:
-    """The base model's checkpoint drawn at step 0, where every fine-tune starts: its own step counts
-    pretraining, which on the fine-tuning axis would sit far right of every run (kept as `pretrained`)."""
-    base = pl.col(schema.METHOD) == "base"
-    return curves.with_columns(pl.when(base).then(pl.col(schema.STEP)).alias("pretrained"),
-                               pl.when(base).then(0).otherwise(pl.col(schema.STEP)).alias(schema.STEP))
-
-
 def accuracy_curves(runs_root: str) -> None:
     selection = state.current()
     chosen = selection.runs if selection is not None else None
@@ -34,7 +26,7 @@ def accuracy_curves(runs_root: str) -> None:
         return
     st.caption("Accuracy of each run's checkpoints over fine-tuning (the base model at step 0); the band is the 95% "
                "bootstrap interval over problems. Drag to pan, scroll to zoom.")
-    curves, colors, dashes = charts.with_run_series(on_fine_tuning_axis(curves))
+    curves, colors, dashes = charts.with_run_series(charts.on_fine_tuning_axis(curves))
     benchmarks = curves["benchmark"].unique(maintain_order=True).to_list()
     for column, benchmark in zip(st.columns(min(len(benchmarks), 2)) * len(benchmarks), benchmarks):
         rows = curves.filter(pl.col("benchmark") == benchmark)
