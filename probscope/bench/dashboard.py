@@ -25,8 +25,8 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from probscope.bench.browser import click_page, dashboard_server, open_chromium, open_page, page_paths
 from probscope.bench import BENCHES
+from probscope.bench.browser import click_page, dashboard_server, open_chromium, open_page, page_paths
 
 
 def smoke_runs(root: Path) -> Path:

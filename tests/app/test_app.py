@@ -259,13 +259,13 @@ def test_benchmarks_page_curves_and_generations(runs_root, monkeypatch):
 def test_runs_page_shows_hyper_parameters_and_findings(runs_root, monkeypatch):
     app = start(runs_root, monkeypatch, "Runs")
     assert_clean(app)
-    contents, settings = app.dataframe[0].value, app.dataframe[1].value
-    assert sorted(contents["Run"]) == ["base", "dft", "sft"]
+    metrics, contents, settings = (app.dataframe[i].value for i in range(3))   # metrics: tests/app/test_metrics.py
+    assert sorted(metrics["run"]) == sorted(contents["Run"]) == ["base", "dft", "sft"]
     assert "training.learning_rate" in settings["Setting"].tolist()
     assert "training.max_steps" not in settings["Setting"].tolist()          # same in every run: hidden
-    findings = app.dataframe[2].value
+    findings = app.dataframe[3].value
     assert any("step-000020" in path for path in findings["path"])          # the unfinished sft probe
-    assert headers(app.dataframe[2]) == ["Kind", "Path", "Problem", "Fix"]
+    assert headers(app.dataframe[3]) == ["Kind", "Path", "Problem", "Fix"]
 
 
 # ---- bad input -------------------------------------------------------------------------------------------------

@@ -1,7 +1,6 @@
 """Distributions: Figure 2 at the chosen steps, one run over training, a summary and statistics per run and
 step, the same tokens under two checkpoints, and Figure 2 split by token role; one view at a time (VIEWS)."""
 
-import polars as pl
 import streamlit as st
 
 from probscope import schema
