@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from probscope.builtin import recipe_path
@@ -94,13 +93,11 @@ def builtin_recipe_args(name: str, runs_root: Path, base: Run | None = None) -> 
 
 
 def build_demo_runs(runs_root: str | Path, *, task=None, overrides: dict[str, list[str]] | None = None,
-                    probe_examples: int = DEMO_PROBE_EXAMPLES, rl_runs: tuple[str, ...] = tuple(RL_RUNS),
-                    after_core: Callable[[], None] | None = None) -> list[Run]:
+                    probe_examples: int = DEMO_PROBE_EXAMPLES, rl_runs: tuple[str, ...] = tuple(RL_RUNS)) -> list[Run]:
     """Build (or finish building) the built-in runs under `runs_root`; returns them.
 
     task: a probscope.builtin.task.TaskConfig (default: the standard task); overrides: extra recipe flags
-    per run name, e.g. {"base": ["--max_steps", "3"]}; rl_runs: which RL runs to build; after_core: called
-    once the core runs are probed and evaluated (the demo starts the dashboard there).
+    per run name, e.g. {"base": ["--max_steps", "3"]}; rl_runs: which RL runs to build.
     """
     from probscope.builtin.task import write_builtin_data
 
@@ -109,8 +106,6 @@ def build_demo_runs(runs_root: str | Path, *, task=None, overrides: dict[str, li
     overrides = overrides or {}
     paths = write_builtin_data(runs_root / BUILTIN_DATA, task)
     core = _build_stage(runs_root, list(CORE_RUNS), paths, overrides, probe_examples)
-    if after_core is not None:
-        after_core()
     if "dpo" in rl_runs:
         sample_preference_pairs(runs_root, paths, limit=SAMPLING["limit"] if task is None else None)
     rl = _build_stage(runs_root, list(rl_runs), paths, overrides, probe_examples)

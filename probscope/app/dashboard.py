@@ -43,14 +43,43 @@ PAGES = (
 # Beyond this many chosen runs the sidebar sets one run's step at a time (one widget per run would make
 # 300 widgets at 300 runs).
 MAX_STEP_WIDGETS = 8
+LIVE_SECONDS = 3   # auto-refresh: how often the runs directory is checked for what jobs added
+
+
+def command_line() -> argparse.Namespace:
+    """`-- --runs DIR [--live]` on the streamlit command line."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--runs")
+    parser.add_argument("--live", action="store_true")
+    return parser.parse_known_args(sys.argv[1:])[0]
 
 
 def default_runs_dir() -> str:
     """`-- --runs DIR` on the streamlit command line, else $PROBSCOPE_RUNS, else ./runs."""
-    parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("--runs")
-    flags, _ = parser.parse_known_args(sys.argv[1:])
-    return flags.runs or os.environ.get("PROBSCOPE_RUNS") or "runs"
+    return command_line().runs or os.environ.get("PROBSCOPE_RUNS") or "runs"
+
+
+@st.fragment(run_every=LIVE_SECONDS)
+def watch_runs(runs_root: str) -> None:
+    """While auto-refresh is on: every LIVE_SECONDS, the whole page reruns if a job added or finished
+    something in the runs directory (pages read it again through their file-signature caches)."""
+    signature = state.runs_signature(runs_root)
+    if st.session_state.setdefault("_live_signature", signature) != signature:
+        st.session_state["_live_signature"] = signature
+        st.rerun(scope="app")
+
+
+def live_controls(runs_root: str, building: list[str]) -> None:
+    """The auto-refresh toggle (on from the start under `probscope demo`) and the runs still being built."""
+    state.url_state("live", command_line().live, lambda text: text == "True")
+    if st.toggle("Auto-refresh", key="live", help=f"Check the runs directory every {LIVE_SECONDS} s and show "
+                 "new checkpoints, probes, evaluations and training dynamics as they land"):
+        st.query_params["live"] = "True"
+        watch_runs(runs_root)
+    else:
+        st.query_params.pop("live", None)
+    if building:
+        st.caption("Still being built: " + ", ".join(building))
 
 
 def run_label(name: str, methods: dict[str, str]) -> str:
@@ -68,6 +97,10 @@ def method_legend(chosen: list[str], methods: dict[str, str]) -> str:
 def choose_runs(dataset: str, probed: list[str]) -> list[str]:
     """The runs multiselect, remembering the choice per dataset: switching datasets and back keeps it."""
     memory: dict[str, list[str]] = st.session_state.setdefault("_runs_by_dataset", {})
+    before = st.session_state.setdefault("_probed_by_dataset", {}).get(dataset)
+    st.session_state["_probed_by_dataset"][dataset] = probed
+    if before is not None and set(before) < set(probed) and set(st.session_state.get("runs", [])) == set(before):
+        st.session_state["runs"] = probed   # every run was shown: the runs that landed since are shown too
     if st.session_state.get("_runs_dataset") != dataset or not set(st.session_state.get("runs", [])) <= set(probed):
         from_url = [name for name in st.query_params.get("runs", "").split(",") if name in probed]
         remembered = [name for name in memory.get(dataset, probed) if name in probed]
@@ -119,13 +152,21 @@ def sidebar() -> tuple[str | None, state.Selection | None, str | None]:
         try:
             runs = discover_runs(runs_root)
         except ProbscopeError as e:
+            if command_line().live:   # `probscope demo` starts the dashboard before its first run exists
+                watch_runs(runs_root)
+                return None, None, f"{runs_root}: no run yet; the demo is building them (this page refreshes)."
             return None, None, f"{e}. Or run `make demo`, or enter another runs directory in the sidebar."
-        methods, broken = {}, []
+        methods, broken, building = {}, [], []
         for run in runs:
             try:
-                methods[run.name] = run.read_manifest().method
+                manifest = run.read_manifest()
             except (ProbscopeError, OSError) as e:   # one corrupt manifest must not hide the other runs
                 broken.append(first_line(e))
+                continue
+            methods[run.name] = manifest.method
+            if manifest.status == "running":
+                building.append(run.name)
+        live_controls(runs_root, building)
         if broken:
             st.warning(f"Skipped {len(broken)} run(s) whose manifest cannot be read (see the Runs page): "
                        + "; ".join(broken))

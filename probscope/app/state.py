@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
@@ -61,6 +62,26 @@ def probe_signature(runs_root: str, dataset: str, steps: tuple) -> Signature:
         paths.append(run.manifest_path)
         paths += [run.probe_dir(step, dataset) / PROBE_DONE for step in (chosen if isinstance(chosen, tuple) else (chosen,))]
     return file_signature(paths)
+
+
+# What a running job adds to a runs directory, run by run: its manifest (status), finished checkpoints,
+# finished probes and evaluations (their completion markers) and training-dynamics parts.
+LIVE_PATTERNS = ("*/manifest.json", "*/checkpoints/*/config.json", "*/checkpoints/*/adapter_config.json",
+                 f"*/probes/*/*/{PROBE_DONE}", f"*/evals/*/*/{PROBE_DONE}", "*/dynamics/*.parquet")
+
+
+def runs_signature(runs_root: str) -> Signature:
+    """Cache key of everything a job may add to `runs_root` (LIVE_PATTERNS): auto-refresh reruns the page
+    when it changes. Files vanishing between listing and stat are left out."""
+    root = Path(runs_root)
+    found = []
+    for pattern in LIVE_PATTERNS:
+        for path in root.glob(pattern):
+            try:
+                found.append((str(path), path.stat().st_mtime_ns))
+            except OSError:
+                pass
+    return tuple(sorted(found))
 
 
 def url_state(key: str, default: Any, parse: Callable[[str], Any] = str, valid: Collection | None = None) -> Any:

@@ -425,3 +425,21 @@ def test_the_sidebar_holds_one_step_widget_beyond_a_few_runs(runs_root, monkeypa
     app.sidebar.selectbox(key="step_run").set_value("dft").run()               # sft's step is remembered
     assert_clean(app)
     assert app.query_params["steps"] == "base:0,dft:10,sft:5"
+
+
+def test_auto_refresh_sees_what_a_job_adds_and_names_runs_being_built(tmp_path, monkeypatch):
+    from probscope.app.state import runs_signature
+
+    root = build_fixture_runs(tmp_path)
+    before = runs_signature(str(root))
+    assert len(before) == 3 + 5 + 5                                            # manifests, checkpoints, finished probes
+    (Run(root / "sft").probe_dir(20) / PROBE_DONE).write_text("{}")            # sft's step-20 probe finishes
+    assert runs_signature(str(root)) != before
+    manifest = Run(root / "dft").read_manifest()
+    manifest.status = "running"
+    Run(root / "dft").write_manifest(manifest)
+    app = start(root, monkeypatch)
+    app.sidebar.toggle(key="live").set_value(True).run()
+    assert_clean(app)
+    assert app.query_params["live"] == "True"
+    assert "Still being built: dft" in "\n".join(c.value for c in app.sidebar.caption)
