@@ -95,12 +95,14 @@ def _legend_highlight() -> alt.Parameter:
     return alt.selection_point(fields=[SERIES], bind="legend")
 
 
-def figure2(hist: pl.DataFrame, colors: dict[str, str], *, title: str | None = None) -> alt.Chart:
-    """Figure 2: percentage of tokens per bin, one bar per series, log y (bins with no token draw no bar)."""
+def figure2(hist: pl.DataFrame, colors: dict[str, str], *, title: str | None = None) -> alt.Chart | alt.LayerChart:
+    """Figure 2: percentage of tokens per bin, one bar per series, log y (bins with no token draw no bar);
+    with seeds grouped (columns ci_low, ci_high from app.seeds), each bar the mean with its 95% interval."""
     pick = _legend_highlight()
-    shown = hist.filter(pl.col("count") > 0).select(SERIES, "bin_label", "count", "percent")
+    intervals = [column for column in ("seeds", "ci_low", "ci_high") if column in hist.columns]
+    shown = hist.filter(pl.col("count") > 0).select(SERIES, "bin_label", "count", "percent", *intervals)
     y, y2 = _percent_axis(shown, Y_LABEL)
-    return (
+    bars = (
         alt.Chart(shown, title=title or "")
         .mark_bar()
         .encode(
@@ -112,11 +114,18 @@ def figure2(hist: pl.DataFrame, colors: dict[str, str], *, title: str | None = N
             opacity=alt.condition(pick, alt.value(1.0), alt.value(0.25)),
             tooltip=[alt.Tooltip(f"{SERIES}:N", title="Series"), alt.Tooltip("bin_label:N", title="Bin"),
                      alt.Tooltip("count:Q", title="Tokens", format=","),
-                     alt.Tooltip("percent:Q", title="% of tokens", format=".3g")],
+                     alt.Tooltip("percent:Q", title="% of tokens", format=".3g"),
+                     *([alt.Tooltip("seeds:Q", title="Seeds")] if intervals else [])],
         )
         .add_params(pick)
         .properties(height=HEIGHT)
     )
+    if not intervals:
+        return bars
+    whiskers = alt.Chart(shown).mark_rule(color="#222222").encode(
+        x=alt.X("bin_label:N", sort=BIN_ORDER), xOffset=alt.XOffset(f"{SERIES}:N", sort=list(colors)),
+        y="ci_low:Q", y2="ci_high:Q")   # on the bars' log scale (layers share it)
+    return alt.layer(bars, whiskers)
 
 
 def small_multiples(hist: pl.DataFrame, colors: dict[str, str]) -> alt.FacetChart:

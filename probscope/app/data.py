@@ -36,6 +36,7 @@ from probscope.analysis import (
 from probscope.analysis.catalog import Signature, file_signature
 from probscope.analysis.dynamics import dynamics_signature, load_dynamics
 from probscope.app import state
+from probscope.app.seeds import over_seeds
 from probscope.app.ui import problem
 from probscope.errors import ProbscopeError
 from probscope.evaluate.curves import accuracy_curves, load_evals, problem_results
@@ -71,14 +72,16 @@ def aggregate(selection: state.Selection, function: Callable[..., pl.DataFrame],
 
 def histograms_per_run(selection: state.Selection, steps: Steps) -> pl.DataFrame:
     """probability_histogram of each run of `steps` on its own, so a damaged probe blanks only its own run
-    (said in one line naming it) and the others still draw; the page stops when no run could be read."""
+    (said in one line naming it) and the others still draw; the page stops when no run could be read.
+    With seeds grouped (Selection.grouped), one series per seed group: the mean and its 95% interval."""
     tables = []
     for one in steps:
         with problem(f"Figure 2 of {one[0]}"):
             tables.append(aggregate(selection, probability_histogram, steps=(one,), by=BY))
     if not tables:
         st.stop()
-    return pl.concat(tables)
+    table = pl.concat(tables)
+    return over_seeds(table, dict(selection.groups)) if selection.grouped() else table
 
 
 @st.cache_data(max_entries=64, show_spinner="Comparing checkpoints…")

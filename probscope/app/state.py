@@ -27,6 +27,7 @@ class Selection:
     steps: tuple[tuple[str, int], ...]        # (run name, step) per chosen run, in sidebar order
     probed: tuple[tuple[str, tuple[int, ...]], ...]   # every probed run of the dataset and its finished steps
     methods: tuple[tuple[str, str], ...]      # run name -> method, for every probed run
+    groups: tuple[tuple[str, str], ...] = ()  # run name -> its seed group (seed_group), when seeds are grouped
 
     @property
     def runs(self) -> tuple[str, ...]:
@@ -41,6 +42,18 @@ class Selection:
 
     def method(self, run: str) -> str:
         return dict(self.methods)[run]
+
+    def grouped(self) -> bool:
+        """Whether seeds are grouped and some chosen group holds more than one run."""
+        chosen = [group for name, group in self.groups if name in self.runs]
+        return len(set(chosen)) < len(chosen)
+
+
+def seed_group(name: str, seed: int) -> str:
+    """The name of a run's seed group: its name without its seed's "-s<seed>" and what follows
+    (sft-s3 -> sft, sft-lr1e-05-s2 -> sft-lr1e-05, base-s3-x2 -> base); a name without it is its own group."""
+    marker = f"-s{seed}"
+    return name[:name.rindex(marker)] if marker in name else name
 
 
 def current() -> Selection | None:
