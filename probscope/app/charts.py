@@ -26,6 +26,8 @@ UNKNOWN_ROLE_COLOR = "#bbbbbb"
 # Every label of a categorical axis is drawn: Vega-Lite's default hides every other overlapping one.
 ALL_LABELS = {"labelOverlap": False}
 BIN_AXIS = alt.Axis(labelAngle=-35, **ALL_LABELS)
+# Series legends wrap in rows of four: a single top row clips every series past the chart's width.
+SERIES_LEGEND = alt.Legend(orient="top", columns=4, labelLimit=0)
 # The server sends a chart's rows once, as Arrow; Altair's 5,000-row guard (meant for notebooks that inline
 # JSON) would refuse Figure 2 of ~120 runs.
 alt.data_transformers.disable_max_rows()
@@ -110,7 +112,7 @@ def figure2(hist: pl.DataFrame, colors: dict[str, str], *, title: str | None = N
             xOffset=alt.XOffset(f"{SERIES}:N", sort=list(colors)),
             y=y, y2=y2,
             color=alt.Color(f"{SERIES}:N", scale=color_scale(colors), sort=list(colors), title=None,
-                            legend=alt.Legend(orient="top")),
+                            legend=SERIES_LEGEND),
             opacity=alt.condition(pick, alt.value(1.0), alt.value(0.25)),
             tooltip=[alt.Tooltip(f"{SERIES}:N", title="Series"), alt.Tooltip("bin_label:N", title="Bin"),
                      alt.Tooltip("count:Q", title="Tokens", format=","),
@@ -159,12 +161,9 @@ def lines(frame: pl.DataFrame, y: str, colors: dict[str, str], *, x: str = schem
     a line at its end is not drawn on the frame."""
     pick = _legend_highlight()
     color = alt.Color(f"{SERIES}:N", scale=color_scale(colors), sort=list(colors), title=None,
-                      legend=alt.Legend(orient="top"))
+                      legend=SERIES_LEGEND)
     base = alt.Chart(frame, title=title).encode(x=alt.X(f"{x}:Q", title=x_title), color=color)
-    layers = []
-    if band is not None:   # the same colour encoding as the lines: one legend (Vega-Lite drops conflicting ones)
-        layers.append(base.mark_area(opacity=0.15).encode(y=alt.Y(f"{band[0]}:Q"), y2=alt.Y2(f"{band[1]}:Q")))
-    layers.append(
+    layers = [
         base.mark_line(point=True).encode(
             y=alt.Y(f"{y}:Q", title=y_title, scale=alt.Scale(zero=False) if y_domain is None else alt.Scale(
                 domain=list(y_domain), padding=6, nice=False)),
@@ -174,7 +173,11 @@ def lines(frame: pl.DataFrame, y: str, colors: dict[str, str], *, x: str = schem
             tooltip=[alt.Tooltip(f"{SERIES}:N", title="Series"), alt.Tooltip(f"{x}:Q", title=x_title),
                      alt.Tooltip(f"{y}:Q", title=y_title, format=".4g")],
         ).add_params(pick)
-    )
+    ]
+    # the same colour encoding as the lines: one legend (Vega-Lite drops conflicting ones); after the lines,
+    # so the legend's swatches take the lines' full colour, not the band's faint one
+    if band is not None:
+        layers.append(base.mark_area(opacity=0.15).encode(y=alt.Y(f"{band[0]}:Q"), y2=alt.Y2(f"{band[1]}:Q")))
     if rules is not None and not rules.is_empty():
         layers.append(alt.Chart(rules).mark_rule(strokeDash=[4, 3]).encode(x=f"{x}:Q", color=color))
     return alt.layer(*layers).properties(height=height).interactive(bind_y=False)
@@ -190,7 +193,7 @@ def panels(curves: pl.DataFrame, titles: dict[str, str], colors: dict[str, str],
             .with_columns(pl.col("panel").replace_strict(titles), pl.lit(False).alias(RULE)))
     pick = _legend_highlight()
     color = alt.Color(f"{SERIES}:N", scale=color_scale(colors), sort=list(colors), title=None,
-                      legend=alt.Legend(orient="top"))
+                      legend=SERIES_LEGEND)
     line = alt.Chart().mark_line(point=True).encode(
         x=alt.X(f"{schema.STEP}:Q", title="Optimizer step"),
         y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
