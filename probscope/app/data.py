@@ -36,6 +36,7 @@ from probscope.analysis import (
 from probscope.analysis.catalog import Signature, file_signature
 from probscope.analysis.dynamics import dynamics_signature, load_dynamics
 from probscope.app import state
+from probscope.app.example import token_texts as spaced_tokens
 from probscope.app.seeds import over_seeds
 from probscope.app.ui import problem
 from probscope.errors import ProbscopeError
@@ -147,6 +148,26 @@ def example_rows(selection: state.Selection, run: str, step: int, example_id: st
     """The target tokens of one example under one checkpoint, in reply order (a lazy filter: one example read)."""
     signature = state.probe_signature(selection.runs_root, selection.dataset, ((run, step),))
     return _example_rows(selection.runs_root, selection.dataset, run, step, example_id, signature)
+
+
+TOKENIZER_FILE = "tokenizer.json"   # a fast tokenizer's one file, as save_pretrained writes it
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _tokenizer(path: str, signature: Signature):
+    from tokenizers import Tokenizer  # the Rust tokenizer alone: no transformers import on the page
+
+    return Tokenizer.from_file(path)
+
+
+def token_texts(selection: state.Selection, run: str, step: int, rows: pl.DataFrame) -> list[str] | None:
+    """The example's target tokens as the checkpoint's own tokenizer spells them in context (its spacing),
+    or None when the checkpoint holds no tokenizer.json (moved, deleted, or a slow tokenizer only)."""
+    path = Run.in_root(selection.runs_root, run).checkpoint(step) / TOKENIZER_FILE
+    if not path.is_file():
+        return None
+    tokenizer = _tokenizer(str(path), file_signature([path]))
+    return spaced_tokens(tokenizer.decode, rows[schema.TOKEN_ID].to_list())
 
 
 @st.cache_data(max_entries=64, show_spinner="Finding examples…")

@@ -443,3 +443,19 @@ def test_auto_refresh_sees_what_a_job_adds_and_names_runs_being_built(tmp_path, 
     assert_clean(app)
     assert app.query_params["live"] == "True"
     assert "Still being built: dft" in "\n".join(c.value for c in app.sidebar.caption)
+
+
+def test_token_texts_take_the_tokenizers_own_spacing():
+    from tokenizers import Tokenizer, decoders, models
+
+    from probscope.app.example import reply_html, token_texts
+
+    vocab = {"▁Let": 0, "'": 1, "s": 2, "▁go": 3, ".": 4}
+    tokenizer = Tokenizer(models.WordPiece(vocab, unk_token="."))
+    tokenizer.decoder = decoders.Metaspace()                                 # SentencePiece's spacing
+    texts = token_texts([0, 1, 2, 3, 4], tokenizer.decode)
+    assert texts == ["Let", "'", "s", " go", "."] and "".join(texts) == tokenizer.decode([0, 1, 2, 3, 4])
+    rows = pl.DataFrame({schema.TOKEN: ["▁Let", "▁go"], schema.P: [0.5, 1e-5], schema.RANK: [1, 9],
+                         schema.ENTROPY: [0.1, 2.0], schema.ROLE: [None, "word"]})
+    html = reply_html(rows, [" Let", " go"])
+    assert "> Let</span>" in html and schema.BIN_COLORS[0] in html            # p < 1e-4: the lowest bin's colour

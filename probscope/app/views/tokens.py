@@ -13,6 +13,9 @@ from probscope.app.ui import choose_view, need_selection, problem, show_chart, s
 
 TAILS = {"below": "p below the threshold", "at_or_above": "p at or above the threshold"}
 EDGES = schema.BIN_EDGES[1:-1]   # the thresholds a slider offers: Figure 2's inner bin edges
+# "No second checkpoint" and "any token" as values (Streamlit shows a None value as an empty choice)
+NOTHING: tuple[str, int] = ("", -1)
+ANY_TOKEN = ""
 
 
 def checkpoints(selection: state.Selection) -> list[tuple[str, int]]:
@@ -20,8 +23,8 @@ def checkpoints(selection: state.Selection) -> list[tuple[str, int]]:
 
 
 def labeller(selection: state.Selection):
-    def label(one: tuple[str, int] | None) -> str:
-        return "nothing" if one is None else charts.series_label(selection.method(one[0]), *one)
+    def label(one: tuple[str, int]) -> str:
+        return "nothing" if one == NOTHING else charts.series_label(selection.method(one[0]), *one)
     return label
 
 
@@ -119,20 +122,23 @@ def example_view(selection: state.Selection) -> None:
     cols = st.columns(2)
     state.url_state("example_a", selection.steps[0], state.parse_checkpoint, valid=found)
     a = cols[0].selectbox("Checkpoint", found, format_func=label, key="example_a")
-    state.url_state("example_b", None, state.parse_checkpoint, valid=[None, *found])
-    b = cols[1].selectbox("Beside it (optional)", [None, *found], key="example_b", format_func=label)
+    state.url_state("example_b", NOTHING, state.parse_checkpoint, valid=[NOTHING, *found])
+    b = cols[1].selectbox("Beside it (optional)", [NOTHING, *found], key="example_b", format_func=label)
     left, right = st.columns([1, 3])
     state.url_state("example_below", 1e-2, float, valid=EDGES)
     below = left.select_slider("Low probability: p below", EDGES, key="example_below",
                                format_func=lambda edge: f"{edge:g}")
     low = aggregate(selection, lowest_bin_tokens, steps=(a,), upper=below, by=BY)
-    candidates = [None, *low[schema.TOKEN].to_list()[:50]]   # most frequent low-p tokens first
-    state.url_state("example_token", None, valid=candidates)
+    candidates = [ANY_TOKEN, *low[schema.TOKEN].drop_nulls().to_list()[:50]]   # most frequent low-p tokens first
+    state.url_state("example_token", ANY_TOKEN, valid=candidates)
     token = right.selectbox(f"Only examples holding this token at p < {below:g}", candidates,
-                            format_func=lambda t: "any example" if t is None else repr(t), key="example_token")
+                            format_func=lambda t: "any example" if t == ANY_TOKEN else repr(t), key="example_token")
     for key in ("example_a", "example_b", "example_below", "example_token"):
-        state.to_url(key)
-    matching = data.examples(selection, *a, token=token, upper=below)
+        if st.session_state[key] in (NOTHING, ANY_TOKEN):   # the defaults: nothing to keep in a link
+            st.query_params.pop(key, None)
+        else:
+            state.to_url(key)
+    matching = data.examples(selection, *a, token=None if token == ANY_TOKEN else token, upper=below)
     if matching.is_empty():
         st.info("No example matches.")
         return
@@ -142,14 +148,14 @@ def example_view(selection: state.Selection) -> None:
     example = st.selectbox(f"Example ({len(ids):,}, lowest p first)", ids, key="example",
                            format_func=lambda i: f"{i} (lowest p {lowest[i]:.2g})")
     state.to_url("example")
-    shown = [one for one in (a, b) if one is not None]
+    shown = [one for one in (a, b) if one != NOTHING]
     for column, one in zip(st.columns(len(shown)), shown):
         rows = data.example_rows(selection, *one, example)
         column.markdown(f"**{label(one)}** · {rows.height} target tokens")
         if rows.is_empty():
             column.info("This checkpoint's probe does not hold this example.")
         else:
-            column.markdown(reply_html(rows), unsafe_allow_html=True)
+            column.markdown(reply_html(rows, data.token_texts(selection, *one, rows)), unsafe_allow_html=True)
 
 
 VIEWS = {"Probability range": probability_range_view, "Movers": movers_view, "Left behind": left_behind_view,
