@@ -167,7 +167,10 @@ def token_texts(selection: state.Selection, run: str, step: int, rows: pl.DataFr
     if not path.is_file():
         return None
     tokenizer = _tokenizer(str(path), file_signature([path]))
-    return spaced_tokens(tokenizer.decode, rows[schema.TOKEN_ID].to_list())
+    def decode(ids: list[int]) -> str:   # special tokens (the end of the reply) are targets too: spelled out
+        return tokenizer.decode(ids, skip_special_tokens=False)
+
+    return spaced_tokens(rows[schema.TOKEN_ID].to_list(), decode)
 
 
 @st.cache_data(max_entries=64, show_spinner="Finding examples…")
