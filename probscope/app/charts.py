@@ -86,24 +86,33 @@ def color_scale(colors: dict[str, str]) -> alt.Scale:
     return alt.Scale(domain=list(colors), range=list(colors.values()))
 
 
-def _percent_axis(hist: pl.DataFrame, title: str) -> tuple[alt.Y, alt.Y2]:
-    """Bars on a log axis rise from its floor (a log axis has no 0), not stacked."""
+def _percent_axis(hist: pl.DataFrame, title: str, log: bool = True) -> tuple[alt.Y, alt.Y2]:
+    """Bars on a log axis rise from its floor (a log axis has no 0), not stacked; on a linear one from 0."""
+    if not log:
+        return alt.Y("percent:Q", scale=alt.Scale(zero=True), title=title, stack=None), alt.Y2(datum=0)
     floor = schema.log_axis_floor(hist.filter(pl.col("percent") > 0)["percent"].min())
     scale = alt.Scale(type="log", domain=[floor, 150], clamp=True)
     return alt.Y("percent:Q", scale=scale, title=title, stack=None), alt.Y2(datum=floor)
+
+
+def _rows(facet: alt.FacetChart, shared: bool) -> alt.FacetChart:
+    """Panels one under another on one y range (`shared`: heights compare across panels) or each its own."""
+    return facet.resolve_scale(y="shared" if shared else "independent")
 
 
 def _legend_highlight() -> alt.Parameter:
     return alt.selection_point(fields=[SERIES], bind="legend")
 
 
-def figure2(hist: pl.DataFrame, colors: dict[str, str], *, title: str | None = None) -> alt.Chart | alt.LayerChart:
-    """Figure 2: percentage of tokens per bin, one bar per series, log y (bins with no token draw no bar);
-    with seeds grouped (columns ci_low, ci_high from app.seeds), each bar the mean with its 95% interval."""
+def figure2(hist: pl.DataFrame, colors: dict[str, str], *, title: str | None = None,
+            log: bool = True) -> alt.Chart | alt.LayerChart:
+    """Figure 2: percentage of tokens per bin, one bar per series, log y (`log`=False: linear; bins with no
+    token draw no bar); with seeds grouped (columns ci_low, ci_high from app.seeds), each bar the mean with
+    its 95% interval."""
     pick = _legend_highlight()
     intervals = [column for column in ("seeds", "ci_low", "ci_high") if column in hist.columns]
     shown = hist.filter(pl.col("count") > 0).select(SERIES, "bin_label", "count", "percent", *intervals)
-    y, y2 = _percent_axis(shown, Y_LABEL)
+    y, y2 = _percent_axis(shown, Y_LABEL, log)
     bars = (
         alt.Chart(shown, title=title or "")
         .mark_bar()
@@ -130,11 +139,13 @@ def figure2(hist: pl.DataFrame, colors: dict[str, str], *, title: str | None = N
     return alt.layer(bars, whiskers)
 
 
-def small_multiples(hist: pl.DataFrame, colors: dict[str, str]) -> alt.FacetChart:
-    """One Figure-2 panel per series (e.g. each probed step of a run), stacked so shapes compare down the page."""
+def small_multiples(hist: pl.DataFrame, colors: dict[str, str], *, log: bool = True,
+                    shared: bool = True) -> alt.FacetChart:
+    """One Figure-2 panel per series (e.g. each probed step of a run), stacked so shapes compare down the page;
+    `log`: log or linear y; `shared`: one y range for every panel."""
     shown = hist.filter(pl.col("count") > 0).select(SERIES, "bin_label", "count", "percent")
-    y, y2 = _percent_axis(shown, "% (log)")
-    return (
+    y, y2 = _percent_axis(shown, "% (log)" if log else "%", log)
+    return _rows(
         alt.Chart(shown)
         .mark_bar()
         .encode(
@@ -147,8 +158,8 @@ def small_multiples(hist: pl.DataFrame, colors: dict[str, str]) -> alt.FacetChar
         )
         .properties(height=90, width=560)
         .facet(row=alt.Row(f"{SERIES}:N", sort=list(colors), title=None, header=alt.Header(labelAngle=0,
-                                                                                           labelAlign="left")))
-    )
+                                                                                           labelAlign="left"))),
+        shared)
 
 
 def lines(frame: pl.DataFrame, y: str, colors: dict[str, str], *, x: str = schema.STEP, y_title: str,
@@ -259,7 +270,7 @@ def token_bars(listing: pl.DataFrame, order: list[str], *, value: str = "count",
     )
 
 
-def mass_bars(mass: pl.DataFrame, colors: dict[str, str]) -> alt.FacetChart:
+def mass_bars(mass: pl.DataFrame, colors: dict[str, str], *, shared: bool = True) -> alt.FacetChart:
     """Per series (one panel each): the share of each objective's squared gradient mass per bin, with the
     bin's share of tokens as a grey tick (where the mass would be if every token weighed the same)."""
     objectives = [o for o in colors if o in set(mass[schema.OBJECTIVE])]
@@ -274,18 +285,19 @@ def mass_bars(mass: pl.DataFrame, colors: dict[str, str]) -> alt.FacetChart:
                  alt.Tooltip("token_share:Q", title="Share of tokens", format=".1%")],
     )
     ticks = base.mark_tick(color="#555555", thickness=2, size=18).encode(y="token_share:Q")
-    return (alt.layer(bars, ticks, data=mass).properties(height=200, width=620)
-            .facet(row=alt.Row(f"{SERIES}:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left"))))
+    return _rows(alt.layer(bars, ticks, data=mass).properties(height=200, width=620)
+                 .facet(row=alt.Row(f"{SERIES}:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left"))),
+                 shared)
 
 
-def class_bars(classes: pl.DataFrame, height: str) -> alt.FacetChart:
+def class_bars(classes: pl.DataFrame, height: str, *, shared: bool = True) -> alt.FacetChart:
     """Figure 2 with each bar stacked by role (`height`: "percent" of the series' tokens or "bin_share"),
     one panel per series; roles in their own colours."""
     roles = [r for r in schema.ROLES if r in set(classes[schema.ROLE])] + sorted(
         set(classes[schema.ROLE].drop_nulls()) - set(schema.ROLES))
     shown = classes.filter(pl.col("count") > 0)
     title = "% of tokens" if height == "percent" else "Share of the bin"
-    return (
+    return _rows(
         alt.Chart(shown)
         .mark_bar()
         .encode(
@@ -302,5 +314,5 @@ def class_bars(classes: pl.DataFrame, height: str) -> alt.FacetChart:
         )
         .transform_calculate(role_order=f"indexof({roles!r}, datum.{schema.ROLE})")
         .properties(height=180, width=620)
-        .facet(row=alt.Row(f"{SERIES}:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left")))
-    )
+        .facet(row=alt.Row(f"{SERIES}:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left"))),
+        shared)

@@ -64,6 +64,21 @@ def choose_view(views: list[str]) -> str:
     return view
 
 
+def bar_options(*, log: bool = True, shared: bool = True) -> dict[str, bool]:
+    """The bar-chart controls a view offers (`log`: log/linear y; `shared`: one y range for every panel), in the
+    URL as ?y=log|linear and ?shared_y=; returns the chart keyword arguments."""
+    options, columns = {}, st.columns(2 if log and shared else 1)
+    if log:
+        state.url_state("y", "log", valid=("log", "linear"))
+        options["log"] = columns[0].radio("Y axis", ["log", "linear"], key="y", horizontal=True) == "log"
+        state.to_url("y")
+    if shared:
+        state.url_state("shared_y", True, lambda text: text == "True")
+        options["shared"] = columns[-1].toggle("Same y range in every panel", key="shared_y")
+        state.to_url("shared_y")
+    return options
+
+
 def need_selection() -> state.Selection:
     """The sidebar's selection; without one, the reason and how to fix it, and the page stops here."""
     selection = state.current()

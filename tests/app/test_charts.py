@@ -122,3 +122,13 @@ def test_the_app_imports_no_matplotlib():
             "print('matplotlib' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True).stdout.strip() == "False"
+
+
+def test_linear_axis_and_shared_panels_on_demand():
+    hist, colors = charts.with_series(histogram([("sft", "sft", 5), ("sft", "sft", 10)]))
+    log, linear = (charts.figure2(hist, colors, log=flag).to_dict()["encoding"] for flag in (True, False))
+    assert log["y"]["scale"]["type"] == "log" and "type" not in linear["y"]["scale"]
+    assert linear["y2"]["datum"] == 0                                          # linear bars rise from 0
+    shared, own = (charts.small_multiples(hist, colors, shared=flag).to_dict()["resolve"]["scale"]["y"]
+                   for flag in (True, False))
+    assert (shared, own) == ("shared", "independent")

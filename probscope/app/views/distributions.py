@@ -7,7 +7,7 @@ from probscope import schema
 from probscope.analysis import class_histogram, pairwise_statistics, probability_histogram
 from probscope.app import charts, data, state
 from probscope.app.data import BY, aggregate, all_steps, paired
-from probscope.app.ui import choose_view, need_selection, problem, show_chart, show_table
+from probscope.app.ui import bar_options, choose_view, need_selection, problem, show_chart, show_table
 
 
 def fine_tuning_runs(selection: state.Selection) -> list[str]:
@@ -30,12 +30,13 @@ def figure2_view(selection: state.Selection) -> None:
         st.session_state["all_step"] = max(step for name, step in selection.steps if name in runs)
         st.select_slider("Move every fine-tuned run to its probed step at or before", union, key="all_step",
                          on_change=move_all_runs, args=(selection,), format_func=lambda step: f"step {step}")
+    options = bar_options(shared=False)
     hist, colors = charts.with_series(data.histograms_per_run(selection, selection.steps))
     st.caption(f"Dataset '{selection.dataset}', each run at the step chosen in the sidebar. Percentage of the "
                "series' target tokens per probability bin, log scale; bins without tokens draw no bar. Click a "
                "legend entry to highlight it.")
     show_chart(charts.figure2, hist, colors, csv=hist.select(charts.SERIES, *BY, "bin_label", "count", "percent"),
-               name="figure2")
+               name="figure2", **options)
 
 
 def over_training_view(selection: state.Selection) -> None:
@@ -58,8 +59,10 @@ def over_training_view(selection: state.Selection) -> None:
         aggregate(selection, probability_histogram, steps=((run, tuple(sorted(steps))),), by=BY))
     csv = over.select(charts.SERIES, *BY, "bin_label", "count", "percent")
     st.caption(f"Figure 2 of {run} at each chosen probed step.")
-    chart = charts.figure2 if layout == "Side by side" else charts.small_multiples
-    show_chart(chart, over, colors, csv=csv, name=f"figure2-{run}-steps")
+    side_by_side = layout == "Side by side"
+    options = bar_options(shared=not side_by_side)
+    chart = charts.figure2 if side_by_side else charts.small_multiples
+    show_chart(chart, over, colors, csv=csv, name=f"figure2-{run}-steps", **options)
 
 
 def summary_view(selection: state.Selection) -> None:
@@ -125,7 +128,7 @@ def by_role_view(selection: state.Selection) -> None:
     state.to_url("class_height")
     st.caption("Each bin of Figure 2 split by the tokens' roles (from the data where it has them, else the "
                f"token's class: {', '.join(schema.ROLES)}).")
-    show_chart(charts.class_bars, classes, share, name="classes",
+    show_chart(charts.class_bars, classes, share, name="classes", **bar_options(log=False),
                csv=classes.select(charts.SERIES, *BY, schema.ROLE, "bin_label", "count", "percent", "bin_share"))
 
 

@@ -10,7 +10,7 @@ from probscope.analysis import gradient_mass_by_bin
 from probscope.analysis.dynamics import SHARE_BELOW, dynamics_curves
 from probscope.app import charts, data, state
 from probscope.app.data import BY, aggregate
-from probscope.app.ui import choose_view, problem, show_chart, show_table
+from probscope.app.ui import bar_options, choose_view, problem, show_chart, show_table
 
 
 def mass_view(runs_root: str) -> None:
@@ -32,7 +32,7 @@ def mass_view(runs_root: str) -> None:
         st.info("Choose at least one objective.")
         return
     colors = dict(zip(objectives, schema.series_palette(objectives)))
-    show_chart(charts.mass_bars, shown, colors, name="gradient-mass",
+    show_chart(charts.mass_bars, shown, colors, name="gradient-mass", **bar_options(log=False),
                csv=shown.select(charts.SERIES, *BY, schema.OBJECTIVE, "bin_label", "token_share", "mass_share"))
 
 
