@@ -18,6 +18,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from urllib.parse import urlencode
 
 import polars as pl
 import streamlit as st
@@ -222,5 +223,16 @@ def main() -> None:
     runs_root, selection, missing = sidebar()
     st.session_state["runs_root"], st.session_state["selection"] = runs_root, selection
     st.session_state["missing"] = missing
-    with problem(page.title):   # a data problem the page did not catch: one readable line, the sidebar still works
-        page.run()
+    try:
+        with problem(page.title):   # a data problem the page did not catch: one readable line, the sidebar works
+            page.run()
+    finally:   # also when the page stopped early: its widgets are in the URL by now
+        share_link()
+
+
+def share_link() -> None:
+    """The URL of this view (every widget's value is in its query string) with the code block's copy button."""
+    query = urlencode(st.query_params.to_dict())
+    page = (st.context.url or "").split("?")[0]
+    with st.sidebar.expander("Link to this view"):
+        st.code(f"{page}?{query}" if query else page, language=None, wrap_lines=True)

@@ -459,3 +459,9 @@ def test_token_texts_take_the_tokenizers_own_spacing():
                          schema.ENTROPY: [0.1, 2.0], schema.ROLE: [None, "word"]})
     html = reply_html(rows, [" Let", " go"])
     assert "> Let</span>" in html and schema.BIN_COLORS[0] in html            # p < 1e-4: the lowest bin's colour
+
+
+def test_the_link_to_a_view_holds_its_widgets(runs_root, monkeypatch):
+    app = show_view(start(runs_root, monkeypatch, "Distributions"), "Distributions", "Same tokens")
+    link = app.sidebar.code[-1].value
+    assert "view=Same+tokens" in link and "pair_a=" in link and "pair_b=" in link and "steps=" in link
