@@ -248,6 +248,26 @@ def heatmap(frame: pl.DataFrame, *, x_title: str, y_title: str) -> alt.Chart:
     )
 
 
+def step_heatmap(hist: pl.DataFrame) -> alt.Chart:
+    """One run over training as one picture: a row per probed step, a cell per bin, coloured by the share of
+    that step's tokens in the bin (log colour; empty cells left blank), later steps lower down."""
+    shown = hist.filter(pl.col("count") > 0).select(schema.STEP, "bin_label", "count", "percent")
+    steps = sorted(shown[schema.STEP].unique().to_list())
+    return (
+        alt.Chart(shown)
+        .mark_rect()
+        .encode(
+            x=alt.X("bin_label:N", scale=alt.Scale(domain=BIN_ORDER), title=X_LABEL, axis=BIN_AXIS),
+            y=alt.Y(f"{schema.STEP}:O", sort=steps, title="Probed step", axis=alt.Axis(**ALL_LABELS)),
+            color=alt.Color("percent:Q", scale=alt.Scale(type="log", scheme="viridis"), title="% of tokens"),
+            tooltip=[alt.Tooltip(f"{schema.STEP}:O", title="Step"), alt.Tooltip("bin_label:N", title="Bin"),
+                     alt.Tooltip("count:Q", title="Tokens", format=","),
+                     alt.Tooltip("percent:Q", title="% of tokens", format=".3g")],
+        )
+        .properties(height=alt.Step(22))
+    )
+
+
 def token_bars(listing: pl.DataFrame, order: list[str], *, value: str = "count",
                value_title: str = "Tokens") -> alt.FacetChart:
     """Horizontal bars per token, one panel per series (in `order`), coloured by the token's role."""

@@ -465,3 +465,15 @@ def test_the_link_to_a_view_holds_its_widgets(runs_root, monkeypatch):
     app = show_view(start(runs_root, monkeypatch, "Distributions"), "Distributions", "Same tokens")
     link = app.sidebar.code[-1].value
     assert "view=Same+tokens" in link and "pair_a=" in link and "pair_b=" in link and "steps=" in link
+
+
+def test_one_run_over_training_as_a_heatmap_with_a_scrubber(runs_root, monkeypatch):
+    app = show_view(start(runs_root, monkeypatch, "Distributions"), "Distributions", "Over training")
+    app.selectbox(key="over_run").set_value("sft").run()
+    app.radio(key="over_layout").set_value("Heatmap").run()
+    assert_clean(app)
+    heat, figure2 = (chart_data(chart) for chart in charts(app))
+    assert set(heat["step"]) == {5, 10} and heat.filter(pl.col("step") == 5)["percent"].sum() == pytest.approx(100)
+    assert set(figure2["series"]) == {"SFT · step 10"}                         # the scrubber's step
+    app.select_slider(key="over_step").set_value(5).run()
+    assert set(chart_data(charts(app)[1])["series"]) == {"SFT · step 5"} and app.query_params["over_step"] == "5"

@@ -20,6 +20,7 @@ from probscope.bench.browser import CHROMIUM, dashboard_server, drawn_marks, ope
 APP = REPO / "app" / "main.py"
 # (page, ?view= or None, charts it draws on the fixture runs); every one of them must draw marks
 VIEWS = (("Overview", None, 1), ("Distributions", "Figure 2", 1), ("Distributions", "Over training", 1),
+         ("Distributions", "Over training&over_layout=Heatmap", 2),
          ("Distributions", "Same tokens", 1), ("Distributions", "By role", 1), ("Tokens", "Probability range", 1),
          ("Tokens", "Movers", 0), ("Tokens", "Left behind", 0), ("Tokens", "Example viewer", 0),
          ("Gradient weights", "Gradient mass per bin", 1), ("Gradient weights", "Training curves", 1),

@@ -1,6 +1,7 @@
 """Distributions: Figure 2 at the chosen steps, one run over training, a summary and statistics per run and
 step, the same tokens under two checkpoints, and Figure 2 split by token role; one view at a time (VIEWS)."""
 
+import polars as pl
 import streamlit as st
 
 from probscope import schema
@@ -49,8 +50,8 @@ def over_training_view(selection: state.Selection) -> None:
     state.url_state("over_steps", probed, state.parse_list(int), valid=probed)
     steps = middle.multiselect("Steps", probed, key="over_steps", format_func=lambda step: f"step {step}")
     state.to_url("over_steps")
-    state.url_state("over_layout", "Side by side", valid=("Side by side", "Small multiples"))
-    layout = right.radio("Layout", ["Side by side", "Small multiples"], key="over_layout")
+    state.url_state("over_layout", LAYOUTS[0], valid=LAYOUTS)
+    layout = right.radio("Layout", LAYOUTS, key="over_layout")
     state.to_url("over_layout")
     if not steps:
         st.info("Choose at least one step.")
@@ -59,10 +60,29 @@ def over_training_view(selection: state.Selection) -> None:
         aggregate(selection, probability_histogram, steps=((run, tuple(sorted(steps))),), by=BY))
     csv = over.select(charts.SERIES, *BY, "bin_label", "count", "percent")
     st.caption(f"Figure 2 of {run} at each chosen probed step.")
+    if layout == "Heatmap":
+        step_scrubber(run, sorted(steps), over, colors)
+        return
     side_by_side = layout == "Side by side"
     options = bar_options(shared=not side_by_side)
     chart = charts.figure2 if side_by_side else charts.small_multiples
     show_chart(chart, over, colors, csv=csv, name=f"figure2-{run}-steps", **options)
+
+
+LAYOUTS = ("Side by side", "Small multiples", "Heatmap")
+
+
+def step_scrubber(run: str, steps: list[int], over: pl.DataFrame, colors: dict[str, str]) -> None:
+    """The step × bin heatmap of one run, and Figure 2 at the step the scrubber points at."""
+    st.caption(f"{run} over training: each row a probed step, each cell the share of that step's tokens in the "
+               "bin (log colour). Move the scrubber to see one step as Figure 2.")
+    show_chart(charts.step_heatmap, over.select(*BY, "bin_label", "count", "percent"), name=f"heatmap-{run}")
+    state.url_state("over_step", steps[-1], int, valid=steps)
+    step = st.select_slider("Step", steps, key="over_step", format_func=lambda one: f"step {one}")
+    state.to_url("over_step")
+    one = over.filter(pl.col(schema.STEP) == step)
+    show_chart(charts.figure2, one, {label: colors[label] for label in one[charts.SERIES].unique()},
+               **bar_options(shared=False))
 
 
 def summary_view(selection: state.Selection) -> None:
