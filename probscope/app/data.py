@@ -174,21 +174,34 @@ def token_texts(selection: state.Selection, run: str, step: int, rows: pl.DataFr
 
 
 @st.cache_data(max_entries=64, show_spinner="Finding examples…")
-def _examples(runs_root: str, dataset: str, run: str, step: int, token: str | None, upper: float,
+def _examples(runs_root: str, dataset: str, run: str, step: int, token: str | None, upper: float, text: str,
               signature: Signature) -> pl.DataFrame:
     tokens = _tokens(runs_root, dataset, ((run, step),))
+    found = tokens
     if token is not None:   # examples where this token has p < upper
-        tokens = tokens.filter((pl.col(schema.TOKEN) == token) & (pl.col(schema.P) < upper))
-    return (tokens.group_by(schema.EXAMPLE_ID)
-            .agg(pl.len().alias("tokens"), pl.col(schema.P).min().alias("lowest_p"))
-            .sort("lowest_p", schema.EXAMPLE_ID).collect())
+        found = found.filter((pl.col(schema.TOKEN) == token) & (pl.col(schema.P) < upper))
+    found = (found.group_by(schema.EXAMPLE_ID)
+             .agg(pl.len().alias("tokens"), pl.col(schema.P).min().alias("lowest_p")))
+    if text:   # examples whose reply holds the text, spacing and case aside
+        replies = (tokens.sort(schema.POSITION).group_by(schema.EXAMPLE_ID)
+                   .agg(_letters(pl.col(schema.TOKEN).str.join("")).alias("reply"))
+                   .filter(pl.col("reply").str.contains(_letters(pl.lit(text)), literal=True)))
+        found = found.join(replies.select(schema.EXAMPLE_ID), on=schema.EXAMPLE_ID, how="semi")
+    return found.sort("lowest_p", schema.EXAMPLE_ID).collect()
+
+
+def _letters(text: pl.Expr) -> pl.Expr:
+    """Text without whitespace or the space markers of SentencePiece (▁) and byte-level BPE (Ġ), lowercased:
+    how stored tokens and a typed search compare whatever the tokenizer's spacing."""
+    return text.str.replace_all(r"[\s▁Ġ]", "").str.to_lowercase()
 
 
 def examples(selection: state.Selection, run: str, step: int, *, token: str | None = None,
-             upper: float = 1.0) -> pl.DataFrame:
-    """Example ids of a checkpoint (with `token`: those holding it at p < `upper`), lowest p first."""
+             upper: float = 1.0, text: str = "") -> pl.DataFrame:
+    """Example ids of a checkpoint (with `token`: those holding it at p < `upper`; with `text`: those whose
+    reply contains it), lowest p first."""
     signature = state.probe_signature(selection.runs_root, selection.dataset, ((run, step),))
-    return _examples(selection.runs_root, selection.dataset, run, step, token, upper, signature)
+    return _examples(selection.runs_root, selection.dataset, run, step, token, upper, text, signature)
 
 
 @st.cache_data(max_entries=32, show_spinner="Pairing tokens…")

@@ -477,3 +477,16 @@ def test_one_run_over_training_as_a_heatmap_with_a_scrubber(runs_root, monkeypat
     assert set(figure2["series"]) == {"SFT · step 10"}                         # the scrubber's step
     app.select_slider(key="over_step").set_value(5).run()
     assert set(chart_data(charts(app)[1])["series"]) == {"SFT · step 5"} and app.query_params["over_step"] == "5"
+
+
+def test_example_search_finds_replies_holding_the_text(runs_root, monkeypatch):
+    app = show_view(start(runs_root, monkeypatch, "Tokens"), "Tokens", "Example viewer")
+    example = app.selectbox(key="example").value
+    tokens = pl.read_parquet(Run(runs_root / "base").probe_dir(0) / "*.parquet").filter(
+        pl.col(schema.EXAMPLE_ID) == example).sort(schema.POSITION)[schema.TOKEN].to_list()
+    app.text_input(key="example_text").set_value(" ".join(tokens[3:6]).upper()).run()   # spacing and case aside
+    assert_clean(app)
+    assert any(example in option for option in app.selectbox(key="example").options)
+    assert app.query_params["example_text"]
+    app.text_input(key="example_text").set_value("no reply holds this").run()
+    assert "No example matches." in texts(app)

@@ -40,7 +40,10 @@ def metrics_table(selection: state.Selection) -> None:
                "tick runs to show them on every page.")
     state.url_state("runs_filter", "")
     wanted = st.text_input("Filter (part of a run's name or method)", key="runs_filter").strip().lower()
-    state.to_url("runs_filter", wanted or None)
+    if wanted:
+        state.to_url("runs_filter")
+    else:
+        st.query_params.pop("runs_filter", None)
     table = runs_metrics(selection)
     if wanted:
         table = table.filter(pl.col(schema.RUN).str.to_lowercase().str.contains(wanted, literal=True)

@@ -138,7 +138,13 @@ def example_view(selection: state.Selection) -> None:
             st.query_params.pop(key, None)
         else:
             state.to_url(key)
-    matching = data.examples(selection, *a, token=None if token == ANY_TOKEN else token, upper=below)
+    state.url_state("example_text", "")
+    text = st.text_input("Only examples whose reply contains (spacing and case aside)", key="example_text").strip()
+    if text:
+        state.to_url("example_text")
+    else:
+        st.query_params.pop("example_text", None)
+    matching = data.examples(selection, *a, token=None if token == ANY_TOKEN else token, upper=below, text=text)
     if matching.is_empty():
         st.info("No example matches.")
         return
