@@ -30,7 +30,7 @@ pytestmark = [
     pytest.mark.skipif(not Path(CHROMIUM).is_file(),
                        reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"),
     pytest.mark.skipif(importlib.util.find_spec("playwright") is None, reason="playwright is not installed"),
-    pytest.mark.timeout(120),
+    pytest.mark.timeout(300),   # 14 views and two links: ~80 s on a busy 2-core machine
 ]
 
 
