@@ -165,6 +165,12 @@ ROLE_COLORS: dict[str, str] = {
     "number": "#17becf", "operator": "#bcbd22", "answer": "#e377c2", "fact": "#1b9e77", "connective": "#e6ab02",
     "punctuation": "#252525", "special": "#c5b0d5", "whitespace": "#dbdb8d", "word": "#9edae5",
 }
+UNKNOWN_ROLE_COLOR = "#bbbbbb"
+
+
+def role_color(role: str | None) -> str:
+    """A fixed colour per ROLES entry (ROLE_COLORS); grey for unknown roles."""
+    return ROLE_COLORS.get(role, UNKNOWN_ROLE_COLOR)
 
 
 # --- dynamics table: gradient-weight statistics of the training batch, per logged step -------------------

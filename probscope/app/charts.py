@@ -22,7 +22,6 @@ BIN_ORDER = list(schema.BIN_LABELS)
 X_LABEL, Y_LABEL = schema.FIGURE2_X_LABEL, schema.FIGURE2_Y_LABEL
 HEIGHT = 320
 DASHES = ([1, 0], [6, 3], [2, 2], [6, 2, 2, 2])   # matplotlib's "-", "--", ":", "-."
-UNKNOWN_ROLE_COLOR = "#bbbbbb"
 # Every label of a categorical axis is drawn: Vega-Lite's default hides every other overlapping one.
 ALL_LABELS = {"labelOverlap": False}
 BIN_AXIS = alt.Axis(labelAngle=-35, **ALL_LABELS)
@@ -31,10 +30,6 @@ SERIES_LEGEND = alt.Legend(orient="top", columns=4, labelLimit=0)
 # The server sends a chart's rows once, as Arrow; Altair's 5,000-row guard (meant for notebooks that inline
 # JSON) would refuse Figure 2 of ~120 runs.
 alt.data_transformers.disable_max_rows()
-
-
-def role_color(role: str | None) -> str:
-    return schema.ROLE_COLORS.get(role, UNKNOWN_ROLE_COLOR)
 
 
 def _method_rank(method: str) -> int:
@@ -279,8 +274,8 @@ def token_bars(listing: pl.DataFrame, order: list[str], *, value: str = "count",
         .encode(
             y=alt.Y("shown:N", sort="-x", title=None, axis=alt.Axis(**ALL_LABELS)),
             x=alt.X(f"{value}:Q", title=value_title),
-            color=alt.Color(f"{schema.ROLE}:N", scale=alt.Scale(domain=roles, range=[role_color(r) for r in roles]),
-                            title="Role", legend=alt.Legend(orient="top")),
+            color=alt.Color(f"{schema.ROLE}:N", title="Role", legend=alt.Legend(orient="top"),
+                            scale=alt.Scale(domain=roles, range=[schema.role_color(r) for r in roles])),
             tooltip=[alt.Tooltip("shown:N", title="Token"), alt.Tooltip(f"{schema.ROLE}:N", title="Role"),
                      alt.Tooltip(f"{value}:Q", title=value_title, format=",")],
         )
@@ -325,7 +320,7 @@ def class_bars(classes: pl.DataFrame, height: str, *, shared: bool = True) -> al
             y=alt.Y(f"{height}:Q", title=title, stack="zero",
                     axis=alt.Axis(format="%") if height == "bin_share" else alt.Axis()),
             color=alt.Color(f"{schema.ROLE}:N", title="Role", sort=roles, legend=alt.Legend(orient="top"),
-                            scale=alt.Scale(domain=roles, range=[role_color(r) for r in roles])),
+                            scale=alt.Scale(domain=roles, range=[schema.role_color(r) for r in roles])),
             order=alt.Order("role_order:Q"),
             tooltip=[alt.Tooltip(f"{SERIES}:N", title="Series"), alt.Tooltip("bin_label:N", title="Bin"),
                      alt.Tooltip(f"{schema.ROLE}:N", title="Role"), alt.Tooltip("count:Q", title="Tokens", format=","),

@@ -83,10 +83,6 @@ def live_controls(runs_root: str, building: list[str]) -> None:
         st.caption("Still being built: " + ", ".join(building))
 
 
-def run_label(name: str, methods: dict[str, str]) -> str:
-    return f"{name} ({schema.method_label(methods[name])})" if methods[name] != name else name
-
-
 def method_legend(chosen: list[str], methods: dict[str, str]) -> str:
     """The chosen runs as swatches in the colours the charts give them (a method's runs in its shades)."""
     _, colors, _ = charts.with_run_series(pl.DataFrame({schema.RUN: chosen, schema.METHOD: [methods[name]

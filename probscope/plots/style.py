@@ -25,8 +25,6 @@ from matplotlib.figure import Figure
 from probscope import schema
 from probscope.errors import ProbscopeError
 
-UNKNOWN_ROLE_COLOR = "#bbbbbb"
-
 
 class Series(NamedTuple):
     key: dict[str, Any]   # group column -> value
@@ -54,7 +52,7 @@ def plot_series(table: pl.DataFrame, group_columns: Sequence[str]) -> list[Serie
 
 def role_color(role: str | None) -> str:
     """A fixed colour per schema.ROLES entry (schema.ROLE_COLORS); grey for unknown roles."""
-    return schema.ROLE_COLORS.get(role, UNKNOWN_ROLE_COLOR)
+    return schema.role_color(role)
 
 
 def display_token(token: str | None) -> str:

@@ -490,3 +490,16 @@ def test_example_search_finds_replies_holding_the_text(runs_root, monkeypatch):
     assert app.query_params["example_text"]
     app.text_input(key="example_text").set_value("no reply holds this").run()
     assert "No example matches." in texts(app)
+
+
+def test_a_figure2_bin_drills_down_to_its_tokens_and_their_examples(runs_root, monkeypatch):
+    app = start(runs_root, monkeypatch, "Distributions")
+    app.selectbox(key="drill_bin").set_value(schema.BIN_LABELS[1]).run()       # [1e-4, 1e-3)
+    assert_clean(app)
+    p = pl.read_parquet(Run(runs_root / "dft").probe_dir(10) / "*.parquet")
+    top = (p.filter((pl.col(schema.P) >= 1e-4) & (pl.col(schema.P) < 1e-3)).group_by(schema.TOKEN).len()
+           .sort("len", schema.TOKEN, descending=[True, False]).row(0))          # an independent count
+    links = next(m.value for m in app.markdown if "DFT · step 10" in m.value)
+    line = next(line for line in links.splitlines() if "DFT · step 10" in line)
+    assert f"({top[1]:,})](tokens?view=Example+viewer&example_a=dft%3A10&example_token=" in line
+    assert "example_below=0.001" in line and app.query_params["drill_bin"] == schema.BIN_LABELS[1]

@@ -1,11 +1,14 @@
 """Distributions: Figure 2 at the chosen steps, one run over training, a summary and statistics per run and
 step, the same tokens under two checkpoints, and Figure 2 split by token role; one view at a time (VIEWS)."""
 
+import re
+from urllib.parse import urlencode
+
 import polars as pl
 import streamlit as st
 
 from probscope import schema
-from probscope.analysis import class_histogram, pairwise_statistics, probability_histogram
+from probscope.analysis import class_histogram, lowest_bin_tokens, pairwise_statistics, probability_histogram
 from probscope.app import charts, data, state
 from probscope.app.data import BY, aggregate, all_steps, paired
 from probscope.app.ui import bar_options, choose_view, need_selection, problem, show_chart, show_table
@@ -38,6 +41,38 @@ def figure2_view(selection: state.Selection) -> None:
                "legend entry to highlight it.")
     show_chart(charts.figure2, hist, colors, csv=hist.select(charts.SERIES, *BY, "bin_label", "count", "percent"),
                name="figure2", **options)
+    drill_down(selection)
+
+
+MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]()#+\-.!|~<>])")   # backslash-escaped in a link's text
+
+
+def drill_down(selection: state.Selection) -> None:
+    """One bin of Figure 2 opened: its most frequent tokens per series, each linking to the example viewer
+    showing the examples that hold it in that bin (the link carries the whole view, as a shared link does)."""
+    labels = list(schema.BIN_LABELS)
+    state.url_state("drill_bin", labels[0], valid=labels)
+    label = st.selectbox("Tokens behind a bin", labels, key="drill_bin")
+    state.to_url("drill_bin")
+    index = labels.index(label)
+    lower, upper = schema.BIN_EDGES[index], schema.BIN_EDGES[index + 1]
+    listing = aggregate(selection, lowest_bin_tokens, lower=lower or None, top=5, by=BY,
+                        upper=None if index == len(labels) - 1 else upper)
+    if listing.is_empty():
+        st.info(f"No chosen series has a token in {label}.")
+        return
+    listing, _ = charts.with_series(listing)
+    below = upper if upper in schema.BIN_EDGES[1:-1] else None   # the example viewer's threshold, when it has it
+    lines = []
+    for series, rows in listing.group_by(charts.SERIES, maintain_order=True):
+        links = []
+        for row in rows.iter_rows(named=True):
+            query = {"view": "Example viewer", "example_a": f"{row[schema.RUN]}:{row[schema.STEP]}",
+                     "example_token": row[schema.TOKEN], **({"example_below": below} if below else {})}
+            text = MARKDOWN_SPECIAL.sub(r"\\\1", repr(row[schema.TOKEN]))
+            links.append(f"[{text} ({row['count']:,})](tokens?{urlencode(query)})")
+        lines.append(f"- **{series[0]}**: " + " · ".join(links))
+    st.markdown("\n".join(lines))
 
 
 def over_training_view(selection: state.Selection) -> None:
