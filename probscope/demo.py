@@ -19,7 +19,6 @@ the runs directory and chains the stages.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -55,13 +54,12 @@ SAMPLES = Path("data") / "samples" / "base"
 
 
 def build_demo_runs(runs_root: str | Path, *, task=None, overrides: dict[str, dict[str, Any]] | None = None,
-                    probe_examples: int = DEMO_PROBE_EXAMPLES, rl_runs: tuple[str, ...] = tuple(RL_RUNS),
-                    after_core: Callable[[], None] | None = None) -> list[Run]:
+                    probe_examples: int = DEMO_PROBE_EXAMPLES, rl_runs: tuple[str, ...] = tuple(RL_RUNS)) -> list[Run]:
     """Build (or finish building) the built-in runs under `runs_root`; returns them.
 
     task: a probscope.builtin.task.TaskConfig (default: the standard task); overrides: recipe keys overridden
     per run name, e.g. {"base": {"max_steps": 3}} (see probscope.builtin.settings.smoke_settings); rl_runs: which
-    RL runs to build; after_core: called once the core runs are probed and evaluated (the demo starts the dashboard there).
+    RL runs to build.
     """
     from probscope.builtin.task import write_builtin_data
 
@@ -70,8 +68,6 @@ def build_demo_runs(runs_root: str | Path, *, task=None, overrides: dict[str, di
     overrides = overrides or {}
     paths = write_builtin_data(runs_root / BUILTIN_DATA, task)
     core = _build_stage(runs_root, list(CORE_RUNS), paths, overrides, probe_examples)
-    if after_core is not None:
-        after_core()
     if "dpo" in rl_runs:
         sample_preference_pairs(runs_root, paths, limit=SAMPLING["limit"] if task is None else None)
     rl = _build_stage(runs_root, list(rl_runs), paths, overrides, probe_examples)

@@ -6,6 +6,8 @@ or adding one is a change in this file (plus a bump of ``SCHEMA_VERSION``).
 
 from __future__ import annotations
 
+import math
+
 SCHEMA_VERSION = 1
 
 # --- probe-table columns: one row per target token -------------------------------------------------
@@ -66,6 +68,10 @@ def _fmt_edge(x: float) -> str:
 
 
 BIN_LABELS: tuple[str, ...] = tuple(bin_label(i) for i in range(len(BIN_EDGES) - 1))
+# A colour per bin for token text (the dashboard's example viewer): viridis sampled at the bins, dark for
+# the lowest p, yellow for the highest; neither DFT's red nor SFT's blue, so a token never reads as a method.
+BIN_COLORS: tuple[str, ...] = ("#440154", "#481f70", "#443983", "#3b528b", "#31688e", "#287c8e", "#21918c",
+                               "#20a486", "#35b779", "#5ec962", "#90d743", "#c8e020", "#fde725")
 # A probe computing in float32 can store p a rounding error above 1; such tokens count in the top bin.
 P_ROUNDING_TOLERANCE = 1e-6
 INVALID_BIN = -1             # bin_index of a p that is null, NaN or outside [0, 1]
@@ -93,8 +99,57 @@ METHOD_COLORS: dict[str, str] = {
 }
 
 
+# Colours no method owns (the rest of matplotlib's tab10), for methods and objectives outside METHOD_COLORS.
+UNOWNED_COLORS: tuple[str, ...] = ("#e377c2", "#bcbd22", "#17becf")
+# matplotlib's tab10 as CSS strings: the cycle for series that are not methods (objectives, comparisons).
+CYCLE_COLORS: tuple[str, ...] = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+                                 "#7f7f7f", "#bcbd22", "#17becf")
+# A method's repeats (seeds, learning rates, steps) run from this much towards black to this much towards white.
+SHADE_RANGE = (-0.35, 0.55)
+
+
 def method_label(method: str) -> str:
     return METHOD_LABELS.get(method, method)
+
+
+def method_color(method: str, fallback_index: int = 0) -> str:
+    """A method's CSS colour (METHOD_COLORS), else UNOWNED_COLORS[`fallback_index`] (cycling), so an unknown
+    method or objective never looks like a known one."""
+    return METHOD_COLORS.get(method) or UNOWNED_COLORS[fallback_index % len(UNOWNED_COLORS)]
+
+
+def series_palette(methods: list[str]) -> list[str]:
+    """One CSS colour (#rrggbb) per series, given each series' method in plot order: a method seen once
+    keeps its own colour; a method seen k times (seeds, learning rates, steps) gets k shades of it, dark to
+    light in order, so every series of a method still reads as that method."""
+    unknown = [m for m in dict.fromkeys(methods) if m not in METHOD_COLORS]
+    base = {m: method_color(m, unknown.index(m) if m in unknown else 0) for m in methods}
+    seen: dict[str, int] = {}
+    palette = []
+    for method in methods:
+        count, index = methods.count(method), seen.get(method, 0)
+        seen[method] = index + 1
+        low, high = SHADE_RANGE
+        palette.append(base[method] if count == 1 else shade(base[method], low + (high - low) * index / (count - 1)))
+    return palette
+
+
+def shade(color: str, amount: float) -> str:
+    """`color` (#rrggbb) mixed towards white (amount > 0) or black (amount < 0) by |amount| (0..1)."""
+    target = 255 if amount > 0 else 0
+    channels = (int(color[i:i + 2], 16) for i in (1, 3, 5))
+    return "#" + "".join(f"{round(c + (target - c) * abs(amount)):02x}" for c in channels)
+
+
+# --- Figure 2's axes (matplotlib figure and dashboard alike) -----------------------------------------------
+FIGURE2_X_LABEL = "Prediction Probability"
+FIGURE2_Y_LABEL = "Percentage of Tokens (%)"
+
+
+def log_axis_floor(smallest_percent: float | None) -> float:
+    """The bottom of Figure 2's log y axis (a log axis has no 0, bars rise from its floor): half a decade
+    or more below the smallest bar (`smallest_percent`, the smallest non-zero percentage; None: 1%)."""
+    return float(10 ** math.floor(math.log10(smallest_percent or 1.0) - 0.5))
 
 
 # --- token roles ------------------------------------------------------------------------------------
@@ -110,6 +165,12 @@ ROLE_COLORS: dict[str, str] = {
     "number": "#17becf", "operator": "#bcbd22", "answer": "#e377c2", "fact": "#1b9e77", "connective": "#e6ab02",
     "punctuation": "#252525", "special": "#c5b0d5", "whitespace": "#dbdb8d", "word": "#9edae5",
 }
+UNKNOWN_ROLE_COLOR = "#bbbbbb"
+
+
+def role_color(role: str | None) -> str:
+    """A fixed colour per ROLES entry (ROLE_COLORS); grey for unknown roles."""
+    return ROLE_COLORS.get(role, UNKNOWN_ROLE_COLOR)
 
 
 # --- dynamics table: gradient-weight statistics of the training batch, per logged step -------------------

@@ -15,12 +15,14 @@ STREAMLIT_SCRIPT = resources.files("probscope.app") / "main.py"
 PRIMARY_COLOR = "#475569"
 
 
-def streamlit_command(runs_root: str, port: int, script: str | None = None) -> list[str]:
+def streamlit_command(runs_root: str, port: int, script: str | None = None, *, live: bool = False) -> list[str]:
     """The `streamlit run` command serving the dashboard (`script`: another entry, e.g. a checkout's app/main.py)
-    on 127.0.0.1:`port`, without the Deploy button or usage statistics."""
+    on 127.0.0.1:`port`, without the Deploy button or usage statistics; `live`: auto-refresh on from the start
+    (runs being built land on the pages as they finish)."""
     return [sys.executable, "-m", "streamlit", "run", str(script or STREAMLIT_SCRIPT), "--server.address", "127.0.0.1",
             "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
-            "--client.toolbarMode", "viewer", "--theme.primaryColor", PRIMARY_COLOR, "--", "--runs", str(runs_root)]
+            "--client.toolbarMode", "viewer", "--theme.primaryColor", PRIMARY_COLOR, "--", "--runs", str(runs_root),
+            *(["--live"] if live else [])]
 
 
 def serve(runs_root: str, port: int = 8501) -> int:

@@ -18,14 +18,15 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from urllib.parse import urlencode
 
+import polars as pl
 import streamlit as st
 
 from probscope import schema
-from probscope.app import state
+from probscope.app import charts, state
 from probscope.app.ui import problem
 from probscope.errors import ProbscopeError, first_line
-from probscope.plots.style import method_color
 from probscope.runs import DEFAULT_PROBE_DATASET, discover_runs
 
 VIEWS = Path(__file__).resolve().parent / "views"
@@ -40,30 +41,63 @@ PAGES = (
     ("benchmarks.py", "Benchmarks"),
     ("runs.py", "Runs"),
 )
+# Beyond this many chosen runs the sidebar sets one run's step at a time (one widget per run would make
+# 300 widgets at 300 runs).
+MAX_STEP_WIDGETS = 8
+LIVE_SECONDS = 3   # auto-refresh: how often the runs directory is checked for what jobs added
+
+
+def command_line() -> argparse.Namespace:
+    """`-- --runs DIR [--live]` on the streamlit command line."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--runs")
+    parser.add_argument("--live", action="store_true")
+    return parser.parse_known_args(sys.argv[1:])[0]
 
 
 def default_runs_dir() -> str:
     """`-- --runs DIR` on the streamlit command line, else $PROBSCOPE_RUNS, else ./runs."""
-    parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("--runs")
-    flags, _ = parser.parse_known_args(sys.argv[1:])
-    return flags.runs or os.environ.get("PROBSCOPE_RUNS") or "runs"
+    return command_line().runs or os.environ.get("PROBSCOPE_RUNS") or "runs"
 
 
-def run_label(name: str, methods: dict[str, str]) -> str:
-    return f"{name} ({schema.method_label(methods[name])})" if methods[name] != name else name
+@st.fragment(run_every=LIVE_SECONDS)
+def watch_runs(runs_root: str) -> None:
+    """While auto-refresh is on: every LIVE_SECONDS, the whole page reruns if a job added or finished
+    something in the runs directory (pages read it again through their file-signature caches)."""
+    signature = state.runs_signature(runs_root)
+    if st.session_state.setdefault("_live_signature", signature) != signature:
+        st.session_state["_live_signature"] = signature
+        st.rerun(scope="app")
+
+
+def live_controls(runs_root: str, building: list[str]) -> None:
+    """The auto-refresh toggle (on from the start under `probscope demo`) and the runs still being built."""
+    state.url_state("live", command_line().live, lambda text: text == "True")
+    if st.toggle("Auto-refresh", key="live", help=f"Check the runs directory every {LIVE_SECONDS} s and show "
+                 "new checkpoints, probes, evaluations and training dynamics as they land"):
+        st.query_params["live"] = "True"
+        watch_runs(runs_root)
+    else:
+        st.query_params.pop("live", None)
+    if building:
+        st.caption("Still being built: " + ", ".join(building))
 
 
 def method_legend(chosen: list[str], methods: dict[str, str]) -> str:
-    """The chosen runs as swatches in their method's colour, the colours every chart and export uses."""
-    swatches = (f'<span style="color:{method_color(methods[name], i)}">&#9632;</span>&nbsp;{run_label(name, methods)}'
-                for i, name in enumerate(chosen))
+    """The chosen runs as swatches in the colours the charts give them (a method's runs in its shades)."""
+    _, colors, _ = charts.with_run_series(pl.DataFrame({schema.RUN: chosen, schema.METHOD: [methods[name]
+                                                                                          for name in chosen]}))
+    swatches = (f'<span style="color:{color}">&#9632;</span>&nbsp;{label}' for label, color in colors.items())
     return '<div style="font-size:0.875rem;line-height:1.6">' + "<br>".join(swatches) + "</div>"
 
 
 def choose_runs(dataset: str, probed: list[str]) -> list[str]:
     """The runs multiselect, remembering the choice per dataset: switching datasets and back keeps it."""
     memory: dict[str, list[str]] = st.session_state.setdefault("_runs_by_dataset", {})
+    before = st.session_state.setdefault("_probed_by_dataset", {}).get(dataset)
+    st.session_state["_probed_by_dataset"][dataset] = probed
+    if before is not None and set(before) < set(probed) and set(st.session_state.get("runs", [])) == set(before):
+        st.session_state["runs"] = probed   # every run was shown: the runs that landed since are shown too
     if st.session_state.get("_runs_dataset") != dataset or not set(st.session_state.get("runs", [])) <= set(probed):
         from_url = [name for name in st.query_params.get("runs", "").split(",") if name in probed]
         remembered = [name for name in memory.get(dataset, probed) if name in probed]
@@ -75,14 +109,35 @@ def choose_runs(dataset: str, probed: list[str]) -> list[str]:
     return chosen
 
 
-def choose_step(name: str, steps: list[int]) -> int:
-    """A step per run, seeded from ?steps=run:step,... and reset to the last when its probe vanished."""
-    key = f"step:{name}"
-    from_url = dict(part.split(":", 1) for part in st.query_params.get("steps", "").split(",") if ":" in part)
-    if st.session_state.get(key) not in steps:
+def choose_steps(chosen: list[str], probed: dict[str, list[int]]) -> dict[str, int]:
+    """A step per chosen run: remembered across pages, seeded from ?steps=run:step,..., the last probed step
+    when neither holds one. A selectbox per run, or for one run at a time beyond MAX_STEP_WIDGETS runs."""
+    remembered: dict[str, int] = st.session_state.setdefault("_steps", {})
+    from_url = dict(part.rsplit(":", 1) for part in st.query_params.get("steps", "").split(",") if ":" in part)
+    steps = {}
+    for name in chosen:
         wanted = from_url.get(name, "")
-        st.session_state[key] = int(wanted) if wanted.isdigit() and int(wanted) in steps else steps[-1]
-    return st.selectbox(f"Step of {name}", steps, key=key, format_func=lambda step: f"step {step}")
+        url_step = int(wanted) if wanted.isdigit() else None
+        steps[name] = next(step for step in (remembered.get(name), url_step, probed[name][-1]) if step in probed[name])
+    shown = chosen
+    if len(chosen) > MAX_STEP_WIDGETS:
+        shown = [st.selectbox("Set the step of", chosen, key="step_run")]
+    for name in shown:
+        key = f"step:{name}"
+        if st.session_state.get(key) not in probed[name] or st.session_state[key] != steps[name]:
+            st.session_state[key] = steps[name]
+        steps[name] = st.selectbox(f"Step of {name}", probed[name], key=key, format_func=lambda step: f"step {step}",
+                                   on_change=_remember_step, args=(name,))
+    remembered.update(steps)
+    return steps
+
+
+def _remember_step(name: str) -> None:
+    st.session_state.setdefault("_steps", {})[name] = st.session_state[f"step:{name}"]
+
+
+def dataset_label(dataset: str, runs: int) -> str:
+    return f"{dataset} ({runs} run{'s' if runs != 1 else ''})"
 
 
 def sidebar() -> tuple[str | None, state.Selection | None, str | None]:
@@ -94,13 +149,21 @@ def sidebar() -> tuple[str | None, state.Selection | None, str | None]:
         try:
             runs = discover_runs(runs_root)
         except ProbscopeError as e:
+            if command_line().live:   # `probscope demo` starts the dashboard before its first run exists
+                watch_runs(runs_root)
+                return None, None, f"{runs_root}: no run yet; the demo is building them (this page refreshes)."
             return None, None, f"{e}. Or run `make demo`, or enter another runs directory in the sidebar."
-        methods, broken = {}, []
+        methods, seeds, broken, building = {}, {}, [], []
         for run in runs:
             try:
-                methods[run.name] = run.read_manifest().method
-            except ProbscopeError as e:   # one corrupt manifest must not hide the other runs
+                manifest = run.read_manifest()
+            except (ProbscopeError, OSError) as e:   # one corrupt manifest must not hide the other runs
                 broken.append(first_line(e))
+                continue
+            methods[run.name], seeds[run.name] = manifest.method, manifest.seed
+            if manifest.status == "running":
+                building.append(run.name)
+        live_controls(runs_root, building)
         if broken:
             st.warning(f"Skipped {len(broken)} run(s) whose manifest cannot be read (see the Runs page): "
                        + "; ".join(broken))
@@ -109,17 +172,28 @@ def sidebar() -> tuple[str | None, state.Selection | None, str | None]:
         if st.session_state.get("dataset") not in datasets:
             wanted = st.query_params.get("dataset")
             st.session_state["dataset"] = wanted if wanted in datasets else DEFAULT_PROBE_DATASET
-        dataset = st.selectbox("Probed dataset", datasets, key="dataset")
+        counts = {name: sum(bool(run.probed_steps(name)) for run in readable) for name in datasets}
+        # the run count names where each dataset's runs are (facts runs live on a facts dataset)
+        dataset = st.selectbox("Probed dataset", datasets, key="dataset",
+                               format_func=lambda name: dataset_label(name, counts[name]))
         probed = {run.name: steps for run in readable if (steps := run.probed_steps(dataset))}
+        elsewhere = [name for name in datasets if name != dataset and counts[name]]
+        if elsewhere:
+            st.caption("Also probed: " + ", ".join(dataset_label(name, counts[name]) for name in elsewhere)
+                       + "; switch the dataset above to see them.")
         if not probed:
             return runs_root, None, (
                 f"{runs_root}: no run has a finished probe table for dataset '{dataset}' yet. "
                 f"Probe its checkpoints with `probscope probe`, or {BUILD_DEMO}."
             )
         chosen = st.session_state["chosen_runs"] = choose_runs(dataset, list(probed))
-        steps = {name: choose_step(name, probed[name]) for name in chosen}
+        steps = choose_steps(chosen, probed)
         if chosen:
             st.markdown(method_legend(chosen, methods), unsafe_allow_html=True)
+        state.url_state("group_seeds", False, lambda text: text == "True")
+        grouped = st.toggle("Group seeds", key="group_seeds", help="Runs that differ only by seed (named "
+                            "<name>-s<seed>) as one series: the mean over seeds with its 95% interval")
+        state.to_url("group_seeds", grouped or None)
     st.query_params.update({"dataset": dataset, "runs": ",".join(chosen),
                             "steps": ",".join(f"{name}:{step}" for name, step in steps.items())})
     if not steps:
@@ -128,6 +202,7 @@ def sidebar() -> tuple[str | None, state.Selection | None, str | None]:
         runs_root=runs_root, dataset=dataset, steps=tuple(steps.items()),
         probed=tuple((name, tuple(found)) for name, found in probed.items()),
         methods=tuple((name, methods[name]) for name in probed),
+        groups=tuple((name, state.seed_group(name, seeds[name])) for name in probed) if grouped else (),
     )
     return runs_root, selection, None
 
@@ -144,5 +219,16 @@ def main() -> None:
     runs_root, selection, missing = sidebar()
     st.session_state["runs_root"], st.session_state["selection"] = runs_root, selection
     st.session_state["missing"] = missing
-    with problem(page.title):   # a data problem the page did not catch: one readable line, the sidebar still works
-        page.run()
+    try:
+        with problem(page.title):   # a data problem the page did not catch: one readable line, the sidebar works
+            page.run()
+    finally:   # also when the page stopped early: its widgets are in the URL by now
+        share_link()
+
+
+def share_link() -> None:
+    """The URL of this view (every widget's value is in its query string) with the code block's copy button."""
+    query = urlencode(st.query_params.to_dict())
+    page = (st.context.url or "").split("?")[0]
+    with st.sidebar.expander("Link to this view"):
+        st.code(f"{page}?{query}" if query else page, language=None, wrap_lines=True)

@@ -36,6 +36,9 @@ from probscope.analysis import (
 from probscope.analysis.catalog import Signature, file_signature
 from probscope.analysis.dynamics import dynamics_signature, load_dynamics
 from probscope.app import state
+from probscope.app.example import token_texts as spaced_tokens
+from probscope.app.seeds import over_seeds
+from probscope.app.ui import problem
 from probscope.errors import ProbscopeError
 from probscope.evaluate.curves import accuracy_curves, load_evals, problem_results
 from probscope.evaluate.engine import read_samples
@@ -66,6 +69,20 @@ def aggregate(selection: state.Selection, function: Callable[..., pl.DataFrame],
     signature = state.probe_signature(selection.runs_root, selection.dataset, steps)
     return _aggregate(function.__name__, selection.runs_root, selection.dataset, steps, signature,
                       tuple(sorted(kwargs.items())))
+
+
+def histograms_per_run(selection: state.Selection, steps: Steps) -> pl.DataFrame:
+    """probability_histogram of each run of `steps` on its own, so a damaged probe blanks only its own run
+    (said in one line naming it) and the others still draw; the page stops when no run could be read.
+    With seeds grouped (Selection.grouped), one series per seed group: the mean and its 95% interval."""
+    tables = []
+    for one in steps:
+        with problem(f"Figure 2 of {one[0]}"):
+            tables.append(aggregate(selection, probability_histogram, steps=(one,), by=BY))
+    if not tables:
+        st.stop()
+    table = pl.concat(tables)
+    return over_seeds(table, dict(selection.groups)) if selection.grouped() else table
 
 
 @st.cache_data(max_entries=64, show_spinner="Comparing checkpoints…")
@@ -133,22 +150,58 @@ def example_rows(selection: state.Selection, run: str, step: int, example_id: st
     return _example_rows(selection.runs_root, selection.dataset, run, step, example_id, signature)
 
 
+TOKENIZER_FILE = "tokenizer.json"   # a fast tokenizer's one file, as save_pretrained writes it
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _tokenizer(path: str, signature: Signature):
+    from tokenizers import Tokenizer  # the Rust tokenizer alone: no transformers import on the page
+
+    return Tokenizer.from_file(path)
+
+
+def token_texts(selection: state.Selection, run: str, step: int, rows: pl.DataFrame) -> list[str] | None:
+    """The example's target tokens as the checkpoint's own tokenizer spells them in context (its spacing),
+    or None when the checkpoint holds no tokenizer.json (moved, deleted, or a slow tokenizer only)."""
+    path = Run.in_root(selection.runs_root, run).checkpoint(step) / TOKENIZER_FILE
+    if not path.is_file():
+        return None
+    tokenizer = _tokenizer(str(path), file_signature([path]))
+    def decode(ids: list[int]) -> str:   # special tokens (the end of the reply) are targets too: spelled out
+        return tokenizer.decode(ids, skip_special_tokens=False)
+
+    return spaced_tokens(rows[schema.TOKEN_ID].to_list(), decode)
+
+
 @st.cache_data(max_entries=64, show_spinner="Finding examples…")
-def _examples(runs_root: str, dataset: str, run: str, step: int, token: str | None, upper: float,
+def _examples(runs_root: str, dataset: str, run: str, step: int, token: str | None, upper: float, text: str,
               signature: Signature) -> pl.DataFrame:
     tokens = _tokens(runs_root, dataset, ((run, step),))
+    found = tokens
     if token is not None:   # examples where this token has p < upper
-        tokens = tokens.filter((pl.col(schema.TOKEN) == token) & (pl.col(schema.P) < upper))
-    return (tokens.group_by(schema.EXAMPLE_ID)
-            .agg(pl.len().alias("tokens"), pl.col(schema.P).min().alias("lowest_p"))
-            .sort("lowest_p", schema.EXAMPLE_ID).collect())
+        found = found.filter((pl.col(schema.TOKEN) == token) & (pl.col(schema.P) < upper))
+    found = (found.group_by(schema.EXAMPLE_ID)
+             .agg(pl.len().alias("tokens"), pl.col(schema.P).min().alias("lowest_p")))
+    if text:   # examples whose reply holds the text, spacing and case aside
+        replies = (tokens.sort(schema.POSITION).group_by(schema.EXAMPLE_ID)
+                   .agg(_letters(pl.col(schema.TOKEN).str.join("")).alias("reply"))
+                   .filter(pl.col("reply").str.contains(_letters(pl.lit(text)), literal=True)))
+        found = found.join(replies.select(schema.EXAMPLE_ID), on=schema.EXAMPLE_ID, how="semi")
+    return found.sort("lowest_p", schema.EXAMPLE_ID).collect()
+
+
+def _letters(text: pl.Expr) -> pl.Expr:
+    """Text without whitespace or the space markers of SentencePiece (▁) and byte-level BPE (Ġ), lowercased:
+    how stored tokens and a typed search compare whatever the tokenizer's spacing."""
+    return text.str.replace_all(r"[\s▁Ġ]", "").str.to_lowercase()
 
 
 def examples(selection: state.Selection, run: str, step: int, *, token: str | None = None,
-             upper: float = 1.0) -> pl.DataFrame:
-    """Example ids of a checkpoint (with `token`: those holding it at p < `upper`), lowest p first."""
+             upper: float = 1.0, text: str = "") -> pl.DataFrame:
+    """Example ids of a checkpoint (with `token`: those holding it at p < `upper`; with `text`: those whose
+    reply contains it), lowest p first."""
     signature = state.probe_signature(selection.runs_root, selection.dataset, ((run, step),))
-    return _examples(selection.runs_root, selection.dataset, run, step, token, upper, signature)
+    return _examples(selection.runs_root, selection.dataset, run, step, token, upper, text, signature)
 
 
 @st.cache_data(max_entries=32, show_spinner="Pairing tokens…")

@@ -1,22 +1,28 @@
 """One training example's reply as HTML: each target token coloured by its probability's Figure-2 bin.
 
-    st.markdown(reply_html(rows), unsafe_allow_html=True)   # rows: example_rows(...) of one checkpoint
+    texts = token_texts(rows["token_id"].to_list(), tokenizer.decode)   # the tokenizer's own spacing
+    st.markdown(reply_html(rows, texts), unsafe_allow_html=True)   # rows: example_rows(...) of one checkpoint
 
-Hovering a token shows its p, rank, entropy and role. Colours run from dark red (lowest bin, p < 1e-4)
-through yellow to blue (p >= 0.9), the same for every checkpoint so two replies compare side by side.
+Hovering a token shows its p, rank, entropy and role. Colours (schema.BIN_COLORS) run from dark violet
+(lowest bin, p < 1e-4) through green to yellow (p >= 0.9), the same for every checkpoint so two replies
+compare side by side.
 """
 
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 
 import polars as pl
-from matplotlib import colormaps, colors
 
 from probscope import schema
 
-_RAMP = colormaps["RdYlBu"]
-BIN_COLORS = tuple(colors.to_hex(_RAMP(i / (len(schema.BIN_LABELS) - 1))) for i in range(len(schema.BIN_LABELS)))
+BIN_COLORS = schema.BIN_COLORS
+DARK_BINS = range(7)   # the ramp's dark half needs light text
+
+
+def _text_color(bin_: int) -> str:
+    return "#fff" if bin_ in DARK_BINS else "#111"
 
 
 def _shown(token: str | None) -> str:
@@ -27,17 +33,34 @@ def _shown(token: str | None) -> str:
     return text if text.strip() else text.replace(" ", "·") or "∅"
 
 
-def reply_html(rows: pl.DataFrame) -> str:
-    """The example's target tokens in order as coloured spans with a hover title."""
+def token_texts(ids: list[int], decode: Callable[[list[int]], str]) -> list[str]:
+    """Each token's text with the tokenizer's own spacing: what it adds to the decoded reply so far (a
+    SentencePiece '▁' becomes a space, a byte-level 'Ġ' too, a word-level tokenizer's joins show)."""
+    texts, before = [], ""
+    for end in range(1, len(ids) + 1):
+        text = decode(ids[:end])
+        texts.append(text[len(before):] if text.startswith(before) else text)
+        before = text
+    return texts
+
+
+def _spaced(text: str) -> str:
+    """Text in its own spacing, escaped; a newline shown as ↵ and kept."""
+    return html.escape(text).replace("\n", "↵<br>").replace("\t", "→") or "∅"
+
+
+def reply_html(rows: pl.DataFrame, texts: list[str] | None = None) -> str:
+    """The example's target tokens in order as coloured spans with a hover title; `texts`: each token's text in
+    the tokenizer's own spacing (token_texts), else the stored token with its whitespace made visible."""
     rows = rows.with_columns(schema.bin_index(pl.col(schema.P)).alias("bin"))
     spans = []
-    for row in rows.iter_rows(named=True):
+    for i, row in enumerate(rows.iter_rows(named=True)):
+        shown = _spaced(texts[i]) if texts is not None else _shown(row[schema.TOKEN])
         background = BIN_COLORS[row["bin"]] if 0 <= row["bin"] < len(BIN_COLORS) else "#ffffff"
-        dark = row["bin"] in (0, 1, len(BIN_COLORS) - 1)   # the ramp's dark ends need light text
         title = (f"p = {row[schema.P]:.3g} · rank {row[schema.RANK]} · entropy {row[schema.ENTROPY]:.2f} nats"
                  f" · {row[schema.ROLE] or 'no role'}")
         spans.append(f'<span title="{html.escape(title)}" style="background:{background};'
-                     f'color:{"#fff" if dark else "#111"};padding:1px 1px;border-radius:2px">{_shown(row[schema.TOKEN])}'
+                     f'color:{_text_color(row["bin"])};padding:1px 1px;border-radius:2px">{shown}'
                      "</span>")
     return ('<div class="probscope-reply" style="font-family:monospace;font-size:0.95rem;line-height:1.9;'
             'white-space:pre-wrap">' + "".join(spans) + "</div>")
@@ -45,7 +68,7 @@ def reply_html(rows: pl.DataFrame) -> str:
 
 def legend_html() -> str:
     """The colour of each bin, as a strip of labelled swatches."""
-    cells = "".join(f'<span style="background:{color};color:{"#fff" if i in (0, 1, len(BIN_COLORS) - 1) else "#111"};'
+    cells = "".join(f'<span style="background:{color};color:{_text_color(i)};'
                     f'padding:1px 4px;margin-right:2px;font-size:0.8rem">{label}</span>'
                     for i, (color, label) in enumerate(zip(BIN_COLORS, schema.BIN_LABELS)))
     return f'<div style="line-height:2">{cells}</div>'

@@ -35,6 +35,7 @@ LABELS = {
     "token_share": "Share of tokens", "bin_share": "Share of the bin", "statistic": "Statistic", "sample": "Series",
     "value": "Value", "accuracy": "Accuracy", "accuracy_low": "95% CI low", "accuracy_high": "95% CI high",
     "metric": "Metric", "benchmark": "Benchmark", "ci_low": "95% CI low", "ci_high": "95% CI high", "examples": "Examples", "a": "A", "b": "B",
+    "counted": "Counted",
 }
 SHARES = {"share", "low_share", "all_share", "share_below", "lowest_share", "highest_share", "top1", "below_0.1",
           "above_0.9", "polarization", "mass_share", "token_share", "bin_share", "accuracy", "accuracy_low",
@@ -61,6 +62,21 @@ def choose_view(views: list[str]) -> str:
     view = st.radio("View", views, key=key, horizontal=True, label_visibility="collapsed")
     st.query_params["view"] = view
     return view
+
+
+def bar_options(*, log: bool = True, shared: bool = True) -> dict[str, bool]:
+    """The bar-chart controls a view offers (`log`: log/linear y; `shared`: one y range for every panel), in the
+    URL as ?y=log|linear and ?shared_y=; returns the chart keyword arguments."""
+    options, columns = {}, st.columns(2 if log and shared else 1)
+    if log:
+        state.url_state("y", "log", valid=("log", "linear"))
+        options["log"] = columns[0].radio("Y axis", ["log", "linear"], key="y", horizontal=True) == "log"
+        state.to_url("y")
+    if shared:
+        state.url_state("shared_y", True, lambda text: text == "True")
+        options["shared"] = columns[-1].toggle("Same y range in every panel", key="shared_y")
+        state.to_url("shared_y")
+    return options
 
 
 def need_selection() -> state.Selection:
@@ -94,10 +110,17 @@ def show_table(frame: pl.DataFrame, *, height: int | str = "auto", key: str | No
     st.dataframe(frame, hide_index=True, column_config=config, height=height, key=key, placeholder="–")
 
 
+# Charts up to this many rows draw as SVG: crisp text, and each mark an element a test (or a user's
+# inspector) can count; larger ones as canvas, which stays fast at any size.
+SVG_MAX_ROWS = 5000
+
+
 @st.cache_data(max_entries=512, show_spinner=False)
 def _vega_spec(chart: str, table: pl.DataFrame, args: tuple, kwargs: dict) -> dict:
     # Building and validating an Altair chart takes tens of milliseconds: done once per table.
-    return getattr(charts, chart)(table, *args, **kwargs).to_dict()
+    spec = getattr(charts, chart)(table, *args, **kwargs).to_dict()
+    renderer = "svg" if table.height <= SVG_MAX_ROWS else "canvas"
+    return {**spec, "usermeta": {"embedOptions": {"renderer": renderer}}}
 
 
 def show_chart(chart: Callable, table: pl.DataFrame, *args, csv: pl.DataFrame | None = None, name: str | None = None,

@@ -29,13 +29,12 @@ def run_demo(args) -> int:
         task, overrides, probe_examples, rl_runs = smoke_settings()
         options = {"task": task, "overrides": overrides, "probe_examples": probe_examples, "rl_runs": rl_runs}
     server: list[subprocess.Popen] = []
-
-    def start_dashboard() -> None:   # as soon as base, SFT and DFT can be shown; RL runs appear as they finish
-        print(f"dashboard: http://127.0.0.1:{args.port}  (Ctrl+C stops it; the RL runs are still being built)")
-        server.append(subprocess.Popen(streamlit_command(args.runs, args.port)))
+    if not args.no_serve:   # first: the dashboard shows each run as it lands (auto-refresh on)
+        print(f"dashboard: http://127.0.0.1:{args.port}  (Ctrl+C stops it; the runs appear as they are built)")
+        server.append(subprocess.Popen(streamlit_command(args.runs, args.port, live=True)))
 
     try:
-        demo.build_demo_runs(args.runs, after_core=None if args.no_serve else start_dashboard, **options)
+        demo.build_demo_runs(args.runs, **options)
         if server:
             print("demo: every run is built; the dashboard keeps running (Ctrl+C stops it)")
             return server[0].wait()

@@ -15,7 +15,7 @@ script state), no element is still loading, and every chart has drawn its canvas
 Last line: JSON with pages ({title: {cold_s, server_s, warm_s}}), cold_s_max, server_s_max, warm_s_max.
 Targets: cold <= 2 s, warm <= 0.3 s.
 
-The server and browser helpers live in probscope.app.browser (the browser test uses them too).
+The server and browser helpers live in probscope.perf.browser (the browser test uses them too).
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from probscope.app.browser import click_page, dashboard_server, open_chromium, open_page, page_paths
 from probscope.perf import BENCHES
+from probscope.perf.browser import click_page, dashboard_server, open_chromium, open_page, page_paths
 
 
 def smoke_runs(root: Path) -> Path:

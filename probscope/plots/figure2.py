@@ -10,11 +10,11 @@ to the many it pushes towards 1. Empty bins draw no bar.
 
 from __future__ import annotations
 
-import numpy as np
 import polars as pl
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from probscope import schema
 from probscope.analysis.histograms import (
     BIN,
     BIN_LABEL,
@@ -30,8 +30,8 @@ from probscope.analysis.tokens import series_columns
 from probscope.plots.registry import FigureWithTable, register_figure
 from probscope.plots.style import figure_and_axes, nothing_to_show, plot_series
 
-X_LABEL = "Prediction Probability"
-Y_LABEL = "Percentage of Tokens (%)"
+X_LABEL = schema.FIGURE2_X_LABEL
+Y_LABEL = schema.FIGURE2_Y_LABEL
 _HISTOGRAM_COLUMNS = (BIN, BIN_LABEL, LO, HI, COUNT, PERCENT)
 _GROUP_WIDTH = 0.8   # share of a bin's slot the bars of all series fill
 
@@ -52,9 +52,7 @@ def plot_probability_histogram(hist: pl.DataFrame, *, title: str | None = None, 
         ax.bar(rows[BIN].to_numpy() + offset, rows[PERCENT].to_numpy(), width=width, color=one.color, label=one.label)
 
     ax.set_yscale("log")
-    # bars start at the axis floor on a log scale: keep the smallest one at least half a decade tall
-    smallest = hist.filter(pl.col(PERCENT) > 0)[PERCENT].min()
-    ax.set_ylim(10 ** np.floor(np.log10(smallest) - 0.5), 100 * 1.5)
+    ax.set_ylim(schema.log_axis_floor(hist.filter(pl.col(PERCENT) > 0)[PERCENT].min()), 100 * 1.5)
     ax.set_xticks(range(len(bin_labels)), bin_labels, rotation=35, ha="right")
     ax.set_xlabel(X_LABEL)
     ax.set_ylabel(Y_LABEL)

@@ -9,7 +9,8 @@ Figure. Empty input draws the one "nothing to show" message (`nothing_to_show`) 
 
 A *series* is one distinct value of a table's group columns (e.g. method="sft"): one bar colour in
 Figure 2, one panel in the lowest-bin listing. Methods keep the paper's order and colours; when a
-method appears more than once (two SFT runs, several steps) series fall back to the default colour cycle.
+method appears more than once (seeds, learning rates, steps) its series are shades of its colour
+(schema.series_palette: CSS strings, which the dashboard's Vega-Lite charts need as much as matplotlib).
 """
 
 from __future__ import annotations
@@ -18,14 +19,11 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import polars as pl
-from matplotlib import colors, rcParams
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from probscope import schema
 from probscope.errors import ProbscopeError
-
-UNKNOWN_ROLE_COLOR = "#bbbbbb"
 
 
 class Series(NamedTuple):
@@ -42,21 +40,19 @@ def plot_series(table: pl.DataFrame, group_columns: Sequence[str]) -> list[Serie
     """The distinct groups of `table` in plotting order (schema.METHOD_ORDER first), labelled and coloured."""
     group_columns = list(group_columns)
     if not group_columns:
-        return [Series({}, "all tokens", _cycle_colors()[0])]
+        return [Series({}, "all tokens", schema.CYCLE_COLORS[0])]
     keys = table.select(group_columns).unique().rows(named=True)
     keys.sort(key=_order)
-    methods = [key.get(schema.METHOD) for key in keys]
-    one_per_method = schema.METHOD in group_columns and len(set(methods)) == len(methods)
-    cycle = _cycle_colors()
-    palette = [cycle[i % len(cycle)] for i in range(len(keys))]
-    if one_per_method:
-        palette = [schema.METHOD_COLORS.get(method, color) for method, color in zip(methods, palette)]
+    if schema.METHOD in group_columns:
+        palette = schema.series_palette([key[schema.METHOD] for key in keys])
+    else:
+        palette = [schema.CYCLE_COLORS[i % len(schema.CYCLE_COLORS)] for i in range(len(keys))]
     return [Series(key, _label(key), color) for key, color in zip(keys, palette)]
 
 
 def role_color(role: str | None) -> str:
     """A fixed colour per schema.ROLES entry (schema.ROLE_COLORS); grey for unknown roles."""
-    return schema.ROLE_COLORS.get(role, UNKNOWN_ROLE_COLOR)
+    return schema.role_color(role)
 
 
 def display_token(token: str | None) -> str:
@@ -78,10 +74,6 @@ def _label(key: dict[str, Any]) -> str:
         return f"step {value}" if column == schema.STEP else str(value)
 
     return " · ".join(part(column, value) for column, value in key.items())
-
-
-def _cycle_colors() -> list[str]:
-    return rcParams["axes.prop_cycle"].by_key()["color"]
 
 
 def figure_and_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
@@ -126,10 +118,5 @@ def nothing_to_show(message: str, ax: Axes | Sequence[Axes] | None = None) -> Fi
 
 
 def method_color(method: str, fallback_index: int = 0) -> str:
-    """A method's colour (schema.METHOD_COLORS), else the default cycle's colour at `fallback_index`
-    among those no method owns (so an unknown method or objective never looks like a known one)."""
-    if method in schema.METHOD_COLORS:
-        return schema.METHOD_COLORS[method]
-    owned = {colors.to_hex(color) for color in schema.METHOD_COLORS.values()}
-    free = [color for color in _cycle_colors() if colors.to_hex(color) not in owned] or _cycle_colors()
-    return free[fallback_index % len(free)]
+    """A method's colour (schema.METHOD_COLORS), else a colour no method owns (schema.method_color)."""
+    return schema.method_color(method, fallback_index)

@@ -158,6 +158,8 @@ class Run:
             raise ProbscopeError(f"{self.manifest_path}: missing; {self.root} is not a probscope run") from None
         except json.JSONDecodeError as e:
             raise ProbscopeError(f"{self.manifest_path}: line {e.lineno}: invalid JSON ({e.msg})") from None
+        except UnicodeDecodeError as e:
+            raise ProbscopeError(f"{self.manifest_path}: not UTF-8 text (byte {e.start}); not a manifest") from None
         return manifest_from_json(raw, self.manifest_path)
 
     def write_manifest(self, manifest: Manifest) -> None:

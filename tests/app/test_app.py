@@ -259,13 +259,13 @@ def test_benchmarks_page_curves_and_generations(runs_root, monkeypatch):
 def test_runs_page_shows_hyper_parameters_and_findings(runs_root, monkeypatch):
     app = start(runs_root, monkeypatch, "Runs")
     assert_clean(app)
-    contents, settings = app.dataframe[0].value, app.dataframe[1].value
-    assert sorted(contents["Run"]) == ["base", "dft", "sft"]
+    metrics, contents, settings = (app.dataframe[i].value for i in range(3))   # metrics: tests/app/test_metrics.py
+    assert sorted(metrics["run"]) == sorted(contents["Run"]) == ["base", "dft", "sft"]
     assert "training.learning_rate" in settings["Setting"].tolist()
     assert "training.max_steps" not in settings["Setting"].tolist()          # same in every run: hidden
-    findings = app.dataframe[2].value
+    findings = app.dataframe[3].value
     assert any("step-000020" in path for path in findings["path"])          # the unfinished sft probe
-    assert headers(app.dataframe[2]) == ["Kind", "Path", "Problem", "Fix"]
+    assert headers(app.dataframe[3]) == ["Kind", "Path", "Problem", "Fix"]
 
 
 # ---- bad input -------------------------------------------------------------------------------------------------
@@ -335,3 +335,171 @@ def test_run_deleted_while_open(tmp_path, monkeypatch):
     app.run()
     assert not app.exception, [e.value for e in app.exception]
     assert app.sidebar.multiselect(key="runs").value == ["base", "sft"]
+
+
+# ---- issue 19: the defects a researcher saw, each reproduced ---------------------------------------------------
+def test_step_slider_leaves_the_bases_pretraining_step_out(runs_root, monkeypatch):
+    app = start(runs_root, monkeypatch, "Distributions")
+    assert app.select_slider(key="all_step").options == ["step 5", "step 10"]   # not base's step 0 (800 in the demo)
+    assert app.select_slider(key="all_step").value == 10
+
+
+def test_base_is_drawn_at_the_start_of_fine_tuning():
+    from probscope.app.charts import on_fine_tuning_axis
+
+    curves = pl.DataFrame({schema.METHOD: ["base", "sft"], schema.STEP: [800, 50]})
+    moved = on_fine_tuning_axis(curves)
+    assert moved[schema.STEP].to_list() == [0, 50] and moved["pretrained"].to_list() == [800, None]
+
+
+def test_every_dataset_names_its_runs(runs_root, monkeypatch):
+    app = start(runs_root, monkeypatch)
+    assert app.sidebar.selectbox(key="dataset").options == ["facts-train (1 run)", "train (3 runs)"]
+    assert "facts-train (1 run)" in "\n".join(c.value for c in app.sidebar.caption)
+
+
+def url_text(value) -> str:
+    """A widget's value as a link writes it: lists comma-joined, checkpoints and evaluations colon-joined."""
+    if isinstance(value, (list, tuple)):
+        return ("," if isinstance(value, list) else ":").join(map(str, value))
+    return str(value)
+
+
+def test_every_widget_of_a_view_is_read_from_the_url(runs_root, monkeypatch):
+    monkeypatch.setenv("PROBSCOPE_RUNS", str(runs_root))
+    links = {
+        "Tokens": {"view": "Example viewer", "example_a": "sft:10", "example_b": "dft:5", "example_below": "0.001"},
+        "Distributions": {"view": "Same tokens", "pair_a": "dft:5", "pair_b": "sft:10"},
+        "Gradient weights": {"view": "Gradient mass per bin", "mass_objectives": "dft"},
+        "Benchmarks": {"metric": "pass_at_k", "eval_checkpoint": "dft:builtin-test:5", "problem": "p1"},
+    }
+    for page, params in links.items():
+        app = AppTest.from_file(str(APP), default_timeout=60)
+        app.query_params.update(params)
+        app.switch_page(PAGE[page]).run()
+        assert_clean(app)
+        for key, value in params.items():
+            if key not in ("view", "problem"):
+                assert url_text(app.session_state[key]) == value, (page, key)
+            assert app.query_params[key] == value, (page, key)                 # and written back
+    assert "Problem p1" in texts(app)
+
+
+def test_overview_counts_tokens_below_0_1_and_tokens_says_what_it_counts(runs_root, monkeypatch):
+    app = start(runs_root, monkeypatch)
+    assert {"p < 0.1", "p ≥ 0.9"} <= set(headers(app.dataframe[1]))
+    app.switch_page(PAGE["Tokens"]).run()
+    assert "Counted" in headers(app.dataframe[0])
+
+
+def test_a_damaged_probe_blanks_only_its_run(tmp_path, monkeypatch):
+    root = build_fixture_runs(tmp_path)
+    for part in Run(root / "dft").probe_dir(10).glob("part-*.parquet"):
+        part.write_bytes(b"not parquet")
+    app = start(root, monkeypatch)
+    assert not app.exception
+    assert any("Figure 2 of dft" in e.value for e in app.error)
+    assert set(chart_data(charts(app)[0])["series"]) == {"Base · step 0", "SFT · step 10"}
+
+
+def test_a_non_utf8_manifest_names_itself_and_spares_the_others(tmp_path, monkeypatch):
+    root = build_fixture_runs(tmp_path)
+    (root / "base" / "manifest.json").write_bytes(b'{"name": "\xff\xfe"}')
+    app = start(root, monkeypatch)
+    assert "base/manifest.json" in app.sidebar.warning[0].value
+    assert app.sidebar.multiselect(key="runs").value == ["dft", "sft"]
+    for page in PAGE:
+        app.switch_page(PAGE[page]).run()
+        assert not app.exception, (page, [e.value for e in app.exception])
+
+
+def test_the_sidebar_holds_one_step_widget_beyond_a_few_runs(runs_root, monkeypatch):
+    from probscope.app import dashboard
+
+    monkeypatch.setattr(dashboard, "MAX_STEP_WIDGETS", 2)
+    app = start(runs_root, monkeypatch, "Distributions")
+    steps = [box for box in app.sidebar.selectbox if box.key and box.key.startswith("step:")]
+    assert len(steps) == 1 and app.sidebar.selectbox(key="step_run").options == ["base", "dft", "sft"]
+    app.sidebar.selectbox(key="step_run").set_value("sft").run()
+    app.sidebar.selectbox(key="step:sft").set_value(5).run()
+    app.sidebar.selectbox(key="step_run").set_value("dft").run()               # sft's step is remembered
+    assert_clean(app)
+    assert app.query_params["steps"] == "base:0,dft:10,sft:5"
+
+
+def test_auto_refresh_sees_what_a_job_adds_and_names_runs_being_built(tmp_path, monkeypatch):
+    from probscope.app.state import runs_signature
+
+    root = build_fixture_runs(tmp_path)
+    before = runs_signature(str(root))
+    assert len(before) == 3 + 5 + 5                                            # manifests, checkpoints, finished probes
+    (Run(root / "sft").probe_dir(20) / PROBE_DONE).write_text("{}")            # sft's step-20 probe finishes
+    assert runs_signature(str(root)) != before
+    manifest = Run(root / "dft").read_manifest()
+    manifest.status = "running"
+    Run(root / "dft").write_manifest(manifest)
+    app = start(root, monkeypatch)
+    app.sidebar.toggle(key="live").set_value(True).run()
+    assert_clean(app)
+    assert app.query_params["live"] == "True"
+    assert "Still being built: dft" in "\n".join(c.value for c in app.sidebar.caption)
+
+
+def test_token_texts_take_the_tokenizers_own_spacing():
+    from tokenizers import Tokenizer, decoders, models
+
+    from probscope.app.example import reply_html, token_texts
+
+    vocab = {"▁Let": 0, "'": 1, "s": 2, "▁go": 3, ".": 4}
+    tokenizer = Tokenizer(models.WordPiece(vocab, unk_token="."))
+    tokenizer.decoder = decoders.Metaspace()                                 # SentencePiece's spacing
+    texts = token_texts([0, 1, 2, 3, 4], tokenizer.decode)
+    assert texts == ["Let", "'", "s", " go", "."] and "".join(texts) == tokenizer.decode([0, 1, 2, 3, 4])
+    rows = pl.DataFrame({schema.TOKEN: ["▁Let", "▁go"], schema.P: [0.5, 1e-5], schema.RANK: [1, 9],
+                         schema.ENTROPY: [0.1, 2.0], schema.ROLE: [None, "word"]})
+    html = reply_html(rows, [" Let", " go"])
+    assert "> Let</span>" in html and schema.BIN_COLORS[0] in html            # p < 1e-4: the lowest bin's colour
+
+
+def test_the_link_to_a_view_holds_its_widgets(runs_root, monkeypatch):
+    app = show_view(start(runs_root, monkeypatch, "Distributions"), "Distributions", "Same tokens")
+    link = app.sidebar.code[-1].value
+    assert "view=Same+tokens" in link and "pair_a=" in link and "pair_b=" in link and "steps=" in link
+
+
+def test_one_run_over_training_as_a_heatmap_with_a_scrubber(runs_root, monkeypatch):
+    app = show_view(start(runs_root, monkeypatch, "Distributions"), "Distributions", "Over training")
+    app.selectbox(key="over_run").set_value("sft").run()
+    app.radio(key="over_layout").set_value("Heatmap").run()
+    assert_clean(app)
+    heat, figure2 = (chart_data(chart) for chart in charts(app))
+    assert set(heat["step"]) == {5, 10} and heat.filter(pl.col("step") == 5)["percent"].sum() == pytest.approx(100)
+    assert set(figure2["series"]) == {"SFT · step 10"}                         # the scrubber's step
+    app.select_slider(key="over_step").set_value(5).run()
+    assert set(chart_data(charts(app)[1])["series"]) == {"SFT · step 5"} and app.query_params["over_step"] == "5"
+
+
+def test_example_search_finds_replies_holding_the_text(runs_root, monkeypatch):
+    app = show_view(start(runs_root, monkeypatch, "Tokens"), "Tokens", "Example viewer")
+    example = app.selectbox(key="example").value
+    tokens = pl.read_parquet(Run(runs_root / "base").probe_dir(0) / "*.parquet").filter(
+        pl.col(schema.EXAMPLE_ID) == example).sort(schema.POSITION)[schema.TOKEN].to_list()
+    app.text_input(key="example_text").set_value(" ".join(tokens[3:6]).upper()).run()   # spacing and case aside
+    assert_clean(app)
+    assert any(example in option for option in app.selectbox(key="example").options)
+    assert app.query_params["example_text"]
+    app.text_input(key="example_text").set_value("no reply holds this").run()
+    assert "No example matches." in texts(app)
+
+
+def test_a_figure2_bin_drills_down_to_its_tokens_and_their_examples(runs_root, monkeypatch):
+    app = start(runs_root, monkeypatch, "Distributions")
+    app.selectbox(key="drill_bin").set_value(schema.BIN_LABELS[1]).run()       # [1e-4, 1e-3)
+    assert_clean(app)
+    p = pl.read_parquet(Run(runs_root / "dft").probe_dir(10) / "*.parquet")
+    top = (p.filter((pl.col(schema.P) >= 1e-4) & (pl.col(schema.P) < 1e-3)).group_by(schema.TOKEN).len()
+           .sort("len", schema.TOKEN, descending=[True, False]).row(0))          # an independent count
+    links = next(m.value for m in app.markdown if "DFT · step 10" in m.value)
+    line = next(line for line in links.splitlines() if "DFT · step 10" in line)
+    assert f"({top[1]:,})](tokens?view=Example+viewer&example_a=dft%3A10&example_token=" in line
+    assert "example_below=0.001" in line and app.query_params["drill_bin"] == schema.BIN_LABELS[1]

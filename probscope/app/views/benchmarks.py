@@ -8,53 +8,44 @@ from probscope import schema
 from probscope.app import charts, data, state
 from probscope.app.ui import problem, show_chart, show_table
 
-st.title("Benchmarks")
-runs_root = state.runs_root()
-if runs_root is None:
-    st.info(st.session_state.get("missing"))
-    st.stop()
-
 EVALUATE = "probscope eval --runs {root} --benchmark NAME"
-evals = None
-with problem("Benchmark results"):
-    evals = data.evals(runs_root)
-    if evals.is_empty():
-        st.info(f"No run in {runs_root} has a finished evaluation yet. Evaluate every checkpoint with "
-                f"`{EVALUATE.format(root=runs_root)}` (the Runs page lists what is missing).")
-        st.stop()
+METRICS = {"average_at_k": "Average@k", "pass_at_k": "pass@k"}
+
+
+def accuracy_curves(runs_root: str) -> None:
     selection = state.current()
     chosen = selection.runs if selection is not None else None
-    metric = st.radio("Metric", ["average_at_k", "pass_at_k"], horizontal=True, key="metric",
-                      format_func={"average_at_k": "Average@k", "pass_at_k": "pass@k"}.get)
+    state.url_state("metric", "average_at_k", valid=METRICS)
+    metric = st.radio("Metric", list(METRICS), horizontal=True, key="metric", format_func=METRICS.get)
+    state.to_url("metric")
     curves = data.curves(runs_root, metric)
     if chosen:
         curves = curves.filter(pl.col(schema.RUN).is_in(chosen))
     if curves.is_empty():
         st.info("None of the runs chosen in the sidebar has been evaluated.")
-        st.stop()
-    st.caption("Accuracy of each run's checkpoints over training; the band is the 95% bootstrap interval over "
-               "problems. Drag to pan, scroll to zoom.")
-    curves, colors, dashes = charts.with_run_series(curves)
+        return
+    st.caption("Accuracy of each run's checkpoints over fine-tuning (the base model at step 0); the band is the 95% "
+               "bootstrap interval over problems. Drag to pan, scroll to zoom.")
+    curves, colors, dashes = charts.with_run_series(charts.on_fine_tuning_axis(curves))
     benchmarks = curves["benchmark"].unique(maintain_order=True).to_list()
     for column, benchmark in zip(st.columns(min(len(benchmarks), 2)) * len(benchmarks), benchmarks):
         rows = curves.filter(pl.col("benchmark") == benchmark)
-        metric_label = rows["metric"][0]
         with column:
-            show_chart(charts.lines, rows, "value", colors, y_title=metric_label, band=("lo", "hi"),
-                       dashes=dashes, title=benchmark)
+            show_chart(charts.lines, rows, "value", colors, y_title=rows["metric"][0], band=("lo", "hi"),
+                       dashes=dashes, title=benchmark, y_domain=(0.0, 1.0))
     st.download_button("Download the curves (CSV)", curves.write_csv(), "accuracy-curves.csv", "text/csv",
                        key="csv:accuracy-curves")
     show_table(curves.select(schema.METHOD, schema.RUN, "benchmark", schema.STEP, "metric",
                              pl.col("value").alias("accuracy"), pl.col("lo").alias("accuracy_low"),
                              pl.col("hi").alias("accuracy_high"), "source"))
 
-if evals is None:   # unreadable: the message above says why
-    st.stop()
-st.subheader("Per-problem results")
-with problem("Per-problem results"):
-    done = (evals.select(schema.RUN, "eval", schema.STEP).unique().sort(schema.RUN, "eval", schema.STEP).rows())
+
+def per_problem(runs_root: str, evals: pl.DataFrame) -> None:
+    done = evals.select(schema.RUN, "eval", schema.STEP).unique().sort(schema.RUN, "eval", schema.STEP).rows()
+    state.url_state("eval_checkpoint", done[0], parse_evaluation, valid=done)
     checkpoint = st.selectbox("Evaluation", done, key="eval_checkpoint",
                               format_func=lambda one: f"{one[0]} · {one[1]} · step {one[2]}")
+    st.query_params["eval_checkpoint"] = ":".join(map(str, checkpoint))
     problems = data.problems(runs_root, *checkpoint)
     st.caption("One row per problem; select a row to read its generations.")
     picked = st.dataframe(problems, hide_index=True, on_select="rerun", selection_mode="single-row",
@@ -63,9 +54,36 @@ with problem("Per-problem results"):
                               "accuracy": st.column_config.NumberColumn("Accuracy", format="percent"),
                               "gold": "Gold answer"})
     rows = picked.selection.rows if picked is not None else []
-    if rows:
-        problem_id = problems["problem_id"][rows[0]]
-        for sample in data.generations(runs_root, *checkpoint, problem_id).iter_rows(named=True):
-            verdict = "correct" if sample["correct"] else f"wrong ({sample['reason'] or 'mismatch'})"
-            st.markdown(f"**Sample {sample['sample']}** · answer `{sample['answer']}` · {verdict}")
-            st.code(sample["generation"], language=None, wrap_lines=True)
+    ids = problems["problem_id"].to_list()
+    problem_id = ids[rows[0]] if rows else st.query_params.get("problem")   # a shared link names its problem
+    if problem_id not in ids:
+        st.query_params.pop("problem", None)
+        return
+    st.query_params["problem"] = problem_id
+    st.markdown(f"**Problem {problem_id}**")
+    for sample in data.generations(runs_root, *checkpoint, problem_id).iter_rows(named=True):
+        verdict = "correct" if sample["correct"] else f"wrong ({sample['reason'] or 'mismatch'})"
+        st.markdown(f"**Sample {sample['sample']}** · answer `{sample['answer']}` · {verdict}")
+        st.code(sample["generation"], language=None, wrap_lines=True)
+
+
+def parse_evaluation(text: str) -> tuple[str, str, int]:
+    """'run:evaluation:step' (a shared link's ?eval_checkpoint=) -> (run, evaluation, step)."""
+    run, name, step = text.rsplit(":", 2)
+    return run, name, int(step)
+
+
+st.title("Benchmarks")
+root = state.runs_root()
+if root is None:
+    st.info(st.session_state.get("missing"))
+    st.stop()
+with problem("Benchmark results"):
+    evaluations = data.evals(root)
+    if evaluations.is_empty():
+        st.info(f"No run in {root} has a finished evaluation yet. Evaluate every checkpoint with "
+                f"`{EVALUATE.format(root=root)}` (the Runs page lists what is missing).")
+        st.stop()
+    accuracy_curves(root)
+    st.subheader("Per-problem results")
+    per_problem(root, evaluations)

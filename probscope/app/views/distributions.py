@@ -1,67 +1,126 @@
 """Distributions: Figure 2 at the chosen steps, one run over training, a summary and statistics per run and
-step, the same tokens under two checkpoints, and Figure 2 split by token role; one view at a time."""
+step, the same tokens under two checkpoints, and Figure 2 split by token role; one view at a time (VIEWS)."""
 
+import re
+from urllib.parse import urlencode
+
+import polars as pl
 import streamlit as st
 
 from probscope import schema
-from probscope.analysis import class_histogram, pairwise_statistics, probability_histogram
+from probscope.analysis import class_histogram, lowest_bin_tokens, pairwise_statistics, probability_histogram
 from probscope.app import charts, data, state
 from probscope.app.data import BY, aggregate, all_steps, paired
-from probscope.app.ui import choose_view, need_selection, problem, show_chart, show_table
-
-st.title("Distributions")
-selection = need_selection()
-view = choose_view(["Figure 2", "Over training", "Summary and statistics", "Same tokens", "By role"])
-union = sorted({step for name in selection.runs for step in selection.probed_steps(name)})
+from probscope.app.ui import bar_options, choose_view, need_selection, problem, show_chart, show_table
 
 
-def move_all_runs() -> None:
-    """Slider callback: each chosen run to its last probed step at or before the slider's step."""
-    for name in selection.runs:
+def fine_tuning_runs(selection: state.Selection) -> list[str]:
+    """The chosen runs whose steps count fine-tuning (the base's one step counts its pretraining)."""
+    return [name for name in selection.runs if selection.method(name) != "base"]
+
+
+def move_all_runs(selection: state.Selection) -> None:
+    """Slider callback: each fine-tuned run to its last probed step at or before the slider's step."""
+    remembered = st.session_state.setdefault("_steps", {})
+    for name in fine_tuning_runs(selection):
         at_or_before = [step for step in selection.probed_steps(name) if step <= st.session_state["all_step"]]
-        st.session_state[f"step:{name}"] = at_or_before[-1] if at_or_before else selection.probed_steps(name)[0]
+        remembered[name] = at_or_before[-1] if at_or_before else selection.probed_steps(name)[0]
 
 
-def checkpoint_label(one: tuple[str, int]) -> str:
-    return charts.series_label(selection.method(one[0]), *one)
-
-
-if view == "Figure 2":
+def figure2_view(selection: state.Selection) -> None:
+    runs = fine_tuning_runs(selection)
+    union = sorted({step for name in runs for step in selection.probed_steps(name)})
     if len(union) > 1:
-        st.session_state["all_step"] = max(step for _, step in selection.steps)
-        st.select_slider("Move every run to its probed step at or before", union, key="all_step",
-                         on_change=move_all_runs, format_func=lambda step: f"step {step}")
-    with problem("Figure 2"):
-        hist, colors = charts.with_series(aggregate(selection, probability_histogram, by=BY))
-        st.caption(f"Dataset '{selection.dataset}', each run at the step chosen in the sidebar. Percentage of the "
-                   "series' target tokens per probability bin, log scale; bins without tokens draw no bar. Click a "
-                   "legend entry to highlight it.")
-        show_chart(charts.figure2, hist, colors, csv=hist.select(charts.SERIES, *BY, "bin_label", "count", "percent"),
-                   name="figure2")
+        st.session_state["all_step"] = max(step for name, step in selection.steps if name in runs)
+        st.select_slider("Move every fine-tuned run to its probed step at or before", union, key="all_step",
+                         on_change=move_all_runs, args=(selection,), format_func=lambda step: f"step {step}")
+    options = bar_options(shared=False)
+    hist, colors = charts.with_series(data.histograms_per_run(selection, selection.steps))
+    st.caption(f"Dataset '{selection.dataset}', each run at the step chosen in the sidebar. Percentage of the "
+               "series' target tokens per probability bin, log scale; bins without tokens draw no bar. Click a "
+               "legend entry to highlight it.")
+    show_chart(charts.figure2, hist, colors, csv=hist.select(charts.SERIES, *BY, "bin_label", "count", "percent"),
+               name="figure2", **options)
+    drill_down(selection)
 
-elif view == "Over training":
+
+MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]()#+\-.!|~<>])")   # backslash-escaped in a link's text
+
+
+def drill_down(selection: state.Selection) -> None:
+    """One bin of Figure 2 opened: its most frequent tokens per series, each linking to the example viewer
+    showing the examples that hold it in that bin (the link carries the whole view, as a shared link does)."""
+    labels = list(schema.BIN_LABELS)
+    state.url_state("drill_bin", labels[0], valid=labels)
+    label = st.selectbox("Tokens behind a bin", labels, key="drill_bin")
+    state.to_url("drill_bin")
+    index = labels.index(label)
+    lower, upper = schema.BIN_EDGES[index], schema.BIN_EDGES[index + 1]
+    listing = aggregate(selection, lowest_bin_tokens, lower=lower or None, top=5, by=BY,
+                        upper=None if index == len(labels) - 1 else upper)
+    if listing.is_empty():
+        st.info(f"No chosen series has a token in {label}.")
+        return
+    listing, _ = charts.with_series(listing)
+    below = upper if upper in schema.BIN_EDGES[1:-1] else None   # the example viewer's threshold, when it has it
+    lines = []
+    for series, rows in listing.group_by(charts.SERIES, maintain_order=True):
+        links = []
+        for row in rows.iter_rows(named=True):
+            query = {"view": "Example viewer", "example_a": f"{row[schema.RUN]}:{row[schema.STEP]}",
+                     "example_token": row[schema.TOKEN], **({"example_below": below} if below else {})}
+            text = MARKDOWN_SPECIAL.sub(r"\\\1", repr(row[schema.TOKEN]))
+            links.append(f"[{text} ({row['count']:,})](tokens?{urlencode(query)})")
+        lines.append(f"- **{series[0]}**: " + " · ".join(links))
+    st.markdown("\n".join(lines))
+
+
+def over_training_view(selection: state.Selection) -> None:
     trained = [name for name in selection.runs if len(selection.probed_steps(name)) > 1]   # steps to compare
-    state.url_state("over_run", (trained or selection.runs)[0])
-    if st.session_state["over_run"] not in selection.runs:
-        st.session_state["over_run"] = selection.runs[0]
+    state.url_state("over_run", (trained or list(selection.runs))[0], valid=selection.runs)
     left, middle, right = st.columns([1, 2, 1])
     run = left.selectbox("Run", selection.runs, key="over_run")
     state.to_url("over_run")
-    steps = middle.multiselect("Steps", selection.probed_steps(run), default=list(selection.probed_steps(run)),
-                               key=f"over_steps:{run}", format_func=lambda step: f"step {step}")
-    layout = right.radio("Layout", ["Side by side", "Small multiples"], key="over_layout")
+    probed = list(selection.probed_steps(run))
+    state.url_state("over_steps", probed, state.parse_list(int), valid=probed)
+    steps = middle.multiselect("Steps", probed, key="over_steps", format_func=lambda step: f"step {step}")
+    state.to_url("over_steps")
+    state.url_state("over_layout", LAYOUTS[0], valid=LAYOUTS)
+    layout = right.radio("Layout", LAYOUTS, key="over_layout")
+    state.to_url("over_layout")
     if not steps:
         st.info("Choose at least one step.")
-    else:
-        with problem("Histograms over training"):
-            over, colors = charts.with_series(
-                aggregate(selection, probability_histogram, steps=((run, tuple(sorted(steps))),), by=BY))
-            csv = over.select(charts.SERIES, *BY, "bin_label", "count", "percent")
-            st.caption(f"Figure 2 of {run} at each chosen probed step.")
-            chart = charts.figure2 if layout == "Side by side" else charts.small_multiples
-            show_chart(chart, over, colors, csv=csv, name=f"figure2-{run}-steps")
+        return
+    over, colors = charts.with_series(
+        aggregate(selection, probability_histogram, steps=((run, tuple(sorted(steps))),), by=BY))
+    csv = over.select(charts.SERIES, *BY, "bin_label", "count", "percent")
+    st.caption(f"Figure 2 of {run} at each chosen probed step.")
+    if layout == "Heatmap":
+        step_scrubber(run, sorted(steps), over, colors)
+        return
+    side_by_side = layout == "Side by side"
+    options = bar_options(shared=not side_by_side)
+    chart = charts.figure2 if side_by_side else charts.small_multiples
+    show_chart(chart, over, colors, csv=csv, name=f"figure2-{run}-steps", **options)
 
-elif view == "Summary and statistics":
+
+LAYOUTS = ("Side by side", "Small multiples", "Heatmap")
+
+
+def step_scrubber(run: str, steps: list[int], over: pl.DataFrame, colors: dict[str, str]) -> None:
+    """The step × bin heatmap of one run, and Figure 2 at the step the scrubber points at."""
+    st.caption(f"{run} over training: each row a probed step, each cell the share of that step's tokens in the "
+               "bin (log colour). Move the scrubber to see one step as Figure 2.")
+    show_chart(charts.step_heatmap, over.select(*BY, "bin_label", "count", "percent"), name=f"heatmap-{run}")
+    state.url_state("over_step", steps[-1], int, valid=steps)
+    step = st.select_slider("Step", steps, key="over_step", format_func=lambda one: f"step {one}")
+    state.to_url("over_step")
+    one = over.filter(pl.col(schema.STEP) == step)
+    show_chart(charts.figure2, one, {label: colors[label] for label in one[charts.SERIES].unique()},
+               **bar_options(shared=False))
+
+
+def summary_view(selection: state.Selection) -> None:
     st.subheader("Summary per run and step")
     with problem("Summary"):
         st.caption("Every probed step of the chosen runs. NLL: mean −log p; top-1: share of tokens the model ranks "
@@ -73,36 +132,66 @@ elif view == "Summary and statistics":
                "bimodality and polarization, with 95% bootstrap intervals resampling examples.")
     if len(selection.steps) < 2:
         st.info("Choose two runs to compare their distributions.")
-    elif st.toggle("Compute (1,000 bootstrap resamples: a few seconds per pair)", key="compute_statistics"):
-        with problem("Statistics"):
-            show_table(aggregate(selection, pairwise_statistics, by=BY))
-
-elif view == "Same tokens":
-    checkpoints = [(name, step) for name in selection.runs for step in selection.probed_steps(name)]
-    if len(checkpoints) < 2:
-        st.info("Probe a second checkpoint (or choose a second run) to compare the same tokens.")
+        return
+    state.url_state("compute_statistics", False, lambda text: text == "True")
+    if st.toggle("Compute (1,000 bootstrap resamples: a few seconds per pair)", key="compute_statistics"):
+        state.to_url("compute_statistics")
+        show_table(aggregate(selection, pairwise_statistics, by=BY))
     else:
-        left, right = st.columns(2)
-        a = left.selectbox("Checkpoint A (x)", checkpoints, index=0, format_func=checkpoint_label, key="pair_a")
-        b = right.selectbox("Checkpoint B (y)", checkpoints, index=len(checkpoints) - 1, format_func=checkpoint_label,
-                            key="pair_b")
-        with problem("Paired view"):
-            pairs = paired(selection, a, b)
-            if pairs.is_empty():
-                st.info("These two checkpoints share no probed token (different examples were probed).")
-            else:
-                st.caption("Tokens matched by example and position; each cell is the percentage of matched tokens in "
-                           "that pair of bins. Cells off the diagonal are tokens whose bin changed.")
-                show_chart(charts.heatmap, pairs, x_title=checkpoint_label(a), y_title=checkpoint_label(b),
-                           csv=pairs.select("bin_x", "bin_y", "count", "percent"), name="paired-bins")
+        st.query_params.pop("compute_statistics", None)
 
-else:
-    with problem("Class-stacked view"):
-        classes, _ = charts.with_series(aggregate(selection, class_histogram, by=BY))
-        share = st.radio("Height of each slice", ["percent", "bin_share"], horizontal=True, key="class_height",
-                         format_func={"percent": "% of the series' tokens (slices add up to Figure 2's bar)",
-                                      "bin_share": "share of the bin (slices add up to 100%)"}.get)
-        st.caption("Each bin of Figure 2 split by the tokens' roles (from the data where it has them, else the "
-                   f"token's class: {', '.join(schema.ROLES)}).")
-        show_chart(charts.class_bars, classes, share, name="classes",
-                   csv=classes.select(charts.SERIES, *BY, schema.ROLE, "bin_label", "count", "percent", "bin_share"))
+
+def checkpoints(selection: state.Selection) -> list[tuple[str, int]]:
+    return [(name, step) for name in selection.runs for step in selection.probed_steps(name)]
+
+
+def same_tokens_view(selection: state.Selection) -> None:
+    found = checkpoints(selection)
+    if len(found) < 2:
+        st.info("Probe a second checkpoint (or choose a second run) to compare the same tokens.")
+        return
+    left, right = st.columns(2)
+
+    def label(one: tuple[str, int]) -> str:
+        return charts.series_label(selection.method(one[0]), *one)
+
+    state.url_state("pair_a", found[0], state.parse_checkpoint, valid=found)
+    a = left.selectbox("Checkpoint A (x)", found, format_func=label, key="pair_a")
+    state.url_state("pair_b", found[-1], state.parse_checkpoint, valid=found)
+    b = right.selectbox("Checkpoint B (y)", found, format_func=label, key="pair_b")
+    state.to_url("pair_a")
+    state.to_url("pair_b")
+    pairs = paired(selection, a, b)
+    if pairs.is_empty():
+        st.info("These two checkpoints share no probed token (different examples were probed).")
+        return
+    st.caption("Tokens matched by example and position; each cell is the percentage of matched tokens in "
+               "that pair of bins. Cells off the diagonal are tokens whose bin changed.")
+    show_chart(charts.heatmap, pairs, x_title=label(a), y_title=label(b),
+               csv=pairs.select("bin_x", "bin_y", "count", "percent"), name="paired-bins")
+
+
+HEIGHTS = {"percent": "% of the series' tokens (slices add up to Figure 2's bar)",
+           "bin_share": "share of the bin (slices add up to 100%)"}
+
+
+def by_role_view(selection: state.Selection) -> None:
+    classes, _ = charts.with_series(aggregate(selection, class_histogram, by=BY))
+    state.url_state("class_height", "percent", valid=HEIGHTS)
+    share = st.radio("Height of each slice", list(HEIGHTS), horizontal=True, key="class_height",
+                     format_func=HEIGHTS.get)
+    state.to_url("class_height")
+    st.caption("Each bin of Figure 2 split by the tokens' roles (from the data where it has them, else the "
+               f"token's class: {', '.join(schema.ROLES)}).")
+    show_chart(charts.class_bars, classes, share, name="classes", **bar_options(log=False),
+               csv=classes.select(charts.SERIES, *BY, schema.ROLE, "bin_label", "count", "percent", "bin_share"))
+
+
+VIEWS = {"Figure 2": figure2_view, "Over training": over_training_view, "Summary and statistics": summary_view,
+         "Same tokens": same_tokens_view, "By role": by_role_view}
+
+st.title("Distributions")
+chosen = need_selection()
+view = choose_view(list(VIEWS))
+with problem(view):
+    VIEWS[view](chosen)

@@ -1,5 +1,6 @@
 """Gradient weights: where each objective puts its update (from the probe tables), and the losses and
-weights recorded on the training batches while the runs trained (their dynamics/ parts); one view at a time."""
+weights recorded on the training batches while the runs trained (their dynamics/ parts); one view at a time
+(VIEWS)."""
 
 import polars as pl
 import streamlit as st
@@ -9,74 +10,101 @@ from probscope.analysis import gradient_mass_by_bin
 from probscope.analysis.dynamics import SHARE_BELOW, dynamics_curves
 from probscope.app import charts, data, state
 from probscope.app.data import BY, aggregate
-from probscope.app.ui import choose_view, problem, show_chart, show_table
-from probscope.plots.dynamics import PANELS
-from probscope.plots.style import method_color
+from probscope.app.ui import bar_options, choose_view, problem, show_chart, show_table
 
-st.title("Gradient weights")
-selection = state.current()
-runs_root = state.runs_root()
-if runs_root is None:
-    st.info(st.session_state.get("missing"))
-    st.stop()
-view = choose_view(["Gradient mass per bin", "Training curves", "Weights while training"])
 
-if view == "Gradient mass per bin":
+def mass_view(runs_root: str) -> None:
+    selection = state.current()
     if selection is None:
         st.info(st.session_state.get("missing"))
-        st.stop()
-    with problem("Gradient mass per bin"):
-        mass, _ = charts.with_series(aggregate(selection, gradient_mass_by_bin, by=BY))
-        objectives = mass[schema.OBJECTIVE].unique(maintain_order=True).to_list()
-        chosen = st.multiselect("Objectives", objectives, default=[o for o in objectives if o in ("sft", "dft")],
-                                key="mass_objectives")
-        st.caption("Share of each objective's squared logit-gradient mass, Σ w²·(1 − 2p + Σp²), that falls in each "
-                   "bin if that objective were trained on these tokens (each run at its sidebar step); grey ticks: "
-                   "the bin's share of tokens.")
-        shown = mass.filter(pl.col(schema.OBJECTIVE).is_in(chosen))
-        if shown.is_empty():
-            st.info("Choose at least one objective.")
-        else:
-            colors = {o: method_color(o, i) for i, o in enumerate(objectives)}
-            show_chart(charts.mass_bars, shown, colors, name="gradient-mass",
-                       csv=shown.select(charts.SERIES, *BY, schema.OBJECTIVE, "bin_label", "token_share", "mass_share"))
-    st.stop()
+        return
+    mass, _ = charts.with_series(aggregate(selection, gradient_mass_by_bin, by=BY))
+    objectives = mass[schema.OBJECTIVE].unique(maintain_order=True).to_list()
+    state.url_state("mass_objectives", [o for o in objectives if o in ("sft", "dft")], state.parse_list(str),
+                    valid=objectives)
+    chosen = st.multiselect("Objectives", objectives, key="mass_objectives")
+    state.to_url("mass_objectives")
+    st.caption("Share of each objective's squared logit-gradient mass, Σ w²·(1 − 2p + Σp²), that falls in each "
+               "bin if that objective were trained on these tokens (each run at its sidebar step); grey ticks: "
+               "the bin's share of tokens.")
+    shown = mass.filter(pl.col(schema.OBJECTIVE).is_in(chosen))
+    if shown.is_empty():
+        st.info("Choose at least one objective.")
+        return
+    colors = dict(zip(objectives, schema.series_palette(objectives)))
+    show_chart(charts.mass_bars, shown, colors, name="gradient-mass", **bar_options(log=False),
+               csv=shown.select(charts.SERIES, *BY, schema.OBJECTIVE, "bin_label", "token_share", "mass_share"))
 
-# ---- recorded while training ------------------------------------------------------------------------------
-runs = selection.runs if selection is not None else None
-if runs is None and st.session_state.get("chosen_runs") == []:
-    st.info("Choose at least one run in the sidebar.")
-    st.stop()
-with problem("Training dynamics"):
+
+def recorded(runs_root: str) -> tuple[pl.DataFrame, pl.DataFrame, dict, dict, pl.DataFrame | None] | None:
+    """The chosen runs' dynamics, their curves with series labels, colours, dashes and the sidebar's steps
+    as rules; None (after saying why) when there is nothing to draw."""
+    selection = state.current()
+    runs = selection.runs if selection is not None else None
+    if runs is None and st.session_state.get("chosen_runs") == []:
+        st.info("Choose at least one run in the sidebar.")
+        return None
     frame = data.dynamics(runs_root, runs)
+    state.url_state("with_base", False, lambda text: text == "True")
     if not frame.filter(pl.col(schema.METHOD) == "base").is_empty() and not st.toggle(
             "Include the base model's pretraining", key="with_base"):
         frame = frame.filter(pl.col(schema.METHOD) != "base")   # its long run would squash the fine-tunes' axis
+    state.to_url("with_base")
     if frame.is_empty():
         st.info(f"No selected run in {runs_root} recorded training dynamics (a dynamics/ directory with Parquet "
                 "parts). Train with `probscope train` (dynamics: true is the default), or build the demo with "
                 "`make demo`.")
-        st.stop()
+        return None
     curves, colors, dashes = charts.with_run_series(dynamics_curves(frame))
     rules = (pl.DataFrame([{schema.STEP: step, schema.RUN: name} for name, step in selection.steps])
              .join(curves.unique(schema.RUN).select(schema.RUN, charts.SERIES), on=schema.RUN)
              if selection is not None else None)
-    if view == "Training curves":
-        st.caption("Recorded on each logged training batch: its SFT and DFT losses, the share of its target tokens "
-                   "with p < 0.1 and the mean gradient weight of the run's own objective (SFT 1, DFT p). Dashed "
-                   "marks: the steps chosen in the sidebar. Drag to pan, scroll to zoom.")
-        panels = {column: title.format(below=0.1) for column, title, _ in PANELS}
-        show_chart(charts.panels, curves, panels, colors, dashes=dashes, rules=rules, name="training-curves")
-        show_table(curves.select(schema.RUN, schema.STEP, schema.N_TOKENS, schema.SFT_LOSS, schema.DFT_LOSS,
-                                 SHARE_BELOW, schema.WEIGHT_MEAN), height=240)
-    else:
-        objective = st.radio("Objective", sorted(frame[schema.OBJECTIVE].unique()), horizontal=True,
-                             key="weight_objective")
-        st.caption(f"The logit-view weight w each training batch's target tokens would get under {objective} "
-                   "(SFT 1, DFT p): median, band from the 10th to the 90th percentile.")
-        low, median, high = (schema.WEIGHT_QUANTILE[q] for q in schema.DYNAMICS_QUANTILES)
-        weights = (frame.filter(pl.col(schema.OBJECTIVE) == objective)
-                   .join(curves.select(schema.RUN, schema.STEP, charts.SERIES), on=[schema.RUN, schema.STEP]))
-        show_chart(charts.lines, weights, median, colors, y_title=f"weight w under {objective}", band=(low, high),
-                   rules=rules, dashes=dashes, name=f"weights-{objective}",
-                   csv=weights.select(schema.RUN, schema.STEP, schema.OBJECTIVE, low, median, high))
+    return frame, curves, colors, dashes, rules
+
+
+def curves_view(runs_root: str) -> None:
+    # the panels' titles are the exported figure's; imported here, so matplotlib loads only for this view
+    from probscope.plots.dynamics import PANELS
+
+    found = recorded(runs_root)
+    if found is None:
+        return
+    _, curves, colors, dashes, rules = found
+    st.caption("Recorded on each logged training batch: its SFT and DFT losses, the share of its target tokens "
+               "with p < 0.1 and the mean gradient weight of the run's own objective (SFT 1, DFT p; none for RL "
+               "runs). Dashed marks: the steps chosen in the sidebar. Drag to pan, scroll to zoom.")
+    panels = {column: title.format(below=0.1) for column, title, _ in PANELS}
+    show_chart(charts.panels, curves, panels, colors, dashes=dashes, rules=rules, name="training-curves")
+    show_table(curves.select(schema.RUN, schema.STEP, schema.N_TOKENS, schema.SFT_LOSS, schema.DFT_LOSS,
+                             SHARE_BELOW, schema.WEIGHT_MEAN), height=240)
+
+
+def weights_view(runs_root: str) -> None:
+    found = recorded(runs_root)
+    if found is None:
+        return
+    frame, curves, colors, dashes, rules = found
+    objectives = sorted(frame[schema.OBJECTIVE].unique())
+    state.url_state("weight_objective", objectives[0], valid=objectives)
+    objective = st.radio("Objective", objectives, horizontal=True, key="weight_objective")
+    state.to_url("weight_objective")
+    st.caption(f"The logit-view weight w each training batch's target tokens would get under {objective} "
+               "(SFT 1, DFT p): median, band from the 10th to the 90th percentile.")
+    low, median, high = (schema.WEIGHT_QUANTILE[q] for q in schema.DYNAMICS_QUANTILES)
+    weights = (frame.filter(pl.col(schema.OBJECTIVE) == objective)
+               .join(curves.select(schema.RUN, schema.STEP, charts.SERIES), on=[schema.RUN, schema.STEP]))
+    show_chart(charts.lines, weights, median, colors, y_title=f"weight w under {objective}", band=(low, high),
+               rules=rules, dashes=dashes, name=f"weights-{objective}",
+               csv=weights.select(schema.RUN, schema.STEP, schema.OBJECTIVE, low, median, high))
+
+
+VIEWS = {"Gradient mass per bin": mass_view, "Training curves": curves_view, "Weights while training": weights_view}
+
+st.title("Gradient weights")
+root = state.runs_root()
+if root is None:
+    st.info(st.session_state.get("missing"))
+    st.stop()
+view = choose_view(list(VIEWS))
+with problem(view):
+    VIEWS[view](root)

@@ -5,9 +5,8 @@ import streamlit as st
 
 import probscope as ps
 from probscope import schema
-from probscope.analysis import extreme_bin_shares, probability_histogram
 from probscope.app import charts, data, state
-from probscope.app.data import BY, aggregate
+from probscope.app.data import BY
 from probscope.app.ui import need_selection, problem, show_chart, show_table
 
 st.title("Overview")
@@ -28,7 +27,7 @@ final = selection.last_steps()
 
 st.subheader("Figure 2 at the final steps")
 with problem("Figure 2"):
-    hist, colors = charts.with_series(aggregate(selection, probability_histogram, steps=final, by=BY))
+    hist, colors = charts.with_series(data.histograms_per_run(selection, final))
     st.caption(f"Dataset '{selection.dataset}'. Percentage of each series' target tokens per probability bin "
                "(log scale). Click a legend entry to highlight it.")
     show_chart(charts.figure2, hist, colors, csv=hist.select(charts.SERIES, *BY, "bin_label", "count", "percent"),
@@ -38,8 +37,10 @@ left, right = st.columns(2)
 with left:
     st.subheader("Polarization")
     with problem("Polarization"):
-        st.caption("Share of each run's tokens in the lowest bin (p < 1e-4) and in the highest (p ≥ 0.9).")
-        show_table(aggregate(selection, extreme_bin_shares, steps=final))
+        st.caption("Share of each run's target tokens with p < 0.1 (the tokens a method leaves behind) and with "
+                   "p ≥ 0.9; polarization: the lowest bin (p < 1e-4) plus the highest; NLL: mean −log p.")
+        show_table(data.summary(selection, final).select(schema.METHOD, schema.RUN, schema.STEP, "below_0.1",
+                                                         "above_0.9", "polarization", "nll"))
 
 with right:
     st.subheader("Final benchmark accuracy")

@@ -1,5 +1,6 @@
-"""Runs: what each run is (manifest, hyper-parameters), what it holds (checkpoints, probes, evaluations),
-and what is missing, half-written or corrupt, with the command that fixes it."""
+"""Runs: every run's metrics in one sortable, filterable table whose ticks choose the runs every page shows;
+what each run is (manifest, hyper-parameters), what it holds (checkpoints, probes, evaluations), and what
+is missing, half-written or corrupt, with the command that fixes it."""
 
 import json
 
@@ -8,7 +9,8 @@ import streamlit as st
 
 from probscope import schema
 from probscope.app import state
-from probscope.app.ui import problem, show_table
+from probscope.app.metrics import ACCURACY_PREFIX, CHOSEN, runs_metrics, ticked_runs
+from probscope.app.ui import LABELS, SHARES, problem, readable, show_table
 from probscope.errors import ProbscopeError, first_line
 from probscope.integrity import check_runs
 from probscope.runs import discover_runs
@@ -22,6 +24,45 @@ st.caption(f"{runs_root}: each run directory holds manifest.json, checkpoints/st
            "and evals/<name>/step-N/.")
 
 
+def choose_from_table(names: list[str]) -> None:
+    """Data-editor callback: the ticked rows of the shown table (`names`, in its order) become the sidebar's runs."""
+    edits = st.session_state[f"runs_table:{st.session_state['_runs_table_version']}"]["edited_rows"]
+    st.session_state["runs"] = ticked_runs(st.session_state.get("runs", []), st.session_state["_probed_runs"],
+                                           names, {int(row): change.get(CHOSEN) for row, change in edits.items()})
+    st.session_state["_runs_table_version"] += 1   # a fresh editor: its edits are now the choice itself
+
+
+def metrics_table(selection: state.Selection) -> None:
+    st.subheader("Runs and their metrics")
+    st.caption(f"Dataset '{selection.dataset}': each run at its sidebar step (unchosen runs at their last probed "
+               "step); shares of target tokens with p < 0.1 and p ≥ 0.9, mean NLL, the last logged batch's "
+               "losses and the last Average@k per benchmark at or before that step. Click a header to sort; "
+               "tick runs to show them on every page.")
+    state.url_state("runs_filter", "")
+    wanted = st.text_input("Filter (part of a run's name or method)", key="runs_filter").strip().lower()
+    if wanted:
+        state.to_url("runs_filter")
+    else:
+        st.query_params.pop("runs_filter", None)
+    table = runs_metrics(selection)
+    if wanted:
+        table = table.filter(pl.col(schema.RUN).str.to_lowercase().str.contains(wanted, literal=True)
+                             | pl.col(schema.METHOD).str.to_lowercase().str.contains(wanted, literal=True))
+    chosen = set(selection.runs)
+    table = table.with_columns(pl.col(schema.RUN).is_in(chosen).alias(CHOSEN)).select(CHOSEN, pl.all().exclude(CHOSEN))
+    st.session_state["_probed_runs"] = [name for name, _ in selection.probed]
+    version = st.session_state.setdefault("_runs_table_version", 0)
+    config = {column: st.column_config.NumberColumn(
+        LABELS.get(column, column), format="%.1f%%" if column in SHARES or column.startswith(ACCURACY_PREFIX)
+        else "%.3g") for column in table.columns if table.schema[column].is_float()}
+    config[CHOSEN] = st.column_config.CheckboxColumn("Shown", help="Show this run on every page")
+    accuracy = [column for column in table.columns if column.startswith(ACCURACY_PREFIX)]
+    shown = readable(table).with_columns(pl.col(accuracy) * 100)
+    st.data_editor(shown, key=f"runs_table:{version}", hide_index=True, disabled=list(shown.columns[1:]),
+                   column_config={**{c: LABELS.get(c, c) for c in shown.columns}, **config},
+                   on_change=choose_from_table, args=(table[schema.RUN].to_list(),))
+
+
 def flat(config: dict, prefix: str = "") -> dict[str, str]:
     """A nested training config as dotted keys -> readable values."""
     out = {}
@@ -32,6 +73,11 @@ def flat(config: dict, prefix: str = "") -> dict[str, str]:
             out[f"{prefix}{key}"] = value if isinstance(value, str) else json.dumps(value)
     return out
 
+
+selected = state.current()
+if selected is not None:
+    with problem("Runs and their metrics"):
+        metrics_table(selected)
 
 rows, configs = [], {}
 for run in discover_runs(runs_root):

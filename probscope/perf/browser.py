@@ -1,6 +1,6 @@
 """Drive the dashboard in a real browser: a Streamlit server on a free loopback port and Debian's Chromium
 through Playwright (its own browser download is unreachable offline). Used by `probscope-bench dashboard`
-and the browser test.
+and the browser test; the dashboard itself never imports it (it lives with the bench, not the app).
 
     with dashboard_server("runs") as url, sync_playwright() as p:
         page = open_chromium(p).new_page(); page.goto(url); wait_until_idle(page, "Overview")
@@ -25,6 +25,17 @@ IDLE = """title => {
     && !document.querySelector('[data-testid="stSkeleton"], [data-testid="stStatusWidget"]')
     && [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')].every(c => c.querySelector('canvas, svg'));
 }"""
+
+
+# Per chart of the page: how many marks (bars, lines, points, rules, cells) its Vega view drew, legends and
+# axes left out. The app renders charts as SVG (ui.show_chart), where each mark is an element of a role-mark group.
+MARKS = """() => [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')]
+  .map(chart => chart.querySelectorAll('svg g.role-mark > path, svg g.role-mark > line, svg g.role-mark > rect').length)"""
+
+
+def drawn_marks(page) -> list[int]:
+    """The marks each chart of the page drew (0: an empty chart, e.g. colours that are no CSS colour)."""
+    return page.evaluate(MARKS)
 
 
 def free_port() -> int:
