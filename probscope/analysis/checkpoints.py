@@ -15,6 +15,7 @@ from __future__ import annotations
 import polars as pl
 
 from probscope import schema
+from probscope.analysis import summary_tables
 from probscope.analysis.histograms import BIN, probability_histogram
 
 TRAJECTORY = (schema.METHOD, schema.RUN, schema.STEP)   # one histogram per (run, step), method kept for colour
@@ -40,17 +41,17 @@ def step_histograms(tokens: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
 
 def extreme_bin_shares(tokens: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     """Per (method, run, step): tokens, share in the lowest bin and share in the highest bin."""
-    index = schema.bin_index(pl.col(schema.P))
-    return (
-        tokens.lazy()
-        .group_by(TRAJECTORY)
-        .agg(
+    cells = summary_tables.cell_table(tokens, TRAJECTORY)
+    if cells is not None:
+        count, bin_index = pl.col(summary_tables.COUNT), pl.col(summary_tables.BIN)
+        shares = cells.group_by(TRAJECTORY).agg(
+            count.sum().alias(TOKENS), (count.filter(bin_index == 0).sum() / count.sum()).alias(LOWEST_SHARE),
+            (count.filter(bin_index == LAST_BIN).sum() / count.sum()).alias(HIGHEST_SHARE))
+    else:
+        index = schema.bin_index(pl.col(schema.P))
+        shares = tokens.lazy().group_by(TRAJECTORY).agg(
             pl.len().cast(pl.Int64).alias(TOKENS),
             (index == 0).mean().alias(LOWEST_SHARE),
             (index == LAST_BIN).mean().alias(HIGHEST_SHARE),
         )
-        .sort(schema.RUN, schema.STEP)
-        .collect()
-    )
-
-
+    return shares.sort(schema.RUN, schema.STEP).collect()

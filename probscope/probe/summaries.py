@@ -4,11 +4,13 @@
     summarize("runs/sft/probes/train/step-000100")                 # an older directory gets its summaries
     read_summary(probe_dir, "tokens")                               # polars DataFrame, checked against _DONE.json
 
-Two tables, written beside the shards from the same frames (one per shard while probing, merged by rank 0
+Three tables, written beside the shards from the same frames (one per shard while probing, merged by rank 0
 when the directory is finished) and vouched for by the completion marker ("summaries": name, rows, bytes,
 footer hash of each file, and the p edges they count by):
 
-    summary-tokens.parquet     one row per (token_id, token, role, cell, is_top1): count, sum_p, sum_logp.
+    summary-cells.parquet      one row per (cell, is_top1): count, sum_p, sum_logp, sum_entropy (Figure 2 per run
+                               and step in a few rows)
+    summary-tokens.parquet     one row per (token_id, token, role, cell, is_top1): the same sums.
                                `cell` indexes the p cells cut at `edges` (schema.BIN_EDGES' inner edges plus any
                                a user asked for; left-closed like the Figure-2 bins), so every Figure-2 bin, every
                                lowest-bin listing and every role share at an edge is a sum over this table.
@@ -36,14 +38,17 @@ from probscope import runs, schema
 from probscope.errors import ProbscopeError
 from probscope.probe import table
 
-TABLES = ("tokens", "examples")
-CELL, COUNT, SUM_P, SUM_LOGP = "cell", "count", "sum_p", "sum_logp"
+TABLES = ("cells", "tokens", "examples")
+CELL, COUNT, SUM_P, SUM_LOGP, SUM_ENTROPY = "cell", "count", "sum_p", "sum_logp", "sum_entropy"
+SUMS = (COUNT, SUM_P, SUM_LOGP, SUM_ENTROPY)
 MOMENTS = tuple(f"sum_p{k}" for k in range(1, 5))   # Σp, Σp², Σp³, Σp⁴ of an example's tokens
 BINS, GRID = "bins", "grid"
 FIGURE2_INNER = np.asarray(schema.BIN_EDGES[1:-1])
 # Fixed log-p cell edges for the bootstrap: |log p| geometric from 1e-6 (p within 1e-6 of 1) to 50 (p ~ 2e-22),
 # fine at both ends of Figure 2's axis. Data-independent, so the cells of two checkpoints add up.
 GRID_LOGP_EDGES = np.concatenate([-np.geomspace(50.0, 1e-6, 127), [0.0]])
+_PER_SHARD = ("tokens", "examples")
+_EDGES_KEY = "probscope.summary_edges"
 _KEYS = (schema.TOKEN_ID, schema.TOKEN, schema.ROLE, CELL, schema.IS_TOP1)
 
 
@@ -64,11 +69,16 @@ def summarize_frame(frame: pl.DataFrame, edges: np.ndarray) -> dict[str, pl.Data
     """Both summary tables of one frame of probe rows (schema.TOKEN_COLUMNS)."""
     p = frame[schema.P].to_numpy()
     cells = pl.Series(CELL, np.searchsorted(edges, p, side="right").astype(np.int16))
-    tokens = (frame.select(*_KEYS[:3], cells, schema.IS_TOP1, schema.P, schema.LOGP)
+    tokens = (frame.select(*_KEYS[:3], cells, schema.IS_TOP1, schema.P, schema.LOGP, schema.ENTROPY)
               .group_by(_KEYS)
               .agg(pl.len().cast(pl.Int64).alias(COUNT), pl.col(schema.P).sum().alias(SUM_P),
-                   pl.col(schema.LOGP).sum().alias(SUM_LOGP)))
-    return {"tokens": tokens, "examples": _examples(frame, p)}
+                   pl.col(schema.LOGP).sum().alias(SUM_LOGP),
+                   pl.col(schema.ENTROPY).cast(pl.Float64).sum().alias(SUM_ENTROPY)))
+    return {"cells": _cells(tokens), "tokens": tokens, "examples": _examples(frame, p)}
+
+
+def _cells(tokens: pl.DataFrame) -> pl.DataFrame:
+    return tokens.group_by(CELL, schema.IS_TOP1).agg(pl.col(SUMS).sum()).sort(CELL, schema.IS_TOP1)
 
 
 def _examples(frame: pl.DataFrame, p: np.ndarray) -> pl.DataFrame:
@@ -88,31 +98,32 @@ def _examples(frame: pl.DataFrame, p: np.ndarray) -> pl.DataFrame:
 
 def write_shard_summaries(frame: pl.DataFrame, probe_dir: Path, shard: int, edges: np.ndarray) -> float:
     """Shard `shard`'s summary tables, atomically, before the shard itself (a written shard has its summaries);
-    returns the seconds spent."""
+    returns the seconds spent. The cells table is made when merging."""
     started = time.perf_counter()
-    for kind, summary in summarize_frame(frame, edges).items():
+    summaries = summarize_frame(frame, edges)
+    for kind in _PER_SHARD:
         with runs.atomic_path(probe_dir / summary_name(kind, shard)) as tmp:
-            summary.write_parquet(tmp)
+            summaries[kind].write_parquet(tmp, metadata={_EDGES_KEY: json.dumps(edges.tolist())})
     return time.perf_counter() - started
 
 
 def merge_shard_summaries(probe_dir: Path, shard_files: Sequence[Path], edges: np.ndarray) -> dict:
-    """The directory's summary tables from its shards' (computed again from a shard whose summaries are
-    missing, e.g. one written by an older probscope); returns the marker's "summaries" record."""
-    parts: dict[str, list[pl.DataFrame]] = {kind: [] for kind in TABLES}
+    """The directory's summary tables from its shards' (computed again from the rows of a shard whose summaries
+    are missing or count other cells: written by an older probscope, or a resume with other --summary-bins);
+    returns the marker's "summaries" record."""
+    parts: dict[str, list[pl.DataFrame]] = {kind: [] for kind in _PER_SHARD}
     for index, shard in enumerate(shard_files):
-        files = {kind: probe_dir / summary_name(kind, index) for kind in TABLES}
-        if all(f.is_file() for f in files.values()):
+        files = {kind: probe_dir / summary_name(kind, index) for kind in _PER_SHARD}
+        if all(_counts_by(file) == edges.tolist() for file in files.values()):
             for kind, file in files.items():
                 parts[kind].append(pl.read_parquet(file))
         else:
-            for kind, summary in summarize_frame(pl.read_parquet(shard), edges).items():
-                parts[kind].append(summary)
-    merged = {
-        "tokens": pl.concat(parts["tokens"]).group_by(_KEYS).agg(pl.col(COUNT, SUM_P, SUM_LOGP).sum())
-        .sort(CELL, schema.TOKEN_ID, schema.ROLE, schema.IS_TOP1, nulls_last=True),
-        "examples": pl.concat(parts["examples"]).sort(schema.EXAMPLE_ID),
-    }
+            summaries = summarize_frame(pl.read_parquet(shard), edges)
+            for kind in _PER_SHARD:
+                parts[kind].append(summaries[kind])
+    tokens = (pl.concat(parts["tokens"]).group_by(_KEYS).agg(pl.col(SUMS).sum())
+              .sort(CELL, schema.TOKEN_ID, schema.ROLE, schema.IS_TOP1, nulls_last=True))
+    merged = {"cells": _cells(tokens), "tokens": tokens, "examples": pl.concat(parts["examples"]).sort(schema.EXAMPLE_ID)}
     records = []
     for kind, frame in merged.items():
         path = probe_dir / summary_name(kind)
@@ -122,9 +133,17 @@ def merge_shard_summaries(probe_dir: Path, shard_files: Sequence[Path], edges: n
     return {"edges": [float(e) for e in edges], "files": records}
 
 
+def _counts_by(file: Path) -> list[float] | None:
+    """The cell edges a shard summary file was written with; None when it is missing or unreadable."""
+    try:
+        return json.loads(pl.read_parquet_metadata(file).get(_EDGES_KEY, "null"))
+    except Exception:   # polars raises its own types for a missing or truncated file: recompute it
+        return None
+
+
 def remove_shard_summaries(probe_dir: Path) -> None:
     """The per-shard summaries, once the merged ones are vouched for by the marker."""
-    for kind in TABLES:
+    for kind in _PER_SHARD:
         for file in probe_dir.glob(f".summary-{kind}-*.parquet"):
             file.unlink(missing_ok=True)
 
@@ -139,6 +158,28 @@ def summarize(probe_dir: str | os.PathLike, extra_edges: Sequence[float] = ()) -
     runs.write_text_atomic(probe_dir / runs.PROBE_DONE, json.dumps({**marker, "summaries": record}, indent=2))
     remove_shard_summaries(probe_dir)
     return record
+
+
+def finished_probe_dirs(path: str | os.PathLike) -> list[Path]:
+    """`path` itself when it is a finished probe directory, else every finished one of the runs under it."""
+    path = Path(path)
+    if (path / runs.PROBE_DONE).is_file():
+        return [path]
+    if not path.is_dir():
+        raise ProbscopeError(f"{path}: not a probe directory or a runs directory")
+    return [run.probe_dir(step, dataset) for run in runs.discover_runs(path)
+            for dataset in run.probe_datasets() for step in run.probed_steps(dataset)]
+
+
+def summarize_all(path: str | os.PathLike, extra_edges: Sequence[float] = (), *, progress: bool = True) -> int:
+    """`summarize` every finished probe directory at `path` (one, or a runs directory's) that lacks summaries
+    (with `extra_edges`: every one, counting those cells too); returns how many were summarized."""
+    from tqdm.auto import tqdm
+
+    todo = [d for d in finished_probe_dirs(path) if extra_edges or summary_record(d) is None]
+    for probe_dir in tqdm(todo, desc="summarize", unit="dir", disable=not progress):
+        summarize(probe_dir, extra_edges)
+    return len(todo)
 
 
 def summary_record(probe_dir: Path) -> dict | None:
