@@ -26,8 +26,9 @@ point value and the interval may not contain it: read such an interval as "indis
 
 from __future__ import annotations
 
+import functools
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import polars as pl
@@ -262,11 +263,12 @@ def _pairwise_from_summaries(groups: dict[tuple, list], by: list[str], *, n_boot
     names = {key: " · ".join(map(str, key)) for key in keys}
     pairs = list(itertools.combinations(keys, 2))
     boots = _shared_bootstrap(series, pairs, n_boot, seed) if n_boot > 0 else {}
+    rows_of = functools.cache(lambda key: tuple(np.sort(_rows(groups[key], column)) for column in (schema.P, schema.LOGP)))
     alpha = (1.0 - confidence) / 2
     tables = []
     for key_a, key_b in pairs:
         (ids_a, a), (ids_b, b) = series[key_a], series[key_b]
-        values = _summary_point_values(a, b, groups[key_a], groups[key_b])
+        values = _summary_point_values(a, b, lambda: (*rows_of(key_a), *rows_of(key_b)))
         boot = boots.get((key_a, key_b))
         examples = len(np.union1d(ids_a, ids_b))
         rows = []
@@ -316,13 +318,30 @@ def _from_features(a: np.ndarray, b: np.ndarray) -> dict[tuple[str, str], np.nda
     return _statistics(np.hstack(blocks[0]), np.hstack(blocks[1]), grids)
 
 
-def _summary_point_values(a: np.ndarray, b: np.ndarray, dirs_a: list, dirs_b: list) -> dict[tuple[str, str], float]:
+def _summary_point_values(a: np.ndarray, b: np.ndarray, rows: Callable[[], tuple]) -> dict[tuple[str, str], float]:
+    """Point values from the summed features; ks and Wasserstein from `rows()` (p, log p of a, then of b) while
+    the pair holds at most EXACT_ROWS tokens."""
     totals = {key: float(value[0]) for key, value in _from_features(a.sum(0, keepdims=True),
                                                                    b.sum(0, keepdims=True)).items()}
     if a[:, -5].sum() + b[:, -5].sum() <= EXACT_ROWS:   # column -5: each example's token count
-        pa, la, pb, lb = (_rows(dirs, column) for dirs in (dirs_a, dirs_b) for column in (schema.P, schema.LOGP))
-        totals |= {key: value for key, value in _exact(pa, la, pb, lb).items() if key[1] == "pair"}
+        pa, la, pb, lb = rows()
+        gap_p, gap_l = _cdf_gaps(pa, pb), _cdf_gaps(la, lb)
+        totals |= {("ks", "pair"): float(np.abs(gap_p[0]).max()), ("wasserstein_p", "pair"): _w1(*gap_p),
+                   ("wasserstein_logp", "pair"): _w1(*gap_l)}
     return totals
+
+
+def _cdf_gaps(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """F_a − F_b at every value of the two sorted samples (the empirical CDFs' steps), and the widths from each
+    value to the next: KS is the largest |gap|, Wasserstein-1 the gaps' area."""
+    values = np.concatenate([a, b])
+    values.sort(kind="mergesort")
+    gap = np.searchsorted(a, values, side="right") / len(a) - np.searchsorted(b, values, side="right") / len(b)
+    return gap, np.diff(values)
+
+
+def _w1(gap: np.ndarray, widths: np.ndarray) -> float:
+    return float(np.abs(gap[:-1]) @ widths)
 
 
 def _rows(probe_dirs: list, column: str) -> np.ndarray:

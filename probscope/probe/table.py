@@ -116,9 +116,9 @@ def verify_probe_table(probe_dir: str | os.PathLike) -> list[Path]:
                                  "with the same inputs to finish it")
         raise ProbscopeError(f"{probe_dir}: no probe shards (part-*.parquet); probe a model into it with `probscope probe`")
     if marker.get("files") is not None:
-        files = _check_listed(probe_dir, marker["files"], present)
-    else:
-        files = _check_counted(probe_dir, marker, present)
+        # a shard with the footer the marker records has the columns it had when the probe checked it
+        return _check_listed(probe_dir, marker["files"], present)
+    files = _check_counted(probe_dir, marker, present)
     for file in files:
         check_shard(file)
     return files
