@@ -13,10 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import polars as pl
 import torch
 
 from probscope import devices, schema
@@ -24,6 +23,9 @@ from probscope.errors import ProbscopeError
 from probscope.probe import head as lm_head
 from probscope.probe.head import LMHead
 from probscope.probe.planning import Item
+
+if TYPE_CHECKING:
+    import polars as pl
 
 
 @dataclass
@@ -43,6 +45,8 @@ class ShardJob:
 
 def probe_shard(job: ShardJob, shard: Sequence[Item], budget: int) -> tuple[pl.DataFrame, int]:
     """Rows of one shard as a DataFrame, plus the batch budget to continue with (halved after an OOM)."""
+    import polars as pl   # here, not above: probe_batch runs where polars is not installed (bench/gpu.py)
+
     columns: list[dict[str, np.ndarray]] = []
     start = 0
     while start < len(shard):
