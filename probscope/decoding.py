@@ -22,7 +22,7 @@ PAD_MULTIPLE = 64   # static-cache shapes: prompt widths rounded up to this, so 
 
 @dataclass(frozen=True)
 class Decoding:
-    """What to sample: k sequences per prompt (greedy when k == 1 or temperature <= 0), at most max_new_tokens."""
+    """What to sample: k sequences per prompt, at most max_new_tokens each; temperature <= 0: greedy."""
 
     k: int = 1
     temperature: float = 1.0
@@ -31,7 +31,7 @@ class Decoding:
 
     @property
     def greedy(self) -> bool:
-        return self.k == 1 or self.temperature <= 0
+        return self.temperature <= 0
 
     def generate_kwargs(self) -> dict:
         # top_k=0: nucleus sampling alone (transformers otherwise adds its default top_k=50)

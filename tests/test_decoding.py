@@ -38,7 +38,7 @@ def test_greedy_batches_equal_plain_generate_per_prompt(fast):
     plain = [reference(model, p, stop=VOCAB) for p in prompts]   # no stop: whole replies
     stop = max(set(t for r in plain for t in r), key=lambda t: sum(r.count(t) for r in plain))   # a token met
     expected = [reference(model, p, stop) for p in prompts]
-    ours = generate_ids(model, prompts, Decoding(k=1, max_new_tokens=NEW), pad_id=PAD, stop_ids={stop},
+    ours = generate_ids(model, prompts, Decoding(k=1, temperature=0.0, max_new_tokens=NEW), pad_id=PAD, stop_ids={stop},
                         batch_size=3, fast=fast)
     assert [replies[0] for replies in ours] == expected
     assert any(len(r) < NEW for r in expected), "the stop id cut at least one reply"

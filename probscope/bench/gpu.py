@@ -141,7 +141,7 @@ def time_generation(model, prompts: int, new_tokens: int, batch_size: int, vocab
 
     rng = random.Random(1)
     inputs = [[rng.randrange(1, vocab) for _ in range(rng.randint(60, 300))] for _ in range(prompts)]  # MATH-500-like
-    greedy = Decoding(k=1, max_new_tokens=new_tokens)
+    greedy = Decoding(k=1, temperature=0.0, max_new_tokens=new_tokens)
 
     def run(fast: bool) -> tuple[float, list]:
         start = synchronized(device)

@@ -94,7 +94,6 @@ def load_hf(model_path: str | os.PathLike, *, device: str = "auto", dtype: str |
     model.eval()
     if threads is None and model.device.type == "cpu" and model.num_parameters() < SMALL_MODEL_PARAMETERS:
         threads = 1
-    tokenizer.padding_side = "left"      # generation continues from the right end of every row
     stop_ids = {tokenizer.eos_token_id, tokenizer.pad_token_id} - {None}
 
     def render(prompt: str) -> str:
@@ -117,7 +116,8 @@ def load_hf(model_path: str | os.PathLike, *, device: str = "auto", dtype: str |
 
     def _generate(texts, settings, on_batch):
         prompts = tokenizer(texts, add_special_tokens=False)["input_ids"]
-        decoding = Decoding(settings.k, settings.temperature, settings.top_p, settings.max_new_tokens)
+        temperature = 0.0 if settings.greedy else settings.temperature   # k == 1: greedy
+        decoding = Decoding(settings.k, temperature, settings.top_p, settings.max_new_tokens)
         replies = generate_ids(model, prompts, decoding, pad_id=tokenizer.pad_token_id, stop_ids=stop_ids,
                                batch_size=max(1, batch_size // settings.k), fast=fast, on_batch=on_batch)
         return [[Generation(tokenizer.decode(reply, skip_special_tokens=True).strip(), len(reply)) for reply in row]
