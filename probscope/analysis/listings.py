@@ -62,10 +62,9 @@ def lowest_bin_tokens(
         raise ProbscopeError(f"lower={lower!r} >= upper={upper!r}: no p lies in [lower, upper); "
                              "pass lower < upper (upper=None for the tail p >= lower)")
     by = list(by)
-    cells = summary_tables.cell_table(tokens, [*by, schema.TOKEN], thresholds=(lower, upper))
+    cells = summary_tables.cell_table(tokens, [*by, schema.TOKEN], within=(lower, upper))
     if cells is not None:
-        counted = (cells.filter(summary_tables.in_range(lower, upper))
-                   .group_by(*by, schema.TOKEN_ID, schema.TOKEN, schema.ROLE).agg(pl.col(COUNT).sum()))
+        counted = (cells.group_by(*by, schema.TOKEN_ID, schema.TOKEN, schema.ROLE).agg(pl.col(COUNT).sum()))
     else:
         rows = tokens.lazy()
         if upper is not None:

@@ -49,7 +49,7 @@ _INNER_EDGES = np.asarray(schema.BIN_EDGES[1:-1])
 _LAST_BIN = len(schema.BIN_EDGES) - 2
 _RESAMPLE_CELLS = 20_000_000   # resamples x examples held at once (memory bound of a bootstrap chunk)
 _FEATURE_CELLS = 64_000_000    # examples x grid cells per side (float32: 256 MB), the bound that sets the grid
-EXACT_ROWS = 20_000_000        # from summaries: ks and Wasserstein exact from the rows up to this many tokens
+EXACT_ROWS = 2_000_000         # from summaries: ks and Wasserstein exact from the rows up to this many tokens a pair
 
 
 def distribution_statistics(

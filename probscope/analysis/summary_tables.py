@@ -60,10 +60,12 @@ def probe_dirs(tokens: object) -> tuple[ProbeDir, ...]:
     return tokens.probe_dirs if type(tokens) is ProbedTokens else ()
 
 
-def cell_table(tokens: object, by: Sequence[str], *, thresholds: Sequence[float | None] = ()) -> pl.LazyFrame | None:
+def cell_table(tokens: object, by: Sequence[str], *, thresholds: Sequence[float | None] = (),
+               within: tuple[float | None, float | None] | None = None) -> pl.LazyFrame | None:
     """Weighted cells of the summaries, grouped finely enough for `by`: SERIES columns, lo/hi/bin of the cell,
     is_top1, the summary sums, and with any token column in `by` also token_id, token and role (filled with the
-    token's class where the data gave none, as load_tokens does). None when the summaries cannot answer."""
+    token's class where the data gave none, as load_tokens does). `within` (lower, upper): only the cells with
+    lower <= p < upper, read alone (the tables are sorted by cell). None when the summaries cannot answer."""
     dirs = probe_dirs(tokens)
     token_level = bool(set(by) & set(TOKEN_KEYS))
     if not dirs or not set(by) <= {*SERIES, *TOKEN_KEYS, schema.IS_TOP1}:
@@ -71,11 +73,16 @@ def cell_table(tokens: object, by: Sequence[str], *, thresholds: Sequence[float 
     frames = []
     for probe_dir in dirs:
         record = summaries.summary_record(probe_dir.path)
-        if record is None or not set(t for t in thresholds if t is not None) <= set(record["edges"]):
+        asked = {t for t in (*thresholds, *(within or ())) if t is not None}
+        if record is None or not asked <= set(record["edges"]):
             return None
         kind = "tokens" if token_level else "cells"
         frame = pl.scan_parquet(probe_dir.path / summaries.summary_name(kind))
-        frames.append(frame.join(_cell_ranges(record["edges"]), on=summaries.CELL).with_columns(
+        ranges = _cell_ranges(record["edges"])
+        if within is not None:
+            kept = ranges.filter(in_range(*within)).collect()[summaries.CELL]
+            frame = frame.filter(pl.col(summaries.CELL).is_between(kept.min(), kept.max()))   # contiguous cells
+        frames.append(frame.join(ranges, on=summaries.CELL).with_columns(
             pl.lit(probe_dir.run).alias(schema.RUN), pl.lit(probe_dir.step, pl.Int64).alias(schema.STEP),
             pl.lit(probe_dir.method, pl.String).alias(schema.METHOD)))
     cells = pl.concat(frames, how="diagonal_relaxed")
@@ -100,6 +107,17 @@ def in_range(lower: float | None, upper: float | None) -> pl.Expr:
     if lower is not None:
         keep = keep & (pl.col(LO) >= lower)
     return keep
+
+
+def example_frame(tokens: object, by: Sequence[str]) -> pl.LazyFrame | None:
+    """The per-example summaries of load_tokens' frame with the SERIES columns; None when they cannot answer."""
+    groups = example_tables(tokens, by)
+    if groups is None:
+        return None
+    frames = [pl.scan_parquet(d.path / summaries.summary_name("examples")).with_columns(
+        pl.lit(d.run).alias(schema.RUN), pl.lit(d.step, pl.Int64).alias(schema.STEP),
+        pl.lit(d.method, pl.String).alias(schema.METHOD)) for d in probe_dirs(tokens)]
+    return pl.concat(frames, how="diagonal_relaxed")
 
 
 def example_tables(tokens: object, by: Sequence[str]) -> dict[tuple, list[Path]] | None:

@@ -14,9 +14,10 @@ footer hash of each file, and the p edges they count by):
                                `cell` indexes the p cells cut at `edges` (schema.BIN_EDGES' inner edges plus any
                                a user asked for; left-closed like the Figure-2 bins), so every Figure-2 bin, every
                                lowest-bin listing and every role share at an edge is a sum over this table.
-    summary-examples.parquet   one row per example: count, sum_p1..sum_p4 (moments), bins (Figure-2 bin counts)
-                               and grid (counts on GRID_LOGP_EDGES, a fixed log-p grid): the example-level
-                               bootstrap's sufficient statistics (probscope.analysis.stats).
+    summary-examples.parquet   one row per example: count, last_token and last_p (its last target token, the end
+                               of the reply), sum_p1..sum_p4 (moments), bins (Figure-2 bin counts) and grid
+                               (counts on GRID_LOGP_EDGES, a fixed log-p grid): the example-level bootstrap's
+                               sufficient statistics (probscope.analysis.stats).
 
 Roles are stored as the data gave them (null where it gave none); readers fill them with token classes,
 as they do for rows. A directory finished before summaries existed gets them with `summarize` (or the
@@ -43,11 +44,13 @@ CELL, COUNT, SUM_P, SUM_LOGP, SUM_ENTROPY = "cell", "count", "sum_p", "sum_logp"
 SUMS = (COUNT, SUM_P, SUM_LOGP, SUM_ENTROPY)
 MOMENTS = tuple(f"sum_p{k}" for k in range(1, 5))   # Σp, Σp², Σp³, Σp⁴ of an example's tokens
 BINS, GRID = "bins", "grid"
+LAST_TOKEN, LAST_P = "last_token", "last_p"   # an example's last target token and its p
 FIGURE2_INNER = np.asarray(schema.BIN_EDGES[1:-1])
 # Fixed log-p cell edges for the bootstrap: |log p| geometric from 1e-6 (p within 1e-6 of 1) to 50 (p ~ 2e-22),
 # fine at both ends of Figure 2's axis. Data-independent, so the cells of two checkpoints add up.
 GRID_LOGP_EDGES = np.concatenate([-np.geomspace(50.0, 1e-6, 127), [0.0]])
 _PER_SHARD = ("tokens", "examples")
+_ROW_GROUP = 16_384
 _EDGES_KEY = "probscope.summary_edges"
 _KEYS = (schema.TOKEN_ID, schema.TOKEN, schema.ROLE, CELL, schema.IS_TOP1)
 
@@ -87,7 +90,10 @@ def _examples(frame: pl.DataFrame, p: np.ndarray) -> pl.DataFrame:
     bins = np.searchsorted(FIGURE2_INNER, p, side="right")
     grid = np.clip(np.searchsorted(GRID_LOGP_EDGES, frame[schema.LOGP].to_numpy(), side="right") - 1,
                    0, len(GRID_LOGP_EDGES) - 2)
-    columns: dict[str, object] = {schema.EXAMPLE_ID: ids, COUNT: np.bincount(ix, minlength=n).astype(np.int64)}
+    # each example's last target token (its highest position): the end of the reply (analysis/left_behind.py)
+    last = np.lexsort((frame[schema.POSITION].to_numpy(), ix))[np.cumsum(np.bincount(ix, minlength=n)) - 1]
+    columns: dict[str, object] = {schema.EXAMPLE_ID: ids, COUNT: np.bincount(ix, minlength=n).astype(np.int64),
+                                  LAST_TOKEN: frame[schema.TOKEN].gather(last), LAST_P: p[last]}
     for k, name in enumerate(MOMENTS, start=1):
         columns[name] = np.bincount(ix, weights=p**k, minlength=n)
     for name, cells, width in ((BINS, bins, len(FIGURE2_INNER) + 1), (GRID, grid, len(GRID_LOGP_EDGES) - 1)):
@@ -128,7 +134,8 @@ def merge_shard_summaries(probe_dir: Path, shard_files: Sequence[Path], edges: n
     for kind, frame in merged.items():
         path = probe_dir / summary_name(kind)
         with runs.atomic_path(path) as tmp:
-            frame.write_parquet(tmp)
+            # small row groups: a reader of a few cells (the lowest bin's listing) skips the others' groups
+            frame.write_parquet(tmp, row_group_size=_ROW_GROUP)
         records.append(table.shard_record(path))
     return {"edges": [float(e) for e in edges], "files": records}
 

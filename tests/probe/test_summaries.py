@@ -52,6 +52,11 @@ ANALYSES = [
     (ps.role_shares, {"upper": 0.01, "by": BY}),
     (ps.class_histogram, {"by": BY}),
     (ps.extreme_bin_shares, {}),
+    (ps.left_behind_by_role, {"by": BY}),
+    (ps.left_behind_tokens, {"by": BY, "top": None}),
+    (ps.end_of_reply, {"by": BY, "below": 0.3}),
+    (ps.end_of_reply, {"below": 0.0123}),   # any threshold: each example's last p is kept
+    (ps.left_behind_table, {}),
 ]
 
 
@@ -76,6 +81,12 @@ def _refuse_rows(collect):
         assert "part-" not in frame.explain(), "read the probe rows"
         return collect(frame, *args, **kwargs)
     return guarded
+
+
+def test_diagnose_reads_the_summaries_and_says_what_it_said_from_the_rows(summarized, monkeypatch):
+    expected = ps.diagnose(summarized, "dft", against="sft")
+    monkeypatch.setattr(summary_tables, "probe_dirs", lambda tokens: ())   # every analysis from the rows
+    assert ps.diagnose(summarized, "dft", against="sft") == expected
 
 
 def test_distribution_summary_from_summaries_matches_rows(summarized):
