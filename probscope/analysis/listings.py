@@ -71,7 +71,8 @@ def lowest_bin_tokens(
             rows = rows.filter(pl.col(schema.P) < upper)
         if lower is not None:
             rows = rows.filter(pl.col(schema.P) >= lower)
-        counted = rows.group_by(*by, schema.TOKEN_ID, schema.TOKEN, schema.ROLE).agg(pl.len().cast(pl.Int64).alias(COUNT))
+        counted = (rows.group_by(*by, schema.TOKEN_ID, schema.TOKEN, schema.ROLE)
+                   .agg(pl.len().cast(pl.Int64).alias(COUNT)))
     listing = (
         counted
         .sort(*by, COUNT, schema.TOKEN, schema.TOKEN_ID, descending=[False] * len(by) + [True, False, False],

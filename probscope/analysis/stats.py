@@ -263,7 +263,8 @@ def _pairwise_from_summaries(groups: dict[tuple, list], by: list[str], *, n_boot
     names = {key: " · ".join(map(str, key)) for key in keys}
     pairs = list(itertools.combinations(keys, 2))
     boots = _shared_bootstrap(series, pairs, n_boot, seed) if n_boot > 0 else {}
-    rows_of = functools.cache(lambda key: tuple(np.sort(_rows(groups[key], column)) for column in (schema.P, schema.LOGP)))
+    rows_of = functools.cache(lambda key: tuple(np.sort(_rows(groups[key], column))
+                                                for column in (schema.P, schema.LOGP)))
     alpha = (1.0 - confidence) / 2
     tables = []
     for key_a, key_b in pairs:

@@ -135,8 +135,6 @@ def time_probe(model, items: list, device) -> dict:
 
 
 def time_generation(model, prompts: int, new_tokens: int, batch_size: int, vocab: int, device) -> dict:
-    import torch
-
     from probscope.decoding import Decoding, generate_ids
 
     rng = random.Random(1)
@@ -179,7 +177,8 @@ def main(argv: list[str] | None = None) -> dict:
         config = TINY if args.tiny else QWEN25_15B
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     model = build_model(config, device, dtype)
-    print(f"{config['model_type']} model, {model.num_parameters() / 1e9:.2f}B parameters, {dtype} on {device}", flush=True)
+    print(f"{config['model_type']} model, {model.num_parameters() / 1e9:.2f}B parameters, {dtype} on {device}",
+          flush=True)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     items = examples(args.tokens, args.prompt_tokens, args.reply_tokens, config["vocab_size"])

@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 from tqdm.auto import tqdm
@@ -40,8 +40,9 @@ if TYPE_CHECKING:
     from probscope.data import EncodedExample
 
 
-def probe_examples(model, tokenizer, examples: list[EncodedExample], out_dir: str | os.PathLike, *, run: str,
-                   step: int, model_path: str | None = None, **options) -> ProbeSummary:
+def probe_examples(model: torch.nn.Module, tokenizer: Any, examples: list[EncodedExample],
+                   out_dir: str | os.PathLike, *, run: str, step: int, model_path: str | None = None,
+                   **options: Any) -> ProbeSummary:
     """Probe `model` on `examples` into `out_dir` (resumable; a no-op when already finished).
 
     options: the fields of ProbeOptions (batch_size, device, dtype, shard_size, chunk_size, compile,
@@ -52,8 +53,8 @@ def probe_examples(model, tokenizer, examples: list[EncodedExample], out_dir: st
 
 
 def probe_checkpoint(model_path: str | os.PathLike, examples: list[EncodedExample], out_dir: str | os.PathLike,
-                     *, run: str, step: int, tokenizer=None, base_model: str | None = None,
-                     trust_remote_code: bool = False, **options) -> ProbeSummary:
+                     *, run: str, step: int, tokenizer: Any = None, base_model: str | None = None,
+                     trust_remote_code: bool = False, **options: Any) -> ProbeSummary:
     """Load a Hugging Face causal LM (+ its tokenizer unless given) from a directory and probe it.
 
     A LoRA adapter checkpoint is merged into its base on load (base_model, else the adapter's own
@@ -72,15 +73,15 @@ def probe_checkpoint(model_path: str | os.PathLike, examples: list[EncodedExampl
     return _probe(model, tokenizer, examples, Path(out_dir), run, step, opts, str(model_path))
 
 
-def _fingerprint(examples, run: str, step: int, opts: ProbeOptions, out_dir: Path) -> str:
+def _fingerprint(examples: list[EncodedExample], run: str, step: int, opts: ProbeOptions, out_dir: Path) -> str:
     """planning.fingerprint of this probe's inputs; refuses an empty example list first."""
     if not examples:
         raise ProbscopeError(f"no examples to probe for {out_dir} (the dataset is empty)")
     return fingerprint(examples, run, step, opts.shard_size, opts.max_length, opts.overflow)
 
 
-def _probe(model, tokenizer, examples, out_dir: Path, run: str, step: int, opts: ProbeOptions,
-           model_path: str | None) -> ProbeSummary:
+def _probe(model: torch.nn.Module, tokenizer: Any, examples: list[EncodedExample], out_dir: Path, run: str, step: int,
+           opts: ProbeOptions, model_path: str | None) -> ProbeSummary:
     key = _fingerprint(examples, run, step, opts, out_dir)
     state.check_output_path(out_dir)
     done = state.finished_summary(out_dir, key)

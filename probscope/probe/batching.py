@@ -45,7 +45,7 @@ class ShardJob:
 
 def probe_shard(job: ShardJob, shard: Sequence[Item], budget: int) -> tuple[pl.DataFrame, int]:
     """Rows of one shard as a DataFrame, plus the batch budget to continue with (halved after an OOM)."""
-    import polars as pl   # here, not above: probe_batch runs where polars is not installed (bench/gpu.py)
+    import polars as pl  # here, not above: probe_batch runs where polars is not installed (bench/gpu.py)
 
     columns: list[dict[str, np.ndarray]] = []
     start = 0

@@ -129,7 +129,8 @@ def merge_shard_summaries(probe_dir: Path, shard_files: Sequence[Path], edges: n
                 parts[kind].append(summaries[kind])
     tokens = (pl.concat(parts["tokens"]).group_by(_KEYS).agg(pl.col(SUMS).sum())
               .sort(CELL, schema.TOKEN_ID, schema.ROLE, schema.IS_TOP1, nulls_last=True))
-    merged = {"cells": _cells(tokens), "tokens": tokens, "examples": pl.concat(parts["examples"]).sort(schema.EXAMPLE_ID)}
+    examples = pl.concat(parts["examples"]).sort(schema.EXAMPLE_ID)
+    merged = {"cells": _cells(tokens), "tokens": tokens, "examples": examples}
     records = []
     for kind, frame in merged.items():
         path = probe_dir / summary_name(kind)
