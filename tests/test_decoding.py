@@ -63,3 +63,11 @@ def test_the_paper_preset():
 def test_an_unknown_preset_is_named():
     with pytest.raises(ProbscopeError, match="sampling preset 'papr': use one of paper"):
         preset("papr")
+
+
+@pytest.mark.bad_input
+def test_eval_command_names_an_unknown_preset(tmp_path, capsys):
+    from probscope.cli import main
+
+    assert main(["eval", "--runs", str(tmp_path), "--benchmark", "math500", "--preset", "papr"]) == 2
+    assert "sampling preset 'papr': use one of paper" in capsys.readouterr().err
