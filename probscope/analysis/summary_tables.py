@@ -22,7 +22,7 @@ import numpy as np
 import polars as pl
 
 from probscope import schema
-from probscope.analysis.classes import fill_roles_with_classes
+from probscope.analysis.classes import FALLBACK_CLASS, token_class
 from probscope.probe import summaries
 
 SERIES = (schema.METHOD, schema.RUN, schema.STEP)
@@ -86,7 +86,15 @@ def cell_table(tokens: object, by: Sequence[str], *, thresholds: Sequence[float 
             pl.lit(probe_dir.run).alias(schema.RUN), pl.lit(probe_dir.step, pl.Int64).alias(schema.STEP),
             pl.lit(probe_dir.method, pl.String).alias(schema.METHOD)))
     cells = pl.concat(frames, how="diagonal_relaxed")
-    return fill_roles_with_classes(cells) if token_level else cells
+    return _fill_roles(cells) if token_level else cells
+
+
+def _fill_roles(cells: pl.LazyFrame) -> pl.LazyFrame:
+    """fill_roles_with_classes, classifying each distinct token once for all directories (not once per file)."""
+    unknown = cells.filter(pl.col(schema.ROLE).is_null()).select(schema.TOKEN).unique().collect()[schema.TOKEN]
+    classes = {token: token_class(token) for token in unknown.to_list()}
+    filled = pl.col(schema.TOKEN).replace_strict(classes, default=FALLBACK_CLASS, return_dtype=pl.String)
+    return cells.with_columns(pl.col(schema.ROLE).fill_null(filled))
 
 
 def _cell_ranges(edges: Sequence[float]) -> pl.LazyFrame:
