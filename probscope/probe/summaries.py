@@ -72,11 +72,13 @@ def summarize_frame(frame: pl.DataFrame, edges: np.ndarray) -> dict[str, pl.Data
     """Both summary tables of one frame of probe rows (schema.TOKEN_COLUMNS)."""
     p = frame[schema.P].to_numpy()
     cells = pl.Series(CELL, np.searchsorted(edges, p, side="right").astype(np.int16))
+    # grouped by token id, not string (a token id has one string): hashing integers keeps this a few % of a probe
     tokens = (frame.select(*_KEYS[:3], cells, schema.IS_TOP1, schema.P, schema.LOGP, schema.ENTROPY)
-              .group_by(_KEYS)
-              .agg(pl.len().cast(pl.Int64).alias(COUNT), pl.col(schema.P).sum().alias(SUM_P),
-                   pl.col(schema.LOGP).sum().alias(SUM_LOGP),
-                   pl.col(schema.ENTROPY).cast(pl.Float64).sum().alias(SUM_ENTROPY)))
+              .group_by(schema.TOKEN_ID, schema.ROLE, CELL, schema.IS_TOP1)
+              .agg(pl.col(schema.TOKEN).first(), pl.len().cast(pl.Int64).alias(COUNT),
+                   pl.col(schema.P).sum().alias(SUM_P), pl.col(schema.LOGP).sum().alias(SUM_LOGP),
+                   pl.col(schema.ENTROPY).cast(pl.Float64).sum().alias(SUM_ENTROPY))
+              .select(*_KEYS, *SUMS))
     return {"cells": _cells(tokens), "tokens": tokens, "examples": _examples(frame, p)}
 
 
@@ -85,13 +87,19 @@ def _cells(tokens: pl.DataFrame) -> pl.DataFrame:
 
 
 def _examples(frame: pl.DataFrame, p: np.ndarray) -> pl.DataFrame:
-    ids, ix = np.unique(frame[schema.EXAMPLE_ID].to_numpy().astype(str), return_inverse=True)
+    example_ids = frame[schema.EXAMPLE_ID]
+    ids = example_ids.unique().sort()
+    ix = (example_ids.rank("dense") - 1).to_numpy().astype(np.int64)   # index into the sorted ids
     n = len(ids)
     bins = np.searchsorted(FIGURE2_INNER, p, side="right")
     grid = np.clip(np.searchsorted(GRID_LOGP_EDGES, frame[schema.LOGP].to_numpy(), side="right") - 1,
                    0, len(GRID_LOGP_EDGES) - 2)
     # each example's last target token (its highest position): the end of the reply (analysis/left_behind.py)
-    last = np.lexsort((frame[schema.POSITION].to_numpy(), ix))[np.cumsum(np.bincount(ix, minlength=n)) - 1]
+    position = frame[schema.POSITION].to_numpy()
+    highest = np.full(n, -1, dtype=position.dtype)
+    np.maximum.at(highest, ix, position)
+    at_end = np.flatnonzero(position == highest[ix])   # one row per example: positions are distinct in one
+    last = at_end[np.argsort(ix[at_end])]
     columns: dict[str, object] = {schema.EXAMPLE_ID: ids, COUNT: np.bincount(ix, minlength=n).astype(np.int64),
                                   LAST_TOKEN: frame[schema.TOKEN].gather(last), LAST_P: p[last]}
     for k, name in enumerate(MOMENTS, start=1):
