@@ -27,11 +27,18 @@ LAST_BIN = len(schema.BIN_EDGES) - 2
 
 def at_last_step(tokens: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame | pl.LazyFrame:
     """The rows of each run's last step among those loaded (the 'final step' of comparisons)."""
-    # Finding the last steps first (a cheap pass over two columns) and filtering on them as constants is
-    # faster on large lazy tables than a window over every row.
-    last = tokens.lazy().group_by(schema.RUN).agg(pl.col(schema.STEP).max()).collect()
-    keep = [(pl.col(schema.RUN) == run) & (pl.col(schema.STEP) == step) for run, step in last.iter_rows()]
-    return tokens.filter(pl.any_horizontal(keep)) if keep else tokens
+    # Finding the last steps first (a cheap pass over two columns, none when load_tokens' frame knows its
+    # directories) and filtering on them as constants is faster on large lazy tables than a window over every row.
+    dirs = summary_tables.probe_dirs(tokens)
+    if dirs:
+        last_steps = {d.run: max(e.step for e in dirs if e.run == d.run) for d in dirs}
+        pairs = list(last_steps.items())
+    else:
+        pairs = list(tokens.lazy().group_by(schema.RUN).agg(pl.col(schema.STEP).max()).collect().iter_rows())
+    keep = [(pl.col(schema.RUN) == run) & (pl.col(schema.STEP) == step) for run, step in pairs]
+    final = tokens.filter(pl.any_horizontal(keep)) if keep else tokens
+    # still answerable from the summaries: the same frame, knowing the last steps' directories only
+    return summary_tables.ProbedTokens.of(final, [d for d in dirs if (d.run, d.step) in pairs]) if dirs else final
 
 
 def step_histograms(tokens: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:

@@ -83,6 +83,15 @@ def _refuse_rows(collect):
     return guarded
 
 
+def test_at_last_step_keeps_answering_from_summaries(summarized):
+    lazy, rows = both(summarized, steps="all")
+    final = ps.at_last_step(lazy)
+    assert {(d.run, d.step) for d in summary_tables.probe_dirs(final)} == {("base", 0), ("sft", 10), ("dft", 10)}
+    assert_frame_equal(ps.probability_histogram(final, by=BY), ps.probability_histogram(ps.at_last_step(rows), by=BY))
+    order = (*BY, schema.EXAMPLE_ID, schema.POSITION)
+    assert_frame_equal(final.collect().sort(order), ps.at_last_step(rows).sort(order))   # the rows are the same
+
+
 def test_diagnose_reads_the_summaries_and_says_what_it_said_from_the_rows(summarized, monkeypatch):
     expected = ps.diagnose(summarized, "dft", against="sft")
     monkeypatch.setattr(summary_tables, "probe_dirs", lambda tokens: ())   # every analysis from the rows
