@@ -83,6 +83,15 @@ def _refuse_rows(collect):
     return guarded
 
 
+@pytest.mark.parametrize("by", ["token", "role"])
+def test_token_movers_from_summaries(summarized, by):
+    pair = ps.load_pair(summarized, ("dft", 5), ("dft", 10))
+    rows = [frame.collect() for frame in pair]
+    assert all(summary_tables.probe_dirs(frame) for frame in pair)
+    assert_frame_equal(ps.token_movers(*pair, by=by, top=None, min_count=1),
+                       ps.token_movers(*rows, by=by, top=None, min_count=1), check_exact=False, rel_tol=1e-12)
+
+
 def test_at_last_step_keeps_answering_from_summaries(summarized):
     lazy, rows = both(summarized, steps="all")
     final = ps.at_last_step(lazy)
