@@ -30,6 +30,7 @@ from probscope.analysis.left_behind import (
     left_behind_tokens,
 )
 from probscope.analysis.steps import unprobed_last_checkpoints
+from probscope.analysis.summary_tables import probe_dirs
 from probscope.analysis.tokens import load_tokens
 from probscope.checks import check_count, check_probability
 from probscope.runs import DEFAULT_PROBE_DATASET
@@ -52,8 +53,10 @@ def diagnose(
     names = [run] if against is None or against == run else [run, against]
     tokens = load_tokens(runs_root, runs=names, dataset=dataset, lazy=True)
     by = [schema.RUN]
-    facts = tokens.select(schema.RUN, schema.METHOD, schema.STEP).unique().collect()
-    label = {r: f"{r} ({m}, step {s})" for r, m, s in facts.iter_rows()}
+    dirs = probe_dirs(tokens)   # the series without a pass over the rows when load_tokens knows them
+    facts = ([(d.run, d.method, d.step) for d in dirs] if dirs else
+             tokens.select(schema.RUN, schema.METHOD, schema.STEP).unique().collect().iter_rows())
+    label = {r: f"{r} ({m}, step {s})" for r, m, s in facts}
     other = names[1] if len(names) > 1 else None
 
     lines = [f"{label[run]}{f' against {label[other]}' if other else ''}: tokens with p < {below:g} at the final step"]
@@ -72,7 +75,7 @@ def diagnose(
              for role in worst]
     lines.append(f"roles most left behind under {run}: {', '.join(parts) or 'none'}")
 
-    listing = left_behind_tokens(tokens.filter(pl.col(schema.RUN) == run), below=below, by=by, top=top)
+    listing = left_behind_tokens(tokens, below=below, by=by, top=top).filter(pl.col(schema.RUN) == run)
     parts = [f"{token!r} {count} of {seen}" for token, count, seen in listing.select(schema.TOKEN, COUNT, OCCURRENCES).iter_rows()]
     lines.append(f"tokens most often left behind under {run}: {', '.join(parts) or 'none'}")
     return "\n".join(lines + unprobed_last_checkpoints(runs_root, names, dataset))

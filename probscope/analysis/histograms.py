@@ -4,7 +4,8 @@
     hist = ps.probability_histogram(ps.load_tokens("runs"))     # bin, bin_label, lo, hi, count, percent
 
 Bins are schema.BIN_EDGES, left-closed [lo, hi), the last one closed [0.9, 1.0], as in the paper.
-Every bin appears for every group, zeros included, so groups line up bar for bar.
+Every bin appears for every group, zeros included, so groups line up bar for bar. load_tokens' own frame
+is counted from the probe directories' summary tables (analysis/summary_tables.py), any other from its rows.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 import polars as pl
 
 from probscope import schema
+from probscope.analysis import summary_tables
 from probscope.checks import check_tokens
 from probscope.errors import ProbscopeError
 
@@ -41,7 +43,9 @@ def probability_histogram(
     """Per group of `by` and per bin: count and percent of the group's tokens (sorted by group, bin)."""
     by = list(by)
     tokens = check_tokens("tokens", tokens, [*by, schema.P])
+    cells = summary_tables.cell_table(tokens, by)
     counts = (
+        cells.group_by(*by, summary_tables.BIN).agg(pl.col(COUNT).sum()).collect() if cells is not None else
         tokens.lazy()
         .group_by(*by, schema.bin_index(pl.col(schema.P)).alias(BIN))
         .agg(pl.len().cast(pl.Int64).alias(COUNT))

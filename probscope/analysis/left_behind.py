@@ -20,8 +20,10 @@ from collections.abc import Sequence
 import polars as pl
 
 from probscope import schema
+from probscope.analysis import summary_tables
 from probscope.analysis.histograms import COUNT
 from probscope.checks import check_count, check_probability, check_tokens
+from probscope.probe.summaries import LAST_P, LAST_TOKEN
 
 DEFAULT_BELOW = 0.1
 OCCURRENCES = "occurrences"    # target tokens of the group
@@ -41,10 +43,14 @@ def left_behind_by_role(
     check_probability("below", below)
     by = list(by)
     tokens = check_tokens("tokens", tokens, [*by, schema.ROLE, schema.P])
-    return (
-        tokens.lazy()
-        .group_by(*by, schema.ROLE)
+    cells = summary_tables.cell_table(tokens, [*by, schema.ROLE], thresholds=(below,))
+    counted = (
+        cells.group_by(*by, schema.ROLE).agg(_occurrences(), _below(below)) if cells is not None else
+        tokens.lazy().group_by(*by, schema.ROLE)
         .agg(pl.len().cast(pl.Int64).alias(OCCURRENCES), (pl.col(schema.P) < below).sum().cast(pl.Int64).alias(BELOW))
+    )
+    return (
+        counted
         .with_columns((pl.col(BELOW) / pl.col(OCCURRENCES)).alias(SHARE_BELOW))
         .sort(*by, SHARE_BELOW, schema.ROLE, descending=[False] * len(by) + [True, False], nulls_last=True)
         .collect()
@@ -64,13 +70,17 @@ def end_of_reply(
     by = list(by)
     tokens = check_tokens("tokens", tokens, [*by, schema.RUN, schema.STEP, schema.EXAMPLE_ID, schema.POSITION,
                                              schema.TOKEN_ID, schema.TOKEN, schema.P])
-    last = (tokens.lazy()
-            .filter(pl.col(schema.POSITION) == pl.col(schema.POSITION).max()
-                    .over(schema.RUN, schema.STEP, schema.EXAMPLE_ID)))
-    end_id = last.group_by(by).agg(pl.col(schema.TOKEN_ID).mode().sort().first().alias("_end_id"))
-    ended = pl.col(schema.TOKEN_ID) == pl.col("_end_id")
+    examples = summary_tables.example_frame(tokens, by)
+    if examples is not None:   # each example's last token, from the summaries (its text names the token there)
+        last, key = examples.rename({LAST_TOKEN: schema.TOKEN, LAST_P: schema.P}), schema.TOKEN
+    else:
+        last, key = (tokens.lazy()
+                     .filter(pl.col(schema.POSITION) == pl.col(schema.POSITION).max()
+                             .over(schema.RUN, schema.STEP, schema.EXAMPLE_ID))), schema.TOKEN_ID
+    end_key = last.group_by(by).agg(pl.col(key).mode().sort().first().alias("_end_key"))
+    ended = pl.col(key) == pl.col("_end_key")
     return (
-        last.join(end_id, on=by, nulls_equal=True)
+        last.join(end_key, on=by, nulls_equal=True)
         .group_by(by)
         .agg(
             ended.sum().cast(pl.Int64).alias(REPLIES),
@@ -105,10 +115,15 @@ def left_behind_tokens(
     check_count("top", top, optional=True)
     by = list(by)
     tokens = check_tokens("tokens", tokens, [*by, schema.TOKEN_ID, schema.TOKEN, schema.ROLE, schema.P])
-    listing = (
-        tokens.lazy()
-        .group_by(*by, schema.TOKEN_ID, schema.TOKEN, schema.ROLE)
+    keys = (*by, schema.TOKEN_ID, schema.TOKEN, schema.ROLE)
+    cells = summary_tables.cell_table(tokens, keys, thresholds=(below,))
+    counted = (
+        cells.group_by(keys).agg(_below(below).alias(COUNT), _occurrences()) if cells is not None else
+        tokens.lazy().group_by(keys)
         .agg((pl.col(schema.P) < below).sum().cast(pl.Int64).alias(COUNT), pl.len().cast(pl.Int64).alias(OCCURRENCES))
+    )
+    listing = (
+        counted
         .filter(pl.col(COUNT) > 0)
         .with_columns((pl.col(COUNT) / pl.col(OCCURRENCES)).alias(SHARE_BELOW))
         .sort(*by, COUNT, schema.TOKEN, schema.TOKEN_ID, descending=[False] * len(by) + [True, False, False],
@@ -118,6 +133,16 @@ def left_behind_tokens(
     if top is not None:
         listing = listing.filter(pl.col(RANK) <= top)
     return listing.select(*by, RANK, schema.TOKEN, schema.ROLE, COUNT, OCCURRENCES, SHARE_BELOW, schema.TOKEN_ID).collect()
+
+
+def _occurrences() -> pl.Expr:
+    """Tokens of a group of summary cells."""
+    return pl.col(summary_tables.COUNT).sum().alias(OCCURRENCES)
+
+
+def _below(below: float) -> pl.Expr:
+    """Tokens of a group of summary cells with p < `below` (a cell edge)."""
+    return pl.col(summary_tables.COUNT).filter(summary_tables.in_range(None, below)).sum().alias(BELOW)
 
 
 def _rank(by: list[str]) -> pl.Expr:

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import polars as pl
 
 from probscope import schema
+from probscope.analysis import summary_tables
 from probscope.analysis.histograms import COUNT
 from probscope.checks import check_count, check_number, check_probability, check_tokens
 from probscope.errors import ProbscopeError
@@ -61,15 +62,20 @@ def lowest_bin_tokens(
         raise ProbscopeError(f"lower={lower!r} >= upper={upper!r}: no p lies in [lower, upper); "
                              "pass lower < upper (upper=None for the tail p >= lower)")
     by = list(by)
-    listing = check_tokens("tokens", tokens, [*by, schema.P, schema.TOKEN_ID, schema.TOKEN, schema.ROLE]).lazy()
-    if upper is not None:
-        listing = listing.filter(pl.col(schema.P) < upper)
-    if lower is not None:
-        listing = listing.filter(pl.col(schema.P) >= lower)
+    tokens = check_tokens("tokens", tokens, [*by, schema.P, schema.TOKEN_ID, schema.TOKEN, schema.ROLE])
+    cells = summary_tables.cell_table(tokens, [*by, schema.TOKEN], within=(lower, upper))
+    if cells is not None:
+        counted = (cells.group_by(*by, schema.TOKEN_ID, schema.TOKEN, schema.ROLE).agg(pl.col(COUNT).sum()))
+    else:
+        rows = tokens.lazy()
+        if upper is not None:
+            rows = rows.filter(pl.col(schema.P) < upper)
+        if lower is not None:
+            rows = rows.filter(pl.col(schema.P) >= lower)
+        counted = (rows.group_by(*by, schema.TOKEN_ID, schema.TOKEN, schema.ROLE)
+                   .agg(pl.len().cast(pl.Int64).alias(COUNT)))
     listing = (
-        listing
-        .group_by(*by, schema.TOKEN_ID, schema.TOKEN, schema.ROLE)
-        .agg(pl.len().cast(pl.Int64).alias(COUNT))
+        counted
         .sort(*by, COUNT, schema.TOKEN, schema.TOKEN_ID, descending=[False] * len(by) + [True, False, False],
               nulls_last=True)
         .with_columns(
@@ -92,13 +98,21 @@ def role_shares(
     check_probability("upper", upper)
     by = list(by)
     low_total = _per_group(pl.col(LOW_COUNT).sum(), by)
-    return (
+    cells = summary_tables.cell_table(tokens, [*by, schema.ROLE], thresholds=(upper,))
+    counted = (
+        cells.group_by(*by, schema.ROLE).agg(
+            pl.col(COUNT).filter(summary_tables.in_range(None, upper)).sum().alias(LOW_COUNT),
+            pl.col(COUNT).sum().alias(ALL_COUNT))
+        if cells is not None else
         tokens.lazy()
         .group_by(*by, schema.ROLE)
         .agg(
             (pl.col(schema.P) < upper).sum().cast(pl.Int64).alias(LOW_COUNT),
             pl.len().cast(pl.Int64).alias(ALL_COUNT),
         )
+    )
+    return (
+        counted
         .with_columns(
             pl.when(low_total > 0).then(pl.col(LOW_COUNT) / low_total).alias(LOW_SHARE),
             (pl.col(ALL_COUNT) / _per_group(pl.col(ALL_COUNT).sum(), by)).alias(ALL_SHARE),

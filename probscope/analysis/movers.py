@@ -22,6 +22,7 @@ from pathlib import Path
 import polars as pl
 
 from probscope import schema
+from probscope.analysis import summary_tables
 from probscope.analysis.catalog import find_runs
 from probscope.analysis.tokens import load_tokens
 from probscope.checks import check_count, check_tokens
@@ -61,10 +62,7 @@ def token_movers(
     if by == "token":
         check_token_ids_agree(before, after)
     keys = list(BY[by])
-    means = [
-        frame.lazy().group_by(keys).agg(pl.len().cast(pl.Int64).alias(n), pl.col(schema.P).mean().alias(p))
-        for frame, n, p in ((before, N_BEFORE, P_BEFORE), (after, N_AFTER, P_AFTER))
-    ]
+    means = [_means(frame, keys, n, p) for frame, n, p in ((before, N_BEFORE, P_BEFORE), (after, N_AFTER, P_AFTER))]
     moved = (
         means[0].join(means[1], on=keys, how="inner", nulls_equal=True)
         .filter((pl.col(N_BEFORE) >= min_count) & (pl.col(N_AFTER) >= min_count))
@@ -80,9 +78,21 @@ def token_movers(
             .select(DIRECTION, RANK, *keys, N_BEFORE, P_BEFORE, N_AFTER, P_AFTER, DELTA).collect())
 
 
+def _means(frame: pl.DataFrame | pl.LazyFrame, keys: list[str], n: str, p: str) -> pl.LazyFrame:
+    """Per key: occurrences and mean p, from the probe summaries when `frame` is load_tokens' own."""
+    cells = summary_tables.cell_table(frame, keys)
+    if cells is not None:
+        count = pl.col(summary_tables.COUNT).sum()
+        return cells.group_by(keys).agg(count.alias(n), (pl.col(summary_tables.SUM_P).sum() / count).alias(p))
+    return frame.lazy().group_by(keys).agg(pl.len().cast(pl.Int64).alias(n), pl.col(schema.P).mean().alias(p))
+
+
 def check_token_ids_agree(before: pl.DataFrame | pl.LazyFrame, after: pl.DataFrame | pl.LazyFrame) -> None:
     """Refuse two tables in which one token id decodes to different strings (different tokenizers)."""
-    pairs = [frame.lazy().select(schema.TOKEN_ID, schema.TOKEN).unique() for frame in (before, after)]
+    tokens = (schema.TOKEN_ID, schema.TOKEN)
+    cells = [summary_tables.cell_table(frame, tokens) for frame in (before, after)]
+    pairs = [(frame.lazy() if summary is None else summary).select(tokens).unique()
+             for frame, summary in zip((before, after), cells)]
     clash = (pairs[0].join(pairs[1], on=schema.TOKEN_ID, suffix="_after")
              .filter(pl.col(schema.TOKEN).ne_missing(pl.col(f"{schema.TOKEN}_after"))).head(1).collect())
     if clash.height:

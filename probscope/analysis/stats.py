@@ -26,15 +26,18 @@ point value and the interval may not contain it: read such an interval as "indis
 
 from __future__ import annotations
 
+import functools
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import polars as pl
 
 from probscope import schema
+from probscope.analysis import summary_tables
 from probscope.checks import check_confidence, check_count, check_tokens, check_valid_p
 from probscope.errors import ProbscopeError
+from probscope.probe import summaries
 
 STATISTIC = "statistic"
 SAMPLE = "sample"       # "a", "b", "b − a" or "a vs b" with the labels given
@@ -46,6 +49,7 @@ _INNER_EDGES = np.asarray(schema.BIN_EDGES[1:-1])
 _LAST_BIN = len(schema.BIN_EDGES) - 2
 _RESAMPLE_CELLS = 20_000_000   # resamples x examples held at once (memory bound of a bootstrap chunk)
 _FEATURE_CELLS = 64_000_000    # examples x grid cells per side (float32: 256 MB), the bound that sets the grid
+EXACT_ROWS = 2_000_000         # from summaries: ks and Wasserstein exact from the rows up to this many tokens a pair
 
 
 def distribution_statistics(
@@ -96,6 +100,9 @@ def pairwise_statistics(
     """`distribution_statistics` for every pair of series of `by`, with `a` and `b` columns; series in
     schema.METHOD_ORDER (so a is Base or SFT before DFT and differences read 'dft − sft')."""
     by = list(by)
+    groups = summary_tables.example_tables(tokens, by)
+    if groups is not None:
+        return _pairwise_from_summaries(groups, by, **options)
     keys = tokens.lazy().select(by).unique().collect().rows(named=True)
     keys.sort(key=lambda key: (_method_rank(key.get(schema.METHOD)), *map(str, key.values())))
     tables = []
@@ -236,6 +243,155 @@ def _bimodality_from_moments(blocks) -> np.ndarray:
 def _polarization_from_bins(blocks) -> np.ndarray:
     bins = blocks[2]
     return (bins[:, 0] + bins[:, -1]) / bins.sum(axis=1)
+
+
+# ---- from the probe directories' per-example summaries ---------------------------------------------------
+def _pairwise_from_summaries(groups: dict[tuple, list], by: list[str], *, n_boot: int = DEFAULT_BOOTSTRAP,
+                             confidence: float = 0.95, seed: int = 0, grid: int = 512) -> pl.DataFrame:
+    """pairwise_statistics from summary-examples.parquet (probscope.probe.summaries): per series, each example's
+    Figure-2 bin counts, moment sums and counts on the fixed log-p grid. Point values are exact for js_divergence,
+    bimodality and polarization, and for ks and the Wasserstein distances too while both samples hold at most
+    EXACT_ROWS tokens (their rows are read); above that they come from the fixed grid (KS within the largest
+    grid cell's share, Wasserstein within cell width times share). `grid` only applies to the rows' path.
+    Each series is resampled once per set of example ids: pairs over the same examples share the draws."""
+    check_count("n_boot", n_boot, minimum=0)
+    check_confidence("confidence", confidence)
+    check_count("grid", grid, minimum=16)
+    keys = sorted(groups, key=lambda key: (_method_rank(key[by.index(schema.METHOD)] if schema.METHOD in by else None),
+                                           *map(str, key)))
+    series = {key: _example_sums(groups[key]) for key in keys}
+    names = {key: " · ".join(map(str, key)) for key in keys}
+    pairs = list(itertools.combinations(keys, 2))
+    boots = _shared_bootstrap(series, pairs, n_boot, seed) if n_boot > 0 else {}
+    rows_of = functools.cache(lambda key: tuple(np.sort(_rows(groups[key], column))
+                                                for column in (schema.P, schema.LOGP)))
+    alpha = (1.0 - confidence) / 2
+    tables = []
+    for key_a, key_b in pairs:
+        (ids_a, a), (ids_b, b) = series[key_a], series[key_b]
+        values = _summary_point_values(a, b, lambda: (*rows_of(key_a), *rows_of(key_b)))
+        boot = boots.get((key_a, key_b))
+        examples = len(np.union1d(ids_a, ids_b))
+        rows = []
+        for (statistic, side), value in values.items():
+            label = {"a": names[key_a], "b": names[key_b], "diff": f"{names[key_b]} − {names[key_a]}",
+                     "pair": f"{names[key_a]} vs {names[key_b]}"}[side]
+            low, high = np.nanquantile(boot[(statistic, side)], [alpha, 1 - alpha]) if boot else (np.nan, np.nan)
+            rows.append({STATISTIC: statistic, SAMPLE: label, VALUE: float(value), CI_LOW: float(low),
+                         CI_HIGH: float(high), EXAMPLES: examples})
+        tables.append(pl.DataFrame(rows).select(pl.lit(names[key_a]).alias("a"), pl.lit(names[key_b]).alias("b"),
+                                                pl.all()))
+    return pl.concat(tables) if tables else pl.DataFrame()
+
+
+def _example_sums(probe_dirs: list) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted example ids of a series and, per example, its features summed over the series' directories:
+    grid counts, Figure-2 bin counts, then count and Σp..Σp⁴ (the layout `_statistics` reads)."""
+    frame = pl.concat([summaries.read_summary(d, "examples") for d in probe_dirs])
+    ids, ix = np.unique(frame[schema.EXAMPLE_ID].to_numpy().astype(str), return_inverse=True)
+    columns = [frame[summaries.GRID].to_numpy(), frame[summaries.BINS].to_numpy(),
+               frame.select(summaries.COUNT, *summaries.MOMENTS).to_numpy().astype(np.float64)]
+    features = np.hstack([c.astype(np.float64) for c in columns])
+    summed = np.zeros((len(ids), features.shape[1]))
+    if len(ids) == len(ix):   # one directory, or series whose directories hold other examples
+        summed[ix] = features
+    else:
+        np.add.at(summed, ix, features)
+    return ids, summed
+
+
+def _split_features(sums: np.ndarray) -> list[np.ndarray]:
+    """Summed features -> the blocks `_statistics` reads: p-grid and log-p-grid counts (the same cells: p is
+    exp of log p), Figure-2 bins, moments."""
+    cells = len(summaries.GRID_LOGP_EDGES) - 1
+    grid, bins, moments = np.split(sums, [cells, cells + _LAST_BIN + 1], axis=1)
+    return [grid, grid, bins, moments]
+
+
+def _summary_grids() -> tuple[np.ndarray, np.ndarray]:
+    return np.exp(summaries.GRID_LOGP_EDGES), summaries.GRID_LOGP_EDGES
+
+
+def _from_features(a: np.ndarray, b: np.ndarray) -> dict[tuple[str, str], np.ndarray]:
+    """`_statistics` of summed feature rows of a and b."""
+    grids = _summary_grids()
+    blocks = [_split_features(x) for x in (a, b)]
+    return _statistics(np.hstack(blocks[0]), np.hstack(blocks[1]), grids)
+
+
+def _summary_point_values(a: np.ndarray, b: np.ndarray, rows: Callable[[], tuple]) -> dict[tuple[str, str], float]:
+    """Point values from the summed features; ks and Wasserstein from `rows()` (p, log p of a, then of b) while
+    the pair holds at most EXACT_ROWS tokens."""
+    totals = {key: float(value[0]) for key, value in _from_features(a.sum(0, keepdims=True),
+                                                                   b.sum(0, keepdims=True)).items()}
+    if a[:, -5].sum() + b[:, -5].sum() <= EXACT_ROWS:   # column -5: each example's token count
+        pa, la, pb, lb = rows()
+        gap_p, gap_l = _cdf_gaps(pa, pb), _cdf_gaps(la, lb)
+        totals |= {("ks", "pair"): float(np.abs(gap_p[0]).max()), ("wasserstein_p", "pair"): _w1(*gap_p),
+                   ("wasserstein_logp", "pair"): _w1(*gap_l)}
+    return totals
+
+
+def _cdf_gaps(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """F_a − F_b at every value of the two sorted samples (the empirical CDFs' steps), and the widths from each
+    value to the next: KS is the largest |gap|, Wasserstein-1 the gaps' area."""
+    values = np.concatenate([a, b])
+    values.sort(kind="mergesort")
+    gap = np.searchsorted(a, values, side="right") / len(a) - np.searchsorted(b, values, side="right") / len(b)
+    return gap, np.diff(values)
+
+
+def _w1(gap: np.ndarray, widths: np.ndarray) -> float:
+    return float(np.abs(gap[:-1]) @ widths)
+
+
+def _rows(probe_dirs: list, column: str) -> np.ndarray:
+    from probscope.probe.table import scan_probe_table
+
+    return pl.concat([scan_probe_table(d).select(column) for d in probe_dirs]).collect()[column].to_numpy()
+
+
+def _shared_bootstrap(series: dict, pairs: list, n_boot: int, seed: int) -> dict:
+    """(key_a, key_b) -> `_statistics` of each resample. Resamples draw examples uniformly with replacement from
+    the pair's example ids (seeded by `seed`), so every pair over the same ids uses the same draws and each series
+    is resampled once per id set."""
+    by_ids: dict[bytes, list] = {}
+    for pair in pairs:
+        ids = np.union1d(series[pair[0]][0], series[pair[1]][0])
+        by_ids.setdefault(ids.tobytes(), [ids, []])[1].append(pair)
+    out = {}
+    for ids, id_pairs in by_ids.values():
+        members = {key for pair in id_pairs for key in pair}
+        aligned = {key: _align(series[key], ids) for key in members}
+        rng = np.random.default_rng(seed)
+        chunk = max(1, _RESAMPLE_CELLS // max(len(ids), 1))
+        sums: dict = {key: [] for key in members}
+        for start in range(0, n_boot, chunk):
+            size = min(chunk, n_boot - start)
+            draws = rng.integers(0, len(ids), size=(size, len(ids))) + np.arange(size)[:, None] * len(ids)
+            weights = np.bincount(draws.ravel(), minlength=size * len(ids)).reshape(size, len(ids)).astype(np.float32)
+            for key in members:
+                sums[key].append(_resample_summed(weights, aligned[key]))
+        for key_a, key_b in id_pairs:
+            out[(key_a, key_b)] = _from_features(np.vstack(sums[key_a]), np.vstack(sums[key_b]))
+    return out
+
+
+def _align(series: tuple[np.ndarray, np.ndarray], ids: np.ndarray) -> np.ndarray:
+    """A series' per-example features on the rows of `ids` (zeros for an example it lacks)."""
+    own_ids, features = series
+    aligned = np.zeros((len(ids), features.shape[1]))
+    aligned[np.searchsorted(ids, own_ids)] = features
+    return aligned
+
+
+def _resample_summed(weights: np.ndarray, features: np.ndarray) -> np.ndarray:
+    """Each resample's summed features: counts in float32 (exact below 2^24 per cell), moments in float64."""
+    counts, moments = features[:, :-5], features[:, -5:]
+    exact = weights.sum(axis=1).max() * max(counts.sum(axis=1).max(), 1) < 2**24
+    summed = (weights @ counts.astype(np.float32)).astype(np.float64) if exact \
+        else weights.astype(np.float64) @ counts
+    return np.hstack([summed, weights.astype(np.float64) @ moments])
 
 
 # ---- helpers -------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import polars as pl
 
 from probscope import schema
+from probscope.analysis import summary_tables
 from probscope.analysis.catalog import find_runs
 from probscope.analysis.histograms import BIN, probability_histogram
 from probscope.runs import DEFAULT_PROBE_DATASET
@@ -32,11 +33,18 @@ LAST_BIN = len(schema.BIN_EDGES) - 2
 
 def at_last_step(tokens: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame | pl.LazyFrame:
     """The rows of each run's last step among those loaded (the 'final step' of comparisons)."""
-    # Finding the last steps first (a cheap pass over two columns) and filtering on them as constants is
-    # faster on large lazy tables than a window over every row.
-    last = tokens.lazy().group_by(schema.RUN).agg(pl.col(schema.STEP).max()).collect()
-    keep = [(pl.col(schema.RUN) == run) & (pl.col(schema.STEP) == step) for run, step in last.iter_rows()]
-    return tokens.filter(pl.any_horizontal(keep)) if keep else tokens
+    # Finding the last steps first (a cheap pass over two columns, none when load_tokens' frame knows its
+    # directories) and filtering on them as constants is faster on large lazy tables than a window over every row.
+    dirs = summary_tables.probe_dirs(tokens)
+    if dirs:
+        last_steps = {d.run: max(e.step for e in dirs if e.run == d.run) for d in dirs}
+        pairs = list(last_steps.items())
+    else:
+        pairs = list(tokens.lazy().group_by(schema.RUN).agg(pl.col(schema.STEP).max()).collect().iter_rows())
+    keep = [(pl.col(schema.RUN) == run) & (pl.col(schema.STEP) == step) for run, step in pairs]
+    final = tokens.filter(pl.any_horizontal(keep)) if keep else tokens
+    # still answerable from the summaries: the same frame, knowing the last steps' directories only
+    return summary_tables.ProbedTokens.of(final, [d for d in dirs if (d.run, d.step) in pairs]) if dirs else final
 
 
 def step_histograms(tokens: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
@@ -46,20 +54,20 @@ def step_histograms(tokens: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
 
 def extreme_bin_shares(tokens: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     """Per (method, run, step): tokens, share in the lowest bin and share in the highest bin."""
-    index = schema.bin_index(pl.col(schema.P))
-    return (
-        tokens.lazy()
-        .group_by(TRAJECTORY)
-        .agg(
+    cells = summary_tables.cell_table(tokens, TRAJECTORY)
+    if cells is not None:
+        count, bin_index = pl.col(summary_tables.COUNT), pl.col(summary_tables.BIN)
+        shares = cells.group_by(TRAJECTORY).agg(
+            count.sum().alias(TOKENS), (count.filter(bin_index == 0).sum() / count.sum()).alias(LOWEST_SHARE),
+            (count.filter(bin_index == LAST_BIN).sum() / count.sum()).alias(HIGHEST_SHARE))
+    else:
+        index = schema.bin_index(pl.col(schema.P))
+        shares = tokens.lazy().group_by(TRAJECTORY).agg(
             pl.len().cast(pl.Int64).alias(TOKENS),
             (index == 0).mean().alias(LOWEST_SHARE),
             (index == LAST_BIN).mean().alias(HIGHEST_SHARE),
         )
-        .sort(schema.RUN, schema.STEP)
-        .collect()
-    )
-
-
+    return shares.sort(schema.RUN, schema.STEP).collect()
 
 
 def unprobed_last_checkpoints(runs_root: str | os.PathLike, names: Sequence[str] | None,

@@ -20,6 +20,7 @@ from typing import NamedTuple
 import polars as pl
 
 from probscope import schema
+from probscope.analysis import summary_tables
 from probscope.analysis.histograms import BIN, BIN_LABEL, COUNT, PERCENT, bins
 from probscope.checks import check_tokens
 from probscope.errors import ProbscopeError
@@ -46,10 +47,17 @@ def distribution_summary(tokens: pl.DataFrame | pl.LazyFrame, *, by: Sequence[st
     """One row per group of `by` (default: method, run, step), sorted by it: tokens, mean_p, nll, mean_entropy,
     top1, below_0.1, above_0.9, polarization (shares are fractions in [0, 1])."""
     by = list(by)
+    cells = summary_tables.cell_table(tokens, by, thresholds=(0.1, 0.9))
+    summary = _from_cells(cells, by) if cells is not None else _from_rows(tokens, by)
+    _refuse_invalid(summary["_invalid"].sum(), "tokens")
+    return summary.drop("_invalid")
+
+
+def _from_rows(tokens: pl.DataFrame | pl.LazyFrame, by: list[str]) -> pl.DataFrame:
     p = pl.col(schema.P)
     index = schema.bin_index(p)
     last_bin = len(schema.BIN_EDGES) - 2
-    summary = (
+    return (
         tokens.lazy().group_by(by)
         .agg(pl.len().cast(pl.Int64).alias(TOKENS), p.mean().alias(MEAN_P), (-pl.col(schema.LOGP)).mean().alias(NLL),
              pl.col(schema.ENTROPY).mean().alias(MEAN_ENTROPY), pl.col(schema.IS_TOP1).mean().alias(TOP1),
@@ -58,8 +66,27 @@ def distribution_summary(tokens: pl.DataFrame | pl.LazyFrame, *, by: Sequence[st
              (index == schema.INVALID_BIN).sum().alias("_invalid"))
         .sort(by).collect()
     )
-    _refuse_invalid(summary["_invalid"].sum(), "tokens")
-    return summary.drop("_invalid")
+
+
+def _from_cells(cells: pl.LazyFrame, by: list[str]) -> pl.DataFrame:
+    """The same numbers from the summaries' weighted cells (whose p edges include 0.1 and 0.9)."""
+    count, index = pl.col(summary_tables.COUNT), pl.col(summary_tables.BIN)
+    total = count.sum()
+    last_bin = len(schema.BIN_EDGES) - 2
+
+    def share(keep: pl.Expr) -> pl.Expr:
+        return count.filter(keep).sum() / total
+
+    return (
+        cells.group_by(by)
+        .agg(total.alias(TOKENS), (pl.col(summary_tables.SUM_P).sum() / total).alias(MEAN_P),
+             (-pl.col(summary_tables.SUM_LOGP).sum() / total).alias(NLL),
+             (pl.col(summary_tables.SUM_ENTROPY).sum() / total).cast(pl.Float32).alias(MEAN_ENTROPY),
+             share(pl.col(schema.IS_TOP1)).alias(TOP1), share(pl.col(summary_tables.HI) <= 0.1).alias(BELOW_01),
+             share(pl.col(summary_tables.LO) >= 0.9).alias(ABOVE_09),
+             share((index == 0) | (index == last_bin)).alias(POLARIZATION), pl.lit(0).alias("_invalid"))
+        .sort(by).collect()
+    )
 
 
 def paired_bins(a: pl.DataFrame | pl.LazyFrame, b: pl.DataFrame | pl.LazyFrame, *,

@@ -21,6 +21,7 @@ import polars as pl
 
 from probscope import schema
 from probscope.analysis.catalog import find_runs
+from probscope.analysis.summary_tables import ProbeDir, ProbedTokens, probe_dirs
 from probscope.analysis.token_classes import fill_roles_with_classes
 from probscope.errors import ProbscopeError
 from probscope.probe.table import scan_probe_table
@@ -112,9 +113,10 @@ def load_tokens(
 
     A token without a role from its data gets its token class (probscope/analysis/token_classes.py).
 
-    `lazy=True` returns a LazyFrame (aggregations then collect only their result).
+    `lazy=True` returns a LazyFrame (aggregations then collect only their result); it is a ProbedTokens, which
+    the analyses answer from the directories' summary tables when those suffice (analysis/summary_tables.py).
     """
-    frames = []
+    frames, probe_dirs = [], []
     for run, run_steps in _choose(runs_root, runs, steps, dataset).items():
         method = run.read_manifest().method
         for step in run_steps:
@@ -122,8 +124,9 @@ def load_tokens(
             table = scan_probe_table(run.probe_dir(step, dataset))
             # The directory names the run (schema.RUN): a run copied or renamed keeps its stored name.
             frames.append(table.with_columns(pl.lit(run.name).alias(schema.RUN), pl.lit(method).alias(schema.METHOD)))
+            probe_dirs.append(ProbeDir(run.probe_dir(step, dataset), run.name, method, step))
     tokens = fill_roles_with_classes(pl.concat(frames, how="vertical"))
-    return tokens if lazy else tokens.collect()
+    return ProbedTokens.of(tokens, probe_dirs) if lazy else tokens.collect()
 
 
 def _check_schema_version(probe_dir: Path) -> None:
@@ -144,7 +147,10 @@ def series_columns(tokens: pl.DataFrame | pl.LazyFrame) -> tuple[str, ...]:
     One run per method at one step (the paper's Figure 2) gives ("method",); two SFT runs give
     ("method", "run"); one run at several steps gives ("method", "run", "step").
     """
-    series = tokens.lazy().select(schema.METHOD, schema.RUN, schema.STEP).unique().collect()
+    dirs = probe_dirs(tokens)
+    series = (pl.DataFrame([(d.method, d.run, d.step) for d in dirs], orient="row",
+                           schema={schema.METHOD: pl.String, schema.RUN: pl.String, schema.STEP: pl.Int64})
+              if dirs else tokens.lazy().select(schema.METHOD, schema.RUN, schema.STEP).unique().collect())
     for columns in ((schema.METHOD,), (schema.METHOD, schema.RUN)):
         if series.select(columns).unique().height == series.height:
             return columns

@@ -27,6 +27,8 @@ def add_eval_command(sub) -> None:
     p.add_argument("--k", type=int, default=1, help="samples per problem; 1 = greedy (default: 1)")
     p.add_argument("--temperature", type=float, default=0.6, help="sampling temperature when k > 1 (default: 0.6)")
     p.add_argument("--top-p", type=float, default=0.95, help="nucleus mass when k > 1 (default: 0.95)")
+    p.add_argument("--preset", help="a named sampling protocol setting --k, --temperature and --top-p: paper "
+                                    "(the DFT paper's Average@16 at temperature 1.0, top-p 1.0)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default: 0)")
     p.add_argument("--max-new-tokens", type=int, help="generation budget (default: the benchmark's; capped at the "
                                                        "model's context)")
@@ -59,7 +61,7 @@ def _eval(args) -> int:
     from probscope.errors import ProbscopeError
     from probscope.evaluate.benchmarks import BENCHMARKS
     from probscope.evaluate.engine import EvalOptions, evaluate_runs
-    from probscope.evaluate.generation import SamplingSettings
+    from probscope.evaluate.generation import SamplingSettings, preset
 
     for flag, value in (("--k", args.k), ("--batch-size", args.batch_size), ("--limit", args.limit),
                         ("--max-new-tokens", args.max_new_tokens), ("--threads", args.threads)):
@@ -72,8 +74,9 @@ def _eval(args) -> int:
     except ValueError:
         raise ProbscopeError(f"--steps: '{args.steps}' is not comma-separated step numbers") from None
     bench = BENCHMARKS.get(args.benchmark)
-    settings = SamplingSettings(k=args.k, temperature=args.temperature, top_p=args.top_p,
-                                max_new_tokens=args.max_new_tokens or bench.max_new_tokens)
+    budget = args.max_new_tokens or bench.max_new_tokens
+    settings = (preset(args.preset, max_new_tokens=budget) if args.preset else
+                SamplingSettings(k=args.k, temperature=args.temperature, top_p=args.top_p, max_new_tokens=budget))
     options = EvalOptions(seed=args.seed, backend=args.backend, device=args.device, dtype=args.dtype,
                           batch_size=args.batch_size, threads=args.threads, grade_workers=args.grade_workers,
                           shard_size=args.shard_size)

@@ -5,8 +5,12 @@
     texts = generate(["Compute 1 + 2 ?"], SamplingSettings(k=4, temperature=0.6, top_p=0.95), seed=0)
     # [[Generation(text=..., tokens=...), ... 4 of them]]
 
+    preset("paper", max_new_tokens=2048)   # the DFT paper's protocol: Average@16, temperature 1.0, top-p 1.0
+
 A backend is `load(model_path, **options) -> generate(prompts, settings, *, seed, on_batch=None)`; a new
-one (e.g. vLLM on GPUs) is one `@GENERATORS.register("name")` function and nothing else changes. Prompts are
+one (e.g. vLLM on GPUs, which takes prompts and SamplingSettings as they are) is one
+`@GENERATORS.register("name")` function and nothing else changes. "hf" decodes through probscope.decoding
+(the layer rejection sampling shares): static KV cache and compiled decoding on a GPU, plain on a CPU. Prompts are
 user turns: the backend renders them with the tokenizer's chat template when it has one, raw otherwise.
 """
 
@@ -17,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import NamedTuple
 
+from probscope.decoding import Decoding, generate_ids
 from probscope.registry import Registry
 
 
@@ -45,6 +50,20 @@ class SamplingSettings:
         return asdict(self)
 
 
+# Named sampling protocols. "paper": the DFT paper's evaluation, Average@16 at temperature 1.0 and top-p 1.0,
+# with the benchmarks' own prompt template (benchmarks.STEP_BY_STEP, the DFT repo's) and generation budget.
+PRESETS: dict[str, dict[str, float]] = {"paper": {"k": 16, "temperature": 1.0, "top_p": 1.0}}
+
+
+def preset(name: str, **overrides) -> SamplingSettings:
+    """The SamplingSettings of a named protocol (PRESETS), with `overrides` (e.g. max_new_tokens)."""
+    from probscope.errors import ProbscopeError
+
+    if name not in PRESETS:
+        raise ProbscopeError(f"sampling preset {name!r}: use one of {', '.join(PRESETS)}")
+    return SamplingSettings(**{**PRESETS[name], **overrides})
+
+
 class Generation(NamedTuple):
     text: str       # decoded reply, special tokens dropped
     tokens: int     # generated tokens, the end token included
@@ -57,8 +76,9 @@ GENERATORS: Registry[Callable[..., GenerateFn]] = Registry("generation backend")
 
 @GENERATORS.register("hf")
 def load_hf(model_path: str | os.PathLike, *, device: str = "auto", dtype: str | None = None,
-            batch_size: int = 256, threads: int | None = None) -> GenerateFn:
-    """Hugging Face `generate`, batched (`batch_size` sequences per call) and left-padded.
+            batch_size: int = 256, threads: int | None = None, fast: bool | None = None) -> GenerateFn:
+    """Hugging Face `generate` through probscope.decoding: length-bucketed batches (`batch_size` sequences per
+    call), left-padded; `fast` (default: on CUDA) decodes with a static KV cache, compiled.
 
     threads: torch's CPU threads while generating (restored after each call). None: one thread for a model
     under SMALL_MODEL_PARAMETERS on the CPU, else torch's default. A small model's matrix products are too
@@ -74,7 +94,6 @@ def load_hf(model_path: str | os.PathLike, *, device: str = "auto", dtype: str |
     model.eval()
     if threads is None and model.device.type == "cpu" and model.num_parameters() < SMALL_MODEL_PARAMETERS:
         threads = 1
-    tokenizer.padding_side = "left"      # generation continues from the right end of every row
     stop_ids = {tokenizer.eos_token_id, tokenizer.pad_token_id} - {None}
 
     def render(prompt: str) -> str:
@@ -96,39 +115,14 @@ def load_hf(model_path: str | os.PathLike, *, device: str = "auto", dtype: str |
             torch.set_num_threads(previous_threads)
 
     def _generate(texts, settings, on_batch):
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))   # similar lengths: little padding
-        per_call = max(1, batch_size // settings.k)
-        out: list[list[Generation]] = [[] for _ in texts]
-        # top_k=0: nucleus sampling alone (transformers otherwise adds its default top_k=50)
-        sampling = ({"do_sample": False} if settings.greedy else
-                    {"do_sample": True, "temperature": settings.temperature, "top_p": settings.top_p, "top_k": 0})
-        for start in range(0, len(order), per_call):
-            rows = order[start:start + per_call]
-            batch = tokenizer([texts[i] for i in rows], return_tensors="pt", padding=True,
-                              add_special_tokens=False).to(model.device)
-            with torch.inference_mode():
-                generated = model.generate(
-                    **batch, max_new_tokens=settings.max_new_tokens, num_return_sequences=settings.k,
-                    pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
-                    use_cache=True, **sampling,     # a checkpoint saved with use_cache=false would recompute every prefix
-                )[:, batch["input_ids"].shape[1]:]
-            lengths = _lengths(generated, stop_ids)
-            decoded = tokenizer.batch_decode(generated, skip_special_tokens=True)
-            for j, (text, n) in enumerate(zip(decoded, lengths)):
-                out[rows[j // settings.k]].append(Generation(text.strip(), n))
-            if on_batch:
-                on_batch(len(decoded), sum(lengths))
-        return out
+        prompts = tokenizer(texts, add_special_tokens=False)["input_ids"]
+        temperature = 0.0 if settings.greedy else settings.temperature   # k == 1: greedy
+        decoding = Decoding(settings.k, temperature, settings.top_p, settings.max_new_tokens)
+        replies = generate_ids(model, prompts, decoding, pad_id=tokenizer.pad_token_id, stop_ids=stop_ids,
+                               batch_size=max(1, batch_size // settings.k), fast=fast, on_batch=on_batch)
+        return [[Generation(tokenizer.decode(reply, skip_special_tokens=True).strip(), len(reply)) for reply in row]
+                for row in replies]
 
     return generate
 
 
-def _lengths(generated, stop_ids: set[int]) -> list[int]:
-    """Tokens each row generated up to and including its first stop token (all of them if none)."""
-    import torch
-
-    stops = torch.zeros_like(generated, dtype=torch.bool)
-    for token in stop_ids:
-        stops |= generated == token
-    first = torch.where(stops.any(dim=1), stops.int().argmax(dim=1) + 1, generated.shape[1])
-    return first.tolist()

@@ -24,7 +24,9 @@ body's activations; neither includes the weights. On CUDA, torch.cuda.max_memory
 
 Last line: JSON with speed_ratio (engine / naive tokens/s), memory_ratio (engine / naive peak),
 matmul_ratio (engine time / matmul time), max_abs_diff (engine vs naive over p, logp, entropy,
-sum_p2) and the raw figures. Targets (2 cores): speed >= 2.5, memory <= 0.2, matmul <= 3.
+sum_p2), summary_share (of the engine's probe time, spent writing the summary tables: the marker's
+summary_seconds / seconds) and the raw figures. Targets (2 cores): speed >= 2.5, memory <= 0.2, matmul <= 3,
+summary_share <= 0.05.
 """
 
 from __future__ import annotations
@@ -107,14 +109,17 @@ def naive(model, examples, batch: int) -> dict:
     return rows
 
 
-def engine(model, examples, batch: int, compile: bool) -> dict:
-    """The same columns through probscope.probe.probe_examples (written to and read back from Parquet)."""
+def engine(model, examples, batch: int, compile: bool, summary_shares: list[float] | None = None) -> dict:
+    """The same columns through probscope.probe.probe_examples (written to and read back from Parquet); appends
+    the share of the probe's time spent on its summary tables to `summary_shares`."""
     from probscope import schema
     from probscope.probe import probe_examples, read_probe_table
 
     with tempfile.TemporaryDirectory() as out:
-        probe_examples(model, None, examples, out, run="bench", step=0, batch_size=batch, compile=compile,
-                       progress=False, device=model.device)
+        summary = probe_examples(model, None, examples, out, run="bench", step=0, batch_size=batch, compile=compile,
+                                 progress=False, device=model.device)
+        if summary_shares is not None:
+            summary_shares.append(summary.summary_seconds / summary.seconds)
         table = read_probe_table(out)
     keys = zip(table[schema.EXAMPLE_ID], table[schema.POSITION])
     values = table.select(schema.P, schema.LOGP, schema.ENTROPY, schema.RANK, schema.SUM_P2).rows()
@@ -251,8 +256,9 @@ def main(argv: list[str] | None = None) -> dict:
     compile_s = _timed(lambda: engine(model, encoded, args.batch, True))   # first call compiles
     hidden = target_hidden(model, encoded, args.batch)
     chunk = default_chunk_size(VOCAB, torch.device(args.device).type)
+    summary_shares: list[float] = []
     variants = {
-        "engine": lambda: engine(model, encoded, args.batch, True),
+        "engine": lambda: engine(model, encoded, args.batch, True, summary_shares),
         "engine_eager": lambda: engine(model, encoded, args.batch, False),
         "naive": lambda: naive(model, encoded, args.batch),
         "matmul": lambda: matmul(model.lm_head.weight, hidden, chunk),
@@ -289,6 +295,7 @@ def main(argv: list[str] | None = None) -> dict:
         "tokens_per_s": {name: round(n_targets / t) for name, t in median.items()},
         "seconds": {name: round(t, 3) for name, t in median.items()},
         "first_engine_call_s": round(compile_s, 2),
+        "summary_share": round(statistics.median(summary_shares), 4),   # of the engine's probe time
         "peak_mib": {name: None if v is None else round(v / 2**20, 1) for name, v in peak.items()},
         "targets": n_targets, "tokens": n_tokens, "vocab": VOCAB, "chunk": chunk,
         "threads": torch.get_num_threads(), "device": args.device,

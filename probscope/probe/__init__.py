@@ -14,10 +14,12 @@ themselves: probscope.token_stats. Loading models: probscope.models.
 """
 
 from probscope.probe.config import ProbeConfig, ProbeOptions
-from probscope.probe.table import read_probe_table, scan_probe_table
 
-# name -> module that defines it, imported on first use (each imports torch)
+# name -> module that defines it, imported on first use (the engine imports torch, the tables polars: the
+# GPU script, probscope.perf.gpu, runs the engine where polars is not installed)
 _LAZY = {
+    "read_probe_table": "probscope.probe.table",
+    "scan_probe_table": "probscope.probe.table",
     "ProbeSummary": "probscope.probe.state",
     "probe_checkpoint": "probscope.probe.api",
     "probe_examples": "probscope.probe.api",
@@ -25,11 +27,11 @@ _LAZY = {
     "load_tokenizer": "probscope.models",
     "token_statistics": "probscope.token_stats",
 }
-__all__ = [*_LAZY, "ProbeConfig", "ProbeOptions", "read_probe_table", "scan_probe_table"]
+__all__ = [*_LAZY, "ProbeConfig", "ProbeOptions"]
 
 
 def __getattr__(name: str):
-    """Load torch and transformers only when an engine function is first used."""
+    """Load torch and transformers (or polars) only when an engine (table) function is first used."""
     if name not in _LAZY:
         raise AttributeError(f"module 'probscope.probe' has no attribute {name!r}")
     import importlib

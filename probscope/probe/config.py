@@ -49,6 +49,8 @@ class ProbeOptions:
         "help": "longer examples: truncate (cut them, warn with the count) or drop (leave them out, warn); "
                 "the same words as probscope.data.DataFormat.overflow", "flag": False})
     progress: bool = field(default=True, metadata={"help": "show a progress bar (on rank 0)", "flag": False})
+    summary_bins: tuple[float, ...] | str = field(default=(), metadata={
+        "help": "p edges the summary tables also count by, besides Figure 2's (comma list, e.g. 0.5,0.99)"})
 
     def __post_init__(self) -> None:
         if self.batch_size != "auto":
@@ -60,6 +62,7 @@ class ProbeOptions:
         if self.compile not in _COMPILE:
             raise ProbscopeError(f"--compile: {self.compile!r} is not auto, on or off")
         self.compile = _COMPILE[self.compile]
+        self.summary_bins = _edges(self.summary_bins)
         if self.overflow not in ("truncate", "drop"):
             raise ProbscopeError(f"overflow={self.overflow!r}: use 'truncate' or 'drop'")
 
@@ -118,6 +121,19 @@ class ProbeConfig(ProbeOptions):
             raise ProbscopeError("--out: required with --model (the directory for the probe table)")
         if self.model is not None and self.data is None:
             raise ProbscopeError("--data: required with --model (the dataset file to probe)")
+
+
+def _edges(value: tuple[float, ...] | str) -> tuple[float, ...]:
+    """--summary-bins as numbers, each strictly between 0 and 1."""
+    parts = [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else list(value)
+    try:
+        edges = tuple(float(part) for part in parts)
+    except (TypeError, ValueError):
+        raise ProbscopeError(f"--summary-bins: {value!r} is not a comma list of numbers") from None
+    bad = [edge for edge in edges if not 0.0 < edge < 1.0]
+    if bad:
+        raise ProbscopeError(f"--summary-bins: {bad[0]!r} is not a p edge strictly between 0 and 1")
+    return edges
 
 
 def _require_positive(config, *names: str) -> None:

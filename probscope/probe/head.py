@@ -30,7 +30,7 @@ class LMHead:
         return self.weight.shape[0]
 
     @staticmethod
-    def of(model) -> LMHead:
+    def of(model: torch.nn.Module) -> LMHead:
         """The output projection plus the output transforms known in HF configs (Gemma softcap, Cohere
         and Granite scales); anything else is caught by check_head_matches_model."""
         linear = model.get_output_embeddings()
@@ -40,19 +40,21 @@ class LMHead:
         scale = float(getattr(config, "logit_scale", None) or 1.0) / float(getattr(config, "logits_scaling", None) or 1.0)
         return LMHead(linear.weight, linear.bias, scale, getattr(config, "final_logit_softcapping", None))
 
-    def statistics(self, hidden, targets, chunk_size, use_compile):
+    def statistics(self, hidden: torch.Tensor, targets: torch.Tensor, chunk_size: int | None,
+                   use_compile: bool) -> dict[str, torch.Tensor]:
         return token_statistics(hidden, self.weight, targets, bias=self.bias, chunk_size=chunk_size,
                                 logit_scale=self.logit_scale, softcap=self.softcap, compile=use_compile)
 
 
-def hidden_states(model, input_ids, attention_mask):
+def hidden_states(model: torch.nn.Module, input_ids: torch.Tensor,
+                  attention_mask: torch.Tensor | None) -> torch.Tensor:
     """Final hidden states (after the last norm) of the decoder body, without computing any logits."""
     body = model.get_decoder()
     out = body(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
     return out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
 
 
-def check_head_matches_model(model, head: LMHead, input_ids: list[int] | None) -> None:
+def check_head_matches_model(model: torch.nn.Module, head: LMHead, input_ids: list[int] | None) -> None:
     """Compare our head with the model's own forward on the first positions of one example (`input_ids`,
     at least 2 tokens; None: nothing to check), so a model whose logits go through an unknown transform
     is refused instead of silently misprobed."""

@@ -13,7 +13,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -50,8 +52,11 @@ class Plan:
         return next((it for shard in self.shards for it in shard if len(it.input_ids) >= 2), None)
 
 
-def make_plan(examples, context, overflow, shard_size, vocab_size, out_dir) -> Plan:
-    items, truncated, dropped, no_targets = [], 0, 0, 0
+def make_plan(examples: Sequence[EncodedExample], context: int | None, overflow: str, shard_size: int,
+              vocab_size: int, out_dir: Path) -> Plan:
+    """Examples checked, cut to `context` (or dropped: `overflow`), length-sorted, in shards of `shard_size`."""
+    items: list[tuple[int, int, Item]] = []
+    truncated = dropped = no_targets = 0
     for index, ex in enumerate(examples):
         validate(ex, index, vocab_size)
         ids, mask = list(ex.input_ids), ex.target_mask
@@ -85,7 +90,7 @@ def validate(ex: EncodedExample, index: int, vocab_size: int) -> None:
                              "the tokenizer does not match the model")
 
 
-def warn_about(plan: Plan, context) -> None:
+def warn_about(plan: Plan, context: int | None) -> None:
     if plan.truncated:
         logger.warning(f"{plan.truncated} examples longer than the model's context ({context} tokens) were truncated: "
                        "their tail tokens are not probed (overflow='drop' leaves them out instead)")
@@ -95,7 +100,8 @@ def warn_about(plan: Plan, context) -> None:
         logger.warning(f"{plan.no_targets} examples have no target token (nothing to probe in them)")
 
 
-def fingerprint(examples, run, step, shard_size, max_length, overflow) -> str:
+def fingerprint(examples: Sequence[EncodedExample], run: str, step: int, shard_size: int, max_length: int | None,
+                overflow: str) -> str:
     """Hash of everything that decides the rows: a resumed or repeated run must have the same one."""
     digest = hashlib.sha256(json.dumps([schema.SCHEMA_VERSION, run, step, shard_size, max_length, overflow]).encode())
     for ex in examples:

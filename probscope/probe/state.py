@@ -2,8 +2,10 @@
 
     _PLAN.json          {"fingerprint": ...}: the inputs the directory is being probed with (runs.PROBE_PLAN)
     part-R-S.parquet    shard S, written atomically by rank R; present = done
+    .summary-*-S.parquet  shard S's summary tables, written just before it; merged by rank 0 at the end into
+    summary-*.parquet   the directory's summary tables (probscope.probe.summaries)
     _DONE.json          ProbeSummary as JSON, written last by rank 0 (runs.PROBE_DONE), listing every shard
-                        with its rows, bytes and footer hash (what readers check: probscope.probe.table)
+                        and summary file with its rows, bytes and footer hash (what readers check: table.py)
 
 A directory without the marker is unfinished and resumes shard by shard; one with it is finished, and a
 rerun with the same inputs (same fingerprint) returns its summary without touching anything.
@@ -40,6 +42,8 @@ class ProbeSummary:
     schema_version: int = schema.SCHEMA_VERSION
     fingerprint: str = ""
     files: list[dict] = field(default_factory=list)   # per shard: name, rows, bytes, footer_sha256 (table.py)
+    summaries: dict | None = None   # the summary tables' p edges and files, as `files` (summaries.py)
+    summary_seconds: float = 0.0    # of `seconds`, spent writing the summaries
     already_done: bool = field(default=False, compare=False)
 
     def line(self) -> str:

@@ -176,9 +176,10 @@ def _write_jsonl(path: Path, rows: list[dict]) -> None:
 
 # ---- the model as a policy ------------------------------------------------------------------------------
 def model_policy(cfg: SampleConfig) -> tuple[Policy, object]:
-    """A Hugging Face causal LM sampling k completions per prompt with transformers' generate."""
+    """A Hugging Face causal LM sampling k completions per prompt through probscope.decoding (evaluation's layer)."""
     import torch
 
+    from probscope.decoding import Decoding, generate_ids
     from probscope.devices import resolve_device
     from probscope.models import load_causal_lm, load_tokenizer
 
@@ -186,17 +187,13 @@ def model_policy(cfg: SampleConfig) -> tuple[Policy, object]:
     tokenizer = load_tokenizer(cfg.policy)   # pad = EOS when the tokenizer has none
     model = load_causal_lm(cfg.policy)
     model.to(device).eval()
-    tokenizer.padding_side = "left"   # generation continues from the right end of every row
 
     def generate(prompts: list[str], k: int, seed: int) -> list[list[str]]:
         torch.manual_seed(seed)
-        batch = tokenizer(prompts, add_special_tokens=False, return_tensors="pt", padding=True).to(device)
-        with torch.no_grad():
-            ids = model.generate(
-                **batch, do_sample=True, temperature=cfg.temperature, top_p=cfg.top_p, top_k=0,
-                max_new_tokens=cfg.max_new_tokens, num_return_sequences=k, pad_token_id=tokenizer.pad_token_id,
-            )
-        texts = tokenizer.batch_decode(ids[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
-        return [[t.strip() for t in texts[i * k:(i + 1) * k]] for i in range(len(prompts))]
+        ids = tokenizer(prompts, add_special_tokens=False)["input_ids"]
+        decoding = Decoding(k, cfg.temperature, cfg.top_p, cfg.max_new_tokens)
+        replies = generate_ids(model, ids, decoding, pad_id=tokenizer.pad_token_id, batch_size=len(prompts),
+                               stop_ids={tokenizer.eos_token_id, tokenizer.pad_token_id} - {None})
+        return [[tokenizer.decode(reply, skip_special_tokens=True).strip() for reply in row] for row in replies]
 
     return generate, tokenizer
