@@ -11,6 +11,7 @@ step 400 of a run never look the same. Clicking a legend entry highlights that s
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import altair as alt
 import polars as pl
@@ -69,7 +70,7 @@ def color_scale(colors: dict[str, str]) -> alt.Scale:
 
 def log_floor(percent: pl.Series) -> float:
     """The log axis' bottom, as in the matplotlib Figure 2: the smallest bar at least half a decade tall."""
-    smallest = percent.filter(percent > 0).min() or 1.0
+    smallest = cast(float, percent.filter(percent > 0).min()) or 1.0
     return float(10 ** math.floor(math.log10(smallest) - 0.5))
 
 

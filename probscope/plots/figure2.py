@@ -10,6 +10,8 @@ to the many it pushes towards 1. Empty bins draw no bar.
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import polars as pl
 from matplotlib.axes import Axes
@@ -53,7 +55,7 @@ def plot_probability_histogram(hist: pl.DataFrame, *, title: str | None = None, 
 
     ax.set_yscale("log")
     # bars start at the axis floor on a log scale: keep the smallest one at least half a decade tall
-    smallest = hist.filter(pl.col(PERCENT) > 0)[PERCENT].min()
+    smallest = cast(float, hist.filter(pl.col(PERCENT) > 0)[PERCENT].min())
     ax.set_ylim(10 ** np.floor(np.log10(smallest) - 0.5), 100 * 1.5)
     ax.set_xticks(range(len(bin_labels)), bin_labels, rotation=35, ha="right")
     ax.set_xlabel(X_LABEL)
