@@ -132,7 +132,8 @@ def small_multiples(hist: pl.DataFrame, colors: dict[str, str]) -> alt.FacetChar
 
 def lines(frame: pl.DataFrame, y: str, colors: dict[str, str], *, x: str = schema.STEP, y_title: str,
           x_title: str = "Optimizer step", band: tuple[str, str] | None = None, rules: pl.DataFrame | None = None,
-          dashes: dict[str, list[int]] | None = None, height: int = 220, title: str = "") -> alt.LayerChart:
+          dashes: dict[str, list[int]] | None = None, height: int = 220,
+          title: str = "") -> alt.LayerChart | alt.FacetChart:
     """One line per series over `x` (zoom and pan with the mouse); `band`: (low, high) columns of an interval;
     `rules`: rows with x and SERIES drawn as dashed vertical marks (e.g. the steps chosen in the sidebar);
     `dashes`: SERIES -> dash pattern (default: solid)."""
@@ -149,7 +150,7 @@ def lines(frame: pl.DataFrame, y: str, colors: dict[str, str], *, x: str = schem
         base.mark_line(point=True).encode(
             y=alt.Y(f"{y}:Q", title=y_title, scale=alt.Scale(zero=False)),
             strokeDash=alt.StrokeDash(f"{SERIES}:N", legend=None, scale=alt.Scale(
-                domain=list(dashes), range=list(dashes.values()))),
+                domain=list(dashes), range=list(dashes.values()))) if dashes is not None else alt.Undefined,
             opacity=alt.condition(pick, alt.value(1.0), alt.value(0.2)),
             tooltip=[alt.Tooltip(f"{SERIES}:N", title="Series"), alt.Tooltip(f"{x}:Q", title=x_title),
                      alt.Tooltip(f"{y}:Q", title=y_title, format=".4g")],

@@ -110,7 +110,7 @@ def sidebar() -> tuple[str | None, state.Selection | None, str | None]:
             wanted = st.query_params.get("dataset")
             st.session_state["dataset"] = wanted if wanted in datasets else DEFAULT_PROBE_DATASET
         dataset = st.selectbox("Probed dataset", datasets, key="dataset")
-        probed = {run.name: steps for run in readable if (steps := run.probed_steps(dataset))}
+        probed = {run.name: run_steps for run in readable if (run_steps := run.probed_steps(dataset))}
         if not probed:
             return runs_root, None, (
                 f"{runs_root}: no run has a finished probe table for dataset '{dataset}' yet. "

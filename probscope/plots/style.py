@@ -15,7 +15,7 @@ method appears more than once (two SFT runs, several steps) series fall back to 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import polars as pl
 from matplotlib import colors, rcParams
@@ -50,13 +50,14 @@ def plot_series(table: pl.DataFrame, group_columns: Sequence[str]) -> list[Serie
     cycle = _cycle_colors()
     palette = [cycle[i % len(cycle)] for i in range(len(keys))]
     if one_per_method:
-        palette = [schema.METHOD_COLORS.get(method, color) for method, color in zip(methods, palette)]
+        palette = [schema.METHOD_COLORS.get(method, color) if method is not None else color
+                   for method, color in zip(methods, palette)]
     return [Series(key, _label(key), color) for key, color in zip(keys, palette)]
 
 
 def role_color(role: str | None) -> str:
     """A fixed colour per schema.ROLES entry (schema.ROLE_COLORS); grey for unknown roles."""
-    return schema.ROLE_COLORS.get(role, UNKNOWN_ROLE_COLOR)
+    return UNKNOWN_ROLE_COLOR if role is None else schema.ROLE_COLORS.get(role, UNKNOWN_ROLE_COLOR)
 
 
 def display_token(token: str | None) -> str:
@@ -87,7 +88,7 @@ def _cycle_colors() -> list[str]:
 def figure_and_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
     """The figure to draw on and its one Axes: `ax`'s own, or a new constrained-layout Figure."""
     if ax is not None:
-        return ax.figure, ax
+        return cast(Figure, ax.figure), ax   # a SubFigure's when ax is in one: drawn on alike, typed as the Figure
     figure = Figure(figsize=figsize, layout="constrained")
     return figure, figure.add_subplot()
 
@@ -108,7 +109,7 @@ def panel_axes(
     axes = [ax] if isinstance(ax, Axes) else list(ax)
     if len(axes) != panels:
         raise ProbscopeError(f"ax: this figure draws {panels} panel(s); pass {panels} Axes (got {len(axes)}) or None")
-    return axes[0].figure, axes
+    return cast(Figure, axes[0].figure), axes   # a SubFigure when they are in one (see figure_and_axes)
 
 
 def nothing_to_show(message: str, ax: Axes | Sequence[Axes] | None = None) -> Figure:
@@ -122,7 +123,7 @@ def nothing_to_show(message: str, ax: Axes | Sequence[Axes] | None = None) -> Fi
     for one in axes:
         one.set_axis_off()
     axes[0].text(0.5, 0.5, message, ha="center", va="center", transform=axes[0].transAxes)
-    return axes[0].figure
+    return cast(Figure, axes[0].figure)   # a SubFigure when it is in one (see figure_and_axes)
 
 
 def method_color(method: str, fallback_index: int = 0) -> str:

@@ -62,9 +62,9 @@ with problem("Per-problem results"):
                               "problem_id": "Problem", "samples": "Samples", "correct": "Correct",
                               "accuracy": st.column_config.NumberColumn("Accuracy", format="percent"),
                               "gold": "Gold answer"})
-    rows = picked.selection.rows if picked is not None else []
-    if rows:
-        problem_id = problems["problem_id"][rows[0]]
+    picked_rows = picked.selection.rows if picked is not None else []
+    if picked_rows:
+        problem_id = problems["problem_id"][picked_rows[0]]
         for sample in data.generations(runs_root, *checkpoint, problem_id).iter_rows(named=True):
             verdict = "correct" if sample["correct"] else f"wrong ({sample['reason'] or 'mismatch'})"
             st.markdown(f"**Sample {sample['sample']}** · answer `{sample['answer']}` · {verdict}")

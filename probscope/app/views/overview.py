@@ -15,7 +15,7 @@ st.caption("The runs of this directory and how their target-token probabilities 
            "probed step. Details on the other pages.")
 
 with problem("Runs"):
-    overview = ps.runs_overview(state.runs_root()) if state.runs_root() else None
+    overview = ps.runs_overview(root) if (root := state.runs_root()) else None
     if overview is not None:
         st.subheader("Runs")
         show_table(overview.select(

@@ -33,7 +33,8 @@ def flat(config: dict, prefix: str = "") -> dict[str, str]:
     return out
 
 
-rows, configs = [], {}
+rows: list[dict[str, object]] = []
+configs = {}
 for run in discover_runs(runs_root):
     try:
         manifest = run.read_manifest()

@@ -99,7 +99,7 @@ else:
     st.caption("One training example's reply, each target token coloured by its probability's bin; hover a token "
                "for its p, rank, entropy and role.")
     st.markdown(legend_html(), unsafe_allow_html=True)
-    cols = st.columns(2)
+    cols = list(st.columns(2))
     a = cols[0].selectbox("Checkpoint", checkpoints, format_func=checkpoint_label,
                           index=checkpoints.index(selection.steps[0]), key="example_a")
     b = cols[1].selectbox("Beside it (optional)", [None, *checkpoints], key="example_b",
@@ -124,8 +124,8 @@ else:
             example = st.selectbox(f"Example ({len(ids):,}, lowest p first)", ids, key="example",
                                    format_func=lambda i: f"{i} (lowest p {lowest[i]:.2g})")
             state.to_url("example")
-            shown = [one for one in (a, b) if one is not None]
-            for column, one in zip(st.columns(len(shown)), shown):
+            side_by_side = [one for one in (a, b) if one is not None]
+            for column, one in zip(st.columns(len(side_by_side)), side_by_side):
                 rows = data.example_rows(selection, *one, example)
                 column.markdown(f"**{checkpoint_label(one)}** · {rows.height} target tokens")
                 if rows.is_empty():
