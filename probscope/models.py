@@ -23,6 +23,7 @@ import json
 import logging
 import os
 from pathlib import Path
+from typing import Any, cast
 
 from probscope import runs
 from probscope.devices import parse_dtype
@@ -82,10 +83,10 @@ def load_causal_lm(name_or_path: str | os.PathLike, dtype=None, *, trust_remote_
             options["use_safetensors"] = True
     try:
         # mismatched sizes load (re-initialized) so that _refuse_incomplete can name the weight and both shapes
-        # ignored: transformers annotates a model alone; output_loading_info makes it (model, info)
-        model, info = AutoModelForCausalLM.from_pretrained(  # type: ignore[misc]
+        # cast: transformers annotates a model alone; output_loading_info makes it (model, info)
+        model, info = cast(tuple[Any, dict], AutoModelForCausalLM.from_pretrained(
             source, dtype=torch_dtype or "auto", trust_remote_code=trust_remote_code, output_loading_info=True,
-            ignore_mismatched_sizes=True, **options)
+            ignore_mismatched_sizes=True, **options))
     except _LOAD_ERRORS as e:
         raise ProbscopeError(f"{source}: cannot load a causal language model ({_reason(e)})") from None
     _refuse_incomplete(source, info, local)

@@ -16,6 +16,7 @@ import polars as pl
 
 from probscope import schema
 from probscope.analysis.histograms import BIN, probability_histogram
+from probscope.analysis.token_classes import Frame
 
 TRAJECTORY = (schema.METHOD, schema.RUN, schema.STEP)   # one histogram per (run, step), method kept for colour
 LOWEST_SHARE = "lowest_share"     # share of the step's tokens in the lowest bin (p < 1e-4)
@@ -24,7 +25,7 @@ TOKENS = "tokens"                 # tokens at that step
 LAST_BIN = len(schema.BIN_EDGES) - 2
 
 
-def at_last_step(tokens: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame | pl.LazyFrame:
+def at_last_step(tokens: Frame) -> Frame:
     """The rows of each run's last step among those loaded (the 'final step' of comparisons)."""
     # Finding the last steps first (a cheap pass over two columns) and filtering on them as constants is
     # faster on large lazy tables than a window over every row.

@@ -66,7 +66,7 @@ def token_class(token: str | None) -> str:
     return next((name for name, test in TOKEN_CLASSES.items() if test(stripped)), FALLBACK_CLASS)
 
 
-Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
+Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)   # a token table, eager or lazy: returned as given
 
 
 def fill_roles_with_classes(tokens: Frame) -> Frame:

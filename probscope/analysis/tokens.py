@@ -28,7 +28,7 @@ from probscope.probe.table import scan_probe_table
 from probscope.runs import DEFAULT_PROBE_DATASET, PROBE_DONE, Run
 
 # "last" | "all" | [step, ...] applied to every run | {run name: step or [steps]}
-StepChoice = str | Sequence[int] | Mapping[str, int | Sequence[int]]
+StepChoice = str | Sequence[int] | Mapping[str, str | int | Sequence[int]]
 
 _HOW_TO_PROBE = ("run `probscope probe` on the run's checkpoints, "
                  "or build the demo runs with `probscope demo --no-serve`")

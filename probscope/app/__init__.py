@@ -5,6 +5,7 @@
 dashboard.py: the sidebar and navigation; views/: one script per page. Imports no torch.
 """
 
+import os
 import subprocess
 import sys
 from importlib import resources
@@ -15,7 +16,7 @@ STREAMLIT_SCRIPT = resources.files("probscope.app") / "main.py"
 PRIMARY_COLOR = "#475569"
 
 
-def streamlit_command(runs_root: str, port: int, script: str | None = None) -> list[str]:
+def streamlit_command(runs_root: str, port: int, script: str | os.PathLike | None = None) -> list[str]:
     """The `streamlit run` command serving the dashboard (`script`: another entry, e.g. a checkout's app/main.py)
     on 127.0.0.1:`port`, without the Deploy button or usage statistics."""
     return [sys.executable, "-m", "streamlit", "run", str(script or STREAMLIT_SCRIPT), "--server.address", "127.0.0.1",

@@ -205,7 +205,10 @@ def _readable(file: Path, read, repair: str = _REPAIR):
 
 
 def _shard_index(name: str) -> int:
-    return int(_PART.match(name).group(2))
+    part = _PART.match(name)
+    if part is None:
+        raise ProbscopeError(f"{name}: not a probe table shard name (part-RANK-INDEX.parquet)")
+    return int(part.group(2))
 
 
 def scan_probe_table(path: str | os.PathLike) -> pl.LazyFrame:

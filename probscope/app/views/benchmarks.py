@@ -52,7 +52,8 @@ if evals is None:   # unreadable: the message above says why
     st.stop()
 st.subheader("Per-problem results")
 with problem("Per-problem results"):
-    done = (evals.select(schema.RUN, "eval", schema.STEP).unique().sort(schema.RUN, "eval", schema.STEP).rows())
+    done: list[tuple[str, str, int]] = (
+        evals.select(schema.RUN, "eval", schema.STEP).unique().sort(schema.RUN, "eval", schema.STEP).rows())
     checkpoint = st.selectbox("Evaluation", done, key="eval_checkpoint",
                               format_func=lambda one: f"{one[0]} · {one[1]} · step {one[2]}")
     problems = data.problems(runs_root, *checkpoint)

@@ -65,5 +65,6 @@ with problem("Findings"):
         if error:
             st.error(f"Findings for {name}: {error}")
             continue
+        assert report is not None, "a diagnosis without an error has a report"
         headline, *lines = report.splitlines()
         st.markdown(f"**{headline}**\n" + "\n".join(f"- {line}" for line in lines))
