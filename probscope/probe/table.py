@@ -206,8 +206,7 @@ def _readable(file: Path, read, repair: str = _REPAIR):
 
 def _shard_index(name: str) -> int:
     part = _PART.match(name)
-    if part is None:
-        raise ProbscopeError(f"{name}: not a probe table shard name (part-RANK-INDEX.parquet)")
+    assert part is not None, "only shard names present in the directory (matching _PART) are sorted"
     return int(part.group(2))
 
 
