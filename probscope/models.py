@@ -23,6 +23,7 @@ import json
 import logging
 import os
 from pathlib import Path
+from typing import Any, cast
 
 from probscope import runs
 from probscope.devices import parse_dtype
@@ -73,18 +74,19 @@ def load_causal_lm(name_or_path: str | os.PathLike, dtype=None, *, trust_remote_
     local = Path(name_or_path).exists()
     source = require_model_dir(name_or_path) if local else str(name_or_path)
     torch_dtype = parse_dtype(dtype)
-    if local and is_adapter(source):
+    if isinstance(source, Path) and is_adapter(source):   # a Path exactly when local
         return _load_adapter(source, dtype, trust_remote_code, base_model)
     options = {}
-    if local:
+    if isinstance(source, Path):
         _check_config(source)
         if _check_safetensors(source):
             options["use_safetensors"] = True
     try:
         # mismatched sizes load (re-initialized) so that _refuse_incomplete can name the weight and both shapes
-        model, info = AutoModelForCausalLM.from_pretrained(
+        # cast: transformers annotates a model alone; output_loading_info makes it (model, info)
+        model, info = cast(tuple[Any, dict], AutoModelForCausalLM.from_pretrained(
             source, dtype=torch_dtype or "auto", trust_remote_code=trust_remote_code, output_loading_info=True,
-            ignore_mismatched_sizes=True, **options)
+            ignore_mismatched_sizes=True, **options))
     except _LOAD_ERRORS as e:
         raise ProbscopeError(f"{source}: cannot load a causal language model ({_reason(e)})") from None
     _refuse_incomplete(source, info, local)

@@ -87,9 +87,9 @@ def distribution_statistics(
     rows = []
     for key, value in values.items():
         statistic, side = key
-        sample = {"a": a_name, "b": b_name, "diff": f"{b_name} − {a_name}", "pair": f"{a_name} vs {b_name}"}[side]
+        label = {"a": a_name, "b": b_name, "diff": f"{b_name} − {a_name}", "pair": f"{a_name} vs {b_name}"}[side]
         low, high = (np.nanquantile(boot[key], [alpha, 1 - alpha]) if boot is not None else (np.nan, np.nan))
-        rows.append({STATISTIC: statistic, SAMPLE: sample, VALUE: float(value), CI_LOW: float(low),
+        rows.append({STATISTIC: statistic, SAMPLE: label, VALUE: float(value), CI_LOW: float(low),
                      CI_HIGH: float(high), EXAMPLES: examples})
     return pl.DataFrame(rows)
 
@@ -108,7 +108,8 @@ def pairwise_statistics(
     tables = []
     for key_a, key_b in itertools.combinations(keys, 2):
         names = [" · ".join(str(v) for v in key.values()) for key in (key_a, key_b)]
-        table = distribution_statistics(tokens.filter(**key_a), tokens.filter(**key_b), labels=tuple(names), **options)
+        table = distribution_statistics(tokens.filter(**key_a), tokens.filter(**key_b), labels=(names[0], names[1]),
+                                        **options)
         tables.append(table.select(pl.lit(names[0]).alias("a"), pl.lit(names[1]).alias("b"), pl.all()))
     return pl.concat(tables) if tables else pl.DataFrame()
 
@@ -155,7 +156,8 @@ def _bootstrap(arrays, grids, examples: int, n_boot: int, seed: int) -> dict[tup
     parts: list[dict] = []
     for start in range(0, n_boot, chunk):
         weights = rng.multinomial(examples, np.full(examples, 1.0 / examples), size=min(chunk, n_boot - start))
-        parts.append(_statistics(*(_resample(weights, counts, moments) for counts, moments in features), grids))
+        sums_a, sums_b = (_resample(weights, counts, moments) for counts, moments in features)
+        parts.append(_statistics(sums_a, sums_b, grids))
     return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
 
 

@@ -31,7 +31,7 @@ TOKENS = "tokens"                 # tokens at that step
 LAST_BIN = len(schema.BIN_EDGES) - 2
 
 
-def at_last_step(tokens: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame | pl.LazyFrame:
+def at_last_step(tokens: Frame) -> Frame:
     """The rows of each run's last step among those loaded (the 'final step' of comparisons)."""
     # Finding the last steps first (a cheap pass over two columns, none when load_tokens' frame knows its
     # directories) and filtering on them as constants is faster on large lazy tables than a window over every row.

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import TypeVar
 
 import polars as pl
 
@@ -65,7 +66,10 @@ def token_class(token: str | None) -> str:
     return next((name for name, test in TOKEN_CLASSES.items() if test(stripped)), FALLBACK_CLASS)
 
 
-def fill_roles_with_classes(tokens: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame | pl.LazyFrame:
+Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)   # a token table, eager or lazy: returned as given
+
+
+def fill_roles_with_classes(tokens: Frame) -> Frame:
     """`role` where the data gave one, else the token's class (classified once per distinct token)."""
 
     def classify(strings: pl.Series) -> pl.Series:

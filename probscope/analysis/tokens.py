@@ -16,6 +16,7 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Literal, overload
 
 import polars as pl
 
@@ -28,7 +29,7 @@ from probscope.probe.table import scan_probe_table
 from probscope.runs import DEFAULT_PROBE_DATASET, PROBE_DONE, Run
 
 # "last" | "all" | [step, ...] applied to every run | {run name: step or [steps]}
-StepChoice = str | Sequence[int] | Mapping[str, int | Sequence[int]]
+StepChoice = str | Sequence[int] | Mapping[str, str | int | Sequence[int]]
 
 _HOW_TO_PROBE = ("run `probscope probe` on the run's checkpoints, "
                  "or build the demo runs with `probscope demo --no-serve`")
@@ -95,12 +96,21 @@ def _pick(choice: str | int | Sequence[int], probed: list[int]) -> list[int]:
     return sorted(set(_as_list(choice)).intersection(probed))
 
 
-def _describe(choice: str | int | Sequence[int]) -> str:
+def _describe(choice: StepChoice | int) -> str:
     if isinstance(choice, (str, int)):
         return str(choice)
     return ", ".join(map(str, choice)) or "none"
 
 
+@overload
+def load_tokens(runs_root: str | os.PathLike, *, runs: Sequence[str] | None = None, steps: StepChoice = "last",
+                dataset: str = DEFAULT_PROBE_DATASET, lazy: Literal[False] = False) -> pl.DataFrame: ...
+@overload
+def load_tokens(runs_root: str | os.PathLike, *, runs: Sequence[str] | None = None, steps: StepChoice = "last",
+                dataset: str = DEFAULT_PROBE_DATASET, lazy: Literal[True]) -> pl.LazyFrame: ...
+@overload
+def load_tokens(runs_root: str | os.PathLike, *, runs: Sequence[str] | None = None, steps: StepChoice = "last",
+                dataset: str = DEFAULT_PROBE_DATASET, lazy: bool = False) -> pl.DataFrame | pl.LazyFrame: ...
 def load_tokens(
     runs_root: str | os.PathLike,
     *,

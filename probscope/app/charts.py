@@ -174,7 +174,7 @@ def lines(frame: pl.DataFrame, y: str, colors: dict[str, str], *, x: str = schem
             y=alt.Y(f"{y}:Q", title=y_title, scale=alt.Scale(zero=False) if y_domain is None else alt.Scale(
                 domain=list(y_domain), padding=6, nice=False)),
             strokeDash=alt.StrokeDash(f"{SERIES}:N", legend=None, scale=alt.Scale(
-                domain=list(dashes), range=list(dashes.values()))),
+                domain=list(dashes), range=list(dashes.values()))) if dashes is not None else alt.Undefined,
             opacity=alt.condition(pick, alt.value(1.0), alt.value(0.2)),
             tooltip=[alt.Tooltip(f"{SERIES}:N", title="Series"), alt.Tooltip(f"{x}:Q", title=x_title),
                      alt.Tooltip(f"{y}:Q", title=y_title, format=".4g")],

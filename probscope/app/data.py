@@ -115,7 +115,8 @@ def summary(selection: state.Selection, steps: Steps) -> pl.DataFrame:
     return _summary(selection.runs_root, selection.dataset, steps, signature)
 
 
-def diagnoses(selection: state.Selection, pairs: list[tuple[str, str | None]]) -> list[tuple[str, str | None]]:
+def diagnoses(selection: state.Selection,
+              pairs: list[tuple[str, str | None]]) -> list[tuple[str | None, str | None]]:
     """probscope's diagnose report of each (run, against) pair at their last probed steps, cached, as
     (report, None) or (None, the one-line error of that run)."""
     finals = tuple(tuple((name, selection.probed_steps(name)[-1]) for name in pair if name) for pair in pairs)
@@ -124,7 +125,7 @@ def diagnoses(selection: state.Selection, pairs: list[tuple[str, str | None]]) -
 
 
 @st.cache_data(max_entries=16, show_spinner="Diagnosing…")
-def _diagnoses(runs_root: str, dataset: str, pairs: tuple, signature: tuple) -> list[tuple[str, str | None]]:
+def _diagnoses(runs_root: str, dataset: str, pairs: tuple, signature: tuple) -> list[tuple[str | None, str | None]]:
     from concurrent.futures import ThreadPoolExecutor
 
     def one(pair: tuple[str, str | None]) -> tuple[str | None, str | None]:

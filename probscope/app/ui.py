@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Literal
 
 import polars as pl
 import streamlit as st
@@ -97,7 +98,7 @@ def readable(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(pl.col(column) * 100 for column in frame.columns if column in SHARES)
 
 
-def show_table(frame: pl.DataFrame, *, height: int | str = "auto", key: str | None = None) -> None:
+def show_table(frame: pl.DataFrame, *, height: int | Literal["auto"] = "auto", key: str | None = None) -> None:
     """A table with readable headers; percentages with a % sign, missing values (a share of 0 of 0) as a dash."""
     frame = readable(frame)
     config = {column: st.column_config.Column(LABELS.get(column, column.replace("_", " ").capitalize()))

@@ -261,7 +261,7 @@ def generate(cfg: TaskConfig) -> dict[str, list[dict]]:
 
     def held_out_problems(n: int, n_operands: int, taken: set[str], low: int = 0, high: int = cfg.max_operand,
                           source: random.Random = rng) -> list[dict]:
-        out = []
+        out: list[dict] = []
         while len(out) < n:
             ex = reasoning_example(source, n_operands, high, low)
             if ex["expression"] not in taken:
@@ -272,7 +272,7 @@ def generate(cfg: TaskConfig) -> dict[str, list[dict]]:
     held_out: set[str] = set()
     test_id = held_out_problems(cfg.n_test, cfg.test_id_operands, held_out, high=train_max)
     test_hard = held_out_problems(cfg.n_test, cfg.test_hard_operands, held_out)
-    train = []
+    train: list[dict] = []
     while len(train) < cfg.n_train:   # test expressions never appear in training
         ex = reasoning_example(rng, rng.choice(cfg.train_operands), train_max)
         if ex["expression"] not in held_out:

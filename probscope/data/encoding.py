@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -60,7 +61,7 @@ _CHUNK = 256   # records rendered and tokenized per batch call (the fast tokeniz
 _STATS = ("truncated", "dropped", "no_targets", "no_end_of_turn", "merged_at_prompt_end")   # counts for the log
 
 
-def encode_file(path: str | Path, tokenizer, fmt: DataFormat, limit: int | None = None) -> list[EncodedExample]:
+def encode_file(path: str | os.PathLike, tokenizer, fmt: DataFormat, limit: int | None = None) -> list[EncodedExample]:
     """Read a dataset (see read_records) and encode its first `limit` rows (all when None)."""
     records = read_records(path)
     return encode_records(records[:limit] if limit is not None else records, tokenizer, fmt, source=str(path))
@@ -227,6 +228,7 @@ def _role(r: _Rendered, start: int, end: int) -> str | None:
         return "special"
     text = r.full[start:min(end, r.reply_end)]
     first = start + (len(text) - len(text.lstrip()) if text.strip() else 0)
+    assert r.char_roles is not None, "called for a format that has roles only"
     return r.char_roles[first - r.reply_start]
 
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 from pathlib import Path
 
 from probscope.errors import ProbscopeError, first_line
 
 
 # ---- reading records ----------------------------------------------------------------------------------
-def read_records(path: str | Path, split: str = "train") -> list[dict]:
+def read_records(path: str | os.PathLike, split: str = "train") -> list[dict]:
     """Rows of a JSONL/JSON/Parquet/CSV file, a save_to_disk directory, or (a non-path name) a hub dataset."""
     p = Path(path)
     if p.is_dir():

@@ -113,7 +113,8 @@ def load_problems(bench: Benchmark, data: str | os.PathLike | None = None, *, ru
     question = _pick_field(bench.question, rows[0], source, bench, "question")
     answer = _pick_field(bench.answer, rows[0], source, bench, "answer")
     id_field = next((name for name in bench.ids if name in rows[0]), None)
-    problems, seen = [], {}
+    problems = []
+    seen: dict[str, int] = {}   # how often each problem id came so far
     for line, row in enumerate(rows, 1):
         for name in (question, answer):
             if name not in row:

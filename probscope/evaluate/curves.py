@@ -32,8 +32,8 @@ logger = logging.getLogger(__name__)
 BENCHMARK, METRIC, VALUE, LO, HI, SOURCE, K = "benchmark", "metric", "value", "lo", "hi", "source", "k"
 EVAL_NAME = "eval"
 METRICS = {"average_at_k": "Average@{k}", "pass_at_k": "pass@{k}"}
-CURVE_SCHEMA = {schema.RUN: pl.String, schema.METHOD: pl.String, BENCHMARK: pl.String, schema.STEP: pl.Int64,
-                METRIC: pl.String, VALUE: pl.Float64, LO: pl.Float64, HI: pl.Float64, SOURCE: pl.String}
+CURVE_SCHEMA = pl.Schema({schema.RUN: pl.String, schema.METHOD: pl.String, BENCHMARK: pl.String, schema.STEP: pl.Int64,
+                          METRIC: pl.String, VALUE: pl.Float64, LO: pl.Float64, HI: pl.Float64, SOURCE: pl.String})
 UNKNOWN_METHOD = "unknown"
 _Z95 = 1.959964   # normal quantile for lm-eval's standard errors
 _STEP_IN_PATH = re.compile(r"(?:step|checkpoint|ckpt|global_step)[-_]?(\d+)", re.IGNORECASE)

@@ -27,6 +27,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import polars as pl
 
@@ -64,6 +65,7 @@ class EvalResult:
         if self.error:
             return f"{where}: skipped ({self.error})"
         s = self.summary
+        assert s is not None, "a result without an error has a summary"
         verb = "already evaluated" if self.already_done else "evaluated"
         generated = s["generated_tokens_this_session"]
         speed = f", {generated / s['seconds']:,.0f} tok/s" if generated and s["seconds"] and not self.already_done else ""
@@ -343,6 +345,6 @@ def _summarize(samples: pl.DataFrame, plan: dict, settings: SamplingSettings, *,
     return {
         "run": run, "step": step, "model": model, **plan, **summarize(per_problem, k=settings.k),
         **{f"reason_{r.replace(' ', '_')}": reasons.get(r, 0) for r in REASONS},
-        "tokens": int(samples[TOKENS].sum()), "mean_tokens": float(samples[TOKENS].mean()),
+        "tokens": int(samples[TOKENS].sum()), "mean_tokens": float(cast(float, samples[TOKENS].mean())),
         "seconds": round(seconds, 3), "generated_tokens_this_session": generated,
     }

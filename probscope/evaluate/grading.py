@@ -66,8 +66,7 @@ def gold_text(value) -> str | None:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, (list, tuple)):
-        parts = [gold_text(v) for v in value]
-        parts = [p for p in parts if p]
+        parts = [p for p in (gold_text(v) for v in value) if p]
         return ", ".join(parts) if parts else None
     text = str(value).strip()
     if "\\boxed" in text or "####" in text:
@@ -194,7 +193,8 @@ def grade_all(predictions: Sequence[str], golds: Sequence[str | None], *, worker
     if len(predictions) != len(golds):
         raise ValueError(f"{len(predictions)} predictions but {len(golds)} golds")
     pairs = list(zip(predictions, golds))
-    workers = workers or min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count())
+    workers = workers or min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                             else os.cpu_count() or 1)
     in_main = threading.current_thread() is threading.main_thread()
     if in_main and (workers <= 1 or len(pairs) <= _CHUNK):     # starting processes would cost more
         return _grade_chunk(pairs, time_limit)

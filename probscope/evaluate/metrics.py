@@ -37,7 +37,7 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     return float(1.0 - np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
 
 
-def bootstrap_ci(per_problem: Sequence[float], *, resamples: int = DEFAULT_BOOTSTRAP,
+def bootstrap_ci(per_problem: Sequence[float] | np.ndarray, *, resamples: int = DEFAULT_BOOTSTRAP,
                  confidence: float = DEFAULT_CONFIDENCE, seed: int = 0) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean of per-problem scores (problems resampled)."""
     check_count("resamples", resamples)

@@ -14,10 +14,15 @@ own speed and memory; the model benchmarks a user evaluates checkpoints on live 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Protocol
 
 from probscope.registry import Registry
 
-Bench = Callable[[list[str] | None], dict]
+
+class Bench(Protocol):
+    """A registered benchmark: `main(argv)`, or `main()` to parse the process's own arguments."""
+
+    def __call__(self, argv: list[str] | None = None) -> dict: ...
+
 
 BENCHES: Registry[Bench] = Registry("probscope-bench benchmark")

@@ -73,7 +73,7 @@ def dashboard_server(runs_root: str | Path, *, script: str | Path | None = None,
             process.wait(10)
         except subprocess.TimeoutExpired:
             process.kill()
-        if log:
+        if not isinstance(out, int):   # the log file opened above, not DEVNULL
             out.close()
 
 

@@ -61,7 +61,10 @@ def _grader_accuracy(path: Path, workers: int | None) -> dict:
     from probscope.evaluate.grading import gold_text, grade_all
 
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    golds = [gold_text(r["answer"]) for r in rows]
+    answers = [gold_text(r["answer"]) for r in rows]
+    golds = [gold for gold in answers if gold is not None]
+    if len(golds) != len(answers):
+        raise SystemExit(f"probscope-bench grade: {path}: row {answers.index(None) + 1} has no reference answer")
     solutions = [r["solution"] for r in rows]
     rng = random.Random(0)
 
@@ -138,6 +141,7 @@ def _eval_speed(model: str | None, runs_root: str | None) -> dict:
             timings[f"eval_seconds_{label}"] = round(time.perf_counter() - start, 2)
             if result.error:
                 raise SystemExit(f"probscope-bench grade: {result.error}")
+            assert result.summary is not None, "a result without an error has a summary"
             if summary is not None and result.summary["average_at_k"] != summary["average_at_k"]:
                 print("note: the thread count changed the sampled replies (floating-point order)")
             summary = result.summary
@@ -145,6 +149,7 @@ def _eval_speed(model: str | None, runs_root: str | None) -> dict:
                   f"(model load included), {summary['mean_tokens']:.1f} tokens per reply, "
                   f"Average@4 {summary['average_at_k']:.3f}")
         torch.set_num_threads(default_threads)
+    assert summary is not None, "the loop above evaluated at least once"
     return {"eval_problems": len(problems), "eval_k": 4, **timings, "eval_default_threads": default_threads,
             "eval_mean_tokens": round(summary["mean_tokens"], 1), "eval_average_at_4": summary["average_at_k"],
             "eval_model": "random-init built-in shape" if re.search("random-builtin", model) else model}

@@ -11,6 +11,7 @@ paper's reading (the lowest bin is connectives and punctuation) can be checked a
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import polars as pl
 from matplotlib.axes import Axes
@@ -41,7 +42,7 @@ def plot_lowest_bin_tokens(
         return nothing_to_show(f"No token has p < {upper:g}", ax)
     group_columns = [column for column in listing.columns if column not in _LISTING_COLUMNS]
     series = plot_series(listing, group_columns)
-    shown = min(top, int(listing[RANK].max()))
+    shown = min(top, int(cast(int, listing[RANK].max())))
 
     figure, axes = panel_axes(ax, len(series), (max(6.0, 3.4 * len(series)), 1.4 + 0.28 * shown))
     for ax, one in zip(axes, series):

@@ -12,6 +12,7 @@ later steps are drawn more opaque. Colours are the methods' (schema.METHOD_COLOR
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 import polars as pl
@@ -33,13 +34,14 @@ def plot_step_histograms(hist: pl.DataFrame, *, ax: Axes | Sequence[Axes] | None
     if hist.is_empty():
         return nothing_to_show("No probed steps to plot", ax)
     runs = plot_series(hist, [schema.METHOD, schema.RUN])
-    steps_most = hist.group_by(schema.RUN).agg(pl.col(schema.STEP).n_unique())[schema.STEP].max()
+    # polars types a column's max as any Python scalar; a count column's is an int
+    steps_most = cast(int, hist.group_by(schema.RUN).agg(pl.col(schema.STEP).n_unique())[schema.STEP].max())
     figure, axes = panel_axes(ax, len(runs), (max(6.0, 4.2 * len(runs)), 1.6 + 0.5 * steps_most))
     for one, panel in zip(runs, axes):
         rows = one.rows(hist)
         color = method_color(one.key[schema.METHOD])
         steps = sorted(rows[schema.STEP].unique().to_list())
-        scale = RIDGE_OVERLAP / max(rows[PERCENT].max(), 1e-12)
+        scale = RIDGE_OVERLAP / max(cast(float, rows[PERCENT].max()), 1e-12)
         for i, step in enumerate(steps):
             ridge = rows.filter(pl.col(schema.STEP) == step).sort(BIN)
             x = ridge[BIN].to_numpy()

@@ -16,7 +16,7 @@ method appears more than once (seeds, learning rates, steps) its series are shad
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import polars as pl
 from matplotlib.axes import Axes
@@ -79,7 +79,7 @@ def _label(key: dict[str, Any]) -> str:
 def figure_and_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
     """The figure to draw on and its one Axes: `ax`'s own, or a new constrained-layout Figure."""
     if ax is not None:
-        return ax.figure, ax
+        return cast(Figure, ax.figure), ax   # a SubFigure's when ax is in one: drawn on alike, typed as the Figure
     figure = Figure(figsize=figsize, layout="constrained")
     return figure, figure.add_subplot()
 
@@ -100,7 +100,7 @@ def panel_axes(
     axes = [ax] if isinstance(ax, Axes) else list(ax)
     if len(axes) != panels:
         raise ProbscopeError(f"ax: this figure draws {panels} panel(s); pass {panels} Axes (got {len(axes)}) or None")
-    return axes[0].figure, axes
+    return cast(Figure, axes[0].figure), axes   # a SubFigure when they are in one (see figure_and_axes)
 
 
 def nothing_to_show(message: str, ax: Axes | Sequence[Axes] | None = None) -> Figure:
@@ -114,7 +114,7 @@ def nothing_to_show(message: str, ax: Axes | Sequence[Axes] | None = None) -> Fi
     for one in axes:
         one.set_axis_off()
     axes[0].text(0.5, 0.5, message, ha="center", va="center", transform=axes[0].transAxes)
-    return axes[0].figure
+    return cast(Figure, axes[0].figure)   # a SubFigure when it is in one (see figure_and_axes)
 
 
 def method_color(method: str, fallback_index: int = 0) -> str:

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 # Padded tokens per batch when batch_size="auto"; halved on out-of-memory.
 AUTO_BATCH_TOKENS = {"cpu": 8192, "cuda": 65536, "mps": 16384}
-_COMPILE = {"auto": "auto", "on": True, "off": False, True: True, False: False}
+_COMPILE: dict[bool | str, bool | str] = {"auto": "auto", "on": True, "off": False, True: True, False: False}
 
 
 @dataclass(kw_only=True)

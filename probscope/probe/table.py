@@ -213,7 +213,9 @@ def _readable(file: Path, read, repair: str = _REPAIR):
 
 
 def _shard_index(name: str) -> int:
-    return int(_PART.match(name).group(2))
+    part = _PART.match(name)
+    assert part is not None, "only shard names present in the directory (matching _PART) are sorted"
+    return int(part.group(2))
 
 
 def scan_probe_table(path: str | os.PathLike) -> pl.LazyFrame:

@@ -176,7 +176,9 @@ def base_percentile(root: Path, base: Run, percentile: float) -> float:
     p = load_tokens(root, runs=[base.name], dataset="train")[schema.P]
     if p.is_empty():
         raise ProbscopeError(f"{base.root}: no probed tokens to take a percentile of (probe it on train)")
-    return float(p.quantile(percentile / 100, interpolation="linear"))
+    value = p.quantile(percentile / 100, interpolation="linear")
+    assert value is not None, "the quantile of a non-empty column"
+    return float(value)
 
 
 def _fine_tune(cfg: ContinuumConfig, root: Path, base: Run, stop: int, spec: ObjectiveSpec, seed: int) -> Run:

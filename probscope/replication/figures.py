@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 from matplotlib.figure import Figure
 
@@ -60,7 +61,8 @@ def sweep_figure(sweep: pl.DataFrame, benchmarks: Sequence[str]) -> Figure:
             panel.plot(steps, [m for m, _, _ in stats], marker="o", markersize=3, color=color,
                        label=schema.method_label(method))
             if all(lo is not None for _, lo, _ in stats):
-                panel.fill_between(steps, [lo for _, lo, _ in stats], [hi for _, _, hi in stats], color=color,
+                panel.fill_between(steps, np.array([lo for _, lo, _ in stats], dtype=float),
+                                   np.array([hi for _, _, hi in stats], dtype=float), color=color,
                                    alpha=0.15, linewidth=0)
         panel.set_title(f"{benchmark}, lr {lr:g}", fontsize="medium")
         panel.set_ylim(-0.02, 1.02)

@@ -170,7 +170,9 @@ def evaluate_run(root: Path, run: Run, benchmarks: tuple[str, ...]) -> dict[str,
         failed = [result for result in results if result.error]
         if failed:
             raise ProbscopeError(f"replicate: {failed[0].line()}")
-        last[benchmark] = max(results, key=lambda result: result.step).summary["average_at_k"]
+        latest = max(results, key=lambda result: result.step)
+        assert latest.summary is not None, "a result without an error has a summary"
+        last[benchmark] = latest.summary["average_at_k"]
     return last
 
 

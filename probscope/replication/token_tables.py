@@ -5,6 +5,7 @@ and the held-out replies' mean log p. Pure functions of token tables and the tas
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 
 import polars as pl
@@ -60,7 +61,7 @@ def role_baseline(tokens: pl.DataFrame, task: dict) -> pl.DataFrame:
     recorded = {"% of reply positions": bound.get("role_shares"),
                 "% of non-deterministic positions": bound.get("free_role_shares")}
     return probed.with_columns(
-        pl.col(schema.ROLE).map_elements(lambda role, shares=shares: _percent(shares, role), return_dtype=pl.String)
+        pl.col(schema.ROLE).map_elements(partial(_percent, shares), return_dtype=pl.String)
         .alias(name) for name, shares in recorded.items()
     ).sort("% of probed tokens", descending=True)
 

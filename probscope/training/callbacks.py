@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
 import torch
@@ -281,7 +281,7 @@ def forget_dynamics_after(out_dir: Path, step: int) -> None:
     """Drop rows logged after `step`: a run resumed from its state at `step` logs those steps again."""
     for part in sorted(Path(out_dir).glob(DYNAMICS_PART_GLOB)):
         frame = pl.read_parquet(part)
-        if frame.is_empty() or frame[schema.STEP].max() <= step:
+        if frame.is_empty() or cast(int, frame[schema.STEP].max()) <= step:
             continue
         kept = frame.filter(pl.col(schema.STEP) <= step)
         part.unlink()

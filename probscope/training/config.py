@@ -235,8 +235,10 @@ def recipe_parser(trainer: str = "sft"):
 
     # Two keys exist in two parts: max_length (DataFormat truncates, TRL's config too) and run_name
     # (TRL names the run for loggers). "resolve" keeps one flag each, whose value fills both.
+    # ignored: transformers types its dataclass argument as a NewType no class matches
     return HfArgumentParser(
-        (RunConfig, DataFormat, trainer_config_class(trainer)), prog="probscope train RECIPE.yaml",
+        (RunConfig, DataFormat, trainer_config_class(trainer)),  # type: ignore[arg-type]
+        prog="probscope train RECIPE.yaml",
         conflict_handler="resolve",
     )
 

@@ -79,6 +79,7 @@ class DPODynamicsTrainer(DPOTrainer):
     def __init__(self, *args, dynamics: RLDynamicsCallback | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         if dynamics is not None:
+            assert self.model is not None, "the trainer's __init__ sets its model"
             self.model.register_forward_hook(_chosen_tokens_hook(dynamics), with_kwargs=True)
 
 

@@ -18,7 +18,7 @@ The trainer feeds tokens with `record_tokens`; rows are flushed as atomic Parque
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
 from transformers import TrainerCallback
@@ -85,8 +85,8 @@ def dynamics_row(step: int, trainer: str, logp, entropy, logs: dict[str, float])
         counts = frame.select(schema.bin_index(pl.col("p")).alias("bin"))["bin"].value_counts()
         by_bin = dict(zip(counts["bin"].to_list(), counts["count"].to_list()))
         row[schema.P_BIN_COUNTS] = [by_bin.get(b, 0) for b in range(len(schema.BIN_LABELS))]
-        row[schema.SFT_LOSS] = float(-frame["logp"].mean())
-        row[schema.DFT_LOSS] = float((-frame["p"] * frame["logp"]).mean())
+        row[schema.SFT_LOSS] = -cast(float, frame["logp"].mean())
+        row[schema.DFT_LOSS] = cast(float, (-frame["p"] * frame["logp"]).mean())
         row[schema.MEAN_ENTROPY] = float(entropy.mean()) if entropy is not None and entropy.size else None
     return row
 

@@ -116,8 +116,8 @@ def _settings(cfg: SampleConfig) -> dict:
 
 def _claim(out: Path, cfg: SampleConfig) -> None:
     """Record the settings before the first shard; a rerun with other settings must not mix shards."""
-    before = claim_plan(out / PLAN, _settings(cfg), "sampling")
-    changed = sorted(k for k in before or {} if before[k] != _settings(cfg).get(k))
+    before = claim_plan(out / PLAN, _settings(cfg), "sampling") or {}
+    changed = sorted(k for k in before if before[k] != _settings(cfg).get(k))
     if changed:
         raise ProbscopeError(f"{out}: sampled before with other {', '.join(changed)}; delete it or choose "
                              f"another --out")

@@ -24,17 +24,17 @@ Like TRL's entropy, they are per-micro-batch token means averaged over the steps
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, cast
 
 import torch
 from accelerate.utils import is_peft_model
-from trl import SFTTrainer
+from trl import SFTConfig, SFTTrainer
 from trl.trainer.utils import add_fused_lm_head
 
 from probscope import schema
 from probscope.errors import ProbscopeError
 from probscope.token_stats import logit_statistics
-from probscope.training.objectives import TokenBatch, get_objective, sequence_ids
+from probscope.training.objectives import Objective, TokenBatch, get_objective, sequence_ids
 
 # The fused head's per-token outputs: TRL's own three, plus log sum_j p_j^2 so that a
 # GradientWeightCallback can compute logit-gradient norms (1 - 2p + sum_j p_j^2) without another pass.
@@ -56,18 +56,19 @@ class ObjectiveSFTTrainer(SFTTrainer):
         if loss_normalization not in LOSS_NORMALIZATIONS:
             raise ProbscopeError(f"loss_normalization {loss_normalization!r}: use one of {', '.join(LOSS_NORMALIZATIONS)}")
         self.loss_normalization = loss_normalization
-        self.objective = get_objective(objective)
+        self.objective: Objective = get_objective(objective)
         self.objective_args = self.objective.resolve_args(objective_args)
         if self.objective.needs_vocab_logp and ref_model is None:
             ref_model = _frozen_copy(model, args)
         super().__init__(model, args=args, **kwargs)
         _refuse_conflicting_losses(self)
-        target = self.model.get_base_model() if is_peft_model(self.model) else self.model
+        model = cast(Any, self.model)   # Trainer's __init__ has set it; a PEFT model is typed as a plain Module
+        target = model.get_base_model() if is_peft_model(model) else model
         add_fused_lm_head(target, outputs=FUSED_OUTPUTS)
         # our compute_loss divides by num_items_in_batch itself: make Trainer always count it, and not
         # divide the loss again by the accumulation steps
         self.model_accepts_loss_kwargs = True
-        self.ref_model = None
+        self.ref_model: torch.nn.Module | None = None
         if ref_model is not None:
             ref_model.eval().requires_grad_(False)
             self.ref_model = self.accelerator.prepare_model(ref_model, evaluation_mode=True)
@@ -111,6 +112,7 @@ class ObjectiveSFTTrainer(SFTTrainer):
         logits = model(**inputs).logits[:, :-1]
         labels = inputs["labels"][:, 1:]
         mask = labels != -100
+        assert self.ref_model is not None, "__init__ sets ref_model for an objective that needs the vocabulary"
         with torch.no_grad():
             ref_logits = self.ref_model(**{k: v for k, v in inputs.items() if k != "labels"}).logits[:, :-1]
         vocab_logp = torch.log_softmax(logits.float(), dim=-1)
@@ -153,9 +155,9 @@ def _frozen_copy(model, args):
     return copy.deepcopy(model)
 
 
-def _refuse_conflicting_losses(trainer: SFTTrainer) -> None:
+def _refuse_conflicting_losses(trainer: ObjectiveSFTTrainer) -> None:
     """Settings under which TRL would compute another loss than the objective: a one-line error instead."""
-    args = trainer.args
+    args = cast(SFTConfig, trainer.args)   # Trainer types it as TrainingArguments; SFTTrainer's is an SFTConfig
     conflicts = {
         f"loss_type={args.loss_type!r} (leave it 'nll'; the objective decides the loss)": args.loss_type != "nll",
         "compute_loss_func": trainer.compute_loss_func is not None,

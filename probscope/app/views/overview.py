@@ -14,7 +14,7 @@ st.caption("The runs of this directory and how their target-token probabilities 
            "probed step. Details on the other pages.")
 
 with problem("Runs"):
-    overview = ps.runs_overview(state.runs_root()) if state.runs_root() else None
+    overview = ps.runs_overview(root) if (root := state.runs_root()) else None
     if overview is not None:
         st.subheader("Runs")
         show_table(overview.select(
@@ -66,5 +66,6 @@ with problem("Findings"):
         if error:
             st.error(f"Findings for {name}: {error}")
             continue
+        assert report is not None, "a diagnosis without an error has a report"
         headline, *lines = report.splitlines()
         st.markdown(f"**{headline}**\n" + "\n".join(f"- {line}" for line in lines))
