@@ -70,7 +70,10 @@ def test_every_page_in_chromium(served, tmp_path):
     wait_until_idle(page, "Distributions", IDLE_S)
     figure2 = page.locator('[data-testid="stVegaLiteChart"]').first
     before = figure2.screenshot()
-    page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').filter(has_text="Step of sft").click()
+    # type into the box: a click alone may open its list below the viewport's bottom edge
+    step_box = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').filter(has_text="Step of sft")
+    step_box.locator("input").first.click()
+    page.keyboard.type("step 5")
     page.get_by_role("option", name="step 5", exact=True).click()
     page.wait_for_url("**steps=*sft%3A5*")
     wait_until_idle(page, "Distributions", IDLE_S)
