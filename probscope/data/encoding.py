@@ -210,12 +210,16 @@ def _apply_template(tokenizer, template: str | None, messages: list[dict], row: 
 
 def _char_roles(spans, reply: str, row: Row) -> list[str | None]:
     roles: list[str | None] = [None] * len(reply)
+    if not isinstance(spans, (list, tuple)):
+        raise row.error(f"field 'spans': expected a list of [start_char, end_char, role], found {spans!r}")
     for span in spans:
-        if len(span) != 3:
+        if not isinstance(span, (list, tuple)) or len(span) != 3:
             raise row.error(f"span {span!r} is not [start_char, end_char, role]")
         start, end, role = span
         if role not in ROLES:
             raise row.error(f"span {span!r} has unknown role {role!r} (roles: {', '.join(ROLES)})")
+        if not all(isinstance(edge, int) and not isinstance(edge, bool) for edge in (start, end)):
+            raise row.error(f"span {span!r}: start and end must be integer character offsets")
         if not 0 <= start < end <= len(reply):
             raise row.error(f"span {span!r} is outside the reply ({len(reply)} characters)")
         roles[start:end] = [role] * (end - start)

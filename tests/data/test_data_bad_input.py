@@ -7,7 +7,7 @@ traceback; random records (hypothesis) either encode or fail that way.
 import json
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from probscope.data import DataFormat, encode_records, read_records
@@ -80,6 +80,10 @@ records = st.dictionaries(
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(record=records, kind=st.sampled_from(["auto", "prompt-completion", "messages", "text", "gsm8k", "math",
                                              "numina"]))
+# found by the fuzz: spans that are not a list of triples raised a bare TypeError
+@example(record={"prompt": "", "spans": [None], "completion": "0"}, kind="prompt-completion")
+@example(record={"prompt": "", "spans": False, "completion": "0"}, kind="prompt-completion")
+@example(record={"prompt": "", "spans": [[0, True, "number"]], "completion": "0"}, kind="prompt-completion")
 def test_any_record_encodes_or_fails_with_a_row_error(tokenizer, record, kind):
     try:
         examples = encode_records([record], tokenizer, DataFormat(kind=kind), source="fuzz.jsonl")
