@@ -7,7 +7,8 @@
   * probscope.data.DataFormat: how to read the data (format, columns, max length);
   * the trainer's TRL config: how to optimize (learning_rate, max_steps, per_device_train_batch_size, bf16, ...):
     trl.SFTConfig for `trainer: sft` (every objective: sft, dft, ...; RFT and offline DFT are this trainer on
-    rejection-sampled data), trl.DPOConfig for `trainer: dpo`, trl.GRPOConfig for `trainer: grpo`.
+    rejection-sampled data), trl.DPOConfig for `trainer: dpo`, trl.GRPOConfig for `trainer: grpo`, probscope.training.ppo.PPOConfig
+    (GRPOConfig plus PPO's keys) for `trainer: ppo`.
 """
 
 from __future__ import annotations
@@ -30,10 +31,11 @@ class RunConfig:
     runs_root: str = field(default="runs", metadata={"help": "Directory holding the runs."})
     trainer: str = field(
         default="sft", metadata={"help": "TRL trainer: sft (demonstrations, any `objective`), dpo (chosen/rejected "
-                                         "pairs, e.g. from `probscope sample`), grpo (online, `reward` verifies)."}
+                                         "pairs, e.g. from `probscope sample`), grpo (online, `reward` verifies), "
+                                         "ppo (online, `reward` verifies, a value model: probscope.training.ppo)."}
     )
     reward: str | None = field(
-        default=None, metadata={"help": "grpo: verifier used as reward, a probscope.training.rewards name "
+        default=None, metadata={"help": "grpo, ppo: verifier used as reward, a probscope.training.rewards name "
                                         "(builtin-reasoning, builtin-facts, math)."}
     )
     lora: str | None = field(
@@ -87,7 +89,7 @@ class RunConfig:
 
 
 # ---- recipes: YAML + flags ----------------------------------------------------------------------------
-TRAINERS = ("sft", "dpo", "grpo")
+TRAINERS = ("sft", "dpo", "grpo", "ppo")
 
 
 def trainer_config_class(trainer: str):
@@ -95,7 +97,11 @@ def trainer_config_class(trainer: str):
     import trl
 
     if trainer not in TRAINERS:
-        raise ProbscopeError(f"trainer {trainer!r}: use one of {', '.join(TRAINERS)} (ppo: TRL 1.16 has no PPO trainer)")
+        raise ProbscopeError(f"trainer {trainer!r}: use one of {', '.join(TRAINERS)}")
+    if trainer == "ppo":
+        from probscope.training.ppo import PPOConfig
+
+        return PPOConfig
     return {"sft": trl.SFTConfig, "dpo": trl.DPOConfig, "grpo": trl.GRPOConfig}[trainer]
 
 

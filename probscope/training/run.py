@@ -128,8 +128,8 @@ def train_run(run_cfg: RunConfig, data_fmt: DataFormat, sft_cfg) -> Run:
     check_launch(sft_cfg)
     objective_args = parse_objective_args(run_cfg) if run_cfg.trainer == "sft" else {}
     lora = parse_lora(run_cfg)
-    if run_cfg.trainer == "grpo" and not run_cfg.model:
-        raise ProbscopeError("trainer grpo starts from a model: set `model` (a checkpoint directory)")
+    if run_cfg.trainer in ("grpo", "ppo") and not run_cfg.model:
+        raise ProbscopeError(f"trainer {run_cfg.trainer} starts from a model: set `model` (a checkpoint directory)")
     run = Run.in_root(run_cfg.runs_root, run_cfg.run_name)
     if run_cfg.restart and not run_cfg.dry_run:
         _clear(run)
@@ -151,8 +151,8 @@ def train_run(run_cfg: RunConfig, data_fmt: DataFormat, sft_cfg) -> Run:
         return run
 
     set_seed(sft_cfg.seed)      # the same initial weights on every rank and every rerun
-    # GRPO loads the model itself: with beta > 0 TRL loads its reference from the same directory
-    model = run_cfg.model if run_cfg.trainer == "grpo" else build_model(run_cfg, tokenizer)
+    # GRPO (and PPO on it) loads the model itself: with beta > 0 TRL loads its reference from the same directory
+    model = run_cfg.model if run_cfg.trainer in ("grpo", "ppo") else build_model(run_cfg, tokenizer)
     method = run_cfg.method or (run_cfg.objective if run_cfg.trainer == "sft" else run_cfg.trainer)
     manifest = Manifest(
         name=run.name, method=method, base_model=run_cfg.model, data=run_cfg.data,
@@ -262,13 +262,16 @@ def _build_trainer(run, run_cfg, train_cfg, model, dataset, tokenizer, callbacks
             objective=run_cfg.objective, objective_args=objective_args, peft_config=lora,
             loss_normalization=run_cfg.loss_normalization,
         )
-    from probscope.training.rl import build_dpo_trainer, build_grpo_trainer
+    from probscope.training.rl import build_dpo_trainer, build_grpo_trainer, build_ppo_trainer
     from probscope.training.rl_callbacks import RLDynamicsCallback
 
-    dynamics = RLDynamicsCallback(run.dynamics_dir, run_cfg.trainer) if run_cfg.dynamics else None
+    n_pairs = len(dataset) if run_cfg.trainer == "dpo" else None
+    dynamics = RLDynamicsCallback(run.dynamics_dir, run_cfg.trainer, n_pairs=n_pairs) if run_cfg.dynamics else None
     callbacks += [dynamics] if dynamics else []
     if run_cfg.trainer == "dpo":
         return build_dpo_trainer(model, train_cfg, dataset, tokenizer, callbacks, dynamics, lora)
+    if run_cfg.trainer == "ppo":
+        return build_ppo_trainer(model, train_cfg, dataset, tokenizer, callbacks, dynamics, lora, run_cfg.reward)
     return build_grpo_trainer(model, train_cfg, dataset, tokenizer, callbacks, dynamics, lora, run_cfg.reward)
 
 
@@ -301,17 +304,26 @@ def _steps_per_epoch(n_examples: int, sft_cfg) -> int:
     return max(1, math.ceil(batches / sft_cfg.gradient_accumulation_steps) * int(sft_cfg.num_train_epochs))
 
 
+def dpo_epochs(n_pairs: int, max_steps: int, train_cfg) -> float:
+    """How many times DPO sees each pair: steps x pairs per step / pairs (a small pair set trained long collapses)."""
+    per_step = train_cfg.per_device_train_batch_size * train_cfg.gradient_accumulation_steps * devices.world_size()
+    return max_steps * per_step / max(1, n_pairs)
+
+
 def _plain(d: dict) -> dict:
     return json.loads(json.dumps(d, default=str))
 
 
 def _plan(run, run_cfg, data_fmt, sft_cfg, n_examples, max_steps, schedule) -> str:
-    detail = {"sft": f", objective {run_cfg.objective}", "grpo": f", reward {run_cfg.reward}"}.get(run_cfg.trainer, "")
+    detail = {"sft": f", objective {run_cfg.objective}", "grpo": f", reward {run_cfg.reward}",
+              "ppo": f", reward {run_cfg.reward}"}.get(run_cfg.trainer, "")
     return "\n".join([
         f"run        {run.root}  (trainer {run_cfg.trainer}{detail})",
         *([f"lora       {run_cfg.lora}"] if run_cfg.lora else []),
         f"model      {run_cfg.model or 'from scratch: ' + str(run_cfg.model_config)}",
         f"data       {run_cfg.data}: {n_examples} examples (format {data_fmt.kind})",
+        *([f"pairs      {n_examples} pairs, {dpo_epochs(n_examples, max_steps, sft_cfg):.1f} epochs over them"]
+          if run_cfg.trainer == "dpo" else []),
         f"optimizer  lr {sft_cfg.learning_rate}, batch {sft_cfg.per_device_train_batch_size} x accumulation "
         f"{sft_cfg.gradient_accumulation_steps}, {max_steps} steps, {getattr(sft_cfg.lr_scheduler_type, 'value', sft_cfg.lr_scheduler_type)} schedule",
         f"checkpoints at steps {schedule} -> {run.checkpoints_dir}",
