@@ -1,10 +1,10 @@
-"""The built-in demo: task data -> tiny base model -> SFT, DFT, DPO and GRPO runs -> probe tables ->
+"""The built-in demo: task data -> tiny base model -> SFT, DFT, DPO, GRPO and PPO runs -> probe tables ->
 evaluations -> dashboard.
 
 Reasoning runs fine-tune the base on the arithmetic task: sft and dft on the demonstrations, dpo on pairs
-rejection-sampled from the base, grpo online with the task's verifier as reward. Facts runs (facts-sft,
-facts-dft) fine-tune on new facts, the paper's stated limitation of DFT. PPO is missing: TRL 1.16 has no
-PPO trainer (see the README).
+rejection-sampled from the base, grpo and ppo online with the task's verifier as reward, on the prompts at
+the base's competence frontier (pass rate of its samples in SAMPLING's pass_band). Facts runs (facts-sft,
+facts-dft) fine-tune on new facts, the paper's stated limitation of DFT.
 
     probscope demo               # build what is missing under ./runs; the dashboard starts once base, SFT
                                  # and DFT are probed, and the RL runs appear in it as they finish
@@ -41,28 +41,31 @@ CORE_RUNS: dict[str, tuple[str, ...]] = {
     "facts-sft": ("facts-train",),
     "facts-dft": ("facts-train",),
 }
-RL_RUNS: dict[str, tuple[str, ...]] = {"dpo": ("train",), "grpo": ("train",)}
+RL_RUNS: dict[str, tuple[str, ...]] = {"dpo": ("train",), "grpo": ("train",), "ppo": ("train",)}
 DEMO_RUNS = {**CORE_RUNS, **RL_RUNS}
 # Benchmark (probscope.evaluate) -> the runs whose every checkpoint the demo evaluates on it (greedy), so
 # accuracy-vs-step curves exist out of the box.
 DEMO_BENCHMARKS: dict[str, tuple[str, ...]] = {
-    "builtin-test-id": ("base", "sft", "dft", "dpo", "grpo"),
-    "builtin-test-hard": ("base", "sft", "dft", "dpo", "grpo"),
+    "builtin-test-id": ("base", "sft", "dft", "dpo", "grpo", "ppo"),
+    "builtin-test-hard": ("base", "sft", "dft", "dpo", "grpo", "ppo"),
     "builtin-facts-test": ("base", "facts-sft", "facts-dft"),
 }
-# DPO's pairs: k replies per training prompt sampled from the base, scored by the task's verifier
-# (probscope sample); dpo.yaml reads them from here.
+# DPO's pairs and GRPO's / PPO's frontier prompts: k replies per training prompt sampled from the base, scored
+# by the task's verifier (probscope sample); dpo.yaml, grpo.yaml and ppo.yaml read them from here.
 SAMPLES = Path("data") / "samples" / "base"
-SAMPLING = {"reward": "builtin-reasoning", "k": 4, "limit": 2048, "max_new_tokens": 64}
+SAMPLING = {"reward": "builtin-reasoning", "k": 4, "limit": 2048, "max_new_tokens": 64, "pass_band": "0.2,0.8"}
+SAMPLED_DATA_RUNS = ("dpo", "grpo", "ppo")
 
 # --smoke: every stage on a small task with a 1-layer model and 4 steps, so the whole pipeline runs in seconds.
-# DPO is left out: its pairs need accepted samples, which a 4-step model never produces.
+# DPO is left out: its pairs need accepted samples, which a 4-step model never produces; for the same reason
+# GRPO and PPO train on the training split ({builtin}: the built-in data directory) instead of frontier prompts.
 SMOKE_TASK = {"n_train": 40, "n_test": 8, "n_old_people": 4, "n_new_people": 4, "n_pretrain_docs": 200}
 SMOKE_MODEL = {"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
                "num_key_value_heads": 2, "max_position_embeddings": 256}
 SMOKE_STEPS = ["--max_steps", "4", "--per_device_train_batch_size", "4", "--use_cpu", "true", "--disable_tqdm", "true"]
 SMOKE_GRPO = ["--max_steps", "2", "--num_generations", "2", "--per_device_train_batch_size", "4",
               "--max_completion_length", "8", "--use_cpu", "true", "--disable_tqdm", "true"]
+SMOKE_RL_DATA = ["--data", "{builtin}/train.jsonl"]
 SMOKE_PROBE_EXAMPLES = 12
 
 
@@ -72,8 +75,9 @@ def smoke_settings():
 
     overrides = {name: ["--checkpoints", "0,2", *SMOKE_STEPS] for name in CORE_RUNS if name != "base"}
     overrides["base"] = ["--model_config", json.dumps(SMOKE_MODEL), *SMOKE_STEPS]
-    overrides["grpo"] = ["--checkpoints", "0,1", *SMOKE_GRPO]
-    return TaskConfig(**SMOKE_TASK), overrides, SMOKE_PROBE_EXAMPLES, ("grpo",)
+    for name in ("grpo", "ppo"):
+        overrides[name] = ["--checkpoints", "0,1", *SMOKE_GRPO, *SMOKE_RL_DATA]
+    return TaskConfig(**SMOKE_TASK), overrides, SMOKE_PROBE_EXAMPLES, ("grpo", "ppo")
 
 
 def builtin_recipe_args(name: str, runs_root: Path, base: Run | None = None) -> list[str]:
@@ -111,7 +115,7 @@ def build_demo_runs(runs_root: str | Path, *, task=None, overrides: dict[str, li
     core = _build_stage(runs_root, list(CORE_RUNS), paths, overrides, probe_examples)
     if after_core is not None:
         after_core()
-    if "dpo" in rl_runs:
+    if any(name in SAMPLED_DATA_RUNS and "--data" not in overrides.get(name, []) for name in rl_runs):
         sample_preference_pairs(runs_root, paths, limit=SAMPLING["limit"] if task is None else None)
     rl = _build_stage(runs_root, list(rl_runs), paths, overrides, probe_examples)
     runs = core + rl
@@ -126,7 +130,10 @@ def _build_stage(runs_root: Path, names: list[str], paths: dict[str, Path], over
     from probscope.training import run as training
 
     stage_start = time.time()
-    runs = [training.main(builtin_recipe_args(name, runs_root) + overrides.get(name, [])) for name in names]
+    builtin = str(paths["train"].parent)
+    runs = [training.main(builtin_recipe_args(name, runs_root) + [flag.replace("{builtin}", builtin)
+                                                                  for flag in overrides.get(name, [])])
+            for name in names]
     n_tokens = probe_demo_runs(runs, paths, probe_examples)
     n_evaluated = evaluate_demo_runs(runs_root, names)
     print(f"demo: {', '.join(names)}: trained, {n_tokens:,} tokens probed, {n_evaluated} checkpoint "
@@ -135,7 +142,8 @@ def _build_stage(runs_root: Path, names: list[str], paths: dict[str, Path], over
 
 
 def sample_preference_pairs(runs_root: Path, paths: dict[str, Path], limit: int | None) -> dict:
-    """DPO's data: replies sampled from the base's last checkpoint, verified (resumable; see probscope sample)."""
+    """DPO's pairs and GRPO's / PPO's frontier prompts: replies sampled from the base's last checkpoint, verified
+    (resumable; see probscope sample)."""
     from probscope.training.sampling import SampleConfig, sample
 
     base = Run(runs_root / "base")

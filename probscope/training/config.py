@@ -7,8 +7,8 @@
   * probscope.data.DataFormat: how to read the data (format, columns, max length);
   * the trainer's TRL config: how to optimize (learning_rate, max_steps, per_device_train_batch_size, bf16, ...):
     trl.SFTConfig for `trainer: sft` (every objective: sft, dft, ...; RFT and offline DFT are this trainer on
-    rejection-sampled data), trl.DPOConfig for `trainer: dpo`, trl.GRPOConfig for `trainer: grpo`, probscope.training.ppo.PPOConfig
-    (GRPOConfig plus PPO's keys) for `trainer: ppo`.
+    rejection-sampled data), trl.DPOConfig for `trainer: dpo`, trl.GRPOConfig for `trainer: grpo`,
+    probscope.training.ppo.PPOConfig (GRPOConfig plus PPO's keys) for `trainer: ppo`.
 """
 
 from __future__ import annotations

@@ -168,5 +168,6 @@ def test_dpo_drops_pairs_without_a_preference_and_refuses_a_file_of_only_those(t
     assert dataset["chosen"] == [[{"role": "assistant", "content": "4"}]]
     assert "3 of 4 pairs dropped (2 with chosen equals rejected, 1 with empty chosen reply)" in caplog.text
     path.write_text(json.dumps(same) + "\n")
-    with pytest.raises(ProbscopeError, match="pairs.jsonl: no usable preference pair \\(1 with chosen equals rejected\\)"):
+    with pytest.raises(ProbscopeError, match=r"pairs.jsonl: no usable preference pair \(1 with chosen equals "
+                                             r"rejected\)"):
         preference_dataset(str(path), DataFormat())
