@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import NamedTuple
 
+from probscope.devices import SMALL_MODEL_PARAMETERS
 from probscope.registry import Registry
 
 
@@ -51,7 +52,6 @@ class Generation(NamedTuple):
 
 
 GenerateFn = Callable[..., list[list[Generation]]]
-SMALL_MODEL_PARAMETERS = 50_000_000
 GENERATORS: Registry[Callable[..., GenerateFn]] = Registry("generation backend")
 
 

@@ -174,7 +174,8 @@ def train_run(run_cfg: RunConfig, data_fmt: DataFormat, sft_cfg) -> Run:
     start = time.time()
     if resume_from:
         print(f"{run.name}: resuming the killed run from {resume_from}")
-    _train(trainer, resume_from)
+    with devices.cpu_threads(trainer.model, run_cfg.threads):
+        _train(trainer, resume_from)
     if is_main:
         if not (run.checkpoint(max_steps) / "config.json").is_file():
             save_checkpoint(_saveable(trainer.model), tokenizer, run, trainer.state.global_step)
@@ -222,7 +223,7 @@ def _train(trainer, resume_from: Path | None) -> None:
 
 # Settings that may change between a killed run and its resumption without changing what it trains.
 RESUMABLE_CHANGES = {("run", "restart"), ("run", "dry_run"), ("run", "resume_every"), ("run", "runs_root"),
-                     ("trainer", "output_dir"), ("trainer", "logging_dir"), ("trainer", "disable_tqdm"),
+                     ("run", "threads"), ("trainer", "output_dir"), ("trainer", "logging_dir"), ("trainer", "disable_tqdm"),
                      ("trainer", "local_rank"), ("trainer", "hub_token")}
 
 
