@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import torch
 from trl import GRPOConfig
 
+from probscope.errors import ProbscopeError
 from probscope.training.rl import GRPODynamicsTrainer
 
 VALUE_STATE = "value_model.pt"
@@ -54,8 +55,6 @@ class PPOConfig(GRPOConfig):
     def __post_init__(self):
         super().__post_init__()
         if self.beta != 0.0:
-            from probscope.errors import ProbscopeError
-
             raise ProbscopeError(f"beta: {self.beta} is not allowed for trainer ppo; its KL penalty is kl_coef "
                                  f"(in the reward), set beta to 0")
 

@@ -4,7 +4,7 @@
     dynamics = RLDynamicsCallback(run.dynamics_dir, "grpo")       # dpo: n_pairs=len(pairs) fills that column
     trainer = GRPODynamicsTrainer(..., callbacks=[dynamics], dynamics=dynamics)   # probscope.training.rl
 
-One row per logged optimizer step, schema.DYNAMICS_COLUMNS, with `objective` = the trainer ("dpo", "grpo"):
+One row per logged optimizer step, schema.DYNAMICS_COLUMNS, with `objective` = the trainer ("dpo", "grpo", "ppo"):
   * the token statistics (n_tokens, p_bin_counts: the Figure-2 histogram, mean_entropy, sft_loss = mean
     −log p, dft_loss = mean −p·log p) of the tokens the policy trained on since the previous log: the
     sampled completions (GRPO) or the chosen replies (DPO), as the policy scored them in its loss forward;

@@ -223,8 +223,8 @@ def _train(trainer, resume_from: Path | None) -> None:
 
 # Settings that may change between a killed run and its resumption without changing what it trains.
 RESUMABLE_CHANGES = {("run", "restart"), ("run", "dry_run"), ("run", "resume_every"), ("run", "runs_root"),
-                     ("run", "threads"), ("trainer", "output_dir"), ("trainer", "logging_dir"), ("trainer", "disable_tqdm"),
-                     ("trainer", "local_rank"), ("trainer", "hub_token")}
+                     ("trainer", "output_dir"), ("trainer", "logging_dir"), ("trainer", "disable_tqdm"),
+                     ("trainer", "local_rank"), ("trainer", "hub_token"), ("run", "threads")}
 
 
 def _refuse_changed_settings(run: Run, manifest: Manifest) -> None:
