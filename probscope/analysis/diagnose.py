@@ -9,8 +9,8 @@
     roles most left behind under dft: connective 33% (sft 5%), punctuation 28% (sft 3%), special 20% (sft 0%)
     tokens most often left behind under dft: 'So' 21 of 64, "Let's" 20 of 46, ' we get' 16 of 50
 
-An RL run (GRPO, PPO) whose prompt groups mostly carried no signal (every sample of a prompt got the same
-reward: mean frac_reward_zero_std above NO_SIGNAL) gets one more line saying so, and what to do about it.
+A GRPO run whose prompt groups mostly carried no signal (every sample of a prompt got the same reward: mean
+frac_reward_zero_std above NO_SIGNAL) gets one more line saying so, and what to do about it.
 """
 
 from __future__ import annotations
@@ -83,13 +83,15 @@ def diagnose(
 
 
 def no_signal_line(runs_root: str | os.PathLike, run: str) -> str | None:
-    """A warning when the run's RL groups mostly carried no signal (see NO_SIGNAL); None otherwise."""
+    """A warning when the run's GRPO groups mostly carried no signal (see NO_SIGNAL); None otherwise."""
     from probscope.analysis.dynamics import read_dynamics
 
     directory = Run.in_root(runs_root, run).dynamics_dir
     if not directory.is_dir():
         return None
-    share = read_dynamics(directory)[schema.FRAC_REWARD_ZERO_STD].drop_nulls()
+    # GRPO's advantage is the group's: equal rewards give none (PPO's critic still gives one, so PPO is not named)
+    dynamics = read_dynamics(directory).filter(pl.col(schema.OBJECTIVE) == "grpo")
+    share = dynamics[schema.FRAC_REWARD_ZERO_STD].drop_nulls()
     if share.is_empty() or share.mean() <= NO_SIGNAL:
         return None
     return (f"no signal in most groups of {run}: on average {share.mean():.0%} of its prompt groups had the same "

@@ -1,4 +1,4 @@
-"""probscope diagnose names an RL run whose prompt groups mostly carried no signal (frac_reward_zero_std)."""
+"""probscope diagnose names a GRPO run whose prompt groups mostly carried no signal (frac_reward_zero_std)."""
 
 import probscope as ps
 from probscope import schema
@@ -6,8 +6,8 @@ from probscope.runs import Run
 from probscope.training.callbacks import write_dynamics_part
 
 
-def rl_rows(shares: list[float]) -> list[dict]:
-    return [{schema.STEP: step, schema.OBJECTIVE: "grpo", schema.N_TOKENS: 10, schema.FRAC_REWARD_ZERO_STD: share}
+def rl_rows(shares: list[float], trainer: str = "grpo") -> list[dict]:
+    return [{schema.STEP: step, schema.OBJECTIVE: trainer, schema.N_TOKENS: 10, schema.FRAC_REWARD_ZERO_STD: share}
             for step, share in enumerate(shares, 1)]
 
 
@@ -20,3 +20,5 @@ def test_diagnose_mentions_a_run_whose_groups_carry_no_signal_and_only_that_one(
     assert "--pass-band" in lines[-1] and len(lines) == 5
     assert "no signal" not in ps.diagnose(runs_root, "sft")
     assert "no signal" not in ps.diagnose(runs_root, "base")        # no dynamics at all
+    write_dynamics_part(Run(runs_root / "base").dynamics_dir, rl_rows([1.0, 1.0], trainer="ppo"))
+    assert "no signal" not in ps.diagnose(runs_root, "base")        # PPO's critic gives advantages anyway
