@@ -42,7 +42,11 @@ def plot_distribution_statistics(table: pl.DataFrame, *, ax: Axes | Sequence[Axe
         rows = table.filter(pl.col(STATISTIC) == statistic).unique(SAMPLE, keep="first", maintain_order=True)
         for i, (sample, value, low, high) in enumerate(rows.select(SAMPLE, VALUE, CI_LOW, CI_HIGH).iter_rows()):
             color = method_color(sample) if sample in schema.METHOD_COLORS else NEUTRAL
-            panel.errorbar(value, i, xerr=[[value - low], [high - value]], fmt="o", color=color, capsize=3)
+            # a percentile bootstrap interval of a biased statistic (KS, W1 near 0) may exclude the point itself:
+            # draw the interval as it is and the point where it is
+            panel.errorbar((low + high) / 2, i, xerr=[[(high - low) / 2], [(high - low) / 2]], fmt="none",
+                           ecolor=color, capsize=3)
+            panel.plot(value, i, "o", color=color)
         panel.set_yticks(range(rows.height), rows[SAMPLE].to_list())
         panel.set_ylim(rows.height - 0.5, -0.5)
         panel.set_title(TITLES.get(statistic, statistic), fontsize=10)

@@ -54,7 +54,7 @@ def pretrain_args(data, runs_root, *extra: str) -> list[str]:
     (["--resume_every", "-3"], "resume_every: -3 is not allowed"),
     (["--trainer", "rloo"], "trainer 'rloo': use one of sft, dpo, grpo, ppo"),
     (["--threads", "0"], "threads: 0 is not allowed"),
-    (["--trainer", "ppo", "--beta", "0.1"], "beta: 0.1 is not allowed for trainer ppo"),
+    (["--trainer", "ppo", "--reward", "builtin-reasoning", "--beta", "0.1"], "beta: 0.1 is not allowed for trainer ppo"),
 ])
 def test_bad_numbers_and_names_fail_while_parsing(flags, message):
     args = ["--run_name", "x", "--data", "d.jsonl", "--model", "m", *flags]
