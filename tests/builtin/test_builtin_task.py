@@ -5,6 +5,7 @@ from dataclasses import replace
 
 import pytest
 
+from probscope.builtin.bound import END, reply_tokens
 from probscope.builtin.task import (
     SPLITS,
     TaskConfig,
@@ -89,6 +90,10 @@ def test_written_tokenizer_renders_the_chat_template_and_splits_digits(tmp_path)
     pieces = tok.convert_ids_to_tokens(tok("12 + 7 = 19 . <eos>", add_special_tokens=False)["input_ids"])
     assert pieces == ["1", "2", "+", "7", "=", "1", "9", ".", "<eos>"]
     assert tok.unk_token_id not in tok(rendered, add_special_tokens=False)["input_ids"]
+    for line in paths["train"].read_text().splitlines()[:30]:   # the entropy bound counts the tokenizer's tokens
+        row = json.loads(line)
+        ids = tok(row["completion"], add_special_tokens=False)["input_ids"]
+        assert reply_tokens(row)[0] == [*tok.convert_ids_to_tokens(ids), END]
     # idempotent: a second call with the same config rewrites nothing
     mtime = paths["train"].stat().st_mtime_ns
     write_builtin_data(tmp_path, SMALL)
