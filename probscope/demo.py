@@ -53,7 +53,7 @@ DEMO_BENCHMARKS: dict[str, tuple[str, ...]] = {
 # DPO's pairs: k replies per training prompt sampled from the base, scored by the task's verifier
 # (probscope sample); dpo.yaml reads them from here.
 SAMPLES = Path("data") / "samples" / "base"
-SAMPLING = {"reward": "builtin-reasoning", "k": 4, "limit": 2048, "max_new_tokens": 64}
+SAMPLING = {"reward": "builtin-reasoning", "k": 4, "limit": 2048, "max_new_tokens": 96}
 
 # --smoke: every stage on a small task with a 1-layer model and 4 steps, so the whole pipeline runs in seconds.
 # DPO is left out: its pairs need accepted samples, which a 4-step model never produces.
