@@ -35,6 +35,7 @@ import argparse
 import json
 import random
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -224,10 +225,9 @@ def new_author_slots(operands: list[int], ops: list[str]) -> list[Slot]:
         slots += [_wordings(NEW_FIRST_STEP if i == 0 else NEW_NEXT_STEP), tuple(sorted(orders))]
         if totals[i + 1] >= 10:
             tens, units = divmod(totals[i + 1], 10)
-            slots.append(tuple(((opener, "connective"), (str(tens), "number"), ("ten" if tens == 1 else "tens",
-                                                                                 "connective"),
-                                ("and", "connective"), (str(units), "number"), (".", "punctuation"))
-                               for opener in NEW_TENS))
+            restated = ((str(tens), "number"), ("ten" if tens == 1 else "tens", "connective"), ("and", "connective"),
+                        (str(units), "number"), (".", "punctuation"))
+            slots.append(tuple(((opener, "connective"), *restated) for opener in NEW_TENS))
     undo = "-" if ops[-1] == "+" else "+"
     check = _step(totals[-1], undo, operands[-1], totals[-2])
     slots.append(tuple(((text, "connective"), *check) if text else () for text in NEW_CHECKS))
@@ -243,7 +243,7 @@ def write_reply(rng: random.Random, slots: list[Slot]) -> _Builder:
 
 
 def reasoning_example(rng: random.Random, n_operands: int, max_operand: int, min_operand: int = 0,
-                      author=new_author_slots) -> dict:
+                      author: Callable[[list[int], list[str]], list[Slot]] = new_author_slots) -> dict:
     operands, ops = make_problem(rng, n_operands, max_operand, min_operand)
     prompt = f"{rng.choice(QUESTIONS)} {expression(operands, ops)} ?"
     reply = write_reply(rng, author(operands, ops))
@@ -376,7 +376,8 @@ def generate(cfg: TaskConfig) -> dict[str, list[dict]]:
     tests = {"test-id": test_id, "test-hard": test_hard}
     if cfg.train_max_operand is not None:   # its own random stream: the other test splits stay as without a shift
         if not 0 <= cfg.train_max_operand < cfg.max_operand:
-            raise ProbscopeError(f"train_max_operand: must lie in 0..{cfg.max_operand - 1}, got {cfg.train_max_operand}")
+            raise ProbscopeError(
+                f"train_max_operand: must lie in 0..{cfg.max_operand - 1}, got {cfg.train_max_operand}")
         tests["test-shift"] = held_out_problems(cfg.n_test, cfg.test_id_operands, held_out, train_max + 1,
                                                 cfg.max_operand, random.Random(f"{cfg.seed}:test-shift"))
     train = []
