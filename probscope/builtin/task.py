@@ -10,7 +10,7 @@ Two tasks, both as prompt/completion JSONL rows with per-character role spans ov
     - the *new* author wrote the fine-tuning demonstrations (``train``) in a style the base has not seen:
       several openings and step phrasings, an optional restatement and an optional check, either order of
       a sum's terms, and an explicit tens step for every total of 10 or more. The new author's choices are
-      the only uncertainty in a reply, and the generator knows them (``REPLY_SLOTS`` below), so the
+      the only uncertainty in a reply, and the generator knows them (``new_author_slots`` below), so the
       Bayes-optimal probability of every reply token is computable (probscope/builtin/bound.py).
   Splits: ``train`` (new author, ``train_operands`` operands), ``test-id`` (3 operands, new problems),
   ``test-hard`` (4 operands over the whole range), ``test-shift`` (under an operand-range shift: 3 operands
