@@ -122,8 +122,8 @@ class TaskConfig:
     pretrain_operands: tuple[int, ...] = (2, 3)   # operands of the old author's pretraining demonstrations
     # Shares of those demonstrations: with operands of the held-out range (an operand-range shift only), the
     # knob for the base's competence on test-shift; with 4 operands (never a test-hard expression).
-    # rho = 0.02 from the sweep in the README (800-step bases, test-shift 36% / 29.5% on seeds 0 / 1; 0.03 gave
-    # 51% / 84.5%, 0.025 63% / 78%): a base below a held-out window can be pretrained longer, one above it cannot be helped.
+    # rho = 0.02 from the sweep in the README (800-step bases, test-shift 36% / 29.5% on seeds 0 / 1; 0.025 gave
+    # 63% / 78%, 0.03 51% / 84.5%): a base below a held-out window can be pretrained longer, one above it cannot.
     pretrain_shift_share: float = 0.02
     pretrain_long_share: float = 0.05
 
