@@ -15,7 +15,8 @@ from probscope.runs import Run
 # Rejection sampling (probscope sample) from a base: k replies per training prompt, scored by the task's verifier;
 # RFT and offline DFT train on the accepted replies, DPO on the pairs, GRPO and PPO on the prompts whose pass rate
 # lies in the band (the competence frontier).
-SAMPLING: dict[str, Any] = {"reward": "builtin-reasoning", "k": 4, "limit": 2048, "max_new_tokens": 64,
+SAMPLING: dict[str, Any] = {"reward": "builtin-reasoning", "k": 4, "limit": 2048,
+                            "max_new_tokens": 96,   # the longest train reference reply is 79 tokens (task version 2)
                             "pass_band": "0.2,0.8"}
 
 # --smoke: every stage on a small task with a 1-layer model and a few steps, so a pipeline runs in seconds.

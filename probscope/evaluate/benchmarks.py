@@ -78,7 +78,8 @@ _add(Benchmark("aime25", ("problem", "question", "Problem"), ("answer", "Answer"
 _add(Benchmark("amc23", ("question", "problem"), ("answer", "solution"),
                example_hint="an AMC 2023 JSONL (e.g. math-ai/amc23)"))
 # The built-in task's splits: its own prompt format (the chat template of the built-in tokenizer) and checker.
-for _split, _tokens in (("test-id", 64), ("test-hard", 80), ("test-shift", 64), ("facts-test", 24)):
+# budgets: the longest reference reply of the split (task version 2: 56, 87, 69 tokens) plus room
+for _split, _tokens in (("test-id", 80), ("test-hard", 112), ("test-shift", 96), ("facts-test", 24)):
     _add(Benchmark(f"builtin-{_split}", ("prompt",), ("answer",), prompt="{question}", max_new_tokens=_tokens,
                    grader="builtin", data=str(BUILTIN_DATA / f"{_split}.jsonl"),
                    example_hint="build the built-in data with `probscope demo --no-serve`"))

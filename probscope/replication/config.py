@@ -58,8 +58,9 @@ class ReplicationConfig:
         "help": "demonstrations use operands 0..this; the held-out split test-shift uses the operands above"})
 
     pretrain_demo_share: float = field(default=0.2, metadata={
-        "help": "share of full demonstrations (operands 0-9) in the pretraining corpus; the demo's 0.1 gave a base "
-                "whose competence depended on the seed (6% vs 100% in distribution, see BUILTIN-TASK-NOTES)"})
+        "help": "share of full demonstrations (operands 0-4, a share TaskConfig.pretrain_shift_share in 5-9) in the "
+                "pretraining corpus; the demo's 0.1 gave a base whose competence depended on the seed (6% vs 100% in "
+                "distribution, see BUILTIN-TASK-NOTES)"})
 
     readme: str = field(default="README.md", metadata={
         "help": "README whose marked block (<!-- results:begin --> ... <!-- results:end -->) the report rewrites "

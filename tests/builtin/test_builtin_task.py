@@ -2,9 +2,11 @@
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
+from probscope.builtin.bound import END, reply_tokens
 from probscope.builtin.task import (
     SPLITS,
     TaskConfig,
@@ -89,6 +91,10 @@ def test_written_tokenizer_renders_the_chat_template_and_splits_digits(tmp_path)
     pieces = tok.convert_ids_to_tokens(tok("12 + 7 = 19 . <eos>", add_special_tokens=False)["input_ids"])
     assert pieces == ["1", "2", "+", "7", "=", "1", "9", ".", "<eos>"]
     assert tok.unk_token_id not in tok(rendered, add_special_tokens=False)["input_ids"]
+    for line in paths["train"].read_text().splitlines()[:30]:   # the entropy bound counts the tokenizer's tokens
+        row = json.loads(line)
+        ids = tok(row["completion"], add_special_tokens=False)["input_ids"]
+        assert reply_tokens(row)[0] == [*tok.convert_ids_to_tokens(ids), END]
     # idempotent: a second call with the same config rewrites nothing
     mtime = paths["train"].stat().st_mtime_ns
     write_builtin_data(tmp_path, SMALL)
@@ -113,3 +119,19 @@ def test_operand_range_shift_holds_out_the_upper_operands_and_leaves_the_other_s
     assert shifted["facts-train"] == plain["facts-train"]
     with pytest.raises(ProbscopeError, match="train_max_operand: must lie in 0..8, got 9"):
         generate(TaskConfig(**small, train_max_operand=9))
+
+
+def test_generation_budgets_fit_the_longest_reference_replies():
+    """A correct reply cut off by the evaluation's token budget would be scored wrong."""
+    from probscope.builtin import recipe_path
+    from probscope.demo import SAMPLING
+    from probscope.evaluate.benchmarks import BENCHMARKS
+    from probscope.training.config import load_recipe_file
+
+    task = generate(TaskConfig(n_train=1000, n_pretrain_docs=100, n_old_people=4, n_new_people=4, train_max_operand=4))
+    for split in ("test-id", "test-hard", "test-shift"):
+        longest = max(len(reply_tokens(row)[0]) for row in task[split])   # the end of the reply included
+        assert longest <= BENCHMARKS.get(f"builtin-{split}").max_new_tokens, split
+    longest = max(len(reply_tokens(row)[0]) for row in task["train"])   # sampled from the train prompts
+    assert longest <= SAMPLING["max_new_tokens"]
+    assert longest <= load_recipe_file(Path(str(recipe_path("grpo"))))["max_completion_length"]
