@@ -105,10 +105,11 @@ class ReplicationConfig:
         return [(name, lr) for lr in self.lr_sweep if lr != self.finetune_lr for name in self.sweep_methods]
 
     def method_list(self) -> list[str]:
-        from probscope.replication.methods import METHODS
+        from probscope.replication.methods import METHODS, RL_SWEEP_VARIANTS
 
         if self.smoke:   # a 4-step model's samples are never accepted: no data for rft, dft-offline, dpo
-            return [name for name in self.methods if METHODS.get(name).data not in ("accepted", "pairs")]
+            return [name for name in self.methods
+                    if METHODS.get(name).data not in ("accepted", "pairs") and name not in RL_SWEEP_VARIANTS]
         return list(self.methods)
 
     def task(self):

@@ -67,10 +67,12 @@ for _method in (
 # The RL methods' learning-rate sweeps at their recipes' steps (matched updates), runs <method>-<lr>-s<seed>:
 # the recipes' rates were chosen among these on the in-distribution split (builtin-test-id), never on test-shift.
 RL_SWEEP: dict[str, tuple[float, ...]] = {"dpo": RL_SWEEP_DPO, "grpo": RL_SWEEP_ONLINE, "ppo": RL_SWEEP_ONLINE}
+RL_SWEEP_VARIANTS: set[str] = set()   # their names (--smoke leaves them out: a check, not a measurement)
 for _name, _lrs in RL_SWEEP.items():
     for _lr in _lrs:
         _method = rl_lr_variant(METHODS.get(_name), _lr)
         METHODS.add(_method.name, _method)
+        RL_SWEEP_VARIANTS.add(_method.name)
 
 
 # the one place for the run names of a replication (parse_run_name reads back what run_name writes)

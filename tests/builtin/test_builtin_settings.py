@@ -33,12 +33,12 @@ def test_every_builtin_recipe_with_its_smoke_overrides_is_a_valid_recipe(name, b
         assert json.loads(run_cfg.model_config) == SMOKE_MODEL and run_cfg.checkpoints == "final"
     else:
         assert run_cfg.model == str(base_run.checkpoint(7))
-        assert run_cfg.checkpoints == ("0,1" if name == "grpo" else "0,2")
-    assert train_cfg.max_steps == (2 if name == "grpo" else 4) and train_cfg.per_device_train_batch_size == 4
+        assert run_cfg.checkpoints == ("0,1" if name in ("grpo", "ppo") else "0,2")
+    assert train_cfg.max_steps == (2 if name in ("grpo", "ppo") else 4) and train_cfg.per_device_train_batch_size == 4
 
 
 def test_smoke_keeping_the_steps_changes_only_the_model_and_batch():
     assert smoke_overrides("sft", keep_steps=True).keys() == {"per_device_train_batch_size", "use_cpu", "disable_tqdm"}
     assert "model_config" in smoke_overrides("base", keep_steps=True)
     _, overrides, _, rl_runs = smoke_settings()
-    assert set(overrides) == set(RECIPE_NAMES) and rl_runs == ("grpo",)
+    assert set(overrides) == set(RECIPE_NAMES) and rl_runs == ("grpo", "ppo")
