@@ -18,6 +18,12 @@ import polars as pl
 
 from probscope import schema
 
+
+class _AxisLabels(TypedDict):
+    """alt.Axis keywords spread into several axes (typed, so each keyword is checked against Axis)."""
+    labelOverlap: bool
+
+
 SERIES = "series"
 RULE = "rule"   # marks the rows of `lines`/`panels` data that are the sidebar's steps, not measurements
 BIN_ORDER = list(schema.BIN_LABELS)
@@ -25,10 +31,6 @@ X_LABEL, Y_LABEL = schema.FIGURE2_X_LABEL, schema.FIGURE2_Y_LABEL
 HEIGHT = 320
 DASHES = ([1, 0], [6, 3], [2, 2], [6, 2, 2, 2])   # matplotlib's "-", "--", ":", "-."
 # Every label of a categorical axis is drawn: Vega-Lite's default hides every other overlapping one.
-class _AxisLabels(TypedDict):
-    labelOverlap: bool
-
-
 ALL_LABELS: _AxisLabels = {"labelOverlap": False}
 BIN_AXIS = alt.Axis(labelAngle=-35, **ALL_LABELS)
 # Series legends wrap in rows of four: a single top row clips every series past the chart's width.
