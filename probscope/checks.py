@@ -56,7 +56,7 @@ def check_confidence(name: str, value) -> None:
 def check_sampling(k, temperature) -> None:
     """k samples per problem need sampling: with temperature 0 every sample would be the same greedy reply
     (k = 1 is greedy decoding). Shared by every command that samples (eval, sample)."""
-    if isinstance(k, Integral) and k > 1 and isinstance(temperature, Real) and temperature <= 0:
+    if isinstance(k, Integral) and int(k) > 1 and isinstance(temperature, Real) and temperature <= 0:
         raise ProbscopeError(f"temperature={temperature!r} with k={k}: k samples need a temperature > 0 "
                              "(temperature 0 is greedy decoding: k identical replies); use k=1 for greedy")
 

@@ -170,7 +170,7 @@ UNKNOWN_ROLE_COLOR = "#bbbbbb"
 
 def role_color(role: str | None) -> str:
     """A fixed colour per ROLES entry (ROLE_COLORS); grey for unknown roles."""
-    return ROLE_COLORS.get(role, UNKNOWN_ROLE_COLOR)
+    return ROLE_COLORS[role] if role in ROLE_COLORS else UNKNOWN_ROLE_COLOR
 
 
 # --- dynamics table: gradient-weight statistics of the training batch, per logged step -------------------

@@ -44,8 +44,11 @@ def at_last_step(tokens: Frame) -> Frame:
         pairs = list(tokens.lazy().group_by(schema.RUN).agg(pl.col(schema.STEP).max()).collect().iter_rows())
     keep = [(pl.col(schema.RUN) == run) & (pl.col(schema.STEP) == step) for run, step in pairs]
     final = tokens.filter(pl.any_horizontal(keep)) if keep else tokens
-    # still answerable from the summaries: the same frame, knowing the last steps' directories only
-    return summary_tables.ProbedTokens.of(final, [d for d in dirs if (d.run, d.step) in pairs]) if dirs else final
+    # still answerable from the summaries: the same frame, knowing the last steps' directories only (a frame
+    # with directories is load_tokens' lazy one)
+    if dirs and isinstance(final, pl.LazyFrame):
+        return summary_tables.ProbedTokens.of(final, [d for d in dirs if (d.run, d.step) in pairs])
+    return final
 
 
 def step_histograms(tokens: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:

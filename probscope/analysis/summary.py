@@ -15,7 +15,7 @@ DFT pushes tokens to both ends, SFT mostly to the top.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import polars as pl
 
@@ -49,7 +49,7 @@ def distribution_summary(tokens: pl.DataFrame | pl.LazyFrame, *, by: Sequence[st
     by = list(by)
     cells = summary_tables.cell_table(tokens, by, thresholds=(0.1, 0.9))
     summary = _from_cells(cells, by) if cells is not None else _from_rows(tokens, by)
-    _refuse_invalid(summary["_invalid"].sum(), "tokens")
+    _refuse_invalid(cast(int, summary["_invalid"].sum()), "tokens")
     return summary.drop("_invalid")
 
 
@@ -105,8 +105,8 @@ def paired_bins(a: pl.DataFrame | pl.LazyFrame, b: pl.DataFrame | pl.LazyFrame, 
         _refuse_mismatched(joined)
     counts = (joined.filter(pl.col(_SAME_ID)).group_by(BIN_A, BIN_B)
               .agg(pl.len().cast(pl.Int64).alias(COUNT)).collect())
-    _refuse_invalid(counts.filter((pl.col(BIN_A) == schema.INVALID_BIN) | (pl.col(BIN_B) == schema.INVALID_BIN))
-                    [COUNT].sum(), "paired tokens")
+    invalid = counts.filter((pl.col(BIN_A) == schema.INVALID_BIN) | (pl.col(BIN_B) == schema.INVALID_BIN))[COUNT].sum()
+    _refuse_invalid(cast(int, invalid), "paired tokens")
     labels = bins().select(BIN, BIN_LABEL)
     grid = (labels.rename({BIN: BIN_A, BIN_LABEL: LABEL_A})
             .join(labels.rename({BIN: BIN_B, BIN_LABEL: LABEL_B}), how="cross"))

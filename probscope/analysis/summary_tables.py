@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import polars as pl
@@ -50,7 +51,7 @@ class ProbedTokens(pl.LazyFrame):
 
     @classmethod
     def of(cls, rows: pl.LazyFrame, probe_dirs: Sequence[ProbeDir]) -> ProbedTokens:
-        frame = cls._from_pyldf(rows._ldf)
+        frame = cast(ProbedTokens, cls._from_pyldf(rows._ldf))   # polars builds a `cls`, annotated LazyFrame
         frame.probe_dirs = tuple(probe_dirs)
         return frame
 

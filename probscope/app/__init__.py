@@ -15,7 +15,8 @@ STREAMLIT_SCRIPT = resources.files("probscope.app") / "main.py"
 PRIMARY_COLOR = "#475569"
 
 
-def streamlit_command(runs_root: str, port: int, script: str | None = None, *, live: bool = False) -> list[str]:
+def streamlit_command(runs_root: str, port: int, script: str | os.PathLike | None = None, *,
+                      live: bool = False) -> list[str]:
     """The `streamlit run` command serving the dashboard (`script`: another entry, e.g. a checkout's app/main.py)
     on 127.0.0.1:`port`, without the Deploy button or usage statistics; `live`: auto-refresh on from the start
     (runs being built land on the pages as they finish)."""

@@ -11,10 +11,18 @@ here: importing it would cost the dashboard's first page about a second.
 
 from __future__ import annotations
 
+from typing import TypedDict, cast
+
 import altair as alt
 import polars as pl
 
 from probscope import schema
+
+
+class _AxisLabels(TypedDict):
+    """alt.Axis keywords spread into several axes (typed, so each keyword is checked against Axis)."""
+    labelOverlap: bool
+
 
 SERIES = "series"
 RULE = "rule"   # marks the rows of `lines`/`panels` data that are the sidebar's steps, not measurements
@@ -23,7 +31,7 @@ X_LABEL, Y_LABEL = schema.FIGURE2_X_LABEL, schema.FIGURE2_Y_LABEL
 HEIGHT = 320
 DASHES = ([1, 0], [6, 3], [2, 2], [6, 2, 2, 2])   # matplotlib's "-", "--", ":", "-."
 # Every label of a categorical axis is drawn: Vega-Lite's default hides every other overlapping one.
-ALL_LABELS = {"labelOverlap": False}
+ALL_LABELS: _AxisLabels = {"labelOverlap": False}
 BIN_AXIS = alt.Axis(labelAngle=-35, **ALL_LABELS)
 # Series legends wrap in rows of four: a single top row clips every series past the chart's width.
 SERIES_LEGEND = alt.Legend(orient="top", columns=4, labelLimit=0)
@@ -85,7 +93,7 @@ def _percent_axis(hist: pl.DataFrame, title: str, log: bool = True) -> tuple[alt
     """Bars on a log axis rise from its floor (a log axis has no 0), not stacked; on a linear one from 0."""
     if not log:
         return alt.Y("percent:Q", scale=alt.Scale(zero=True), title=title, stack=None), alt.Y2(datum=0)
-    floor = schema.log_axis_floor(hist.filter(pl.col("percent") > 0)["percent"].min())
+    floor = schema.log_axis_floor(cast("float | None", hist.filter(pl.col("percent") > 0)["percent"].min()))
     scale = alt.Scale(type="log", domain=[floor, 150], clamp=True)
     return alt.Y("percent:Q", scale=scale, title=title, stack=None), alt.Y2(datum=floor)
 
@@ -131,7 +139,7 @@ def figure2(hist: pl.DataFrame, colors: dict[str, str], *, title: str | None = N
     whiskers = alt.Chart(shown).mark_rule(color="#222222").encode(
         x=alt.X("bin_label:N", sort=BIN_ORDER), xOffset=alt.XOffset(f"{SERIES}:N", sort=list(colors)),
         y="ci_low:Q", y2="ci_high:Q")   # on the bars' log scale (layers share it)
-    return alt.layer(bars, whiskers)
+    return cast(alt.LayerChart, alt.layer(bars, whiskers))   # layer() facets only when given facet keywords
 
 
 def small_multiples(hist: pl.DataFrame, colors: dict[str, str], *, log: bool = True,
@@ -186,7 +194,8 @@ def lines(frame: pl.DataFrame, y: str, colors: dict[str, str], *, x: str = schem
         layers.append(base.mark_area(opacity=0.15).encode(y=alt.Y(f"{band[0]}:Q"), y2=alt.Y2(f"{band[1]}:Q")))
     if rules is not None and not rules.is_empty():
         layers.append(alt.Chart(rules).mark_rule(strokeDash=[4, 3]).encode(x=f"{x}:Q", color=color))
-    return alt.layer(*layers).properties(height=height).interactive(bind_y=False)
+    layered = cast(alt.LayerChart, alt.layer(*layers))   # layer() facets only when given facet keywords
+    return layered.properties(height=height).interactive(bind_y=False)
 
 
 def panels(curves: pl.DataFrame, titles: dict[str, str], colors: dict[str, str], *,

@@ -176,7 +176,7 @@ def sidebar() -> tuple[str | None, state.Selection | None, str | None]:
         # the run count names where each dataset's runs are (facts runs live on a facts dataset)
         dataset = st.selectbox("Probed dataset", datasets, key="dataset",
                                format_func=lambda name: dataset_label(name, counts[name]))
-        probed = {run.name: steps for run in readable if (steps := run.probed_steps(dataset))}
+        probed = {run.name: found for run in readable if (found := run.probed_steps(dataset))}
         elsewhere = [name for name in datasets if name != dataset and counts[name]]
         if elsewhere:
             st.caption("Also probed: " + ", ".join(dataset_label(name, counts[name]) for name in elsewhere)

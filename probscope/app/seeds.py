@@ -6,6 +6,8 @@ t-interval over seeds (runs are the independent replicates; tokens within a run 
 
 from __future__ import annotations
 
+from typing import cast
+
 import polars as pl
 
 from probscope import schema
@@ -29,7 +31,7 @@ def over_seeds(table: pl.DataFrame, groups: dict[str, str], value: str = "percen
     folded = (grouped.group_by(schema.METHOD, schema.RUN, schema.STEP, *keys, maintain_order=True)
               .agg(pl.col(value).mean(), pl.col(value).std().fill_null(0.0).alias("_sd"),
                    pl.col("count").sum(), pl.len().alias(SEEDS)))
-    most = int(folded[SEEDS].max() or 1)
+    most = int(cast("int | None", folded[SEEDS].max()) or 1)
     t = t_quantiles(max(most - 1, 1))   # indexed by degrees of freedom, seeds - 1
     factor = pl.col(SEEDS).replace_strict({n: t[n - 1] if n > 1 else 0.0 for n in range(1, most + 1)},
                                           return_dtype=pl.Float64)

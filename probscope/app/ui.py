@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Literal
+from typing import Literal, TypedDict
 
 import polars as pl
 import streamlit as st
@@ -65,10 +65,17 @@ def choose_view(views: list[str]) -> str:
     return view
 
 
-def bar_options(*, log: bool = True, shared: bool = True) -> dict[str, bool]:
+class BarOptions(TypedDict, total=False):
+    """Keyword arguments of the bar charts (charts.figure2, charts.small_multiples)."""
+    log: bool
+    shared: bool
+
+
+def bar_options(*, log: bool = True, shared: bool = True) -> BarOptions:
     """The bar-chart controls a view offers (`log`: log/linear y; `shared`: one y range for every panel), in the
     URL as ?y=log|linear and ?shared_y=; returns the chart keyword arguments."""
-    options, columns = {}, st.columns(2 if log and shared else 1)
+    options: BarOptions = {}
+    columns = st.columns(2 if log and shared else 1)
     if log:
         state.url_state("y", "log", valid=("log", "linear"))
         options["log"] = columns[0].radio("Y axis", ["log", "linear"], key="y", horizontal=True) == "log"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from probscope.cli.commands import COMMANDS
 
 
@@ -20,7 +22,7 @@ def run_summarize(args) -> int:
     from probscope.probe.config import ProbeOptions
     from probscope.probe.summaries import summarize_all
 
-    edges = ProbeOptions(summary_bins=args.summary_bins).summary_bins
+    edges = cast("tuple[float, ...]", ProbeOptions(summary_bins=args.summary_bins).summary_bins)   # parsed there
     count = summarize_all(args.path, edges)
     print(f"probscope summarize: {args.path}: {count} probe director{'y' if count == 1 else 'ies'} summarized")
     return 0

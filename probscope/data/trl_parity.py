@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 from probscope.data.formats import FORMATS, DataFormat, Row
 from probscope.errors import ProbscopeError, first_line
@@ -30,7 +31,8 @@ def trl_rows(records: list[dict], fmt: DataFormat, kind: str, source: str) -> tu
     the content its example_id hashes (the same as probscope's encoding, so ids pair across tokenizations)."""
     from probscope.data.encoding import prompt_messages
 
-    rows, contents = [], []
+    rows: list[dict[str, Any]] = []       # plain text, or chat turns (lists of messages)
+    contents: list[dict[str, Any]] = []
     for number, record in enumerate(records, start=1):
         row = Row(source, number)
         if kind == "text":

@@ -178,7 +178,7 @@ def has_chat_template(model_path: str | os.PathLike) -> bool:
     return bool(isinstance(config, dict) and config.get("chat_template"))
 
 
-def _evaluate_shards(model_path, bench: Benchmark, shards: list[list[Problem]], indices: list[int], out_dir: Path,
+def _evaluate_shards(model_path, bench: Benchmark, shards: list[Sequence[Problem]], indices: list[int], out_dir: Path,
                      settings: SamplingSettings, options: EvalOptions, *, run: str, step: int, show: bool) -> str | None:
     """Generate, grade and write the shards `indices`; the error that stopped it, or None."""
     from tqdm.auto import tqdm

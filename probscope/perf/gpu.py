@@ -61,7 +61,8 @@ def examples(n_tokens: int, prompt: int, reply: int, vocab: int, seed: int = 0) 
     from probscope.probe.planning import Item
 
     rng = random.Random(seed)
-    items, total = [], 0
+    items: list[Item] = []
+    total = 0
     while total < n_tokens:
         p, r = rng.randint(prompt // 2, prompt * 3 // 2), rng.randint(reply // 2, reply * 3 // 2)
         ids = [rng.randrange(vocab) for _ in range(p + r)]
@@ -124,9 +125,9 @@ def time_probe(model, items: list, device) -> dict:
                 warm_up()
         seconds = {}
         for name, function in (("probe_s", probe), ("body_s", body), ("head_matmul_s", matmul)):
-            start = synchronized(device)
+            began = synchronized(device)
             function()
-            seconds[name] = round(synchronized(device) - start, 3)
+            seconds[name] = round(synchronized(device) - began, 3)
     floor = seconds["body_s"] + seconds["head_matmul_s"]
     return {**seconds, "target_tokens": targets, "batches": len(batches),
             "tokens_per_s": round(targets / seconds["probe_s"]), "ratio_to_floor": round(seconds["probe_s"] / floor, 3),

@@ -42,7 +42,7 @@ def _step_clock():
     from transformers import TrainerCallback
 
     class StepClock(TrainerCallback):
-        def __init__(self):
+        def __init__(self) -> None:
             self.starts: list[float] = []
 
         def on_train_begin(self, args, state, control, **kwargs):

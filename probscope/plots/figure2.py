@@ -10,6 +10,8 @@ to the many it pushes towards 1. Empty bins draw no bar.
 
 from __future__ import annotations
 
+from typing import cast
+
 import polars as pl
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -52,7 +54,8 @@ def plot_probability_histogram(hist: pl.DataFrame, *, title: str | None = None, 
         ax.bar(rows[BIN].to_numpy() + offset, rows[PERCENT].to_numpy(), width=width, color=one.color, label=one.label)
 
     ax.set_yscale("log")
-    ax.set_ylim(schema.log_axis_floor(hist.filter(pl.col(PERCENT) > 0)[PERCENT].min()), 100 * 1.5)
+    smallest = cast("float | None", hist.filter(pl.col(PERCENT) > 0)[PERCENT].min())   # None: no bar
+    ax.set_ylim(schema.log_axis_floor(smallest), 100 * 1.5)
     ax.set_xticks(range(len(bin_labels)), bin_labels, rotation=35, ha="right")
     ax.set_xlabel(X_LABEL)
     ax.set_ylabel(Y_LABEL)

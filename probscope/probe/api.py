@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from tqdm.auto import tqdm
@@ -37,10 +37,12 @@ from probscope.probe.table import part_name, write_shard
 from probscope.token_stats import COMPILE_MIN_ELEMENTS
 
 if TYPE_CHECKING:
+    from transformers import PreTrainedModel
+
     from probscope.data import EncodedExample
 
 
-def probe_examples(model: torch.nn.Module, tokenizer: Any, examples: list[EncodedExample],
+def probe_examples(model: PreTrainedModel, tokenizer: Any, examples: list[EncodedExample],
                    out_dir: str | os.PathLike, *, run: str, step: int, model_path: str | None = None,
                    **options: Any) -> ProbeSummary:
     """Probe `model` on `examples` into `out_dir` (resumable; a no-op when already finished).
@@ -80,7 +82,7 @@ def _fingerprint(examples: list[EncodedExample], run: str, step: int, opts: Prob
     return fingerprint(examples, run, step, opts.shard_size, opts.max_length, opts.overflow)
 
 
-def _probe(model: torch.nn.Module, tokenizer: Any, examples: list[EncodedExample], out_dir: Path, run: str, step: int,
+def _probe(model: PreTrainedModel, tokenizer: Any, examples: list[EncodedExample], out_dir: Path, run: str, step: int,
            opts: ProbeOptions, model_path: str | None) -> ProbeSummary:
     key = _fingerprint(examples, run, step, opts, out_dir)
     state.check_output_path(out_dir)
@@ -90,7 +92,8 @@ def _probe(model: torch.nn.Module, tokenizer: Any, examples: list[EncodedExample
     started = time.perf_counter()
     with devices.process_group() as (rank, world):
         device = devices.resolve_device(opts.device)
-        model = model.to(device=device, dtype=devices.parse_dtype(opts.dtype))
+        # transformers declares PreTrainedModel.to through functools.wraps, which loses `self` for mypy
+        model = model.to(device=device, dtype=devices.parse_dtype(opts.dtype))   # type: ignore[call-arg]
         model.eval()
         head = LMHead.of(model)
         context = opts.max_length or getattr(model.config, "max_position_embeddings", None)
@@ -99,12 +102,14 @@ def _probe(model: torch.nn.Module, tokenizer: Any, examples: list[EncodedExample
         state.claim(out_dir, key, alone=world == 1)
         first = plan.first_with_context()
         check_head_matches_model(model, head, first.input_ids if first is not None else None)
-        use_compile = opts.compile if opts.compile != "auto" else plan.tokens * head.vocab_size >= COMPILE_MIN_ELEMENTS
+        use_compile = opts.compile if isinstance(opts.compile, bool) else (   # else "auto"
+            plan.tokens * head.vocab_size >= COMPILE_MIN_ELEMENTS)
         my_shards = [i for i in range(len(plan.shards)) if i % world == rank]
         fixed_batch = opts.batch_size != "auto"
-        budget = opts.batch_size if fixed_batch else AUTO_BATCH_TOKENS.get(device.type, AUTO_BATCH_TOKENS["cpu"])
+        auto_budget = AUTO_BATCH_TOKENS.get(device.type, AUTO_BATCH_TOKENS["cpu"])
+        budget = opts.batch_size if isinstance(opts.batch_size, int) else auto_budget   # else "auto"
         job = ShardJob(model, head, tokenizer, run, step, fixed_batch, opts.chunk_size, use_compile)
-        edges = summaries.cell_edges(opts.summary_bins)
+        edges = summaries.cell_edges(cast("tuple[float, ...]", opts.summary_bins))   # parsed by __post_init__
         summary_seconds = 0.0
         bar = tqdm(total=sum(len(it.positions) for i in my_shards for it in plan.shards[i]), unit="tok",
                    unit_scale=True, desc=f"probe {run} step {step}", disable=not opts.progress or rank != 0)

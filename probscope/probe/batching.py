@@ -26,13 +26,14 @@ from probscope.probe.planning import Item
 
 if TYPE_CHECKING:
     import polars as pl
+    from transformers import PreTrainedModel
 
 
 @dataclass
 class ShardJob:
     """What every batch of one probe shares: the model and its head, the row labels, how to batch."""
 
-    model: torch.nn.Module
+    model: PreTrainedModel
     head: LMHead
     tokenizer: Any                # a transformers tokenizer for the readable token column, or None
     run: str

@@ -11,11 +11,15 @@ The head's statistics are probscope.token_stats.token_statistics (chunked, fp32)
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
 from probscope.errors import ProbscopeError
 from probscope.token_stats import token_statistics
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 
 @dataclass(frozen=True)
@@ -30,7 +34,7 @@ class LMHead:
         return self.weight.shape[0]
 
     @staticmethod
-    def of(model: torch.nn.Module) -> LMHead:
+    def of(model: PreTrainedModel) -> LMHead:
         """The output projection plus the output transforms known in HF configs (Gemma softcap, Cohere
         and Granite scales); anything else is caught by check_head_matches_model."""
         linear = model.get_output_embeddings()
@@ -46,7 +50,7 @@ class LMHead:
                                 logit_scale=self.logit_scale, softcap=self.softcap, compile=use_compile)
 
 
-def hidden_states(model: torch.nn.Module, input_ids: torch.Tensor,
+def hidden_states(model: PreTrainedModel, input_ids: torch.Tensor,
                   attention_mask: torch.Tensor | None) -> torch.Tensor:
     """Final hidden states (after the last norm) of the decoder body, without computing any logits."""
     body = model.get_decoder()
@@ -54,7 +58,7 @@ def hidden_states(model: torch.nn.Module, input_ids: torch.Tensor,
     return out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
 
 
-def check_head_matches_model(model: torch.nn.Module, head: LMHead, input_ids: list[int] | None) -> None:
+def check_head_matches_model(model: PreTrainedModel, head: LMHead, input_ids: list[int] | None) -> None:
     """Compare our head with the model's own forward on the first positions of one example (`input_ids`,
     at least 2 tokens; None: nothing to check), so a model whose logits go through an unknown transform
     is refused instead of silently misprobed."""

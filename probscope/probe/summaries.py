@@ -31,6 +31,7 @@ import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal, overload
 
 import numpy as np
 import polars as pl
@@ -170,6 +171,8 @@ def summarize(probe_dir: str | os.PathLike, extra_edges: Sequence[float] = ()) -
     probe_dir = Path(probe_dir)
     shards = table.verify_probe_table(probe_dir)
     marker = table.read_marker_json(probe_dir)
+    if marker is None:   # verify_probe_table just found it: only a concurrent removal gets here
+        raise ProbscopeError(f"{probe_dir}: its {runs.PROBE_DONE} disappeared while summarizing; probe it again")
     record = merge_shard_summaries(probe_dir, shards, cell_edges(extra_edges))
     runs.write_text_atomic(probe_dir / runs.PROBE_DONE, json.dumps({**marker, "summaries": record}, indent=2))
     remove_shard_summaries(probe_dir)
@@ -215,6 +218,12 @@ def summary_record(probe_dir: Path) -> dict | None:
     return record
 
 
+@overload
+def read_summary(probe_dir: str | os.PathLike, kind: str, *, lazy: Literal[False] = ...) -> pl.DataFrame: ...
+@overload
+def read_summary(probe_dir: str | os.PathLike, kind: str, *, lazy: Literal[True]) -> pl.LazyFrame: ...
+@overload
+def read_summary(probe_dir: str | os.PathLike, kind: str, *, lazy: bool) -> pl.DataFrame | pl.LazyFrame: ...
 def read_summary(probe_dir: str | os.PathLike, kind: str, *, lazy: bool = False) -> pl.DataFrame | pl.LazyFrame:
     """One summary table of a finished probe directory (after checking it against the marker)."""
     if kind not in TABLES:

@@ -28,5 +28,5 @@ def written_by_trl_sft(folder: str | Path) -> bool:
             if (where.parent / "manifest.json").is_file():
                 return False
             match = _FRONT_MATTER.match(card.read_text(encoding="utf-8", errors="replace"))
-            return bool(match) and {"trl", "sft"} <= set(_TAG.findall(match.group(1)))
+            return match is not None and {"trl", "sft"} <= set(_TAG.findall(match.group(1)))
     return False

@@ -23,6 +23,10 @@ def test_seed_group_strips_the_seed_and_what_follows():
     assert seed_group("base-s3-x2", 3) == "base" and seed_group("sft", 0) == "sft"
 
 
+def test_a_run_of_unknown_seed_is_its_own_group():   # manifests of add-run checkpoints carry seed None
+    assert seed_group("sft-s3", None) == "sft-s3" and seed_group("sft-sNone", None) == "sft-sNone"
+
+
 def test_mean_and_t_interval_over_seeds():
     percents = {"sft-s0": [10.0, 90.0], "sft-s1": [14.0, 86.0], "sft-s2": [12.5, 87.5], "dft": [40.0, 60.0]}
     table = pl.DataFrame([{schema.METHOD: run[:3], schema.RUN: run, schema.STEP: 10, "bin": b, "bin_label": str(b),

@@ -41,6 +41,7 @@ def accuracy_curves(runs_root: str) -> None:
 
 
 def per_problem(runs_root: str, evals: pl.DataFrame) -> None:
+    done: list[tuple[str, str, int]]   # (run, evaluation, step), the arguments of data.problems
     done = evals.select(schema.RUN, "eval", schema.STEP).unique().sort(schema.RUN, "eval", schema.STEP).rows()
     state.url_state("eval_checkpoint", done[0], parse_evaluation, valid=done)
     checkpoint = st.selectbox("Evaluation", done, key="eval_checkpoint",
@@ -56,7 +57,7 @@ def per_problem(runs_root: str, evals: pl.DataFrame) -> None:
     rows = picked.selection.rows if picked is not None else []
     ids = problems["problem_id"].to_list()
     problem_id = ids[rows[0]] if rows else st.query_params.get("problem")   # a shared link names its problem
-    if problem_id not in ids:
+    if problem_id is None or problem_id not in ids:
         st.query_params.pop("problem", None)
         return
     st.query_params["problem"] = problem_id

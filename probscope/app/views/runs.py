@@ -79,7 +79,8 @@ if selected is not None:
     with problem("Runs and their metrics"):
         metrics_table(selected)
 
-rows, configs = [], {}
+rows: list[dict[str, object]] = []   # one per run: text columns and the seed (a number or None)
+configs: dict[str, dict[str, str]] = {}
 for run in discover_runs(runs_root):
     try:
         manifest = run.read_manifest()
