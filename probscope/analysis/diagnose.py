@@ -16,6 +16,7 @@ frac_reward_zero_std above NO_SIGNAL) gets one more line saying so, and what to 
 from __future__ import annotations
 
 import os
+from typing import cast
 
 import polars as pl
 
@@ -83,7 +84,7 @@ def diagnose(
     listing = left_behind_tokens(tokens, below=below, by=by, top=top).filter(pl.col(schema.RUN) == run)
     parts = [f"{token!r} {count} of {seen}" for token, count, seen in listing.select(schema.TOKEN, COUNT, OCCURRENCES).iter_rows()]
     lines.append(f"tokens most often left behind under {run}: {', '.join(parts) or 'none'}")
-    lines += [line for name in names if (line := no_signal_line(runs_root, name))]
+    lines += [signal for name in names if (signal := no_signal_line(runs_root, name))]
     return "\n".join(lines + unprobed_last_checkpoints(runs_root, names, dataset))
 
 
@@ -96,10 +97,11 @@ def no_signal_line(runs_root: str | os.PathLike, run: str) -> str | None:
         return None
     # GRPO's advantage is the group's: equal rewards give none (PPO's critic still gives one, so PPO is not named)
     dynamics = read_dynamics(directory).filter(pl.col(schema.OBJECTIVE) == "grpo")
-    share = dynamics[schema.FRAC_REWARD_ZERO_STD].drop_nulls()
-    if share.is_empty() or share.mean() <= NO_SIGNAL:
+    share = dynamics[schema.FRAC_REWARD_ZERO_STD].drop_nulls().cast(pl.Float64)
+    mean = cast(float, share.mean())   # a float column's mean (polars types it as any scalar)
+    if share.is_empty() or mean <= NO_SIGNAL:
         return None
-    return (f"no signal in most groups of {run}: on average {share.mean():.0%} of its prompt groups had the same "
+    return (f"no signal in most groups of {run}: on average {mean:.0%} of its prompt groups had the same "
             f"reward for every sample (frac_reward_zero_std over {share.len()} logged steps), so those updates "
             f"had no advantage to follow; train on prompts at the frontier (probscope sample --pass-band 0.2,0.8) "
             f"or raise num_generations")

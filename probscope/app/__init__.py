@@ -5,6 +5,7 @@
 dashboard.py: the sidebar and navigation; views/: one script per page. Imports no torch.
 """
 
+import os
 import subprocess
 import sys
 from importlib import resources

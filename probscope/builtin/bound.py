@@ -11,10 +11,12 @@
 from __future__ import annotations
 
 import re
-from collections import Counter
+from collections import Counter, defaultdict
 
 from probscope.builtin.task import FACT_ATTRIBUTES, Slot, new_author_slots
 from probscope.errors import ProbscopeError
+
+Weights = defaultdict[tuple[int, int, int], float]   # (slot, alternative, position) -> probability weight
 
 HIGH_P = 0.9          # "the model is sure": the top bin of the paper's Figure 2
 END = "<end>"         # the end of the reply (the tokenizer's eos, role "special" in the probe tables)
@@ -44,7 +46,7 @@ def token_probabilities(slots: list[Slot], tokens: list[str]) -> list[float]:
     alternatives = [[[t for text, _ in alt for word in text.split() for t in word_tokens(word)] for alt in slot]
                     for slot in slots]
 
-    def enter(slot: int, weight: float, states: Counter) -> None:
+    def enter(slot: int, weight: float, states: Weights) -> None:
         if slot == len(alternatives):
             states[(slot, 0, 0)] += weight
             return
@@ -58,7 +60,7 @@ def token_probabilities(slots: list[Slot], tokens: list[str]) -> list[float]:
         slot, j, pos = state
         return END if slot == len(alternatives) else alternatives[slot][j][pos]
 
-    states: Counter = Counter()
+    states: Weights = defaultdict(float)
     enter(0, 1.0, states)
     probabilities = []
     for i, token in enumerate(tokens):
@@ -66,7 +68,7 @@ def token_probabilities(slots: list[Slot], tokens: list[str]) -> list[float]:
         if not matching:
             raise ProbscopeError(f"reply token {i} ({token!r}) cannot be written by this author")
         probabilities.append(sum(matching.values()) / sum(states.values()))
-        states = Counter()
+        states = defaultdict(float)
         for (slot, j, pos), w in matching.items():
             if slot == len(alternatives):
                 continue
@@ -84,7 +86,9 @@ def problem_of(expression: str) -> tuple[list[int], list[str]]:
 
 def entropy_bound(demonstrations: list[dict]) -> dict:
     """The Bayes-optimal share of reply tokens at p >= 0.9 and the roles of all / of the undetermined positions."""
-    at_high_p, roles, free_roles = 0, Counter(), Counter()
+    at_high_p = 0
+    roles: Counter[str] = Counter()
+    free_roles: Counter[str] = Counter()
     for row in demonstrations:
         tokens, token_roles = reply_tokens(row)
         for p, role in zip(token_probabilities(new_author_slots(*problem_of(row["expression"])), tokens),
