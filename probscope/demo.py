@@ -1,10 +1,10 @@
-"""The built-in demo: task data -> tiny base model -> SFT, DFT, DPO and GRPO runs -> probe tables ->
+"""The built-in demo: task data -> tiny base model -> SFT, DFT, DPO, GRPO and PPO runs -> probe tables ->
 evaluations -> dashboard.
 
 Reasoning runs fine-tune the base on the arithmetic task: sft and dft on the demonstrations, dpo on pairs
-rejection-sampled from the base, grpo online with the task's verifier as reward. Facts runs (facts-sft,
-facts-dft) fine-tune on new facts, the paper's stated limitation of DFT. PPO is missing: TRL 1.16 has no
-PPO trainer (see the README).
+rejection-sampled from the base, grpo and ppo online with the task's verifier as reward, on the prompts at
+the base's competence frontier (pass rate of its samples in SAMPLING's pass_band). Facts runs (facts-sft,
+facts-dft) fine-tune on new facts, the paper's stated limitation of DFT.
 
     probscope demo               # build what is missing under ./runs; the dashboard starts once base, SFT
                                  # and DFT are probed, and the RL runs appear in it as they finish
@@ -40,17 +40,19 @@ CORE_RUNS: dict[str, tuple[str, ...]] = {
     "facts-sft": ("facts-train",),
     "facts-dft": ("facts-train",),
 }
-RL_RUNS: dict[str, tuple[str, ...]] = {"dpo": ("train",), "grpo": ("train",)}
+RL_RUNS: dict[str, tuple[str, ...]] = {"dpo": ("train",), "grpo": ("train",), "ppo": ("train",)}
 DEMO_RUNS = {**CORE_RUNS, **RL_RUNS}
 # Benchmark (probscope.evaluate) -> the runs whose every checkpoint the demo evaluates on it (greedy), so
 # accuracy-vs-step curves exist out of the box.
 DEMO_BENCHMARKS: dict[str, tuple[str, ...]] = {
-    "builtin-test-id": ("base", "sft", "dft", "dpo", "grpo"),
-    "builtin-test-hard": ("base", "sft", "dft", "dpo", "grpo"),
+    "builtin-test-id": ("base", "sft", "dft", "dpo", "grpo", "ppo"),
+    "builtin-test-hard": ("base", "sft", "dft", "dpo", "grpo", "ppo"),
     "builtin-facts-test": ("base", "facts-sft", "facts-dft"),
 }
-# DPO's pairs: replies sampled from the base (probscope.builtin.settings.SAMPLING); dpo.yaml reads them from here.
+# DPO's pairs and GRPO's / PPO's frontier prompts: replies sampled from the base
+# (probscope.builtin.settings.SAMPLING); dpo.yaml, grpo.yaml and ppo.yaml read them from here.
 SAMPLES = Path("data") / "samples" / "base"
+SAMPLED_DATA_RUNS = ("dpo", "grpo", "ppo")
 
 
 def build_demo_runs(runs_root: str | Path, *, task=None, overrides: dict[str, dict[str, Any]] | None = None,
@@ -68,7 +70,7 @@ def build_demo_runs(runs_root: str | Path, *, task=None, overrides: dict[str, di
     overrides = overrides or {}
     paths = write_builtin_data(runs_root / BUILTIN_DATA, task)
     core = _build_stage(runs_root, list(CORE_RUNS), paths, overrides, probe_examples)
-    if "dpo" in rl_runs:
+    if any(name in SAMPLED_DATA_RUNS and "data" not in overrides.get(name, {}) for name in rl_runs):
         sample_preference_pairs(runs_root, paths, limit=SAMPLING["limit"] if task is None else None)
     rl = _build_stage(runs_root, list(rl_runs), paths, overrides, probe_examples)
     runs = core + rl
@@ -84,7 +86,10 @@ def _build_stage(runs_root: Path, names: list[str], paths: dict[str, Path], over
     from probscope.training.run import train
 
     stage_start = time.time()
-    runs = [train(builtin_recipe(name, runs_root), **overrides.get(name, {})) for name in names]
+    builtin = str(paths["train"].parent)   # a recipe override may name the built-in data directory: {builtin}
+    runs = [train(builtin_recipe(name, runs_root), **{key: value.replace("{builtin}", builtin) if isinstance(value, str)
+                                                      else value for key, value in overrides.get(name, {}).items()})
+            for name in names]
     n_tokens = probe_demo_runs(runs, paths, probe_examples)
     n_evaluated = evaluate_demo_runs(runs_root, names)
     print(f"demo: {', '.join(names)}: trained, {n_tokens:,} tokens probed, {n_evaluated} checkpoint "
@@ -93,7 +98,8 @@ def _build_stage(runs_root: Path, names: list[str], paths: dict[str, Path], over
 
 
 def sample_preference_pairs(runs_root: Path, paths: dict[str, Path], limit: int | None) -> dict:
-    """DPO's data: replies sampled from the base's last checkpoint, verified (resumable; see probscope sample)."""
+    """DPO's pairs and GRPO's / PPO's frontier prompts: replies sampled from the base's last checkpoint, verified
+    (resumable; see probscope sample)."""
     from probscope.training.sampling import SampleConfig, sample
 
     base = Run(runs_root / "base")

@@ -217,14 +217,21 @@ DYNAMICS_COLUMNS: dict[str, str] = {
 # (probscope.training.objectives.sentence_weight_underflow counts them).
 SENTENCE_WEIGHT_UNDERFLOW = "sentence_weight_underflow"
 # RL runs (probscope.training.rl_callbacks): one row per logged step whose objective is the trainer (dpo,
-# grpo); the token columns describe the tokens the policy trained on (GRPO: sampled completions, DPO: the
+# grpo, ppo); the token columns describe the tokens the policy trained on (GRPO: sampled completions, DPO: the
 # chosen replies), the weight columns are null.
-REWARD_MEAN = "reward_mean"      # grpo: mean verifier reward of the step's sampled completions
+REWARD_MEAN = "reward_mean"      # grpo, ppo: mean verifier reward of the step's sampled completions
 REWARD_STD = "reward_std"        # grpo: their standard deviation
-KL = "kl"                        # grpo with beta > 0: mean per-token KL(policy || reference) on the completions
+KL = "kl"                        # grpo (beta > 0), ppo (kl_coef > 0): mean per-token KL to the reference
 REWARD_MARGIN = "reward_margin"  # dpo: mean beta * (chosen - rejected) log-ratio to the reference
 DYNAMICS_COLUMNS.update({SENTENCE_WEIGHT_UNDERFLOW: "Float64", REWARD_MEAN: "Float64", REWARD_STD: "Float64",
                          KL: "Float64", REWARD_MARGIN: "Float64"})
+# Appended with PPO (issue 21): whether the groups carry signal, the critic's fit, DPO's pairs.
+FRAC_REWARD_ZERO_STD = "frac_reward_zero_std"  # grpo, ppo: share of prompt groups whose rewards are all equal
+VALUE_LOSS = "value_loss"        # ppo: the value model's clipped loss
+REWARD_ACCURACY = "reward_accuracy"  # dpo: share of pairs whose chosen log-ratio beats the rejected one
+N_PAIRS = "n_pairs"              # dpo: preference pairs in the training data (steps x batch / n_pairs = epochs)
+DYNAMICS_COLUMNS.update({FRAC_REWARD_ZERO_STD: "Float64", VALUE_LOSS: "Float64", REWARD_ACCURACY: "Float64",
+                         N_PAIRS: "Int64"})
 
 
 def dynamics_schema():

@@ -18,10 +18,12 @@ def demo_root(tmp_path_factory):
 @pytest.mark.slow
 def test_demo_builds_runs_with_checkpoints_and_probe_tables(demo_root):
     runs = {run.name: run for run in discover_runs(demo_root)}
-    assert set(runs) == {"base", "sft", "dft", "facts-sft", "facts-dft", "grpo"}   # smoke: no DPO (no accepted samples)
-    assert {run.read_manifest().method for run in runs.values()} == {"base", "sft", "dft", "grpo"}
-    assert runs["grpo"].checkpoint_steps() == [0, 1, 2] and runs["grpo"].probed_steps("train") == [0, 1, 2]
-    assert runs["grpo"].evaluated_steps("builtin-test-id") == [0, 1, 2]
+    # smoke: no DPO (no accepted samples)
+    assert set(runs) == {"base", "sft", "dft", "facts-sft", "facts-dft", "grpo", "ppo"}
+    assert {run.read_manifest().method for run in runs.values()} == {"base", "sft", "dft", "grpo", "ppo"}
+    for name in ("grpo", "ppo"):
+        assert runs[name].checkpoint_steps() == [0, 1, 2] and runs[name].probed_steps("train") == [0, 1, 2]
+        assert runs[name].evaluated_steps("builtin-test-id") == [0, 1, 2]
     assert runs["base"].checkpoint_steps() == [4]
     assert runs["base"].probe_datasets() == ["facts-train", "train"]
     for name in ("sft", "dft"):

@@ -76,3 +76,18 @@ def test_alone_there_is_no_process_group_and_barrier_returns(monkeypatch):
         assert not torch.distributed.is_initialized()
         devices.barrier()
     devices.empty_cache()   # a no-op without an accelerator, and never an error
+
+
+def test_cpu_threads_gives_a_small_model_one_thread_and_restores_the_setting():
+    import torch
+    from helpers import tiny_llama
+
+    from probscope.devices import cpu_threads
+
+    before = torch.get_num_threads()
+    model = tiny_llama()
+    with cpu_threads(model) as inside:
+        assert inside == torch.get_num_threads() == 1
+    with cpu_threads(model, threads=3):
+        assert torch.get_num_threads() == 3
+    assert torch.get_num_threads() == before

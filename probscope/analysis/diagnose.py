@@ -8,6 +8,9 @@
     end of reply ('<|eos|>'): p < 0.1 in 63% of 40 replies under dft vs 0% of 40 under sft
     roles most left behind under dft: connective 33% (sft 5%), punctuation 28% (sft 3%), special 20% (sft 0%)
     tokens most often left behind under dft: 'So' 21 of 64, "Let's" 20 of 46, ' we get' 16 of 50
+
+A GRPO run whose prompt groups mostly carried no signal (every sample of a prompt got the same reward: mean
+frac_reward_zero_std above NO_SIGNAL) gets one more line saying so, and what to do about it.
 """
 
 from __future__ import annotations
@@ -33,9 +36,11 @@ from probscope.analysis.steps import unprobed_last_checkpoints
 from probscope.analysis.summary_tables import probe_dirs
 from probscope.analysis.tokens import load_tokens
 from probscope.checks import check_count, check_probability
-from probscope.runs import DEFAULT_PROBE_DATASET
+from probscope.runs import DEFAULT_PROBE_DATASET, Run
 
 TOP = 3
+# Above this mean share of groups with equal rewards, most of an RL run's updates had no advantage to follow.
+NO_SIGNAL = 0.5
 
 
 def diagnose(
@@ -78,4 +83,23 @@ def diagnose(
     listing = left_behind_tokens(tokens, below=below, by=by, top=top).filter(pl.col(schema.RUN) == run)
     parts = [f"{token!r} {count} of {seen}" for token, count, seen in listing.select(schema.TOKEN, COUNT, OCCURRENCES).iter_rows()]
     lines.append(f"tokens most often left behind under {run}: {', '.join(parts) or 'none'}")
+    lines += [line for name in names if (line := no_signal_line(runs_root, name))]
     return "\n".join(lines + unprobed_last_checkpoints(runs_root, names, dataset))
+
+
+def no_signal_line(runs_root: str | os.PathLike, run: str) -> str | None:
+    """A warning when the run's GRPO groups mostly carried no signal (see NO_SIGNAL); None otherwise."""
+    from probscope.analysis.dynamics import read_dynamics
+
+    directory = Run.in_root(runs_root, run).dynamics_dir
+    if not directory.is_dir():
+        return None
+    # GRPO's advantage is the group's: equal rewards give none (PPO's critic still gives one, so PPO is not named)
+    dynamics = read_dynamics(directory).filter(pl.col(schema.OBJECTIVE) == "grpo")
+    share = dynamics[schema.FRAC_REWARD_ZERO_STD].drop_nulls()
+    if share.is_empty() or share.mean() <= NO_SIGNAL:
+        return None
+    return (f"no signal in most groups of {run}: on average {share.mean():.0%} of its prompt groups had the same "
+            f"reward for every sample (frac_reward_zero_std over {share.len()} logged steps), so those updates "
+            f"had no advantage to follow; train on prompts at the frontier (probscope sample --pass-band 0.2,0.8) "
+            f"or raise num_generations")

@@ -22,6 +22,7 @@ from probscope import schema
 from probscope.analysis import summary_tables
 from probscope.analysis.catalog import find_runs
 from probscope.analysis.histograms import BIN, probability_histogram
+from probscope.analysis.token_classes import Frame
 from probscope.runs import DEFAULT_PROBE_DATASET
 
 TRAJECTORY = (schema.METHOD, schema.RUN, schema.STEP)   # one histogram per (run, step), method kept for colour

@@ -5,7 +5,6 @@
 dashboard.py: the sidebar and navigation; views/: one script per page. Imports no torch.
 """
 
-import os
 import subprocess
 import sys
 from importlib import resources

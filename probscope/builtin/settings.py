@@ -13,8 +13,10 @@ from probscope.builtin import recipe_path
 from probscope.runs import Run
 
 # Rejection sampling (probscope sample) from a base: k replies per training prompt, scored by the task's verifier;
-# RFT and offline DFT train on the accepted replies, DPO on the pairs.
-SAMPLING: dict[str, Any] = {"reward": "builtin-reasoning", "k": 4, "limit": 2048, "max_new_tokens": 64}
+# RFT and offline DFT train on the accepted replies, DPO on the pairs, GRPO and PPO on the prompts whose pass rate
+# lies in the band (the competence frontier).
+SAMPLING: dict[str, Any] = {"reward": "builtin-reasoning", "k": 4, "limit": 2048, "max_new_tokens": 64,
+                            "pass_band": "0.2,0.8"}
 
 # --smoke: every stage on a small task with a 1-layer model and a few steps, so a pipeline runs in seconds.
 SMOKE_TASK: dict[str, Any] = {"n_train": 40, "n_test": 8, "n_old_people": 4, "n_new_people": 4,
@@ -23,9 +25,10 @@ SMOKE_MODEL: dict[str, int] = {"hidden_size": 16, "intermediate_size": 32, "num_
                                "num_attention_heads": 2, "num_key_value_heads": 2, "max_position_embeddings": 256}
 SMOKE_PROBE_EXAMPLES = 12
 _SMOKE_BATCH: dict[str, Any] = {"per_device_train_batch_size": 4, "use_cpu": True, "disable_tqdm": True}
-# GRPO's batch counts completions: 2 prompts x 2 generations, each at most 8 tokens
-_SMOKE_GRPO_STEPS: dict[str, Any] = {"max_steps": 2, "checkpoints": "0,1", "num_generations": 2,
-                                     "max_completion_length": 8}
+# GRPO's and PPO's batch counts completions: 2 prompts x 2 generations, each at most 8 tokens
+_SMOKE_ONLINE_STEPS: dict[str, Any] = {"max_steps": 2, "checkpoints": "0,1", "num_generations": 2,
+                                       "max_completion_length": 8}
+ONLINE_RECIPES = ("grpo", "ppo")
 
 
 def builtin_recipe(name: str, runs_root: Path, base: Run | None = None) -> dict[str, Any]:
@@ -46,21 +49,25 @@ def builtin_recipe(name: str, runs_root: Path, base: Run | None = None) -> dict[
 
 def smoke_overrides(recipe: str, *, keep_steps: bool = False) -> dict[str, Any]:
     """The recipe overrides of the built-in recipe `recipe` under --smoke: the 1-layer model (the base), batches
-    of 4 on the CPU and, unless `keep_steps` (a study whose checkpoints are its subject), 4 steps (grpo: 2)."""
+    of 4 on the CPU and, unless `keep_steps` (a study whose checkpoints are its subject), 4 steps (grpo, ppo: 2)."""
     overrides = ({"model_config": SMOKE_MODEL} if recipe == "base" else {}) | _SMOKE_BATCH
     if keep_steps:
         return overrides
-    if recipe == "grpo":
-        return overrides | _SMOKE_GRPO_STEPS
+    if recipe in ONLINE_RECIPES:
+        return overrides | _SMOKE_ONLINE_STEPS
     # the base keeps its recipe's schedule (its final step only); a fine-tune saves steps 0 and 2
     return overrides | {"max_steps": 4} | ({} if recipe == "base" else {"checkpoints": "0,2"})
 
 
 def smoke_settings() -> tuple[Any, dict[str, dict[str, Any]], int, tuple[str, ...]]:
     """(task, per-run recipe overrides, probe examples, RL runs) of `probscope demo --smoke`. DPO is left out:
-    its pairs need accepted samples, which a 4-step model never produces."""
+    its pairs need accepted samples, which a 4-step model never produces; for the same reason GRPO and PPO train
+    on the training split."""
     from probscope.builtin import RECIPES
     from probscope.builtin.task import TaskConfig
 
     names = [path.name.removesuffix(".yaml") for path in RECIPES.iterdir() if path.name.endswith(".yaml")]
-    return TaskConfig(**SMOKE_TASK), {name: smoke_overrides(name) for name in names}, SMOKE_PROBE_EXAMPLES, ("grpo",)
+    overrides = {name: smoke_overrides(name) for name in names}
+    for name in ONLINE_RECIPES:   # a 4-step base has no frontier prompts: the training split ({builtin}: its folder)
+        overrides[name]["data"] = "{builtin}/train.jsonl"
+    return TaskConfig(**SMOKE_TASK), overrides, SMOKE_PROBE_EXAMPLES, ONLINE_RECIPES

@@ -16,7 +16,8 @@ def add_sample_command(sub) -> None:
         "sample", help="rejection sampling: k completions per prompt, verified, into RFT and DPO datasets",
         description="Sample k completions per prompt from a policy (the base or any checkpoint), score them with "
                     "a verifier and write OUT/accepted.jsonl (prompt-completion: RFT / offline-DFT data), "
-                    "OUT/pairs.jsonl (prompt/chosen/rejected: DPO data) and OUT/provenance.json. A rerun "
+                    "OUT/pairs.jsonl (prompt/chosen/rejected: DPO data), with --pass-band LO,HI OUT/frontier.jsonl "
+                    "(the rows whose pass rate lies in the band: GRPO / PPO data) and OUT/provenance.json. A rerun "
                     "with the same flags resumes after the finished shards.",
     )
     for f in dataclasses.fields(SampleConfig):
@@ -41,5 +42,8 @@ def _sample(args) -> None:
     cfg = SampleConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(SampleConfig)})
     fmt = DataFormat(**{f.name: getattr(args, f"fmt_{f.name}") for f in dataclasses.fields(DataFormat)})
     provenance = sample(cfg, fmt)
+    frontier = (f", {provenance['n_frontier']} prompts with a pass rate in {cfg.pass_band} (frontier.jsonl)"
+                if "n_frontier" in provenance else "")
     print(f"probscope sample: acceptance rate {provenance['acceptance_rate']:.1%} "
-          f"({provenance['n_accepted']}/{provenance['n_samples']}), {provenance['n_pairs']} pairs -> {cfg.out}")
+          f"({provenance['n_accepted']}/{provenance['n_samples']}), {provenance['n_pairs']} pairs{frontier} "
+          f"-> {cfg.out}")

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from typing import NamedTuple
 
 from probscope.decoding import Decoding, generate_ids
+from probscope.devices import SMALL_MODEL_PARAMETERS
 from probscope.registry import Registry
 
 
@@ -70,7 +71,6 @@ class Generation(NamedTuple):
 
 
 GenerateFn = Callable[..., list[list[Generation]]]
-SMALL_MODEL_PARAMETERS = 50_000_000
 GENERATORS: Registry[Callable[..., GenerateFn]] = Registry("generation backend")
 
 

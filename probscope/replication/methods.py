@@ -7,7 +7,7 @@ probes its last checkpoint and evaluates every checkpoint on its benchmarks.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from probscope.registry import Registry
@@ -30,6 +30,17 @@ class Method:
     finetune: bool = True     # takes the replication's fine-tuning lr, steps and checkpoints (the SFT family)
 
 
+def rl_lr_variant(method: Method, lr: float) -> Method:
+    """`method` at learning rate `lr` (its recipe's steps): a method of its own, labelled <name>-<lr>."""
+    name = f"{method.name}-{lr:.0e}".replace("e-0", "e-")      # dpo-2e-4
+    return replace(method, name=name, overrides={**method.overrides, "learning_rate": lr, "method": name})
+
+
+GROUPS_OF_16 = {"num_generations": 16, "per_device_train_batch_size": 128}   # 8 prompts x 16
+# measured on the demo base (README): DPO at 2e-4 fell to 40% in distribution, 2e-5 kept 100%; GRPO and PPO lost
+# reward at 2e-4 and 5e-4, held it at 1e-4 (the recipes' rates)
+RL_SWEEP_DPO = (2e-4,)
+RL_SWEEP_ONLINE = (2e-4, 5e-4)
 METHODS: Registry[Method] = Registry("replication method")
 for _method in (
     Method("sft", "sft"),
@@ -40,9 +51,12 @@ for _method in (
     # offline RL: fine-tunes on the base's own verified samples
     Method("rft", "rft", data="accepted"),
     Method("dft-offline", "dft-offline", data="accepted"),
-    # preference and online RL keep their recipes' own learning rates and lengths
+    # preference and online RL keep their recipes' own learning rates and lengths; GRPO and PPO train on the
+    # training split, which the gated bases nearly always solve (q ~ 0.99): groups of 16 carry signal twice as
+    # often as 8 (1 - q^G - (1-q)^G: 15% vs 8%)
     Method("dpo", "dpo", data="pairs", finetune=False),
-    Method("grpo", "grpo", finetune=False),
+    Method("grpo", "grpo", GROUPS_OF_16, finetune=False),
+    Method("ppo", "ppo", finetune=False),
     # the paper's stated limitation: new facts, which the base finds unlikely
     Method("facts-sft", "facts-sft", data="facts-train", probe_split="facts-train", benchmarks=FACTS_BENCHMARKS,
            finetune=False),
@@ -50,6 +64,13 @@ for _method in (
            finetune=False),
 ):
     METHODS.add(_method.name, _method)
+# The RL methods' learning-rate sweeps at their recipes' steps (matched updates), runs <method>-<lr>-s<seed>:
+# the recipes' rates were chosen among these on the in-distribution split (builtin-test-id), never on test-shift.
+RL_SWEEP: dict[str, tuple[float, ...]] = {"dpo": RL_SWEEP_DPO, "grpo": RL_SWEEP_ONLINE, "ppo": RL_SWEEP_ONLINE}
+for _name, _lrs in RL_SWEEP.items():
+    for _lr in _lrs:
+        _method = rl_lr_variant(METHODS.get(_name), _lr)
+        METHODS.add(_method.name, _method)
 
 
 # the one place for the run names of a replication (parse_run_name reads back what run_name writes)

@@ -7,7 +7,8 @@
   * probscope.data.DataFormat: how to read the data (format, columns, max length);
   * the trainer's TRL config: how to optimize (learning_rate, max_steps, per_device_train_batch_size, bf16, ...):
     trl.SFTConfig for `trainer: sft` (every objective: sft, dft, ...; RFT and offline DFT are this trainer on
-    rejection-sampled data), trl.DPOConfig for `trainer: dpo`, trl.GRPOConfig for `trainer: grpo`.
+    rejection-sampled data), trl.DPOConfig for `trainer: dpo`, trl.GRPOConfig for `trainer: grpo`,
+    probscope.training.ppo.PPOConfig (GRPOConfig plus PPO's keys) for `trainer: ppo`.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from probscope.runs import validate_run_name
 from probscope.training.objectives import OBJECTIVES
 from probscope.training.rewards import REWARDS
 
-TRAINERS = ("sft", "dpo", "grpo")
+TRAINERS = ("sft", "dpo", "grpo", "ppo")
+ONLINE_TRAINERS = ("grpo", "ppo")   # sample replies from `model` and score them with `reward`
 LOSS_NORMALIZATIONS = ("window", "micro_batch")
 # A from-scratch model_config must set its size: LlamaConfig's defaults are a 7B-class model.
 MODEL_SIZE_KEYS = ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads")
@@ -38,10 +40,11 @@ class RunConfig:
     runs_root: str = field(default="runs", metadata={"help": "Directory holding the runs."})
     trainer: str = field(
         default="sft", metadata={"help": "TRL trainer: sft (demonstrations, any `objective`), dpo (chosen/rejected "
-                                         "pairs, e.g. from `probscope sample`), grpo (online, `reward` verifies)."}
+                                         "pairs, e.g. from `probscope sample`), grpo (online, `reward` verifies), "
+                                         "ppo (online, `reward` verifies, a value model: probscope.training.ppo)."}
     )
     reward: str | None = field(
-        default=None, metadata={"help": "grpo: verifier used as reward, a probscope.training.rewards name "
+        default=None, metadata={"help": "grpo, ppo: verifier used as reward, a probscope.training.rewards name "
                                         f"({', '.join(REWARDS)})."}
     )
     lora: str | None = field(
@@ -92,6 +95,11 @@ class RunConfig:
     dynamics: bool = field(
         default=True, metadata={"help": "Record gradient-weight statistics every logging step into the run's dynamics/."}
     )
+    threads: int | None = field(
+        default=None, metadata={"help": "torch CPU threads while training; unset: 1 for a model under 50M parameters "
+                                        "on the CPU (too small to split: 2 threads measured slower on 2 shared "
+                                        "cores), else torch's default."}
+    )
     dry_run: bool = field(default=False, metadata={
         "help": "Make every check a run makes (recipe, data, model settings, earlier run), print the plan; no training."})
 
@@ -110,10 +118,13 @@ class RunConfig:
             parse_objective_args(self)
         if self.reward and self.reward not in REWARDS:
             raise ProbscopeError(f"reward: {REWARDS.unknown_message(self.reward)}")
-        if self.trainer == "grpo" and not self.reward:
-            raise ProbscopeError(f"trainer grpo needs `reward`: a verifier name ({', '.join(REWARDS)})")
-        if self.trainer == "grpo" and not self.model:
-            raise ProbscopeError("trainer grpo starts from a model: set `model` (a checkpoint directory)")
+        if self.trainer in ONLINE_TRAINERS and not self.reward:
+            raise ProbscopeError(f"trainer {self.trainer} needs `reward`: a verifier name ({', '.join(REWARDS)})")
+        if self.trainer in ONLINE_TRAINERS and not self.model:
+            raise ProbscopeError(f"trainer {self.trainer} starts from a model: set `model` (a checkpoint directory)")
+        if self.threads is not None and self.threads < 1:
+            raise ProbscopeError(f"threads: {self.threads} is not allowed; it must be a positive number of CPU "
+                                 "threads (or unset)")
         if self.data_limit is not None and self.data_limit < 1:
             raise ProbscopeError(f"data_limit: {self.data_limit} is not allowed; it must be a positive number "
                                  "of examples")
@@ -128,7 +139,7 @@ class RunConfig:
 
 def check_trainer(trainer: str) -> None:
     if trainer not in TRAINERS:
-        raise ProbscopeError(f"trainer {trainer!r}: use one of {', '.join(TRAINERS)} (ppo: TRL 1.16 has no PPO trainer)")
+        raise ProbscopeError(f"trainer {trainer!r}: use one of {', '.join(TRAINERS)}")
 
 
 def model_config_settings(model_config: str) -> dict[str, Any]:
@@ -160,6 +171,10 @@ def trainer_config_class(trainer: str):
     import trl
 
     check_trainer(trainer)
+    if trainer == "ppo":
+        from probscope.training.ppo import PPOConfig
+
+        return PPOConfig
     return {"sft": trl.SFTConfig, "dpo": trl.DPOConfig, "grpo": trl.GRPOConfig}[trainer]
 
 

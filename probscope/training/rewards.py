@@ -33,10 +33,6 @@ def get_reward(name: str) -> RewardFn:
     return REWARDS.get(name)
 
 
-def reward_names() -> tuple[str, ...]:
-    return REWARDS.names()
-
-
 # ---- the verifiers --------------------------------------------------------------------------------------
 @REWARDS.register("builtin-reasoning")
 def builtin_reasoning(reply: str, answer: str) -> float:

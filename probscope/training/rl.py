@@ -1,8 +1,9 @@
-"""RL trainers of a recipe: TRL's DPOTrainer and GRPOTrainer, fed probscope's data and verifiers.
+"""RL trainers of a recipe: TRL's DPOTrainer and GRPOTrainer (and PPO on it), fed probscope's data and verifiers.
 
     probscope sample train/builtin-sample.yaml ...          # -> accepted.jsonl (RFT / offline DFT), pairs.jsonl (DPO)
     probscope train train/builtin-dpo.yaml                  # trainer: dpo, data: pairs.jsonl
     probscope train train/builtin-grpo.yaml                 # trainer: grpo, reward: builtin-reasoning
+    probscope train train/builtin-ppo.yaml                  # trainer: ppo (probscope.training.ppo)
 
 Prompts go to TRL in conversational form ([{"role": "user", ...}], plus fmt.system_prompt), so TRL
 renders them with the tokenizer's chat template exactly as SFT training does. The subclasses only hand
@@ -16,6 +17,7 @@ uses the policy with its adapter disabled as the reference for both.
 from __future__ import annotations
 
 import copy
+import logging
 
 import torch
 from trl import DPOTrainer, GRPOTrainer
@@ -25,6 +27,8 @@ from probscope.data.encoding import prompt_messages
 from probscope.data.formats import read_turns
 from probscope.errors import ProbscopeError
 from probscope.training.rl_callbacks import RLDynamicsCallback
+
+logger = logging.getLogger(__name__)
 
 PAIR_COLUMNS = ("prompt", "chosen", "rejected")
 
@@ -37,18 +41,39 @@ def preference_dataset(path: str, fmt: DataFormat, limit: int | None = None):
     records = read_records(path)[:limit]
     if not records:
         raise ProbscopeError(f"{path}: no rows")
-    rows = []
+    rows, dropped = [], {"chosen equals rejected": 0, "empty chosen reply": 0}
     for number, record in enumerate(records, 1):
         missing = [c for c in PAIR_COLUMNS if not isinstance(record.get(c), (str, list))]
         if missing:
             raise ProbscopeError(f"{path}: row {number}: missing field(s) {', '.join(missing)} "
                                  f"(DPO data has {', '.join(PAIR_COLUMNS)}: see `probscope sample`)")
+        problem = pair_problem(record["chosen"], record["rejected"])
+        if problem:   # such a pair has no preference to learn (or teaches an empty reply): never trained on
+            dropped[problem] += 1
+            continue
         prompt = record["prompt"]
         messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
         if fmt.system_prompt is not None and messages[0]["role"] != "system":
             messages = [{"role": "system", "content": fmt.system_prompt}, *messages]
         rows.append({"prompt": messages, **{c: _assistant(record[c]) for c in ("chosen", "rejected")}})
+    reasons = ", ".join(f"{n} with {why}" for why, n in dropped.items() if n)
+    if not rows:
+        raise ProbscopeError(f"{path}: no usable preference pair ({reasons})")
+    if reasons:
+        logger.warning("%s: %d of %d pairs dropped (%s)", path, len(records) - len(rows), len(records), reasons)
     return Dataset.from_list(rows)
+
+
+def pair_problem(chosen, rejected) -> str | None:
+    """Why a pair cannot train DPO: its chosen reply is empty, or it equals the rejected one; None when fine."""
+    from probscope.training.rewards import completion_text
+
+    text = completion_text(chosen)
+    if not text.strip():
+        return "empty chosen reply"
+    if text.strip() == completion_text(rejected).strip():
+        return "chosen equals rejected"
+    return None
 
 
 def prompt_dataset(path: str, fmt: DataFormat, limit: int | None = None):
@@ -130,3 +155,15 @@ def build_grpo_trainer(model, args, dataset, tokenizer, callbacks, dynamics, pef
     return GRPODynamicsTrainer(model=model, reward_funcs=trl_reward_function(reward), args=args,
                                train_dataset=dataset, processing_class=tokenizer, callbacks=callbacks,
                                peft_config=peft_config, dynamics=dynamics)
+
+
+def build_ppo_trainer(model, args, dataset, tokenizer, callbacks, dynamics, peft_config, reward: str | None):
+    from probscope.training.ppo import PPOTrainer
+    from probscope.training.rewards import trl_reward_function
+
+    if not reward:
+        raise ProbscopeError("trainer ppo needs `reward`: a verifier name (builtin-reasoning, builtin-facts, math)")
+    if peft_config is not None:
+        raise ProbscopeError("trainer ppo does not support `lora` (its value model copies the full trunk)")
+    return PPOTrainer(model=model, reward_funcs=trl_reward_function(reward), args=args, train_dataset=dataset,
+                      processing_class=tokenizer, callbacks=callbacks, dynamics=dynamics)

@@ -1,15 +1,17 @@
-"""Training dynamics of RL runs (DPO, GRPO) into the run's dynamics/ table, like SFT's gradient-weight rows.
+"""Training dynamics of RL runs (DPO, GRPO, PPO) into the run's dynamics/ table, like SFT's gradient-weight rows.
 
     from probscope.training.rl_callbacks import RLDynamicsCallback
-    dynamics = RLDynamicsCallback(run.dynamics_dir, "grpo")
+    dynamics = RLDynamicsCallback(run.dynamics_dir, "grpo")       # dpo: n_pairs=len(pairs) fills that column
     trainer = GRPODynamicsTrainer(..., callbacks=[dynamics], dynamics=dynamics)   # probscope.training.rl
 
-One row per logged optimizer step, schema.DYNAMICS_COLUMNS, with `objective` = the trainer ("dpo", "grpo"):
+One row per logged optimizer step, schema.DYNAMICS_COLUMNS, with `objective` = the trainer ("dpo", "grpo", "ppo"):
   * the token statistics (n_tokens, p_bin_counts: the Figure-2 histogram, mean_entropy, sft_loss = mean
     −log p, dft_loss = mean −p·log p) of the tokens the policy trained on since the previous log: the
     sampled completions (GRPO) or the chosen replies (DPO), as the policy scored them in its loss forward;
-  * what TRL logged for those steps: reward_mean / reward_std of the verifier (GRPO), kl to the reference
-    (GRPO with beta > 0), reward_margin (DPO's β·(chosen − rejected) log-ratio), grad_norm, learning_rate.
+  * what TRL logged for those steps: reward_mean / reward_std of the verifier and frac_reward_zero_std, the
+    share of groups without signal (GRPO, PPO), kl to the reference (GRPO with beta > 0, PPO with kl_coef > 0),
+    value_loss (PPO), reward_margin (DPO's β·(chosen − rejected) log-ratio) and reward_accuracy (DPO's share
+    of pairs ranked right), grad_norm, learning_rate; n_pairs, DPO's pair count, on every row.
 The objective-weight columns stay null: an RL loss is not a per-token weight on a fixed target.
 The trainer feeds tokens with `record_tokens`; rows are flushed as atomic Parquet parts every
 `flush_every` logged steps and at train end. With several processes each rank's tokens are gathered.
@@ -29,14 +31,17 @@ from probscope.training.callbacks import forget_dynamics_after, write_dynamics_p
 # TRL's log key -> dynamics column (TRL averages each over the steps since the previous log)
 LOGGED = {
     "reward": schema.REWARD_MEAN, "reward_std": schema.REWARD_STD, "kl": schema.KL,
-    "rewards/margins": schema.REWARD_MARGIN, "grad_norm": schema.GRAD_NORM, "learning_rate": schema.LEARNING_RATE,
+    "frac_reward_zero_std": schema.FRAC_REWARD_ZERO_STD, "value_loss": schema.VALUE_LOSS,
+    "rewards/margins": schema.REWARD_MARGIN, "rewards/accuracies": schema.REWARD_ACCURACY,
+    "grad_norm": schema.GRAD_NORM, "learning_rate": schema.LEARNING_RATE,
 }
 
 
 class RLDynamicsCallback(TrainerCallback):
-    def __init__(self, out_dir: str | Path, trainer: str, flush_every: int = 5):
+    def __init__(self, out_dir: str | Path, trainer: str, flush_every: int = 5, n_pairs: int | None = None):
         self.out_dir = Path(out_dir)
         self.trainer = trainer
+        self.n_pairs = n_pairs
         self.flush_every = flush_every
         self._logp: list[Any] = []
         self._entropy: list[Any] = []
@@ -60,7 +65,8 @@ class RLDynamicsCallback(TrainerCallback):
         logp, entropy = _gather(self._logp), _gather(self._entropy)
         self._logp, self._entropy = [], []
         if state.is_world_process_zero:
-            self._rows.append(dynamics_row(state.global_step, self.trainer, logp, entropy, logs))
+            row = dynamics_row(state.global_step, self.trainer, logp, entropy, logs)
+            self._rows.append({**row, schema.N_PAIRS: self.n_pairs})
             if len(self._rows) >= self.flush_every:
                 self.flush()
 

@@ -37,6 +37,7 @@ from probscope.training.checkpoints import (
     save_checkpoint,
 )
 from probscope.training.config import (
+    ONLINE_TRAINERS,
     RunConfig,
     default_resume_every,
     load_recipe_file,
@@ -153,8 +154,8 @@ def train_run(run_cfg: RunConfig, data_fmt: DataFormat, sft_cfg) -> Run:
         return run
 
     set_seed(sft_cfg.seed)      # the same initial weights on every rank and every rerun
-    # GRPO loads the model itself: with beta > 0 TRL loads its reference from the same directory
-    model = run_cfg.model if run_cfg.trainer == "grpo" else build_model(run_cfg, tokenizer)
+    # GRPO (and PPO on it) loads the model itself: with beta > 0 TRL loads its reference from the same directory
+    model = run_cfg.model if run_cfg.trainer in ONLINE_TRAINERS else build_model(run_cfg, tokenizer)
     steps = [s for s in schedule if s > 0]
     checkpoints = checkpoint_callback(run, steps, tokenizer, resume_every, max_steps)
     callbacks = [checkpoints if lora is None else _merged_lora(checkpoints, steps)]
@@ -168,7 +169,8 @@ def train_run(run_cfg: RunConfig, data_fmt: DataFormat, sft_cfg) -> Run:
     start = time.time()
     if resume_from:
         logger.info(f"{run.name}: resuming the killed run from {resume_from}")
-    _train(trainer, resume_from)
+    with devices.cpu_threads(trainer.model, run_cfg.threads):
+        _train(trainer, resume_from)
     if is_main:
         if not (run.checkpoint(max_steps) / "config.json").is_file():
             save_checkpoint(_saveable(trainer.model), tokenizer, run, trainer.state.global_step)
@@ -217,7 +219,7 @@ def _train(trainer, resume_from: Path | None) -> None:
 # Settings that may change between a killed run and its resumption without changing what it trains.
 RESUMABLE_CHANGES = {("run", "restart"), ("run", "dry_run"), ("run", "resume_every"), ("run", "runs_root"),
                      ("trainer", "output_dir"), ("trainer", "logging_dir"), ("trainer", "disable_tqdm"),
-                     ("trainer", "local_rank"), ("trainer", "hub_token")}
+                     ("trainer", "local_rank"), ("trainer", "hub_token"), ("run", "threads")}
 
 
 def _refuse_changed_settings(run: Run, manifest: Manifest) -> None:
@@ -256,13 +258,16 @@ def _build_trainer(run, run_cfg, train_cfg, model, dataset, tokenizer, callbacks
             objective=run_cfg.objective, objective_args=objective_args, peft_config=lora,
             loss_normalization=run_cfg.loss_normalization,
         )
-    from probscope.training.rl import build_dpo_trainer, build_grpo_trainer
+    from probscope.training.rl import build_dpo_trainer, build_grpo_trainer, build_ppo_trainer
     from probscope.training.rl_callbacks import RLDynamicsCallback
 
-    dynamics = RLDynamicsCallback(run.dynamics_dir, run_cfg.trainer) if run_cfg.dynamics else None
+    n_pairs = len(dataset) if run_cfg.trainer == "dpo" else None
+    dynamics = RLDynamicsCallback(run.dynamics_dir, run_cfg.trainer, n_pairs=n_pairs) if run_cfg.dynamics else None
     callbacks += [dynamics] if dynamics else []
     if run_cfg.trainer == "dpo":
         return build_dpo_trainer(model, train_cfg, dataset, tokenizer, callbacks, dynamics, lora)
+    if run_cfg.trainer == "ppo":
+        return build_ppo_trainer(model, train_cfg, dataset, tokenizer, callbacks, dynamics, lora, run_cfg.reward)
     return build_grpo_trainer(model, train_cfg, dataset, tokenizer, callbacks, dynamics, lora, run_cfg.reward)
 
 
@@ -295,17 +300,26 @@ def _steps_per_epoch(n_examples: int, sft_cfg) -> int:
     return max(1, math.ceil(batches / sft_cfg.gradient_accumulation_steps) * int(sft_cfg.num_train_epochs))
 
 
+def dpo_epochs(n_pairs: int, max_steps: int, train_cfg) -> float:
+    """How many times DPO sees each pair: steps x pairs per step / pairs (a small pair set trained long collapses)."""
+    per_step = train_cfg.per_device_train_batch_size * train_cfg.gradient_accumulation_steps * devices.world_size()
+    return max_steps * per_step / max(1, n_pairs)
+
+
 def _plain(d: dict) -> dict:
     return json.loads(json.dumps(d, default=str))
 
 
 def _plan(run, run_cfg, data_fmt, sft_cfg, n_examples, max_steps, schedule) -> str:
-    detail = {"sft": f", objective {run_cfg.objective}", "grpo": f", reward {run_cfg.reward}"}.get(run_cfg.trainer, "")
+    detail = {"sft": f", objective {run_cfg.objective}", "grpo": f", reward {run_cfg.reward}",
+              "ppo": f", reward {run_cfg.reward}"}.get(run_cfg.trainer, "")
     return "\n".join([
         f"run        {run.root}  (trainer {run_cfg.trainer}{detail})",
         *([f"lora       {run_cfg.lora}"] if run_cfg.lora else []),
         f"model      {run_cfg.model or 'from scratch: ' + str(run_cfg.model_config)}",
         f"data       {run_cfg.data}: {n_examples} examples (format {data_fmt.kind})",
+        *([f"pairs      {n_examples} pairs, {dpo_epochs(n_examples, max_steps, sft_cfg):.1f} epochs over them"]
+          if run_cfg.trainer == "dpo" else []),
         f"optimizer  lr {sft_cfg.learning_rate}, batch {sft_cfg.per_device_train_batch_size} x accumulation "
         f"{sft_cfg.gradient_accumulation_steps}, {max_steps} steps, {getattr(sft_cfg.lr_scheduler_type, 'value', sft_cfg.lr_scheduler_type)} schedule",
         f"checkpoints at steps {schedule} -> {run.checkpoints_dir}",

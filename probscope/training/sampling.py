@@ -8,6 +8,8 @@
       shards/shard-00000.jsonl    every sample of a block of prompts with its reward (the unit of resuming)
       accepted.jsonl              prompt, completion, answer: the accepted samples (RFT / offline-DFT data)
       pairs.jsonl                 prompt, chosen, rejected: an accepted and a rejected sample of one prompt (DPO)
+      frontier.jsonl              with --pass-band LO,HI: the data's rows whose pass rate (accepted / k) lies in
+                                  [LO, HI], each with its `pass_rate`: prompts at the competence frontier (GRPO/PPO)
       provenance.json             policy, data, reward, k, temperature, seed, counts, acceptance rate (written last)
 
 A killed job reruns with the same flags and continues after its finished shards (each shard's samples
@@ -36,6 +38,8 @@ from probscope.training.rewards import REWARDS, score_replies
 logger = logging.getLogger(__name__)
 
 ACCEPTED = "accepted.jsonl"
+FRONTIER = "frontier.jsonl"
+PASS_RATE = "pass_rate"
 PAIRS = "pairs.jsonl"
 PROVENANCE = "provenance.json"
 PLAN = "settings.json"
@@ -60,6 +64,10 @@ class SampleConfig:
     shard_size: int = field(default=64, metadata={"help": "prompts per shard: the unit of resuming"})
     batch_size: int = field(default=64, metadata={"help": "prompts per generate call (x k sequences)"})
     device: str = field(default="auto", metadata={"help": "auto (cuda if present, else cpu) or a torch device"})
+    pass_band: str | None = field(
+        default=None, metadata={"help": "LO,HI: also write frontier.jsonl, the rows whose pass rate (accepted "
+                                        "samples / k) lies in [LO, HI], e.g. 0.2,0.8 (RL data whose groups "
+                                        "carry signal)"})
 
     def __post_init__(self) -> None:
         """Checked when built (from flags or in Python), before anything loads."""
@@ -70,6 +78,7 @@ class SampleConfig:
         check_count("limit", self.limit, optional=True)
         check_number("temperature", self.temperature, low=0.0, low_open=True)
         check_number("top_p", self.top_p, low=0.0, high=1.0, low_open=True)
+        parse_pass_band(self.pass_band)
 
 
 def sample(cfg: SampleConfig, fmt: DataFormat | None = None, policy: Policy | None = None) -> dict:
@@ -77,6 +86,7 @@ def sample(cfg: SampleConfig, fmt: DataFormat | None = None, policy: Policy | No
     from tqdm.auto import tqdm
 
     fmt = fmt or DataFormat()
+    band = parse_pass_band(cfg.pass_band)
     out = Path(cfg.out)
     records = read_records(cfg.data)[: cfg.limit]
     if not records:
@@ -106,12 +116,12 @@ def sample(cfg: SampleConfig, fmt: DataFormat | None = None, policy: Policy | No
                 rewards = score_replies(cfg.reward, replies, [answer] * len(replies))
                 samples += [{"index": i, "completion": c, "reward": r} for c, r in zip(replies, rewards)]
         write_text_atomic(path, "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in samples))
-    return _write_datasets(cfg, out, prompts, n_shards, time.time() - start)
+    return _write_datasets(cfg, out, prompts, n_shards, time.time() - start, records, band)
 
 
 def _settings(cfg: SampleConfig) -> dict:
     """What the samples depend on (not where they go or how they are batched)."""
-    return {k: v for k, v in asdict(cfg).items() if k not in ("out", "batch_size", "device")}
+    return {k: v for k, v in asdict(cfg).items() if k not in ("out", "batch_size", "device", "pass_band")}
 
 
 def _claim(out: Path, cfg: SampleConfig) -> None:
@@ -132,7 +142,37 @@ def _prompt_of(record: dict, fmt: DataFormat, source: str, number: int):
     return turns.prompt, str(turns.answer)
 
 
-def _write_datasets(cfg: SampleConfig, out: Path, prompts, n_shards: int, seconds: float) -> dict:
+def parse_pass_band(text: str | None) -> tuple[float, float] | None:
+    """(LO, HI) from "LO,HI" with 0 <= LO <= HI <= 1; None for no band."""
+    if text is None or not str(text).strip():
+        return None
+    try:
+        lo, hi = (float(v) for v in str(text).split(","))
+    except ValueError:
+        raise ProbscopeError(f"pass_band: {text!r} is not LO,HI (two numbers, e.g. 0.2,0.8)") from None
+    if not 0.0 <= lo <= hi <= 1.0:
+        raise ProbscopeError(f"pass_band: {text!r} needs 0 <= LO <= HI <= 1")
+    return lo, hi
+
+
+def pass_rates(samples: list[dict]) -> dict[int, float]:
+    """Per prompt index: the share of its samples the verifier accepted."""
+    counts: dict[int, list[int]] = {}
+    for s in samples:
+        seen = counts.setdefault(s["index"], [0, 0])
+        seen[0] += s["reward"] >= 1.0
+        seen[1] += 1
+    return {index: accepted / total for index, (accepted, total) in counts.items()}
+
+
+def frontier_rows(records: list[dict], rates: dict[int, float], band: tuple[float, float]) -> list[dict]:
+    """The data's rows whose pass rate lies in the band (inclusive), unchanged plus their `pass_rate`."""
+    lo, hi = band
+    return [{**records[i], PASS_RATE: rate} for i, rate in sorted(rates.items()) if lo <= rate <= hi]
+
+
+def _write_datasets(cfg: SampleConfig, out: Path, prompts, n_shards: int, seconds: float, records: list[dict],
+                    band: tuple[float, float] | None) -> dict:
     samples = [json.loads(line) for shard in range(n_shards)
                for line in (out / SHARDS / f"shard-{shard:05d}.jsonl").read_text().splitlines() if line]
     accepted = [s for s in samples if s["reward"] >= 1.0]
@@ -154,12 +194,23 @@ def _write_datasets(cfg: SampleConfig, out: Path, prompts, n_shards: int, second
                   for c, r in zip(good, bad)]
     _write_jsonl(out / ACCEPTED, rows)
     _write_jsonl(out / PAIRS, pairs)
+    rates = pass_rates(samples)
     provenance = {
         **_settings(cfg),
         "n_prompts": len(prompts), "n_samples": len(samples), "n_accepted": len(accepted),
         "acceptance_rate": rate, "prompts_with_accepted": sum(1 for g, _ in by_prompt.values() if g),
-        "n_pairs": len(pairs), "code_version": code_version(),
+        "n_pairs": len(pairs), "prompts_all_accepted": sum(1 for r in rates.values() if r == 1.0),
+        "prompts_none_accepted": sum(1 for r in rates.values() if r == 0.0), "code_version": code_version(),
     }
+    if band is not None:
+        frontier = frontier_rows(records, rates, band)
+        if not frontier:
+            raise ProbscopeError(f"{cfg.policy}: no prompt has a pass rate in [{band[0]:g}, {band[1]:g}] "
+                                 f"({provenance['prompts_all_accepted']} of {len(rates)} always pass, "
+                                 f"{provenance['prompts_none_accepted']} never; k={cfg.k}): widen the band or "
+                                 f"raise k")
+        _write_jsonl(out / FRONTIER, frontier)
+        provenance.update(pass_band=list(band), n_frontier=len(frontier))
     write_text_atomic(out / PROVENANCE, json.dumps(provenance, indent=2))
     logger.info("probscope sample: %d/%d samples accepted (%.1f%%), %d pairs, %d prompts with an accepted "
                 "sample -> %s (%.0fs)", len(accepted), len(samples), 100 * rate, len(pairs),

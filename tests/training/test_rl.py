@@ -46,6 +46,8 @@ METHODS = {
     "dpo": ["--trainer", "dpo", "--data", "{samples}/pairs.jsonl", "--learning_rate", "1e-3"],
     "grpo": ["--trainer", "grpo", "--reward", "builtin-reasoning", "--data", "{train}", "--num_generations", "2",
              "--max_completion_length", "12", "--beta", "0.04"],
+    "ppo": ["--trainer", "ppo", "--reward", "builtin-reasoning", "--data", "{train}", "--num_generations", "2",
+            "--max_completion_length", "12"],
 }
 
 
@@ -79,11 +81,13 @@ def test_each_method_writes_a_run_that_probe_and_analysis_read_like_sft(fixture,
     assert set(dynamics["step"].to_list()) == {1, 2, 3}
     assert (dynamics["n_tokens"] > 0).all()
     assert all(sum(c) == n for c, n in zip(dynamics["p_bin_counts"].to_list(), dynamics["n_tokens"].to_list()))
-    if method == "grpo":
+    if method in ("grpo", "ppo"):
         assert dynamics["reward_mean"].is_not_null().all() and dynamics["kl"].is_not_null().all()
-        assert set(dynamics["objective"].to_list()) == {"grpo"}
+        assert dynamics["frac_reward_zero_std"].is_between(0, 1).all()
+        assert set(dynamics["objective"].to_list()) == {method}
     if method == "dpo":
-        assert dynamics["reward_margin"].is_not_null().all()
+        assert dynamics["reward_margin"].is_not_null().all() and dynamics["reward_accuracy"].is_between(0, 1).all()
+        assert set(dynamics["n_pairs"].to_list()) == {32}
         margins = dynamics.sort("step")["reward_margin"].to_list()
         assert margins[-1] > margins[0]          # lr 1e-3 on an easy pair: chosen moves away from rejected
 
@@ -142,5 +146,28 @@ def test_grpo_needs_a_reward_and_a_model(fixture):
 
     with pytest.raises(ProbscopeError, match="needs `reward`"):
         train(fixture, "grpo-noreward", "grpo", "--reward", "")
-    with pytest.raises(ProbscopeError, match="ppo: TRL 1.16 has no PPO"):
-        train_main(["--trainer", "ppo", "--run_name", "x", "--data", "d.jsonl"])
+    with pytest.raises(ProbscopeError, match="trainer 'rloo': use one of sft, dpo, grpo, ppo"):
+        train_main(["--trainer", "rloo", "--run_name", "x", "--data", "d.jsonl"])
+
+
+@pytest.mark.bad_input
+def test_dpo_drops_pairs_without_a_preference_and_refuses_a_file_of_only_those(tmp_path, caplog):
+    import logging
+
+    from probscope.data import DataFormat
+    from probscope.errors import ProbscopeError
+    from probscope.training.rl import preference_dataset
+
+    good = {"prompt": "2 + 2 ?", "chosen": "4", "rejected": "5"}
+    same = {"prompt": "1 + 1 ?", "chosen": "2 ", "rejected": "2"}
+    empty = {"prompt": "3 + 3 ?", "chosen": [{"role": "assistant", "content": " "}], "rejected": "7"}
+    path = tmp_path / "pairs.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in (good, same, empty, same)))
+    with caplog.at_level(logging.WARNING, logger="probscope"):
+        dataset = preference_dataset(str(path), DataFormat())
+    assert dataset["chosen"] == [[{"role": "assistant", "content": "4"}]]
+    assert "3 of 4 pairs dropped (2 with chosen equals rejected, 1 with empty chosen reply)" in caplog.text
+    path.write_text(json.dumps(same) + "\n")
+    with pytest.raises(ProbscopeError, match=r"pairs.jsonl: no usable preference pair \(1 with chosen equals "
+                                             r"rejected\)"):
+        preference_dataset(str(path), DataFormat())

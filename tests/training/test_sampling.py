@@ -1,4 +1,5 @@
-"""Rejection sampling: acceptance, the no-acceptance error, DPO pairs, provenance, resuming, a real model."""
+"""Rejection sampling: acceptance, the no-acceptance error, DPO pairs, frontier prompts, provenance, resuming,
+a real model."""
 
 import json
 
@@ -7,7 +8,7 @@ from helpers import save_small_llama
 
 from probscope.builtin.task import TaskConfig, write_builtin_data
 from probscope.errors import ProbscopeError
-from probscope.training.sampling import ACCEPTED, PAIRS, PROVENANCE, SHARDS, SampleConfig, sample
+from probscope.training.sampling import ACCEPTED, FRONTIER, PAIRS, PROVENANCE, SHARDS, SampleConfig, sample
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +74,56 @@ def test_pairs_hold_one_accepted_and_one_rejected_sample_of_the_same_prompt(data
     assert len(pairs) == 20
     for pair in pairs:
         assert pair["chosen"] == by_prompt[pair["prompt"]]["completion"] != pair["rejected"]
+
+
+def graded(by_prompt):
+    """Row i of the data gets (i mod 4) right replies of k = 3 (3 when i mod 4 is 3): pass rates 0, 1/3, 2/3, 1."""
+    right, wrong = policy(by_prompt, True), policy(by_prompt, False)
+    order = list(by_prompt)
+
+    def generate(prompts, k, seed):
+        return [r[:min(3, order.index(p) % 4)] + w[min(3, order.index(p) % 4):]
+                for p, r, w in zip(prompts, right(prompts, k, seed), wrong(prompts, k, seed))]
+
+    return generate
+
+
+def test_pass_band_keeps_the_rows_whose_pass_rate_lies_in_it_as_rl_data(data, tmp_path):
+    from probscope.data import DataFormat
+    from probscope.training.rl import prompt_dataset
+
+    paths, by_prompt = data
+    provenance = sample(config(paths, tmp_path, pass_band="0.2,0.8"), policy=graded(by_prompt))
+    frontier = [json.loads(line) for line in (tmp_path / FRONTIER).open()]
+    expected = [row for i, row in enumerate(by_prompt.values()) if i % 4 in (1, 2)]
+    assert [{k: v for k, v in r.items() if k != "pass_rate"} for r in frontier] == expected   # the rows, unchanged
+    assert [r["pass_rate"] for r in frontier] == pytest.approx([1 / 3, 2 / 3] * 5)
+    assert (provenance["n_frontier"], provenance["pass_band"]) == (10, [0.2, 0.8])
+    assert (provenance["prompts_all_accepted"], provenance["prompts_none_accepted"]) == (5, 5)
+    dataset = prompt_dataset(str(tmp_path / FRONTIER), DataFormat())     # what GRPO / PPO train on
+    assert dataset["answer"] == [row["answer"] for row in expected]
+    # another band over the same samples resamples nothing: the band is not a sampling setting
+    provenance = sample(config(paths, tmp_path, pass_band="1,1"), policy=lambda *a: pytest.fail("resampled"))
+    assert provenance["n_frontier"] == 5
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("band, error", [
+    ("0.8,0.2", "needs 0 <= LO <= HI <= 1"), ("half", "is not LO,HI"), ("0.1,0.5,0.9", "is not LO,HI"),
+    ("0,1.5", "needs 0 <= LO <= HI <= 1"),
+])
+def test_a_malformed_pass_band_is_refused_before_sampling(data, tmp_path, band, error):
+    paths, by_prompt = data
+    with pytest.raises(ProbscopeError, match=f"pass_band: .*{error}"):
+        sample(config(paths, tmp_path, pass_band=band), policy=lambda *a: pytest.fail("sampled"))
+
+
+def test_an_empty_pass_band_is_an_error_that_counts_the_prompts_that_always_and_never_pass(data, tmp_path):
+    paths, by_prompt = data
+    with pytest.raises(ProbscopeError, match=r"no prompt has a pass rate in \[0.4, 0.6\] \(5 of 20 always pass, "
+                                             r"5 never; k=3\)"):
+        sample(config(paths, tmp_path, pass_band="0.4,0.6"), policy=graded(by_prompt))
+    assert not (tmp_path / FRONTIER).exists()
 
 
 def test_a_killed_job_resumes_after_its_finished_shards(data, tmp_path):

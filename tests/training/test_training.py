@@ -261,7 +261,7 @@ def test_loss_normalization_window_token_mean_or_mean_of_micro_batch_means(tmp_p
 
 @pytest.mark.parametrize("recipe, data", [
     ("numina-sft", "numina"), ("numina-rft", "accepted"), ("numina-dft-offline", "accepted"),
-    ("numina-dpo", "pairs"), ("numina-grpo", "numina"),
+    ("numina-dpo", "pairs"), ("numina-grpo", "numina"), ("numina-ppo", "numina"),
 ])
 def test_paper_scale_recipes_dry_run_on_real_numina_rows(real_dir, tmp_path, caplog, recipe, data):
     """Every paper-scale recipe parses and plans on the real NuminaMath rows with the real Qwen tokenizer
@@ -284,9 +284,11 @@ def test_paper_scale_recipes_dry_run_on_real_numina_rows(real_dir, tmp_path, cap
                       "--data", str(path), "--bf16", "false", "--dry_run", "true", "--runs_root", "/nonexistent/runs"])
     out = caplog.text
     assert "3 examples" in out and "dry run" in out and not run.root.exists()
-    trainer = {"numina-dpo": "dpo", "numina-grpo": "grpo"}.get(recipe, "sft")
+    trainer = {"numina-dpo": "dpo", "numina-grpo": "grpo", "numina-ppo": "ppo"}.get(recipe, "sft")
     assert f"trainer {trainer}" in out
-    if recipe == "numina-grpo":
+    if recipe == "numina-dpo":
+        assert "3 pairs" in out and "epochs over them" in out
+    if recipe in ("numina-grpo", "numina-ppo"):
         assert "reward math" in out and "500 steps" in out
     if recipe in ("numina-sft", "numina-rft", "numina-dft-offline"):
         run_cfg, _, cfg = parse_recipe([str(recipe_file), "--bf16", "false"])

@@ -52,7 +52,9 @@ def pretrain_args(data, runs_root, *extra: str) -> list[str]:
     (["--per_device_train_batch_size", "0"], "per_device_train_batch_size: 0 is not allowed"),
     (["--gradient_accumulation_steps", "0"], "gradient_accumulation_steps: 0 is not allowed"),
     (["--resume_every", "-3"], "resume_every: -3 is not allowed"),
-    (["--trainer", "ppo"], "ppo: TRL 1.16 has no PPO trainer"),
+    (["--trainer", "rloo"], "trainer 'rloo': use one of sft, dpo, grpo, ppo"),
+    (["--threads", "0"], "threads: 0 is not allowed"),
+    (["--trainer", "ppo", "--beta", "0.1"], "beta: 0.1 is not allowed for trainer ppo"),
 ])
 def test_bad_numbers_and_names_fail_while_parsing(flags, message):
     args = ["--run_name", "x", "--data", "d.jsonl", "--model", "m", *flags]

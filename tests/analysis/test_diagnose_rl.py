@@ -1,0 +1,24 @@
+"""probscope diagnose names a GRPO run whose prompt groups mostly carried no signal (frac_reward_zero_std)."""
+
+import probscope as ps
+from probscope import schema
+from probscope.runs import Run
+from probscope.training.callbacks import write_dynamics_part
+
+
+def rl_rows(shares: list[float], trainer: str = "grpo") -> list[dict]:
+    return [{schema.STEP: step, schema.OBJECTIVE: trainer, schema.N_TOKENS: 10, schema.FRAC_REWARD_ZERO_STD: share}
+            for step, share in enumerate(shares, 1)]
+
+
+def test_diagnose_mentions_a_run_whose_groups_carry_no_signal_and_only_that_one(runs_root):
+    write_dynamics_part(Run(runs_root / "dft").dynamics_dir, rl_rows([0.75, 0.5, 1.0]))     # mean 0.75
+    write_dynamics_part(Run(runs_root / "sft").dynamics_dir, rl_rows([0.5, 0.25, 0.75]))    # mean 0.5: has signal
+    lines = ps.diagnose(runs_root, "dft", against="sft").splitlines()
+    assert lines[-1].startswith("no signal in most groups of dft: on average 75% of its prompt groups had the same "
+                                "reward for every sample (frac_reward_zero_std over 3 logged steps)")
+    assert "--pass-band" in lines[-1] and len(lines) == 5
+    assert "no signal" not in ps.diagnose(runs_root, "sft")
+    assert "no signal" not in ps.diagnose(runs_root, "base")        # no dynamics at all
+    write_dynamics_part(Run(runs_root / "base").dynamics_dir, rl_rows([1.0, 1.0], trainer="ppo"))
+    assert "no signal" not in ps.diagnose(runs_root, "base")        # PPO's critic gives advantages anyway
