@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     # a command that takes the rest (train: its recipe keys) gets what argparse left (REMAINDER drops a leading --flag)
     args, rest = parser.parse_known_args(argv)
     if rest and not args.command_entry.takes_rest:
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     # library modules report counts (rows encoded, examples truncated) through logging
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(message)s"))

@@ -23,6 +23,7 @@ import dataclasses
 import importlib
 import pkgutil
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from probscope.registry import Registry
@@ -99,17 +100,18 @@ def parse_options(config_class: type, argv: Sequence[str] | None, *, prog: str, 
     return Flags(config_class).build(parser.parse_args(argv))
 
 
-_FLAG_TYPES: dict[str, Callable[[str], Any]] = {"int": int, "float": float}
+_FLAG_TYPES: dict[str, Callable[[str], Any]] = {"int": int, "float": float, "Path": Path}
 
 
 def add_dataclass_flags(parser, config_class: type, *, exclude: Sequence[str] = ()) -> None:
     """One flag per dataclass field (those not marked "flag": False), so the flags never drift from the fields.
 
     A field without a default is required (and listed first); its type picks the flag's: an int or float reads
-    one, a bool is a switch (present = on; --no-NAME too when it defaults on), a list takes comma-separated text
-    that the class parses (and checks), anything else is text. Metadata: "help", "choices", "metavar",
-    "positional" (an argument without --, optional when the field has a default), "repeat" (the flag may be
-    given several times, collected in a list), "hidden" (left out of --help). Defaults show in --help."""
+    one, a bool is a switch (present = on; --no-NAME too when it defaults on), a Path reads one, a list takes
+    comma-separated text that the class parses (and checks), anything else is text. Metadata: "help",
+    "choices", "metavar", "positional" (an argument without --, optional when the field has a default), "repeat"
+    (the flag may be given several times, collected in a list), "hidden" (left out of --help). Defaults show in
+    --help."""
     inherited = {g.name for base in config_class.__mro__[1:] if dataclasses.is_dataclass(base)
                  for g in dataclasses.fields(base)}   # ProbeConfig's own flags (--run, --model) before the options
     chosen = [f for f in flag_fields(config_class) if f.name not in exclude]

@@ -22,7 +22,8 @@ class ExportOptions:
         "help": "'all' (default), 'last', or comma-separated steps; figures of one step show each run's last "
                 "chosen step"})
     runs_filter: str | None = field(default=None, metadata={
-        "metavar": "GLOBS", "help": "comma-separated glob patterns on run names, e.g. 'sft*,dft*' (default: every run)"})
+        "metavar": "GLOBS",
+        "help": "comma-separated glob patterns on run names, e.g. 'sft*,dft*' (default: every run)"})
     figure: list[str] | None = field(default=None, metadata={
         "metavar": "NAME", "repeat": True,
         "help": "only this figure (repeat for several; default: all registered figures)"})
