@@ -26,7 +26,7 @@ class EvalTarget:
     runs_filter: list[str] | None = field(default=None, metadata={
         "metavar": "PATTERN", "repeat": True,
         "help": "only runs whose name matches this shell pattern (repeatable; default: all runs)"})
-    steps: list[int] | str | None = field(default=None, metadata={
+    steps: list[int] | None = field(default=None, metadata={   # the flag: comma text, parsed below
         "help": "comma-separated checkpoint steps (default: every checkpoint)"})
     preset: str | None = field(default=None, metadata={
         "help": "a named sampling protocol setting --k, --temperature and --top-p: paper (the DFT paper's "
