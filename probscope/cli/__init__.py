@@ -15,7 +15,7 @@ import argparse
 import logging
 import sys
 
-from probscope.cli.commands import COMMANDS, load_commands
+from probscope.cli.commands import COMMANDS, add_command_parser, load_commands, run_command
 from probscope.errors import ProbscopeError
 
 
@@ -24,26 +24,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show full tracebacks")
     sub = parser.add_subparsers(dest="command", required=True)
     load_commands()
-    for _, add_command in COMMANDS.items():
-        add_command(sub)
+    for name, cmd in COMMANDS.items():
+        add_command_parser(sub, name, cmd)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    # `train` hands everything after it to the recipe parser (argparse.REMAINDER drops a leading --flag)
-    args, extra = parser.parse_known_args(argv)
-    if args.command == "train":
-        args.recipe_args = extra
-    elif extra:
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    # a command that takes the rest (train: its recipe keys) gets what argparse left (REMAINDER drops a leading --flag)
+    args, rest = parser.parse_known_args(argv)
+    if rest and not args.command_entry.takes_rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     # library modules report counts (rows encoded, examples truncated) through logging
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(message)s"))
     logging.getLogger("probscope").addHandler(handler)
     logging.getLogger("probscope").setLevel(logging.INFO)
     try:
-        result = args.func(args)
+        result = run_command(args.command_entry, args, rest)
     except ProbscopeError as e:
         if args.debug:
             raise

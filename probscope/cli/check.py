@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
-from probscope.cli.commands import COMMANDS
+from dataclasses import dataclass, field
+
+from probscope.cli.commands import command
 
 
-@COMMANDS.register("check")
-def add_check_command(sub) -> None:
-    p = sub.add_parser("check", help="validate a runs directory: what is missing, stale, half-written or corrupt")
-    p.add_argument("runs", nargs="?", default="runs", help="runs directory (default: %(default)s)")
-    p.set_defaults(func=run_check)
+@dataclass
+class CheckOptions:
+    runs: str = field(default="runs", metadata={"help": "runs directory", "positional": True})
 
 
-def run_check(args) -> int:
+@command("check", help="validate a runs directory: what is missing, stale, half-written or corrupt",
+         options=[CheckOptions])
+def run_check(opts: CheckOptions) -> int:
     from collections import Counter
 
     from probscope.integrity import check_runs
 
-    findings = check_runs(args.runs)
+    findings = check_runs(opts.runs)
     for finding in findings:
         print(finding.line())
     counts = Counter(f.kind for f in findings)
     summary = ", ".join(f"{n} {kind}" for kind, n in counts.items()) or "nothing to repair"
-    print(f"probscope check: {args.runs}: {summary}")
+    print(f"probscope check: {opts.runs}: {summary}")
     return 1 if findings else 0

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from probscope.cli.commands import COMMANDS
+from dataclasses import dataclass, field
+
+from probscope.cli.commands import command
 
 
-@COMMANDS.register("dashboard")
-def add_dashboard_command(sub) -> None:
-    p = sub.add_parser("dashboard", help="serve the dashboard for a runs directory on 127.0.0.1")
-    p.add_argument("--runs", default="runs", help="runs directory to show (default: %(default)s)")
-    p.add_argument("--port", type=int, default=8501, help="port on 127.0.0.1 (default: %(default)s)")
-    p.set_defaults(func=run_dashboard)
+@dataclass
+class DashboardOptions:
+    runs: str = field(default="runs", metadata={"help": "runs directory to show"})
+    port: int = field(default=8501, metadata={"help": "port on 127.0.0.1"})
 
 
-def run_dashboard(args) -> int:
+@command("dashboard", help="serve the dashboard for a runs directory on 127.0.0.1", options=[DashboardOptions])
+def run_dashboard(opts: DashboardOptions) -> int:
     from probscope.app import serve
 
-    return serve(args.runs, args.port)
+    return serve(opts.runs, opts.port)

@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-from probscope.cli.commands import COMMANDS
+from dataclasses import dataclass, field
+
+from probscope.cli.commands import command
 
 
-@COMMANDS.register("demo")
-def add_demo_command(sub) -> None:
-    p = sub.add_parser("demo", help="build the built-in runs (base, SFT, DFT, DPO, GRPO, probes, evaluations) "
-                                    "and start the dashboard")
-    p.add_argument("--runs", default="runs", help="runs directory to build into and show (default: runs)")
-    p.add_argument("--no-serve", action="store_true", help="build the runs and exit without starting the dashboard")
-    p.add_argument("--smoke", action="store_true",
-                   help="a seconds-long build (small task, 1-layer model, 4 steps) that checks an installation")
-    p.add_argument("--port", type=int, default=8501, help="dashboard port on 127.0.0.1")
-    p.set_defaults(func=run_demo)
+@dataclass
+class DemoOptions:
+    runs: str = field(default="runs", metadata={"help": "runs directory to build into and show"})
+    no_serve: bool = field(default=False, metadata={
+        "help": "build the runs and exit without starting the dashboard"})
+    smoke: bool = field(default=False, metadata={
+        "help": "a seconds-long build (small task, 1-layer model, 4 steps) that checks an installation"})
+    port: int = field(default=8501, metadata={"help": "dashboard port on 127.0.0.1"})
 
 
-def run_demo(args) -> int:
+@command("demo", options=[DemoOptions],
+         help="build the built-in runs (base, SFT, DFT, DPO, GRPO, probes, evaluations) and start the dashboard")
+def run_demo(opts: DemoOptions) -> int:
     import subprocess
 
     from probscope import demo
@@ -25,16 +27,16 @@ def run_demo(args) -> int:
     from probscope.builtin.settings import smoke_settings
 
     options = {}
-    if args.smoke:
+    if opts.smoke:
         task, overrides, probe_examples, rl_runs = smoke_settings()
         options = {"task": task, "overrides": overrides, "probe_examples": probe_examples, "rl_runs": rl_runs}
     server: list[subprocess.Popen] = []
-    if not args.no_serve:   # first: the dashboard shows each run as it lands (auto-refresh on)
-        print(f"dashboard: http://127.0.0.1:{args.port}  (Ctrl+C stops it; the runs appear as they are built)")
-        server.append(subprocess.Popen(streamlit_command(args.runs, args.port, live=True)))
+    if not opts.no_serve:   # first: the dashboard shows each run as it lands (auto-refresh on)
+        print(f"dashboard: http://127.0.0.1:{opts.port}  (Ctrl+C stops it; the runs appear as they are built)")
+        server.append(subprocess.Popen(streamlit_command(opts.runs, opts.port, live=True)))
 
     try:
-        demo.build_demo_runs(args.runs, **options)
+        demo.build_demo_runs(opts.runs, **options)
         if server:
             print("demo: every run is built; the dashboard keeps running (Ctrl+C stops it)")
             return server[0].wait()

@@ -5,25 +5,27 @@
 
 from __future__ import annotations
 
-from probscope.cli.commands import COMMANDS
+from dataclasses import dataclass, field
+
+from probscope.analysis.left_behind import DEFAULT_BELOW
+from probscope.cli.commands import command
+from probscope.runs import DEFAULT_PROBE_DATASET
 
 
-@COMMANDS.register("diagnose")
-def add_diagnose_command(sub) -> None:
-    from probscope.analysis.left_behind import DEFAULT_BELOW
-    from probscope.runs import DEFAULT_PROBE_DATASET
-
-    p = sub.add_parser("diagnose", help="report the tokens a run still gives low probability at its final step "
-                                        "(end of reply, roles, most frequent tokens)")
-    p.add_argument("run", help="run name (a directory under --runs)")
-    p.add_argument("--against", metavar="RUN", help="a second run to compare with (e.g. the SFT run)")
-    p.add_argument("--runs", default="runs", help="runs directory (default: ./runs, the built-in demo runs)")
-    p.add_argument("--dataset", default=DEFAULT_PROBE_DATASET, help="probed dataset to read (default: %(default)s)")
-    p.add_argument("--below", type=float, default=DEFAULT_BELOW, help="probability threshold (default: %(default)s)")
-    p.set_defaults(func=_diagnose)
+@dataclass
+class DiagnoseOptions:
+    run: str = field(metadata={"help": "run name (a directory under --runs)", "positional": True})
+    against: str | None = field(default=None, metadata={
+        "metavar": "RUN", "help": "a second run to compare with (e.g. the SFT run)"})
+    runs: str = field(default="runs", metadata={"help": "runs directory (default: ./runs, the built-in demo runs)"})
+    dataset: str = field(default=DEFAULT_PROBE_DATASET, metadata={"help": "probed dataset to read"})
+    below: float = field(default=DEFAULT_BELOW, metadata={"help": "probability threshold"})
 
 
-def _diagnose(args) -> None:
+@command("diagnose", options=[DiagnoseOptions],
+         help="report the tokens a run still gives low probability at its final step "
+              "(end of reply, roles, most frequent tokens)")
+def run_diagnose(opts: DiagnoseOptions) -> None:
     from probscope.analysis.diagnose import diagnose
 
-    print(diagnose(args.runs, args.run, against=args.against, dataset=args.dataset, below=args.below))
+    print(diagnose(opts.runs, opts.run, against=opts.against, dataset=opts.dataset, below=opts.below))

@@ -5,31 +5,34 @@
 
 from __future__ import annotations
 
-from probscope.cli.commands import COMMANDS
+from dataclasses import dataclass, field
+
+from probscope.cli.commands import command
 from probscope.errors import ProbscopeError
+from probscope.runs import DEFAULT_PROBE_DATASET
 
 
-@COMMANDS.register("export")
-def add_export_command(sub) -> None:
-    from probscope.runs import DEFAULT_PROBE_DATASET
-
-    p = sub.add_parser("export", help="write every figure (Figure 2, listings, dynamics, statistics, ...) "
-                                      "with its tables (CSV, Markdown) for a runs directory")
-    p.add_argument("--runs", default="runs", help="runs directory (default: ./runs, the built-in demo runs)")
-    p.add_argument("--out", required=True, help="directory to write the figures and their tables into")
-    p.add_argument("--format", default="png,pdf", help="comma-separated image formats, e.g. png,pdf,svg "
-                                                       "(default: png,pdf)")
-    p.add_argument("--dataset", default=DEFAULT_PROBE_DATASET, help="probed dataset to read (default: %(default)s)")
-    p.add_argument("--steps", default="all", help="'all' (default), 'last', or comma-separated steps; figures "
-                                                  "of one step show each run's last chosen step")
-    p.add_argument("--runs-filter", metavar="GLOBS",
-                   help="comma-separated glob patterns on run names, e.g. 'sft*,dft*' (default: every run)")
-    p.add_argument("--figure", action="append", dest="figures", metavar="NAME",
-                   help="only this figure (repeat for several; default: all registered figures)")
-    p.set_defaults(func=_export)
+@dataclass
+class ExportOptions:
+    out: str = field(metadata={"help": "directory to write the figures and their tables into"})
+    runs: str = field(default="runs", metadata={"help": "runs directory (default: ./runs, the built-in demo runs)"})
+    format: str = field(default="png,pdf", metadata={"help": "comma-separated image formats, e.g. png,pdf,svg"})
+    dataset: str = field(default=DEFAULT_PROBE_DATASET, metadata={"help": "probed dataset to read"})
+    steps: str = field(default="all", metadata={
+        "help": "'all' (default), 'last', or comma-separated steps; figures of one step show each run's last "
+                "chosen step"})
+    runs_filter: str | None = field(default=None, metadata={
+        "metavar": "GLOBS",
+        "help": "comma-separated glob patterns on run names, e.g. 'sft*,dft*' (default: every run)"})
+    figure: list[str] | None = field(default=None, metadata={
+        "metavar": "NAME", "repeat": True,
+        "help": "only this figure (repeat for several; default: all registered figures)"})
 
 
-def _export(args) -> None:
+@command("export", options=[ExportOptions],
+         help="write every figure (Figure 2, listings, dynamics, statistics, ...) with its tables (CSV, Markdown) "
+              "for a runs directory")
+def run_export(opts: ExportOptions) -> None:
     import time
 
     from probscope.analysis.steps import unprobed_last_checkpoints
@@ -37,20 +40,20 @@ def _export(args) -> None:
     from probscope.runs.writable import check_directory
 
     start = time.perf_counter()
-    check_directory(args.out, "--out")
-    steps = _parse_steps(args.steps)
-    if isinstance(steps, list) and not args.runs_filter:
-        _say_runs_left_out(args.runs, steps, args.dataset)
+    check_directory(opts.out, "--out")
+    steps = _parse_steps(opts.steps)
+    if isinstance(steps, list) and not opts.runs_filter:
+        _say_runs_left_out(opts.runs, steps, opts.dataset)
     paths = export_figures(
-        args.runs, args.out, formats=args.format.split(","), dataset=args.dataset,
-        steps=steps, runs_filter=args.runs_filter, figures=args.figures,
+        opts.runs, opts.out, formats=opts.format.split(","), dataset=opts.dataset,
+        steps=steps, runs_filter=opts.runs_filter, figures=opts.figure,
     )
     if steps in ("last", "all"):   # figures of one step show each run's last probed step: say when it is not its last
-        for note in unprobed_last_checkpoints(args.runs, None, args.dataset):
+        for note in unprobed_last_checkpoints(opts.runs, None, opts.dataset):
             print(f"probscope export: {note}")
     kinds = ", ".join(sorted({path.suffix.lstrip(".") for path in paths}))
     names = ", ".join(dict.fromkeys(path.stem for path in paths))
-    print(f"probscope export: wrote {len(paths)} files ({names} as {kinds}) to {args.out} "
+    print(f"probscope export: wrote {len(paths)} files ({names} as {kinds}) to {opts.out} "
           f"in {time.perf_counter() - start:.1f} s")
 
 

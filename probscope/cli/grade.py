@@ -2,30 +2,31 @@
 
 from __future__ import annotations
 
-from probscope.cli.commands import COMMANDS
+from dataclasses import dataclass, field
+
+from probscope.cli.commands import command
 
 
-@COMMANDS.register("grade")
-def add_grade_command(sub) -> None:
-    p = sub.add_parser(
-        "grade", help="grade generations in a JSONL file against reference answers (math-verify)",
-        description="Each row holds a prediction (or a list of k predictions: raw generations or bare answers) "
-                    "and a reference answer. Final answers are taken from \\boxed{}, '#### N', 'The answer is', "
-                    "else math-verify's own extraction; equivalence is math-verify's.",
-    )
-    p.add_argument("file", help="JSONL (or JSON/Parquet/CSV) file of generations")
-    p.add_argument("--pred-field", required=True, help="field holding the prediction or a list of k predictions")
-    p.add_argument("--gold-field", required=True, help="field holding the reference answer (or solution)")
-    p.add_argument("--gold-from-solution", action="store_true",
-                   help="the gold field is a worked solution: its last \\boxed{} (or '#### N') is the answer")
-    p.add_argument("--time-limit", type=float, default=5.0, help="seconds per sample before it counts as wrong "
-                                                                 "with reason 'timeout' (default: 5)")
-    p.add_argument("--workers", type=int, help="grading processes (default: one per core)")
-    p.add_argument("--out", help="also write one row per sample (row, sample, answer, correct, reason) to this JSONL")
-    p.set_defaults(func=_grade)
+@dataclass
+class GradeOptions:
+    file: str = field(metadata={"help": "JSONL (or JSON/Parquet/CSV) file of generations", "positional": True})
+    pred_field: str = field(metadata={"help": "field holding the prediction or a list of k predictions"})
+    gold_field: str = field(metadata={"help": "field holding the reference answer (or solution)"})
+    gold_from_solution: bool = field(default=False, metadata={
+        "help": "the gold field is a worked solution: its last \\boxed{} (or '#### N') is the answer"})
+    time_limit: float = field(default=5.0, metadata={
+        "help": "seconds per sample before it counts as wrong with reason 'timeout'"})
+    workers: int | None = field(default=None, metadata={"help": "grading processes (default: one per core)"})
+    out: str | None = field(default=None, metadata={
+        "help": "also write one row per sample (row, sample, answer, correct, reason) to this JSONL"})
 
 
-def _grade(args) -> None:
+@command("grade", options=[GradeOptions],
+         help="grade generations in a JSONL file against reference answers (math-verify)",
+         description="Each row holds a prediction (or a list of k predictions: raw generations or bare answers) "
+                     "and a reference answer. Final answers are taken from \\boxed{}, '#### N', 'The answer is', "
+                     "else math-verify's own extraction; equivalence is math-verify's.")
+def run_grade(opts: GradeOptions) -> None:
     import json
     import time
     from collections import Counter
@@ -38,30 +39,30 @@ def _grade(args) -> None:
     from probscope.runs.writable import ensure_writable_file
 
     start = time.perf_counter()
-    if args.out:
-        ensure_writable_file(args.out, "--out")   # before grading, not after it
-    rows = read_records(args.file)
+    if opts.out:
+        ensure_writable_file(opts.out, "--out")   # before grading, not after it
+    rows = read_records(opts.file)
     if not rows:
-        raise ProbscopeError(f"{args.file}: no rows")
+        raise ProbscopeError(f"{opts.file}: no rows")
     predictions, golds, owners = [], [], []
     for line, row in enumerate(rows, 1):
-        for field in (args.pred_field, args.gold_field):
-            if field not in row:
-                raise ProbscopeError(f"{args.file}: row {line}: no field {field!r} (fields: {', '.join(map(str, row))})")
-        preds = row[args.pred_field]
+        for name in (opts.pred_field, opts.gold_field):
+            if name not in row:
+                raise ProbscopeError(f"{opts.file}: row {line}: no field {name!r} (fields: {', '.join(map(str, row))})")
+        preds = row[opts.pred_field]
         preds = preds if isinstance(preds, list) else [preds]
         if not preds:
-            raise ProbscopeError(f"{args.file}: row {line}: field {args.pred_field!r} is an empty list")
-        gold = gold_from_solution(row[args.gold_field]) if args.gold_from_solution else gold_text(row[args.gold_field])
+            raise ProbscopeError(f"{opts.file}: row {line}: field {opts.pred_field!r} is an empty list")
+        gold = gold_from_solution(row[opts.gold_field]) if opts.gold_from_solution else gold_text(row[opts.gold_field])
         if gold is None:   # counting it as a wrong answer would lower every score silently
-            raise ProbscopeError(f"{args.file}: row {line}: no reference answer in field {args.gold_field!r} "
-                                 f"(found {row[args.gold_field]!r}"
-                                 + ("; a solution needs a \\boxed{} or '#### N'" if args.gold_from_solution else "")
+            raise ProbscopeError(f"{opts.file}: row {line}: no reference answer in field {opts.gold_field!r} "
+                                 f"(found {row[opts.gold_field]!r}"
+                                 + ("; a solution needs a \\boxed{} or '#### N'" if opts.gold_from_solution else "")
                                  + ")")
         predictions += ["" if p is None else str(p) for p in preds]
         golds += [gold] * len(preds)
         owners += [(line, j) for j in range(len(preds))]
-    grades = grade_all(predictions, golds, workers=args.workers, time_limit=args.time_limit, progress=True)
+    grades = grade_all(predictions, golds, workers=opts.workers, time_limit=opts.time_limit, progress=True)
     per_row: dict[int, list[bool]] = {}
     for (line, _), grade in zip(owners, grades):
         per_row.setdefault(line, []).append(grade.correct)
@@ -69,8 +70,8 @@ def _grade(args) -> None:
     most = max(len(flags) for flags in per_row.values())
     summary = summarize(list(per_row.values()), k=k)
     reasons = Counter(g.reason for g in grades if g.reason)
-    if args.out:
-        write_text_atomic(args.out, "".join(
+    if opts.out:
+        write_text_atomic(opts.out, "".join(
             json.dumps({"row": line, "sample": j, "answer": g.answer, "gold": gold, "correct": g.correct,
                         "reason": g.reason}) + "\n"
             for (line, j), g, gold in zip(owners, grades, golds)))

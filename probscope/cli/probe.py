@@ -14,34 +14,22 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from probscope.cli.commands import COMMANDS, add_dataclass_flags, flag_fields
+from probscope.cli.commands import Flags, command
+from probscope.data import DataFormat
 from probscope.errors import ProbscopeError
+from probscope.probe.config import ProbeConfig
 
 
-@COMMANDS.register("probe")
-def add_probe_command(sub) -> None:
-    from probscope.data import DataFormat
-    from probscope.probe.config import ProbeConfig
-
-    p = sub.add_parser(
-        "probe", help="probe a model on a dataset: one row per target token, into Parquet",
-        description="Probe every checkpoint of a run (--run) or any Hugging Face causal LM (--model, --out) on "
-                    "any dataset. With no format flags the format is inferred from the columns (e.g. a `text` "
-                    "column: every token is a target). Under torchrun each process probes its share. Read the "
-                    "result with probscope.probe.read_probe_table(DIR).",
-    )
-    add_dataclass_flags(p, ProbeConfig)
-    add_dataclass_flags(p.add_argument_group("data format (the same keys as a training recipe)"), DataFormat)
-    p.set_defaults(func=_probe)
-
-
-def _probe(args) -> None:
+@command("probe", options=[ProbeConfig, Flags(DataFormat, "data format (the same keys as a training recipe)")],
+         help="probe a model on a dataset: one row per target token, into Parquet",
+         description="Probe every checkpoint of a run (--run) or any Hugging Face causal LM (--model, --out) on "
+                     "any dataset. With no format flags the format is inferred from the columns (e.g. a `text` "
+                     "column: every token is a target). Under torchrun each process probes its share. Read the "
+                     "result with probscope.probe.read_probe_table(DIR).")
+def run_probe(cfg: ProbeConfig, fmt: DataFormat) -> None:
     from probscope import devices
-    from probscope.data import DataFormat
-    from probscope.probe.config import ProbeConfig
 
-    fmt = DataFormat(**{f.name: getattr(args, f.name) for f in flag_fields(DataFormat)})
-    cfg = ProbeConfig(**{f.name: getattr(args, f.name) for f in flag_fields(ProbeConfig)}, overflow=fmt.overflow)
+    cfg.overflow = fmt.overflow   # not a flag of its own: the data format's --overflow (checked there)
     devices.resolve_device(cfg.device)   # a device this machine lacks fails before any data or weights load
     if cfg.run is not None:
         _probe_run(cfg, fmt)

@@ -2,27 +2,29 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import cast
 
-from probscope.cli.commands import COMMANDS
+from probscope.cli.commands import command
 
 
-@COMMANDS.register("summarize")
-def add_summarize_command(sub) -> None:
-    p = sub.add_parser("summarize", help="write the summary tables of finished probe directories that lack them "
-                                         "(what Figure 2, listings and statistics read instead of the rows)")
-    p.add_argument("path", nargs="?", default="runs",
-                   help="a probe directory, or a runs directory: every finished probe under it (default: %(default)s)")
-    p.add_argument("--summary-bins", default="", help="p edges to count by besides Figure 2's (comma list, e.g. "
-                                                      "0.5,0.99): every directory is summarized again with them")
-    p.set_defaults(func=run_summarize)
+@dataclass
+class SummarizeOptions:
+    path: str = field(default="runs", metadata={
+        "help": "a probe directory, or a runs directory: every finished probe under it", "positional": True})
+    summary_bins: str = field(default="", metadata={
+        "help": "p edges to count by besides Figure 2's (comma list, e.g. 0.5,0.99): every directory is "
+                "summarized again with them"})
 
 
-def run_summarize(args) -> int:
+@command("summarize", options=[SummarizeOptions],
+         help="write the summary tables of finished probe directories that lack them "
+              "(what Figure 2, listings and statistics read instead of the rows)")
+def run_summarize(opts: SummarizeOptions) -> int:
     from probscope.probe.config import ProbeOptions
     from probscope.probe.summaries import summarize_all
 
-    edges = cast("tuple[float, ...]", ProbeOptions(summary_bins=args.summary_bins).summary_bins)   # parsed there
-    count = summarize_all(args.path, edges)
-    print(f"probscope summarize: {args.path}: {count} probe director{'y' if count == 1 else 'ies'} summarized")
+    edges = cast("tuple[float, ...]", ProbeOptions(summary_bins=opts.summary_bins).summary_bins)   # parsed there
+    count = summarize_all(opts.path, edges)
+    print(f"probscope summarize: {opts.path}: {count} probe director{'y' if count == 1 else 'ies'} summarized")
     return 0

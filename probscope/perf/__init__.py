@@ -7,6 +7,8 @@ A benchmark is one function in a module of this package, registered with a name:
     @BENCHES.register("probe")
     def main(argv: list[str] | None = None) -> dict: ...      # parses argv, prints progress, returns results
 
+Its options are a dataclass read by probscope.cli.commands.parse_options (the flag helper of every command).
+
 The command line imports every module here (they import torch etc. inside their functions, so this is
 quick), runs the named function and prints its result as JSON on the last line. (These measure probscope's
 own speed and memory; the model benchmarks a user evaluates checkpoints on live in probscope.evaluate.)

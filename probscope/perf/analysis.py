@@ -21,14 +21,15 @@ Targets (2 cores): figure2_listing_s <= 1, stats_s <= 5, peak_rss_mb <= 2048.
 
 from __future__ import annotations
 
-import argparse
 import json
 import resource
 import statistics
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from probscope.cli.commands import parse_options
 from probscope.perf import BENCHES
 
 METHODS = ("base", "sft", "dft", "dpo", "grpo", "ppo")
@@ -111,16 +112,21 @@ def timed(function, reps: int) -> float:
     return statistics.median(seconds)
 
 
+@dataclass
+class AnalysisBenchOptions:
+    rows: int = field(default=10_000_000, metadata={"help": "target tokens in all tables"})
+    steps: int = field(default=4, metadata={"help": "probed steps per run"})
+    tokens_per_example: int = field(default=250, metadata={"help": "reply length"})
+    bootstrap: int = field(default=1000, metadata={"help": "bootstrap resamples"})
+    reps: int = field(default=3, metadata={"help": "timed repetitions, median reported"})
+    keep: str | None = field(default=None, metadata={
+        "metavar": "DIR", "help": "write the runs here and keep them (default: a temp dir)"})
+
+
 @BENCHES.register("analysis")
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(prog="probscope-bench analysis", description=__doc__.split("\n")[0])
-    parser.add_argument("--rows", type=int, default=10_000_000, help="target tokens in all tables (default: 10M)")
-    parser.add_argument("--steps", type=int, default=4, help="probed steps per run (default: 4)")
-    parser.add_argument("--tokens-per-example", type=int, default=250, help="reply length (default: 250)")
-    parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (default: 1000)")
-    parser.add_argument("--reps", type=int, default=3, help="timed repetitions, median reported (default: 3)")
-    parser.add_argument("--keep", metavar="DIR", help="write the runs here and keep them (default: a temp dir)")
-    args = parser.parse_args(argv)
+    args = parse_options(AnalysisBenchOptions, argv, prog="probscope-bench analysis",
+                         description=__doc__.split("\n")[0])
 
     with tempfile.TemporaryDirectory(prefix="probscope-bench-") as tmp:
         root = Path(args.keep) if args.keep else Path(tmp)

@@ -20,11 +20,12 @@ The server and browser helpers live in probscope.perf.browser (the browser test 
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from probscope.cli.commands import parse_options
 from probscope.perf import BENCHES
 from probscope.perf.browser import click_page, dashboard_server, open_chromium, open_page, page_paths
 
@@ -38,14 +39,19 @@ def smoke_runs(root: Path) -> Path:
     return root
 
 
+@dataclass
+class DashboardBenchOptions:
+    runs: str = field(default="runs", metadata={
+        "help": "runs directory (default: ./runs; the smoke demo if it has none)"})
+    cold: int = field(default=3, metadata={"help": "cold loads per page"})
+    warm: int = field(default=8, metadata={"help": "warm visits per page"})
+    screenshots: str | None = field(default=None, metadata={"help": "save a screenshot of each page here"})
+
+
 @BENCHES.register("dashboard")
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(prog="probscope-bench dashboard", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", default="runs", help="runs directory (default: ./runs; the smoke demo if it has none)")
-    parser.add_argument("--cold", type=int, default=3, help="cold loads per page (default: 3)")
-    parser.add_argument("--warm", type=int, default=8, help="warm visits per page (default: 8)")
-    parser.add_argument("--screenshots", help="save a screenshot of each page here")
-    args = parser.parse_args(argv)
+    args = parse_options(DashboardBenchOptions, argv, prog="probscope-bench dashboard",
+                         description=__doc__.split("\n\n")[0])
     from probscope.runs import discover_runs
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -24,11 +24,12 @@ Last line: JSON with these, tokens_per_s and peak_gpu_gb.
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import time
+from dataclasses import dataclass, field
 
+from probscope.cli.commands import parse_options
 from probscope.perf import BENCHES
 
 # Qwen2.5-Math-1.5B's config.json (the numbers that set the cost), carried so the script needs no download
@@ -155,19 +156,23 @@ def time_generation(model, prompts: int, new_tokens: int, batch_size: int, vocab
             "fast_speedup": round(plain_s / fast_s, 2), "greedy_equal": plain == fast}
 
 
+@dataclass
+class GpuBenchOptions:
+    config: str | None = field(default=None, metadata={
+        "help": "a model config.json (default: Qwen2.5-Math-1.5B's numbers, carried here)"})
+    tiny: bool = field(default=False, metadata={"help": "a toy model and workload (the CPU test)"})
+    device: str = field(default="cuda", metadata={"help": "torch device"})
+    tokens: int = field(default=1_000_000, metadata={"help": "target tokens to probe"})
+    prompt_tokens: int = field(default=200, metadata={"help": "mean prompt length"})
+    reply_tokens: int = field(default=400, metadata={"help": "mean reply length"})
+    prompts: int = field(default=128, metadata={"help": "generation prompts"})
+    new_tokens: int = field(default=512, metadata={"help": "tokens generated per prompt"})
+    batch_size: int = field(default=64, metadata={"help": "generation prompts per batch"})
+
+
 @BENCHES.register("gpu")
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(prog="probscope-bench gpu", description=__doc__.split("\n")[0])
-    parser.add_argument("--config", help="a model config.json (default: Qwen2.5-Math-1.5B's numbers, carried here)")
-    parser.add_argument("--tiny", action="store_true", help="a toy model and workload (the CPU test)")
-    parser.add_argument("--device", default="cuda", help="torch device (default: cuda)")
-    parser.add_argument("--tokens", type=int, default=1_000_000, help="target tokens to probe (default: 1M)")
-    parser.add_argument("--prompt-tokens", type=int, default=200, help="mean prompt length (default: 200)")
-    parser.add_argument("--reply-tokens", type=int, default=400, help="mean reply length (default: 400)")
-    parser.add_argument("--prompts", type=int, default=128, help="generation prompts (default: 128)")
-    parser.add_argument("--new-tokens", type=int, default=512, help="tokens generated per prompt (default: 512)")
-    parser.add_argument("--batch-size", type=int, default=64, help="generation prompts per batch (default: 64)")
-    args = parser.parse_args(argv)
+    args = parse_options(GpuBenchOptions, argv, prog="probscope-bench gpu", description=__doc__.split("\n")[0])
     import torch
 
     device = torch.device(args.device)

@@ -20,30 +20,37 @@ Measurements (skipped, and reported as null, when the MATH-500 file is absent):
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import re
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from probscope.cli.commands import parse_options
 from probscope.perf import BENCHES
 
 SAMPLES_PER_PROBLEM = 20
 
 
+@dataclass
+class GradeBenchOptions:
+    math500: Path | None = field(default=None, metadata={
+        "help": "MATH-500 JSONL (problem, solution, answer); without it the grader accuracy and grading speed are "
+                "skipped"})
+    workers: int | None = field(default=None, metadata={"help": "grading processes (default: one per core)"})
+    model: str | None = field(default=None, metadata={
+        "help": "a built-in-task checkpoint to time (default: random init, built-in shape)"})
+    runs: str | None = field(default=None, metadata={
+        "help": "runs root holding data/builtin (default: a temporary one)"})
+    skip_eval: bool = field(default=False, metadata={"help": "only the grading measurements"})
+    skip_grading: bool = field(default=False, metadata={"help": "only the evaluation measurement"})
+
+
 @BENCHES.register("grade")
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(prog="probscope-bench grade", description=__doc__.split("\n")[0])
-    parser.add_argument("--math500", type=Path, help="MATH-500 JSONL (problem, solution, answer); without it the "
-                        "grader accuracy and grading speed are skipped")
-    parser.add_argument("--workers", type=int, help="grading processes (default: one per core)")
-    parser.add_argument("--model", help="a built-in-task checkpoint to time (default: random init, built-in shape)")
-    parser.add_argument("--runs", help="runs root holding data/builtin (default: a temporary one)")
-    parser.add_argument("--skip-eval", action="store_true", help="only the grading measurements")
-    parser.add_argument("--skip-grading", action="store_true", help="only the evaluation measurement")
-    args = parser.parse_args(argv)
+    args = parse_options(GradeBenchOptions, argv, prog="probscope-bench grade", description=__doc__.split("\n")[0])
     result: dict = {}
     if args.skip_grading:
         pass

@@ -31,7 +31,6 @@ summary_share <= 0.05.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import random
@@ -40,7 +39,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 
+from probscope.cli.commands import parse_options
 from probscope.perf import BENCHES
 
 VOCAB, HIDDEN, LAYERS = 151_936, 64, 2
@@ -219,7 +220,7 @@ def measure_peak(variant: str, examples: int, batch: int, device: str) -> int | 
     return _vm("VmHWM") - before
 
 
-def _peak_in_subprocess(variant: str, args) -> int | None:
+def _peak_in_subprocess(variant: str, args: ProbeBenchOptions) -> int | None:
     command = [sys.executable, "-m", "probscope.perf.probe", "--peak-of", variant, "--examples", str(args.examples),
                "--batch", str(args.batch), "--device", args.device]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
@@ -227,19 +228,19 @@ def _peak_in_subprocess(variant: str, args) -> int | None:
 
 
 # ---- the benchmark ---------------------------------------------------------------------------------------
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="probscope-bench probe", description=__doc__.split("\n")[0])
-    p.add_argument("--examples", type=int, default=12, help="sequences in the workload (default: %(default)s)")
-    p.add_argument("--batch", type=int, default=4, help="sequences per batch (default: %(default)s)")
-    p.add_argument("--reps", type=int, default=3, help="timed repetitions of each variant (default: %(default)s)")
-    p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
-    p.add_argument("--peak-of", choices=("engine", "naive"), help=argparse.SUPPRESS)   # the subprocess mode
-    return p
+@dataclass
+class ProbeBenchOptions:
+    examples: int = field(default=12, metadata={"help": "sequences in the workload"})
+    batch: int = field(default=4, metadata={"help": "sequences per batch"})
+    reps: int = field(default=3, metadata={"help": "timed repetitions of each variant"})
+    device: str = field(default="cpu", metadata={"help": "torch device"})
+    peak_of: str | None = field(default=None, metadata={   # the subprocess mode of _peak_in_subprocess
+        "choices": ("engine", "naive"), "hidden": True})
 
 
 @BENCHES.register("probe")
 def main(argv: list[str] | None = None) -> dict:
-    args = _parser().parse_args(argv)
+    args = parse_options(ProbeBenchOptions, argv, prog="probscope-bench probe", description=__doc__.split("\n")[0])
     if args.peak_of:
         return {"peak_bytes": measure_peak(args.peak_of, args.examples, args.batch, args.device)}
 

@@ -24,12 +24,13 @@ Last line: JSON with those keys, rows, write_s and the shape. Targets at 1e9 row
 
 from __future__ import annotations
 
-import argparse
 import json
 import resource
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from probscope.cli.commands import parse_options
 from probscope.perf import BENCHES
 
 METHODS = ("sft", "dft", "dpo", "grpo", "ppo", "rft")
@@ -144,19 +145,22 @@ def timed(function) -> float:
     return time.perf_counter() - start
 
 
+@dataclass
+class ScaleBenchOptions:
+    rows: float = field(default=1e9, metadata={"help": "probe rows in all"})
+    steps: int = field(default=10, metadata={"help": "checkpoints per method"})
+    tokens_per_example: int = field(default=400, metadata={"help": "reply length"})
+    shard_examples: int = field(default=4096, metadata={"help": "examples per shard"})
+    bootstrap: int = field(default=1000, metadata={"help": "bootstrap resamples"})
+    dir: str = field(default="bench-scale-runs", metadata={"help": "runs folder, kept and reused"})
+    cold: int = field(default=2, metadata={"help": "cold dashboard loads per page"})
+    warm: int = field(default=5, metadata={"help": "warm dashboard visits per page"})
+    no_dashboard: bool = field(default=False, metadata={"help": "skip the browser measurement"})
+
+
 @BENCHES.register("scale")
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(prog="probscope-bench scale", description=__doc__.split("\n")[0])
-    parser.add_argument("--rows", type=float, default=1e9, help="probe rows in all (default: 1e9)")
-    parser.add_argument("--steps", type=int, default=10, help="checkpoints per method (default: 10)")
-    parser.add_argument("--tokens-per-example", type=int, default=400, help="reply length (default: 400)")
-    parser.add_argument("--shard-examples", type=int, default=4096, help="examples per shard (default: 4096)")
-    parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (default: 1000)")
-    parser.add_argument("--dir", default="bench-scale-runs", help="runs folder, kept and reused (default: %(default)s)")
-    parser.add_argument("--cold", type=int, default=2, help="cold dashboard loads per page (default: 2)")
-    parser.add_argument("--warm", type=int, default=5, help="warm dashboard visits per page (default: 5)")
-    parser.add_argument("--no-dashboard", action="store_true", help="skip the browser measurement")
-    args = parser.parse_args(argv)
+    args = parse_options(ScaleBenchOptions, argv, prog="probscope-bench scale", description=__doc__.split("\n")[0])
     root = Path(args.dir)
     per_checkpoint = int(args.rows) // (len(METHODS) * args.steps)
     shape = {"methods": len(METHODS), "steps": args.steps, "tokens_per_example": args.tokens_per_example,

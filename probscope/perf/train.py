@@ -20,13 +20,14 @@ results as JSON on the last line.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from probscope.cli.commands import parse_options
 from probscope.perf import BENCHES
 from probscope.testing import random_sft_dataset, tiny_llama, word_tokenizer
 
@@ -124,13 +125,16 @@ def train_benchmark(reps: int = 5, steps: int = 20, device: str = "cpu") -> dict
     }
 
 
+@dataclass
+class TrainBenchOptions:
+    reps: int = field(default=5, metadata={"help": "interleaved repetitions per configuration"})
+    steps: int = field(default=20, metadata={"help": "timed optimizer steps per repetition"})
+    device: str = field(default="cpu", metadata={"help": "where to train (float32)", "choices": ("cpu", "cuda")})
+
+
 @BENCHES.register("train")
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(prog="probscope-bench train", description=__doc__.split("\n")[0])
-    parser.add_argument("--reps", type=int, default=5, help="interleaved repetitions per configuration")
-    parser.add_argument("--steps", type=int, default=20, help="timed optimizer steps per repetition")
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to train (float32)")
-    opts = parser.parse_args(argv)
+    opts = parse_options(TrainBenchOptions, argv, prog="probscope-bench train", description=__doc__.split("\n")[0])
     start = time.time()
     result = train_benchmark(opts.reps, opts.steps, opts.device)
     for kind, ms in result["step_ms"].items():
