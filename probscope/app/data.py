@@ -31,10 +31,12 @@ from probscope.analysis import (
     pairwise_statistics,
     probability_histogram,
     role_shares,
+    token_alignment,
     token_movers,
 )
 from probscope.analysis.catalog import Signature, file_signature
 from probscope.analysis.dynamics import dynamics_signature, load_dynamics
+from probscope.analysis.summary import TokenAlignment
 from probscope.app import state
 from probscope.app.example import token_texts as spaced_tokens
 from probscope.app.seeds import over_seeds
@@ -206,14 +208,20 @@ def examples(selection: state.Selection, run: str, step: int, *, token: str | No
 
 
 @st.cache_data(max_entries=32, show_spinner="Pairing tokens…")
-def _paired_bins(runs_root: str, dataset: str, a: tuple[str, int], b: tuple[str, int], signature: Signature):
-    pairs = paired_bins(*(_tokens(runs_root, dataset, (one,)) for one in (a, b)))
+def _paired_bins(runs_root: str, dataset: str, a: tuple[str, int], b: tuple[str, int],
+                 signature: Signature) -> tuple[pl.DataFrame, TokenAlignment]:
+    tokens = [_tokens(runs_root, dataset, (one,)) for one in (a, b)]
+    # positions whose token ids differ are not the same token (another tokenization): left out, and counted
+    pairs = paired_bins(*tokens, mismatched="drop")
     # the heatmap draws the cells that hold tokens (none at all: the page says the checkpoints share none)
-    return pairs.filter(pl.col("count") > 0).rename({"label_a": "bin_x", "label_b": "bin_y"})
+    return (pairs.filter(pl.col("count") > 0).rename({"label_a": "bin_x", "label_b": "bin_y"}),
+            token_alignment(*tokens))
 
 
-def paired(selection: state.Selection, a: tuple[str, int], b: tuple[str, int]) -> pl.DataFrame:
-    """probscope's paired_bins of two checkpoints (the cells holding tokens), cached."""
+def paired(selection: state.Selection, a: tuple[str, int],
+           b: tuple[str, int]) -> tuple[pl.DataFrame, TokenAlignment]:
+    """probscope's paired_bins of two checkpoints (the cells holding tokens) and how their tokens line up,
+    cached."""
     signature = state.probe_signature(selection.runs_root, selection.dataset, (a, b))
     return _paired_bins(selection.runs_root, selection.dataset, a, b, signature)
 

@@ -72,7 +72,10 @@ class ReplicationConfig:
 
     def __post_init__(self) -> None:
         from probscope.replication.methods import METHODS
+        from probscope.runs.writable import check_directory
 
+        check_directory(self.runs_root, "runs_root")   # a file or an unwritable folder fails before any training
+        check_directory(self.results, "results")
         self.seeds = parse_list("seeds", self.seeds, int, "integers")
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise ProbscopeError(f"seeds: expected distinct integers, got {self.seeds!r}")

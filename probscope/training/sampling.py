@@ -33,6 +33,7 @@ from probscope.data.encoding import render_prompt
 from probscope.data.formats import read_turns
 from probscope.errors import ProbscopeError
 from probscope.runs import claim_plan, code_version, write_text_atomic
+from probscope.runs.writable import check_directory
 from probscope.training.rewards import REWARDS, score_replies
 
 logger = logging.getLogger(__name__)
@@ -79,6 +80,7 @@ class SampleConfig:
         check_number("temperature", self.temperature, low=0.0, low_open=True)
         check_number("top_p", self.top_p, low=0.0, high=1.0, low_open=True)
         parse_pass_band(self.pass_band)
+        check_directory(self.out, "out")   # a file or an unwritable folder fails here, before the model loads
 
 
 def sample(cfg: SampleConfig, fmt: DataFormat | None = None, policy: Policy | None = None) -> dict:

@@ -166,6 +166,23 @@ def test_paired_view_counts_matched_tokens(runs_root, monkeypatch):
     assert pairs["percent"].sum() == pytest.approx(100.0)
 
 
+def test_paired_view_says_how_many_positions_hold_other_tokens(tmp_path, monkeypatch):
+    import probscope.app.data as data
+    from probscope.analysis.summary import TokenAlignment, token_alignment
+
+    seen = []
+
+    def counted(a, b):   # the real alignment, then 30 positions reported as mismatched
+        seen.append(token_alignment(a, b))
+        return TokenAlignment(seen[-1].paired, 30)
+
+    monkeypatch.setattr(data, "token_alignment", counted)
+    app = show_view(start(build_dashboard_runs(tmp_path), monkeypatch, "Distributions"), "Distributions", "Same tokens")
+    assert seen and seen[-1].mismatched == 0                 # the fixture's checkpoints hold the same tokens
+    warning = " ".join(w.value for w in app.warning)
+    assert f"30 of the {seen[-1].paired:,} positions" in warning and "left out" in warning
+
+
 def test_dataset_switch_keeps_each_datasets_runs(runs_root, monkeypatch):
     app = start(runs_root, monkeypatch)
     app.sidebar.multiselect(key="runs").set_value(["base", "dft"]).run()

@@ -151,6 +151,15 @@ def test_bad_settings_are_one_line_errors(settings, pattern):
 
 
 @pytest.mark.bad_input
+@pytest.mark.parametrize("setting", ["runs_root", "results"])
+def test_a_runs_or_results_folder_that_is_a_file_is_refused_before_any_work(tmp_path, setting):
+    taken = tmp_path / "a-file"
+    taken.write_text("not a folder")
+    with pytest.raises(ProbscopeError, match=f"{setting} .*a-file is a file, not a folder"):
+        ReplicationConfig(**{setting: str(taken / "sub")})
+
+
+@pytest.mark.bad_input
 def test_a_bad_comma_list_on_the_command_line_is_a_one_line_error(tmp_path, capsys):
     assert cli_main(["replicate", "--seeds", "0,x", "--runs_root", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()

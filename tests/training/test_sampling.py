@@ -176,3 +176,11 @@ def test_a_sample_config_checks_itself_when_built(settings, message):
     base = {"policy": "p", "data": "d.jsonl", "out": "o", "reward": "builtin-reasoning"}
     with pytest.raises(ProbscopeError, match=message):
         SampleConfig(**{**base, **settings})
+
+
+@pytest.mark.bad_input
+def test_a_sample_out_that_is_a_file_is_refused_when_built(tmp_path):
+    taken = tmp_path / "a-file"
+    taken.write_text("not a folder")
+    with pytest.raises(ProbscopeError, match="out .*a-file is a file, not a folder"):
+        SampleConfig(policy="p", data="d.jsonl", out=str(taken), reward="builtin-reasoning")

@@ -161,7 +161,11 @@ def same_tokens_view(selection: state.Selection) -> None:
     b = right.selectbox("Checkpoint B (y)", found, format_func=label, key="pair_b")
     state.to_url("pair_a")
     state.to_url("pair_b")
-    pairs = paired(selection, a, b)
+    pairs, alignment = paired(selection, a, b)
+    if alignment.mismatched:
+        st.warning(f"{alignment.mismatched:,} of the {alignment.paired:,} positions both checkpoints probed "
+                   f"({alignment.share:.1%}) hold different tokens (the data was tokenized differently, e.g. by a "
+                   "tokenizer the trainer re-saved): they are left out of the pairing.")
     if pairs.is_empty():
         st.info("These two checkpoints share no probed token (different examples were probed).")
         return
