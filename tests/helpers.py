@@ -281,7 +281,7 @@ def padded(data):
     ids = torch.zeros(len(data), width, dtype=torch.long)
     labels = torch.full((len(data), width), -100)
     attention = torch.zeros(len(data), width, dtype=torch.long)
-    for row, (x, y) in enumerate(zip(data["input_ids"], data["labels"])):
+    for row, (x, y) in enumerate(zip(data["input_ids"], data["labels"], strict=False)):
         ids[row, :len(x)], labels[row, :len(y)], attention[row, :len(x)] = torch.tensor(x), torch.tensor(y), 1
     return ids, attention, labels
 

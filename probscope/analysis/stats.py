@@ -67,7 +67,7 @@ def distribution_statistics(
     check_count("n_boot", n_boot, minimum=0)
     check_confidence("confidence", confidence)
     check_count("grid", grid, minimum=16)
-    samples = [_collect(frame, label) for frame, label in zip((a, b), labels)]
+    samples = [_collect(frame, label) for frame, label in zip((a, b), labels, strict=False)]
     ids = pl.concat([s.select(schema.EXAMPLE_ID) for s in samples]).unique(maintain_order=True)
     index = ids.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("_ix"))
     examples = index.height
@@ -178,7 +178,7 @@ def _features(ix, p, logp, grids, examples: int) -> tuple[np.ndarray, np.ndarray
     sizes = [len(grids[0]) - 1, len(grids[1]) - 1, _LAST_BIN + 1]
     width = sum(sizes)
     offsets = np.cumsum([0, *sizes[:-1]])
-    flat = np.concatenate([ix * width + offset + cells for cells, offset in zip(blocks, offsets)])
+    flat = np.concatenate([ix * width + offset + cells for cells, offset in zip(blocks, offsets, strict=False)])
     counts = np.bincount(flat, minlength=examples * width).reshape(examples, width).astype(np.float32)
     moments = np.stack([np.bincount(ix, weights=p**power, minlength=examples) for power in range(5)], axis=1)
     return counts, moments

@@ -211,10 +211,10 @@ def _evaluate_shards(model_path, bench: Benchmark, shards: list[Sequence[Problem
             replies = generate([p.prompt for p in shard], settings, seed=_shard_seed(options.seed, index),
                                on_batch=advance)
             texts = [g.text for gens in replies for g in gens]
-            golds = [p.gold for p, gens in zip(shard, replies) for _ in gens]
+            golds = [p.gold for p, gens in zip(shard, replies, strict=False) for _ in gens]
             grades = grade(texts, golds, workers=options.grade_workers)
             frame = pl.DataFrame(
-                {PROBLEM_ID: [p.id for p, gens in zip(shard, replies) for _ in gens],
+                {PROBLEM_ID: [p.id for p, gens in zip(shard, replies, strict=False) for _ in gens],
                  SAMPLE: [j for gens in replies for j in range(len(gens))], GENERATION: texts,
                  TOKENS: [g.tokens for gens in replies for g in gens], ANSWER: [g.answer for g in grades],
                  GOLD: golds, CORRECT: [g.correct for g in grades], REASON: [g.reason for g in grades]},

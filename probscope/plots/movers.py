@@ -38,7 +38,7 @@ def plot_token_movers(
     panels = plot_series(movers, [COMPARISON] if COMPARISON in movers.columns else [])
     rows_most = max(one.rows(movers).height for one in panels)
     figure, axes = panel_axes(ax, len(panels), (max(5.0, 4.2 * len(panels)), 1.2 + 0.26 * rows_most))
-    for one, panel in zip(panels, axes):
+    for one, panel in zip(panels, axes, strict=False):
         rows = one.rows(movers)   # token_movers' order: risers by rank, then fallers by rank
         labels = [display_token(t) for t in rows[schema.TOKEN]] if schema.TOKEN in rows.columns \
             else rows[schema.ROLE].to_list()

@@ -80,7 +80,7 @@ def continuum_figure(table: pl.DataFrame, benchmarks: Sequence[str]) -> Figure:
     figure, axes = panel_axes(None, len(benchmarks), (5.0 * len(benchmarks), 4.2))
     means = (table.group_by("benchmark", "objective", "stop")
              .agg(pl.col("base_accuracy").mean(), pl.col("accuracy").mean()))
-    for panel, benchmark in zip(axes, benchmarks):
+    for panel, benchmark in zip(axes, benchmarks, strict=False):
         rows = means.filter(pl.col("benchmark") == benchmark)
         for objective in sorted(rows["objective"].unique().to_list()):
             line = rows.filter(pl.col("objective") == objective).sort("base_accuracy", "stop")   # ties: in stop order

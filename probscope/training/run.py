@@ -112,7 +112,7 @@ def build_dataset(cfg: RunConfig, fmt: DataFormat, tokenizer):
         raise ProbscopeError(f"{cfg.data}: no examples")
     return Dataset.from_dict({
         "input_ids": [ex.input_ids for ex in examples],
-        "labels": [[t if m else -100 for t, m in zip(ex.input_ids, ex.target_mask)] for ex in examples],
+        "labels": [[t if m else -100 for t, m in zip(ex.input_ids, ex.target_mask, strict=False)] for ex in examples],
     })
 
 

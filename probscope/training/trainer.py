@@ -134,7 +134,7 @@ class ObjectiveSFTTrainer(SFTTrainer):
             ])
             num_valid, *totals = self.accelerator.gather_for_metrics(sums.unsqueeze(0)).sum(0).tolist()
         names = ("entropy", "mean_token_accuracy", schema.SFT_LOSS, schema.DFT_LOSS)
-        for name, total in zip(names, totals):
+        for name, total in zip(names, totals, strict=False):
             self._metrics[mode][name].append(total / num_valid if num_valid > 0 else 0.0)
         if mode == "train":
             if "attention_mask" in inputs:

@@ -24,7 +24,7 @@ from probscope.runs import PROBE_DONE, Manifest, Run
 
 def frame(rows: list[tuple]) -> pl.DataFrame:
     """A token frame from (method, p, token, role) rows; other columns get neutral values."""
-    method, p, token, role = zip(*rows)
+    method, p, token, role = zip(*rows, strict=False)
     return pl.DataFrame({
         schema.METHOD: method, schema.RUN: method, schema.STEP: [0] * len(rows), schema.P: p,
         schema.TOKEN: token, schema.TOKEN_ID: [sum(map(ord, t)) for t in token], schema.ROLE: role,
@@ -370,7 +370,7 @@ def test_lowest_bin_tokens_upper_tail_and_range_match_numpy(runs_root):
             mine = (tokens[schema.METHOD].to_numpy() == method) & keep
             ids, counts = np.unique(tokens[schema.TOKEN_ID].to_numpy()[mine], return_counts=True)
             got = listing.filter(pl.col(schema.METHOD) == method)
-            assert dict(zip(got[schema.TOKEN_ID].to_list(), got["count"].to_list())) == dict(zip(ids, counts))
+            assert dict(zip(got[schema.TOKEN_ID].to_list(), got["count"].to_list(), strict=False)) == dict(zip(ids, counts, strict=False))
             if got.height:
                 assert got["share"].sum() == pytest.approx(1.0)
     assert ps.lowest_bin_tokens(tokens, lower=1.0, upper=None)["count"].sum() == (tokens[schema.P] == 1.0).sum()

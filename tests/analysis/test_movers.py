@@ -19,7 +19,7 @@ from probscope.runs import Run
 
 def tokens(rows):
     """(token_id, token, role, p) rows."""
-    token_id, token, role, p = zip(*rows)
+    token_id, token, role, p = zip(*rows, strict=False)
     return pl.DataFrame({schema.TOKEN_ID: token_id, schema.TOKEN: token, schema.ROLE: role, schema.P: p},
                         schema_overrides={schema.TOKEN_ID: pl.Int32})
 

@@ -48,13 +48,13 @@ def wasserstein_reference(x, y):
 
 def figure2_counts(p):
     edges = np.asarray(schema.BIN_EDGES)
-    return np.array([np.sum((p >= lo) & ((p < hi) if hi < 1 else (p <= hi))) for lo, hi in zip(edges[:-1], edges[1:])])
+    return np.array([np.sum((p >= lo) & ((p < hi) if hi < 1 else (p <= hi))) for lo, hi in zip(edges[:-1], edges[1:], strict=False)])
 
 
 def js_reference(ca, cb):
     pa, pb = ca / ca.sum(), cb / cb.sum()
     m = (pa + pb) / 2
-    kl = lambda p, q: sum(pi * np.log2(pi / qi) for pi, qi in zip(p, q) if pi > 0)   # noqa: E731
+    kl = lambda p, q: sum(pi * np.log2(pi / qi) for pi, qi in zip(p, q, strict=False) if pi > 0)   # noqa: E731
     return 0.5 * kl(pa, m) + 0.5 * kl(pb, m)
 
 
@@ -109,7 +109,7 @@ def naive_bootstrap(a, b, n_boot, seed, confidence=0.95):
     groups = [{i: g for (i,), g in frame.group_by(schema.EXAMPLE_ID)} for frame in (a, b)]
 
     def resample(side, w):
-        parts = [groups[side][i] for i, k in zip(ids, w) for _ in range(k) if i in groups[side]]
+        parts = [groups[side][i] for i, k in zip(ids, w, strict=False) for _ in range(k) if i in groups[side]]
         frame = pl.concat(parts)
         return frame["p"].to_numpy(), frame["logp"].to_numpy()
 

@@ -87,7 +87,7 @@ def test_landing_page_is_the_overview_with_figure2_at_the_final_steps(runs_root,
     # every label names its step; colours are the methods' (schema.METHOD_COLORS), bins the paper's
     assert set(figure2["series"]) == {"Base · step 0", "SFT · step 10", "DFT · step 10"}
     scale = chart_spec(charts(app)[0])["encoding"]["color"]["scale"]
-    assert dict(zip(scale["domain"], scale["range"])) == {
+    assert dict(zip(scale["domain"], scale["range"], strict=False)) == {
         "Base · step 0": schema.METHOD_COLORS["base"], "SFT · step 10": schema.METHOD_COLORS["sft"],
         "DFT · step 10": schema.METHOD_COLORS["dft"]}
     assert set(figure2["bin_label"]) <= set(schema.BIN_LABELS)

@@ -144,7 +144,7 @@ def test_curves_lm_eval_import_and_figure(runs_root, tmp_path):
     evaluate_runs(runs_root, "builtin-test-id", settings=SamplingSettings(k=2, temperature=1.0, max_new_tokens=8),
                   options=_options(), limit=5)
     evals = load_evals(runs_root, names=["builtin-test-id"])
-    assert set(zip(evals["run"], evals["step"])) == {("dft", 0), ("dft", 2), ("sft", 0), ("sft", 2)}
+    assert set(zip(evals["run"], evals["step"], strict=False)) == {("dft", 0), ("dft", 2), ("sft", 0), ("sft", 2)}
     harness = tmp_path / "lm_eval" / "sft"
     harness.mkdir(parents=True)
     (harness / "results_2025-01-01T00-00-00.json").write_text(json.dumps({

@@ -35,7 +35,7 @@ def test_figure2_has_the_papers_form(tokens):
     (ax,) = figure.axes
     containers = bar_containers(ax)
     assert [c.get_label() for c in containers] == ["Base", "SFT", "DFT"]      # schema.METHOD_ORDER
-    for container, method in zip(containers, ("base", "sft", "dft")):
+    for container, method in zip(containers, ("base", "sft", "dft"), strict=False):
         assert len(container) == len(schema.BIN_LABELS)
         assert matplotlib.colors.to_hex(container[0].get_facecolor()) == schema.METHOD_COLORS[method]
         heights = [bar.get_height() for bar in container]

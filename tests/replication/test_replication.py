@@ -110,7 +110,7 @@ def test_a_base_outside_the_window_is_pretrained_twice_as_long(tmp_path, monkeyp
     write_builtin_data(tmp_path / "data" / "builtin", TaskConfig(**SMOKE_TASK, train_max_operand=4))
     accuracies = iter([first, (0.7, 0.5)])   # the first base fails the gate, its successor passes
     monkeypatch.setattr(pipeline, "evaluate_run", lambda root, run, benchmarks: dict(
-        zip((IN_DISTRIBUTION, HELD_OUT), next(accuracies))))
+        zip((IN_DISTRIBUTION, HELD_OUT), next(accuracies), strict=False)))
     monkeypatch.setattr(pipeline, "_probe", lambda *args, **kwargs: None)
     monkeypatch.setattr(pipeline, "_smoke_overrides", lambda cfg, recipe: {
         "model_config": SMOKE_MODEL, "per_device_train_batch_size": 4, "disable_tqdm": True})

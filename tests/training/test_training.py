@@ -247,9 +247,9 @@ def test_loss_normalization_window_token_mean_or_mean_of_micro_batch_means(tmp_p
     references = {}
     for name, loss in (("window", window), ("micro_batch", micro)):
         grads = torch.autograd.grad(loss, list(model.parameters()), retain_graph=True)
-        references[name] = {n: -g for (n, _), g in zip(model.named_parameters(), grads)}
+        references[name] = {n: -g for (n, _), g in zip(model.named_parameters(), grads, strict=False)}
     got = {n: p.detach() - q.detach() for (n, p), (_, q) in zip(trainer.model.named_parameters(),
-                                                                 model.named_parameters())}
+                                                                 model.named_parameters(), strict=False)}
     other = "window" if normalization == "micro_batch" else "micro_batch"
 
     def error(reference):
