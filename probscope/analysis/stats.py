@@ -271,7 +271,7 @@ def _pairwise_from_summaries(groups: dict[tuple, list], by: list[str], *, n_boot
     tables = []
     for key_a, key_b in pairs:
         (ids_a, a), (ids_b, b) = series[key_a], series[key_b]
-        values = _summary_point_values(a, b, lambda: (*rows_of(key_a), *rows_of(key_b)))
+        values = _summary_point_values(a, b, lambda first=key_a, second=key_b: (*rows_of(first), *rows_of(second)))
         boot = boots.get((key_a, key_b))
         examples = len(np.union1d(ids_a, ids_b))
         rows = []

@@ -450,7 +450,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     paths = write_builtin_data(args.out, TaskConfig(seed=args.seed))
-    print(f"built-in task written to {Path(args.out)} ({', '.join(sorted(p.name for p in paths.values()))})")
+    # the `python -m` entry point installs no log handler, so its one line of news goes to stdout
+    written = ", ".join(sorted(p.name for p in paths.values()))
+    print(f"built-in task written to {Path(args.out)} ({written})")  # noqa: T201
 
 
 if __name__ == "__main__":

@@ -205,7 +205,7 @@ def _apply_template(tokenizer, template: str | None, messages: list[dict], row: 
     try:
         return tokenizer.apply_chat_template(messages, chat_template=template, tokenize=False, **kwargs)
     except Exception as e:  # jinja2 errors of any kind, raised by the template itself (raise_exception)
-        raise row.error(f"the chat template failed on this row: {type(e).__name__}: {first_line(e)}")
+        raise row.error(f"the chat template failed on this row: {type(e).__name__}: {first_line(e)}") from None
 
 
 def _char_roles(spans, reply: str, row: Row) -> list[str | None]:

@@ -91,7 +91,7 @@ def test_landing_page_is_the_overview_with_figure2_at_the_final_steps(runs_root,
         "Base · step 0": schema.METHOD_COLORS["base"], "SFT · step 10": schema.METHOD_COLORS["sft"],
         "DFT · step 10": schema.METHOD_COLORS["dft"]}
     assert set(figure2["bin_label"]) <= set(schema.BIN_LABELS)
-    for series, rows in figure2.group_by("series"):
+    for _, rows in figure2.group_by("series"):
         assert rows["percent"].sum() == pytest.approx(100.0)
     runs_table, polarization = (table.value for table in app.dataframe[:2])
     assert sorted(runs_table["run"]) == ["base", "dft", "sft"]
