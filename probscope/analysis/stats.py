@@ -414,7 +414,9 @@ def _grid(values: np.ndarray, size: int) -> np.ndarray:
     """Cell edges: `size` quantiles of the pooled values plus `size` equal steps, the last edge just above the max."""
     low, high = values.min(), values.max()
     edges = np.unique(np.concatenate([np.quantile(values, np.linspace(0, 1, size)), np.linspace(low, high, size)]))
-    return np.append(edges[:-1], np.nextafter(high, np.inf)) if len(edges) > 1 else np.array([low, np.nextafter(low, np.inf)])
+    if len(edges) > 1:
+        return np.append(edges[:-1], np.nextafter(high, np.inf))
+    return np.array([low, np.nextafter(low, np.inf)])
 
 
 def _cell(values: np.ndarray, edges: np.ndarray) -> np.ndarray:

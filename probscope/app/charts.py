@@ -57,7 +57,8 @@ def with_series(table: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, str]]:
                   key=lambda key: (_method_rank(key[0]), *key))
     labels = [series_label(*key) for key in keys]
     colors = dict(zip(labels, schema.series_palette([method for method, _, _ in keys]), strict=False))
-    keyed = pl.DataFrame([(run, step, label) for (_, run, step), label in zip(keys, labels, strict=False)], orient="row",
+    keyed = pl.DataFrame([(run, step, label) for (_, run, step), label in zip(keys, labels, strict=False)],
+                         orient="row",
                          schema={schema.RUN: pl.String, schema.STEP: pl.Int64, SERIES: pl.String})
     return table.join(keyed, on=[schema.RUN, schema.STEP], how="left"), colors
 

@@ -142,7 +142,8 @@ def attach_chat_template(tokenizer, fmt: DataFormat) -> None:
 
 
 def _encode_chat_chunk(records, rows, tokenizer, fmt, kind, template, stats):
-    rendered = [_render(record, row, tokenizer, fmt, kind, template) for record, row in zip(records, rows, strict=False)]
+    rendered = [_render(record, row, tokenizer, fmt, kind, template)
+                for record, row in zip(records, rows, strict=False)]
     encodings = tokenizer([r.full for r in rendered], add_special_tokens=False, return_offsets_mapping=True)
     for r, ids, offsets in zip(rendered, encodings["input_ids"], encodings["offset_mapping"], strict=False):
         target_mask = [r.prompt_end <= start < r.target_end for start, _ in offsets]
@@ -150,7 +151,8 @@ def _encode_chat_chunk(records, rows, tokenizer, fmt, kind, template, stats):
         # the reply's first characters are then context, not targets.
         stats["merged_at_prompt_end"] += any(start < r.prompt_end < end for start, end in offsets)
         roles = None if r.char_roles is None else [
-            _role(r, start, end) if target else None for (start, end), target in zip(offsets, target_mask, strict=False)]
+            _role(r, start, end) if target else None
+            for (start, end), target in zip(offsets, target_mask, strict=False)]
         if r.target_end == r.reply_end:
             stats["no_end_of_turn"] += 1
         yield _fit(r.example_id, ids, target_mask, roles, fmt, stats)

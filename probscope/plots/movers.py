@@ -72,7 +72,8 @@ def token_movers_figure(tokens: pl.LazyFrame) -> FigureWithTable | None:
     for one in runs[1:]:
         reference, run = runs[0].key[schema.RUN], one.key[schema.RUN]
         try:
-            tables.append(_movers(final.filter(run=reference), final.filter(run=run), f"{reference} → {run} (last steps)"))
+            tables.append(_movers(final.filter(run=reference), final.filter(run=run),
+                                  f"{reference} → {run} (last steps)"))
         except ProbscopeError as e:   # other tokenizer: nothing to compare token by token
             log.warning("token movers %s → %s skipped: %s", reference, run, first_line(e))
     if not tables:

@@ -68,7 +68,8 @@ def plot_extreme_bin_shares(shares: pl.DataFrame, *, ax: Axes | Sequence[Axes] |
         for panel, column in zip(axes, (LOWEST_SHARE, HIGHEST_SHARE), strict=False):
             panel.plot(rows[schema.STEP].to_numpy(), rows[column].to_numpy(), style, marker="o",
                        color=method_color(method), label=one.label)
-    for panel, title in zip(axes, (f"Lowest bin {schema.BIN_LABELS[0]}", f"Highest bin {schema.BIN_LABELS[-1]}"), strict=False):
+    titles = (f"Lowest bin {schema.BIN_LABELS[0]}", f"Highest bin {schema.BIN_LABELS[-1]}")
+    for panel, title in zip(axes, titles, strict=False):
         panel.set_title(title)
         panel.set_xlabel("Step")
         panel.set_ylabel("share of tokens")

@@ -22,7 +22,8 @@ def figure2(tokens: pl.DataFrame) -> Figure:
 
     n_seeds = tokens["seed"].n_unique()
     return plot_probability_histogram(probability_histogram(tokens, by=[schema.METHOD]),
-                                      title=f"Training-token probabilities at the last checkpoint ({n_seeds} seeds pooled)")
+                                      title="Training-token probabilities at the last checkpoint "
+                                            f"({n_seeds} seeds pooled)")
 
 
 def curves_figure(accuracy: pl.DataFrame, benchmarks: Sequence[str]) -> Figure:

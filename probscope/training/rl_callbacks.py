@@ -103,7 +103,8 @@ def _gather(chunks: list[Any]):
     import torch
 
     local = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
-    if torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1:
+    distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+    if distributed and torch.distributed.get_world_size() > 1:
         everyone: list[Any] = [None] * torch.distributed.get_world_size()
         torch.distributed.all_gather_object(everyone, local)
         return np.concatenate(everyone)

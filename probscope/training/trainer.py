@@ -54,7 +54,8 @@ class ObjectiveSFTTrainer(SFTTrainer):
     def __init__(self, model, args=None, *, objective: str = "sft", objective_args: dict[str, Any] | None = None,
                  ref_model=None, loss_normalization: str = "window", **kwargs):
         if loss_normalization not in LOSS_NORMALIZATIONS:
-            raise ProbscopeError(f"loss_normalization {loss_normalization!r}: use one of {', '.join(LOSS_NORMALIZATIONS)}")
+            raise ProbscopeError(f"loss_normalization {loss_normalization!r}: "
+                                 f"use one of {', '.join(LOSS_NORMALIZATIONS)}")
         self.loss_normalization = loss_normalization
         self.objective: Objective = get_objective(objective)
         self.objective_args = self.objective.resolve_args(objective_args)
