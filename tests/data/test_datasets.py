@@ -350,7 +350,8 @@ def test_template_errors_and_non_text_replies_name_the_row(tok):
     strict = make_tokenizer("{{ raise_exception('only one turn') }}")
     with pytest.raises(ProbscopeError, match=r"^d.jsonl: row 1: the chat template failed on this row: .*only one"):
         encode_records([ROW], strict, DataFormat(), source="d.jsonl")
-    with pytest.raises(ProbscopeError, match=r"^d.jsonl: row 1: field 'completion' must be text or a list of messages, found int"):
+    with pytest.raises(ProbscopeError,
+                       match=r"^d.jsonl: row 1: field 'completion' must be text or a list of messages, found int"):
         encode_records([{"prompt": "a", "completion": 15}], tok, DataFormat(), source="d.jsonl")
 
 

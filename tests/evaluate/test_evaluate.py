@@ -111,7 +111,8 @@ def test_bad_benchmark_files_fail_before_generation(tmp_path, runs_root):
     with pytest.raises(ProbscopeError, match="--data"):
         load_problems(BENCHMARKS.get("aime24"))
     unanswered = tmp_path / "unanswered.jsonl"
-    unanswered.write_text('{"problem": "a", "solution": "It is \\\\boxed{2}."}\n{"problem": "b", "solution": "No idea."}\n')
+    unanswered.write_text('{"problem": "a", "solution": "It is \\\\boxed{2}."}\n'
+                          '{"problem": "b", "solution": "No idea."}\n')
     with pytest.raises(ProbscopeError, match=r"unanswered\.jsonl: row 2: no reference answer in field 'solution'"):
         load_problems(BENCHMARKS.get("math500"), unanswered)
 
@@ -125,7 +126,8 @@ def test_real_math500_file_loads_with_its_ids_and_answers():
     rows = [json.loads(line) for line in MATH500.read_text().splitlines()]
     assert [p.id for p in problems] == [r["unique_id"] for r in rows]
     assert [p.gold for p in problems] == [r["answer"].strip() for r in rows]
-    assert problems[0].prompt == rows[0]["problem"] + "\nPlease reason step by step, and put your final answer within \\boxed{}."
+    assert problems[0].prompt == (rows[0]["problem"]
+                                  + "\nPlease reason step by step, and put your final answer within \\boxed{}.")
 
 
 def test_answer_field_variants(tmp_path):

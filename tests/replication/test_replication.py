@@ -52,7 +52,8 @@ def test_smoke_replication_writes_tables_and_figures_for_every_seed(smoke):
     assert by_step.filter(pl.col("method") == "sft")["step"].unique().sort().to_list() == [0, 2, 4]
     assert set(pl.read_csv(results / "held_out_logp.csv")["method"]) >= {"base", "sft", "dft"}
     rl = pl.read_csv(results / "rl_diagnostics.csv")
-    assert set(rl["run"]) == {"grpo-s0", "grpo-s1", "ppo-s0", "ppo-s1"} and "reward_mean (mean over steps)" in rl.columns
+    assert set(rl["run"]) == {"grpo-s0", "grpo-s1", "ppo-s0", "ppo-s1"}
+    assert "reward_mean (mean over steps)" in rl.columns
     claims = pl.read_csv(results / "claims.csv")
     assert claims["role"].to_list()[:5] == ["primary"] * 5
     offline = claims.filter(pl.col("comparison") == "dft-offline − rft").row(0, named=True)

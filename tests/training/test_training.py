@@ -145,7 +145,8 @@ def test_paper_recipe_dry_run_on_real_numina_rows_with_the_qwen_tokenizer(real_d
     """The paper's recipe parses and plans; bf16 is turned off because this machine has no GPU."""
     caplog.set_level(logging.INFO, logger="probscope")
     recipe = REPO / "train" / "numina-dft.yaml"
-    run = train_main([str(recipe), "--model", str(real_dir / "tokenizers" / "qwen2.5-math-1.5b"), "--data", str(real_dir / "data" / "numinamath_cot_first3.jsonl"), "--data_limit", "3",
+    run = train_main([str(recipe), "--model", str(real_dir / "tokenizers" / "qwen2.5-math-1.5b"),
+                      "--data", str(real_dir / "data" / "numinamath_cot_first3.jsonl"), "--data_limit", "3",
                       "--bf16", "false", "--dry_run", "true", "--runs_root", "/nonexistent/runs"])
     out = caplog.text
     assert "3 examples (format numina)" in out and "lr 5e-05" in out and "dry run" in out
