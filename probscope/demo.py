@@ -18,6 +18,7 @@ the runs directory and chains the stages.
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ from typing import Any
 from probscope.builtin.settings import SAMPLING
 from probscope.errors import ProbscopeError
 from probscope.runs import BUILTIN_DATA, Run
+
+logger = logging.getLogger(__name__)
 
 # The demo probes every checkpoint on this many training examples (all 8,000 take ~4x longer and
 # give the same histogram shape); `probscope probe` probes any set in full.
@@ -74,8 +77,8 @@ def build_demo_runs(runs_root: str | Path, *, task=None, overrides: dict[str, di
         sample_preference_pairs(runs_root, paths, limit=SAMPLING["limit"] if task is None else None)
     rl = _build_stage(runs_root, list(rl_runs), paths, overrides, probe_examples)
     runs = core + rl
-    print(f"demo: {len(runs)} runs ({', '.join(run.name for run in runs)}) in {runs_root} "
-          f"({time.time() - start:.0f}s)")
+    logger.info(f"demo: {len(runs)} runs ({', '.join(run.name for run in runs)}) in {runs_root} "
+                f"({time.time() - start:.0f}s)")
     return runs
 
 
@@ -92,8 +95,8 @@ def _build_stage(runs_root: Path, names: list[str], paths: dict[str, Path], over
             for name in names]
     n_tokens = probe_demo_runs(runs, paths, probe_examples)
     n_evaluated = evaluate_demo_runs(runs_root, names)
-    print(f"demo: {', '.join(names)}: trained, {n_tokens:,} tokens probed, {n_evaluated} checkpoint "
-          f"evaluations ({time.time() - stage_start:.0f}s)")
+    logger.info(f"demo: {', '.join(names)}: trained, {n_tokens:,} tokens probed, {n_evaluated} checkpoint "
+                f"evaluations ({time.time() - stage_start:.0f}s)")
     return runs
 
 
@@ -124,7 +127,7 @@ def probe_demo_runs(runs: list[Run], paths: dict[str, Path], n_examples: int) ->
                 summary = probe_checkpoint(
                     run.checkpoint(step), examples[split], run.probe_dir(step, split), run=run.name, step=step
                 )
-                print(summary.line())
+                logger.info(summary.line())
                 n_tokens += summary.tokens
     return n_tokens
 

@@ -57,7 +57,8 @@ def check_runs(root: str | os.PathLike) -> list[Finding]:
             findings += check_run(Run(path))
         elif (path / CHECKPOINTS).is_dir():
             findings.append(Finding("missing", path / MANIFEST, "checkpoints without a manifest: not a run",
-                                    f"probscope add-run {path.name} --method METHOD --checkpoints {path / CHECKPOINTS}"))
+                                    f"probscope add-run {path.name} --method METHOD "
+                                    f"--checkpoints {path / CHECKPOINTS}"))
     return findings
 
 

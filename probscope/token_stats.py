@@ -157,7 +157,7 @@ def _as_dict(outputs: list, device) -> dict[str, torch.Tensor]:
     if not outputs:
         empty = torch.zeros(0, dtype=torch.float32, device=device)
         outputs = [[empty, empty, empty.long(), empty]]
-    logp, entropy, rank, sum_p2 = (torch.cat(parts) for parts in zip(*outputs))
+    logp, entropy, rank, sum_p2 = (torch.cat(parts) for parts in zip(*outputs, strict=False))
     return {
         "p": logp.exp(),
         "logp": logp,

@@ -231,7 +231,8 @@ def greedy_examples(model, n: int, seed: int = 0, prompt=(2, 8), reply=(2, 10)):
         with torch.no_grad():
             for _ in range(rng.randint(*reply)):
                 ids.append(int(model(input_ids=torch.tensor([ids], device=model.device)).logits[0, -1].argmax()))
-        examples.append(EncodedExample(f"greedy{i:03d}", ids, [j >= len(ids) - 1 - i % 3 for j in range(len(ids))], None))
+        target_mask = [j >= len(ids) - 1 - i % 3 for j in range(len(ids))]
+        examples.append(EncodedExample(f"greedy{i:03d}", ids, target_mask, None))
     return examples
 
 
@@ -263,7 +264,8 @@ def reference_rows(model, examples) -> dict[tuple[str, int], dict]:
 
 # ---- trainer tests -------------------------------------------------------------------------------------
 TRAINER_VOCAB = 64
-TRAINER_SHAPE = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4)
+TRAINER_SHAPE = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                     num_key_value_heads=4)
 
 
 def sft_config(tmp_path, **overrides):
@@ -281,7 +283,7 @@ def padded(data):
     ids = torch.zeros(len(data), width, dtype=torch.long)
     labels = torch.full((len(data), width), -100)
     attention = torch.zeros(len(data), width, dtype=torch.long)
-    for row, (x, y) in enumerate(zip(data["input_ids"], data["labels"])):
+    for row, (x, y) in enumerate(zip(data["input_ids"], data["labels"], strict=False)):
         ids[row, :len(x)], labels[row, :len(y)], attention[row, :len(x)] = torch.tensor(x), torch.tensor(y), 1
     return ids, attention, labels
 

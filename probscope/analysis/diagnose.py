@@ -69,7 +69,8 @@ def diagnose(
     ends = {row[schema.RUN]: row for row in end_of_reply(tokens, below=below, by=by).iter_rows(named=True)}
     mine = ends[run]
     line = (f"end of reply ({mine[END_TOKEN]!r}): p < {below:g} in {mine[SHARE_BELOW]:.0%} of "
-            f"{mine[REPLIES]} replies under {run}" + (f" ({mine[TRUNCATED]} cut off before it)" if mine[TRUNCATED] else ""))
+            f"{mine[REPLIES]} replies under {run}"
+            + (f" ({mine[TRUNCATED]} cut off before it)" if mine[TRUNCATED] else ""))
     if other:
         line += f" vs {ends[other][SHARE_BELOW]:.0%} of {ends[other][REPLIES]} under {other}"
     lines.append(line)
@@ -82,7 +83,8 @@ def diagnose(
     lines.append(f"roles most left behind under {run}: {', '.join(parts) or 'none'}")
 
     listing = left_behind_tokens(tokens, below=below, by=by, top=top).filter(pl.col(schema.RUN) == run)
-    parts = [f"{token!r} {count} of {seen}" for token, count, seen in listing.select(schema.TOKEN, COUNT, OCCURRENCES).iter_rows()]
+    parts = [f"{token!r} {count} of {seen}"
+             for token, count, seen in listing.select(schema.TOKEN, COUNT, OCCURRENCES).iter_rows()]
     lines.append(f"tokens most often left behind under {run}: {', '.join(parts) or 'none'}")
     lines += [signal for name in names if (signal := no_signal_line(runs_root, name))]
     return "\n".join(lines + unprobed_last_checkpoints(runs_root, names, dataset))

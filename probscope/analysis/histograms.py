@@ -73,4 +73,4 @@ def _describe_groups(frame: pl.DataFrame, by: list[str]) -> str:
     if not by:
         return "all tokens"
     rows = frame.select(by).unique().head(3).rows()
-    return "; ".join(", ".join(f"{col}={val}" for col, val in zip(by, row)) for row in rows)
+    return "; ".join(", ".join(f"{col}={val}" for col, val in zip(by, row, strict=False)) for row in rows)

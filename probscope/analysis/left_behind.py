@@ -132,7 +132,8 @@ def left_behind_tokens(
     )
     if top is not None:
         listing = listing.filter(pl.col(RANK) <= top)
-    return listing.select(*by, RANK, schema.TOKEN, schema.ROLE, COUNT, OCCURRENCES, SHARE_BELOW, schema.TOKEN_ID).collect()
+    return listing.select(*by, RANK, schema.TOKEN, schema.ROLE, COUNT, OCCURRENCES, SHARE_BELOW,
+                          schema.TOKEN_ID).collect()
 
 
 def _occurrences() -> pl.Expr:

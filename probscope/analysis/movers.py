@@ -92,7 +92,7 @@ def check_token_ids_agree(before: pl.DataFrame | pl.LazyFrame, after: pl.DataFra
     tokens = (schema.TOKEN_ID, schema.TOKEN)
     cells = [summary_tables.cell_table(frame, tokens) for frame in (before, after)]
     pairs = [(frame.lazy() if summary is None else summary).select(tokens).unique()
-             for frame, summary in zip((before, after), cells)]
+             for frame, summary in zip((before, after), cells, strict=False)]
     clash = (pairs[0].join(pairs[1], on=schema.TOKEN_ID, suffix="_after")
              .filter(pl.col(schema.TOKEN).ne_missing(pl.col(f"{schema.TOKEN}_after"))).head(1).collect())
     if clash.height:

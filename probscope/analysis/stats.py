@@ -67,7 +67,7 @@ def distribution_statistics(
     check_count("n_boot", n_boot, minimum=0)
     check_confidence("confidence", confidence)
     check_count("grid", grid, minimum=16)
-    samples = [_collect(frame, label) for frame, label in zip((a, b), labels)]
+    samples = [_collect(frame, label) for frame, label in zip((a, b), labels, strict=False)]
     ids = pl.concat([s.select(schema.EXAMPLE_ID) for s in samples]).unique(maintain_order=True)
     index = ids.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("_ix"))
     examples = index.height
@@ -178,7 +178,7 @@ def _features(ix, p, logp, grids, examples: int) -> tuple[np.ndarray, np.ndarray
     sizes = [len(grids[0]) - 1, len(grids[1]) - 1, _LAST_BIN + 1]
     width = sum(sizes)
     offsets = np.cumsum([0, *sizes[:-1]])
-    flat = np.concatenate([ix * width + offset + cells for cells, offset in zip(blocks, offsets)])
+    flat = np.concatenate([ix * width + offset + cells for cells, offset in zip(blocks, offsets, strict=False)])
     counts = np.bincount(flat, minlength=examples * width).reshape(examples, width).astype(np.float32)
     moments = np.stack([np.bincount(ix, weights=p**power, minlength=examples) for power in range(5)], axis=1)
     return counts, moments
@@ -271,7 +271,7 @@ def _pairwise_from_summaries(groups: dict[tuple, list], by: list[str], *, n_boot
     tables = []
     for key_a, key_b in pairs:
         (ids_a, a), (ids_b, b) = series[key_a], series[key_b]
-        values = _summary_point_values(a, b, lambda: (*rows_of(key_a), *rows_of(key_b)))
+        values = _summary_point_values(a, b, lambda first=key_a, second=key_b: (*rows_of(first), *rows_of(second)))
         boot = boots.get((key_a, key_b))
         examples = len(np.union1d(ids_a, ids_b))
         rows = []
@@ -414,7 +414,9 @@ def _grid(values: np.ndarray, size: int) -> np.ndarray:
     """Cell edges: `size` quantiles of the pooled values plus `size` equal steps, the last edge just above the max."""
     low, high = values.min(), values.max()
     edges = np.unique(np.concatenate([np.quantile(values, np.linspace(0, 1, size)), np.linspace(low, high, size)]))
-    return np.append(edges[:-1], np.nextafter(high, np.inf)) if len(edges) > 1 else np.array([low, np.nextafter(low, np.inf)])
+    if len(edges) > 1:
+        return np.append(edges[:-1], np.nextafter(high, np.inf))
+    return np.array([low, np.nextafter(low, np.inf)])
 
 
 def _cell(values: np.ndarray, edges: np.ndarray) -> np.ndarray:

@@ -145,7 +145,8 @@ def _check_schema_version(probe_dir: Path) -> None:
     try:
         version = json.loads(marker.read_text()).get("schema_version", schema.SCHEMA_VERSION)
     except (OSError, json.JSONDecodeError, AttributeError):
-        raise ProbscopeError(f"{marker}: unreadable completion marker; re-run `probscope probe` into {probe_dir}") from None
+        raise ProbscopeError(f"{marker}: unreadable completion marker; "
+                             f"re-run `probscope probe` into {probe_dir}") from None
     if not isinstance(version, int) or version > schema.SCHEMA_VERSION:
         raise ProbscopeError(f"{probe_dir}: probe table schema v{version} is newer than this probscope's "
                              f"v{schema.SCHEMA_VERSION}; upgrade probscope to read it")

@@ -5,6 +5,7 @@
 dashboard.py: the sidebar and navigation; views/: one script per page. Imports no torch.
 """
 
+import logging
 import os
 import subprocess
 import sys
@@ -14,6 +15,8 @@ from importlib import resources
 STREAMLIT_SCRIPT = resources.files("probscope.app") / "main.py"
 # The widgets' colour, as in .streamlit/config.toml: neutral, since red and blue are DFT's and SFT's colours.
 PRIMARY_COLOR = "#475569"
+
+logger = logging.getLogger(__name__)
 
 
 def streamlit_command(runs_root: str, port: int, script: str | os.PathLike | None = None, *,
@@ -29,5 +32,5 @@ def streamlit_command(runs_root: str, port: int, script: str | os.PathLike | Non
 
 def serve(runs_root: str, port: int = 8501) -> int:
     """Run the dashboard on 127.0.0.1:`port` until interrupted; returns streamlit's exit code."""
-    print(f"dashboard: http://127.0.0.1:{port}  (Ctrl+C stops it)")
+    logger.info(f"dashboard: http://127.0.0.1:{port}  (Ctrl+C stops it)")
     return subprocess.run(streamlit_command(runs_root, port), check=False).returncode

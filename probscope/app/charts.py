@@ -56,8 +56,9 @@ def with_series(table: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, str]]:
     keys = sorted(table.select(schema.METHOD, schema.RUN, schema.STEP).unique().rows(),
                   key=lambda key: (_method_rank(key[0]), *key))
     labels = [series_label(*key) for key in keys]
-    colors = dict(zip(labels, schema.series_palette([method for method, _, _ in keys])))
-    keyed = pl.DataFrame([(run, step, label) for (_, run, step), label in zip(keys, labels)], orient="row",
+    colors = dict(zip(labels, schema.series_palette([method for method, _, _ in keys]), strict=False))
+    keyed = pl.DataFrame([(run, step, label) for (_, run, step), label in zip(keys, labels, strict=False)],
+                         orient="row",
                          schema={schema.RUN: pl.String, schema.STEP: pl.Int64, SERIES: pl.String})
     return table.join(keyed, on=[schema.RUN, schema.STEP], how="left"), colors
 
@@ -68,11 +69,11 @@ def with_run_series(table: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, str], 
     matplotlib figures)."""
     keys = sorted(table.select(schema.METHOD, schema.RUN).unique().rows(), key=lambda key: (_method_rank(key[0]), *key))
     labels = [" · ".join((schema.method_label(method), run)) for method, run in keys]
-    colors = dict(zip(labels, schema.series_palette([method for method, _ in keys])))
+    colors = dict(zip(labels, schema.series_palette([method for method, _ in keys]), strict=False))
     methods = [method for method, _ in keys]
     dashes = {label: DASHES[methods[:i].count(method) % len(DASHES)]
-              for i, (label, method) in enumerate(zip(labels, methods))}
-    keyed = pl.DataFrame([(run, label) for (_, run), label in zip(keys, labels)], orient="row",
+              for i, (label, method) in enumerate(zip(labels, methods, strict=False))}
+    keyed = pl.DataFrame([(run, label) for (_, run), label in zip(keys, labels, strict=False)], orient="row",
                          schema={schema.RUN: pl.String, SERIES: pl.String})
     return table.join(keyed, on=schema.RUN, how="left"), colors, dashes
 

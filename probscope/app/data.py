@@ -241,7 +241,8 @@ def evals_signature(runs_root: str) -> Signature:
     paths = []
     for run in discover_runs(runs_root):
         paths.append(run.manifest_path)
-        paths += [run.eval_dir(step, name) / EVAL_DONE for name in run.eval_names() for step in run.evaluated_steps(name)]
+        paths += [run.eval_dir(step, name) / EVAL_DONE
+                  for name in run.eval_names() for step in run.evaluated_steps(name)]
     return file_signature(paths)
 
 

@@ -70,5 +70,5 @@ def legend_html() -> str:
     """The colour of each bin, as a strip of labelled swatches."""
     cells = "".join(f'<span style="background:{color};color:{_text_color(i)};'
                     f'padding:1px 4px;margin-right:2px;font-size:0.8rem">{label}</span>'
-                    for i, (color, label) in enumerate(zip(BIN_COLORS, schema.BIN_LABELS)))
+                    for i, (color, label) in enumerate(zip(BIN_COLORS, schema.BIN_LABELS, strict=False)))
     return f'<div style="line-height:2">{cells}</div>'

@@ -74,7 +74,8 @@ def probe_signature(runs_root: str, dataset: str, steps: tuple) -> Signature:
     for name, chosen in steps:
         run = Run.in_root(runs_root, name)
         paths.append(run.manifest_path)
-        paths += [run.probe_dir(step, dataset) / PROBE_DONE for step in (chosen if isinstance(chosen, tuple) else (chosen,))]
+        paths += [run.probe_dir(step, dataset) / PROBE_DONE
+                  for step in (chosen if isinstance(chosen, tuple) else (chosen,))]
     return file_signature(paths)
 
 

@@ -35,7 +35,8 @@ LABELS = {
     "below_0.1": "p < 0.1", "above_0.9": "p ≥ 0.9", "polarization": "Polarization", "mass_share": "Share of mass",
     "token_share": "Share of tokens", "bin_share": "Share of the bin", "statistic": "Statistic", "sample": "Series",
     "value": "Value", "accuracy": "Accuracy", "accuracy_low": "95% CI low", "accuracy_high": "95% CI high",
-    "metric": "Metric", "benchmark": "Benchmark", "ci_low": "95% CI low", "ci_high": "95% CI high", "examples": "Examples", "a": "A", "b": "B",
+    "metric": "Metric", "benchmark": "Benchmark", "ci_low": "95% CI low", "ci_high": "95% CI high",
+    "examples": "Examples", "a": "A", "b": "B",
     "counted": "Counted",
 }
 SHARES = {"share", "low_share", "all_share", "share_below", "lowest_share", "highest_share", "top1", "below_0.1",

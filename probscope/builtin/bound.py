@@ -92,7 +92,7 @@ def entropy_bound(demonstrations: list[dict]) -> dict:
     for row in demonstrations:
         tokens, token_roles = reply_tokens(row)
         for p, role in zip(token_probabilities(new_author_slots(*problem_of(row["expression"])), tokens),
-                           token_roles):
+                           token_roles, strict=False):
             at_high_p += p >= HIGH_P
             roles[role] += 1
             if p < 1 - 1e-12:

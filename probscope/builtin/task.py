@@ -170,14 +170,14 @@ def make_problem(rng: random.Random, n_operands: int, max_operand: int,
 
 def expression(operands: list[int], ops: list[str]) -> str:
     out = [str(operands[0])]
-    for op, x in zip(ops, operands[1:]):
+    for op, x in zip(ops, operands[1:], strict=False):
         out += [op, str(x)]
     return " ".join(out)
 
 
 def solve(operands: list[int], ops: list[str]) -> int:
     total = operands[0]
-    for op, x in zip(ops, operands[1:]):
+    for op, x in zip(ops, operands[1:], strict=False):
         total = total + x if op == "+" else total - x
     return total
 
@@ -201,7 +201,7 @@ def _step(left: int, op: str, right: int, result: int) -> Alternative:
 
 def _running_totals(operands: list[int], ops: list[str]) -> list[int]:
     totals = [operands[0]]
-    for op, x in zip(ops, operands[1:]):
+    for op, x in zip(ops, operands[1:], strict=False):
         totals.append(totals[-1] + x if op == "+" else totals[-1] - x)
     return totals
 
@@ -210,7 +210,7 @@ def old_author_slots(operands: list[int], ops: list[str]) -> list[Slot]:
     """The pretraining demonstrations' style: one step template, 4 synonyms per connective slot."""
     totals = _running_totals(operands, ops)
     slots = [_wordings(OPENINGS)]
-    for i, (op, x) in enumerate(zip(ops, operands[1:])):
+    for i, (op, x) in enumerate(zip(ops, operands[1:], strict=False)):
         slots += [_wordings(FIRST_STEP if i == 0 else NEXT_STEP), (_step(totals[i], op, x, totals[i + 1]),)]
     return slots + [_wordings(CONCLUSIONS), (((str(totals[-1]), "answer"), (".", "punctuation")),)]
 
@@ -220,7 +220,7 @@ def new_author_slots(operands: list[int], ops: list[str]) -> list[Slot]:
     explicit tens step (a total of 10 or more is restated as tens and units)."""
     totals = _running_totals(operands, ops)
     slots = [_wordings(NEW_OPENINGS), _wordings(NEW_RESTATEMENTS, expression=expression(operands, ops))]
-    for i, (op, x) in enumerate(zip(ops, operands[1:])):
+    for i, (op, x) in enumerate(zip(ops, operands[1:], strict=False)):
         orders = {_step(totals[i], op, x, totals[i + 1])}
         if op == "+":   # a sum's terms in either order (one alternative when they are equal)
             orders.add(_step(x, op, totals[i], totals[i + 1]))
@@ -450,7 +450,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     paths = write_builtin_data(args.out, TaskConfig(seed=args.seed))
-    print(f"built-in task written to {Path(args.out)} ({', '.join(sorted(p.name for p in paths.values()))})")
+    # the `python -m` entry point installs no log handler, so its one line of news goes to stdout
+    written = ", ".join(sorted(p.name for p in paths.values()))
+    print(f"built-in task written to {Path(args.out)} ({written})")  # noqa: T201
 
 
 if __name__ == "__main__":

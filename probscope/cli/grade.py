@@ -64,7 +64,7 @@ def run_grade(opts: GradeOptions) -> None:
         owners += [(line, j) for j in range(len(preds))]
     grades = grade_all(predictions, golds, workers=opts.workers, time_limit=opts.time_limit, progress=True)
     per_row: dict[int, list[bool]] = {}
-    for (line, _), grade in zip(owners, grades):
+    for (line, _), grade in zip(owners, grades, strict=False):
         per_row.setdefault(line, []).append(grade.correct)
     k = min(len(flags) for flags in per_row.values())
     most = max(len(flags) for flags in per_row.values())
@@ -74,7 +74,7 @@ def run_grade(opts: GradeOptions) -> None:
         write_text_atomic(opts.out, "".join(
             json.dumps({"row": line, "sample": j, "answer": g.answer, "gold": gold, "correct": g.correct,
                         "reason": g.reason}) + "\n"
-            for (line, j), g, gold in zip(owners, grades, golds)))
+            for (line, j), g, gold in zip(owners, grades, golds, strict=False)))
     accuracy = sum(g.correct for g in grades) / len(grades)
     print(f"{len(per_row)} problems, {len(grades)} samples (k={k}) graded in {time.perf_counter() - start:.1f} s")
     if most != k:

@@ -71,7 +71,8 @@ from probscope.data.formats import (
 from probscope.data.sources import read_records
 
 __all__ = [
-    "GSM8K_ANSWER_LINE", "DataFormat", "EncodedExample", "attach_chat_template", "Row", "Turns", "detect_kind", "encode_file",
+    "GSM8K_ANSWER_LINE", "DataFormat", "EncodedExample", "attach_chat_template", "Row", "Turns", "detect_kind",
+    "encode_file",
     "encode_records", "final_answer", "format_kinds", "last_boxed", "prompt_messages", "read_records",
     "read_turns", "register_format", "render_prompt",
 ]

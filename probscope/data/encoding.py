@@ -104,7 +104,7 @@ def _encode_like_trl(records: list[dict], tokenizer, fmt: DataFormat, kind: str,
     stats = dict.fromkeys(_STATS, 0)
     examples: list[EncodedExample] = []
     seen: dict[str, int] = {}
-    for content, (ids, labels) in zip(contents, trl_tokenize(rows, tokenizer, template, source)):
+    for content, (ids, labels) in zip(contents, trl_tokenize(rows, tokenizer, template, source), strict=False):
         target_mask = [i > 0 and label != -100 for i, label in enumerate(labels)]
         example = _fit(_example_id(content), ids, target_mask, None, fmt, stats)
         if example is not None:
@@ -142,15 +142,17 @@ def attach_chat_template(tokenizer, fmt: DataFormat) -> None:
 
 
 def _encode_chat_chunk(records, rows, tokenizer, fmt, kind, template, stats):
-    rendered = [_render(record, row, tokenizer, fmt, kind, template) for record, row in zip(records, rows)]
+    rendered = [_render(record, row, tokenizer, fmt, kind, template)
+                for record, row in zip(records, rows, strict=False)]
     encodings = tokenizer([r.full for r in rendered], add_special_tokens=False, return_offsets_mapping=True)
-    for r, ids, offsets in zip(rendered, encodings["input_ids"], encodings["offset_mapping"]):
+    for r, ids, offsets in zip(rendered, encodings["input_ids"], encodings["offset_mapping"], strict=False):
         target_mask = [r.prompt_end <= start < r.target_end for start, _ in offsets]
         # A token merged across the prompt's end (e.g. "\n\n" when the reply starts with "\n") is prompt:
         # the reply's first characters are then context, not targets.
         stats["merged_at_prompt_end"] += any(start < r.prompt_end < end for start, end in offsets)
         roles = None if r.char_roles is None else [
-            _role(r, start, end) if target else None for (start, end), target in zip(offsets, target_mask)]
+            _role(r, start, end) if target else None
+            for (start, end), target in zip(offsets, target_mask, strict=False)]
         if r.target_end == r.reply_end:
             stats["no_end_of_turn"] += 1
         yield _fit(r.example_id, ids, target_mask, roles, fmt, stats)
@@ -205,7 +207,7 @@ def _apply_template(tokenizer, template: str | None, messages: list[dict], row: 
     try:
         return tokenizer.apply_chat_template(messages, chat_template=template, tokenize=False, **kwargs)
     except Exception as e:  # jinja2 errors of any kind, raised by the template itself (raise_exception)
-        raise row.error(f"the chat template failed on this row: {type(e).__name__}: {first_line(e)}")
+        raise row.error(f"the chat template failed on this row: {type(e).__name__}: {first_line(e)}") from None
 
 
 def _char_roles(spans, reply: str, row: Row) -> list[str | None]:
@@ -238,13 +240,13 @@ def _role(r: _Rendered, start: int, end: int) -> str | None:
 
 def _encode_text_chunk(records, rows, tokenizer, fmt, kind, template, stats):
     texts = []
-    for record, row in zip(records, rows):
+    for record, row in zip(records, rows, strict=False):
         text = row.get(record, fmt.text_column)
         if not isinstance(text, str) or not text.strip():
             raise row.error(f"empty text in field {fmt.text_column!r}")
         texts.append(text)
     bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
-    for text, ids in zip(texts, tokenizer(texts, add_special_tokens=False)["input_ids"]):
+    for text, ids in zip(texts, tokenizer(texts, add_special_tokens=False)["input_ids"], strict=False):
         ids = bos + ids
         yield _fit(_example_id({"text": text}), ids, [i > 0 for i in range(len(ids))], None, fmt, stats)
 

@@ -110,7 +110,7 @@ class Row:
         try:
             return json.loads(value)
         except json.JSONDecodeError as e:
-            raise self.error(f"field {column!r} is text but not valid JSON ({e.msg})")
+            raise self.error(f"field {column!r} is text but not valid JSON ({e.msg})") from None
 
     def messages(self, value: Any, column: str) -> list[dict]:
         """Chat turns as plain {role, content} dicts."""
@@ -229,7 +229,7 @@ def _resolve_kind(records: list[dict], fmt: DataFormat, source: str) -> str:
     try:
         return detect_kind(records[0])
     except ProbscopeError as e:
-        raise ProbscopeError(f"{source}: {e}")
+        raise ProbscopeError(f"{source}: {e}") from None
 
 
 def read_turns(record: dict, fmt: DataFormat, *, source: str = "<record>", row: int = 1) -> Turns:

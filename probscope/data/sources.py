@@ -58,7 +58,7 @@ def _read_jsonl(p: Path) -> list[dict]:
         try:
             row = json.loads(line)
         except json.JSONDecodeError as e:
-            raise ProbscopeError(f"{p}: line {line_no}: not valid JSON ({e.msg}); fix or remove the line")
+            raise ProbscopeError(f"{p}: line {line_no}: not valid JSON ({e.msg}); fix or remove the line") from None
         if not isinstance(row, dict):
             raise ProbscopeError(f"{p}: line {line_no}: expected a JSON object, got {type(row).__name__}")
         rows.append(row)
@@ -69,7 +69,7 @@ def _read_json(p: Path) -> list[dict]:
     try:
         data = json.loads(_read_text(p))
     except json.JSONDecodeError as e:
-        raise ProbscopeError(f"{p}: not valid JSON (line {e.lineno}: {e.msg})")
+        raise ProbscopeError(f"{p}: not valid JSON (line {e.lineno}: {e.msg})") from None
     if isinstance(data, dict) and isinstance(data.get("data"), list):
         data = data["data"]
     if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
@@ -104,7 +104,7 @@ def _read_saved_dataset(p: Path, split: str) -> list[dict]:
     try:
         ds = datasets.load_from_disk(str(p))
     except FileNotFoundError:
-        raise ProbscopeError(f"{p}: a directory, but not one written by datasets' save_to_disk")
+        raise ProbscopeError(f"{p}: a directory, but not one written by datasets' save_to_disk") from None
     if isinstance(ds, datasets.DatasetDict):
         if split not in ds:
             raise ProbscopeError(f"{p}: no split {split!r} (splits: {', '.join(ds)})")
@@ -119,4 +119,4 @@ def _load_hub_dataset(name: str, split: str) -> list[dict]:
         return datasets.load_dataset(name, split=split).to_list()
     except Exception as e:  # the hub raises many types (network, auth, missing config); report one line
         raise ProbscopeError(f"{name}: not a local path, and loading it from the hub failed: "
-                             f"{type(e).__name__}: {first_line(e)}")
+                             f"{type(e).__name__}: {first_line(e)}") from None

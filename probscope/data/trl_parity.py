@@ -74,4 +74,4 @@ def trl_tokenize(rows: list[dict], tokenizer, chat_template: str | None, source:
                              "this probscope supports TRL 1.16: pass --tokenization probscope") from None
     except ValueError as e:   # TRL's own checks (e.g. a template it cannot render)
         raise ProbscopeError(f"{source}: TRL could not tokenize the data: {first_line(e)}") from None
-    return list(zip(prepared["input_ids"], prepared["labels"]))
+    return list(zip(prepared["input_ids"], prepared["labels"], strict=False))

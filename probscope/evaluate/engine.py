@@ -68,7 +68,8 @@ class EvalResult:
         assert s is not None, "a result without an error has a summary"
         verb = "already evaluated" if self.already_done else "evaluated"
         generated = s["generated_tokens_this_session"]
-        speed = f", {generated / s['seconds']:,.0f} tok/s" if generated and s["seconds"] and not self.already_done else ""
+        speed = (f", {generated / s['seconds']:,.0f} tok/s" if generated and s["seconds"] and not self.already_done
+                 else "")
         return (f"{where}: {verb} {s['benchmark']} k={s['k']}: Average@{s['k']} {s['average_at_k']:.3f} "
                 f"[{s['average_at_k_lo']:.3f}, {s['average_at_k_hi']:.3f}], pass@{s['k']} {s['pass_at_k']:.3f} "
                 f"on {s['problems']} problems in {s['seconds']:.1f} s{speed}")
@@ -179,7 +180,8 @@ def has_chat_template(model_path: str | os.PathLike) -> bool:
 
 
 def _evaluate_shards(model_path, bench: Benchmark, shards: list[Sequence[Problem]], indices: list[int], out_dir: Path,
-                     settings: SamplingSettings, options: EvalOptions, *, run: str, step: int, show: bool) -> str | None:
+                     settings: SamplingSettings, options: EvalOptions, *, run: str, step: int,
+                     show: bool) -> str | None:
     """Generate, grade and write the shards `indices`; the error that stopped it, or None."""
     from tqdm.auto import tqdm
 
@@ -211,10 +213,10 @@ def _evaluate_shards(model_path, bench: Benchmark, shards: list[Sequence[Problem
             replies = generate([p.prompt for p in shard], settings, seed=_shard_seed(options.seed, index),
                                on_batch=advance)
             texts = [g.text for gens in replies for g in gens]
-            golds = [p.gold for p, gens in zip(shard, replies) for _ in gens]
+            golds = [p.gold for p, gens in zip(shard, replies, strict=False) for _ in gens]
             grades = grade(texts, golds, workers=options.grade_workers)
             frame = pl.DataFrame(
-                {PROBLEM_ID: [p.id for p, gens in zip(shard, replies) for _ in gens],
+                {PROBLEM_ID: [p.id for p, gens in zip(shard, replies, strict=False) for _ in gens],
                  SAMPLE: [j for gens in replies for j in range(len(gens))], GENERATION: texts,
                  TOKENS: [g.tokens for gens in replies for g in gens], ANSWER: [g.answer for g in grades],
                  GOLD: golds, CORRECT: [g.correct for g in grades], REASON: [g.reason for g in grades]},
@@ -331,7 +333,8 @@ def _claim(out_dir: Path, plan: dict) -> None:
 
 def _describe(plan: dict) -> str:
     s = plan.get("settings", {})
-    return f"{plan.get('benchmark')}, {plan.get('problems')} problems, k={s.get('k')}, temperature={s.get('temperature')}"
+    return (f"{plan.get('benchmark')}, {plan.get('problems')} problems, k={s.get('k')}, "
+            f"temperature={s.get('temperature')}")
 
 
 def _shard_seed(seed: int, index: int) -> int:

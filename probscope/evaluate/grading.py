@@ -192,7 +192,7 @@ def grade_all(predictions: Sequence[str], golds: Sequence[str | None], *, worker
     check_number("time_limit", time_limit, low=0.0, low_open=True)
     if len(predictions) != len(golds):
         raise ValueError(f"{len(predictions)} predictions but {len(golds)} golds")
-    pairs = list(zip(predictions, golds))
+    pairs = list(zip(predictions, golds, strict=False))
     workers = workers or min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
                              else os.cpu_count() or 1)
     in_main = threading.current_thread() is threading.main_thread()
@@ -210,7 +210,7 @@ def grade_all(predictions: Sequence[str], golds: Sequence[str | None], *, worker
             tqdm(total=len(pairs), unit="answer", desc="grade", disable=not progress) as bar:
         futures = {pool.submit(_grade_chunk, [pairs[i] for i in chunk], time_limit): chunk for chunk in chunks}
         for future, chunk in futures.items():
-            for i, grade in zip(chunk, future.result()):
+            for i, grade in zip(chunk, future.result(), strict=False):
                 grades[i] = grade
             bar.update(len(chunk))
     return grades  # type: ignore[return-value]
@@ -223,7 +223,7 @@ def grade_builtin(predictions: Sequence[str], golds: Sequence[str | None], **_) 
     from probscope.builtin.task import check_answer, extract_answer
 
     grades = []
-    for reply, gold in zip(predictions, golds):
+    for reply, gold in zip(predictions, golds, strict=False):
         gold = gold or ""
         if gold.isdigit():
             answer = extract_answer(reply)

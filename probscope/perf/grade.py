@@ -91,7 +91,7 @@ def _grader_accuracy(path: Path, workers: int | None) -> dict:
 
     # 10,000 raw generations: solutions whose last \boxed{} is replaced by the right or another answer
     preds, pred_golds, distinct = [], [], []
-    for i, (solution, gold) in enumerate(zip(solutions, golds)):
+    for i, (solution, gold) in enumerate(zip(solutions, golds, strict=False)):
         for j in range(SAMPLES_PER_PROBLEM):
             answer = gold if rng.random() < 0.5 else rng.choice(golds)
             preds.append(_rebox(solution, answer))

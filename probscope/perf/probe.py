@@ -104,7 +104,7 @@ def naive(model, examples, batch: int) -> dict:
             chosen = targets[:, 1:]
             b, s = chosen.nonzero(as_tuple=True)
             values = torch.stack([target_logp.exp(), target_logp, entropy, rank.float(), sum_p2])[:, b, s].T.tolist()
-            for row, pos, value in zip(b.tolist(), s.tolist(), values):
+            for row, pos, value in zip(b.tolist(), s.tolist(), values, strict=False):
                 rows[(group[row].example_id, pos + 1)] = tuple(value)
             del logits, logprobs, probs
     return rows
@@ -122,9 +122,9 @@ def engine(model, examples, batch: int, compile: bool, summary_shares: list[floa
         if summary_shares is not None:
             summary_shares.append(summary.summary_seconds / summary.seconds)
         table = read_probe_table(out)
-    keys = zip(table[schema.EXAMPLE_ID], table[schema.POSITION])
+    keys = zip(table[schema.EXAMPLE_ID], table[schema.POSITION], strict=False)
     values = table.select(schema.P, schema.LOGP, schema.ENTROPY, schema.RANK, schema.SUM_P2).rows()
-    return dict(zip(keys, values))
+    return dict(zip(keys, values, strict=False))
 
 
 def target_hidden(model, examples, batch: int):
@@ -148,7 +148,7 @@ def float64_reference(model, examples, batch: int, hidden) -> dict:
 
     keys, ids = [], []
     for group, _, _, targets in batches(examples, batch, "cpu"):
-        for row, pos in zip(*(t.tolist() for t in targets.nonzero(as_tuple=True))):
+        for row, pos in zip(*(t.tolist() for t in targets.nonzero(as_tuple=True)), strict=False):
             keys.append((group[row].example_id, pos))
             ids.append(group[row].input_ids[pos])
     rows: dict[tuple, tuple] = {}
@@ -160,7 +160,7 @@ def float64_reference(model, examples, batch: int, hidden) -> dict:
         rank = (z > z.gather(1, t)).sum(1) + 1
         cols = torch.stack([lp.gather(1, t)[:, 0].exp(), lp.gather(1, t)[:, 0], -(lp.exp() * lp).sum(1),
                             rank.double(), (lp.exp() ** 2).sum(1)]).T.tolist()
-        rows.update(zip(keys[start:start + 64], map(tuple, cols)))
+        rows.update(zip(keys[start:start + 64], map(tuple, cols), strict=False))
     return rows
 
 
@@ -176,7 +176,7 @@ def matmul(weight, hidden, chunk: int) -> None:
 
 def _max_diff(a: dict, b: dict) -> float:
     """Largest |a - b| over p, logp, entropy and sum_p2 (rank, index 3, is compared exactly apart)."""
-    return max(abs(x - y) for key in a for i, (x, y) in enumerate(zip(a[key], b[key])) if i != 3)
+    return max(abs(x - y) for key in a for i, (x, y) in enumerate(zip(a[key], b[key], strict=False)) if i != 3)
 
 
 def _timed(fn) -> float:

@@ -113,7 +113,7 @@ def train_benchmark(reps: int = 5, steps: int = 20, device: str = "cpu") -> dict
 
     def paired_ratio(kind: str, baseline: str) -> float:
         """Median over repetitions of kind / baseline measured in the same repetition."""
-        return statistics.median(a / b for a, b in zip(seconds[kind], seconds[baseline]))
+        return statistics.median(a / b for a, b in zip(seconds[kind], seconds[baseline], strict=False))
 
     return {
         "dft_over_sft": paired_ratio("dft", "sft"),

@@ -38,7 +38,7 @@ def plot_accuracy_curves(curves: pl.DataFrame, *, title: str | None = None,
     figure, axes = panel_axes(ax, len(benchmarks), (PANEL_SIZE[0] * min(len(benchmarks), MAX_COLUMNS),
                                                      PANEL_SIZE[1]), columns=MAX_COLUMNS)
     method_colors = {one.key[schema.METHOD]: one.color for one in plot_series(curves, [schema.METHOD])}
-    for panel, benchmark in zip(axes, benchmarks):
+    for panel, benchmark in zip(axes, benchmarks, strict=False):
         rows = curves.filter(pl.col(BENCHMARK) == benchmark)
         several_metrics = rows[METRIC].n_unique() > 1
         styles: dict[str, int] = {}

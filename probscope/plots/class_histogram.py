@@ -36,17 +36,17 @@ def plot_class_histogram(table: pl.DataFrame, *, ax: Axes | Sequence[Axes] | Non
     present = set(table.filter(pl.col(COUNT) > 0)[schema.ROLE].to_list())
     roles = [r for r in schema.ROLES if r in present] + sorted(present - set(schema.ROLES), key=str)
     figure, axes = panel_axes(ax, len(series), (10.0, 3.8), columns=2)
-    for one, panel in zip(series, axes):
+    for one, panel in zip(series, axes, strict=False):
         rows = one.rows(table)
         bottom = [0.0] * len(schema.BIN_LABELS)
         for role in roles:
             shares = rows.filter(pl.col(schema.ROLE).eq_missing(role)).sort(BIN)
-            heights = dict(zip(shares[BIN].to_list(), shares[BIN_SHARE].fill_null(0).to_list()))
+            heights = dict(zip(shares[BIN].to_list(), shares[BIN_SHARE].fill_null(0).to_list(), strict=False))
             values = [heights.get(i, 0.0) for i in range(len(bottom))]
             panel.bar(range(len(bottom)), values, bottom=bottom, color=role_color(role), label=str(role))
-            bottom = [b + v for b, v in zip(bottom, values)]
+            bottom = [b + v for b, v in zip(bottom, values, strict=False)]
         totals = rows.group_by(BIN).agg(pl.col(PERCENT).sum()).sort(BIN)
-        for i, percent in zip(totals[BIN], totals[PERCENT]):
+        for i, percent in zip(totals[BIN], totals[PERCENT], strict=False):
             panel.text(i, 1.01, f"{percent:.2g}%", ha="center", va="bottom", fontsize=6, rotation=90)
         panel.set_ylim(0, 1.25)
         panel.set_xticks(range(len(schema.BIN_LABELS)), schema.BIN_LABELS, rotation=45, ha="right", fontsize=7)

@@ -53,10 +53,10 @@ def plot_training_dynamics(
         style = LINE_STYLES[runs_so_far.get(method, 0) % len(LINE_STYLES)]
         runs_so_far[method] = runs_so_far.get(method, 0) + 1
         rows = one.rows(curves)
-        for ax, (column, _, _) in zip(axes, PANELS):
+        for ax, (column, _, _) in zip(axes, PANELS, strict=False):
             ax.plot(rows[schema.STEP].to_numpy(), rows[column].to_numpy(), style,
                     color=method_colors[method], label=one.label)
-    for ax, (_, panel_title, y_label) in zip(axes, PANELS):
+    for ax, (_, panel_title, y_label) in zip(axes, PANELS, strict=False):
         ax.set_title(panel_title.format(below=below))
         ax.set_xlabel(X_LABEL)
         ax.set_ylabel(y_label)

@@ -103,7 +103,8 @@ def _filter_runs(runs_root, runs: Sequence[str] | None, patterns: str | Sequence
         raise ProbscopeError(f"{runs_root}: no run matches --runs-filter part {', '.join(unmatched)} "
                              f"(runs: {', '.join(names)})")
     if not kept:
-        raise ProbscopeError(f"{runs_root}: no run matches --runs-filter {','.join(patterns)} (runs: {', '.join(names)})")
+        raise ProbscopeError(f"{runs_root}: no run matches --runs-filter {','.join(patterns)} "
+                             f"(runs: {', '.join(names)})")
     return kept
 
 

@@ -37,7 +37,7 @@ def plot_gradient_mass(table: pl.DataFrame, *, ax: Axes | Sequence[Axes] | None 
     objectives = table[schema.OBJECTIVE].unique(maintain_order=True).to_list()
     figure, axes = panel_axes(ax, len(series), (10.0, 3.6), columns=2)
     width = 0.8 / len(objectives)
-    for one, panel in zip(series, axes):
+    for one, panel in zip(series, axes, strict=False):
         rows = one.rows(table)
         for i, objective in enumerate(objectives):
             bars = rows.filter(pl.col(schema.OBJECTIVE) == objective).sort(BIN)

@@ -45,7 +45,7 @@ def plot_lowest_bin_tokens(
     shown = min(top, int(cast(int, listing[RANK].max())))
 
     figure, axes = panel_axes(ax, len(series), (max(6.0, 3.4 * len(series)), 1.4 + 0.28 * shown))
-    for ax, one in zip(axes, series):
+    for ax, one in zip(axes, series, strict=False):
         rows = one.rows(listing).filter(pl.col(RANK) <= top).sort(RANK)
         positions = range(rows.height)
         ax.barh(positions, rows[COUNT].to_numpy(), color=[role_color(role) for role in rows[schema.ROLE]])

@@ -38,7 +38,7 @@ def plot_token_movers(
     panels = plot_series(movers, [COMPARISON] if COMPARISON in movers.columns else [])
     rows_most = max(one.rows(movers).height for one in panels)
     figure, axes = panel_axes(ax, len(panels), (max(5.0, 4.2 * len(panels)), 1.2 + 0.26 * rows_most))
-    for one, panel in zip(panels, axes):
+    for one, panel in zip(panels, axes, strict=False):
         rows = one.rows(movers)   # token_movers' order: risers by rank, then fallers by rank
         labels = [display_token(t) for t in rows[schema.TOKEN]] if schema.TOKEN in rows.columns \
             else rows[schema.ROLE].to_list()
@@ -72,7 +72,8 @@ def token_movers_figure(tokens: pl.LazyFrame) -> FigureWithTable | None:
     for one in runs[1:]:
         reference, run = runs[0].key[schema.RUN], one.key[schema.RUN]
         try:
-            tables.append(_movers(final.filter(run=reference), final.filter(run=run), f"{reference} → {run} (last steps)"))
+            tables.append(_movers(final.filter(run=reference), final.filter(run=run),
+                                  f"{reference} → {run} (last steps)"))
         except ProbscopeError as e:   # other tokenizer: nothing to compare token by token
             log.warning("token movers %s → %s skipped: %s", reference, run, first_line(e))
     if not tables:

@@ -38,7 +38,7 @@ def plot_distribution_statistics(table: pl.DataFrame, *, ax: Axes | Sequence[Axe
     rows_most = max(table.filter(pl.col(STATISTIC) == s).unique(SAMPLE).height for s in statistics)
     columns = min(3, len(statistics))
     figure, axes = panel_axes(ax, len(statistics), (4.2 * columns, 1.2 + 0.3 * rows_most), columns=columns)
-    for statistic, panel in zip(statistics, axes):
+    for statistic, panel in zip(statistics, axes, strict=False):
         rows = table.filter(pl.col(STATISTIC) == statistic).unique(SAMPLE, keep="first", maintain_order=True)
         for i, (sample, value, low, high) in enumerate(rows.select(SAMPLE, VALUE, CI_LOW, CI_HIGH).iter_rows()):
             color = method_color(sample) if sample in schema.METHOD_COLORS else NEUTRAL

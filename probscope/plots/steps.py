@@ -37,7 +37,7 @@ def plot_step_histograms(hist: pl.DataFrame, *, ax: Axes | Sequence[Axes] | None
     # polars types a column's max as any Python scalar; a count column's is an int
     steps_most = cast(int, hist.group_by(schema.RUN).agg(pl.col(schema.STEP).n_unique())[schema.STEP].max())
     figure, axes = panel_axes(ax, len(runs), (max(6.0, 4.2 * len(runs)), 1.6 + 0.5 * steps_most))
-    for one, panel in zip(runs, axes):
+    for one, panel in zip(runs, axes, strict=False):
         rows = one.rows(hist)
         color = method_color(one.key[schema.METHOD])
         steps = sorted(rows[schema.STEP].unique().to_list())
@@ -65,10 +65,11 @@ def plot_extreme_bin_shares(shares: pl.DataFrame, *, ax: Axes | Sequence[Axes] |
         style = LINE_STYLES[per_method.get(method, 0) % len(LINE_STYLES)]
         per_method[method] = per_method.get(method, 0) + 1
         rows = one.rows(shares).sort(schema.STEP)
-        for panel, column in zip(axes, (LOWEST_SHARE, HIGHEST_SHARE)):
+        for panel, column in zip(axes, (LOWEST_SHARE, HIGHEST_SHARE), strict=False):
             panel.plot(rows[schema.STEP].to_numpy(), rows[column].to_numpy(), style, marker="o",
                        color=method_color(method), label=one.label)
-    for panel, title in zip(axes, (f"Lowest bin {schema.BIN_LABELS[0]}", f"Highest bin {schema.BIN_LABELS[-1]}")):
+    titles = (f"Lowest bin {schema.BIN_LABELS[0]}", f"Highest bin {schema.BIN_LABELS[-1]}")
+    for panel, title in zip(axes, titles, strict=False):
         panel.set_title(title)
         panel.set_xlabel("Step")
         panel.set_ylabel("share of tokens")

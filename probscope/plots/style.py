@@ -47,7 +47,7 @@ def plot_series(table: pl.DataFrame, group_columns: Sequence[str]) -> list[Serie
         palette = schema.series_palette([key[schema.METHOD] for key in keys])
     else:
         palette = [schema.CYCLE_COLORS[i % len(schema.CYCLE_COLORS)] for i in range(len(keys))]
-    return [Series(key, _label(key), color) for key, color in zip(keys, palette)]
+    return [Series(key, _label(key), color) for key, color in zip(keys, palette, strict=False)]
 
 
 def role_color(role: str | None) -> str:

@@ -57,7 +57,8 @@ def probe_shard(job: ShardJob, shard: Sequence[Item], budget: int) -> tuple[pl.D
         except torch.OutOfMemoryError:
             if len(batch) == 1:
                 raise ProbscopeError(f"out of memory on a single example (id {batch[0].example.example_id}, "
-                                     f"{len(batch[0].input_ids)} tokens); lower max_length or use a bigger device") from None
+                                     f"{len(batch[0].input_ids)} tokens); lower max_length or use a bigger "
+                                     "device") from None
             budget = max(1, (len(batch) if job.fixed_batch else budget) // 2)
             devices.empty_cache()
             continue
@@ -144,5 +145,6 @@ def token_string(tokenizer: Any, token_id: int, cache: dict[int, str | None]) ->
             piece = tokenizer.convert_ids_to_tokens(token_id)
             text = None if piece is None else tokenizer.convert_tokens_to_string([piece])
             # SentencePiece decoders drop the word-start space of a sequence's first piece; keep it.
-            cache[token_id] = " " + text if text is not None and piece.startswith("\u2581") and not text.startswith(" ") else text
+            spaced = text is not None and piece.startswith("\u2581") and not text.startswith(" ")
+            cache[token_id] = " " + text if spaced else text
     return cache[token_id]

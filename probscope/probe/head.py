@@ -39,9 +39,11 @@ class LMHead:
         and Granite scales); anything else is caught by check_head_matches_model."""
         linear = model.get_output_embeddings()
         if not isinstance(linear, torch.nn.Linear):
-            raise ProbscopeError(f"{type(model).__name__}: output layer is {type(linear).__name__}, not a linear LM head")
+            raise ProbscopeError(f"{type(model).__name__}: output layer is {type(linear).__name__}, "
+                                 "not a linear LM head")
         config = model.config
-        scale = float(getattr(config, "logit_scale", None) or 1.0) / float(getattr(config, "logits_scaling", None) or 1.0)
+        scale = (float(getattr(config, "logit_scale", None) or 1.0)
+                 / float(getattr(config, "logits_scaling", None) or 1.0))
         return LMHead(linear.weight, linear.bias, scale, getattr(config, "final_logit_softcapping", None))
 
     def statistics(self, hidden: torch.Tensor, targets: torch.Tensor, chunk_size: int | None,

@@ -117,7 +117,8 @@ def verify_probe_table(probe_dir: str | os.PathLike) -> list[Path]:
         if present:
             raise ProbscopeError(f"{probe_dir}: an unfinished probe (no {runs.PROBE_DONE}); re-run `probscope probe` "
                                  "with the same inputs to finish it")
-        raise ProbscopeError(f"{probe_dir}: no probe shards (part-*.parquet); probe a model into it with `probscope probe`")
+        raise ProbscopeError(f"{probe_dir}: no probe shards (part-*.parquet); "
+                             "probe a model into it with `probscope probe`")
     if marker.get("files") is not None:
         files = _check_listed(probe_dir, marker["files"], present)
         footers = {entry["name"]: entry["footer_sha256"] for entry in marker["files"]}
@@ -148,7 +149,8 @@ def _check_listed(probe_dir: Path, listed: list[dict], present: dict[str, Path])
                                  f"{_REPAIR}")
         size = file.stat().st_size
         if size == 0:
-            raise ProbscopeError(f"{probe_dir}: shard {entry['name']} is empty (0 bytes; it held {entry['rows']} rows); "
+            raise ProbscopeError(f"{probe_dir}: shard {entry['name']} is empty "
+                                 f"(0 bytes; it held {entry['rows']} rows); "
                                  f"{_REPAIR}")
         try:
             digest = footer_sha256(file)

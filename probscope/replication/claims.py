@@ -99,7 +99,7 @@ def compare(endpoints: pl.DataFrame, claim: Claim, role: str = EXPLORATORY, why_
     if both.is_empty():
         missing = [m for m, side in ((claim.a, a), (claim.b, b)) if side.is_empty()] or [f"{claim.a} with {claim.b}"]
         return {**row, "n": 0, "verdict": f"not run: {why_not_run or 'no finished runs of ' + ', '.join(missing)}"}
-    differences = [x - y for x, y in zip(both["a"], both["b"])]
+    differences = [x - y for x, y in zip(both["a"], both["b"], strict=False)]
     mean, lo, hi = stats.t_interval(differences)
     p = stats.sign_flip_p(differences)
     spread = stats.sd(differences)
@@ -121,7 +121,7 @@ def claims_table(endpoints: pl.DataFrame, primary: Sequence[Claim], exploratory:
 
     rows = [compare(endpoints, claim, PRIMARY, reason(claim)) for claim in primary]
     adjusted = stats.holm([row.get("sign-flip p") for row in rows])
-    for row, p in zip(rows, adjusted):
+    for row, p in zip(rows, adjusted, strict=False):
         row["Holm p"] = p
         if "differences" in row:
             row["verdict"] = stats.verdict(row["lo"], row["hi"], row["differences"], row["bound"], p, adjusted=True)

@@ -22,7 +22,8 @@ def figure2(tokens: pl.DataFrame) -> Figure:
 
     n_seeds = tokens["seed"].n_unique()
     return plot_probability_histogram(probability_histogram(tokens, by=[schema.METHOD]),
-                                      title=f"Training-token probabilities at the last checkpoint ({n_seeds} seeds pooled)")
+                                      title="Training-token probabilities at the last checkpoint "
+                                            f"({n_seeds} seeds pooled)")
 
 
 def curves_figure(accuracy: pl.DataFrame, benchmarks: Sequence[str]) -> Figure:
@@ -80,7 +81,7 @@ def continuum_figure(table: pl.DataFrame, benchmarks: Sequence[str]) -> Figure:
     figure, axes = panel_axes(None, len(benchmarks), (5.0 * len(benchmarks), 4.2))
     means = (table.group_by("benchmark", "objective", "stop")
              .agg(pl.col("base_accuracy").mean(), pl.col("accuracy").mean()))
-    for panel, benchmark in zip(axes, benchmarks):
+    for panel, benchmark in zip(axes, benchmarks, strict=False):
         rows = means.filter(pl.col("benchmark") == benchmark)
         for objective in sorted(rows["objective"].unique().to_list()):
             line = rows.filter(pl.col("objective") == objective).sort("base_accuracy", "stop")   # ties: in stop order

@@ -65,8 +65,8 @@ def _g(value: float | None) -> str:
 def method_table(tables: dict[str, pl.DataFrame]) -> pl.DataFrame:
     """Per method: last-checkpoint accuracy on both splits, the held-out replies' mean log p and the Figure 2
     shares, each a mean over seeds with its 95% interval."""
-    def cells(table: pl.DataFrame, name: str, where: pl.Expr = pl.lit(True)) -> pl.DataFrame:
-        return table.filter(where).select(
+    def cells(table: pl.DataFrame, name: str, where: pl.Expr | None = None) -> pl.DataFrame:
+        return (table if where is None else table.filter(where)).select(
             schema.METHOD, interval_column(name))
 
     columns = []

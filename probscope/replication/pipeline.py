@@ -12,6 +12,7 @@ Every stage is skipped when its output is complete, so a killed replication cont
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,8 @@ from probscope.replication.methods import (
     run_name,
 )
 from probscope.runs import BUILTIN_DATA, Run
+
+logger = logging.getLogger(__name__)
 
 
 def replicate(cfg: ReplicationConfig) -> Path:
@@ -53,8 +56,8 @@ def replicate(cfg: ReplicationConfig) -> Path:
             progress.update()
             base = _passed_base(root, gate[str(seed)])
             if base is None:
-                print(f"replicate: seed {seed}: no base passed the gate ({cfg.gate_window()}); its methods are "
-                      "skipped")
+                logger.info(f"replicate: seed {seed}: no base passed the gate ({cfg.gate_window()}); its methods "
+                            "are skipped")
                 progress.update(len(methods) + len(sweep))
                 continue
             for method in methods:
@@ -72,7 +75,7 @@ def replicate(cfg: ReplicationConfig) -> Path:
                 progress.update()
     with timings("results"):
         out = write_results(cfg)
-    print(f"replicate: results in {out} (stage times in {timings.path})")
+    logger.info(f"replicate: results in {out} (stage times in {timings.path})")
     return out
 
 

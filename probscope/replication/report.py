@@ -140,7 +140,7 @@ def over_seeds(table: pl.DataFrame, value: str, by: list[str]) -> pl.DataFrame:
     for key, group in table.sort(SEED).group_by(by, maintain_order=True):
         values = group[value].to_list()
         mean, lo, hi = t_interval(values)
-        rows.append({**dict(zip(by, key)), "n": len(values), "mean": mean, "lo": lo, "hi": hi,
+        rows.append({**dict(zip(by, key, strict=False)), "n": len(values), "mean": mean, "lo": lo, "hi": hi,
                      "per_seed": ", ".join(f"{v:.3f}" for v in values)})
     return pl.DataFrame(rows, schema={**{b: table.schema[b] for b in by}, "n": pl.Int64, "mean": pl.Float64,
                                       "lo": pl.Float64, "hi": pl.Float64, "per_seed": pl.String})

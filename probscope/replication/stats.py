@@ -37,7 +37,7 @@ def sign_flip_p(differences: Sequence[float]) -> float | None:
     if n == 0:
         return None
     observed = abs(sum(differences))
-    extreme = sum(abs(sum(s * d for s, d in zip(signs, differences))) >= observed - _TIE
+    extreme = sum(abs(sum(s * d for s, d in zip(signs, differences, strict=False))) >= observed - _TIE
                   for signs in itertools.product((1, -1), repeat=n))
     return extreme / 2 ** n
 

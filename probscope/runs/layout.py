@@ -169,7 +169,8 @@ class Run:
         """Steps with a finished checkpoint (a directory holding a CHECKPOINT_FILES file), ascending."""
         if not self.checkpoints_dir.is_dir():
             return []
-        return sorted(step_of(p) for p in self.checkpoints_dir.iterdir() if _STEP_DIR.match(p.name) and is_checkpoint(p))
+        return sorted(step_of(p) for p in self.checkpoints_dir.iterdir()
+                      if _STEP_DIR.match(p.name) and is_checkpoint(p))
 
     def probed_steps(self, dataset: str = DEFAULT_PROBE_DATASET) -> list[int]:
         """Steps whose probe table for `dataset` is complete (holds the completion marker)."""
@@ -216,14 +217,16 @@ def discover_runs(root: str | os.PathLike) -> list[Run]:
         raise ProbscopeError(f"runs directory: expected a path, found {root!r}")
     root = Path(root)
     if not root.exists():
-        raise ProbscopeError(f"{root}: runs directory does not exist (build the demo runs with `probscope demo --no-serve`)")
+        raise ProbscopeError(f"{root}: runs directory does not exist "
+                             "(build the demo runs with `probscope demo --no-serve`)")
     if not root.is_dir():
         raise ProbscopeError(f"{root}: not a directory")
     if (root / MANIFEST).is_file():       # the user pointed at a single run
         return [Run(root)]
     runs = sorted((Run(p) for p in root.iterdir() if (p / MANIFEST).is_file()), key=lambda r: r.name)
     if not runs:
-        raise ProbscopeError(f"{root}: no runs found (no sub-directory holds {MANIFEST}); build some with `probscope demo --no-serve`")
+        raise ProbscopeError(f"{root}: no runs found (no sub-directory holds {MANIFEST}); "
+                             "build some with `probscope demo --no-serve`")
     return runs
 
 

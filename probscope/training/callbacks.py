@@ -3,7 +3,8 @@
     from probscope.training.callbacks import GradientWeightCallback
     trainer.add_callback(GradientWeightCallback(run.dynamics_dir))     # any transformers/TRL Trainer
     trainer.train()
-    probscope.analysis.dynamics.read_dynamics(run.dynamics_dir)      # polars, schema.DYNAMICS_COLUMNS, one row per (step, objective)
+    # polars, schema.DYNAMICS_COLUMNS, one row per (step, objective)
+    probscope.analysis.dynamics.read_dynamics(run.dynamics_dir)
 
 How it sees the batch: on the optimizer steps it records (every `every` steps, default the trainer's
 logging_steps) it registers a forward hook on the model for that step's micro-batches only, and

@@ -93,7 +93,8 @@ class RunConfig:
                                          "that differ from the run's manifest."}
     )
     dynamics: bool = field(
-        default=True, metadata={"help": "Record gradient-weight statistics every logging step into the run's dynamics/."}
+        default=True, metadata={"help": "Record gradient-weight statistics every logging step into the run's "
+                                        "dynamics/."}
     )
     threads: int | None = field(
         default=None, metadata={"help": "torch CPU threads while training; unset: 1 for a model under 50M parameters "
@@ -101,7 +102,8 @@ class RunConfig:
                                         "cores), else torch's default."}
     )
     dry_run: bool = field(default=False, metadata={
-        "help": "Make every check a run makes (recipe, data, model settings, earlier run), print the plan; no training."})
+        "help": "Make every check a run makes (recipe, data, model settings, earlier run), print the plan; "
+                "no training."})
 
     def __post_init__(self) -> None:
         """Every check that needs no file, so that a config built in Python is checked as a recipe is."""

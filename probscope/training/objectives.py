@@ -83,7 +83,8 @@ class Objective:
         for key, (low, high) in self.ranges.items():
             value = resolved[key]
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-                raise ProbscopeError(f"objective '{self.name}': {key}={value!r} must be a number in [{low:g}, {high:g}]")
+                raise ProbscopeError(f"objective '{self.name}': {key}={value!r} must be a number in "
+                                     f"[{low:g}, {high:g}]")
         return resolved
 
     def per_token_loss(self, batch: TokenBatch, args: dict[str, Any] | None = None) -> Tensor:
@@ -93,7 +94,8 @@ class Objective:
 OBJECTIVES: Registry[Objective] = Registry("objective")
 
 
-def register_objective(name: str, *, needs_vocab_logp: bool = False, ranges: dict[str, tuple[float, float]] | None = None):
+def register_objective(name: str, *, needs_vocab_logp: bool = False,
+                       ranges: dict[str, tuple[float, float]] | None = None):
     """Register `fn(batch: TokenBatch, *, hyper=default, ...) -> per-token loss` under `name`; `ranges` bounds
     numeric hyper-parameters (inclusive), checked before anything trains."""
 

@@ -89,7 +89,7 @@ def dynamics_row(step: int, trainer: str, logp, entropy, logs: dict[str, float])
     if logp.size:
         frame = pl.DataFrame({"logp": logp.astype(np.float64)}).with_columns(pl.col("logp").exp().alias("p"))
         counts = frame.select(schema.bin_index(pl.col("p")).alias("bin"))["bin"].value_counts()
-        by_bin = dict(zip(counts["bin"].to_list(), counts["count"].to_list()))
+        by_bin = dict(zip(counts["bin"].to_list(), counts["count"].to_list(), strict=False))
         row[schema.P_BIN_COUNTS] = [by_bin.get(b, 0) for b in range(len(schema.BIN_LABELS))]
         row[schema.SFT_LOSS] = -cast(float, frame["logp"].mean())
         row[schema.DFT_LOSS] = cast(float, (-frame["p"] * frame["logp"]).mean())
@@ -103,7 +103,8 @@ def _gather(chunks: list[Any]):
     import torch
 
     local = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
-    if torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1:
+    distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+    if distributed and torch.distributed.get_world_size() > 1:
         everyone: list[Any] = [None] * torch.distributed.get_world_size()
         torch.distributed.all_gather_object(everyone, local)
         return np.concatenate(everyone)

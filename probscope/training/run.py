@@ -112,7 +112,7 @@ def build_dataset(cfg: RunConfig, fmt: DataFormat, tokenizer):
         raise ProbscopeError(f"{cfg.data}: no examples")
     return Dataset.from_dict({
         "input_ids": [ex.input_ids for ex in examples],
-        "labels": [[t if m else -100 for t, m in zip(ex.input_ids, ex.target_mask)] for ex in examples],
+        "labels": [[t if m else -100 for t, m in zip(ex.input_ids, ex.target_mask, strict=False)] for ex in examples],
     })
 
 
@@ -321,7 +321,8 @@ def _plan(run, run_cfg, data_fmt, sft_cfg, n_examples, max_steps, schedule) -> s
         *([f"pairs      {n_examples} pairs, {dpo_epochs(n_examples, max_steps, sft_cfg):.1f} epochs over them"]
           if run_cfg.trainer == "dpo" else []),
         f"optimizer  lr {sft_cfg.learning_rate}, batch {sft_cfg.per_device_train_batch_size} x accumulation "
-        f"{sft_cfg.gradient_accumulation_steps}, {max_steps} steps, {getattr(sft_cfg.lr_scheduler_type, 'value', sft_cfg.lr_scheduler_type)} schedule",
+        f"{sft_cfg.gradient_accumulation_steps}, {max_steps} steps, "
+        f"{getattr(sft_cfg.lr_scheduler_type, 'value', sft_cfg.lr_scheduler_type)} schedule",
         f"checkpoints at steps {schedule} -> {run.checkpoints_dir}",
         "dry run: nothing trained",
     ])

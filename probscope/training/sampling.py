@@ -116,7 +116,7 @@ def sample(cfg: SampleConfig, fmt: DataFormat | None = None, policy: Policy | No
             for i, replies in zip(batch, completions, strict=True):
                 answer = prompts[i][1]
                 rewards = score_replies(cfg.reward, replies, [answer] * len(replies))
-                samples += [{"index": i, "completion": c, "reward": r} for c, r in zip(replies, rewards)]
+                samples += [{"index": i, "completion": c, "reward": r} for c, r in zip(replies, rewards, strict=False)]
         write_text_atomic(path, "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in samples))
     return _write_datasets(cfg, out, prompts, n_shards, time.time() - start, records, band)
 
@@ -193,7 +193,7 @@ def _write_datasets(cfg: SampleConfig, out: Path, prompts, n_shards: int, second
         (good if s["reward"] >= 1.0 else bad).append(s["completion"])
     for index, (good, bad) in by_prompt.items():
         pairs += [{"prompt": prompts[index][0], "chosen": c, "rejected": r, "answer": prompts[index][1]}
-                  for c, r in zip(good, bad)]
+                  for c, r in zip(good, bad, strict=False)]
     _write_jsonl(out / ACCEPTED, rows)
     _write_jsonl(out / PAIRS, pairs)
     rates = pass_rates(samples)

@@ -54,7 +54,8 @@ class ObjectiveSFTTrainer(SFTTrainer):
     def __init__(self, model, args=None, *, objective: str = "sft", objective_args: dict[str, Any] | None = None,
                  ref_model=None, loss_normalization: str = "window", **kwargs):
         if loss_normalization not in LOSS_NORMALIZATIONS:
-            raise ProbscopeError(f"loss_normalization {loss_normalization!r}: use one of {', '.join(LOSS_NORMALIZATIONS)}")
+            raise ProbscopeError(f"loss_normalization {loss_normalization!r}: "
+                                 f"use one of {', '.join(LOSS_NORMALIZATIONS)}")
         self.loss_normalization = loss_normalization
         self.objective: Objective = get_objective(objective)
         self.objective_args = self.objective.resolve_args(objective_args)
@@ -134,7 +135,7 @@ class ObjectiveSFTTrainer(SFTTrainer):
             ])
             num_valid, *totals = self.accelerator.gather_for_metrics(sums.unsqueeze(0)).sum(0).tolist()
         names = ("entropy", "mean_token_accuracy", schema.SFT_LOSS, schema.DFT_LOSS)
-        for name, total in zip(names, totals):
+        for name, total in zip(names, totals, strict=False):
             self._metrics[mode][name].append(total / num_valid if num_valid > 0 else 0.0)
         if mode == "train":
             if "attention_mask" in inputs:

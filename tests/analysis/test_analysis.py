@@ -24,7 +24,7 @@ from probscope.runs import PROBE_DONE, Manifest, Run
 
 def frame(rows: list[tuple]) -> pl.DataFrame:
     """A token frame from (method, p, token, role) rows; other columns get neutral values."""
-    method, p, token, role = zip(*rows)
+    method, p, token, role = zip(*rows, strict=False)
     return pl.DataFrame({
         schema.METHOD: method, schema.RUN: method, schema.STEP: [0] * len(rows), schema.P: p,
         schema.TOKEN: token, schema.TOKEN_ID: [sum(map(ord, t)) for t in token], schema.ROLE: role,
@@ -139,7 +139,8 @@ def test_load_tokens_reads_last_finished_step_and_adds_method(runs_root):
 def test_step_choices(runs_root):
     assert ps.select_steps(runs_root, steps="all") == {"base": [0], "dft": [5, 10], "sft": [5, 10]}
     assert ps.select_steps(runs_root, steps=[5]) == {"dft": [5], "sft": [5]}
-    with pytest.raises(ProbscopeError, match=r"no run has .* at step\(s\) 99 \(finished: base: 0; dft: 5, 10; sft: 5, 10\)"):
+    with pytest.raises(ProbscopeError,
+                       match=r"no run has .* at step\(s\) 99 \(finished: base: 0; dft: 5, 10; sft: 5, 10\)"):
         ps.select_steps(runs_root, steps=[5, 99])
     assert ps.select_steps(runs_root, steps={"sft": 5, "base": 0}) == {"sft": [5], "base": [0]}
     assert ps.select_steps(runs_root, runs=["dft"]) == {"dft": [10]}
@@ -185,7 +186,8 @@ def test_load_tokens_names_a_probe_table_of_a_newer_schema(runs_root, tmp_path):
 
 def test_series_columns_tell_runs_and_steps_apart(runs_root, tmp_path):
     assert ps.series_columns(ps.load_tokens(runs_root)) == (schema.METHOD,)
-    assert ps.series_columns(ps.load_tokens(runs_root, steps="all", lazy=True)) == (schema.METHOD, schema.RUN, schema.STEP)
+    assert ps.series_columns(ps.load_tokens(runs_root, steps="all", lazy=True)) == (
+        schema.METHOD, schema.RUN, schema.STEP)
     shutil.copytree(runs_root, tmp_path, dirs_exist_ok=True)
     shutil.copytree(tmp_path / "sft", tmp_path / "sft-b")      # a second SFT run (same method)
     assert ps.series_columns(ps.load_tokens(tmp_path)) == (schema.METHOD, schema.RUN)
@@ -289,7 +291,8 @@ def test_import_probscope_loads_no_heavy_module():
 # ---- the benchmark runs (small) ---------------------------------------------------------------------
 def test_analysis_benchmark_reports_its_figures():
     out = subprocess.run([sys.executable, "-m", "probscope.perf", "analysis", "--rows", "24000", "--reps", "1",
-                          "--bootstrap", "20", "--tokens-per-example", "50"], capture_output=True, text=True, timeout=300)
+                          "--bootstrap", "20", "--tokens-per-example", "50"],
+                         capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["rows"] == 24000 and result["rows_per_table"] == 1000 and result["examples_per_table"] == 20
@@ -370,7 +373,8 @@ def test_lowest_bin_tokens_upper_tail_and_range_match_numpy(runs_root):
             mine = (tokens[schema.METHOD].to_numpy() == method) & keep
             ids, counts = np.unique(tokens[schema.TOKEN_ID].to_numpy()[mine], return_counts=True)
             got = listing.filter(pl.col(schema.METHOD) == method)
-            assert dict(zip(got[schema.TOKEN_ID].to_list(), got["count"].to_list())) == dict(zip(ids, counts))
+            assert (dict(zip(got[schema.TOKEN_ID].to_list(), got["count"].to_list(), strict=False))
+                    == dict(zip(ids, counts, strict=False)))
             if got.height:
                 assert got["share"].sum() == pytest.approx(1.0)
     assert ps.lowest_bin_tokens(tokens, lower=1.0, upper=None)["count"].sum() == (tokens[schema.P] == 1.0).sum()

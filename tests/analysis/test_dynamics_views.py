@@ -133,7 +133,7 @@ def test_figure_has_a_panel_per_quantity_and_a_line_per_run(runs_root):
         "Mean gradient weight, own objective"]
     assert all(ax.get_xlabel() == "Optimizer step" for ax in figure.axes)
     curves = ps.dynamics_curves(frame)
-    for ax, (column, _, _) in zip(figure.axes, PANELS):
+    for ax, (column, _, _) in zip(figure.axes, PANELS, strict=False):
         lines = {line.get_label(): line for line in ax.get_lines()}
         assert list(lines) == ["SFT · sft", "DFT · dft", "DFT · dft-b"]          # schema.METHOD_ORDER
         for label, run in (("SFT · sft", "sft"), ("DFT · dft-b", "dft-b")):

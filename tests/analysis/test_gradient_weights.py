@@ -50,6 +50,7 @@ def test_mass_shares_match_a_numpy_reference(tokens):
 def test_sft_spends_its_update_low_and_dft_high(tokens):
     """The point of the view: on DFT's own polarized tokens SFT's mass sits below p = 0.1, DFT's above."""
     table = ps.gradient_mass_by_bin(tokens.filter(method="dft"))
-    below = table.filter(pl.col("bin") < schema.BIN_EDGES.index(0.1)).group_by("objective").agg(pl.col("mass_share").sum())
+    below = (table.filter(pl.col("bin") < schema.BIN_EDGES.index(0.1))
+             .group_by("objective").agg(pl.col("mass_share").sum()))
     below = dict(below.rows())
     assert below["sft"] > 0.5 > 0.05 > below["dft"]

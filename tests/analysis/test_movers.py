@@ -19,7 +19,7 @@ from probscope.runs import Run
 
 def tokens(rows):
     """(token_id, token, role, p) rows."""
-    token_id, token, role, p = zip(*rows)
+    token_id, token, role, p = zip(*rows, strict=False)
     return pl.DataFrame({schema.TOKEN_ID: token_id, schema.TOKEN: token, schema.ROLE: role, schema.P: p},
                         schema_overrides={schema.TOKEN_ID: pl.Int32})
 
@@ -46,7 +46,8 @@ def test_movers_on_a_hand_built_pair():
 def test_movers_refuse_token_ids_that_decode_differently():
     before = tokens([(1, "a", "word", 0.2)] * 5)
     after = tokens([(1, "ä", "word", 0.3)] * 5)
-    with pytest.raises(ProbscopeError, match="token id 1 is 'a' in one table and 'ä' in the other: .*different tokenizers"):
+    with pytest.raises(ProbscopeError,
+                       match="token id 1 is 'a' in one table and 'ä' in the other: .*different tokenizers"):
         ps.token_movers(before, after)
     assert ps.token_movers(before, after, by="role", min_count=1)["delta"].item() == pytest.approx(0.1)
     with pytest.raises(ProbscopeError, match="by='tokens' is not one of token, role"):

@@ -17,7 +17,8 @@ from probscope.errors import ProbscopeError
 EXAMPLES, PER_EXAMPLE = 30, 12
 
 
-def sample(rng, a: float, b: float, low: float, examples: int = EXAMPLES, per_example: int = PER_EXAMPLE) -> pl.DataFrame:
+def sample(rng, a: float, b: float, low: float, examples: int = EXAMPLES,
+           per_example: int = PER_EXAMPLE) -> pl.DataFrame:
     """Tokens of `examples` examples; each example has its own level (so its tokens are correlated)."""
     ids = np.repeat(np.arange(examples), per_example)
     level = rng.beta(a, b, examples)[ids]
@@ -48,13 +49,14 @@ def wasserstein_reference(x, y):
 
 def figure2_counts(p):
     edges = np.asarray(schema.BIN_EDGES)
-    return np.array([np.sum((p >= lo) & ((p < hi) if hi < 1 else (p <= hi))) for lo, hi in zip(edges[:-1], edges[1:])])
+    return np.array([np.sum((p >= lo) & ((p < hi) if hi < 1 else (p <= hi)))
+                     for lo, hi in zip(edges[:-1], edges[1:], strict=False)])
 
 
 def js_reference(ca, cb):
     pa, pb = ca / ca.sum(), cb / cb.sum()
     m = (pa + pb) / 2
-    kl = lambda p, q: sum(pi * np.log2(pi / qi) for pi, qi in zip(p, q) if pi > 0)   # noqa: E731
+    kl = lambda p, q: sum(pi * np.log2(pi / qi) for pi, qi in zip(p, q, strict=False) if pi > 0)   # noqa: E731
     return 0.5 * kl(pa, m) + 0.5 * kl(pb, m)
 
 
@@ -109,7 +111,7 @@ def naive_bootstrap(a, b, n_boot, seed, confidence=0.95):
     groups = [{i: g for (i,), g in frame.group_by(schema.EXAMPLE_ID)} for frame in (a, b)]
 
     def resample(side, w):
-        parts = [groups[side][i] for i, k in zip(ids, w) for _ in range(k) if i in groups[side]]
+        parts = [groups[side][i] for i, k in zip(ids, w, strict=False) for _ in range(k) if i in groups[side]]
         frame = pl.concat(parts)
         return frame["p"].to_numpy(), frame["logp"].to_numpy()
 
@@ -129,7 +131,8 @@ def naive_bootstrap(a, b, n_boot, seed, confidence=0.95):
 def test_bootstrap_interval_matches_a_direct_resampling_of_examples(pair):
     a, b = pair
     table = ps.distribution_statistics(a, b, n_boot=200, seed=7)
-    ci = {(s, sample): (lo, hi) for s, sample, lo, hi in table.select("statistic", "sample", "ci_low", "ci_high").iter_rows()}
+    ci = {(s, sample): (lo, hi)
+          for s, sample, lo, hi in table.select("statistic", "sample", "ci_low", "ci_high").iter_rows()}
     direct = naive_bootstrap(a, b, 200, seed=7)
     # exact sufficient statistics: same resamples, same numbers
     assert ci["js_divergence", "a vs b"] == pytest.approx(tuple(direct["js"]), rel=1e-9)

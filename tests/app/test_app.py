@@ -87,11 +87,11 @@ def test_landing_page_is_the_overview_with_figure2_at_the_final_steps(runs_root,
     # every label names its step; colours are the methods' (schema.METHOD_COLORS), bins the paper's
     assert set(figure2["series"]) == {"Base · step 0", "SFT · step 10", "DFT · step 10"}
     scale = chart_spec(charts(app)[0])["encoding"]["color"]["scale"]
-    assert dict(zip(scale["domain"], scale["range"])) == {
+    assert dict(zip(scale["domain"], scale["range"], strict=False)) == {
         "Base · step 0": schema.METHOD_COLORS["base"], "SFT · step 10": schema.METHOD_COLORS["sft"],
         "DFT · step 10": schema.METHOD_COLORS["dft"]}
     assert set(figure2["bin_label"]) <= set(schema.BIN_LABELS)
-    for series, rows in figure2.group_by("series"):
+    for _, rows in figure2.group_by("series"):
         assert rows["percent"].sum() == pytest.approx(100.0)
     runs_table, polarization = (table.value for table in app.dataframe[:2])
     assert sorted(runs_table["run"]) == ["base", "dft", "sft"]
@@ -147,7 +147,8 @@ def test_one_run_over_training_and_summary(runs_root, monkeypatch):
     show_view(app, "Distributions", "Summary and statistics")
     summary = app.dataframe[0].value
     assert summary.shape[0] == 5                                              # base 0, sft 5/10, dft 5/10
-    tokens = pl.concat([pl.read_parquet(p) for p in sorted((runs_root / "dft/probes/train/step-000010").glob("*.parquet"))])
+    tokens = pl.concat([pl.read_parquet(p)
+                        for p in sorted((runs_root / "dft/probes/train/step-000010").glob("*.parquet"))])
     dft10 = summary[(summary["run"] == "dft") & (summary["step"] == 10)]
     assert dft10["mean_p"].item() == pytest.approx(tokens["p"].mean())
     assert dft10["below_0.1"].item() == pytest.approx(100 * (tokens["p"] < 0.1).mean())      # shown as %
@@ -215,7 +216,8 @@ def test_tokens_page_lists_zero_counts_and_the_upper_tail(runs_root, monkeypatch
     app.number_input(key="threshold").set_value(0.9).run()
     assert_clean(app)
     listing = chart_data(charts(app)[0])
-    high = pl.concat([pl.read_parquet(p) for p in sorted((runs_root / "dft/probes/train/step-000010").glob("*.parquet"))])
+    high = pl.concat([pl.read_parquet(p)
+                      for p in sorted((runs_root / "dft/probes/train/step-000010").glob("*.parquet"))])
     top = high.filter(pl.col("p") >= 0.9).group_by("token").len().sort("len", "token", descending=[True, False])
     dft = listing.filter(pl.col("run") == "dft").sort("rank")
     assert dft["token"][0] == top["token"][0] and dft["count"][0] == top["len"][0]

@@ -105,7 +105,7 @@ def test_bayes_probabilities_match_the_empirical_distribution_of_sampled_replies
     for tokens in replies[:100]:
         exact = token_probabilities(slots, tokens)
         node, total = trie, len(replies)
-        for token, p in zip(tokens, exact):
+        for token, p in zip(tokens, exact, strict=False):
             count, children = node[token]
             empirical = count / total
             if p == 1:   # a determined token: every sampled reply with these tokens before continues with it

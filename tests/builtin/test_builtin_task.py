@@ -66,7 +66,7 @@ def test_spans_cover_every_word_with_a_role(task):
         text = row["completion"]
         words = text.split()
         assert len(row["spans"]) == len(words)
-        for (start, end, role), word in zip(row["spans"], words):
+        for (start, end, role), word in zip(row["spans"], words, strict=False):
             assert text[start:end] == word
             assert role in {"connective", "punctuation", "number", "operator", "answer", "fact"}
         assert row["spans"][-2][2] in {"answer", "fact"} or row["task"] == "facts"

@@ -53,7 +53,8 @@ def test_missing_file_and_non_dataset_directory(tmp_path):
 
 @pytest.mark.parametrize(("record", "fmt", "message"), [
     ({"prompt": "a"}, DataFormat(kind="prompt-completion"), r"d.jsonl: row 1: missing field 'completion'"),
-    ({"messages": "not json"}, DataFormat(kind="messages"), r"d.jsonl: row 1: field 'messages' is text but not valid JSON"),
+    ({"messages": "not json"}, DataFormat(kind="messages"),
+     r"d.jsonl: row 1: field 'messages' is text but not valid JSON"),
     ({"messages": [{"role": "user", "content": "hi"}]}, DataFormat(kind="messages"),
      r"row 1: field 'messages' must hold a prompt and end with an assistant turn"),
     ({"question": "q", "answer": "no final line"}, DataFormat(kind="gsm8k"), r"row 1: field 'answer' has no final"),

@@ -78,7 +78,7 @@ def ids_of(tok, text: str) -> list[int]:
 
 
 def targets(example) -> list[int]:
-    return [i for i, t in zip(example.input_ids, example.target_mask) if t]
+    return [i for i, t in zip(example.input_ids, example.target_mask, strict=False) if t]
 
 
 # ---- target mask ------------------------------------------------------------------------------------
@@ -130,13 +130,13 @@ def test_template_that_adds_nothing_after_the_reply_warns(tok, caplog):
 # ---- roles ---------------------------------------------------------------------------------------------
 def test_roles_follow_spans(tok):
     [ex] = encode_records([ROW], tok, DataFormat())
-    target_roles = [r for r, t in zip(ex.roles, ex.target_mask) if t]
+    target_roles = [r for r, t in zip(ex.roles, ex.target_mask, strict=False) if t]
     expected = (["connective", "number", "number", "operator", "number", "operator", "number", "number",
                  "punctuation"]
                 + [None, None, None]                     # "The answer is": in no span
                 + ["answer", "answer", "punctuation", "special"])   # "15 ." then <eos>
     assert target_roles == expected
-    assert all(r is None for r, t in zip(ex.roles, ex.target_mask) if not t)
+    assert all(r is None for r, t in zip(ex.roles, ex.target_mask, strict=False) if not t)
 
 
 def test_token_takes_role_of_first_non_space_character():
@@ -155,7 +155,7 @@ def test_token_takes_role_of_first_non_space_character():
     row = {"prompt": "Q?", "completion": "So 15", "spans": [[0, 2, "connective"], [3, 5, "number"]]}
     [ex] = encode_records([row], fast, DataFormat())
     assert fast.convert_ids_to_tokens(targets(ex)) == ["So", " 15", "<eos>"]
-    assert [r for r, t in zip(ex.roles, ex.target_mask) if t] == ["connective", "number", "special"]
+    assert [r for r, t in zip(ex.roles, ex.target_mask, strict=False) if t] == ["connective", "number", "special"]
 
 
 def test_rows_without_spans_have_no_roles(tok):
@@ -350,7 +350,8 @@ def test_template_errors_and_non_text_replies_name_the_row(tok):
     strict = make_tokenizer("{{ raise_exception('only one turn') }}")
     with pytest.raises(ProbscopeError, match=r"^d.jsonl: row 1: the chat template failed on this row: .*only one"):
         encode_records([ROW], strict, DataFormat(), source="d.jsonl")
-    with pytest.raises(ProbscopeError, match=r"^d.jsonl: row 1: field 'completion' must be text or a list of messages, found int"):
+    with pytest.raises(ProbscopeError,
+                       match=r"^d.jsonl: row 1: field 'completion' must be text or a list of messages, found int"):
         encode_records([{"prompt": "a", "completion": 15}], tok, DataFormat(), source="d.jsonl")
 
 
@@ -412,7 +413,7 @@ def test_real_data_targets_are_reply_and_end_of_turn(real_dir, qwen, name, kind,
     assert len(examples) == len(records) == n
     im_end = qwen.convert_tokens_to_ids("<|im_end|>")
     system = qwen.encode("<|im_start|>system\nPlease reason step by step", add_special_tokens=False)
-    for record, ex in zip(records, examples):
+    for record, ex in zip(records, examples, strict=False):
         reply = read_turns(record, DataFormat(kind=kind)).reply
         assert qwen.decode(targets(ex)) == reply + "<|im_end|>"
         assert ex.input_ids[:len(system)] == system                  # the template's default system prompt
@@ -428,7 +429,7 @@ def test_real_render_prompt_is_the_untargeted_prefix(real_dir, qwen):
     path = real_dir / "data" / "math500_test.jsonl"
     fmt = DataFormat(kind="math")
     records = read_records(path)[:20]
-    for record, ex in zip(records, encode_records(records, qwen, fmt)):
+    for record, ex in zip(records, encode_records(records, qwen, fmt), strict=False):
         prompt = render_prompt(record, qwen, fmt)
         assert prompt.endswith("<|im_start|>assistant\n")
         assert qwen(prompt, add_special_tokens=False)["input_ids"] == ex.input_ids[:ex.target_mask.index(True)]
@@ -453,7 +454,7 @@ def test_real_gsm8k_truncation(real_dir, qwen, caplog):
     n_long = sum(len(e.input_ids) > limit for e in full)
     assert n_long > 0 and f"{n_long} of 50 examples longer than max_length {limit}" in caplog.text
     assert all(len(e.input_ids) <= limit for e in cut) and len(cut) == 50
-    for a, b in zip(full, cut):
+    for a, b in zip(full, cut, strict=False):
         assert a.input_ids[:len(b.input_ids)] == b.input_ids and a.example_id == b.example_id
 
 

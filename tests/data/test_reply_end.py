@@ -13,7 +13,7 @@ ROW = {"problem": "What is $1+1$?", "solution": "It is $\\boxed{2}$."}
 
 
 def targets(example, tokenizer) -> list[int]:
-    return [t for t, m in zip(example.input_ids, example.target_mask) if m]
+    return [t for t, m in zip(example.input_ids, example.target_mask, strict=False) if m]
 
 
 def test_qwen_reply_ends_with_eos_not_end_of_turn(real_dir):

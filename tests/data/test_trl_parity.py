@@ -103,7 +103,7 @@ def test_templated_messages_are_probed_as_trl_trained(tmp_path):
     # TRL trains on the whole conversation; the probe's targets are its last assistant turn: the tokens after
     # the prompt rendered with the generation prompt
     targets = []
-    for record, example in zip(MESSAGES, trainer.train_dataset):
+    for record, example in zip(MESSAGES, trainer.train_dataset, strict=False):
         prompt = tokenizer.apply_chat_template(record["messages"][:-1], add_generation_prompt=True, tokenize=True,
                                                return_dict=True)["input_ids"]
         assert example["input_ids"][:len(prompt)] == prompt
@@ -135,7 +135,7 @@ def test_a_base_registered_as_trl_is_probed_as_trl(tmp_path):
     table = read_probe_table(run.probe_dir(0, "qa"))
     expected = encode_records([{"prompt": "w1 w2", "completion": " w3"}], tokenizer, DataFormat(tokenization="trl"))
     assert table.sort(schema.POSITION)[schema.TOKEN_ID].to_list() == [
-        i for i, target in zip(expected[0].input_ids, expected[0].target_mask) if target]
+        i for i, target in zip(expected[0].input_ids, expected[0].target_mask, strict=False) if target]
     assert table[schema.TOKEN_ID].to_list()[-1] == tokenizer.eos_token_id
 
 

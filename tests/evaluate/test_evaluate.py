@@ -111,7 +111,8 @@ def test_bad_benchmark_files_fail_before_generation(tmp_path, runs_root):
     with pytest.raises(ProbscopeError, match="--data"):
         load_problems(BENCHMARKS.get("aime24"))
     unanswered = tmp_path / "unanswered.jsonl"
-    unanswered.write_text('{"problem": "a", "solution": "It is \\\\boxed{2}."}\n{"problem": "b", "solution": "No idea."}\n')
+    unanswered.write_text('{"problem": "a", "solution": "It is \\\\boxed{2}."}\n'
+                          '{"problem": "b", "solution": "No idea."}\n')
     with pytest.raises(ProbscopeError, match=r"unanswered\.jsonl: row 2: no reference answer in field 'solution'"):
         load_problems(BENCHMARKS.get("math500"), unanswered)
 
@@ -125,7 +126,8 @@ def test_real_math500_file_loads_with_its_ids_and_answers():
     rows = [json.loads(line) for line in MATH500.read_text().splitlines()]
     assert [p.id for p in problems] == [r["unique_id"] for r in rows]
     assert [p.gold for p in problems] == [r["answer"].strip() for r in rows]
-    assert problems[0].prompt == rows[0]["problem"] + "\nPlease reason step by step, and put your final answer within \\boxed{}."
+    assert problems[0].prompt == (rows[0]["problem"]
+                                  + "\nPlease reason step by step, and put your final answer within \\boxed{}.")
 
 
 def test_answer_field_variants(tmp_path):
@@ -144,7 +146,7 @@ def test_curves_lm_eval_import_and_figure(runs_root, tmp_path):
     evaluate_runs(runs_root, "builtin-test-id", settings=SamplingSettings(k=2, temperature=1.0, max_new_tokens=8),
                   options=_options(), limit=5)
     evals = load_evals(runs_root, names=["builtin-test-id"])
-    assert set(zip(evals["run"], evals["step"])) == {("dft", 0), ("dft", 2), ("sft", 0), ("sft", 2)}
+    assert set(zip(evals["run"], evals["step"], strict=False)) == {("dft", 0), ("dft", 2), ("sft", 0), ("sft", 2)}
     harness = tmp_path / "lm_eval" / "sft"
     harness.mkdir(parents=True)
     (harness / "results_2025-01-01T00-00-00.json").write_text(json.dumps({

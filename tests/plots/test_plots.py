@@ -35,7 +35,7 @@ def test_figure2_has_the_papers_form(tokens):
     (ax,) = figure.axes
     containers = bar_containers(ax)
     assert [c.get_label() for c in containers] == ["Base", "SFT", "DFT"]      # schema.METHOD_ORDER
-    for container, method in zip(containers, ("base", "sft", "dft")):
+    for container, method in zip(containers, ("base", "sft", "dft"), strict=False):
         assert len(container) == len(schema.BIN_LABELS)
         assert matplotlib.colors.to_hex(container[0].get_facecolor()) == schema.METHOD_COLORS[method]
         heights = [bar.get_height() for bar in container]
@@ -118,7 +118,8 @@ def test_step_histograms_draw_one_ridge_per_step_in_method_colours(all_steps):
     sft = figure.axes[1]
     assert [t.get_text() for t in sft.get_yticklabels()] == ["step 5", "step 10"]
     assert len(sft.collections) == 2
-    assert matplotlib.colors.to_hex(sft.collections[0].get_facecolor()[0], keep_alpha=False) == schema.METHOD_COLORS["sft"]
+    face = sft.collections[0].get_facecolor()[0]
+    assert matplotlib.colors.to_hex(face, keep_alpha=False) == schema.METHOD_COLORS["sft"]
 
 
 def test_extreme_bin_shares_one_line_per_run(all_steps):
@@ -228,7 +229,8 @@ def test_cli_export_selects_runs_and_steps(runs_root, tmp_path, capsys):
 def test_cli_export_missing_step_lists_the_finished_ones(runs_root, tmp_path, capsys):
     assert main(["export", "--runs", str(runs_root), "--out", str(tmp_path), "--steps", "7"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("probscope export: error: ") and "step(s) 7 (finished: base: 0; dft: 5, 10; sft: 5, 10)" in err
+    assert err.startswith("probscope export: error: ")
+    assert "step(s) 7 (finished: base: 0; dft: 5, 10; sft: 5, 10)" in err
 
 
 def _missing(tmp_path):

@@ -142,7 +142,8 @@ def _assert_table_matches_reference(table, reference, atol=1e-5):
             assert row[column] == ref[column], (column, row)
         for column in STAT_COLUMNS:
             # rel_tol: a log p of -30 comes from logits of ~30, whose fp32 rounding differs between matmul shapes
-            assert math.isclose(row[column], ref[column], rel_tol=1e-6, abs_tol=atol), (column, row[column], ref[column])
+            assert math.isclose(row[column], ref[column], rel_tol=1e-6, abs_tol=atol), (
+                column, row[column], ref[column])
 
 
 def test_probe_rows_equal_full_forward_reference(tmp_path):
@@ -326,7 +327,8 @@ def test_nan_logits_stop_naming_example_and_step(tmp_path):
 
 def test_token_ids_outside_vocabulary_are_refused(tmp_path):
     with pytest.raises(ProbscopeError, match="id bad.*outside the model's vocabulary"):
-        probe_examples(tiny_llama(), None, [EncodedExample("bad", [1, 999], [False, True], None)], tmp_path, run="r", step=0)
+        probe_examples(tiny_llama(), None, [EncodedExample("bad", [1, 999], [False, True], None)], tmp_path,
+                       run="r", step=0)
 
 
 def test_model_with_unknown_logit_transform_is_refused(tmp_path):
@@ -348,7 +350,8 @@ def test_gemma2_softcap_from_config_matches_its_forward(tmp_path):
     from transformers import Gemma2Config, Gemma2ForCausalLM
 
     torch.manual_seed(0)
-    config = Gemma2Config(vocab_size=200, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+    config = Gemma2Config(vocab_size=200, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                          num_attention_heads=2,
                           num_key_value_heads=1, head_dim=16, final_logit_softcapping=2.0, initializer_range=0.3)
     model = Gemma2ForCausalLM(config).eval()
     examples = random_examples(4, 200)
@@ -401,7 +404,8 @@ def test_cli_bad_model_path_is_one_line_exit_2(tmp_path, capsys):
     from probscope.cli import main
 
     (tmp_path / "data.jsonl").write_text('{"text": "a b"}\n')
-    assert main(["probe", "--model", str(tmp_path / "nope"), "--data", str(tmp_path / "data.jsonl"), "--out", str(tmp_path / "o")]) == 2
+    assert main(["probe", "--model", str(tmp_path / "nope"), "--data", str(tmp_path / "data.jsonl"),
+                 "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and str(tmp_path / "nope") in err
 
@@ -490,7 +494,8 @@ def test_qwen2_151k_vocabulary_with_the_real_tokenizer(real_dir, tmp_path):
     model = Qwen2ForCausalLM(config).eval()
     examples = encode_file(real_dir / "data" / "gsm8k_train_first500.jsonl", tokenizer, DataFormat(), limit=10)
     n_targets = sum(sum(ex.target_mask[1:]) for ex in examples)
-    peak = _peak_rss_during(lambda: probe_examples(model, tokenizer, examples, tmp_path, run="qwen", step=0, progress=False))
+    peak = _peak_rss_during(lambda: probe_examples(model, tokenizer, examples, tmp_path, run="qwen", step=0,
+                                                   progress=False))
     table = read_probe_table(tmp_path)
     assert len(table) == n_targets > 500
     if peak is not None:   # bounded by a few [chunk, vocab] blocks, whatever the number of tokens
@@ -525,7 +530,8 @@ def test_real_stories260k_model(real_dir, tmp_path):
     assert story_rows[schema.TOKEN].to_list()[:4] == [" Once", " upon", " a", " time"]   # after BOS
     from transformers import AutoModelForCausalLM
 
-    _assert_table_matches_reference(table, reference_rows(AutoModelForCausalLM.from_pretrained(model_dir).eval(), examples))
+    reference = reference_rows(AutoModelForCausalLM.from_pretrained(model_dir).eval(), examples)
+    _assert_table_matches_reference(table, reference)
 
 
 def test_scan_reads_shards_in_order_and_checks_their_schema(tmp_path):

@@ -92,7 +92,8 @@ SHARD = "part-000-000001.parquet"
 def test_a_deleted_shard_is_named(table_dir):
     (table_dir / SHARD).unlink()
     one_line_error(lambda: read_probe_table(table_dir),
-                   f"^{re.escape(str(table_dir))}: shard {SHARD} is missing \\(the marker lists 4\\); {re.escape(REPAIR)}$")
+                   f"^{re.escape(str(table_dir))}: shard {SHARD} is missing \\(the marker lists 4\\); "
+                   f"{re.escape(REPAIR)}$")
 
 
 @pytest.mark.bad_input
@@ -113,7 +114,8 @@ def test_a_shard_replaced_by_zero_rows_is_named(table_dir):
 def test_a_shard_with_changed_values_and_the_same_rows_is_named(table_dir):
     frame = pl.read_parquet(table_dir / SHARD)
     frame.with_columns(pl.col(schema.P) * 0.5).write_parquet(table_dir / SHARD)
-    one_line_error(lambda: read_probe_table(table_dir), f"shard {SHARD} was replaced or modified after the probe finished")
+    one_line_error(lambda: read_probe_table(table_dir),
+                   f"shard {SHARD} was replaced or modified after the probe finished")
 
 
 @pytest.mark.bad_input
@@ -160,8 +162,10 @@ def test_a_shard_without_a_column_names_the_shard_and_the_column(table_dir):
 
 @pytest.mark.bad_input
 def test_a_shard_with_a_column_of_another_type_names_it(table_dir):
-    path = rewrite_shard(table_dir, SHARD, pl.read_parquet(table_dir / SHARD).with_columns(pl.col(schema.P).cast(pl.Float32)))
-    one_line_error(lambda: read_probe_table(table_dir), f"^{re.escape(str(path))}: .*\\(column 'p' is Float32, not Float64\\)")
+    path = rewrite_shard(table_dir, SHARD,
+                         pl.read_parquet(table_dir / SHARD).with_columns(pl.col(schema.P).cast(pl.Float32)))
+    one_line_error(lambda: read_probe_table(table_dir),
+                   f"^{re.escape(str(path))}: .*\\(column 'p' is Float32, not Float64\\)")
 
 
 @pytest.mark.bad_input
@@ -174,7 +178,8 @@ def test_a_file_that_is_not_parquet_is_named(tmp_path):
 @pytest.mark.bad_input
 def test_an_unfinished_directory_is_not_read_as_a_table(table_dir):
     (table_dir / runs.PROBE_DONE).unlink()
-    one_line_error(lambda: read_probe_table(table_dir), "an unfinished probe \\(no _DONE.json\\); re-run `probscope probe`")
+    one_line_error(lambda: read_probe_table(table_dir),
+                   "an unfinished probe \\(no _DONE.json\\); re-run `probscope probe`")
 
 
 def _as_written_before_shard_lists(probe_dir: Path) -> None:
@@ -247,7 +252,8 @@ def test_a_corrupt_shard_is_named_when_resuming(table_dir):
 @pytest.mark.bad_input
 def test_a_corrupt_marker_is_named_when_rerunning(table_dir):
     write_marker(table_dir, "{")
-    one_line_error(_probe_again(table_dir), f"{re.escape(str(table_dir / runs.PROBE_DONE))}: unreadable completion marker")
+    one_line_error(_probe_again(table_dir),
+                   f"{re.escape(str(table_dir / runs.PROBE_DONE))}: unreadable completion marker")
 
 
 @pytest.mark.bad_input
@@ -294,20 +300,22 @@ def test_a_broken_safetensors_file_is_named(checkpoint, damage):
     weights = checkpoint / "model.safetensors"
     data = weights.read_bytes()
     weights.write_bytes({"truncated": data[:len(data) // 2], "random": os.urandom(4096), "empty": b""}[damage])
-    one_line_error(_load(checkpoint), f"^{re.escape(str(weights))}: not a valid safetensors file .*: truncated or corrupt")
+    one_line_error(_load(checkpoint),
+                   f"^{re.escape(str(weights))}: not a valid safetensors file .*: truncated or corrupt")
 
 
 @pytest.mark.bad_input
 def test_a_config_vocabulary_other_than_the_weights_is_refused(checkpoint):
     _edit_config(checkpoint, vocab_size=60)
-    one_line_error(_load(checkpoint), "config.json does not match model.safetensors: .*weight is \\[50, 32\\] there but "
-                                      "\\[60, 32\\] per config.json")
+    one_line_error(_load(checkpoint), "config.json does not match model.safetensors: .*weight is \\[50, 32\\] "
+                                      "there but \\[60, 32\\] per config.json")
 
 
 @pytest.mark.bad_input
 def test_a_config_with_more_layers_than_the_weights_is_refused(checkpoint):
     _edit_config(checkpoint, num_hidden_layers=3)   # transformers would fill layer 2 with random weights
-    one_line_error(_load(checkpoint), "9 weights the config asks for are not in model.safetensors \\(e.g. model.layers.2")
+    one_line_error(_load(checkpoint),
+                   "9 weights the config asks for are not in model.safetensors \\(e.g. model.layers.2")
 
 
 @pytest.mark.bad_input
@@ -449,14 +457,16 @@ def test_probe_run_merges_a_lora_adapter_into_the_runs_base(tmp_path):
     assert any(abs(row[schema.LOGP] - base_only[(row[schema.EXAMPLE_ID], row[schema.POSITION])][schema.LOGP]) > 1e-3
                for row in table.iter_rows(named=True))
     # one-off: the adapter folder itself, its base and tokenizer from adapter_config.json
-    assert _cli("--model", str(tmp_path / "lora" / "checkpoint-40"), "--data", str(data), "--out", str(tmp_path / "o")) == 0
+    assert _cli("--model", str(tmp_path / "lora" / "checkpoint-40"), "--data", str(data),
+                "--out", str(tmp_path / "o")) == 0
     columns = [c for c in schema.TOKEN_COLUMNS if c not in (schema.RUN, schema.STEP)]
     assert read_probe_table(tmp_path / "o").select(columns).equals(table.select(columns))
 
 
 @pytest.mark.bad_input
 @pytest.mark.parametrize("argv, pattern", [
-    (["--data", "D", "--model", "m", "--run", "r"], "give either --run RUNS_DIR/NAME .* or --model PATH --out DIR .*, not both"),
+    (["--data", "D", "--model", "m", "--run", "r"],
+     "give either --run RUNS_DIR/NAME .* or --model PATH --out DIR .*, not both"),
     (["--data", "D"], "give either --run RUNS_DIR/NAME .*, one of them"),
     (["--run", "r", "--out", "o"], "--out: only with --model \\(a run's probes go to RUN/probes/DATASET/step-N"),
     (["--run", "r", "--step", "5"], "--step: only with --model"),

@@ -145,8 +145,9 @@ def test_example_sums_match_an_independent_count(summarized):
     first = rows.filter(pl.col(schema.EXAMPLE_ID) == ids[0])
     p, logp = first[schema.P].to_numpy(), first[schema.LOGP].to_numpy()
     grid = [int(((logp >= lo) & (logp < hi)).sum()) for lo, hi in
-            zip([-np.inf, *summaries.GRID_LOGP_EDGES[1:-1]], [*summaries.GRID_LOGP_EDGES[1:-1], np.inf])]
-    bins = [int(((p >= lo) & (p < hi)).sum()) for lo, hi in zip(schema.BIN_EDGES[:-1], [*schema.BIN_EDGES[1:-1], 2])]
+            zip([-np.inf, *summaries.GRID_LOGP_EDGES[1:-1]], [*summaries.GRID_LOGP_EDGES[1:-1], np.inf], strict=False)]
+    bins = [int(((p >= lo) & (p < hi)).sum()) for lo, hi in
+            zip(schema.BIN_EDGES[:-1], [*schema.BIN_EDGES[1:-1], 2], strict=False)]
     expected = [*grid, *bins, len(p), *(float((p**k).sum()) for k in range(1, 5))]
     np.testing.assert_allclose(features[0], expected, rtol=1e-12)
 

@@ -52,7 +52,8 @@ def test_smoke_replication_writes_tables_and_figures_for_every_seed(smoke):
     assert by_step.filter(pl.col("method") == "sft")["step"].unique().sort().to_list() == [0, 2, 4]
     assert set(pl.read_csv(results / "held_out_logp.csv")["method"]) >= {"base", "sft", "dft"}
     rl = pl.read_csv(results / "rl_diagnostics.csv")
-    assert set(rl["run"]) == {"grpo-s0", "grpo-s1", "ppo-s0", "ppo-s1"} and "reward_mean (mean over steps)" in rl.columns
+    assert set(rl["run"]) == {"grpo-s0", "grpo-s1", "ppo-s0", "ppo-s1"}
+    assert "reward_mean (mean over steps)" in rl.columns
     claims = pl.read_csv(results / "claims.csv")
     assert claims["role"].to_list()[:5] == ["primary"] * 5
     offline = claims.filter(pl.col("comparison") == "dft-offline − rft").row(0, named=True)
@@ -110,7 +111,7 @@ def test_a_base_outside_the_window_is_pretrained_twice_as_long(tmp_path, monkeyp
     write_builtin_data(tmp_path / "data" / "builtin", TaskConfig(**SMOKE_TASK, train_max_operand=4))
     accuracies = iter([first, (0.7, 0.5)])   # the first base fails the gate, its successor passes
     monkeypatch.setattr(pipeline, "evaluate_run", lambda root, run, benchmarks: dict(
-        zip((IN_DISTRIBUTION, HELD_OUT), next(accuracies))))
+        zip((IN_DISTRIBUTION, HELD_OUT), next(accuracies), strict=False)))
     monkeypatch.setattr(pipeline, "_probe", lambda *args, **kwargs: None)
     monkeypatch.setattr(pipeline, "_smoke_overrides", lambda cfg, recipe: {
         "model_config": SMOKE_MODEL, "per_device_train_batch_size": 4, "disable_tqdm": True})

@@ -169,7 +169,8 @@ def test_asft_is_dft_plus_kl_over_the_vocabulary(example, direction):
 
 def test_bad_names_and_hyper_parameters_are_one_line_errors(example):
     logits, targets, mask = example
-    with pytest.raises(ProbscopeError, match=r"unknown objective 'dtf' \(did you mean 'dft'.*\); known: sft, dft, .*power"):
+    with pytest.raises(ProbscopeError,
+                       match=r"unknown objective 'dtf' \(did you mean 'dft'.*\); known: sft, dft, .*power"):
         get_objective("dtf")
     with pytest.raises(ProbscopeError, match=r"'dft-floor': unknown hyper-parameter\(s\) flor \(valid: floor=0.1\)"):
         get_objective("dft-floor").resolve_args({"flor": 0.2})

@@ -52,7 +52,7 @@ def test_gae_matches_an_independent_sum_of_discounted_td_errors():
         v = np.append(values[b, :n], 0.0)
         delta = rewards[b, :n] + gamma * v[1:] - v[:-1]
         for t in range(n):
-            expected[b, t] = sum((gamma * lam) ** l * delta[t + l] for l in range(n - t))
+            expected[b, t] = sum((gamma * lam) ** k * delta[t + k] for k in range(n - t))
     got, _ = gae(*(torch.tensor(x) for x in (rewards, values, mask)), gamma=gamma, lam=lam)
     np.testing.assert_allclose(got.numpy(), expected, rtol=1e-10, atol=1e-12)
 

@@ -36,7 +36,7 @@ def fixture(tmp_path_factory):
         json.dumps({"prompt": r["prompt"], "completion": r["completion"], "answer": r["answer"]}) + "\n" for r in rows))
     (samples / "pairs.jsonl").write_text("".join(
         json.dumps({"prompt": r["prompt"], "chosen": r["completion"], "rejected": f"{w[0]}9 9{w[1]}"}) + "\n"
-        for r, w in zip(rows, wrong)))
+        for r, w in zip(rows, wrong, strict=False)))
     return root, paths, base.checkpoint(3), samples
 
 
@@ -80,7 +80,8 @@ def test_each_method_writes_a_run_that_probe_and_analysis_read_like_sft(fixture,
     dynamics = read_dynamics(run.dynamics_dir)
     assert set(dynamics["step"].to_list()) == {1, 2, 3}
     assert (dynamics["n_tokens"] > 0).all()
-    assert all(sum(c) == n for c, n in zip(dynamics["p_bin_counts"].to_list(), dynamics["n_tokens"].to_list()))
+    assert all(sum(c) == n
+               for c, n in zip(dynamics["p_bin_counts"].to_list(), dynamics["n_tokens"].to_list(), strict=False))
     if method in ("grpo", "ppo"):
         assert dynamics["reward_mean"].is_not_null().all() and dynamics["kl"].is_not_null().all()
         assert dynamics["frac_reward_zero_std"].is_between(0, 1).all()

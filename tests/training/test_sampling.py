@@ -66,7 +66,7 @@ def test_pairs_hold_one_accepted_and_one_rejected_sample_of_the_same_prompt(data
     right, wrong = policy(by_prompt, True), policy(by_prompt, False)
 
     def mixed(prompts, k, seed):       # 2 right, 1 wrong per prompt
-        return [r[:2] + w[:1] for r, w in zip(right(prompts, k, seed), wrong(prompts, k, seed))]
+        return [r[:2] + w[:1] for r, w in zip(right(prompts, k, seed), wrong(prompts, k, seed), strict=False)]
 
     provenance = sample(config(paths, tmp_path), policy=mixed)
     assert provenance["acceptance_rate"] == pytest.approx(2 / 3)
@@ -83,7 +83,7 @@ def graded(by_prompt):
 
     def generate(prompts, k, seed):
         return [r[:min(3, order.index(p) % 4)] + w[min(3, order.index(p) % 4):]
-                for p, r, w in zip(prompts, right(prompts, k, seed), wrong(prompts, k, seed))]
+                for p, r, w in zip(prompts, right(prompts, k, seed), wrong(prompts, k, seed), strict=False)]
 
     return generate
 

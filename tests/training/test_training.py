@@ -145,7 +145,8 @@ def test_paper_recipe_dry_run_on_real_numina_rows_with_the_qwen_tokenizer(real_d
     """The paper's recipe parses and plans; bf16 is turned off because this machine has no GPU."""
     caplog.set_level(logging.INFO, logger="probscope")
     recipe = REPO / "train" / "numina-dft.yaml"
-    run = train_main([str(recipe), "--model", str(real_dir / "tokenizers" / "qwen2.5-math-1.5b"), "--data", str(real_dir / "data" / "numinamath_cot_first3.jsonl"), "--data_limit", "3",
+    run = train_main([str(recipe), "--model", str(real_dir / "tokenizers" / "qwen2.5-math-1.5b"),
+                      "--data", str(real_dir / "data" / "numinamath_cot_first3.jsonl"), "--data_limit", "3",
                       "--bf16", "false", "--dry_run", "true", "--runs_root", "/nonexistent/runs"])
     out = caplog.text
     assert "3 examples (format numina)" in out and "lr 5e-05" in out and "dry run" in out
@@ -247,9 +248,9 @@ def test_loss_normalization_window_token_mean_or_mean_of_micro_batch_means(tmp_p
     references = {}
     for name, loss in (("window", window), ("micro_batch", micro)):
         grads = torch.autograd.grad(loss, list(model.parameters()), retain_graph=True)
-        references[name] = {n: -g for (n, _), g in zip(model.named_parameters(), grads)}
+        references[name] = {n: -g for (n, _), g in zip(model.named_parameters(), grads, strict=False)}
     got = {n: p.detach() - q.detach() for (n, p), (_, q) in zip(trainer.model.named_parameters(),
-                                                                 model.named_parameters())}
+                                                                 model.named_parameters(), strict=False)}
     other = "window" if normalization == "micro_batch" else "micro_batch"
 
     def error(reference):

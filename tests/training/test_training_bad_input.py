@@ -54,7 +54,8 @@ def pretrain_args(data, runs_root, *extra: str) -> list[str]:
     (["--resume_every", "-3"], "resume_every: -3 is not allowed"),
     (["--trainer", "rloo"], "trainer 'rloo': use one of sft, dpo, grpo, ppo"),
     (["--threads", "0"], "threads: 0 is not allowed"),
-    (["--trainer", "ppo", "--reward", "builtin-reasoning", "--beta", "0.1"], "beta: 0.1 is not allowed for trainer ppo"),
+    (["--trainer", "ppo", "--reward", "builtin-reasoning", "--beta", "0.1"],
+     "beta: 0.1 is not allowed for trainer ppo"),
 ])
 def test_bad_numbers_and_names_fail_while_parsing(flags, message):
     args = ["--run_name", "x", "--data", "d.jsonl", "--model", "m", *flags]
@@ -199,7 +200,8 @@ def test_a_truncated_trainer_state_says_so_and_offers_restart(data, tmp_path):
     state = run.trainer_state_dir / "checkpoint-4"
     state.mkdir(parents=True)
     (state / "trainer_state.json").write_text('{"global_step": 4')    # cut off mid-write
-    with pytest.raises(ProbscopeError, match=r"checkpoint-4: the saved trainer state cannot be loaded .*--restart true"):
+    with pytest.raises(ProbscopeError,
+                       match=r"checkpoint-4: the saved trainer state cannot be loaded .*--restart true"):
         train_main(args)
     assert train_main([*args, "--restart", "true"]).read_manifest().status == "finished"
 

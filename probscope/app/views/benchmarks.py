@@ -28,7 +28,7 @@ def accuracy_curves(runs_root: str) -> None:
                "bootstrap interval over problems. Drag to pan, scroll to zoom.")
     curves, colors, dashes = charts.with_run_series(charts.on_fine_tuning_axis(curves))
     benchmarks = curves["benchmark"].unique(maintain_order=True).to_list()
-    for column, benchmark in zip(st.columns(min(len(benchmarks), 2)) * len(benchmarks), benchmarks):
+    for column, benchmark in zip(st.columns(min(len(benchmarks), 2)) * len(benchmarks), benchmarks, strict=False):
         rows = curves.filter(pl.col("benchmark") == benchmark)
         with column:
             show_chart(charts.lines, rows, "value", colors, y_title=rows["metric"][0], band=("lo", "hi"),

@@ -31,7 +31,7 @@ def mass_view(runs_root: str) -> None:
     if shown.is_empty():
         st.info("Choose at least one objective.")
         return
-    colors = dict(zip(objectives, schema.series_palette(objectives)))
+    colors = dict(zip(objectives, schema.series_palette(objectives), strict=False))
     show_chart(charts.mass_bars, shown, colors, name="gradient-mass", **bar_options(log=False),
                csv=shown.select(charts.SERIES, *BY, schema.OBJECTIVE, "bin_label", "token_share", "mass_share"))
 

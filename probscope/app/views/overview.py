@@ -62,7 +62,7 @@ st.caption("What each run left behind at its final step (p < 0.1), against the S
 sft_runs = [name for name in selection.runs if selection.method(name) == "sft"]
 pairs = [(name, sft_runs[0] if sft_runs and selection.method(name) != "sft" else None) for name in selection.runs]
 with problem("Findings"):
-    for (name, _), (report, error) in zip(pairs, data.diagnoses(selection, pairs)):
+    for (name, _), (report, error) in zip(pairs, data.diagnoses(selection, pairs), strict=False):
         if error:
             st.error(f"Findings for {name}: {error}")
             continue

@@ -155,7 +155,7 @@ def example_view(selection: state.Selection) -> None:
                            format_func=lambda i: f"{i} (lowest p {lowest[i]:.2g})")
     state.to_url("example")
     shown = [one for one in (a, b) if one != NOTHING]
-    for column, one in zip(st.columns(len(shown)), shown):
+    for column, one in zip(st.columns(len(shown)), shown, strict=False):
         rows = data.example_rows(selection, *one, example)
         column.markdown(f"**{label(one)}** · {rows.height} target tokens")
         if rows.is_empty():
