@@ -35,6 +35,7 @@ demo-build: $(VENV)/.installed
 test: $(VENV)/.installed-dev
 	@# the dashboard's browser test drives Debian's Chromium (Playwright's own browser download is unreachable)
 	[ -x /usr/bin/chromium ] || (apt-get update && apt-get install -y chromium) || echo "no chromium: the browser test will skip"
+	$(BIN)/ruff check .
 	$(BIN)/mypy probscope
 	$(BIN)/pytest -q
 

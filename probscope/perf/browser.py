@@ -30,7 +30,8 @@ IDLE = """title => {
 # Per chart of the page: how many marks (bars, lines, points, rules, cells) its Vega view drew, legends and
 # axes left out. The app renders charts as SVG (ui.show_chart), where each mark is an element of a role-mark group.
 MARKS = """() => [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')]
-  .map(chart => chart.querySelectorAll('svg g.role-mark > path, svg g.role-mark > line, svg g.role-mark > rect').length)"""
+  .map(chart => chart.querySelectorAll(
+    'svg g.role-mark > path, svg g.role-mark > line, svg g.role-mark > rect').length)"""
 
 
 def drawn_marks(page) -> list[int]:

@@ -152,7 +152,8 @@ def _eval_speed(model: str | None, runs_root: str | None) -> dict:
             if summary is not None and result.summary["average_at_k"] != summary["average_at_k"]:
                 print("note: the thread count changed the sampled replies (floating-point order)")
             summary = result.summary
-            print(f"eval ({threads} thread(s)): {len(problems)} problems x k=4 in {timings[f'eval_seconds_{label}']:.1f} s "
+            seconds = timings[f"eval_seconds_{label}"]
+            print(f"eval ({threads} thread(s)): {len(problems)} problems x k=4 in {seconds:.1f} s "
                   f"(model load included), {summary['mean_tokens']:.1f} tokens per reply, "
                   f"Average@4 {summary['average_at_k']:.3f}")
         torch.set_num_threads(default_threads)

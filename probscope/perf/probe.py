@@ -204,7 +204,8 @@ def measure_peak(variant: str, examples: int, batch: int, device: str) -> int | 
         with torch.inference_mode():
             token_statistics(torch.zeros(chunk, HIDDEN, device=device), model.lm_head.weight,
                              torch.zeros(chunk, dtype=torch.long, device=device), compile=True)
-    run = (lambda: engine(model, encoded, batch, True)) if variant == "engine" else (lambda: naive(model, encoded, batch))
+    run = ((lambda: engine(model, encoded, batch, True)) if variant == "engine"
+           else (lambda: naive(model, encoded, batch)))
     if device.startswith("cuda"):
         torch.cuda.synchronize()
         before = torch.cuda.memory_allocated()
@@ -290,7 +291,8 @@ def main(argv: list[str] | None = None) -> dict:
     engine_peak, naive_peak = peak["engine"], peak["naive"]
     result = {
         "speed_ratio": round(median["naive"] / median["engine"], 3),
-        "memory_ratio": round(engine_peak / naive_peak, 4) if engine_peak is not None and naive_peak is not None else None,
+        "memory_ratio": (round(engine_peak / naive_peak, 4)
+                         if engine_peak is not None and naive_peak is not None else None),
         "matmul_ratio": round(median["engine"] / median["matmul"], 3),
         "max_abs_diff": max_abs_diff,
         "max_abs_err_vs_float64": errors,
