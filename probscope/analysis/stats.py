@@ -271,7 +271,7 @@ def _pairwise_from_summaries(groups: dict[tuple, list], by: list[str], *, n_boot
     tables = []
     for key_a, key_b in pairs:
         (ids_a, a), (ids_b, b) = series[key_a], series[key_b]
-        values = _summary_point_values(a, b, lambda first=key_a, second=key_b: (*rows_of(first), *rows_of(second)))
+        values = _summary_point_values(a, b, functools.partial(_pair_rows, rows_of, key_a, key_b))
         boot = boots.get((key_a, key_b))
         examples = len(np.union1d(ids_a, ids_b))
         rows = []
@@ -319,6 +319,11 @@ def _from_features(a: np.ndarray, b: np.ndarray) -> dict[tuple[str, str], np.nda
     grids = _summary_grids()
     blocks = [_split_features(x) for x in (a, b)]
     return _statistics(np.hstack(blocks[0]), np.hstack(blocks[1]), grids)
+
+
+def _pair_rows(rows_of: Callable[[tuple], tuple], key_a: tuple, key_b: tuple) -> tuple:
+    """The sorted (p, log p) rows of series `key_a`, then of `key_b` (read only when an exact statistic needs them)."""
+    return (*rows_of(key_a), *rows_of(key_b))
 
 
 def _summary_point_values(a: np.ndarray, b: np.ndarray, rows: Callable[[], tuple]) -> dict[tuple[str, str], float]:

@@ -145,6 +145,7 @@ def token_string(tokenizer: Any, token_id: int, cache: dict[int, str | None]) ->
             piece = tokenizer.convert_ids_to_tokens(token_id)
             text = None if piece is None else tokenizer.convert_tokens_to_string([piece])
             # SentencePiece decoders drop the word-start space of a sequence's first piece; keep it.
-            spaced = text is not None and piece.startswith("\u2581") and not text.startswith(" ")
-            cache[token_id] = " " + text if spaced else text
+            if text is not None and piece.startswith("\u2581") and not text.startswith(" "):
+                text = " " + text
+            cache[token_id] = text
     return cache[token_id]

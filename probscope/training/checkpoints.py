@@ -30,9 +30,9 @@ def checkpoint_schedule(spec: str, max_steps: int) -> list[int]:
         if every < 1:
             raise ProbscopeError(f"checkpoints: '{spec}': N must be a positive number of steps")
         steps = set(range(0, max_steps + 1, every))
-    else:
+    else:   # "0,10,25", or a list written as one ("[0, 10, 25]": a YAML list or a Python list override)
         try:
-            steps = {int(s) for s in spec.split(",") if s.strip()}
+            steps = {int(s) for s in spec.strip("[]").split(",") if s.strip()}
         except ValueError:
             raise ProbscopeError(f"checkpoints: '{spec}' is not log, every:N, final or a list of steps") from None
         if any(step < 0 for step in steps):

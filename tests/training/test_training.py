@@ -27,6 +27,7 @@ def test_checkpoint_schedules():
     assert checkpoint_schedule("every:250", 600) == [0, 250, 500, 600]
     assert checkpoint_schedule("0,25,50,700", 600) == [0, 25, 50, 600]
     assert checkpoint_schedule("final", 600) == [600]
+    assert checkpoint_schedule("[0, 25, 50]", 600) == [0, 25, 50, 600]   # a YAML / Python list, as JSON text
     with pytest.raises(ProbscopeError, match="every:N"):
         checkpoint_schedule("every:x", 10)
 
@@ -87,7 +88,7 @@ def test_train_takes_a_recipe_and_typed_overrides(builtin_data, tmp_path):
     recipe = {"run_name": "base", "runs_root": str(tmp_path), "tokenizer": str(paths["tokenizer"]),
               "model_config": json.loads(TINY_MODEL), "data": str(paths["pretrain"]), "kind": "text",
               "checkpoints": "final", "per_device_train_batch_size": 4, "disable_tqdm": True}
-    run = train(recipe, max_steps=2, learning_rate=0.01, checkpoints="0,1")   # overrides win over the recipe
+    run = train(recipe, max_steps=2, learning_rate=0.01, checkpoints=[0, 1])   # overrides win; a list is typed
     assert run.checkpoint_steps() == [0, 1, 2]
     config = run.read_manifest().config
     assert (config["trainer"]["max_steps"], config["trainer"]["learning_rate"]) == (2, 0.01)
