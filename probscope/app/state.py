@@ -51,7 +51,7 @@ class Selection:
 
 def seed_group(name: str, seed: int | None) -> str:
     """The name of a run's seed group: its name without its seed's "-s<seed>" and what follows
-    (sft-s3 -> sft, sft-lr1e-05-s2 -> sft-lr1e-05, base-s3-x2 -> base); a name without it, or a run of
+    (sft-s3 -> sft, sft-lr1e-05-s2 -> sft-lr1e-05, base-s3-try2 -> base); a name without it, or a run of
     unknown seed (None), is its own group."""
     marker = f"-s{seed}"
     return name[:name.rindex(marker)] if seed is not None and marker in name else name

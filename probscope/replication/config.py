@@ -29,7 +29,7 @@ class ReplicationConfig:
     seeds: list[int] = field(default_factory=lambda: list(range(8)), metadata={
         "help": "training seeds, comma-separated (one base per seed)"})
     # The base: competence after a fixed number of steps varies between seeds, so every seed's base is gated on
-    # both splits and, when outside the window, pretrained again for twice as long.
+    # both splits and, when under the window, pretrained again for longer (gate_growth).
     base_steps: int = field(default=800, metadata={"help": "pretraining steps of a seed's first base"})
     gate_id_min: float = field(default=0.5, metadata={
         "help": "builtin-test-id accuracy a base needs before anything is fine-tuned from it"})
@@ -38,7 +38,12 @@ class ReplicationConfig:
     gate_shift_max: float = field(default=0.7, metadata={
         "help": "highest builtin-test-shift accuracy of a usable base (above: no headroom to gain)"})
     gate_attempts: int = field(default=3, metadata={
-        "help": "bases tried per seed (each pretrains twice as long as the one before)"})
+        "help": "bases tried per seed (each pretrains gate_growth times as long as the one before; a base above "
+                "the held-out window ends the tries: a longer one would only know more)"})
+    # measured on task version 2, seed 1: 800 steps gave test-shift 29.5% (under the window), 1,600 steps 92%
+    # (over it): doubling jumps across the window
+    gate_growth: float = field(default=1.25, metadata={
+        "help": "how much longer each further base of a seed pretrains (> 1)"})
     # The fine-tune: at lr 1e-3 x 400 steps a competent base forgets the held-out split under SFT and DFT
     # alike; at 1e-4 x 400 nothing moves (seed 0: test-shift 100% -> 99.5% SFT, 96% DFT); 3e-4 x 200 bends the
     # curves without erasing them (seed 0: 79.5% SFT, 79% DFT at the end), so the curves can differ.
@@ -94,11 +99,17 @@ class ReplicationConfig:
         if not 0 <= self.gate_shift_min <= self.gate_shift_max <= 1:
             raise ProbscopeError(f"gate_shift_min, gate_shift_max: expected 0 <= min <= max <= 1, got "
                                  f"{self.gate_shift_min:g} and {self.gate_shift_max:g}")
+        if not self.gate_growth > 1:
+            raise ProbscopeError(f"gate_growth: expected a factor > 1, got {self.gate_growth:g}")
 
     def gate_window(self) -> str:
         """The two-sided gate in words (RESULTS.md states it beside every base's numbers)."""
         return (f"builtin-test-id ≥ {self.gate_id_min:.0%} and {self.gate_shift_min:.0%} ≤ builtin-test-shift ≤ "
                 f"{self.gate_shift_max:.0%}")
+
+    def base_steps_of(self, attempt: int) -> int:
+        """Pretraining steps of a seed's base number `attempt` (0: the first)."""
+        return round(self.base_steps * self.gate_growth ** attempt)
 
     def passes_gate(self, test_id: float, test_shift: float) -> bool:
         return test_id >= self.gate_id_min and self.gate_shift_min <= test_shift <= self.gate_shift_max

@@ -127,7 +127,8 @@ def render_markdown(cfg: ReplicationConfig, tables: dict[str, pl.DataFrame], tas
             lines.extend([f"## {title}", "", text, "", markdown_table(table, digits=3), ""])
 
     section("The gate: each seed's base before fine-tuning", f"A base is used only when {cfg.gate_window()}; "
-            "one outside the window is pretrained again, twice as long. Every base tried:", "gate")
+            f"one under the window is pretrained again, {cfg.gate_growth:g} times as long (one over it cannot be "
+            "brought back). Every base tried:", "gate")
     section("Every claim as a paired difference over seeds", "Same seed = same base. `min detectable`: the "
             "smallest true difference a two-sided paired t-test at 0.05 finds with 80% power, given the observed sd.",
             "claims", claims.CLAIM_COLUMNS)

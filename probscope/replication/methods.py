@@ -85,8 +85,8 @@ def run_name(method: str, seed: int, lr: float | None = None) -> str:
 
 
 def base_run_name(seed: int, attempt: int) -> str:
-    """base-s<seed>; the later bases of a seed that failed the gate: base-s<seed>-x2, -x4, ..."""
-    return run_name("base", seed) + (f"-x{2 ** attempt}" if attempt else "")
+    """base-s<seed>; the later (longer) bases of a seed that failed the gate: base-s<seed>-try2, -try3, ..."""
+    return run_name("base", seed) + (f"-try{attempt + 1}" if attempt else "")
 
 
 def parse_run_name(name: str) -> tuple[str, int, float | None] | None:

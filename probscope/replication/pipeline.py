@@ -5,7 +5,7 @@ training data and evaluated at every checkpoint; then the tables and figures of 
     probscope replicate --seeds 0,1,2,3 --finetune_lr 3e-4 --runs_root runs/lr3e-4 --results results/lr3e-4
 
 Layout under the runs root: data/builtin/ (the operand-shift task), one run per method and seed
-(`<method>-s<seed>`, bases `base-s<seed>[-x2 ...]`), data/samples/base-s<seed>/ (the rejection samples of
+(`<method>-s<seed>`, bases `base-s<seed>[-try2 ...]`), data/samples/base-s<seed>/ (the rejection samples of
 RFT, offline DFT and DPO), and the gate record and stage timings of replication.layout.
 Every stage is skipped when its output is complete, so a killed replication continues where it stopped.
 """
@@ -80,15 +80,15 @@ def replicate(cfg: ReplicationConfig) -> Path:
 
 
 def gated_base(cfg: ReplicationConfig, root: Path, seed: int) -> list[dict]:
-    """Pretrain seed `seed`'s base until one lies in the gate's window on both splits (each attempt twice as long);
-    every attempt's record."""
+    """Pretrain seed `seed`'s base until one lies in the gate's window on both splits (each attempt gate_growth
+    times as long; none after a base above the held-out window, which longer pretraining cannot lower); every
+    attempt's record."""
     from probscope.builtin.settings import builtin_recipe
     from probscope.training.run import train
 
     attempts = []
-    steps = cfg.base_steps
     for attempt in range(cfg.gate_attempts):
-        name = base_run_name(seed, attempt)
+        name, steps = base_run_name(seed, attempt), cfg.base_steps_of(attempt)
         settings = {"run_name": name, "seed": seed, "max_steps": steps, "disable_tqdm": True}
         run = train(builtin_recipe("base", root), **settings | _smoke_overrides(cfg, "base"))
         _probe(run, root, ("train", "facts-train"), _probe_examples(cfg))
@@ -97,9 +97,8 @@ def gated_base(cfg: ReplicationConfig, root: Path, seed: int) -> list[dict]:
         passed = cfg.passes_gate(accuracy[IN_DISTRIBUTION], accuracy[HELD_OUT]) or cfg.smoke
         attempts.append({"run": name, "steps": steps, IN_DISTRIBUTION: accuracy[IN_DISTRIBUTION],
                          HELD_OUT: accuracy[HELD_OUT], "passed": passed})
-        if passed:
+        if passed or accuracy[HELD_OUT] > cfg.gate_shift_max:
             break
-        steps *= 2
     return attempts
 
 

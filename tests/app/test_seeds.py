@@ -20,7 +20,7 @@ from probscope.app.state import seed_group
 
 def test_seed_group_strips_the_seed_and_what_follows():
     assert seed_group("sft-s3", 3) == "sft" and seed_group("sft-lr1e-05-s2", 2) == "sft-lr1e-05"
-    assert seed_group("base-s3-x2", 3) == "base" and seed_group("sft", 0) == "sft"
+    assert seed_group("base-s3-try2", 3) == "base" and seed_group("sft", 0) == "sft"
 
 
 def test_a_run_of_unknown_seed_is_its_own_group():   # manifests of add-run checkpoints carry seed None

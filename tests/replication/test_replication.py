@@ -102,24 +102,37 @@ def test_report_only_rewrites_the_readme_block_from_the_runs(smoke, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("first", "why"), [((0.9, 0.1), "held-out below the window"),
-                                            ((0.9, 0.95), "held-out above the window"),
                                             ((0.3, 0.5), "in-distribution below the gate")])
-def test_a_base_outside_the_window_is_pretrained_twice_as_long(tmp_path, monkeypatch, first, why):
+def test_a_base_under_the_window_is_pretrained_longer(tmp_path, monkeypatch, first, why):
+    attempts = _gate_with_accuracies(tmp_path, monkeypatch, [first, (0.7, 0.5)], base_steps=4)
+    # each further base pretrains gate_growth (1.25) times as long: 4, then 5 steps
+    assert [(a["run"], a["steps"], a["passed"]) for a in attempts] == [("base-s3", 4, False), ("base-s3-try2", 5, True)]
+    assert (attempts[0][IN_DISTRIBUTION], attempts[0][HELD_OUT]) == first, why
+    assert Run(tmp_path / "base-s3-try2").checkpoint_steps() == [5]
+
+
+@pytest.mark.slow
+def test_a_base_over_the_window_ends_the_tries(tmp_path, monkeypatch):
+    # a longer base would only know more: the seed has no usable base (seed 1 of task version 2: 29.5% at 800
+    # steps, 92% at 1,600)
+    attempts = _gate_with_accuracies(tmp_path, monkeypatch, [(0.9, 0.95), (0.7, 0.5)], base_steps=4)
+    assert [(a["run"], a["passed"]) for a in attempts] == [("base-s3", False)]
+    assert not (tmp_path / "base-s3-try2").exists()
+
+
+def _gate_with_accuracies(tmp_path, monkeypatch, accuracies, base_steps):
+    """gated_base on the smoke task and model, each base's (test-id, test-shift) taken from `accuracies`."""
     from probscope.builtin.settings import SMOKE_MODEL, SMOKE_TASK
     from probscope.builtin.task import TaskConfig, write_builtin_data
 
     write_builtin_data(tmp_path / "data" / "builtin", TaskConfig(**SMOKE_TASK, train_max_operand=4))
-    accuracies = iter([first, (0.7, 0.5)])   # the first base fails the gate, its successor passes
+    given = iter(accuracies)
     monkeypatch.setattr(pipeline, "evaluate_run", lambda root, run, benchmarks: dict(
-        zip((IN_DISTRIBUTION, HELD_OUT), next(accuracies), strict=False)))
+        zip((IN_DISTRIBUTION, HELD_OUT), next(given), strict=False)))
     monkeypatch.setattr(pipeline, "_probe", lambda *args, **kwargs: None)
     monkeypatch.setattr(pipeline, "_smoke_overrides", lambda cfg, recipe: {
         "model_config": SMOKE_MODEL, "per_device_train_batch_size": 4, "disable_tqdm": True})
-    cfg = ReplicationConfig(runs_root=str(tmp_path), base_steps=3)
-    attempts = pipeline.gated_base(cfg, tmp_path, seed=3)
-    assert [(a["run"], a["steps"], a["passed"]) for a in attempts] == [("base-s3", 3, False), ("base-s3-x2", 6, True)]
-    assert (attempts[0][IN_DISTRIBUTION], attempts[0][HELD_OUT]) == first, why
-    assert Run(tmp_path / "base-s3-x2").checkpoint_steps() == [6]
+    return pipeline.gated_base(ReplicationConfig(runs_root=str(tmp_path), base_steps=base_steps), tmp_path, seed=3)
 
 
 def test_list_settings_are_lists_and_accept_comma_text():
@@ -144,6 +157,7 @@ def test_the_gate_window_is_two_sided():
     ({"lr_sweep": "1e-4,fast"}, "lr_sweep: expected comma-separated numbers"),
     ({"sweep_methods": "sft,dpo"}, "sweep_methods: dpo keeps its recipe's learning rate"),
     ({"gate_shift_min": 0.8, "gate_shift_max": 0.7}, "gate_shift_min, gate_shift_max: expected 0 <= min <= max"),
+    ({"gate_growth": 1.0}, "gate_growth: expected a factor > 1"),
 ])
 def test_bad_settings_are_one_line_errors(settings, pattern):
     with pytest.raises(ProbscopeError, match=pattern) as caught:
