@@ -84,7 +84,8 @@ def live_controls(runs_root: str, building: list[str]) -> None:
 
 
 def method_legend(chosen: list[str], methods: dict[str, str]) -> str:
-    """The chosen runs as swatches in the colours the charts give them (a method's runs in its shades)."""
+    """The chosen runs as swatches in the colours the charts give them (a method's runs in its shades), for
+    st.html: Markdown with HTML would fetch its 190 KB HTML parser with every page."""
     _, colors, _ = charts.with_run_series(pl.DataFrame({schema.RUN: chosen, schema.METHOD: [methods[name]
                                                                                           for name in chosen]}))
     swatches = (f'<span style="color:{color}">&#9632;</span>&nbsp;{label}' for label, color in colors.items())
@@ -189,7 +190,7 @@ def sidebar() -> tuple[str | None, state.Selection | None, str | None]:
         chosen = st.session_state["chosen_runs"] = choose_runs(dataset, list(probed))
         steps = choose_steps(chosen, probed)
         if chosen:
-            st.markdown(method_legend(chosen, methods), unsafe_allow_html=True)
+            st.html(method_legend(chosen, methods))
         state.url_state("group_seeds", False, lambda text: text == "True")
         grouped = st.toggle("Group seeds", key="group_seeds", help="Runs that differ only by seed (named "
                             "<name>-s<seed>) as one series: the mean over seeds with its 95% interval")

@@ -98,6 +98,10 @@ def test_landing_page_is_the_overview_with_figure2_at_the_final_steps(runs_root,
     assert set(polarization["step"]) == {0, 10}
     assert "end of reply" in texts(app)                                 # diagnose's findings per run
     assert any(b.proto.label.startswith("Download") for b in app.get("download_button"))
+    # the sidebar's swatches as st.html: Markdown with HTML would fetch its 190 KB HTML parser on every page
+    legend = app.sidebar.get("html")[0].proto.body
+    for name in ("base", "sft", "dft"):
+        assert f'color:{schema.METHOD_COLORS[name]}">&#9632;</span>&nbsp;{schema.method_label(name)} · {name}' in legend
 
 
 @pytest.mark.parametrize("page", [title for _, title in PAGES])
