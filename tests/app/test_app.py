@@ -16,6 +16,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from altair.utils.schemapi import validate_jsonschema
+from altair.vegalite.v6.schema.core import load_schema as vega_lite_schema
 from conftest import REPO
 from helpers import PROBLEMS, build_dashboard_runs, build_fixture_runs, eval_samples
 from streamlit.testing.v1 import AppTest
@@ -42,7 +44,10 @@ def start(runs_dir, monkeypatch, page: str | None = None) -> AppTest:
 
 
 def assert_clean(app: AppTest) -> None:
+    """No exception or error box, and every chart a valid Vega-Lite spec (the app skips Altair's validation)."""
     assert not app.exception, [e.value for e in app.exception]
+    for chart in charts(app):
+        validate_jsonschema(chart_spec(chart), vega_lite_schema())
     assert not app.error, [e.value for e in app.error]
 
 
