@@ -296,6 +296,24 @@ def test_runs_page_shows_hyper_parameters_and_findings(runs_root, monkeypatch):
     assert headers(app.dataframe[3]) == ["Kind", "Path", "Problem", "Fix"]
 
 
+def test_runs_checks_are_cached_until_a_file_under_the_runs_changes(tmp_path, monkeypatch):
+    from probscope.app import data
+    from probscope.integrity import check_runs
+
+    root = str(build_fixture_runs(tmp_path))
+    calls = []
+    monkeypatch.setattr(data, "check_runs", lambda path: calls.append(path) or check_runs(path))
+    data._findings.clear()
+    before = data.findings(root)
+    assert data.findings(root) == before == check_runs(root) and len(calls) == 1     # a rerun checks nothing
+    part = sorted(Run(tmp_path / "sft").probe_dir(10).glob("part-*.parquet"))[0]
+    part.write_bytes(part.read_bytes()[:100])                                        # a truncated probe part
+    after = data.findings(root)
+    assert len(calls) == 2 and after == check_runs(root)
+    new = [finding for finding in after if finding not in before]
+    assert any(finding.kind == "corrupt" and finding.path in (part, part.parent) for finding in new), new
+
+
 # ---- bad input -------------------------------------------------------------------------------------------------
 def test_runs_dir_from_command_line(runs_root, monkeypatch, tmp_path):
     monkeypatch.setattr(sys, "argv", ["app/main.py", "--runs", str(runs_root)])
