@@ -45,7 +45,11 @@ def read_dynamics(directory: str | Path) -> pl.DataFrame:
         frame = pl.concat([pl.read_parquet(p) for p in parts], how="diagonal_relaxed")
     except (pl.exceptions.ComputeError, OSError) as e:
         raise ProbscopeError(f"{directory}: unreadable dynamics part ({str(e).splitlines()[0]})") from None
-    return (frame.unique(subset=[schema.STEP, schema.OBJECTIVE], keep="last", maintain_order=True)
+    # parts written before a column joined the schema (or by a trainer that does not log it) lack it: null there
+    columns = schema.dynamics_schema()
+    missing = [pl.lit(None, dtype).alias(name) for name, dtype in columns.items() if name not in frame.columns]
+    return (frame.with_columns(missing).select(*columns, pl.exclude(*columns))
+            .unique(subset=[schema.STEP, schema.OBJECTIVE], keep="last", maintain_order=True)
             .sort(schema.STEP, schema.OBJECTIVE))
 
 

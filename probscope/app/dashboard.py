@@ -84,7 +84,8 @@ def live_controls(runs_root: str, building: list[str]) -> None:
 
 
 def method_legend(chosen: list[str], methods: dict[str, str]) -> str:
-    """The chosen runs as swatches in the colours the charts give them (a method's runs in its shades)."""
+    """The chosen runs as swatches in the colours the charts give them (a method's runs in its shades), for
+    st.html: Markdown with HTML would fetch its 190 KB HTML parser with every page."""
     _, colors, _ = charts.with_run_series(pl.DataFrame({schema.RUN: chosen, schema.METHOD: [methods[name]
                                                                                           for name in chosen]}))
     swatches = (f'<span style="color:{color}">&#9632;</span>&nbsp;{label}' for label, color in colors.items())
@@ -189,7 +190,7 @@ def sidebar() -> tuple[str | None, state.Selection | None, str | None]:
         chosen = st.session_state["chosen_runs"] = choose_runs(dataset, list(probed))
         steps = choose_steps(chosen, probed)
         if chosen:
-            st.markdown(method_legend(chosen, methods), unsafe_allow_html=True)
+            st.html(method_legend(chosen, methods))
         state.url_state("group_seeds", False, lambda text: text == "True")
         grouped = st.toggle("Group seeds", key="group_seeds", help="Runs that differ only by seed (named "
                             "<name>-s<seed>) as one series: the mean over seeds with its 95% interval")
@@ -227,8 +228,10 @@ def main() -> None:
 
 
 def share_link() -> None:
-    """The URL of this view (every widget's value is in its query string) with the code block's copy button."""
+    """The URL of this view (every widget's value is in its query string) with the code block's copy button.
+    In a popover, not an expander: a popover draws its content when opened, so the browser fetches the code
+    block's 1.5 MB syntax highlighter then, not with every page (0.3 s of a cold page on 2 busy cores)."""
     query = urlencode(st.query_params.to_dict())
     page = (st.context.url or "").split("?")[0]
-    with st.sidebar.expander("Link to this view"):
+    with st.sidebar.popover("Link to this view"):
         st.code(f"{page}?{query}" if query else page, language=None, wrap_lines=True)

@@ -126,8 +126,10 @@ SVG_MAX_ROWS = 5000
 
 @st.cache_data(max_entries=512, show_spinner=False)
 def _vega_spec(chart: str, table: pl.DataFrame, args: tuple, kwargs: dict) -> dict:
-    # Building and validating an Altair chart takes tens of milliseconds: done once per table.
-    spec = getattr(charts, chart)(table, *args, **kwargs).to_dict()
+    # Building an Altair chart takes tens of milliseconds: done once per table. Not validated here: Altair's
+    # jsonschema check (~45 ms a chart, 40% of the Benchmarks page's first run) checks the code, not the data,
+    # and the app tests validate every chart of every view.
+    spec = getattr(charts, chart)(table, *args, **kwargs).to_dict(validate=False)
     renderer = "svg" if table.height <= SVG_MAX_ROWS else "canvas"
     return {**spec, "usermeta": {"embedOptions": {"renderer": renderer}}}
 

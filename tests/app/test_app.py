@@ -16,6 +16,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from altair.utils.schemapi import validate_jsonschema
+from altair.vegalite.v6.schema.core import load_schema as vega_lite_schema
 from conftest import REPO
 from helpers import PROBLEMS, build_dashboard_runs, build_fixture_runs, eval_samples
 from streamlit.testing.v1 import AppTest
@@ -42,7 +44,10 @@ def start(runs_dir, monkeypatch, page: str | None = None) -> AppTest:
 
 
 def assert_clean(app: AppTest) -> None:
+    """No exception or error box, and every chart a valid Vega-Lite spec (the app skips Altair's validation)."""
     assert not app.exception, [e.value for e in app.exception]
+    for chart in charts(app):
+        validate_jsonschema(chart_spec(chart), vega_lite_schema())
     assert not app.error, [e.value for e in app.error]
 
 
@@ -98,6 +103,10 @@ def test_landing_page_is_the_overview_with_figure2_at_the_final_steps(runs_root,
     assert set(polarization["step"]) == {0, 10}
     assert "end of reply" in texts(app)                                 # diagnose's findings per run
     assert any(b.proto.label.startswith("Download") for b in app.get("download_button"))
+    # the sidebar's swatches as st.html: Markdown with HTML would fetch its 190 KB HTML parser on every page
+    legend = app.sidebar.get("html")[0].proto.body
+    for name in ("base", "sft", "dft"):
+        assert f'color:{schema.METHOD_COLORS[name]}">&#9632;</span>&nbsp;{schema.method_label(name)} · {name}' in legend
 
 
 @pytest.mark.parametrize("page", [title for _, title in PAGES])
@@ -285,6 +294,24 @@ def test_runs_page_shows_hyper_parameters_and_findings(runs_root, monkeypatch):
     findings = app.dataframe[3].value
     assert any("step-000020" in path for path in findings["path"])          # the unfinished sft probe
     assert headers(app.dataframe[3]) == ["Kind", "Path", "Problem", "Fix"]
+
+
+def test_runs_checks_are_cached_until_a_file_under_the_runs_changes(tmp_path, monkeypatch):
+    from probscope.app import data
+    from probscope.integrity import check_runs
+
+    root = str(build_fixture_runs(tmp_path))
+    calls = []
+    monkeypatch.setattr(data, "check_runs", lambda path: calls.append(path) or check_runs(path))
+    data._findings.clear()
+    before = data.findings(root)
+    assert data.findings(root) == before == check_runs(root) and len(calls) == 1     # a rerun checks nothing
+    part = sorted(Run(tmp_path / "sft").probe_dir(10).glob("part-*.parquet"))[0]
+    part.write_bytes(part.read_bytes()[:100])                                        # a truncated probe part
+    after = data.findings(root)
+    assert len(calls) == 2 and after == check_runs(root)
+    new = [finding for finding in after if finding not in before]
+    assert any(finding.kind == "corrupt" and finding.path in (part, part.parent) for finding in new), new
 
 
 # ---- bad input -------------------------------------------------------------------------------------------------

@@ -105,3 +105,9 @@ def test_a_shared_link_reproduces_the_view_in_a_fresh_browser(served):
         for key, value in (part.split("=") for part in link.split("?")[1].split("&")):
             assert f"{key}={value}" in page.url, (key, page.url)                # and it stays in the URL
         assert all(count > 0 for count in drawn_marks(page)), link
+        # the copyable link is drawn when its popover opens (its code block's highlighter loads only then)
+        code = page.locator('[data-testid="stCode"]')
+        assert code.count() == 0, link
+        page.locator('[data-testid="stSidebar"]').get_by_text("Link to this view").click()
+        copied = code.first.inner_text(timeout=IDLE_S * 1000)
+        assert all(part in copied for part in link.split("?")[1].split("&")), (link, copied)

@@ -8,11 +8,10 @@ import polars as pl
 import streamlit as st
 
 from probscope import schema
-from probscope.app import state
+from probscope.app import data, state
 from probscope.app.metrics import ACCURACY_PREFIX, CHOSEN, runs_metrics, ticked_runs
 from probscope.app.ui import LABELS, SHARES, problem, readable, show_table
 from probscope.errors import ProbscopeError, first_line
-from probscope.integrity import check_runs
 from probscope.runs import discover_runs
 
 st.title("Runs")
@@ -116,7 +115,7 @@ else:
 
 st.subheader("Missing, half-written or corrupt")
 with problem("Checking the runs"):
-    findings = check_runs(runs_root)
+    findings = data.findings(runs_root)
     if not findings:
         st.success("Every checkpoint is probed and every file is whole.")
     else:
