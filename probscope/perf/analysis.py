@@ -103,7 +103,8 @@ def pair_statistics(runs_root: Path, n_boot: int):
                                       labels=("sft", "dft"), n_boot=n_boot)
 
 
-def timed(function, reps: int) -> float:
+def timed(function, reps: int = 1) -> float:
+    """Median wall seconds of `reps` calls of `function`."""
     seconds = []
     for _ in range(reps):
         start = time.perf_counter()

@@ -32,6 +32,7 @@ from pathlib import Path
 
 from probscope.cli.commands import parse_options
 from probscope.perf import BENCHES
+from probscope.perf.analysis import timed
 
 METHODS = ("sft", "dft", "dpo", "grpo", "ppo", "rft")
 VOCAB = 32_000
@@ -137,12 +138,6 @@ def statistics_at_last_steps(root: Path, n_boot: int):
     import probscope as ps
 
     return ps.pairwise_statistics(ps.load_tokens(root, lazy=True), n_boot=n_boot)
-
-
-def timed(function) -> float:
-    start = time.perf_counter()
-    function()
-    return time.perf_counter() - start
 
 
 @dataclass
