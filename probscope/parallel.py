@@ -11,6 +11,7 @@ Workers are spawned, not forked: a fork of a process that already ran torch can 
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -43,8 +44,8 @@ def side_by_side(jobs: Sequence[Job], workers: int, desc: str = "jobs",
         from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
         from multiprocessing import get_context
 
-        with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=get_context("spawn"),
-                                 initializer=_one_thread) as pool:
+        with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=get_context("spawn"), initializer=_start_worker,
+                                 initargs=(logging.getLogger("probscope").getEffectiveLevel(),)) as pool:
             futures = {pool.submit(function, *args): index for index, (function, args) in enumerate(jobs)}
             pending = set(futures)
             while pending:
@@ -61,6 +62,13 @@ def side_by_side(jobs: Sequence[Job], workers: int, desc: str = "jobs",
     return results
 
 
-def _one_thread() -> None:
+def _start_worker(log_level: int) -> None:
     # read by torch when a job first imports it (importing torch here would cost every worker seconds)
     os.environ["OMP_NUM_THREADS"] = "1"
+    # a spawned process starts without the caller's logging: the stages' messages go to stderr as they would
+    logger = logging.getLogger("probscope")
+    logger.setLevel(log_level)
+    if log_level <= logging.INFO:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)

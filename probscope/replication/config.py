@@ -56,6 +56,10 @@ class ReplicationConfig:
                 "<method>-lr<lr>-s<seed>)"})
     sweep_methods: list[str] = field(default_factory=lambda: ["sft", "dft"], metadata={
         "help": "methods fine-tuned at every lr of lr_sweep, comma-separated"})
+    # the sweeps choose settings (on builtin-test-id); the comparisons are made at the chosen ones on every seed
+    sweep_seeds: int = field(default=2, metadata={
+        "help": "the learning-rate sweeps (lr_sweep, and the RL methods' sweep variants) run on the first this "
+                "many seeds (0: all)"})
     methods: list[str] = field(default_factory=_all_methods, metadata={
         "help": "methods to run, comma-separated (probscope.replication.methods; default: every registered one)"})
     probe_examples: int = field(default=1000, metadata={"help": "training examples probed per final checkpoint"})
@@ -66,6 +70,10 @@ class ReplicationConfig:
         "help": "share of full demonstrations (operands 0-4, a share TaskConfig.pretrain_shift_share in 5-9) in the "
                 "pretraining corpus; the demo's 0.1 gave a base whose competence depended on the seed (6% vs 100% in "
                 "distribution, see BUILTIN-TASK-NOTES)"})
+
+    workers: int = field(default=0, metadata={
+        "help": "independent runs trained side by side, one process and one torch thread each (0: one per CPU "
+                "core; 1: one after the other)"})
 
     readme: str = field(default="README.md", metadata={
         "help": "README whose marked block (<!-- results:begin --> ... <!-- results:end -->) the report rewrites "
@@ -99,6 +107,13 @@ class ReplicationConfig:
         if not 0 <= self.gate_shift_min <= self.gate_shift_max <= 1:
             raise ProbscopeError(f"gate_shift_min, gate_shift_max: expected 0 <= min <= max <= 1, got "
                                  f"{self.gate_shift_min:g} and {self.gate_shift_max:g}")
+        if self.workers < 0 or self.sweep_seeds < 0:
+            raise ProbscopeError(f"workers, sweep_seeds: expected counts >= 0, got {self.workers} and "
+                                 f"{self.sweep_seeds}")
+        if self.workers == 0:
+            from probscope.parallel import default_workers
+
+            self.workers = default_workers()
         if not self.gate_growth > 1:
             raise ProbscopeError(f"gate_growth: expected a factor > 1, got {self.gate_growth:g}")
 
@@ -117,6 +132,19 @@ class ReplicationConfig:
     def sweep(self) -> list[tuple[str, float]]:
         """(method, learning rate) of every sweep run (the main lr is already covered by the methods)."""
         return [(name, lr) for lr in self.lr_sweep if lr != self.finetune_lr for name in self.sweep_methods]
+
+    def sweeps_seed(self, seed: int) -> bool:
+        """Whether the sweeps run on `seed` (one of the first sweep_seeds seeds)."""
+        return not self.sweep_seeds or seed in self.seeds[:self.sweep_seeds]
+
+    def sweep_of_seed(self, seed: int) -> list[tuple[str, float]]:
+        return self.sweep() if self.sweeps_seed(seed) else []
+
+    def methods_of_seed(self, seed: int) -> list[str]:
+        """The methods run on `seed`: every method, the RL sweep variants only on the sweep seeds."""
+        from probscope.replication.methods import RL_SWEEP_VARIANTS
+
+        return [name for name in self.method_list() if self.sweeps_seed(seed) or name not in RL_SWEEP_VARIANTS]
 
     def method_list(self) -> list[str]:
         from probscope.replication.methods import METHODS, RL_SWEEP_VARIANTS

@@ -63,6 +63,8 @@ class ContinuumConfig:
     finetune_steps: int = field(default=200, metadata={"help": "optimizer steps of every fine-tune"})
     probe_examples: int = field(default=500, metadata={
         "help": "demonstrations probed per base (the percentiles' sample)"})
+    workers: int = field(default=0, metadata={
+        "help": "runs trained side by side, one process and one torch thread each (0: one per CPU core)"})
     readme: str = field(default="README.md", metadata={
         "help": "README whose marked block (<!-- continuum:begin --> ... <!-- continuum:end -->) the report "
                 "rewrites; empty: none (a --smoke run never writes it)"})
@@ -79,10 +81,12 @@ class ContinuumConfig:
             raise ProbscopeError(f"stops: expected positive step numbers, got {self.stops!r}")
         self.objectives = parse_list("objectives", self.objectives, str, "objective specs")
         self.objective_list()   # unknown names and hyper-parameters fail here
+        self.workers = self.replication().workers
 
     def replication(self) -> ReplicationConfig:
         """The replication settings this study shares (task, seeds)."""
-        return ReplicationConfig(runs_root=self.runs_root, results=self.results, seeds=self.seeds, smoke=self.smoke)
+        return ReplicationConfig(runs_root=self.runs_root, results=self.results, seeds=self.seeds, smoke=self.smoke,
+                                 workers=self.workers)
 
     def smoke_overrides(self, recipe: str) -> dict[str, Any]:
         """--smoke: the built-in smoke model and batches; the steps stay this study's (its stops are its subject)."""
@@ -129,31 +133,45 @@ def finetune_run_name(label: str, stop: int, seed: int) -> str:
 
 
 def run_continuum(cfg: ContinuumConfig) -> Path:
-    """Train, evaluate and report the study (every finished stage is skipped); returns the results directory."""
-    from tqdm.auto import tqdm
-
+    """Train, evaluate and report the study (every finished stage is skipped); returns the results directory.
+    Every base, then every fine-tune, runs side by side in cfg.workers processes (probscope.parallel)."""
     from probscope.builtin.task import write_builtin_data
+    from probscope.parallel import Job, side_by_side
 
     root = Path(cfg.runs_root)
     objectives = cfg.objective_list()
     write_builtin_data(root / BUILTIN_DATA, cfg.replication().task())
     timings = StageTimings(root)
-    total = len(cfg.seeds) * len(cfg.stops) * (1 + len(objectives))
-    with tqdm(total=total, desc="continuum", unit="run") as progress:
-        for seed in cfg.seeds:
-            for stop in cfg.stops:
-                progress.set_postfix_str(f"seed {seed}: base of {stop} steps")
-                with timings("bases (pretraining, probe, evaluation)"):
-                    base = _train_base(cfg, root, seed, stop)
-                progress.update()
-                for spec in objectives:
-                    progress.set_postfix_str(f"seed {seed}: {spec.label} from the {stop}-step base")
-                    with timings(spec.label):
-                        _fine_tune(cfg, root, base, stop, spec, seed)
-                    progress.update()
+    with timings("wall clock"):
+        bases = side_by_side([(_timed_base, (cfg, root, seed, stop)) for seed, stop in _seeds_and_stops(cfg)],
+                             cfg.workers, desc="continuum: bases",
+                             on_result=lambda _, result: timings.add(result[1]))
+        jobs: list[Job] = [(_timed_fine_tune, (cfg, root, base, stop, spec, seed))
+                           for (base, _), (seed, stop) in zip(bases, _seeds_and_stops(cfg), strict=True)
+                           for spec in objectives]
+        side_by_side(jobs, cfg.workers, desc="continuum: fine-tunes", on_result=lambda _, s: timings.add(s))
     with timings("results"):
         out = write_continuum_results(cfg)
     return out
+
+
+def _seeds_and_stops(cfg: ContinuumConfig) -> list[tuple[int, int]]:
+    return [(seed, stop) for seed in cfg.seeds for stop in cfg.stops]
+
+
+def _timed_base(cfg: ContinuumConfig, root: Path, seed: int, stop: int) -> tuple[Run, dict[str, float]]:
+    timings = StageTimings(None)
+    with timings("bases (pretraining, probe, evaluation)"):
+        run = _train_base(cfg, root, seed, stop)
+    return run, timings.seconds
+
+
+def _timed_fine_tune(cfg: ContinuumConfig, root: Path, base: Run, stop: int, spec: ObjectiveSpec,
+                     seed: int) -> dict[str, float]:
+    timings = StageTimings(None)
+    with timings(spec.label):
+        _fine_tune(cfg, root, base, stop, spec, seed)
+    return timings.seconds
 
 
 def _train_base(cfg: ContinuumConfig, root: Path, seed: int, stop: int) -> Run:

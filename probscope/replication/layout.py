@@ -47,11 +47,12 @@ def _read_json(path: Path) -> object:
 
 
 class StageTimings:
-    """Seconds spent per stage, added across resumed invocations, in TIMINGS_FILE beside the runs."""
+    """Seconds spent per stage, added across resumed invocations, in TIMINGS_FILE beside the runs (`root` None:
+    kept in memory only, as in a worker process whose seconds the pipeline adds to the file)."""
 
-    def __init__(self, root: Path):
-        self.path = root / TIMINGS_FILE
-        self.seconds: dict[str, float] = read_timings(root)
+    def __init__(self, root: Path | None):
+        self.path = None if root is None else root / TIMINGS_FILE
+        self.seconds: dict[str, float] = {} if root is None else read_timings(root)
 
     @contextmanager
     def __call__(self, stage: str) -> Iterator[None]:
@@ -59,5 +60,11 @@ class StageTimings:
         try:
             yield
         finally:
-            self.seconds[stage] = round(self.seconds.get(stage, 0.0) + time.time() - start, 1)
+            self.add({stage: time.time() - start})
+
+    def add(self, seconds: dict[str, float]) -> None:
+        """Add `seconds` (stage -> seconds) to the totals."""
+        for stage, spent in seconds.items():
+            self.seconds[stage] = round(self.seconds.get(stage, 0.0) + spent, 1)
+        if self.path is not None:
             write_text_atomic(self.path, json.dumps(self.seconds, indent=2))

@@ -35,48 +35,74 @@ logger = logging.getLogger(__name__)
 
 
 def replicate(cfg: ReplicationConfig) -> Path:
-    """Build (or finish building) every run of `cfg`, then write the results; returns the results directory."""
-    from tqdm.auto import tqdm
+    """Build (or finish building) every run of `cfg`, then write the results; returns the results directory.
 
+    Two phases, each a list of independent jobs run side by side (cfg.workers processes): every seed's gated
+    base (and its rejection samples), then every (seed, method) run from the seed's base. The gate record and
+    the stage timings are written here, as each job finishes, so a killed replication keeps what finished."""
     from probscope.builtin.task import write_builtin_data
     from probscope.replication.report import write_results
 
     root = Path(cfg.runs_root)
-    seeds, methods = cfg.seeds, [METHODS.get(name) for name in cfg.method_list()]
     paths = write_builtin_data(root / BUILTIN_DATA, cfg.task())
     timings = StageTimings(root)
     gate = read_gate(root)
-    sweep = cfg.sweep()
-    with tqdm(total=len(seeds) * (1 + len(methods) + len(sweep)), desc="replicate", unit="stage") as progress:
-        for seed in seeds:
-            progress.set_postfix_str(f"seed {seed}: base")
-            with timings("base (pretraining + gate)"):
-                gate[str(seed)] = gated_base(cfg, root, seed)
-            write_gate(root, gate)
-            progress.update()
-            base = _passed_base(root, gate[str(seed)])
-            if base is None:
-                logger.info(f"replicate: seed {seed}: no base passed the gate ({cfg.gate_window()}); its methods "
-                            "are skipped")
-                progress.update(len(methods) + len(sweep))
-                continue
-            for method in methods:
-                progress.set_postfix_str(f"seed {seed}: {method.name}")
-                if method.data in ("accepted", "pairs"):
-                    with timings("rejection sampling"):
-                        _sample(root, paths, base, seed)
-                with timings(method.name):
-                    build_method_run(cfg, root, paths, method, base, seed)
-                progress.update()
-            for name, lr in sweep:
-                progress.set_postfix_str(f"seed {seed}: {name} at lr {lr:g}")
-                with timings("learning-rate sweep"):
-                    build_method_run(cfg, root, paths, METHODS.get(name), base, seed, lr=lr)
-                progress.update()
+    with timings("wall clock"):
+        _build(cfg, root, paths, gate, timings)
     with timings("results"):
         out = write_results(cfg)
     logger.info(f"replicate: results in {out} (stage times in {timings.path})")
     return out
+
+
+def _build(cfg: ReplicationConfig, root: Path, paths: dict[str, Path], gate: dict[str, list[dict]],
+           timings: StageTimings) -> None:
+    from probscope.parallel import Job, side_by_side
+
+    needs_samples = any(METHODS.get(name).data in ("accepted", "pairs") for name in cfg.method_list())
+
+    def record_base(index: int, result: tuple[list[dict], dict[str, float]]) -> None:
+        gate[str(cfg.seeds[index])], seconds = result
+        write_gate(root, gate)
+        timings.add(seconds)
+
+    side_by_side([(build_seed_base, (cfg, root, paths, seed, needs_samples)) for seed in cfg.seeds],
+                 cfg.workers, desc="replicate: bases", on_result=record_base)
+    jobs: list[Job] = []
+    for seed in cfg.seeds:
+        base = _passed_base(root, gate[str(seed)])
+        if base is None:
+            logger.info(f"replicate: seed {seed}: no base passed the gate ({cfg.gate_window()}); its methods "
+                        "are skipped")
+            continue
+        jobs += [(build_timed_run, (cfg, root, paths, METHODS.get(name), base, seed, None))
+                 for name in cfg.methods_of_seed(seed)]
+        jobs += [(build_timed_run, (cfg, root, paths, METHODS.get(name), base, seed, lr))
+                 for name, lr in cfg.sweep_of_seed(seed)]
+    side_by_side(jobs, cfg.workers, desc="replicate: runs", on_result=lambda _, seconds: timings.add(seconds))
+
+
+def build_seed_base(cfg: ReplicationConfig, root: Path, paths: dict[str, Path], seed: int,
+                    needs_samples: bool) -> tuple[list[dict], dict[str, float]]:
+    """One job of the first phase: seed `seed`'s gated base and, when it passed and a method trains on them, its
+    rejection samples; (the gate's attempts, seconds per stage)."""
+    timings = StageTimings(None)
+    with timings("base (pretraining + gate)"):
+        attempts = gated_base(cfg, root, seed)
+    base = _passed_base(root, attempts)
+    if base is not None and needs_samples:
+        with timings("rejection sampling"):
+            _sample(root, paths, base, seed)
+    return attempts, timings.seconds
+
+
+def build_timed_run(cfg: ReplicationConfig, root: Path, paths: dict[str, Path], method: Method, base: Run,
+                    seed: int, lr: float | None) -> dict[str, float]:
+    """One job of the second phase: build_method_run, timed (its stage: the method, or the sweep)."""
+    timings = StageTimings(None)
+    with timings(method.name if lr is None else "learning-rate sweep"):
+        build_method_run(cfg, root, paths, method, base, seed, lr=lr)
+    return timings.seconds
 
 
 def gated_base(cfg: ReplicationConfig, root: Path, seed: int) -> list[dict]:
