@@ -92,7 +92,7 @@ def build_seed_base(cfg: ReplicationConfig, root: Path, paths: dict[str, Path], 
     base = _passed_base(root, attempts)
     if base is not None and needs_samples:
         with timings("rejection sampling"):
-            _sample(root, paths, base, seed)
+            _sample(root, paths, base, seed, cfg.sample_prompts)
     return attempts, timings.seconds
 
 
@@ -169,7 +169,7 @@ def _data(root: Path, paths: dict[str, Path], method: Method, base: Run) -> Path
     return paths[method.data]
 
 
-def _sample(root: Path, paths: dict[str, Path], base: Run, seed: int) -> None:
+def _sample(root: Path, paths: dict[str, Path], base: Run, seed: int, prompts: int) -> None:
     """Replies sampled from `base` and verified: RFT's and offline DFT's data (accepted), DPO's (pairs)."""
     from probscope.builtin.settings import SAMPLING
     from probscope.training.sampling import PAIRS, SampleConfig, sample
@@ -177,7 +177,7 @@ def _sample(root: Path, paths: dict[str, Path], base: Run, seed: int) -> None:
     out = samples_dir(root, base.name)
     if not (out / PAIRS).is_file():
         sample(SampleConfig(policy=str(base.checkpoint(base.checkpoint_steps()[-1])), data=str(paths["train"]),
-                            out=str(out), seed=seed, **SAMPLING))
+                            out=str(out), seed=seed, **SAMPLING | {"limit": prompts}))
 
 
 def _probe(run: Run, root: Path, splits: tuple[str, ...], n_examples: int, steps: list[int] | None = None) -> None:

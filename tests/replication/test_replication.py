@@ -67,11 +67,11 @@ def test_smoke_replication_writes_tables_and_figures_for_every_seed(smoke):
     assert offline["verdict"].startswith("not run: --smoke skips dft-offline")
     text = (results / "RESULTS.md").read_text()
     assert "## Primary endpoints" in text and "8 problems per split" in text
-    # the learning-rate sweep: sft and dft at 1e-4 and 1e-3 beside the main runs at 3e-4, same base per seed
+    # the learning-rate sweep: sft and dft at 3e-5 and 1e-4 beside the main runs at 1e-5, same base per seed
     sweep = pl.read_csv(results / "lr_sweep_final.csv")
-    assert sorted(set(sweep["lr"])) == [1e-4, 3e-4, 1e-3] and set(sweep["method"]) == {"sft", "dft"}
-    swept = Run(root / "runs" / "dft-lr0.001-s1")
-    assert swept.read_manifest().config["trainer"]["learning_rate"] == 1e-3
+    assert sorted(set(sweep["lr"])) == [1e-5, 3e-5, 1e-4] and set(sweep["method"]) == {"sft", "dft"}
+    swept = Run(root / "runs" / "dft-lr0.0001-s1")
+    assert swept.read_manifest().config["trainer"]["learning_rate"] == 1e-4
     assert swept.read_manifest().base_model == str(Run(root / "runs" / "base-s1").checkpoint(4))
     # a smoke run measures nothing: its numbers never reach the README
     assert "old" in (root / "README.md").read_text()
@@ -147,6 +147,17 @@ def test_list_settings_are_lists_and_accept_comma_text():
     assert cfg.seeds == [0, 2] and cfg.lr_sweep == [1e-4] and cfg.methods == ["sft", "dft"]
     assert cfg.checkpoints == [0, 5] and cfg.sweep() == [("sft", 1e-4), ("dft", 1e-4)]
     assert len(ReplicationConfig().seeds) >= 8   # the primary comparisons' default
+
+
+def test_sweeps_run_on_the_first_sweep_seeds_only(tmp_path):
+    cfg = ReplicationConfig(runs_root=str(tmp_path / "runs"), results=str(tmp_path / "results"), seeds=[3, 1, 2],
+                            sweep_seeds=2, lr_sweep=[1e-4], methods=["sft", "dpo", "dpo-2e-4"])
+    assert cfg.sweep_of_seed(3) == cfg.sweep_of_seed(1) == [("sft", 1e-4), ("dft", 1e-4)]
+    assert cfg.sweep_of_seed(2) == []
+    assert cfg.methods_of_seed(1) == ["sft", "dpo", "dpo-2e-4"] and cfg.methods_of_seed(2) == ["sft", "dpo"]
+    every = ReplicationConfig(runs_root=str(tmp_path / "runs"), results=str(tmp_path / "results"), seeds=[0, 1],
+                              sweep_seeds=0, methods=["dpo-2e-4"])
+    assert every.methods_of_seed(1) == ["dpo-2e-4"]
 
 
 def test_the_gate_window_is_two_sided():
