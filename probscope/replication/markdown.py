@@ -165,8 +165,13 @@ def render_markdown(cfg: ReplicationConfig, tables: dict[str, pl.DataFrame], tas
     section("The learning-rate sweep: accuracy at the best fine-tuned checkpoint", "", "lr_sweep_peak")
     section("The learning-rate sweep: DFT − SFT per learning rate (exploratory)", "", "lr_sweep_claims",
             ["comparison", claims.ENDPOINT, "n", "mean", "lo", "hi", "sign-flip p", "per_seed", "verdict"])
-    section("RL and sampled-data diagnostics", "Per run: rewards over the logged steps, and the base's rejection "
-            "samples the run trained on (rl_diagnostics.csv).", "rl_diagnostics")
+    section("Do the RL baselines train?", "GRPO and PPO: a seed counts when its mean reward over the last 10% of "
+            "steps exceeds the first 10% with a 95% Welch interval above zero; frac_reward_zero_std is the share of "
+            "groups whose samples all got the same reward (no signal). DPO: in-distribution accuracy against the "
+            "seed's base.", "rl_targets")
+    section("RL and sampled-data diagnostics", "Per run: rewards over the logged steps (their rise from the first "
+            "to the last 10% of steps), and the base's rejection samples the run trained on, with the epochs DPO "
+            "made over its pairs (rl_diagnostics.csv).", "rl_diagnostics")
     if timings:
         lines += ["## Time per stage (seconds, this machine)", "",
                   markdown_table(pl.DataFrame({"stage": list(timings), "seconds": list(timings.values())})), ""]

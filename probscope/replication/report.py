@@ -213,24 +213,85 @@ def rl_diagnostics(cfg: ReplicationConfig) -> pl.DataFrame:
         logged = dynamics.filter(pl.col(schema.RUN) == name) if not dynamics.is_empty() else dynamics
         provenance = samples_dir(root, bases.get(seed, "")) / PROVENANCE
         sampled = METHODS.get(method).data in ("accepted", "pairs") and provenance.is_file()
-        row = diagnostics_row(logged, json.loads(provenance.read_text()) if sampled else None)
+        row = diagnostics_row(logged, json.loads(provenance.read_text()) if sampled else None,
+                              _pairs_seen(root / name) if METHODS.get(method).data == "pairs" else None)
         if row:
             rows.append({schema.METHOD: method, SEED: seed, schema.RUN: name, **row})
     return pl.DataFrame(rows).sort(schema.METHOD, SEED) if rows else pl.DataFrame()
 
 
+def _pairs_seen(run_dir: Path) -> int | None:
+    """Optimizer steps x batch of a preference run (its manifest's trainer config), or None when not recorded."""
+    from probscope.runs import Run
+
+    trainer = Run(run_dir).read_manifest().config.get("trainer", {})
+    steps, batch = trainer.get("max_steps"), trainer.get("per_device_train_batch_size")
+    return steps * batch if isinstance(steps, int) and isinstance(batch, int) else None
+
+
 SAMPLING_COUNTS = ("n_samples", "n_accepted", "acceptance_rate", "n_pairs")   # from the samples' provenance
 
 
-def diagnostics_row(logged: pl.DataFrame, provenance: dict | None) -> dict:
-    """One run's diagnostics: the mean over logged steps of each reward column it logged, and the counts of the
-    rejection samples it trained on (empty when it has neither)."""
+REWARD_FIRST, REWARD_LAST = "reward, first 10% of steps", "reward, last 10% of steps"
+REWARD_RISE, RISE_LO, RISE_HI = "reward rise", "rise lo", "rise hi"
+EPOCHS_OVER_PAIRS = "epochs over the pairs"
+
+
+def diagnostics_row(logged: pl.DataFrame, provenance: dict | None, pairs_seen: int | None = None) -> dict:
+    """One run's diagnostics: the mean over logged steps of each reward column it logged, the reward's rise from
+    the first to the last 10% of its steps (Welch 95% interval over the steps' mean rewards), and the counts of
+    the rejection samples it trained on, with the epochs `pairs_seen` pairs make over them (empty when it has
+    none of these)."""
     row = {f"{column} (mean over steps)": logged[column].drop_nulls().mean()
            for column in (schema.REWARD_MEAN, schema.REWARD_STD, FRAC_REWARD_ZERO_STD)
            if column in logged.columns and logged[column].drop_nulls().len()}
+    if schema.REWARD_MEAN in logged.columns and schema.STEP in logged.columns:
+        row.update(reward_rise(logged))
     if provenance is not None:
         row.update({key: provenance.get(key) for key in SAMPLING_COUNTS})
+        if pairs_seen and provenance.get("n_pairs"):
+            row[EPOCHS_OVER_PAIRS] = pairs_seen / provenance["n_pairs"]
     return row
+
+
+def reward_rise(logged: pl.DataFrame) -> dict:
+    """Mean reward over the first and the last 10% of the logged steps (at least 2 steps each) and the rise
+    between them with its Welch 95% interval (empty below 4 logged steps)."""
+    from probscope.replication.stats import welch_interval
+
+    rewards = logged.filter(pl.col(schema.REWARD_MEAN).is_not_null()).sort(schema.STEP)[schema.REWARD_MEAN]
+    if rewards.len() < 4:
+        return {}
+    k = max(2, round(rewards.len() / 10))
+    first, last = rewards.head(k).to_list(), rewards.tail(k).to_list()
+    rise, lo, hi = welch_interval(first, last)
+    return {REWARD_FIRST: sum(first) / k, REWARD_LAST: sum(last) / k, REWARD_RISE: rise, RISE_LO: lo, RISE_HI: hi}
+
+
+def rl_targets(diagnostics: pl.DataFrame, finals: pl.DataFrame) -> pl.DataFrame:
+    """Per RL method, over its seeds: does it train? GRPO and PPO: seeds whose reward rose with an interval
+    above zero, the mean share of groups without signal; DPO: its in-distribution accuracy against its seed's base
+    (the worst seed's drop in points)."""
+    rows = []
+    if not diagnostics.is_empty() and REWARD_RISE in diagnostics.columns:
+        online = diagnostics.filter(pl.col(REWARD_RISE).is_not_null())
+        for (method,), runs in online.group_by(schema.METHOD, maintain_order=True):
+            zero_std = f"{FRAC_REWARD_ZERO_STD} (mean over steps)"
+            rows.append({schema.METHOD: method, "seeds": runs.height,
+                         "seeds with reward rise > 0 (interval)": int((runs[RISE_LO].fill_null(0.0) > 0).sum()),
+                         "mean reward rise": runs[REWARD_RISE].mean(),
+                         "mean frac_reward_zero_std": (runs[zero_std].mean() if zero_std in runs.columns
+                                                       else None)})
+    in_distribution = finals.filter(pl.col("benchmark") == IN_DISTRIBUTION)
+    base = in_distribution.filter(pl.col(schema.METHOD) == BASE).select(SEED, pl.col(ACCURACY).alias("base"))
+    for method in sorted(m for m in in_distribution[schema.METHOD].unique() if m in METHODS and METHODS.get(m).data == "pairs"):
+        drops = (in_distribution.filter(pl.col(schema.METHOD) == method).join(base, on=SEED)
+                 .select((pl.col("base") - pl.col(ACCURACY)) * 100)).to_series()
+        if drops.len():
+            rows.append({schema.METHOD: method, "seeds": drops.len(),
+                         f"worst drop below the base on {IN_DISTRIBUTION} (points)": drops.max(),
+                         "seeds within 5 points of the base": int((drops <= 5).sum())})
+    return pl.DataFrame(rows, strict=False) if rows else pl.DataFrame()
 
 
 # ---- writing results/ ------------------------------------------------------------------------------------
@@ -262,6 +323,7 @@ def write_results(cfg: ReplicationConfig) -> Path:
         "claims": claims.claims_table(endpoints, claims.PRIMARY_ENDPOINTS, claims.EXPLORATORY_CLAIMS, why_not_run(cfg)),
         "rl_diagnostics": rl_diagnostics(cfg),
     }
+    tables["rl_targets"] = rl_targets(tables["rl_diagnostics"], finals)
     if not logp.is_empty():
         tables["held_out_logp"] = over_seeds(logp, "mean log p", [schema.METHOD])
     if not pol.is_empty():

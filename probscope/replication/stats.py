@@ -30,6 +30,22 @@ def t_interval(values: Sequence[float]) -> tuple[float, float | None, float | No
     return mean, mean - half, mean + half
 
 
+def welch_interval(a: Sequence[float], b: Sequence[float]) -> tuple[float, float | None, float | None]:
+    """mean(b) − mean(a) and its 95% Welch interval (unequal variances; None with fewer than 2 values a side or
+    no spread on either)."""
+    from scipy import stats
+
+    difference = sum(b) / len(b) - sum(a) / len(a)
+    if len(a) < 2 or len(b) < 2:
+        return difference, None, None
+    va, vb = (sd(a) or 0.0) ** 2 / len(a), (sd(b) or 0.0) ** 2 / len(b)
+    if va + vb == 0:
+        return difference, None, None
+    dof = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
+    half = stats.t.ppf(1 - ALPHA / 2, dof) * math.sqrt(va + vb)
+    return difference, difference - half, difference + half
+
+
 def sign_flip_p(differences: Sequence[float]) -> float | None:
     """Exact two-sided p of "the mean difference is 0": the share of all 2^n sign patterns whose mean is at least
     as far from 0 as the observed one (None with no values). With n seeds it cannot go below 2 / 2^n."""

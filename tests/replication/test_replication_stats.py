@@ -93,3 +93,15 @@ def test_verdicts(lo, hi, differences, bound, p, expected):
     assert stats.verdict(lo, hi, differences, bound, p) == expected
     if p is not None and p >= 0.05:
         assert "Holm-adjusted sign-flip p" in stats.verdict(lo, hi, differences, bound, p, adjusted=True)
+
+
+def test_welch_interval_matches_scipy():
+    from scipy import stats as scipy_stats
+
+    a, b = [0.6, 0.7, 0.65, 0.55], [0.8, 0.75, 0.9]
+    rise, lo, hi = stats.welch_interval(a, b)
+    interval = scipy_stats.ttest_ind(b, a, equal_var=False).confidence_interval(0.95)
+    assert rise == pytest.approx(np.mean(b) - np.mean(a))
+    assert (lo, hi) == pytest.approx((interval.low, interval.high))
+    assert stats.welch_interval([0.5], b)[1:] == (None, None)
+    assert stats.welch_interval([0.5, 0.5], [0.5, 0.5]) == (0.0, None, None)

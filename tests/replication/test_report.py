@@ -180,3 +180,26 @@ def test_a_readme_without_markers_is_a_one_line_error(tmp_path):
 ])
 def test_every_verdict_has_one_outcome(verdict, kind):
     assert markdown.outcome(verdict) == kind
+
+
+def test_reward_rise_compares_the_first_and_last_tenth_of_the_steps():
+    rewards = [0.1, 0.3] + [0.5] * 16 + [0.7, 0.9]      # 20 steps: 2 at each end
+    logged = pl.DataFrame({schema.STEP: list(range(20))[::-1], schema.REWARD_MEAN: rewards[::-1]})
+    rise = report.reward_rise(logged)
+    assert rise[report.REWARD_FIRST] == pytest.approx(0.2) and rise[report.REWARD_LAST] == pytest.approx(0.8)
+    assert rise[report.REWARD_RISE] == pytest.approx(0.6) and rise[report.RISE_LO] < 0.6 < rise[report.RISE_HI]
+    assert report.reward_rise(logged.head(3)) == {}
+
+
+def test_rl_targets_count_seeds_that_train_and_dpo_drops_below_the_base():
+    diagnostics = pl.DataFrame({schema.METHOD: ["grpo", "grpo", "ppo"], report.REWARD_RISE: [0.1, 0.05, -0.01],
+                                report.RISE_LO: [0.02, -0.01, -0.05], "frac_reward_zero_std (mean over steps)":
+                                [0.2, 0.4, None]})
+    finals = pl.DataFrame({schema.METHOD: ["base", "base", "dpo", "dpo"], token_tables.SEED: [0, 1, 0, 1],
+                           "benchmark": ["builtin-test-id"] * 4, report.ACCURACY: [1.0, 0.9, 0.99, 0.8]})
+    targets = {row[schema.METHOD]: row for row in report.rl_targets(diagnostics, finals).iter_rows(named=True)}
+    assert targets["grpo"]["seeds with reward rise > 0 (interval)"] == 1
+    assert targets["grpo"]["mean frac_reward_zero_std"] == pytest.approx(0.3)
+    assert targets["ppo"]["seeds with reward rise > 0 (interval)"] == 0
+    assert targets["dpo"]["worst drop below the base on builtin-test-id (points)"] == pytest.approx(10.0)
+    assert targets["dpo"]["seeds within 5 points of the base"] == 1
