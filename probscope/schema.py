@@ -72,6 +72,9 @@ BIN_LABELS: tuple[str, ...] = tuple(bin_label(i) for i in range(len(BIN_EDGES) -
 # the lowest p, yellow for the highest; neither DFT's red nor SFT's blue, so a token never reads as a method.
 BIN_COLORS: tuple[str, ...] = ("#440154", "#481f70", "#443983", "#3b528b", "#31688e", "#287c8e", "#21918c",
                                "#20a486", "#35b779", "#5ec962", "#90d743", "#c8e020", "#fde725")
+# The change of a token's p between two checkpoints (the example viewer's delta colouring): falls in brown, rises
+# in teal, no change near white (ColorBrewer BrBG ends); neither DFT's red nor SFT's blue, nor a bin colour.
+DELTA_COLORS: tuple[str, str, str] = ("#8c510a", "#f5f5f5", "#01665e")
 # A probe computing in float32 can store p a rounding error above 1; such tokens count in the top bin.
 P_ROUNDING_TOLERANCE = 1e-6
 INVALID_BIN = -1             # bin_index of a p that is null, NaN or outside [0, 1]

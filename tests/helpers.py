@@ -365,5 +365,23 @@ def run_torchrun(script, *args: str, processes: int = 2, timeout: int = 240) -> 
     assert launcher.returncode == 0, stderr[-3000:]
 
 
+def probed_text_run(root: Path, data_name: str = "train.jsonl") -> Run:
+    """Run "sft" trained on data/train.jsonl (four text rows; its manifest says so) with one saved tiny checkpoint
+    (save_checkpoint) at step 5, probed on data/`data_name` (the top-k alternatives read the examples back)."""
+    from probscope.data import DataFormat
+    from probscope.probe.run import probe_run
+
+    data = root / "data" / data_name
+    data.parent.mkdir(parents=True, exist_ok=True)
+    data.write_text("".join(json.dumps({"text": " ".join(f"w{(7 * i + j) % 290 + 1}" for j in range(6 + i))}) + "\n"
+                            for i in range(4)))
+    run = Run(root / "sft")
+    run.write_manifest(Manifest(name="sft", method="sft", data=str(root / "data" / "train.jsonl"),
+                                config={"data_format": {"kind": "text"}}))
+    save_checkpoint(run.checkpoint(5))
+    probe_run(run.root, data, DataFormat(kind="text"), progress=False)
+    return run
+
+
 if __name__ == "__main__":
     print(build_fixture_runs(Path(sys.argv[1])))

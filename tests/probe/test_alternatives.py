@@ -6,17 +6,14 @@ the probed examples read back as the probe encoded them.
 
 from __future__ import annotations
 
-import json
-
 import polars as pl
 import pytest
 import torch
-from helpers import save_checkpoint, tiny_llama
+from helpers import probed_text_run, tiny_llama
 
 from probscope.errors import ProbscopeError
 from probscope.probe.alternatives import example_inputs, top_alternatives
 from probscope.probe.table import read_probe_table
-from probscope.runs import Manifest, Run
 
 
 def test_top_k_matches_the_models_own_softmax():
@@ -46,25 +43,8 @@ def test_positions_outside_the_example_and_k_below_one(positions, k, message):
         top_alternatives(tiny_llama(vocab_size=50), [1, 2, 3, 4, 5, 6], positions, k=k)
 
 
-def text_run(root, data_name: str = "train.jsonl") -> Run:
-    """A run trained on a text file (as the manifest says) with one saved tiny checkpoint, probed on it."""
-    from probscope.data import DataFormat
-    from probscope.probe.run import probe_run
-
-    data = root / "data" / data_name
-    data.parent.mkdir(parents=True, exist_ok=True)
-    data.write_text("".join(json.dumps({"text": " ".join(f"w{(7 * i + j) % 290 + 1}" for j in range(6 + i))}) + "\n"
-                            for i in range(4)))
-    run = Run(root / "sft")
-    run.write_manifest(Manifest(name="sft", method="sft", data=str(root / "data" / "train.jsonl"),
-                                config={"data_format": {"kind": "text"}}))
-    save_checkpoint(run.checkpoint(5))
-    probe_run(run.root, data, DataFormat(kind="text"), progress=False)
-    return run
-
-
 def test_the_probed_examples_read_back_hold_the_probed_tokens(tmp_path):
-    run = text_run(tmp_path)
+    run = probed_text_run(tmp_path)
     inputs = example_inputs(run, 5, "train")
     probed = read_probe_table(run.probe_dir(5))
     assert set(inputs) == set(probed["example_id"])
@@ -73,13 +53,13 @@ def test_the_probed_examples_read_back_hold_the_probed_tokens(tmp_path):
 
 
 def test_another_dataset_is_the_file_named_after_it_beside_the_training_data(tmp_path):
-    run = text_run(tmp_path, "facts.jsonl")                                  # probed on data/facts.jsonl
+    run = probed_text_run(tmp_path, "facts.jsonl")                                  # probed on data/facts.jsonl
     probed = read_probe_table(run.probe_dir(5, "facts"))
     assert set(example_inputs(run, 5, "facts")) == set(probed["example_id"])
 
 
 @pytest.mark.bad_input
 def test_a_dataset_without_its_file_names_what_is_missing(tmp_path):
-    run = text_run(tmp_path)
+    run = probed_text_run(tmp_path)
     with pytest.raises(ProbscopeError, match=r"dataset 'gsm8k': no data file named gsm8k\.\* beside"):
         example_inputs(run, 5, "gsm8k")

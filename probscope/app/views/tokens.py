@@ -7,8 +7,9 @@ import streamlit as st
 from probscope import schema
 from probscope.analysis import left_behind_table, left_behind_tokens, lowest_bin_tokens, role_shares, stylistic_shares
 from probscope.app import charts, data, state
+from probscope.app.alternatives import TOKEN, alternatives
 from probscope.app.data import BY, aggregate
-from probscope.app.example import legend_html, reply_html
+from probscope.app.example import COLOURINGS, DELTA, delta_html, delta_legend_html, legend_html, paired_rows, reply_html
 from probscope.app.ui import choose_view, need_selection, problem, show_chart, show_table
 
 TAILS = {"below": "p below the threshold", "at_or_above": "p at or above the threshold"}
@@ -154,14 +155,63 @@ def example_view(selection: state.Selection) -> None:
     example = st.selectbox(f"Example ({len(ids):,}, lowest p first)", ids, key="example",
                            format_func=lambda i: f"{i} (lowest p {lowest[i]:.2g})")
     state.to_url("example")
-    shown = [one for one in (a, b) if one != NOTHING]
-    for column, one in zip(st.columns(len(shown)), shown, strict=False):
-        rows = data.example_rows(selection, *one, example)
-        column.markdown(f"**{label(one)}** · {rows.height} target tokens")
-        if rows.is_empty():
-            column.info("This checkpoint's probe does not hold this example.")
-        else:
-            column.markdown(reply_html(rows, data.token_texts(selection, *one, rows)), unsafe_allow_html=True)
+    rows = data.example_rows(selection, *a, example)
+    texts = data.token_texts(selection, *a, rows)
+    state.url_state("example_color", COLOURINGS[0], valid=COLOURINGS)
+    colouring = COLOURINGS[0]
+    if b != NOTHING:
+        colouring = st.radio("Colour tokens by", COLOURINGS, key="example_color", horizontal=True)
+        state.to_url("example_color")
+    else:   # nothing beside it: nothing to compare, nothing to keep in a link
+        st.query_params.pop("example_color", None)
+    if colouring == COLOURINGS[1]:
+        changed = paired_rows(rows, data.example_rows(selection, *b, example))
+        st.markdown(f"**p under {label(b)} minus p under {label(a)}** · {changed[DELTA].is_not_null().sum()} of "
+                    f"{rows.height} target tokens in both", unsafe_allow_html=True)
+        st.markdown(delta_legend_html(), unsafe_allow_html=True)
+        st.markdown(delta_html(changed, texts), unsafe_allow_html=True)
+    else:
+        shown = [one for one in (a, b) if one != NOTHING]
+        for column, one in zip(st.columns(len(shown)), shown, strict=False):
+            one_rows = rows if one == a else data.example_rows(selection, *one, example)
+            column.markdown(f"**{label(one)}** · {one_rows.height} target tokens")
+            if one_rows.is_empty():
+                column.info("This checkpoint's probe does not hold this example.")
+            else:
+                spelled = texts if one == a else data.token_texts(selection, *one, one_rows)
+                column.markdown(reply_html(one_rows, spelled), unsafe_allow_html=True)
+    if not rows.is_empty():
+        top_tokens(selection, a, example, rows, texts, label(a))
+
+
+def top_tokens(selection: state.Selection, checkpoint: tuple[str, int], example: str, rows: pl.DataFrame,
+               texts: list[str] | None, label: str) -> None:
+    """On demand: the checkpoint's k most likely tokens at one reply position, with the data's token's rank."""
+    state.url_state("example_topk", False, lambda text: text == "True")
+    if not st.toggle(f"Top-k alternatives under {label} (loads its weights)", key="example_topk"):
+        st.query_params.pop("example_topk", None)
+        return
+    state.to_url("example_topk")
+    positions = rows[schema.POSITION].to_list()
+    spelled = dict(zip(positions, texts if texts is not None else rows[schema.TOKEN].to_list(), strict=True))
+    p = dict(zip(positions, rows[schema.P].to_list(), strict=True))
+    left, right = st.columns([3, 1])
+    state.url_state("example_position", positions[0], int, valid=positions)
+    position = left.selectbox("Position in the example", positions, key="example_position",
+                              format_func=lambda at: f"{at} · {spelled[at]!r} · p {p[at]:.2g}")
+    state.url_state("example_k", 10, int, valid=range(1, 51))
+    k = int(right.number_input("k", 1, 50, key="example_k"))
+    for key in ("example_position", "example_k"):
+        state.to_url(key)
+    found = alternatives(selection, *checkpoint, example, rows, k)
+    if isinstance(found, str):
+        st.info(f"No alternatives: {found}.")
+        return
+    here = found.filter(pl.col(schema.POSITION) == position).sort("rank")
+    target = here.row(0, named=True)
+    st.markdown(f"At position {position} the data has {spelled[position]!r}: p = {target['target_p']:.3g}, rank "
+                f"{target['target_rank']:,} under {label}. The {here.height} most likely tokens there:")
+    show_table(here.select("rank", TOKEN, schema.P), key="alternatives")
 
 
 VIEWS = {"Probability range": probability_range_view, "Movers": movers_view, "Left behind": left_behind_view,
