@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Literal, TypedDict
 
@@ -16,6 +16,7 @@ import streamlit as st
 
 from probscope import schema
 from probscope.app import charts, state
+from probscope.app.seeds import BY_SEED, RunFacts, differing_keys, run_groups
 from probscope.errors import ProbscopeError, first_line
 
 # Column name -> header shown; shares (0..1) listed in SHARES are shown as percentages.
@@ -86,6 +87,30 @@ def bar_options(*, log: bool = True, shared: bool = True) -> BarOptions:
         options["shared"] = columns[-1].toggle("Same y range in every panel", key="shared_y")
         state.to_url("shared_y")
     return options
+
+
+NO_GROUPING = ""   # the "group runs by" choice that keeps every run its own series
+
+
+def choose_grouping(runs: Mapping[str, RunFacts]) -> tuple[dict[str, str], bool]:
+    """The sidebar's grouping of runs (nothing, seeds, or one config key that differs between `runs`), in the
+    URL as ?group_by=; returns run -> group ({} without grouping) and whether each run is shown beside its
+    group's mean (?per_seed=)."""
+    options = [NO_GROUPING, BY_SEED, *differing_keys(runs)]
+    state.url_state("group_by", NO_GROUPING, valid=options)
+    by = st.selectbox("Group runs that differ only by", options, key="group_by",
+                      format_func=lambda key: "nothing (every run its own series)" if key == NO_GROUPING else key,
+                      help="Runs alike but for this (seed: named <name>-s<seed>) as one series: the mean over "
+                           "them with its 95% t-interval, on every chart and table")
+    if by == NO_GROUPING:
+        for key in ("group_by", "per_seed"):
+            st.query_params.pop(key, None)
+        return {}, False
+    state.to_url("group_by")
+    state.url_state("per_seed", False, lambda text: text == "True")
+    per_seed = st.toggle("Each run beside its group's mean", key="per_seed")
+    state.to_url("per_seed")
+    return run_groups(runs, by), per_seed
 
 
 def need_selection() -> state.Selection:

@@ -1,4 +1,4 @@
-"""Seeds grouped (probscope.app.seeds) against numpy/scipy, and the sidebar toggle that groups them.
+"""Runs grouped (probscope.app.seeds) against numpy/scipy, and the sidebar choice that groups them.
 
     .venv/bin/pytest tests/app/test_seeds.py -q
 """
@@ -14,8 +14,19 @@ import pytest
 from scipy import stats
 
 from probscope import schema
-from probscope.app.seeds import CI_HIGH, CI_LOW, SEEDS, over_seeds
-from probscope.app.state import seed_group
+from probscope.app.seeds import (
+    CI_HIGH,
+    CI_LOW,
+    SEEDS,
+    RunFacts,
+    differing_keys,
+    flat_config,
+    fold,
+    over_seeds,
+    run_groups,
+    seed_group,
+    with_members,
+)
 
 
 def test_seed_group_strips_the_seed_and_what_follows():
@@ -43,6 +54,44 @@ def test_mean_and_t_interval_over_seeds():
     assert dft[CI_LOW] == dft[CI_HIGH] == dft["percent"] == 60.0                # one run: no interval
 
 
+def facts(method: str, name: str, lr: float, seed: int, warmup: int = 0) -> RunFacts:
+    return RunFacts(method, seed, flat_config({"run": {"name": name, "output_dir": f"runs/{name}", "seed": seed},
+                                               "trainer": {"learning_rate": lr, "warmup_steps": warmup}}))
+
+
+def test_runs_alike_but_for_one_config_key_form_a_group():
+    runs = {"sft-lr1-s0": facts("sft", "sft-lr1-s0", 1e-5, 0), "sft-lr2-s0": facts("sft", "sft-lr2-s0", 2e-5, 0),
+            "sft-lr1-s1": facts("sft", "sft-lr1-s1", 1e-5, 1), "dft-lr1-s0": facts("dft", "dft-lr1-s0", 1e-5, 0),
+            "sft-w-s0": facts("sft", "sft-w-s0", 1e-5, 0, warmup=5)}
+    assert differing_keys(runs) == ["run.name", "run.output_dir", "run.seed", "trainer.learning_rate",
+                                    "trainer.warmup_steps"]
+    by_lr = run_groups(runs, "trainer.learning_rate")
+    # one method, the same settings but the learning rate (name, folder and seed set aside): one group
+    assert by_lr["sft-lr1-s0"] == by_lr["sft-lr2-s0"] == by_lr["sft-lr1-s1"] == "sft-lr"
+    assert by_lr["dft-lr1-s0"] == "dft-lr1-s0" and by_lr["sft-w-s0"] == "sft-w-s0"   # another method, another warmup
+    by_seed = run_groups(runs, "seed")
+    assert by_seed["sft-lr1-s0"] == by_seed["sft-lr1-s1"] == "sft-lr1" != by_seed["sft-lr2-s0"]
+
+
+def test_fold_against_a_hand_computation():
+    curves = pl.DataFrame({schema.METHOD: ["sft"] * 4 + ["dft"], schema.RUN: ["a", "b", "a", "b", "c"],
+                           schema.STEP: [10, 10, 20, 20, 10], "loss": [1.0, 3.0, 0.5, 0.7, 2.0],
+                           "acc": [0.2, 0.4, 0.6, 0.6, 0.1], "n": [5, 7, 5, 7, 9]})
+    folded = fold(curves, {"a": "ab", "b": "ab"}, ["loss", "acc"], [schema.STEP], sums=["n"]).sort(schema.RUN,
+                                                                                                  schema.STEP)
+    ab10 = folded.row(0, named=True)
+    # by hand: mean 2, sd sqrt(2), half-width t(0.975, 1) * sqrt(2) / sqrt(2) = 12.706
+    assert (ab10[schema.RUN], ab10["loss"], ab10[SEEDS], ab10["n"]) == ("ab", 2.0, 2, 12)
+    assert (ab10["loss_low"], ab10["loss_high"]) == pytest.approx((2 - 12.7062, 2 + 12.7062), abs=1e-3)
+    assert (ab10["acc_low"], ab10["acc_high"]) == pytest.approx((0.3 - 1.27062, 0.3 + 1.27062), abs=1e-4)
+    ab20 = folded.row(1, named=True)
+    assert ab20["acc_low"] == ab20["acc_high"] == pytest.approx(0.6)             # the seeds agree: no width
+    c = folded.filter(pl.col(schema.RUN) == "c").row(0, named=True)
+    assert c["loss_low"] == c["loss_high"] == c["loss"] == 2.0 and c[SEEDS] == 1   # a run alone is its own group
+    both = with_members(folded, curves, {"a": "ab", "b": "ab", "c": "c"})
+    assert sorted(set(both[schema.RUN])) == ["a", "ab", "b", "c"] and both.height == folded.height + 4
+
+
 def test_grouped_figure2_in_the_dashboard(tmp_path, monkeypatch):
     import shutil
 
@@ -62,7 +111,7 @@ def test_grouped_figure2_in_the_dashboard(tmp_path, monkeypatch):
     shutil.rmtree(root / "sft")
     monkeypatch.setenv("PROBSCOPE_RUNS", str(root))
     app = AppTest.from_file(str(REPO / "app" / "main.py"), default_timeout=60)
-    app.query_params.update({"group_seeds": "True"})
+    app.query_params.update({"group_by": "seed"})
     app.run()
     assert not app.exception and not app.error, [e.value for e in app.error]
     chart = app.get("vega_lite_chart")[0]
@@ -71,6 +120,6 @@ def test_grouped_figure2_in_the_dashboard(tmp_path, monkeypatch):
     rows = pl.read_ipc_stream(io.BytesIO(chart.proto.datasets[0].data.data))
     assert set(rows["series"]) == {"Base · step 0", "SFT · step 10", "DFT · step 10"}
     assert set(rows.filter(pl.col("series") == "SFT · step 10")[SEEDS]) == {2}
-    app.sidebar.toggle(key="group_seeds").set_value(False).run()              # per seed again
+    app.sidebar.selectbox(key="group_by").set_value("").run()                # per seed again
     rows = pl.read_ipc_stream(io.BytesIO(app.get("vega_lite_chart")[0].proto.datasets[0].data.data))
     assert {"SFT · sft-s0 · step 10", "SFT · sft-s1 · step 10"} <= set(rows["series"])
