@@ -25,6 +25,7 @@ class _AxisLabels(TypedDict):
 
 
 SERIES = "series"
+BAND_SUFFIXES = ("_low", "_high")   # a value's 95% interval columns when runs are grouped (app.seeds.LOW, HIGH)
 RULE = "rule"   # marks the rows of `lines`/`panels` data that are the sidebar's steps, not measurements
 BIN_ORDER = list(schema.BIN_LABELS)
 X_LABEL, Y_LABEL = schema.FIGURE2_X_LABEL, schema.FIGURE2_Y_LABEL
@@ -203,10 +204,16 @@ def panels(curves: pl.DataFrame, titles: dict[str, str], colors: dict[str, str],
            dashes: dict[str, list[int]], rules: pl.DataFrame | None = None) -> alt.FacetChart:
     """One panel per column of `titles` (column -> panel title) over the optimizer step, a line per series,
     in one chart (two panels a row, each its own y axis)."""
-    long = (curves.unpivot(index=[schema.RUN, schema.STEP, SERIES], on=list(titles), variable_name="panel",
-                           value_name="value")
+    index = [schema.RUN, schema.STEP, SERIES]
+    long = (curves.unpivot(index=index, on=list(titles), variable_name="panel", value_name="value")
             .filter(pl.col("value").is_not_null())   # e.g. DPO's and GRPO's weights: not recorded, not drawn
             .with_columns(pl.col("panel").replace_strict(titles), pl.lit(False).alias(RULE)))
+    banded = all(column + suffix in curves.columns for column in titles for suffix in BAND_SUFFIXES)
+    for suffix in BAND_SUFFIXES if banded else ():   # runs grouped: each panel's 95% band (app.seeds.fold)
+        ends = curves.unpivot(index=index, on=[column + suffix for column in titles], variable_name="panel",
+                              value_name="value" + suffix)
+        ends = ends.with_columns(pl.col("panel").str.strip_suffix(suffix).replace_strict(titles))
+        long = long.join(ends, on=[*index, "panel"], how="left")
     pick = _legend_highlight()
     color = alt.Color(f"{SERIES}:N", scale=color_scale(colors), sort=list(colors), title=None,
                       legend=SERIES_LEGEND)
@@ -221,14 +228,17 @@ def panels(curves: pl.DataFrame, titles: dict[str, str], colors: dict[str, str],
                  alt.Tooltip("panel:N", title="Quantity"), alt.Tooltip("value:Q", title="Value", format=".4g")],
     ).add_params(pick)
     layers = [line]
+    if banded:   # after the line, so its legend swatches keep the line's full colour
+        layers.append(alt.Chart().mark_area(opacity=0.15).encode(
+            x=f"{schema.STEP}:Q", y=alt.Y(f"value{BAND_SUFFIXES[0]}:Q"), y2=alt.Y2(f"value{BAND_SUFFIXES[1]}:Q"),
+            color=color))
     if rules is not None and not rules.is_empty():   # the sidebar's steps, in every panel
         marks = rules.join(pl.DataFrame({"panel": list(titles.values())}), how="cross").with_columns(
             pl.lit(None, pl.Float64).alias("value"), pl.lit(True).alias(RULE))
-        long = pl.concat([long, marks.select(long.columns)], how="vertical_relaxed")
+        long = pl.concat([long, marks.select(*index, "panel", "value", RULE)], how="diagonal_relaxed")
+        layers = [layer.transform_filter(f"!datum.{RULE}") for layer in layers]
         layers.append(alt.Chart().mark_rule(strokeDash=[4, 3]).encode(x=f"{schema.STEP}:Q", color=color)
                       .transform_filter(f"datum.{RULE}"))
-        line = line.transform_filter(f"!datum.{RULE}")
-        layers[0] = line
     return (alt.layer(*layers, data=long).properties(width=420, height=200)
             .facet(facet=alt.Facet("panel:N", title=None, sort=list(titles.values())), columns=2)
             .resolve_scale(y="independent"))

@@ -86,7 +86,7 @@ def histograms_per_run(selection: state.Selection, steps: Steps) -> pl.DataFrame
     if not tables:
         st.stop()
     table = pl.concat(tables)
-    return over_seeds(table, dict(selection.groups)) if selection.grouped() else table
+    return over_seeds(table, dict(selection.groups), members=selection.per_seed) if selection.grouped() else table
 
 
 @st.cache_data(max_entries=64, show_spinner="Comparing checkpoints…")

@@ -115,10 +115,11 @@ def fold(table: pl.DataFrame, groups: Mapping[str, str], values: Sequence[str], 
 
 
 def over_seeds(table: pl.DataFrame, groups: Mapping[str, str], value: str = "percent",
-               keys: tuple[str, ...] = ("bin", "bin_label")) -> pl.DataFrame:
+               keys: tuple[str, ...] = ("bin", "bin_label"), *, members: bool = False) -> pl.DataFrame:
     """Figure 2's histograms (method, run, step, `keys`, `value`, count) folded: `value` averaged, counts summed,
-    CI_LOW/CI_HIGH its 95% interval."""
-    return fold(table, groups, [value], [schema.STEP, *keys], sums=["count"]).rename(
+    CI_LOW/CI_HIGH its 95% interval; `members`: each group's runs beside it (with_members)."""
+    folded = fold(table, groups, [value], [schema.STEP, *keys], sums=["count"])
+    return (with_members(folded, table, groups) if members else folded).rename(
         {value + LOW: CI_LOW, value + HIGH: CI_HIGH})
 
 
@@ -140,3 +141,12 @@ def grouped(selection: Selection, table: pl.DataFrame, values: Sequence[str], by
     groups = dict(selection.groups)
     folded = fold(table, groups, values, by, sums)
     return with_members(folded, table, groups) if selection.per_seed else folded
+
+
+def grouped_table(selection: Selection, table: pl.DataFrame, by: Sequence[str] = (schema.STEP,)) -> pl.DataFrame:
+    """A per-run table (method, run, `by`, measures) grouped as `grouped` does: every float column averaged with its
+    interval, every other integer column (a count) summed."""
+    keys = {schema.METHOD, schema.RUN, *by}
+    values = [column for column, dtype in table.schema.items() if column not in keys and dtype.is_float()]
+    sums = [column for column, dtype in table.schema.items() if column not in keys and dtype.is_integer()]
+    return grouped(selection, table, values, by, sums)

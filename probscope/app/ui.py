@@ -16,7 +16,7 @@ import streamlit as st
 
 from probscope import schema
 from probscope.app import charts, state
-from probscope.app.seeds import BY_SEED, RunFacts, differing_keys, run_groups
+from probscope.app.seeds import BY_SEED, HIGH, LOW, RunFacts, differing_keys, run_groups
 from probscope.errors import ProbscopeError, first_line
 
 # Column name -> header shown; shares (0..1) listed in SHARES are shown as percentages.
@@ -38,7 +38,7 @@ LABELS = {
     "value": "Value", "accuracy": "Accuracy", "accuracy_low": "95% CI low", "accuracy_high": "95% CI high",
     "metric": "Metric", "benchmark": "Benchmark", "ci_low": "95% CI low", "ci_high": "95% CI high",
     "examples": "Examples", "a": "A", "b": "B",
-    "counted": "Counted",
+    "counted": "Counted", "seeds": "Runs in the group",
 }
 SHARES = {"share", "low_share", "all_share", "share_below", "lowest_share", "highest_share", "top1", "below_0.1",
           "above_0.9", "polarization", "mass_share", "token_share", "bin_share", "accuracy", "accuracy_low",
@@ -122,25 +122,44 @@ def need_selection() -> state.Selection:
     return selection
 
 
+INTERVAL_ENDS = {LOW: "95% low", HIGH: "95% high"}   # a grouped measure's interval columns (app.seeds.fold)
+
+
+def measure(column: str) -> str:
+    """The measure a column holds: itself, or the measure whose interval end it is (nll_low -> nll)."""
+    for suffix in INTERVAL_ENDS:
+        if column.endswith(suffix) and column[:-len(suffix)] in LABELS:
+            return column[:-len(suffix)]
+    return column
+
+
+def label(column: str) -> str:
+    """A column's header: LABELS', its measure's with the interval end ("NLL (nats) · 95% low"), or its name."""
+    if column in LABELS:
+        return LABELS[column]
+    if measure(column) != column:
+        return f"{LABELS[measure(column)]} · {INTERVAL_ENDS[column[len(measure(column)):]]}"
+    return column.replace("_", " ").capitalize()
+
+
 def readable(frame: pl.DataFrame) -> pl.DataFrame:
     """Method names as in the figures, shares as percentages; internal columns dropped."""
     frame = frame.drop([column for column in frame.columns if column in HIDDEN])
     if schema.METHOD in frame.columns:
         frame = frame.with_columns(pl.col(schema.METHOD).replace_strict(
             schema.METHOD_LABELS, default=pl.col(schema.METHOD), return_dtype=pl.String))
-    return frame.with_columns(pl.col(column) * 100 for column in frame.columns if column in SHARES)
+    return frame.with_columns(pl.col(column) * 100 for column in frame.columns if measure(column) in SHARES)
 
 
 def show_table(frame: pl.DataFrame, *, height: int | Literal["auto"] = "auto", key: str | None = None) -> None:
     """A table with readable headers; percentages with a % sign, missing values (a share of 0 of 0) as a dash."""
     frame = readable(frame)
-    config = {column: st.column_config.Column(LABELS.get(column, column.replace("_", " ").capitalize()))
-              for column in frame.columns}
+    config = {column: st.column_config.Column(label(column)) for column in frame.columns}
     for column in frame.columns:
-        if column in SHARES or column == "percent":
-            config[column] = st.column_config.NumberColumn(LABELS.get(column, column), format="%.1f%%")
+        if measure(column) in SHARES or measure(column) == "percent":
+            config[column] = st.column_config.NumberColumn(label(column), format="%.1f%%")
         elif frame.schema[column] == pl.Float64 and column not in (schema.P,):
-            config[column] = st.column_config.NumberColumn(LABELS.get(column, column), format="%.3g")
+            config[column] = st.column_config.NumberColumn(label(column), format="%.3g")
     st.dataframe(frame, hide_index=True, column_config=config, height=height, key=key, placeholder="–")
 
 

@@ -123,3 +123,88 @@ def test_grouped_figure2_in_the_dashboard(tmp_path, monkeypatch):
     app.sidebar.selectbox(key="group_by").set_value("").run()                # per seed again
     rows = pl.read_ipc_stream(io.BytesIO(app.get("vega_lite_chart")[0].proto.datasets[0].data.data))
     assert {"SFT · sft-s0 · step 10", "SFT · sft-s1 · step 10"} <= set(rows["series"])
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory):
+    """The dashboard runs with dft trained twice: dft-s0 (as dft) and dft-s1 (other weights, other accuracy)."""
+    import shutil
+
+    from helpers import build_dashboard_runs, dynamics_rows
+
+    from probscope.runs import EVAL_DONE, Run, write_parquet_atomic
+
+    root = build_dashboard_runs(tmp_path_factory.mktemp("seeded"))
+    for seed in (0, 1):
+        shutil.copytree(root / "dft", root / f"dft-s{seed}")
+        run = Run(root / f"dft-s{seed}")
+        manifest = run.read_manifest()
+        manifest.name, manifest.seed = run.name, seed
+        manifest.config["training"]["seed"] = seed
+        run.write_manifest(manifest)
+    shutil.rmtree(root / "dft")
+    other = Run(root / "dft-s1")
+    shutil.rmtree(other.dynamics_dir)
+    write_parquet_atomic(pl.DataFrame(dynamics_rows(0.9), schema=schema.dynamics_schema()),
+                         other.dynamics_dir / other.dynamics_part_name(1, 4))
+    for step in (5, 10):                                                     # dft-s1 scores 0.9
+        done = other.eval_dir(step, "builtin-test") / EVAL_DONE
+        summary = json.loads(done.read_text())
+        done.write_text(json.dumps({**summary, "run": other.name, "average_at_k": 0.9}))
+    return root
+
+
+def test_every_chart_and_table_shows_a_group_as_its_mean_with_a_band(seeded, monkeypatch):
+    from conftest import REPO
+    from streamlit.testing.v1 import AppTest
+
+    from probscope.app.dashboard import PAGES, VIEWS
+
+    monkeypatch.setenv("PROBSCOPE_RUNS", str(seeded))
+    app = AppTest.from_file(str(REPO / "app" / "main.py"), default_timeout=60)
+    app.query_params.update({"group_by": "seed"})
+    app.run()
+    assert app.sidebar.selectbox(key="group_by").options[:2] == ["nothing (every run its own series)", "seed"]
+    assert "training.seed" in app.sidebar.selectbox(key="group_by").options      # any config key that differs
+    page = {title: str(VIEWS / file) for file, title in PAGES}
+
+    def shown(title: str, view: str | None = None) -> list:
+        app.switch_page(page[title]).run()
+        if view is not None:
+            app.radio(key=f"view:{title}").set_value(view).run()
+        assert not app.exception and not app.error, [*app.exception, *app.error]
+        return [pl.read_ipc_stream(io.BytesIO(one.proto.datasets[0].data.data)) for one in app.get("vega_lite_chart")]
+
+    overview = pl.from_pandas(app.dataframe[1].value)                        # polarization: one row per group
+    assert sorted(overview["run"]) == ["base", "dft", "sft"]
+    assert overview.filter(pl.col("run") == "dft")["seeds"][0] == 2
+    (curves,) = shown("Benchmarks")
+    dft5 = curves.filter((pl.col("run") == "dft") & (pl.col("step") == 5)).row(0, named=True)
+    values = np.array([eval_samples_accuracy(2, 5), 0.9])                    # dft-s0, dft-s1
+    low, high = stats.t.interval(0.95, df=1, loc=values.mean(), scale=stats.sem(values))
+    assert dft5["value"] == pytest.approx(values.mean()) and (dft5["value_low"], dft5["value_high"]) == pytest.approx(
+        (low, high))
+    (panels,) = shown("Gradient weights", "Training curves")
+    weight = panels.filter((pl.col("run") == "dft") & pl.col("panel").str.starts_with("Mean gradient")
+                           & ~pl.col("rule"))
+    mean_weight = (0.3 * 2 + 0.9) / 2 + 0.01 * weight["step"]                      # dynamics_rows' dft weight
+    assert weight["value"].to_list() == pytest.approx(mean_weight.to_list())
+    assert (weight["value_low"] < weight["value"]).all() and (weight["value_high"] > weight["value"]).all()
+    (weights,) = shown("Gradient weights", "Weights while training")
+    assert set(weights.filter(pl.col("run") == "dft")["seeds"]) == {2}
+    (mass,) = shown("Gradient weights", "Gradient mass per bin")
+    assert "DFT · step 10" in set(mass["series"]) and "DFT · dft-s0 · step 10" not in set(mass["series"])
+    (roles,) = shown("Distributions", "By role")
+    assert set(roles.filter(pl.col("run") == "dft")["seeds"]) == {2}
+    shown("Distributions", "Summary and statistics")
+    summary = pl.from_pandas(app.dataframe[0].value)
+    assert summary.filter(pl.col("run") == "dft")["seeds"].to_list() == [2, 2]
+    app.sidebar.toggle(key="per_seed").set_value(True).run()                  # each seed beside the mean
+    (curves,) = shown("Benchmarks")
+    assert {"dft", "dft-s0", "dft-s1"} <= set(curves["run"]) and app.query_params["per_seed"] == "True"
+
+
+def eval_samples_accuracy(run_index: int, step: int) -> float:
+    from helpers import eval_samples
+
+    return float(eval_samples(run_index, step)["correct"].mean())

@@ -11,6 +11,7 @@ from probscope import schema
 from probscope.analysis import class_histogram, lowest_bin_tokens, pairwise_statistics, probability_histogram
 from probscope.app import charts, data, state
 from probscope.app.data import BY, aggregate, all_steps, paired
+from probscope.app.seeds import grouped, grouped_table
 from probscope.app.ui import bar_options, choose_view, need_selection, problem, show_chart, show_table
 
 
@@ -125,7 +126,7 @@ def summary_view(selection: state.Selection) -> None:
     with problem("Summary"):
         st.caption("Every probed step of the chosen runs. NLL: mean −log p; top-1: share of tokens the model ranks "
                    "first; polarization: share in the lowest bin (p < 1e-4) plus the highest (p ≥ 0.9).")
-        show_table(data.summary(selection, all_steps(selection)))
+        show_table(grouped_table(selection, data.summary(selection, all_steps(selection))))
     st.subheader("Statistics with confidence intervals")
     st.caption("Between every pair of chosen series (each run at its sidebar step): Kolmogorov–Smirnov distance, "
                "Wasserstein distances on p and log p, Jensen–Shannon divergence of the bin shares, and per series "
@@ -180,7 +181,9 @@ HEIGHTS = {"percent": "% of the series' tokens (slices add up to Figure 2's bar)
 
 
 def by_role_view(selection: state.Selection) -> None:
-    classes, _ = charts.with_series(aggregate(selection, class_histogram, by=BY))
+    classes = grouped(selection, aggregate(selection, class_histogram, by=BY), ["percent", "bin_share"],
+                      by=[schema.STEP, schema.ROLE, "bin", "bin_label"], sums=["count"])
+    classes, _ = charts.with_series(classes)
     state.url_state("class_height", "percent", valid=HEIGHTS)
     share = st.radio("Height of each slice", list(HEIGHTS), horizontal=True, key="class_height",
                      format_func=HEIGHTS.get)

@@ -7,9 +7,10 @@ import streamlit as st
 
 from probscope import schema
 from probscope.analysis import gradient_mass_by_bin
-from probscope.analysis.dynamics import SHARE_BELOW, dynamics_curves
+from probscope.analysis.dynamics import SHARE_BELOW, TRAINED_OBJECTIVE, dynamics_curves
 from probscope.app import charts, data, state
 from probscope.app.data import BY, aggregate
+from probscope.app.seeds import HIGH, LOW, SEEDS, grouped
 from probscope.app.ui import bar_options, choose_view, problem, show_chart, show_table
 
 
@@ -18,7 +19,9 @@ def mass_view(runs_root: str) -> None:
     if selection is None:
         st.info(st.session_state.get("missing"))
         return
-    mass, _ = charts.with_series(aggregate(selection, gradient_mass_by_bin, by=BY))
+    mass = grouped(selection, aggregate(selection, gradient_mass_by_bin, by=BY), ["mass_share", "token_share"],
+                   by=[schema.STEP, schema.OBJECTIVE, "bin", "bin_label"])
+    mass, _ = charts.with_series(mass)
     objectives = mass[schema.OBJECTIVE].unique(maintain_order=True).to_list()
     state.url_state("mass_objectives", [o for o in objectives if o in ("sft", "dft")], state.parse_list(str),
                     valid=objectives)
@@ -55,8 +58,14 @@ def recorded(runs_root: str) -> tuple[pl.DataFrame, pl.DataFrame, dict, dict, pl
                 "parts). Train with `probscope train` (dynamics: true is the default), or build the demo with "
                 "`make demo`.")
         return None
-    curves, colors, dashes = charts.with_run_series(dynamics_curves(frame))
-    rules = (pl.DataFrame([{schema.STEP: step, schema.RUN: name} for name, step in selection.steps])
+    curves = dynamics_curves(frame)
+    if selection is not None and selection.grouped():   # a group's mean and 95% band in every panel
+        measured = [c for c in curves.columns if c not in (*BY, TRAINED_OBJECTIVE, schema.N_TOKENS)]
+        curves = grouped(selection, curves, measured, by=[schema.STEP], sums=[schema.N_TOKENS])
+    curves, colors, dashes = charts.with_run_series(curves)
+    groups = dict(selection.groups) if selection is not None and selection.grouped() else {}
+    rules = (pl.DataFrame([{schema.STEP: step, schema.RUN: groups.get(name, name)} for name, step in selection.steps])
+             .unique(maintain_order=True)
              .join(curves.unique(schema.RUN).select(schema.RUN, charts.SERIES), on=schema.RUN)
              if selection is not None else None)
     return frame, curves, colors, dashes, rules
@@ -75,8 +84,10 @@ def curves_view(runs_root: str) -> None:
                "runs). Dashed marks: the steps chosen in the sidebar. Drag to pan, scroll to zoom.")
     panels = {column: title.format(below=0.1) for column, title, _ in PANELS}
     show_chart(charts.panels, curves, panels, colors, dashes=dashes, rules=rules, name="training-curves")
-    show_table(curves.select(schema.RUN, schema.STEP, schema.N_TOKENS, schema.SFT_LOSS, schema.DFT_LOSS,
-                             SHARE_BELOW, schema.WEIGHT_MEAN), height=240)
+    show_table(curves.select(schema.RUN, schema.STEP, schema.N_TOKENS, schema.SFT_LOSS, schema.DFT_LOSS, SHARE_BELOW,
+                             schema.WEIGHT_MEAN,
+                             *(column for column in curves.columns if column.endswith((LOW, HIGH)) or column == SEEDS)),
+               height=240)
 
 
 def weights_view(runs_root: str) -> None:
@@ -91,11 +102,18 @@ def weights_view(runs_root: str) -> None:
     st.caption(f"The logit-view weight w each training batch's target tokens would get under {objective} "
                "(SFT 1, DFT p): median, band from the 10th to the 90th percentile.")
     low, median, high = (schema.WEIGHT_QUANTILE[q] for q in schema.DYNAMICS_QUANTILES)
-    weights = (frame.filter(pl.col(schema.OBJECTIVE) == objective)
-               .join(curves.select(schema.RUN, schema.STEP, charts.SERIES), on=[schema.RUN, schema.STEP]))
-    show_chart(charts.lines, weights, median, colors, y_title=f"weight w under {objective}", band=(low, high),
+    weights = frame.filter(pl.col(schema.OBJECTIVE) == objective)
+    band = (low, high)
+    selection = state.current()
+    if selection is not None and selection.grouped():
+        st.caption("Runs grouped (sidebar): each line the mean over a group's runs of their medians, the band its "
+                   "95% t-interval over them.")
+        weights = grouped(selection, weights, [median], by=[schema.STEP, schema.OBJECTIVE])
+        band = (median + LOW, median + HIGH)
+    weights = weights.join(curves.select(schema.RUN, schema.STEP, charts.SERIES), on=[schema.RUN, schema.STEP])
+    show_chart(charts.lines, weights, median, colors, y_title=f"weight w under {objective}", band=band,
                rules=rules, dashes=dashes, name=f"weights-{objective}",
-               csv=weights.select(schema.RUN, schema.STEP, schema.OBJECTIVE, low, median, high))
+               csv=weights.select(schema.RUN, schema.STEP, schema.OBJECTIVE, *band, median))
 
 
 VIEWS = {"Gradient mass per bin": mass_view, "Training curves": curves_view, "Weights while training": weights_view}

@@ -7,6 +7,7 @@ import probscope as ps
 from probscope import schema
 from probscope.app import charts, data, state
 from probscope.app.data import BY
+from probscope.app.seeds import grouped_table
 from probscope.app.ui import need_selection, problem, show_chart, show_table
 
 st.title("Overview")
@@ -39,8 +40,9 @@ with left:
     with problem("Polarization"):
         st.caption("Share of each run's target tokens with p < 0.1 (the tokens a method leaves behind) and with "
                    "p ≥ 0.9; polarization: the lowest bin (p < 1e-4) plus the highest; NLL: mean −log p.")
-        show_table(data.summary(selection, final).select(schema.METHOD, schema.RUN, schema.STEP, "below_0.1",
-                                                         "above_0.9", "polarization", "nll"))
+        polarization = data.summary(selection, final).select(schema.METHOD, schema.RUN, schema.STEP, "below_0.1",
+                                                               "above_0.9", "polarization", "nll")
+        show_table(grouped_table(selection, polarization))
 
 with right:
     st.subheader("Final benchmark accuracy")
