@@ -25,6 +25,7 @@ class _AxisLabels(TypedDict):
 
 
 SERIES = "series"
+CELL, BAR = "cell", "bar"   # the click selections of the step heatmap and the token bars (drill-downs)
 BAND_SUFFIXES = ("_low", "_high")   # a value's 95% interval columns when runs are grouped (app.seeds.LOW, HIGH)
 RULE = "rule"   # marks the rows of `lines`/`panels` data that are the sidebar's steps, not measurements
 BIN_ORDER = list(schema.BIN_LABELS)
@@ -103,6 +104,11 @@ def _percent_axis(hist: pl.DataFrame, title: str, log: bool = True) -> tuple[alt
 def _rows(facet: alt.FacetChart, shared: bool) -> alt.FacetChart:
     """Panels one under another on one y range (`shared`: heights compare across panels) or each its own."""
     return facet.resolve_scale(y="shared" if shared else "independent")
+
+
+def click(name: str, fields: list[str]) -> alt.Parameter:
+    """A click selection of one mark whose `fields` the page reads back (ui.show_chart's `select`): drill-downs."""
+    return alt.selection_point(name=name, fields=fields, on="click", clear="dblclick")
 
 
 def _legend_highlight() -> alt.Parameter:
@@ -279,6 +285,7 @@ def step_heatmap(hist: pl.DataFrame) -> alt.Chart:
                      alt.Tooltip("count:Q", title="Tokens", format=","),
                      alt.Tooltip("percent:Q", title="% of tokens", format=".3g")],
         )
+        .add_params(click(CELL, [schema.STEP, "bin_label"]))
         .properties(height=alt.Step(22))
     )
 
@@ -287,6 +294,7 @@ def token_bars(listing: pl.DataFrame, order: list[str], *, value: str = "count",
                value_title: str = "Tokens") -> alt.FacetChart:
     """Horizontal bars per token, one panel per series (in `order`), coloured by the token's role."""
     roles = sorted(set(listing[schema.ROLE].drop_nulls().to_list()), key=lambda r: (r not in schema.ROLES, r))
+    pick = click(BAR, [schema.RUN, schema.STEP, schema.TOKEN])
     shown = listing.with_columns(pl.col(schema.TOKEN).map_elements(repr, return_dtype=pl.String).alias("shown"))
     return (
         alt.Chart(shown)
@@ -299,6 +307,7 @@ def token_bars(listing: pl.DataFrame, order: list[str], *, value: str = "count",
             tooltip=[alt.Tooltip("shown:N", title="Token"), alt.Tooltip(f"{schema.ROLE}:N", title="Role"),
                      alt.Tooltip(f"{value}:Q", title=value_title, format=",")],
         )
+        .add_params(pick)
         .properties(width=190, height=alt.Step(18))
         .facet(facet=alt.Facet(f"{SERIES}:N", title=None, sort=order), columns=3, spacing=30)
         .resolve_scale(y="independent")

@@ -179,10 +179,22 @@ def _vega_spec(chart: str, table: pl.DataFrame, args: tuple, kwargs: dict) -> di
 
 
 def show_chart(chart: Callable, table: pl.DataFrame, *args, csv: pl.DataFrame | None = None, name: str | None = None,
-               **kwargs) -> None:
+               select: str | None = None, **kwargs) -> list[dict]:
     """The chart `chart`(table, *args, **kwargs) from probscope.app.charts (PNG from its toolbar); with
-    `name`, its data (`csv`, default the table) as a CSV download below it."""
-    st.vega_lite_chart(spec=_vega_spec(chart.__name__, table, args, kwargs), width="stretch")
+    `name`, its data (`csv`, default the table) as a CSV download below it. `select`: the name of the chart's
+    click selection (charts.click); returns the fields of the marks just clicked (empty without a new click: a
+    selection stays in the chart, and the widgets it set may have moved on since)."""
+    spec = _vega_spec(chart.__name__, table, args, kwargs)
+    clicked: list[dict] = []
+    if select is None:
+        st.vega_lite_chart(spec=spec, width="stretch")
+    else:
+        key = f"chart:{name or chart.__name__}"
+        event = st.vega_lite_chart(spec=spec, width="stretch", on_select="rerun", selection_mode=select, key=key)
+        now = list(event.selection.get(select, [])) if event is not None else []
+        clicked = now if now != st.session_state.get(f"_{key}") else []
+        st.session_state[f"_{key}"] = now
     if name is not None:
         st.download_button("Download the data (CSV)", (table if csv is None else csv).write_csv(),
                            file_name=f"{name}.csv", mime="text/csv", key=f"csv:{name}")
+    return clicked

@@ -10,7 +10,7 @@ import streamlit as st
 from probscope import schema
 from probscope.analysis import class_histogram, lowest_bin_tokens, pairwise_statistics, probability_histogram
 from probscope.app import charts, data, state
-from probscope.app.data import BY, aggregate, all_steps, paired
+from probscope.app.data import BY, Steps, aggregate, all_steps, paired
 from probscope.app.seeds import grouped, grouped_table
 from probscope.app.ui import bar_options, choose_view, need_selection, problem, show_chart, show_table
 
@@ -48,16 +48,17 @@ def figure2_view(selection: state.Selection) -> None:
 MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]()#+\-.!|~<>])")   # backslash-escaped in a link's text
 
 
-def drill_down(selection: state.Selection) -> None:
-    """One bin of Figure 2 opened: its most frequent tokens per series, each linking to the example viewer
-    showing the examples that hold it in that bin (the link carries the whole view, as a shared link does)."""
+def drill_down(selection: state.Selection, steps: Steps | None = None, what: str = "a bin") -> None:
+    """One bin of Figure 2 (of each run at its sidebar step, or at `steps`) opened: its most frequent tokens per
+    series, each linking to the example viewer showing the examples that hold it in that bin (the link carries
+    the whole view, as a shared link does)."""
     labels = list(schema.BIN_LABELS)
     state.url_state("drill_bin", labels[0], valid=labels)
-    label = st.selectbox("Tokens behind a bin", labels, key="drill_bin")
+    label = st.selectbox(f"Tokens behind {what}", labels, key="drill_bin")
     state.to_url("drill_bin")
     index = labels.index(label)
     lower, upper = schema.BIN_EDGES[index], schema.BIN_EDGES[index + 1]
-    listing = aggregate(selection, lowest_bin_tokens, lower=lower or None, top=5, by=BY,
+    listing = aggregate(selection, lowest_bin_tokens, steps=steps, lower=lower or None, top=5, by=BY,
                         upper=None if index == len(labels) - 1 else upper)
     if listing.is_empty():
         st.info(f"No chosen series has a token in {label}.")
@@ -97,7 +98,7 @@ def over_training_view(selection: state.Selection) -> None:
     csv = over.select(charts.SERIES, *BY, "bin_label", "count", "percent")
     st.caption(f"Figure 2 of {run} at each chosen probed step.")
     if layout == "Heatmap":
-        step_scrubber(run, sorted(steps), over, colors)
+        step_scrubber(selection, run, sorted(steps), over, colors)
         return
     side_by_side = layout == "Side by side"
     options = bar_options(shared=not side_by_side)
@@ -108,17 +109,24 @@ def over_training_view(selection: state.Selection) -> None:
 LAYOUTS = ("Side by side", "Small multiples", "Heatmap")
 
 
-def step_scrubber(run: str, steps: list[int], over: pl.DataFrame, colors: dict[str, str]) -> None:
-    """The step × bin heatmap of one run, and Figure 2 at the step the scrubber points at."""
+def step_scrubber(selection: state.Selection, run: str, steps: list[int], over: pl.DataFrame,
+                  colors: dict[str, str]) -> None:
+    """The step × bin heatmap of one run, Figure 2 at the step the scrubber points at (a clicked cell's step), and
+    the tokens behind one of its bins (a clicked cell's bin)."""
     st.caption(f"{run} over training: each row a probed step, each cell the share of that step's tokens in the "
-               "bin (log colour). Move the scrubber to see one step as Figure 2.")
-    show_chart(charts.step_heatmap, over.select(*BY, "bin_label", "count", "percent"), name=f"heatmap-{run}")
+               "bin (log colour). Move the scrubber to see one step as Figure 2; click a cell to list its tokens.")
+    clicked = show_chart(charts.step_heatmap, over.select(*BY, "bin_label", "count", "percent"),
+                         name=f"heatmap-{run}", select=charts.CELL)
+    if clicked:   # the cell's step and bin become the scrubber's and the drill-down's
+        st.session_state["over_step"], st.session_state["drill_bin"] = (clicked[0][schema.STEP],
+                                                                         clicked[0]["bin_label"])
     state.url_state("over_step", steps[-1], int, valid=steps)
     step = st.select_slider("Step", steps, key="over_step", format_func=lambda one: f"step {one}")
     state.to_url("over_step")
     one = over.filter(pl.col(schema.STEP) == step)
     show_chart(charts.figure2, one, {label: colors[label] for label in one[charts.SERIES].unique()},
                **bar_options(shared=False))
+    drill_down(selection, ((run, step),), f"a cell of step {step}")
 
 
 def summary_view(selection: state.Selection) -> None:

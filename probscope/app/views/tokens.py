@@ -1,6 +1,8 @@
 """Tokens: which tokens sit in any probability range, which moved between checkpoints, which a method
 left behind, and one training example's reply coloured token by token; one view at a time (VIEWS)."""
 
+from urllib.parse import urlencode
+
 import polars as pl
 import streamlit as st
 
@@ -61,8 +63,10 @@ def probability_range_view(selection: state.Selection) -> None:
     if shown.is_empty():
         st.info(f"No selected run has a token with p {relation} {threshold:g}.")
     else:
-        show_chart(charts.token_bars, shown, list(order), name="token-listing",
-                   csv=shown.select(charts.SERIES, *BY, "rank", schema.TOKEN, schema.ROLE, "count", "share"))
+        clicked = show_chart(charts.token_bars, shown, list(order), name="token-listing", select=charts.BAR,
+                             csv=shown.select(charts.SERIES, *BY, "rank", schema.TOKEN, schema.ROLE, "count", "share"))
+        bar_examples(selection, shown, clicked, threshold if tail == "below" else None,
+                     None if tail == "below" else threshold)
     if tail == "below":
         shares = aggregate(selection, role_shares, upper=threshold, by=BY)
         st.markdown("**Stylistic roles below the threshold against all tokens** (enrichment above 1: "
@@ -73,6 +77,47 @@ def probability_range_view(selection: state.Selection) -> None:
         show_table(shares)
     with st.expander("Full listing"):
         show_table(listing.drop(charts.SERIES))
+
+
+Bar = tuple[str, int, str]   # a token bar: (run, step, token)
+NO_BAR: Bar = ("", -1, "")   # no bar opened (Streamlit shows a None value as an empty choice)
+MAX_LINKS = 10               # examples listed behind a bar
+
+
+def parse_bar(text: str) -> Bar:
+    """'run:step:token' (a link's ?bar=) -> (run, step, token); a token may hold ':' itself, a run name cannot."""
+    run, step, token = text.split(":", 2)
+    return run, int(step), token
+
+
+def bar_examples(selection: state.Selection, shown: pl.DataFrame, clicked: list[dict], upper: float | None,
+                 lower: float | None) -> None:
+    """A token bar opened (clicked, or chosen): the examples holding that token in the range, each linking to the
+    example viewer at that checkpoint and example (the link carries the whole view)."""
+    bars: list[Bar] = [(row[schema.RUN], row[schema.STEP], row[schema.TOKEN])
+                       for row in shown.drop_nulls(schema.TOKEN).iter_rows(named=True)]
+    series = dict(zip(bars, shown.drop_nulls(schema.TOKEN)[charts.SERIES], strict=True))
+    if clicked:   # a clicked bar becomes the chosen one
+        st.session_state["bar"] = (clicked[0][schema.RUN], int(clicked[0][schema.STEP]), clicked[0][schema.TOKEN])
+    state.url_state("bar", NO_BAR, parse_bar, valid=[NO_BAR, *bars])
+    bar = st.selectbox("Examples behind a bar (or click one)", [NO_BAR, *bars], key="bar",
+                       format_func=lambda one: "none" if one == NO_BAR else f"{series[one]} · {one[2]!r}")
+    if bar == NO_BAR:
+        st.query_params.pop("bar", None)
+        return
+    st.query_params["bar"] = ":".join(map(str, bar))
+    run, step, token = bar
+    found = data.examples(selection, run, step, token=token, upper=float("inf") if upper is None else upper,
+                          lower=lower or 0.0)
+    viewer = {"view": "Example viewer", "example_a": f"{run}:{step}"}
+    if upper in EDGES:   # the viewer can filter on this token below this threshold itself
+        viewer.update(example_token=token, example_below=str(upper))
+    links = [f"[{row[schema.EXAMPLE_ID]}](tokens?{urlencode({**viewer, 'example': row[schema.EXAMPLE_ID]})}) "
+             f"({row['tokens']:,} × · lowest p {row['lowest_p']:.2g})"
+             for row in found.head(MAX_LINKS).iter_rows(named=True)]
+    more = f" (the first {MAX_LINKS} of {found.height:,})" if found.height > MAX_LINKS else ""
+    st.markdown(f"**{found.height:,} examples hold {token!r} in this range under {series[bar]}**{more}, lowest p "
+                "first:\n" + "\n".join(f"- {link}" for link in links))
 
 
 def movers_view(selection: state.Selection) -> None:
