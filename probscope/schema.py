@@ -235,6 +235,12 @@ REWARD_ACCURACY = "reward_accuracy"  # dpo: share of pairs whose chosen log-rati
 N_PAIRS = "n_pairs"              # dpo: preference pairs in the training data (steps x batch / n_pairs = epochs)
 DYNAMICS_COLUMNS.update({FRAC_REWARD_ZERO_STD: "Float64", VALUE_LOSS: "Float64", REWARD_ACCURACY: "Float64",
                          N_PAIRS: "Int64"})
+# Appended for the dashboard's tokens-seen axis: input tokens (prompt and reply; all ranks) the trainer consumed
+# from the run's start through this step (transformers' TrainerState.num_input_tokens_seen, which
+# GradientWeightCallback switches on, counting non-padding tokens unless the trainer's args ask for all). Null
+# when not counted from the start (a resume of a run trained without it; RL trainers' rows).
+TOKENS_SEEN = "tokens_seen"
+DYNAMICS_COLUMNS.update({TOKENS_SEEN: "Int64"})
 
 
 def dynamics_schema():
