@@ -88,6 +88,16 @@ def on_fine_tuning_axis(curves: pl.DataFrame) -> pl.DataFrame:
                                pl.when(base).then(0).otherwise(pl.col(schema.STEP)).alias(schema.STEP))
 
 
+def with_tokens_seen(frame: pl.DataFrame, seen: pl.DataFrame) -> pl.DataFrame:
+    """`frame`'s rows (run, step) with the input tokens each run had seen by that step (schema.TOKENS_SEEN) from
+    `seen` (run, step, tokens_seen: the dynamics' counts at their logged steps), 0 at step 0 where fine-tuning
+    starts; rows at a step with no count logged are left out (the count there is not known exactly)."""
+    counts = seen.select(schema.RUN, schema.STEP, schema.TOKENS_SEEN).drop_nulls().unique([schema.RUN, schema.STEP])
+    joined = frame.drop(schema.TOKENS_SEEN, strict=False).join(counts, on=[schema.RUN, schema.STEP], how="left")
+    start = pl.when(pl.col(schema.STEP) == 0).then(0)
+    return joined.with_columns(pl.coalesce(schema.TOKENS_SEEN, start)).filter(pl.col(schema.TOKENS_SEEN).is_not_null())
+
+
 def color_scale(colors: dict[str, str]) -> alt.Scale:
     return alt.Scale(domain=list(colors), range=list(colors.values()))
 
@@ -207,10 +217,11 @@ def lines(frame: pl.DataFrame, y: str, colors: dict[str, str], *, x: str = schem
 
 
 def panels(curves: pl.DataFrame, titles: dict[str, str], colors: dict[str, str], *,
-           dashes: dict[str, list[int]], rules: pl.DataFrame | None = None) -> alt.FacetChart:
-    """One panel per column of `titles` (column -> panel title) over the optimizer step, a line per series,
-    in one chart (two panels a row, each its own y axis)."""
-    index = [schema.RUN, schema.STEP, SERIES]
+           dashes: dict[str, list[int]], rules: pl.DataFrame | None = None, x: str = schema.STEP,
+           x_title: str = "Optimizer step") -> alt.FacetChart:
+    """One panel per column of `titles` (column -> panel title) over `x` (the optimizer step, or e.g. the tokens
+    seen), a line per series, in one chart (two panels a row, each its own y axis)."""
+    index = list(dict.fromkeys([schema.RUN, schema.STEP, x, SERIES]))
     long = (curves.unpivot(index=index, on=list(titles), variable_name="panel", value_name="value")
             .filter(pl.col("value").is_not_null())   # e.g. DPO's and GRPO's weights: not recorded, not drawn
             .with_columns(pl.col("panel").replace_strict(titles), pl.lit(False).alias(RULE)))
@@ -224,26 +235,27 @@ def panels(curves: pl.DataFrame, titles: dict[str, str], colors: dict[str, str],
     color = alt.Color(f"{SERIES}:N", scale=color_scale(colors), sort=list(colors), title=None,
                       legend=SERIES_LEGEND)
     line = alt.Chart().mark_line(point=True).encode(
-        x=alt.X(f"{schema.STEP}:Q", title="Optimizer step"),
+        x=alt.X(f"{x}:Q", title=x_title),
         y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
         color=color,
         strokeDash=alt.StrokeDash(f"{SERIES}:N", legend=None, scale=alt.Scale(domain=list(dashes),
                                                                               range=list(dashes.values()))),
         opacity=alt.condition(pick, alt.value(1.0), alt.value(0.2)),
         tooltip=[alt.Tooltip(f"{SERIES}:N", title="Series"), alt.Tooltip(f"{schema.STEP}:Q", title="Step"),
+                 *([alt.Tooltip(f"{x}:Q", title=x_title, format=",")] if x != schema.STEP else []),
                  alt.Tooltip("panel:N", title="Quantity"), alt.Tooltip("value:Q", title="Value", format=".4g")],
     ).add_params(pick)
     layers = [line]
     if banded:   # after the line, so its legend swatches keep the line's full colour
         layers.append(alt.Chart().mark_area(opacity=0.15).encode(
-            x=f"{schema.STEP}:Q", y=alt.Y(f"value{BAND_SUFFIXES[0]}:Q"), y2=alt.Y2(f"value{BAND_SUFFIXES[1]}:Q"),
+            x=f"{x}:Q", y=alt.Y(f"value{BAND_SUFFIXES[0]}:Q"), y2=alt.Y2(f"value{BAND_SUFFIXES[1]}:Q"),
             color=color))
     if rules is not None and not rules.is_empty():   # the sidebar's steps, in every panel
         marks = rules.join(pl.DataFrame({"panel": list(titles.values())}), how="cross").with_columns(
             pl.lit(None, pl.Float64).alias("value"), pl.lit(True).alias(RULE))
         long = pl.concat([long, marks.select(*index, "panel", "value", RULE)], how="diagonal_relaxed")
         layers = [layer.transform_filter(f"!datum.{RULE}") for layer in layers]
-        layers.append(alt.Chart().mark_rule(strokeDash=[4, 3]).encode(x=f"{schema.STEP}:Q", color=color)
+        layers.append(alt.Chart().mark_rule(strokeDash=[4, 3]).encode(x=f"{x}:Q", color=color)
                       .transform_filter(f"datum.{RULE}"))
     return (alt.layer(*layers, data=long).properties(width=420, height=200)
             .facet(facet=alt.Facet("panel:N", title=None, sort=list(titles.values())), columns=2)

@@ -38,7 +38,7 @@ LABELS = {
     "value": "Value", "accuracy": "Accuracy", "accuracy_low": "95% CI low", "accuracy_high": "95% CI high",
     "metric": "Metric", "benchmark": "Benchmark", "ci_low": "95% CI low", "ci_high": "95% CI high",
     "examples": "Examples", "a": "A", "b": "B",
-    "counted": "Counted", "seeds": "Runs in the group",
+    "counted": "Counted", "seeds": "Runs in the group", schema.TOKENS_SEEN: "Tokens seen",
 }
 SHARES = {"share", "low_share", "all_share", "share_below", "lowest_share", "highest_share", "top1", "below_0.1",
           "above_0.9", "polarization", "mass_share", "token_share", "bin_share", "accuracy", "accuracy_low",
@@ -111,6 +111,17 @@ def choose_grouping(runs: Mapping[str, RunFacts]) -> tuple[dict[str, str], bool]
     per_seed = st.toggle("Each run beside its group's mean", key="per_seed")
     state.to_url("per_seed")
     return run_groups(runs, by), per_seed
+
+
+X_AXES = {schema.STEP: "Optimizer step", schema.TOKENS_SEEN: "Tokens seen"}   # over-training charts' x axes
+
+
+def x_axis() -> str:
+    """The over-training charts' x axis (X_AXES: the optimizer step or the tokens seen), in the URL as ?x_axis=."""
+    state.url_state("x_axis", schema.STEP, valid=X_AXES)
+    x = st.radio("X axis", list(X_AXES), key="x_axis", horizontal=True, format_func=X_AXES.get)
+    state.to_url("x_axis")
+    return x
 
 
 def need_selection() -> state.Selection:

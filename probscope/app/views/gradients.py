@@ -11,7 +11,7 @@ from probscope.analysis.dynamics import SHARE_BELOW, TRAINED_OBJECTIVE, dynamics
 from probscope.app import charts, data, state
 from probscope.app.data import BY, aggregate
 from probscope.app.seeds import HIGH, LOW, SEEDS, grouped
-from probscope.app.ui import bar_options, choose_view, problem, show_chart, show_table
+from probscope.app.ui import X_AXES, bar_options, choose_view, problem, show_chart, show_table, x_axis
 
 
 def mass_view(runs_root: str) -> None:
@@ -39,7 +39,7 @@ def mass_view(runs_root: str) -> None:
                csv=shown.select(charts.SERIES, *BY, schema.OBJECTIVE, "bin_label", "token_share", "mass_share"))
 
 
-def recorded(runs_root: str) -> tuple[pl.DataFrame, pl.DataFrame, dict, dict, pl.DataFrame | None] | None:
+def recorded(runs_root: str, x: str) -> tuple[pl.DataFrame, pl.DataFrame, dict, dict, pl.DataFrame | None] | None:
     """The chosen runs' dynamics, their curves with series labels, colours, dashes and the sidebar's steps
     as rules; None (after saying why) when there is nothing to draw."""
     selection = state.current()
@@ -59,6 +59,12 @@ def recorded(runs_root: str) -> tuple[pl.DataFrame, pl.DataFrame, dict, dict, pl
                 "`make demo`.")
         return None
     curves = dynamics_curves(frame)
+    if x == schema.TOKENS_SEEN:
+        curves = curves.filter(pl.col(schema.TOKENS_SEEN).is_not_null())
+        if curves.is_empty():
+            st.info("No selected run logged its tokens seen (the training dynamics' tokens_seen, recorded by runs "
+                    "trained since it was added): choose the optimizer step as the x axis.")
+            return None
     if selection is not None and selection.grouped():   # a group's mean and 95% band in every panel
         measured = [c for c in curves.columns if c not in (*BY, TRAINED_OBJECTIVE, schema.N_TOKENS)]
         curves = grouped(selection, curves, measured, by=[schema.STEP], sums=[schema.N_TOKENS])
@@ -68,6 +74,8 @@ def recorded(runs_root: str) -> tuple[pl.DataFrame, pl.DataFrame, dict, dict, pl
              .unique(maintain_order=True)
              .join(curves.unique(schema.RUN).select(schema.RUN, charts.SERIES), on=schema.RUN)
              if selection is not None else None)
+    if rules is not None and x == schema.TOKENS_SEEN:   # each chosen step where its tokens seen are known
+        rules = charts.with_tokens_seen(rules, curves)
     return frame, curves, colors, dashes, rules
 
 
@@ -75,7 +83,8 @@ def curves_view(runs_root: str) -> None:
     # the panels' titles are the exported figure's; imported here, so matplotlib loads only for this view
     from probscope.plots.dynamics import PANELS
 
-    found = recorded(runs_root)
+    x = x_axis()
+    found = recorded(runs_root, x)
     if found is None:
         return
     _, curves, colors, dashes, rules = found
@@ -83,7 +92,8 @@ def curves_view(runs_root: str) -> None:
                "with p < 0.1 and the mean gradient weight of the run's own objective (SFT 1, DFT p; none for RL "
                "runs). Dashed marks: the steps chosen in the sidebar. Drag to pan, scroll to zoom.")
     panels = {column: title.format(below=0.1) for column, title, _ in PANELS}
-    show_chart(charts.panels, curves, panels, colors, dashes=dashes, rules=rules, name="training-curves")
+    show_chart(charts.panels, curves, panels, colors, dashes=dashes, rules=rules, name="training-curves", x=x,
+               x_title=X_AXES[x])
     show_table(curves.select(schema.RUN, schema.STEP, schema.N_TOKENS, schema.SFT_LOSS, schema.DFT_LOSS, SHARE_BELOW,
                              schema.WEIGHT_MEAN,
                              *(column for column in curves.columns if column.endswith((LOW, HIGH)) or column == SEEDS)),
@@ -91,7 +101,8 @@ def curves_view(runs_root: str) -> None:
 
 
 def weights_view(runs_root: str) -> None:
-    found = recorded(runs_root)
+    x = x_axis()
+    found = recorded(runs_root, x)
     if found is None:
         return
     frame, curves, colors, dashes, rules = found
@@ -108,12 +119,15 @@ def weights_view(runs_root: str) -> None:
     if selection is not None and selection.grouped():
         st.caption("Runs grouped (sidebar): each line the mean over a group's runs of their medians, the band its "
                    "95% t-interval over them.")
-        weights = grouped(selection, weights, [median], by=[schema.STEP, schema.OBJECTIVE])
+        weights = grouped(selection, weights, [median, *([x] if x != schema.STEP else [])],
+                          by=[schema.STEP, schema.OBJECTIVE])
         band = (median + LOW, median + HIGH)
     weights = weights.join(curves.select(schema.RUN, schema.STEP, charts.SERIES), on=[schema.RUN, schema.STEP])
+    if x != schema.STEP:
+        weights = weights.filter(pl.col(x).is_not_null())
     show_chart(charts.lines, weights, median, colors, y_title=f"weight w under {objective}", band=band,
-               rules=rules, dashes=dashes, name=f"weights-{objective}",
-               csv=weights.select(schema.RUN, schema.STEP, schema.OBJECTIVE, *band, median))
+               rules=rules, dashes=dashes, name=f"weights-{objective}", x=x, x_title=X_AXES[x],
+               csv=weights.select(schema.RUN, *dict.fromkeys([schema.STEP, x]), schema.OBJECTIVE, *band, median))
 
 
 VIEWS = {"Gradient mass per bin": mass_view, "Training curves": curves_view, "Weights while training": weights_view}
