@@ -118,10 +118,11 @@ PROBLEMS, SAMPLES = 6, 2
 
 # ---- fixture runs ----------------------------------------------------------------------------------------
 def dynamics_rows(weight: float) -> list[dict]:
-    rows = []
+    rows, seen = [], 0
     for step in (1, 2, 3, 4):
         counts = [1 + (step + b) % 4 for b in range(len(schema.BIN_LABELS))]
-        level = {schema.STEP: step, schema.N_TOKENS: sum(counts), schema.P_BIN_COUNTS: counts,
+        seen += 3 * sum(counts)   # input tokens: the targets and a prompt twice their length
+        level = {schema.STEP: step, schema.N_TOKENS: sum(counts), schema.TOKENS_SEEN: seen, schema.P_BIN_COUNTS: counts,
                  schema.SFT_LOSS: 2.0 / step, schema.DFT_LOSS: 0.1 * step,
                  **{name: weight * q for q, name in schema.WEIGHT_QUANTILE.items()}}
         rows += [{**level, schema.OBJECTIVE: "sft", schema.WEIGHT_MEAN: 1.0},

@@ -84,5 +84,9 @@ def test_training_curves_and_weights_over_tokens_seen(counted, monkeypatch):
 
 
 def test_runs_that_did_not_count_say_so(tmp_path, monkeypatch):
-    app = page(build_dashboard_runs(tmp_path), monkeypatch, "Gradient weights", view="Training curves")
+    root = build_dashboard_runs(tmp_path)
+    for name in SEEN_PER_STEP:                                                # trained before tokens_seen existed
+        for part in Run(root / name).dynamics_dir.iterdir():
+            write_parquet_atomic(pl.read_parquet(part).drop(schema.TOKENS_SEEN), part)
+    app = page(root, monkeypatch, "Gradient weights", view="Training curves")
     assert any("logged its tokens seen" in info.value for info in app.info) and not app.get("vega_lite_chart")
