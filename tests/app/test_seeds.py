@@ -208,3 +208,21 @@ def eval_samples_accuracy(run_index: int, step: int) -> float:
     from helpers import eval_samples
 
     return float(eval_samples(run_index, step)["correct"].mean())
+
+
+def test_one_run_over_training_shows_its_groups_mean(seeded, monkeypatch):
+    from conftest import REPO
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("PROBSCOPE_RUNS", str(seeded))
+    app = AppTest.from_file(str(REPO / "app" / "main.py"), default_timeout=60)
+    app.query_params.update({"group_by": "seed", "view": "Over training", "over_run": "dft-s1"})
+    app.switch_page(str(REPO / "probscope" / "app" / "views" / "distributions.py")).run()
+    assert not app.exception and not app.error
+    rows = pl.read_ipc_stream(io.BytesIO(app.get("vega_lite_chart")[0].proto.datasets[0].data.data))
+    assert set(rows["series"]) == {"DFT · step 5", "DFT · step 10"} and set(rows[SEEDS]) == {2}
+    single = pl.read_parquet(seeded / "dft-s0" / "probes" / "train" / "step-000005" / "part-*.parquet")
+    low = rows.filter((pl.col("series") == "DFT · step 5") & (pl.col("bin_label") == schema.BIN_LABELS[0]))
+    assert low["percent"][0] == pytest.approx(100 * (single["p"] < 1e-4).mean())   # the seeds probed alike
+    app.radio(key="over_layout").set_value("Heatmap").run()
+    assert not app.exception and not app.error and len(app.get("vega_lite_chart")) == 2

@@ -11,7 +11,7 @@ from probscope import schema
 from probscope.analysis import class_histogram, lowest_bin_tokens, pairwise_statistics, probability_histogram
 from probscope.app import charts, data, state
 from probscope.app.data import BY, Steps, aggregate, all_steps, paired
-from probscope.app.seeds import grouped, grouped_table
+from probscope.app.seeds import grouped, grouped_table, over_seeds
 from probscope.app.ui import bar_options, choose_view, need_selection, problem, show_chart, show_table
 
 
@@ -83,7 +83,8 @@ def over_training_view(selection: state.Selection) -> None:
     left, middle, right = st.columns([1, 2, 1])
     run = left.selectbox("Run", selection.runs, key="over_run")
     state.to_url("over_run")
-    probed = list(selection.probed_steps(run))
+    members = group_members(selection, run)
+    probed = sorted(set.intersection(*(set(selection.probed_steps(name)) for name in members)))
     state.url_state("over_steps", probed, state.parse_list(int), valid=probed)
     steps = middle.multiselect("Steps", probed, key="over_steps", format_func=lambda step: f"step {step}")
     state.to_url("over_steps")
@@ -93,12 +94,18 @@ def over_training_view(selection: state.Selection) -> None:
     if not steps:
         st.info("Choose at least one step.")
         return
-    over, colors = charts.with_series(
-        aggregate(selection, probability_histogram, steps=((run, tuple(sorted(steps))),), by=BY))
+    over = pl.concat([aggregate(selection, probability_histogram, steps=((name, tuple(sorted(steps))),), by=BY)
+                      for name in members])
+    if len(members) > 1:   # runs grouped (sidebar): the group's mean at each step, with its 95% interval
+        over = over_seeds(over, dict(selection.groups), members=selection.per_seed)
+        st.caption(f"Figure 2 of {run}'s group ({', '.join(members)}: their mean and 95% interval) at each probed "
+                   "step they share.")
+    else:
+        st.caption(f"Figure 2 of {run} at each chosen probed step.")
+    over, colors = charts.with_series(over)
     csv = over.select(charts.SERIES, *BY, "bin_label", "count", "percent")
-    st.caption(f"Figure 2 of {run} at each chosen probed step.")
     if layout == "Heatmap":
-        step_scrubber(selection, run, sorted(steps), over, colors)
+        step_scrubber(selection, members, sorted(steps), over, colors)
         return
     side_by_side = layout == "Side by side"
     options = bar_options(shared=not side_by_side)
@@ -109,13 +116,22 @@ def over_training_view(selection: state.Selection) -> None:
 LAYOUTS = ("Side by side", "Small multiples", "Heatmap")
 
 
-def step_scrubber(selection: state.Selection, run: str, steps: list[int], over: pl.DataFrame,
+def group_members(selection: state.Selection, run: str) -> list[str]:
+    """The chosen runs in `run`'s group when runs are grouped (the sidebar), else `run` alone."""
+    groups = dict(selection.groups)
+    return [name for name in selection.runs if name in groups and groups[name] == groups.get(run)] or [run]
+
+
+def step_scrubber(selection: state.Selection, runs: list[str], steps: list[int], over: pl.DataFrame,
                   colors: dict[str, str]) -> None:
-    """The step × bin heatmap of one run, Figure 2 at the step the scrubber points at (a clicked cell's step), and
-    the tokens behind one of its bins (a clicked cell's bin)."""
-    st.caption(f"{run} over training: each row a probed step, each cell the share of that step's tokens in the "
-               "bin (log colour). Move the scrubber to see one step as Figure 2; click a cell to list its tokens.")
-    clicked = show_chart(charts.step_heatmap, over.select(*BY, "bin_label", "count", "percent"),
+    """The step × bin heatmap of one run (or its group's mean), Figure 2 at the step the scrubber points at (a
+    clicked cell's step), and the tokens behind one of its bins (a clicked cell's bin)."""
+    run = runs[0]
+    st.caption(f"{', '.join(runs)} over training: each row a probed step, each cell the share of that step's tokens "
+               "in the bin (log colour). Move the scrubber to see one step as Figure 2; click a cell to list its "
+               "tokens.")
+    mean = over.filter(pl.col(schema.RUN) == over[schema.RUN][0])   # the group's mean, not each run beside it
+    clicked = show_chart(charts.step_heatmap, mean.select(*BY, "bin_label", "count", "percent"),
                          name=f"heatmap-{run}", select=charts.CELL)
     if clicked:   # the cell's step and bin become the scrubber's and the drill-down's
         st.session_state["over_step"], st.session_state["drill_bin"] = (clicked[0][schema.STEP],
@@ -126,7 +142,7 @@ def step_scrubber(selection: state.Selection, run: str, steps: list[int], over: 
     one = over.filter(pl.col(schema.STEP) == step)
     show_chart(charts.figure2, one, {label: colors[label] for label in one[charts.SERIES].unique()},
                **bar_options(shared=False))
-    drill_down(selection, ((run, step),), f"a cell of step {step}")
+    drill_down(selection, tuple((name, step) for name in runs), f"a cell of step {step}")
 
 
 def summary_view(selection: state.Selection) -> None:
