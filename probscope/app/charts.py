@@ -308,18 +308,23 @@ def token_bars(listing: pl.DataFrame, order: list[str], *, value: str = "count",
     roles = sorted(set(listing[schema.ROLE].drop_nulls().to_list()), key=lambda r: (r not in schema.ROLES, r))
     pick = click(BAR, [schema.RUN, schema.STEP, schema.TOKEN])
     shown = listing.with_columns(pl.col(schema.TOKEN).map_elements(repr, return_dtype=pl.String).alias("shown"))
+    low, high = (value + suffix for suffix in BAND_SUFFIXES)
+    banded = low in shown.columns   # runs grouped: each bar the mean over a group's runs, with its 95% interval
+    longest_first = alt.EncodingSortField(field=value, op="max", order="descending")
+    bars = alt.Chart().mark_bar().encode(
+        y=alt.Y("shown:N", sort=longest_first, title=None, axis=alt.Axis(**ALL_LABELS)),
+        x=alt.X(f"{value}:Q", title=value_title),
+        color=alt.Color(f"{schema.ROLE}:N", title="Role", legend=alt.Legend(orient="top"),
+                        scale=alt.Scale(domain=roles, range=[schema.role_color(r) for r in roles])),
+        tooltip=[alt.Tooltip("shown:N", title="Token"), alt.Tooltip(f"{schema.ROLE}:N", title="Role"),
+                 alt.Tooltip(f"{value}:Q", title=value_title, format=".3g" if banded else ",")],
+    ).add_params(pick)
+    layers = [bars]
+    if banded:
+        layers.append(alt.Chart().mark_rule(color="#222222").encode(
+            y=alt.Y("shown:N", sort=longest_first), x=f"{low}:Q", x2=f"{high}:Q"))
     return (
-        alt.Chart(shown)
-        .mark_bar()
-        .encode(
-            y=alt.Y("shown:N", sort="-x", title=None, axis=alt.Axis(**ALL_LABELS)),
-            x=alt.X(f"{value}:Q", title=value_title),
-            color=alt.Color(f"{schema.ROLE}:N", title="Role", legend=alt.Legend(orient="top"),
-                            scale=alt.Scale(domain=roles, range=[schema.role_color(r) for r in roles])),
-            tooltip=[alt.Tooltip("shown:N", title="Token"), alt.Tooltip(f"{schema.ROLE}:N", title="Role"),
-                     alt.Tooltip(f"{value}:Q", title=value_title, format=",")],
-        )
-        .add_params(pick)
+        alt.layer(*layers, data=shown)
         .properties(width=190, height=alt.Step(18))
         .facet(facet=alt.Facet(f"{SERIES}:N", title=None, sort=order), columns=3, spacing=30)
         .resolve_scale(y="independent")

@@ -94,11 +94,15 @@ def t_quantiles(max_df: int) -> list[float]:
 
 
 def fold(table: pl.DataFrame, groups: Mapping[str, str], values: Sequence[str], by: Sequence[str],
-         sums: Sequence[str] = ()) -> pl.DataFrame:
+         sums: Sequence[str] = (), listed: Sequence[str] = ()) -> pl.DataFrame:
     """`table` (method, run, `by`, `values`, `sums`) with each group's runs folded into one row per (method,
     group, `by`): each value averaged over the runs with its 95% t-interval (value_low, value_high: the mean
     itself for one run), `sums` summed, SEEDS the runs counted. The group's name replaces the run's; a run
-    outside `groups` is its own group."""
+    outside `groups` is its own group. `listed`: columns of `by` naming what a listing holds (e.g. its tokens):
+    a run of the group that does not list one counts 0 there (a listing leaves out what it did not see)."""
+    if listed:
+        table = _zero_filled(table, groups, [column for column in by if column not in listed], listed,
+                             [*values, *sums])
     grouped = table.with_columns(pl.col(schema.RUN).replace_strict(dict(groups), default=pl.col(schema.RUN)))
     folded = (grouped.group_by(schema.METHOD, schema.RUN, *by, maintain_order=True)
               .agg(*(pl.col(v).mean() for v in values), *(pl.col(v).std().fill_null(0.0).alias(f"_sd{v}")
@@ -112,6 +116,17 @@ def fold(table: pl.DataFrame, groups: Mapping[str, str], values: Sequence[str], 
     return folded.with_columns(*((pl.col(v) - half).alias(v + LOW) for v, half in halves.items()),
                                *((pl.col(v) + half).alias(v + HIGH) for v, half in halves.items())
                                ).drop(f"_sd{v}" for v in values)
+
+
+def _zero_filled(table: pl.DataFrame, groups: Mapping[str, str], level: list[str], listed: Sequence[str],
+                 zeros: list[str]) -> pl.DataFrame:
+    """`table` with a row, its `zeros` 0, for every `listed` entry some run of the same group lists and it does not."""
+    group = pl.col(schema.RUN).replace_strict(dict(groups), default=pl.col(schema.RUN)).alias("_group")
+    runs = table.select(schema.METHOD, schema.RUN, *level, group).unique()
+    entries = table.select(group, *listed).unique()
+    grid = runs.join(entries, on="_group").drop("_group")
+    return (grid.join(table, on=[schema.METHOD, schema.RUN, *level, *listed], how="left", nulls_equal=True)
+            .with_columns(pl.col(zeros).fill_null(0)).select(table.columns))
 
 
 def over_seeds(table: pl.DataFrame, groups: Mapping[str, str], value: str = "percent",
@@ -133,13 +148,13 @@ def with_members(folded: pl.DataFrame, table: pl.DataFrame, groups: Mapping[str,
 
 
 def grouped(selection: Selection, table: pl.DataFrame, values: Sequence[str], by: Sequence[str],
-            sums: Sequence[str] = ()) -> pl.DataFrame:
+            sums: Sequence[str] = (), listed: Sequence[str] = ()) -> pl.DataFrame:
     """`table` folded over the sidebar's groups (fold), with each group's runs beside it when the sidebar asks
     (with_members); `table` itself when nothing chosen is grouped."""
     if not selection.grouped():
         return table
     groups = dict(selection.groups)
-    folded = fold(table, groups, values, by, sums)
+    folded = fold(table, groups, values, by, sums, listed)
     return with_members(folded, table, groups) if selection.per_seed else folded
 
 

@@ -125,6 +125,16 @@ def test_grouped_figure2_in_the_dashboard(tmp_path, monkeypatch):
     assert {"SFT · sft-s0 · step 10", "SFT · sft-s1 · step 10"} <= set(rows["series"])
 
 
+def test_a_listing_counts_zero_where_a_seed_did_not_list_the_token():
+    listing = pl.DataFrame({schema.METHOD: ["sft"] * 3, schema.RUN: ["a", "a", "b"], schema.STEP: [10] * 3,
+                            schema.TOKEN: ["x", "y", "x"], schema.ROLE: [None, "word", None], "count": [4, 2, 6]})
+    folded = fold(listing, {"a": "ab", "b": "ab"}, ["count"], [schema.STEP, schema.TOKEN, schema.ROLE],
+                  listed=[schema.TOKEN, schema.ROLE]).sort(schema.TOKEN)
+    assert folded["count"].to_list() == [5.0, 1.0] and folded[SEEDS].to_list() == [2, 2]   # y: (2 + 0) / 2
+    half = stats.t.ppf(0.975, 1) * stats.sem([2.0, 0.0])
+    assert (folded["count_low"][1], folded["count_high"][1]) == pytest.approx((1 - half, 1 + half))
+
+
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory):
     """The dashboard runs with dft trained twice: dft-s0 (as dft) and dft-s1 (other weights, other accuracy)."""
@@ -199,6 +209,15 @@ def test_every_chart_and_table_shows_a_group_as_its_mean_with_a_band(seeded, mon
     shown("Distributions", "Summary and statistics")
     summary = pl.from_pandas(app.dataframe[0].value)
     assert summary.filter(pl.col("run") == "dft")["seeds"].to_list() == [2, 2]
+    (bars,) = shown("Tokens", "Probability range")
+    dft = bars.filter(pl.col("run") == "dft").sort("rank")
+    probed = pl.read_parquet(seeded / "dft-s0" / "probes" / "train" / "step-000010" / "part-*.parquet")
+    top = (probed.filter(pl.col("p") < 1e-4).group_by("token").len()
+           .sort("len", "token", descending=[True, False]).row(0))             # both seeds probed alike
+    assert (dft["token"][0], dft["count"][0], dft[SEEDS][0]) == (top[0], top[1], 2)
+    assert dft["count_low"][0] == dft["count_high"][0] == top[1]
+    app.selectbox(key="bar").set_value(("dft", 10, top[0])).run()             # the group's bar: each run's examples
+    assert sum("examples hold" in m.value for m in app.markdown) == 2
     app.sidebar.toggle(key="per_seed").set_value(True).run()                  # each seed beside the mean
     (curves,) = shown("Benchmarks")
     assert {"dft", "dft-s0", "dft-s1"} <= set(curves["run"]) and app.query_params["per_seed"] == "True"

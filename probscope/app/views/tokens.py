@@ -12,6 +12,7 @@ from probscope.app import charts, data, state
 from probscope.app.alternatives import TOKEN, alternatives
 from probscope.app.data import BY, aggregate
 from probscope.app.example import COLOURINGS, DELTA, delta_html, delta_legend_html, legend_html, paired_rows, reply_html
+from probscope.app.seeds import grouped, grouped_table
 from probscope.app.ui import choose_view, need_selection, problem, show_chart, show_table
 
 TAILS = {"below": "p below the threshold", "at_or_above": "p at or above the threshold"}
@@ -47,8 +48,13 @@ def probability_range_view(selection: state.Selection) -> None:
         listing = aggregate(selection, lowest_bin_tokens, upper=threshold, by=BY)
     else:   # the upper tail: the same listing of the tokens at or above the threshold
         listing = aggregate(selection, lowest_bin_tokens, lower=threshold, upper=None, by=BY)
-    series = pl.DataFrame([{schema.METHOD: selection.method(name), schema.RUN: name, schema.STEP: step}
-                           for name, step in selection.steps])
+    if selection.grouped():   # each group's mean count per token over its runs (0 where a run lists none)
+        listing = grouped(selection, listing, ["count", "share"], by=[schema.STEP, *LISTED], listed=LISTED)
+        listing = listing.sort("count", schema.TOKEN, descending=[True, False], nulls_last=True).with_columns(
+            pl.int_range(1, pl.len() + 1, dtype=pl.Int64).over(schema.RUN, schema.STEP).alias("rank"))
+    groups = dict(selection.groups)
+    series = pl.DataFrame([{schema.METHOD: selection.method(name), schema.RUN: groups.get(name, name),
+                            schema.STEP: step} for name, step in selection.steps]).unique(maintain_order=True)
     counted = series.join(listing.group_by(BY).agg(pl.col("count").sum()), on=list(BY), how="left").with_columns(
         pl.col("count").fill_null(0))
     listing, order = charts.with_series(listing)
@@ -72,14 +78,16 @@ def probability_range_view(selection: state.Selection) -> None:
         st.markdown("**Stylistic roles below the threshold against all tokens** (enrichment above 1: "
                     "stylistic tokens are more common below the threshold than overall)")
         counted_roles = f"stylistic roles ({', '.join(schema.STYLISTIC_ROLES)})"
-        show_table(stylistic_shares(shares).with_columns(pl.lit(counted_roles).alias("counted")))
+        show_table(grouped_table(selection, stylistic_shares(shares)).with_columns(
+            pl.lit(counted_roles).alias("counted")))
         st.markdown("**Each role below the threshold against all tokens**")
-        show_table(shares)
+        show_table(grouped_table(selection, shares, by=[schema.STEP, schema.ROLE]))
     with st.expander("Full listing"):
         show_table(listing.drop(charts.SERIES))
 
 
-Bar = tuple[str, int, str]   # a token bar: (run, step, token)
+LISTED = [schema.TOKEN_ID, schema.TOKEN, schema.ROLE]   # what a token listing lists, a row each
+Bar = tuple[str, int, str]   # a token bar: (run or group, step, token)
 NO_BAR: Bar = ("", -1, "")   # no bar opened (Streamlit shows a None value as an empty choice)
 MAX_LINKS = 10               # examples listed behind a bar
 
@@ -106,18 +114,21 @@ def bar_examples(selection: state.Selection, shown: pl.DataFrame, clicked: list[
         st.query_params.pop("bar", None)
         return
     st.query_params["bar"] = ":".join(map(str, bar))
-    run, step, token = bar
-    found = data.examples(selection, run, step, token=token, upper=float("inf") if upper is None else upper,
-                          lower=lower or 0.0)
-    viewer = {"view": "Example viewer", "example_a": f"{run}:{step}"}
-    if upper in EDGES:   # the viewer can filter on this token below this threshold itself
-        viewer.update(example_token=token, example_below=str(upper))
-    links = [f"[{row[schema.EXAMPLE_ID]}](tokens?{urlencode({**viewer, 'example': row[schema.EXAMPLE_ID]})}) "
-             f"({row['tokens']:,} × · lowest p {row['lowest_p']:.2g})"
-             for row in found.head(MAX_LINKS).iter_rows(named=True)]
-    more = f" (the first {MAX_LINKS} of {found.height:,})" if found.height > MAX_LINKS else ""
-    st.markdown(f"**{found.height:,} examples hold {token!r} in this range under {series[bar]}**{more}, lowest p "
-                "first:\n" + "\n".join(f"- {link}" for link in links))
+    group, step, token = bar
+    groups = dict(selection.groups)
+    for run in [group] if group in selection.runs else [name for name in selection.runs if groups.get(name) == group]:
+        found = data.examples(selection, run, step, token=token, upper=float("inf") if upper is None else upper,
+                              lower=lower or 0.0)
+        viewer = {"view": "Example viewer", "example_a": f"{run}:{step}"}
+        if upper in EDGES:   # the viewer can filter on this token below this threshold itself
+            viewer.update(example_token=token, example_below=str(upper))
+        links = [f"[{row[schema.EXAMPLE_ID]}](tokens?{urlencode({**viewer, 'example': row[schema.EXAMPLE_ID]})}) "
+                 f"({row['tokens']:,} × · lowest p {row['lowest_p']:.2g})"
+                 for row in found.head(MAX_LINKS).iter_rows(named=True)]
+        more = f" (the first {MAX_LINKS} of {found.height:,})" if found.height > MAX_LINKS else ""
+        st.markdown(f"**{found.height:,} examples hold {token!r} in this range under {series[bar]}"
+                    f"{'' if run == group else f' ({run})'}**{more}, lowest p first:\n"
+                    + "\n".join(f"- {link}" for link in links))
 
 
 def movers_view(selection: state.Selection) -> None:
