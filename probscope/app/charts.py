@@ -346,7 +346,12 @@ def mass_bars(mass: pl.DataFrame, colors: dict[str, str], *, shared: bool = True
                  alt.Tooltip("token_share:Q", title="Share of tokens", format=".1%")],
     )
     ticks = base.mark_tick(color="#555555", thickness=2, size=18).encode(y="token_share:Q")
-    return _rows(alt.layer(bars, ticks, data=mass).properties(height=200, width=620)
+    layers = [bars, ticks]
+    if "mass_share" + BAND_SUFFIXES[0] in mass.columns:   # runs grouped: each bar a mean, with its 95% interval
+        layers.append(base.mark_rule(color="#222222").encode(
+            xOffset=alt.XOffset(f"{schema.OBJECTIVE}:N", sort=objectives),
+            y=f"mass_share{BAND_SUFFIXES[0]}:Q", y2=f"mass_share{BAND_SUFFIXES[1]}:Q"))
+    return _rows(alt.layer(*layers, data=mass).properties(height=200, width=620)
                  .facet(row=alt.Row(f"{SERIES}:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left"))),
                  shared)
 

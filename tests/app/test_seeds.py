@@ -188,6 +188,8 @@ def test_every_chart_and_table_shows_a_group_as_its_mean_with_a_band(seeded, mon
     overview = pl.from_pandas(app.dataframe[1].value)                        # polarization: one row per group
     assert sorted(overview["run"]) == ["base", "dft", "sft"]
     assert overview.filter(pl.col("run") == "dft")["seeds"][0] == 2
+    final = pl.from_pandas(app.dataframe[2].value).filter(pl.col("run") == "dft")   # last evaluated step, 10
+    assert final["accuracy"][0] == pytest.approx(100 * (eval_samples_accuracy(2, 10) + 0.9) / 2)   # shown as %
     (curves,) = shown("Benchmarks")
     dft5 = curves.filter((pl.col("run") == "dft") & (pl.col("step") == 5)).row(0, named=True)
     values = np.array([eval_samples_accuracy(2, 5), 0.9])                    # dft-s0, dft-s1
@@ -204,6 +206,10 @@ def test_every_chart_and_table_shows_a_group_as_its_mean_with_a_band(seeded, mon
     assert set(weights.filter(pl.col("run") == "dft")["seeds"]) == {2}
     (mass,) = shown("Gradient weights", "Gradient mass per bin")
     assert "DFT · step 10" in set(mass["series"]) and "DFT · dft-s0 · step 10" not in set(mass["series"])
+    assert len(json.loads(app.get("vega_lite_chart")[0].proto.spec)["spec"]["layer"]) == 3   # bars, ticks, whiskers
+    shown("Tokens", "Left behind")
+    left = pl.from_pandas(app.dataframe[0].value)
+    assert set(left.filter(pl.col("run") == "dft")["seeds"]) == {2}
     (roles,) = shown("Distributions", "By role")
     assert set(roles.filter(pl.col("run") == "dft")["seeds"]) == {2}
     shown("Distributions", "Summary and statistics")

@@ -7,7 +7,7 @@ import probscope as ps
 from probscope import schema
 from probscope.app import charts, data, state
 from probscope.app.data import BY
-from probscope.app.seeds import grouped_table
+from probscope.app.seeds import grouped, grouped_table
 from probscope.app.ui import need_selection, problem, show_chart, show_table
 
 st.title("Overview")
@@ -54,9 +54,13 @@ with right:
         else:
             st.caption("Each run's last evaluated checkpoint per benchmark, with the 95% bootstrap interval.")
             last = curves.filter(pl.col(schema.STEP) == pl.col(schema.STEP).max().over(schema.RUN, "benchmark"))
-            show_table(last.select(schema.METHOD, schema.RUN, "benchmark", schema.STEP, "metric",
-                                   pl.col("value").alias("accuracy"), pl.col("lo").alias("accuracy_low"),
-                                   pl.col("hi").alias("accuracy_high")))
+            last = last.select(schema.METHOD, schema.RUN, "benchmark", schema.STEP, "metric",
+                               pl.col("value").alias("accuracy"), pl.col("lo").alias("accuracy_low"),
+                               pl.col("hi").alias("accuracy_high"))
+            if selection.grouped():   # a group's mean accuracy, its interval over the group's runs
+                last = grouped(selection, last.drop("accuracy_low", "accuracy_high"), ["accuracy"],
+                               by=["benchmark", schema.STEP, "metric"])
+            show_table(last)
 
 st.subheader("Findings")
 st.caption("What each run left behind at its final step (p < 0.1), against the SFT run where there is one "

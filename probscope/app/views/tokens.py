@@ -167,8 +167,16 @@ def left_behind_view(selection: state.Selection) -> None:
     final = selection.last_steps()
     st.caption(f"Each run at its last probed step: per role (and the reply's last token) the share of "
                f"occurrences with p < {below:g}, then the tokens most often below it.")
-    show_table(aggregate(selection, left_behind_table, steps=final, below=below, by=BY))
-    show_table(aggregate(selection, left_behind_tokens, steps=final, below=below, by=BY, top=10))
+    roles = aggregate(selection, left_behind_table, steps=final, below=below, by=BY)
+    show_table(grouped_table(selection, roles, by=[schema.STEP, schema.ROLE]))
+    behind = aggregate(selection, left_behind_tokens, steps=final, below=below, by=BY, top=10)
+    if selection.grouped():   # each token's counts pooled over the runs of a group that list it (SEEDS of them)
+        st.caption("Runs grouped: a token's counts summed over the runs whose ten most left behind list it, its "
+                   "share below averaged over them.")
+        behind = grouped(selection, behind, ["share_below"], by=[schema.STEP, *LISTED], sums=["count", "occurrences"])
+        behind = behind.sort("count", schema.TOKEN, descending=[True, False], nulls_last=True).with_columns(
+            pl.int_range(1, pl.len() + 1, dtype=pl.Int64).over(schema.RUN, schema.STEP).alias("rank"))
+    show_table(behind)
 
 
 def example_view(selection: state.Selection) -> None:
