@@ -72,6 +72,9 @@ BIN_LABELS: tuple[str, ...] = tuple(bin_label(i) for i in range(len(BIN_EDGES) -
 # the lowest p, yellow for the highest; neither DFT's red nor SFT's blue, so a token never reads as a method.
 BIN_COLORS: tuple[str, ...] = ("#440154", "#481f70", "#443983", "#3b528b", "#31688e", "#287c8e", "#21918c",
                                "#20a486", "#35b779", "#5ec962", "#90d743", "#c8e020", "#fde725")
+# The change of a token's p between two checkpoints (the example viewer's delta colouring): falls in brown, rises
+# in teal, no change near white (ColorBrewer BrBG ends); neither DFT's red nor SFT's blue, nor a bin colour.
+DELTA_COLORS: tuple[str, str, str] = ("#8c510a", "#f5f5f5", "#01665e")
 # A probe computing in float32 can store p a rounding error above 1; such tokens count in the top bin.
 P_ROUNDING_TOLERANCE = 1e-6
 INVALID_BIN = -1             # bin_index of a p that is null, NaN or outside [0, 1]
@@ -232,6 +235,12 @@ REWARD_ACCURACY = "reward_accuracy"  # dpo: share of pairs whose chosen log-rati
 N_PAIRS = "n_pairs"              # dpo: preference pairs in the training data (steps x batch / n_pairs = epochs)
 DYNAMICS_COLUMNS.update({FRAC_REWARD_ZERO_STD: "Float64", VALUE_LOSS: "Float64", REWARD_ACCURACY: "Float64",
                          N_PAIRS: "Int64"})
+# Appended for the dashboard's tokens-seen axis: input tokens (prompt and reply; all ranks) the trainer consumed
+# from the run's start through this step (transformers' TrainerState.num_input_tokens_seen, which
+# GradientWeightCallback switches on, counting non-padding tokens unless the trainer's args ask for all). Null
+# when not counted from the start (a resume of a run trained without it; RL trainers' rows).
+TOKENS_SEEN = "tokens_seen"
+DYNAMICS_COLUMNS.update({TOKENS_SEEN: "Int64"})
 
 
 def dynamics_schema():

@@ -61,14 +61,19 @@ def _reduce(z, targets):
     return logp, entropy, rank, sum_p2
 
 
-def _chunk_stats(hidden, weight, bias, targets, logit_scale: float, softcap: float):
-    """_reduce of the logits softcap(scale * (hidden @ W.T + bias)) of one block of tokens."""
+def head_logits(hidden, weight, bias, logit_scale: float, softcap: float):
+    """The fp32 logits softcap(scale * (hidden @ W.T + bias)) of a block of hidden states (softcap 0: none)."""
     z = torch.nn.functional.linear(hidden, weight, bias).float()
     if logit_scale != 1.0:
         z = z * logit_scale
     if softcap > 0.0:
         z = torch.tanh(z / softcap) * softcap
-    return _reduce(z, targets)
+    return z
+
+
+def _chunk_stats(hidden, weight, bias, targets, logit_scale: float, softcap: float):
+    """_reduce of the logits (head_logits) of one block of tokens."""
+    return _reduce(head_logits(hidden, weight, bias, logit_scale, softcap), targets)
 
 
 @functools.cache

@@ -118,10 +118,11 @@ PROBLEMS, SAMPLES = 6, 2
 
 # ---- fixture runs ----------------------------------------------------------------------------------------
 def dynamics_rows(weight: float) -> list[dict]:
-    rows = []
+    rows, seen = [], 0
     for step in (1, 2, 3, 4):
         counts = [1 + (step + b) % 4 for b in range(len(schema.BIN_LABELS))]
-        level = {schema.STEP: step, schema.N_TOKENS: sum(counts), schema.P_BIN_COUNTS: counts,
+        seen += 3 * sum(counts)   # input tokens: the targets and a prompt twice their length
+        level = {schema.STEP: step, schema.N_TOKENS: sum(counts), schema.TOKENS_SEEN: seen, schema.P_BIN_COUNTS: counts,
                  schema.SFT_LOSS: 2.0 / step, schema.DFT_LOSS: 0.1 * step,
                  **{name: weight * q for q, name in schema.WEIGHT_QUANTILE.items()}}
         rows += [{**level, schema.OBJECTIVE: "sft", schema.WEIGHT_MEAN: 1.0},
@@ -363,6 +364,24 @@ def run_torchrun(script, *args: str, processes: int = 2, timeout: int = 240) -> 
         os.killpg(launcher.pid, signal.SIGKILL)
         raise
     assert launcher.returncode == 0, stderr[-3000:]
+
+
+def probed_text_run(root: Path, data_name: str = "train.jsonl") -> Run:
+    """Run "sft" trained on data/train.jsonl (four text rows; its manifest says so) with one saved tiny checkpoint
+    (save_checkpoint) at step 5, probed on data/`data_name` (the top-k alternatives read the examples back)."""
+    from probscope.data import DataFormat
+    from probscope.probe.run import probe_run
+
+    data = root / "data" / data_name
+    data.parent.mkdir(parents=True, exist_ok=True)
+    data.write_text("".join(json.dumps({"text": " ".join(f"w{(7 * i + j) % 290 + 1}" for j in range(6 + i))}) + "\n"
+                            for i in range(4)))
+    run = Run(root / "sft")
+    run.write_manifest(Manifest(name="sft", method="sft", data=str(root / "data" / "train.jsonl"),
+                                config={"data_format": {"kind": "text"}}))
+    save_checkpoint(run.checkpoint(5))
+    probe_run(run.root, data, DataFormat(kind="text"), progress=False)
+    return run
 
 
 if __name__ == "__main__":

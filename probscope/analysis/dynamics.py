@@ -91,14 +91,15 @@ def dynamics_signature(runs_root: str | os.PathLike, runs: Sequence[str] | None 
 
 
 def dynamics_curves(frame: pl.DataFrame, *, below: float = DEFAULT_BELOW) -> pl.DataFrame:
-    """One row per (run, logged step): batch size, SFT and DFT losses, share of tokens with p < `below`,
-    and the mean logit-view weight of the run's own objective (null when that objective was not recorded).
+    """One row per (run, logged step): batch size, tokens seen so far, SFT and DFT losses, share of tokens with
+    p < `below`, and the mean logit-view weight of the run's own objective (null when that objective was not
+    recorded).
 
     `below` must be one of schema.BIN_EDGES (the shares come from the Figure-2 bin counts).
     """
     below_share = share_below(below)   # checks `below` before any column is read
     steps = (frame.unique([schema.RUN, schema.STEP], keep="first", maintain_order=True)   # step-level columns repeat
-             .select(schema.RUN, schema.METHOD, TRAINED_OBJECTIVE, schema.STEP, schema.N_TOKENS,
+             .select(schema.RUN, schema.METHOD, TRAINED_OBJECTIVE, schema.STEP, schema.N_TOKENS, schema.TOKENS_SEEN,
                      schema.SFT_LOSS, schema.DFT_LOSS, below_share.alias(SHARE_BELOW)))
     own = (frame.filter(pl.col(schema.OBJECTIVE) == pl.col(TRAINED_OBJECTIVE))
            .select(schema.RUN, schema.STEP, schema.WEIGHT_MEAN))

@@ -25,6 +25,8 @@ class _AxisLabels(TypedDict):
 
 
 SERIES = "series"
+CELL, BAR = "cell", "bar"   # the click selections of the step heatmap and the token bars (drill-downs)
+BAND_SUFFIXES = ("_low", "_high")   # a value's 95% interval columns when runs are grouped (app.seeds.LOW, HIGH)
 RULE = "rule"   # marks the rows of `lines`/`panels` data that are the sidebar's steps, not measurements
 BIN_ORDER = list(schema.BIN_LABELS)
 X_LABEL, Y_LABEL = schema.FIGURE2_X_LABEL, schema.FIGURE2_Y_LABEL
@@ -86,6 +88,16 @@ def on_fine_tuning_axis(curves: pl.DataFrame) -> pl.DataFrame:
                                pl.when(base).then(0).otherwise(pl.col(schema.STEP)).alias(schema.STEP))
 
 
+def with_tokens_seen(frame: pl.DataFrame, seen: pl.DataFrame) -> pl.DataFrame:
+    """`frame`'s rows (run, step) with the input tokens each run had seen by that step (schema.TOKENS_SEEN) from
+    `seen` (run, step, tokens_seen: the dynamics' counts at their logged steps), 0 at step 0 where fine-tuning
+    starts; rows at a step with no count logged are left out (the count there is not known exactly)."""
+    counts = seen.select(schema.RUN, schema.STEP, schema.TOKENS_SEEN).drop_nulls().unique([schema.RUN, schema.STEP])
+    joined = frame.drop(schema.TOKENS_SEEN, strict=False).join(counts, on=[schema.RUN, schema.STEP], how="left")
+    start = pl.when(pl.col(schema.STEP) == 0).then(0)
+    return joined.with_columns(pl.coalesce(schema.TOKENS_SEEN, start)).filter(pl.col(schema.TOKENS_SEEN).is_not_null())
+
+
 def color_scale(colors: dict[str, str]) -> alt.Scale:
     return alt.Scale(domain=list(colors), range=list(colors.values()))
 
@@ -102,6 +114,11 @@ def _percent_axis(hist: pl.DataFrame, title: str, log: bool = True) -> tuple[alt
 def _rows(facet: alt.FacetChart, shared: bool) -> alt.FacetChart:
     """Panels one under another on one y range (`shared`: heights compare across panels) or each its own."""
     return facet.resolve_scale(y="shared" if shared else "independent")
+
+
+def click(name: str, fields: list[str]) -> alt.Parameter:
+    """A click selection of one mark whose `fields` the page reads back (ui.show_chart's `select`): drill-downs."""
+    return alt.selection_point(name=name, fields=fields, on="click", clear="dblclick")
 
 
 def _legend_highlight() -> alt.Parameter:
@@ -200,35 +217,46 @@ def lines(frame: pl.DataFrame, y: str, colors: dict[str, str], *, x: str = schem
 
 
 def panels(curves: pl.DataFrame, titles: dict[str, str], colors: dict[str, str], *,
-           dashes: dict[str, list[int]], rules: pl.DataFrame | None = None) -> alt.FacetChart:
-    """One panel per column of `titles` (column -> panel title) over the optimizer step, a line per series,
-    in one chart (two panels a row, each its own y axis)."""
-    long = (curves.unpivot(index=[schema.RUN, schema.STEP, SERIES], on=list(titles), variable_name="panel",
-                           value_name="value")
+           dashes: dict[str, list[int]], rules: pl.DataFrame | None = None, x: str = schema.STEP,
+           x_title: str = "Optimizer step") -> alt.FacetChart:
+    """One panel per column of `titles` (column -> panel title) over `x` (the optimizer step, or e.g. the tokens
+    seen), a line per series, in one chart (two panels a row, each its own y axis)."""
+    index = list(dict.fromkeys([schema.RUN, schema.STEP, x, SERIES]))
+    long = (curves.unpivot(index=index, on=list(titles), variable_name="panel", value_name="value")
             .filter(pl.col("value").is_not_null())   # e.g. DPO's and GRPO's weights: not recorded, not drawn
             .with_columns(pl.col("panel").replace_strict(titles), pl.lit(False).alias(RULE)))
+    banded = all(column + suffix in curves.columns for column in titles for suffix in BAND_SUFFIXES)
+    for suffix in BAND_SUFFIXES if banded else ():   # runs grouped: each panel's 95% band (app.seeds.fold)
+        ends = curves.unpivot(index=index, on=[column + suffix for column in titles], variable_name="panel",
+                              value_name="value" + suffix)
+        ends = ends.with_columns(pl.col("panel").str.strip_suffix(suffix).replace_strict(titles))
+        long = long.join(ends, on=[*index, "panel"], how="left")
     pick = _legend_highlight()
     color = alt.Color(f"{SERIES}:N", scale=color_scale(colors), sort=list(colors), title=None,
                       legend=SERIES_LEGEND)
     line = alt.Chart().mark_line(point=True).encode(
-        x=alt.X(f"{schema.STEP}:Q", title="Optimizer step"),
+        x=alt.X(f"{x}:Q", title=x_title),
         y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
         color=color,
         strokeDash=alt.StrokeDash(f"{SERIES}:N", legend=None, scale=alt.Scale(domain=list(dashes),
                                                                               range=list(dashes.values()))),
         opacity=alt.condition(pick, alt.value(1.0), alt.value(0.2)),
         tooltip=[alt.Tooltip(f"{SERIES}:N", title="Series"), alt.Tooltip(f"{schema.STEP}:Q", title="Step"),
+                 *([alt.Tooltip(f"{x}:Q", title=x_title, format=",")] if x != schema.STEP else []),
                  alt.Tooltip("panel:N", title="Quantity"), alt.Tooltip("value:Q", title="Value", format=".4g")],
     ).add_params(pick)
     layers = [line]
+    if banded:   # after the line, so its legend swatches keep the line's full colour
+        layers.append(alt.Chart().mark_area(opacity=0.15).encode(
+            x=f"{x}:Q", y=alt.Y(f"value{BAND_SUFFIXES[0]}:Q"), y2=alt.Y2(f"value{BAND_SUFFIXES[1]}:Q"),
+            color=color))
     if rules is not None and not rules.is_empty():   # the sidebar's steps, in every panel
         marks = rules.join(pl.DataFrame({"panel": list(titles.values())}), how="cross").with_columns(
             pl.lit(None, pl.Float64).alias("value"), pl.lit(True).alias(RULE))
-        long = pl.concat([long, marks.select(long.columns)], how="vertical_relaxed")
-        layers.append(alt.Chart().mark_rule(strokeDash=[4, 3]).encode(x=f"{schema.STEP}:Q", color=color)
+        long = pl.concat([long, marks.select(*index, "panel", "value", RULE)], how="diagonal_relaxed")
+        layers = [layer.transform_filter(f"!datum.{RULE}") for layer in layers]
+        layers.append(alt.Chart().mark_rule(strokeDash=[4, 3]).encode(x=f"{x}:Q", color=color)
                       .transform_filter(f"datum.{RULE}"))
-        line = line.transform_filter(f"!datum.{RULE}")
-        layers[0] = line
     return (alt.layer(*layers, data=long).properties(width=420, height=200)
             .facet(facet=alt.Facet("panel:N", title=None, sort=list(titles.values())), columns=2)
             .resolve_scale(y="independent"))
@@ -269,6 +297,7 @@ def step_heatmap(hist: pl.DataFrame) -> alt.Chart:
                      alt.Tooltip("count:Q", title="Tokens", format=","),
                      alt.Tooltip("percent:Q", title="% of tokens", format=".3g")],
         )
+        .add_params(click(CELL, [schema.STEP, "bin_label"]))
         .properties(height=alt.Step(22))
     )
 
@@ -277,18 +306,25 @@ def token_bars(listing: pl.DataFrame, order: list[str], *, value: str = "count",
                value_title: str = "Tokens") -> alt.FacetChart:
     """Horizontal bars per token, one panel per series (in `order`), coloured by the token's role."""
     roles = sorted(set(listing[schema.ROLE].drop_nulls().to_list()), key=lambda r: (r not in schema.ROLES, r))
+    pick = click(BAR, [schema.RUN, schema.STEP, schema.TOKEN])
     shown = listing.with_columns(pl.col(schema.TOKEN).map_elements(repr, return_dtype=pl.String).alias("shown"))
+    low, high = (value + suffix for suffix in BAND_SUFFIXES)
+    banded = low in shown.columns   # runs grouped: each bar the mean over a group's runs, with its 95% interval
+    longest_first = alt.EncodingSortField(field=value, op="max", order="descending")
+    bars = alt.Chart().mark_bar().encode(
+        y=alt.Y("shown:N", sort=longest_first, title=None, axis=alt.Axis(**ALL_LABELS)),
+        x=alt.X(f"{value}:Q", title=value_title),
+        color=alt.Color(f"{schema.ROLE}:N", title="Role", legend=alt.Legend(orient="top"),
+                        scale=alt.Scale(domain=roles, range=[schema.role_color(r) for r in roles])),
+        tooltip=[alt.Tooltip("shown:N", title="Token"), alt.Tooltip(f"{schema.ROLE}:N", title="Role"),
+                 alt.Tooltip(f"{value}:Q", title=value_title, format=".3g" if banded else ",")],
+    ).add_params(pick)
+    layers = [bars]
+    if banded:
+        layers.append(alt.Chart().mark_rule(color="#222222").encode(
+            y=alt.Y("shown:N", sort=longest_first), x=f"{low}:Q", x2=f"{high}:Q"))
     return (
-        alt.Chart(shown)
-        .mark_bar()
-        .encode(
-            y=alt.Y("shown:N", sort="-x", title=None, axis=alt.Axis(**ALL_LABELS)),
-            x=alt.X(f"{value}:Q", title=value_title),
-            color=alt.Color(f"{schema.ROLE}:N", title="Role", legend=alt.Legend(orient="top"),
-                            scale=alt.Scale(domain=roles, range=[schema.role_color(r) for r in roles])),
-            tooltip=[alt.Tooltip("shown:N", title="Token"), alt.Tooltip(f"{schema.ROLE}:N", title="Role"),
-                     alt.Tooltip(f"{value}:Q", title=value_title, format=",")],
-        )
+        alt.layer(*layers, data=shown)
         .properties(width=190, height=alt.Step(18))
         .facet(facet=alt.Facet(f"{SERIES}:N", title=None, sort=order), columns=3, spacing=30)
         .resolve_scale(y="independent")
@@ -310,7 +346,12 @@ def mass_bars(mass: pl.DataFrame, colors: dict[str, str], *, shared: bool = True
                  alt.Tooltip("token_share:Q", title="Share of tokens", format=".1%")],
     )
     ticks = base.mark_tick(color="#555555", thickness=2, size=18).encode(y="token_share:Q")
-    return _rows(alt.layer(bars, ticks, data=mass).properties(height=200, width=620)
+    layers = [bars, ticks]
+    if "mass_share" + BAND_SUFFIXES[0] in mass.columns:   # runs grouped: each bar a mean, with its 95% interval
+        layers.append(base.mark_rule(color="#222222").encode(
+            xOffset=alt.XOffset(f"{schema.OBJECTIVE}:N", sort=objectives),
+            y=f"mass_share{BAND_SUFFIXES[0]}:Q", y2=f"mass_share{BAND_SUFFIXES[1]}:Q"))
+    return _rows(alt.layer(*layers, data=mass).properties(height=200, width=620)
                  .facet(row=alt.Row(f"{SERIES}:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left"))),
                  shared)
 

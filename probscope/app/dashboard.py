@@ -25,7 +25,8 @@ import streamlit as st
 
 from probscope import schema
 from probscope.app import charts, state
-from probscope.app.ui import problem
+from probscope.app.seeds import RunFacts, flat_config
+from probscope.app.ui import choose_grouping, problem
 from probscope.errors import ProbscopeError, first_line
 from probscope.runs import DEFAULT_PROBE_DATASET, discover_runs
 
@@ -154,14 +155,15 @@ def sidebar() -> tuple[str | None, state.Selection | None, str | None]:
                 watch_runs(runs_root)
                 return None, None, f"{runs_root}: no run yet; the demo is building them (this page refreshes)."
             return None, None, f"{e}. Or run `make demo`, or enter another runs directory in the sidebar."
-        methods, seeds, broken, building = {}, {}, [], []
+        methods, facts, broken, building = {}, {}, [], []
         for run in runs:
             try:
                 manifest = run.read_manifest()
             except (ProbscopeError, OSError) as e:   # one corrupt manifest must not hide the other runs
                 broken.append(first_line(e))
                 continue
-            methods[run.name], seeds[run.name] = manifest.method, manifest.seed
+            methods[run.name] = manifest.method
+            facts[run.name] = RunFacts(manifest.method, manifest.seed, flat_config(manifest.config))
             if manifest.status == "running":
                 building.append(run.name)
         live_controls(runs_root, building)
@@ -191,10 +193,7 @@ def sidebar() -> tuple[str | None, state.Selection | None, str | None]:
         steps = choose_steps(chosen, probed)
         if chosen:
             st.html(method_legend(chosen, methods))
-        state.url_state("group_seeds", False, lambda text: text == "True")
-        grouped = st.toggle("Group seeds", key="group_seeds", help="Runs that differ only by seed (named "
-                            "<name>-s<seed>) as one series: the mean over seeds with its 95% interval")
-        state.to_url("group_seeds", grouped or None)
+        groups, per_seed = choose_grouping({name: facts[name] for name in probed})
     st.query_params.update({"dataset": dataset, "runs": ",".join(chosen),
                             "steps": ",".join(f"{name}:{step}" for name, step in steps.items())})
     if not steps:
@@ -203,7 +202,7 @@ def sidebar() -> tuple[str | None, state.Selection | None, str | None]:
         runs_root=runs_root, dataset=dataset, steps=tuple(steps.items()),
         probed=tuple((name, tuple(found)) for name, found in probed.items()),
         methods=tuple((name, methods[name]) for name in probed),
-        groups=tuple((name, state.seed_group(name, seeds[name])) for name in probed) if grouped else (),
+        groups=tuple(groups.items()), per_seed=per_seed,
     )
     return runs_root, selection, None
 

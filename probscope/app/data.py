@@ -86,7 +86,7 @@ def histograms_per_run(selection: state.Selection, steps: Steps) -> pl.DataFrame
     if not tables:
         st.stop()
     table = pl.concat(tables)
-    return over_seeds(table, dict(selection.groups)) if selection.grouped() else table
+    return over_seeds(table, dict(selection.groups), members=selection.per_seed) if selection.grouped() else table
 
 
 @st.cache_data(max_entries=64, show_spinner="Comparing checkpoints…")
@@ -180,11 +180,12 @@ def token_texts(selection: state.Selection, run: str, step: int, rows: pl.DataFr
 
 @st.cache_data(max_entries=64, show_spinner="Finding examples…")
 def _examples(runs_root: str, dataset: str, run: str, step: int, token: str | None, upper: float, text: str,
-              signature: Signature) -> pl.DataFrame:
+              signature: Signature, lower: float = 0.0) -> pl.DataFrame:
     tokens = _tokens(runs_root, dataset, ((run, step),))
     found = tokens
-    if token is not None:   # examples where this token has p < upper
-        found = found.filter((pl.col(schema.TOKEN) == token) & (pl.col(schema.P) < upper))
+    if token is not None:   # examples where this token has lower <= p < upper
+        found = found.filter((pl.col(schema.TOKEN) == token) & (pl.col(schema.P) < upper)
+                             & (pl.col(schema.P) >= lower))
     found = (found.group_by(schema.EXAMPLE_ID)
              .agg(pl.len().alias("tokens"), pl.col(schema.P).min().alias("lowest_p")))
     if text:   # examples whose reply holds the text, spacing and case aside
@@ -202,11 +203,11 @@ def _letters(text: pl.Expr) -> pl.Expr:
 
 
 def examples(selection: state.Selection, run: str, step: int, *, token: str | None = None,
-             upper: float = 1.0, text: str = "") -> pl.DataFrame:
-    """Example ids of a checkpoint (with `token`: those holding it at p < `upper`; with `text`: those whose
-    reply contains it), lowest p first."""
+             upper: float = 1.0, text: str = "", lower: float = 0.0) -> pl.DataFrame:
+    """Example ids of a checkpoint (with `token`: those holding it at `lower` <= p < `upper`; with `text`: those
+    whose reply contains it), lowest p first."""
     signature = state.probe_signature(selection.runs_root, selection.dataset, ((run, step),))
-    return _examples(selection.runs_root, selection.dataset, run, step, token, upper, text, signature)
+    return _examples(selection.runs_root, selection.dataset, run, step, token, upper, text, signature, lower)
 
 
 @st.cache_data(max_entries=32, show_spinner="Pairing tokens…")

@@ -27,7 +27,8 @@ class Selection:
     steps: tuple[tuple[str, int], ...]        # (run name, step) per chosen run, in sidebar order
     probed: tuple[tuple[str, tuple[int, ...]], ...]   # every probed run of the dataset and its finished steps
     methods: tuple[tuple[str, str], ...]      # run name -> method, for every probed run
-    groups: tuple[tuple[str, str], ...] = ()  # run name -> its seed group (seed_group), when seeds are grouped
+    groups: tuple[tuple[str, str], ...] = ()  # run name -> its group (seeds.run_groups), when runs are grouped
+    per_seed: bool = False                    # grouped: each run of a group drawn beside the group's mean
 
     @property
     def runs(self) -> tuple[str, ...]:
@@ -44,17 +45,9 @@ class Selection:
         return dict(self.methods)[run]
 
     def grouped(self) -> bool:
-        """Whether seeds are grouped and some chosen group holds more than one run."""
+        """Whether runs are grouped and some chosen group holds more than one run."""
         chosen = [group for name, group in self.groups if name in self.runs]
         return len(set(chosen)) < len(chosen)
-
-
-def seed_group(name: str, seed: int | None) -> str:
-    """The name of a run's seed group: its name without its seed's "-s<seed>" and what follows
-    (sft-s3 -> sft, sft-lr1e-05-s2 -> sft-lr1e-05, base-s3-try2 -> base); a name without it, or a run of
-    unknown seed (None), is its own group."""
-    marker = f"-s{seed}"
-    return name[:name.rindex(marker)] if seed is not None and marker in name else name
 
 
 def current() -> Selection | None:

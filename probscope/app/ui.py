@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Literal, TypedDict
 
@@ -16,6 +16,7 @@ import streamlit as st
 
 from probscope import schema
 from probscope.app import charts, state
+from probscope.app.seeds import BY_SEED, HIGH, LOW, RunFacts, differing_keys, run_groups
 from probscope.errors import ProbscopeError, first_line
 
 # Column name -> header shown; shares (0..1) listed in SHARES are shown as percentages.
@@ -37,7 +38,7 @@ LABELS = {
     "value": "Value", "accuracy": "Accuracy", "accuracy_low": "95% CI low", "accuracy_high": "95% CI high",
     "metric": "Metric", "benchmark": "Benchmark", "ci_low": "95% CI low", "ci_high": "95% CI high",
     "examples": "Examples", "a": "A", "b": "B",
-    "counted": "Counted",
+    "counted": "Counted", "seeds": "Runs in the group", schema.TOKENS_SEEN: "Tokens seen",
 }
 SHARES = {"share", "low_share", "all_share", "share_below", "lowest_share", "highest_share", "top1", "below_0.1",
           "above_0.9", "polarization", "mass_share", "token_share", "bin_share", "accuracy", "accuracy_low",
@@ -88,6 +89,41 @@ def bar_options(*, log: bool = True, shared: bool = True) -> BarOptions:
     return options
 
 
+NO_GROUPING = ""   # the "group runs by" choice that keeps every run its own series
+
+
+def choose_grouping(runs: Mapping[str, RunFacts]) -> tuple[dict[str, str], bool]:
+    """The sidebar's grouping of runs (nothing, seeds, or one config key that differs between `runs`), in the
+    URL as ?group_by=; returns run -> group ({} without grouping) and whether each run is shown beside its
+    group's mean (?per_seed=)."""
+    options = [NO_GROUPING, BY_SEED, *differing_keys(runs)]
+    state.url_state("group_by", NO_GROUPING, valid=options)
+    by = st.selectbox("Group runs that differ only by", options, key="group_by",
+                      format_func=lambda key: "nothing (every run its own series)" if key == NO_GROUPING else key,
+                      help="Runs alike but for this (seed: named <name>-s<seed>) as one series: the mean over "
+                           "them with its 95% t-interval, on every chart and table")
+    if by == NO_GROUPING:
+        for key in ("group_by", "per_seed"):
+            st.query_params.pop(key, None)
+        return {}, False
+    state.to_url("group_by")
+    state.url_state("per_seed", False, lambda text: text == "True")
+    per_seed = st.toggle("Each run beside its group's mean", key="per_seed")
+    state.to_url("per_seed")
+    return run_groups(runs, by), per_seed
+
+
+X_AXES = {schema.STEP: "Optimizer step", schema.TOKENS_SEEN: "Tokens seen"}   # over-training charts' x axes
+
+
+def x_axis() -> str:
+    """The over-training charts' x axis (X_AXES: the optimizer step or the tokens seen), in the URL as ?x_axis=."""
+    state.url_state("x_axis", schema.STEP, valid=X_AXES)
+    x = st.radio("X axis", list(X_AXES), key="x_axis", horizontal=True, format_func=X_AXES.get)
+    state.to_url("x_axis")
+    return x
+
+
 def need_selection() -> state.Selection:
     """The sidebar's selection; without one, the reason and how to fix it, and the page stops here."""
     selection = state.current()
@@ -97,25 +133,44 @@ def need_selection() -> state.Selection:
     return selection
 
 
+INTERVAL_ENDS = {LOW: "95% low", HIGH: "95% high"}   # a grouped measure's interval columns (app.seeds.fold)
+
+
+def measure(column: str) -> str:
+    """The measure a column holds: itself, or the measure whose interval end it is (nll_low -> nll)."""
+    for suffix in INTERVAL_ENDS:
+        if column.endswith(suffix) and column[:-len(suffix)] in LABELS:
+            return column[:-len(suffix)]
+    return column
+
+
+def label(column: str) -> str:
+    """A column's header: LABELS', its measure's with the interval end ("NLL (nats) · 95% low"), or its name."""
+    if column in LABELS:
+        return LABELS[column]
+    if measure(column) != column:
+        return f"{LABELS[measure(column)]} · {INTERVAL_ENDS[column[len(measure(column)):]]}"
+    return column.replace("_", " ").capitalize()
+
+
 def readable(frame: pl.DataFrame) -> pl.DataFrame:
     """Method names as in the figures, shares as percentages; internal columns dropped."""
     frame = frame.drop([column for column in frame.columns if column in HIDDEN])
     if schema.METHOD in frame.columns:
         frame = frame.with_columns(pl.col(schema.METHOD).replace_strict(
             schema.METHOD_LABELS, default=pl.col(schema.METHOD), return_dtype=pl.String))
-    return frame.with_columns(pl.col(column) * 100 for column in frame.columns if column in SHARES)
+    return frame.with_columns(pl.col(column) * 100 for column in frame.columns if measure(column) in SHARES)
 
 
 def show_table(frame: pl.DataFrame, *, height: int | Literal["auto"] = "auto", key: str | None = None) -> None:
     """A table with readable headers; percentages with a % sign, missing values (a share of 0 of 0) as a dash."""
     frame = readable(frame)
-    config = {column: st.column_config.Column(LABELS.get(column, column.replace("_", " ").capitalize()))
-              for column in frame.columns}
+    config = {column: st.column_config.Column(label(column)) for column in frame.columns}
     for column in frame.columns:
-        if column in SHARES or column == "percent":
-            config[column] = st.column_config.NumberColumn(LABELS.get(column, column), format="%.1f%%")
+        if measure(column) in SHARES or measure(column) == "percent":
+            config[column] = st.column_config.NumberColumn(label(column), format="%.1f%%")
         elif frame.schema[column] == pl.Float64 and column not in (schema.P,):
-            config[column] = st.column_config.NumberColumn(LABELS.get(column, column), format="%.3g")
+            config[column] = st.column_config.NumberColumn(label(column), format="%.3g")
     st.dataframe(frame, hide_index=True, column_config=config, height=height, key=key, placeholder="–")
 
 
@@ -135,10 +190,22 @@ def _vega_spec(chart: str, table: pl.DataFrame, args: tuple, kwargs: dict) -> di
 
 
 def show_chart(chart: Callable, table: pl.DataFrame, *args, csv: pl.DataFrame | None = None, name: str | None = None,
-               **kwargs) -> None:
+               select: str | None = None, **kwargs) -> list[dict]:
     """The chart `chart`(table, *args, **kwargs) from probscope.app.charts (PNG from its toolbar); with
-    `name`, its data (`csv`, default the table) as a CSV download below it."""
-    st.vega_lite_chart(spec=_vega_spec(chart.__name__, table, args, kwargs), width="stretch")
+    `name`, its data (`csv`, default the table) as a CSV download below it. `select`: the name of the chart's
+    click selection (charts.click); returns the fields of the marks just clicked (empty without a new click: a
+    selection stays in the chart, and the widgets it set may have moved on since)."""
+    spec = _vega_spec(chart.__name__, table, args, kwargs)
+    clicked: list[dict] = []
+    if select is None:
+        st.vega_lite_chart(spec=spec, width="stretch")
+    else:
+        key = f"chart:{name or chart.__name__}"
+        event = st.vega_lite_chart(spec=spec, width="stretch", on_select="rerun", selection_mode=select, key=key)
+        now = list(event.selection.get(select, [])) if event is not None else []
+        clicked = now if now != st.session_state.get(f"_{key}") else []
+        st.session_state[f"_{key}"] = now
     if name is not None:
         st.download_button("Download the data (CSV)", (table if csv is None else csv).write_csv(),
                            file_name=f"{name}.csv", mime="text/csv", key=f"csv:{name}")
+    return clicked

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from probscope.errors import ProbscopeError
-from probscope.token_stats import token_statistics
+from probscope.token_stats import head_logits, token_statistics
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
@@ -50,6 +50,11 @@ class LMHead:
                    use_compile: bool) -> dict[str, torch.Tensor]:
         return token_statistics(hidden, self.weight, targets, bias=self.bias, chunk_size=chunk_size,
                                 logit_scale=self.logit_scale, softcap=self.softcap, compile=use_compile)
+
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The fp32 logits of every vocabulary token at each row of `hidden` [N, H] (N small: [N, vocab] at once)."""
+        return head_logits(hidden.to(self.weight.dtype), self.weight, self.bias, self.logit_scale,
+                           float(self.softcap or 0.0))
 
 
 def hidden_states(model: PreTrainedModel, input_ids: torch.Tensor,

@@ -22,9 +22,10 @@ Figure-2 bins, the mean and quantiles of the objective's weight in the logit vie
 SFT 1, DFT p) and in the RL view (w/p: SFT 1/p, DFT 1; see probscope/training/objectives.py), the share of
 sum_t w_t^2 * |grad_z log p_t|^2 from each bin (per token |grad_z|^2 = 1 - 2p + sum_j p_j^2: the squared
 logit-gradient norm the objective puts on the token; shares of this sum, not of the norm of the summed
-gradient, where tokens interfere), mean entropy, SFT and DFT losses, and the trainer's grad norm and
-learning rate of that step. Rows are flushed every `flush_every` recorded steps and at train end, each
-flush one Parquet part written atomically: a killed run keeps every part flushed before it died.
+gradient, where tokens interfere), mean entropy, SFT and DFT losses, and the trainer's grad norm,
+learning rate and input tokens seen so far (the trainer's count, which it turns on: non-padding) at that step.
+Rows are flushed every `flush_every` recorded steps and at train end, each flush one Parquet part written
+atomically: a killed run keeps every part flushed before it died.
 With several processes every rank's tokens are gathered and rank 0 writes.
 """
 
@@ -71,10 +72,16 @@ class GradientWeightCallback(TrainerCallback):
         self._pending: list[dict[str, Any]] | None = None   # rows waiting for the trainer's log of their step
         self._rows: list[dict[str, Any]] = []
         self._warned: set[str] = set()
+        self._counting = False   # whether the trainer's token count started with the run (on_train_begin)
 
     # ---- trainer events ------------------------------------------------------------------------------
     def on_train_begin(self, args, state, control, **kwargs):
         self._every = self.every or state.logging_steps
+        # tokens seen (schema.TOKENS_SEEN): the trainer's own count, kept in its state across resumes; exact only
+        # when it counted from step 0 (a resume of a run that did not count starts at 0: unknown)
+        self._counting = state.global_step == 0 or state.num_input_tokens_seen > 0
+        if args.include_num_input_tokens_seen == "no":
+            args.include_num_input_tokens_seen = "non_padding"
         if state.is_world_process_zero:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             forget_dynamics_after(self.out_dir, state.global_step)
@@ -95,6 +102,8 @@ class GradientWeightCallback(TrainerCallback):
         if not state.is_world_process_zero or tokens is None:
             return
         rows = summarize(tokens, state.global_step, self.objectives)
+        for row in rows:
+            row[schema.TOKENS_SEEN] = state.num_input_tokens_seen if self._counting else None
         if control.should_log:   # the trainer logs this step next: on_log adds its grad norm and lr
             self._pending = rows
         else:

@@ -9,13 +9,17 @@ package; skipped without them. Screenshots of every page land in the test's tmp 
 from __future__ import annotations
 
 import importlib.util
+import shutil
 from pathlib import Path
+from urllib.parse import quote_plus
 
 import pytest
 from conftest import REPO
 from helpers import build_dashboard_runs
 
+from probscope import schema
 from probscope.perf.browser import CHROMIUM, dashboard_server, drawn_marks, open_chromium, page_paths, wait_until_idle
+from probscope.runs import Run
 
 APP = REPO / "app" / "main.py"
 IDLE_S = 90   # a page's first load on a 2-core machine shared with other jobs can take tens of seconds
@@ -25,7 +29,11 @@ VIEWS = (("Overview", None, 1), ("Distributions", "Figure 2", 1), ("Distribution
          ("Distributions", "Same tokens", 1), ("Distributions", "By role", 1), ("Tokens", "Probability range", 1),
          ("Tokens", "Movers", 0), ("Tokens", "Left behind", 0), ("Tokens", "Example viewer", 0),
          ("Gradient weights", "Gradient mass per bin", 1), ("Gradient weights", "Training curves", 1),
-         ("Gradient weights", "Weights while training", 1), ("Benchmarks", None, 1), ("Runs", None, 0))
+         ("Gradient weights", "Weights while training", 1), ("Benchmarks", None, 1), ("Runs", None, 0),
+         # runs grouped over seeds (sft and sft-s1): means with bands, each seed beside them; tokens seen on x
+         ("Distributions", "Figure 2&group_by=seed&per_seed=True", 1),
+         ("Gradient weights", "Training curves&group_by=seed&x_axis=tokens_seen", 1),
+         ("Gradient weights", "Weights while training&group_by=seed&x_axis=tokens_seen", 1))
 
 pytestmark = [
     pytest.mark.skipif(not Path(CHROMIUM).is_file(),
@@ -41,7 +49,12 @@ def served(tmp_path_factory):
     from playwright.sync_api import sync_playwright
 
     tmp = tmp_path_factory.mktemp("browser")
-    with (dashboard_server(build_dashboard_runs(tmp / "runs"), script=APP, log=tmp / "server.log") as url,
+    root = build_dashboard_runs(tmp / "runs")
+    shutil.copytree(root / "sft", root / "sft-s1")                                # sft's second seed
+    manifest = Run(root / "sft-s1").read_manifest()
+    manifest.name, manifest.seed = "sft-s1", 1
+    Run(root / "sft-s1").write_manifest(manifest)
+    with (dashboard_server(root, script=APP, log=tmp / "server.log") as url,
           sync_playwright() as playwright):
         browser = open_chromium(playwright)
         yield url, browser
@@ -111,3 +124,26 @@ def test_a_shared_link_reproduces_the_view_in_a_fresh_browser(served):
         page.locator('[data-testid="stSidebar"]').get_by_text("Link to this view").click()
         copied = code.first.inner_text(timeout=IDLE_S * 1000)
         assert all(part in copied for part in link.split("?")[1].split("&")), (link, copied)
+
+
+def test_clicking_a_heatmap_cell_or_a_token_bar_drills_down(served):
+    """A click on a step x bin cell moves the scrubber and the drill-down to its step and bin; a click on a token
+    bar lists the examples behind it."""
+    url, browser = served
+    page = browser.new_context().new_page()
+    page.goto(f"{url}/distributions?view=Over+training&over_run=sft&over_layout=Heatmap&over_step=10")
+    wait_until_idle(page, "Distributions", IDLE_S)
+    cells = page.locator('[data-testid="stVegaLiteChart"]').first.locator("svg g.role-mark > path")
+    fields = [dict(part.split(": ", 1) for part in (cells.nth(i).get_attribute("aria-label") or "").split("; "))
+              for i in range(cells.count())]
+    at = next(i for i, cell in enumerate(fields) if cell["Step"] == "5" and cell["Bin"] != schema.BIN_LABELS[0])
+    cells.nth(at).click()                                                  # a cell of step 5, not the first bin
+    page.wait_for_url("**over_step=5*", timeout=IDLE_S * 1000)
+    wait_until_idle(page, "Distributions", IDLE_S)
+    assert f"drill_bin={quote_plus(fields[at]['Bin'])}" in page.url, page.url
+    page.goto(f"{url}/tokens?threshold=0.01")
+    wait_until_idle(page, "Tokens", IDLE_S)
+    page.locator('[data-testid="stVegaLiteChart"]').first.locator("svg g.role-mark > path").first.click()
+    page.wait_for_url("**bar=*", timeout=IDLE_S * 1000)
+    wait_until_idle(page, "Tokens", IDLE_S)
+    assert page.get_by_text("examples hold").count() > 0

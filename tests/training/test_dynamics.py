@@ -214,3 +214,32 @@ def test_training_records_the_sentence_weight_underflow(tmp_path, tokenizer, lla
                         callbacks=[callback], objective="sft").train()
     frame = read_dynamics(tmp_path / "dyn")
     assert frame[schema.SENTENCE_WEIGHT_UNDERFLOW].to_list()[0] > 0.5
+
+
+def test_tokens_seen_counts_every_steps_input_tokens_without_padding(tmp_path, tokenizer, llama, sft_dataset):
+    from probscope.training.trainer import ObjectiveSFTTrainer
+
+    data = sft_dataset(8, (6, 12), (1, 4), seed=9)                # lengths differ: padding must not count
+    trainer = ObjectiveSFTTrainer(
+        llama(), args=sft_config(tmp_path, max_steps=4, per_device_train_batch_size=8, logging_steps=2,
+                                 logging_first_step=True),
+        train_dataset=data, processing_class=tokenizer, objective="sft",
+        callbacks=[GradientWeightCallback(tmp_path / "dynamics")])
+    trainer.train()
+    table = read_dynamics(tmp_path / "dynamics").filter(pl.col(schema.OBJECTIVE) == "sft")
+    per_step = sum(len(ids) for ids in data["input_ids"])          # a step of 8 is the whole data set
+    assert table[schema.STEP].to_list() == [1, 2, 4]
+    assert table[schema.TOKENS_SEEN].to_list() == [per_step, 2 * per_step, 4 * per_step]
+
+
+def test_tokens_seen_is_unknown_after_resuming_a_run_that_did_not_count(tmp_path):
+    from transformers import TrainerControl, TrainerState, TrainingArguments
+
+    callback = GradientWeightCallback(tmp_path / "dynamics")
+    args = TrainingArguments(output_dir=str(tmp_path / "out"), report_to=[])
+    resumed = TrainerState(global_step=40, num_input_tokens_seen=0)   # trained 40 steps without counting
+    callback.on_train_begin(args, resumed, TrainerControl())
+    assert not callback._counting and args.include_num_input_tokens_seen == "non_padding"
+    counted = TrainerState(global_step=40, num_input_tokens_seen=12_345)
+    callback.on_train_begin(args, counted, TrainerControl())
+    assert callback._counting

@@ -6,7 +6,8 @@ import streamlit as st
 
 from probscope import schema
 from probscope.app import charts, data, state
-from probscope.app.ui import problem, show_chart, show_table
+from probscope.app.seeds import HIGH, LOW, SEEDS, grouped
+from probscope.app.ui import X_AXES, problem, show_chart, show_table, x_axis
 
 EVALUATE = "probscope eval --runs {root} --benchmark NAME"
 METRICS = {"average_at_k": "Average@k", "pass_at_k": "pass@k"}
@@ -24,20 +25,49 @@ def accuracy_curves(runs_root: str) -> None:
     if curves.is_empty():
         st.info("None of the runs chosen in the sidebar has been evaluated.")
         return
-    st.caption("Accuracy of each run's checkpoints over fine-tuning (the base model at step 0); the band is the 95% "
-               "bootstrap interval over problems. Drag to pan, scroll to zoom.")
-    curves, colors, dashes = charts.with_run_series(charts.on_fine_tuning_axis(curves))
+    x = x_axis()
+    curves = charts.on_fine_tuning_axis(curves)
+    if x == schema.TOKENS_SEEN:
+        curves = tokens_seen_axis(runs_root, curves)
+        if curves.is_empty():
+            return
+    band = ("lo", "hi")
+    if selection is not None and selection.grouped():
+        curves = grouped(selection, curves, ["value", *([x] if x != schema.STEP else [])],
+                         by=["benchmark", "metric", schema.STEP])
+        band = ("value" + LOW, "value" + HIGH)
+        st.caption("Runs grouped (sidebar): each line the mean accuracy of a group's runs, the band its 95% "
+                   "t-interval over them. Drag to pan, scroll to zoom.")
+    else:
+        st.caption("Accuracy of each run's checkpoints over fine-tuning (the base model at step 0); the band is the "
+                   "95% bootstrap interval over problems. Drag to pan, scroll to zoom.")
+    curves, colors, dashes = charts.with_run_series(curves)
     benchmarks = curves["benchmark"].unique(maintain_order=True).to_list()
     for column, benchmark in zip(st.columns(min(len(benchmarks), 2)) * len(benchmarks), benchmarks, strict=False):
         rows = curves.filter(pl.col("benchmark") == benchmark)
         with column:
-            show_chart(charts.lines, rows, "value", colors, y_title=rows["metric"][0], band=("lo", "hi"),
-                       dashes=dashes, title=benchmark, y_domain=(0.0, 1.0))
+            show_chart(charts.lines, rows, "value", colors, y_title=rows["metric"][0], band=band,
+                       dashes=dashes, title=benchmark, y_domain=(0.0, 1.0), x=x, x_title=X_AXES[x])
     st.download_button("Download the curves (CSV)", curves.write_csv(), "accuracy-curves.csv", "text/csv",
                        key="csv:accuracy-curves")
-    show_table(curves.select(schema.METHOD, schema.RUN, "benchmark", schema.STEP, "metric",
-                             pl.col("value").alias("accuracy"), pl.col("lo").alias("accuracy_low"),
-                             pl.col("hi").alias("accuracy_high"), "source"))
+    show_table(curves.select(schema.METHOD, schema.RUN, "benchmark", *dict.fromkeys([schema.STEP, x]), "metric",
+                             pl.col("value").alias("accuracy"), pl.col(band[0]).alias("accuracy_low"),
+                             pl.col(band[1]).alias("accuracy_high"),
+                             *(pl.col(column) for column in (SEEDS, "source") if column in curves.columns)))
+
+
+def tokens_seen_axis(runs_root: str, curves: pl.DataFrame) -> pl.DataFrame:
+    """The curves with the tokens each run had seen at each evaluated step (the training dynamics' exact count),
+    saying how many points have no such count; empty (and saying why) when none has."""
+    seen = data.dynamics(runs_root, tuple(curves[schema.RUN].unique().sort()))
+    counted = charts.with_tokens_seen(curves, seen) if schema.TOKENS_SEEN in seen.columns else curves.clear()
+    if counted.is_empty():
+        st.info("No evaluated run logged its tokens seen at an evaluated step (the training dynamics' tokens_seen, "
+                "recorded by runs trained since it was added): choose the optimizer step as the x axis.")
+    elif counted.height < curves.height:
+        st.caption(f"{curves.height - counted.height} of {curves.height} points left out: no count of tokens seen "
+                   "was logged at their step.")
+    return counted
 
 
 def per_problem(runs_root: str, evals: pl.DataFrame) -> None:

@@ -10,7 +10,8 @@ import streamlit as st
 from probscope import schema
 from probscope.analysis import class_histogram, lowest_bin_tokens, pairwise_statistics, probability_histogram
 from probscope.app import charts, data, state
-from probscope.app.data import BY, aggregate, all_steps, paired
+from probscope.app.data import BY, Steps, aggregate, all_steps, paired
+from probscope.app.seeds import grouped, grouped_table, over_seeds
 from probscope.app.ui import bar_options, choose_view, need_selection, problem, show_chart, show_table
 
 
@@ -47,16 +48,17 @@ def figure2_view(selection: state.Selection) -> None:
 MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]()#+\-.!|~<>])")   # backslash-escaped in a link's text
 
 
-def drill_down(selection: state.Selection) -> None:
-    """One bin of Figure 2 opened: its most frequent tokens per series, each linking to the example viewer
-    showing the examples that hold it in that bin (the link carries the whole view, as a shared link does)."""
+def drill_down(selection: state.Selection, steps: Steps | None = None, what: str = "a bin") -> None:
+    """One bin of Figure 2 (of each run at its sidebar step, or at `steps`) opened: its most frequent tokens per
+    series, each linking to the example viewer showing the examples that hold it in that bin (the link carries
+    the whole view, as a shared link does)."""
     labels = list(schema.BIN_LABELS)
     state.url_state("drill_bin", labels[0], valid=labels)
-    label = st.selectbox("Tokens behind a bin", labels, key="drill_bin")
+    label = st.selectbox(f"Tokens behind {what}", labels, key="drill_bin")
     state.to_url("drill_bin")
     index = labels.index(label)
     lower, upper = schema.BIN_EDGES[index], schema.BIN_EDGES[index + 1]
-    listing = aggregate(selection, lowest_bin_tokens, lower=lower or None, top=5, by=BY,
+    listing = aggregate(selection, lowest_bin_tokens, steps=steps, lower=lower or None, top=5, by=BY,
                         upper=None if index == len(labels) - 1 else upper)
     if listing.is_empty():
         st.info(f"No chosen series has a token in {label}.")
@@ -81,7 +83,8 @@ def over_training_view(selection: state.Selection) -> None:
     left, middle, right = st.columns([1, 2, 1])
     run = left.selectbox("Run", selection.runs, key="over_run")
     state.to_url("over_run")
-    probed = list(selection.probed_steps(run))
+    members = group_members(selection, run)
+    probed = sorted(set.intersection(*(set(selection.probed_steps(name)) for name in members)))
     state.url_state("over_steps", probed, state.parse_list(int), valid=probed)
     steps = middle.multiselect("Steps", probed, key="over_steps", format_func=lambda step: f"step {step}")
     state.to_url("over_steps")
@@ -91,12 +94,18 @@ def over_training_view(selection: state.Selection) -> None:
     if not steps:
         st.info("Choose at least one step.")
         return
-    over, colors = charts.with_series(
-        aggregate(selection, probability_histogram, steps=((run, tuple(sorted(steps))),), by=BY))
+    over = pl.concat([aggregate(selection, probability_histogram, steps=((name, tuple(sorted(steps))),), by=BY)
+                      for name in members])
+    if len(members) > 1:   # runs grouped (sidebar): the group's mean at each step, with its 95% interval
+        over = over_seeds(over, dict(selection.groups), members=selection.per_seed)
+        st.caption(f"Figure 2 of {run}'s group ({', '.join(members)}: their mean and 95% interval) at each probed "
+                   "step they share.")
+    else:
+        st.caption(f"Figure 2 of {run} at each chosen probed step.")
+    over, colors = charts.with_series(over)
     csv = over.select(charts.SERIES, *BY, "bin_label", "count", "percent")
-    st.caption(f"Figure 2 of {run} at each chosen probed step.")
     if layout == "Heatmap":
-        step_scrubber(run, sorted(steps), over, colors)
+        step_scrubber(selection, members, sorted(steps), over, colors)
         return
     side_by_side = layout == "Side by side"
     options = bar_options(shared=not side_by_side)
@@ -107,17 +116,33 @@ def over_training_view(selection: state.Selection) -> None:
 LAYOUTS = ("Side by side", "Small multiples", "Heatmap")
 
 
-def step_scrubber(run: str, steps: list[int], over: pl.DataFrame, colors: dict[str, str]) -> None:
-    """The step × bin heatmap of one run, and Figure 2 at the step the scrubber points at."""
-    st.caption(f"{run} over training: each row a probed step, each cell the share of that step's tokens in the "
-               "bin (log colour). Move the scrubber to see one step as Figure 2.")
-    show_chart(charts.step_heatmap, over.select(*BY, "bin_label", "count", "percent"), name=f"heatmap-{run}")
+def group_members(selection: state.Selection, run: str) -> list[str]:
+    """The chosen runs in `run`'s group when runs are grouped (the sidebar), else `run` alone."""
+    groups = dict(selection.groups)
+    return [name for name in selection.runs if name in groups and groups[name] == groups.get(run)] or [run]
+
+
+def step_scrubber(selection: state.Selection, runs: list[str], steps: list[int], over: pl.DataFrame,
+                  colors: dict[str, str]) -> None:
+    """The step × bin heatmap of one run (or its group's mean), Figure 2 at the step the scrubber points at (a
+    clicked cell's step), and the tokens behind one of its bins (a clicked cell's bin)."""
+    run = runs[0]
+    st.caption(f"{', '.join(runs)} over training: each row a probed step, each cell the share of that step's tokens "
+               "in the bin (log colour). Move the scrubber to see one step as Figure 2; click a cell to list its "
+               "tokens.")
+    mean = over.filter(pl.col(schema.RUN) == over[schema.RUN][0])   # the group's mean, not each run beside it
+    clicked = show_chart(charts.step_heatmap, mean.select(*BY, "bin_label", "count", "percent"),
+                         name=f"heatmap-{run}", select=charts.CELL)
+    if clicked:   # the cell's step and bin become the scrubber's and the drill-down's
+        st.session_state["over_step"], st.session_state["drill_bin"] = (clicked[0][schema.STEP],
+                                                                         clicked[0]["bin_label"])
     state.url_state("over_step", steps[-1], int, valid=steps)
     step = st.select_slider("Step", steps, key="over_step", format_func=lambda one: f"step {one}")
     state.to_url("over_step")
     one = over.filter(pl.col(schema.STEP) == step)
     show_chart(charts.figure2, one, {label: colors[label] for label in one[charts.SERIES].unique()},
                **bar_options(shared=False))
+    drill_down(selection, tuple((name, step) for name in runs), f"a cell of step {step}")
 
 
 def summary_view(selection: state.Selection) -> None:
@@ -125,7 +150,7 @@ def summary_view(selection: state.Selection) -> None:
     with problem("Summary"):
         st.caption("Every probed step of the chosen runs. NLL: mean −log p; top-1: share of tokens the model ranks "
                    "first; polarization: share in the lowest bin (p < 1e-4) plus the highest (p ≥ 0.9).")
-        show_table(data.summary(selection, all_steps(selection)))
+        show_table(grouped_table(selection, data.summary(selection, all_steps(selection))))
     st.subheader("Statistics with confidence intervals")
     st.caption("Between every pair of chosen series (each run at its sidebar step): Kolmogorov–Smirnov distance, "
                "Wasserstein distances on p and log p, Jensen–Shannon divergence of the bin shares, and per series "
@@ -180,7 +205,9 @@ HEIGHTS = {"percent": "% of the series' tokens (slices add up to Figure 2's bar)
 
 
 def by_role_view(selection: state.Selection) -> None:
-    classes, _ = charts.with_series(aggregate(selection, class_histogram, by=BY))
+    classes = grouped(selection, aggregate(selection, class_histogram, by=BY), ["percent", "bin_share"],
+                      by=[schema.STEP, schema.ROLE, "bin", "bin_label"], sums=["count"])
+    classes, _ = charts.with_series(classes)
     state.url_state("class_height", "percent", valid=HEIGHTS)
     share = st.radio("Height of each slice", list(HEIGHTS), horizontal=True, key="class_height",
                      format_func=HEIGHTS.get)

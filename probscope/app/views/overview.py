@@ -7,6 +7,7 @@ import probscope as ps
 from probscope import schema
 from probscope.app import charts, data, state
 from probscope.app.data import BY
+from probscope.app.seeds import grouped, grouped_table
 from probscope.app.ui import need_selection, problem, show_chart, show_table
 
 st.title("Overview")
@@ -39,8 +40,9 @@ with left:
     with problem("Polarization"):
         st.caption("Share of each run's target tokens with p < 0.1 (the tokens a method leaves behind) and with "
                    "p ≥ 0.9; polarization: the lowest bin (p < 1e-4) plus the highest; NLL: mean −log p.")
-        show_table(data.summary(selection, final).select(schema.METHOD, schema.RUN, schema.STEP, "below_0.1",
-                                                         "above_0.9", "polarization", "nll"))
+        polarization = data.summary(selection, final).select(schema.METHOD, schema.RUN, schema.STEP, "below_0.1",
+                                                               "above_0.9", "polarization", "nll")
+        show_table(grouped_table(selection, polarization))
 
 with right:
     st.subheader("Final benchmark accuracy")
@@ -52,9 +54,13 @@ with right:
         else:
             st.caption("Each run's last evaluated checkpoint per benchmark, with the 95% bootstrap interval.")
             last = curves.filter(pl.col(schema.STEP) == pl.col(schema.STEP).max().over(schema.RUN, "benchmark"))
-            show_table(last.select(schema.METHOD, schema.RUN, "benchmark", schema.STEP, "metric",
-                                   pl.col("value").alias("accuracy"), pl.col("lo").alias("accuracy_low"),
-                                   pl.col("hi").alias("accuracy_high")))
+            last = last.select(schema.METHOD, schema.RUN, "benchmark", schema.STEP, "metric",
+                               pl.col("value").alias("accuracy"), pl.col("lo").alias("accuracy_low"),
+                               pl.col("hi").alias("accuracy_high"))
+            if selection.grouped():   # a group's mean accuracy, its interval over the group's runs
+                last = grouped(selection, last.drop("accuracy_low", "accuracy_high"), ["accuracy"],
+                               by=["benchmark", schema.STEP, "metric"])
+            show_table(last)
 
 st.subheader("Findings")
 st.caption("What each run left behind at its final step (p < 0.1), against the SFT run where there is one "

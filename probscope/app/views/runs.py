@@ -2,14 +2,13 @@
 what each run is (manifest, hyper-parameters), what it holds (checkpoints, probes, evaluations), and what
 is missing, half-written or corrupt, with the command that fixes it."""
 
-import json
-
 import polars as pl
 import streamlit as st
 
 from probscope import schema
 from probscope.app import data, state
 from probscope.app.metrics import ACCURACY_PREFIX, CHOSEN, runs_metrics, ticked_runs
+from probscope.app.seeds import flat_config
 from probscope.app.ui import LABELS, SHARES, problem, readable, show_table
 from probscope.errors import ProbscopeError, first_line
 from probscope.runs import discover_runs
@@ -62,17 +61,6 @@ def metrics_table(selection: state.Selection) -> None:
                    on_change=choose_from_table, args=(table[schema.RUN].to_list(),))
 
 
-def flat(config: dict, prefix: str = "") -> dict[str, str]:
-    """A nested training config as dotted keys -> readable values."""
-    out = {}
-    for key, value in config.items():
-        if isinstance(value, dict):
-            out.update(flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value if isinstance(value, str) else json.dumps(value)
-    return out
-
-
 selected = state.current()
 if selected is not None:
     with problem("Runs and their metrics"):
@@ -86,7 +74,7 @@ for run in discover_runs(runs_root):
     except ProbscopeError as e:
         rows.append({"Run": run.name, "Method": "?", "Status": f"unreadable manifest: {first_line(e)}"})
         continue
-    configs[run.name] = flat(manifest.config)
+    configs[run.name] = flat_config(manifest.config)
     rows.append({
         "Run": run.name, "Method": schema.method_label(manifest.method), "Status": manifest.status,
         "Checkpoint steps": ", ".join(map(str, run.checkpoint_steps())) or "none",
