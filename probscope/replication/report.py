@@ -284,7 +284,8 @@ def rl_targets(diagnostics: pl.DataFrame, finals: pl.DataFrame) -> pl.DataFrame:
                                                        else None)})
     in_distribution = finals.filter(pl.col("benchmark") == IN_DISTRIBUTION)
     base = in_distribution.filter(pl.col(schema.METHOD) == BASE).select(SEED, pl.col(ACCURACY).alias("base"))
-    for method in sorted(m for m in in_distribution[schema.METHOD].unique() if m in METHODS and METHODS.get(m).data == "pairs"):
+    preference = [m for m in in_distribution[schema.METHOD].unique() if m in METHODS and METHODS.get(m).data == "pairs"]
+    for method in sorted(preference):
         drops = (in_distribution.filter(pl.col(schema.METHOD) == method).join(base, on=SEED)
                  .select((pl.col("base") - pl.col(ACCURACY)) * 100)).to_series()
         if drops.len():
