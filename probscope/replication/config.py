@@ -77,6 +77,10 @@ class ReplicationConfig:
                 "pretraining corpus; the demo's 0.1 gave a base whose competence depended on the seed (6% vs 100% in "
                 "distribution, see BUILTIN-TASK-NOTES)"})
 
+    # GRPO and PPO cost ~4x an SFT run each: on eight seeds they alone took half of the hour this replication
+    # has on two cores
+    rl_seeds: int = field(default=4, metadata={
+        "help": "dpo, grpo, ppo (and their sweep variants) run on the first this many seeds (0: all)"})
     workers: int = field(default=0, metadata={
         "help": "independent runs trained side by side, one process and one torch thread each (0: one per CPU "
                 "core; 1: one after the other)"})
@@ -113,9 +117,9 @@ class ReplicationConfig:
         if not 0 <= self.gate_shift_min <= self.gate_shift_max <= 1:
             raise ProbscopeError(f"gate_shift_min, gate_shift_max: expected 0 <= min <= max <= 1, got "
                                  f"{self.gate_shift_min:g} and {self.gate_shift_max:g}")
-        if self.workers < 0 or self.sweep_seeds < 0:
-            raise ProbscopeError(f"workers, sweep_seeds: expected counts >= 0, got {self.workers} and "
-                                 f"{self.sweep_seeds}")
+        if min(self.workers, self.sweep_seeds, self.rl_seeds) < 0:
+            raise ProbscopeError(f"workers, sweep_seeds, rl_seeds: expected counts >= 0, got {self.workers}, "
+                                 f"{self.sweep_seeds} and {self.rl_seeds}")
         if self.workers == 0:
             from probscope.parallel import default_workers
 
@@ -147,10 +151,13 @@ class ReplicationConfig:
         return self.sweep() if self.sweeps_seed(seed) else []
 
     def methods_of_seed(self, seed: int) -> list[str]:
-        """The methods run on `seed`: every method, the RL sweep variants only on the sweep seeds."""
-        from probscope.replication.methods import RL_SWEEP_VARIANTS
+        """The methods run on `seed`: every method but the RL ones beyond the first rl_seeds seeds and the RL
+        sweep variants beyond the sweep seeds."""
+        from probscope.replication.methods import RL_METHODS, RL_SWEEP_VARIANTS
 
-        return [name for name in self.method_list() if self.sweeps_seed(seed) or name not in RL_SWEEP_VARIANTS]
+        rl_seed = not self.rl_seeds or seed in self.seeds[:self.rl_seeds]
+        return [name for name in self.method_list() if (rl_seed or name not in RL_METHODS)
+                and (self.sweeps_seed(seed) or name not in RL_SWEEP_VARIANTS)]
 
     def method_list(self) -> list[str]:
         from probscope.replication.methods import METHODS, RL_SWEEP_VARIANTS

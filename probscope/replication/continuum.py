@@ -57,7 +57,7 @@ class ContinuumConfig:
     # prior-leaning), thresholds at the base's 10th and 50th percentiles
     objectives: list[str] = field(default_factory=lambda: [
         "sft", "power:q=0.5", "dft", "power:q=10", "sft-above:percentile=10", "only-top-p:percentile=10",
-        "only-top-p:percentile=50", "sft-below:percentile=50"], metadata={
+        "sft-below:percentile=50"], metadata={
         "help": "objectives, comma-separated, each NAME or NAME:key=value[;key=value]; percentile=P sets a "
                 "thresholded objective's threshold to the P-th percentile of the base's probed probabilities"})
     # not tuned for this study: between the replication's 1e-5 (chosen to keep SFT in distribution on the strong

@@ -78,6 +78,10 @@ for _name, _lrs in RL_SWEEP.items():
         RL_SWEEP_VARIANTS.add(_method.name)
 
 
+# the preference and online RL methods (their sweep variants included): the costliest runs of a seed
+RL_METHODS: set[str] = {"dpo", "grpo", "ppo", *RL_SWEEP_VARIANTS}
+
+
 # the one place for the run names of a replication (parse_run_name reads back what run_name writes)
 _RUN_NAME = re.compile(r"^(?P<method>.+?)(-lr(?P<lr>[0-9.e+-]+))?-s(?P<seed>\d+)$")
 

@@ -158,6 +158,10 @@ def test_sweeps_run_on_the_first_sweep_seeds_only(tmp_path):
     every = ReplicationConfig(runs_root=str(tmp_path / "runs"), results=str(tmp_path / "results"), seeds=[0, 1],
                               sweep_seeds=0, methods=["dpo-2e-4"])
     assert every.methods_of_seed(1) == ["dpo-2e-4"]
+    rl = ReplicationConfig(runs_root=str(tmp_path / "runs"), results=str(tmp_path / "results"), seeds=[0, 1, 2],
+                           rl_seeds=2, sweep_seeds=1, methods=["sft", "grpo", "ppo", "grpo-2e-4"])
+    assert [rl.methods_of_seed(seed) for seed in (0, 1, 2)] == [["sft", "grpo", "ppo", "grpo-2e-4"],
+                                                                 ["sft", "grpo", "ppo"], ["sft"]]
 
 
 def test_the_gate_window_is_two_sided():
