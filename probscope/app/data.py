@@ -36,6 +36,7 @@ from probscope.analysis import (
     token_movers,
 )
 from probscope.analysis.catalog import Signature, file_signature
+from probscope.analysis.diagnose import diagnose_pairs
 from probscope.analysis.dynamics import dynamics_signature, load_dynamics
 from probscope.analysis.summary import TokenAlignment
 from probscope.app import state
@@ -130,17 +131,17 @@ def diagnoses(selection: state.Selection,
 
 @st.cache_data(max_entries=16, show_spinner="Diagnosing…")
 def _diagnoses(runs_root: str, dataset: str, pairs: tuple, signature: tuple) -> list[tuple[str | None, str | None]]:
-    from concurrent.futures import ThreadPoolExecutor
+    try:   # every run read once (the SFT run each is compared with, too)
+        return [(report, None) for report in diagnose_pairs(runs_root, pairs, dataset=dataset)]
+    except ProbscopeError:   # some run's tables are damaged: each pair on its own, so only its findings say so
+        return [_diagnosis(runs_root, dataset, pair) for pair in pairs]
 
-    def one(pair: tuple[str, str | None]) -> tuple[str | None, str | None]:
-        try:
-            return diagnose(runs_root, pair[0], against=pair[1], dataset=dataset), None
-        except ProbscopeError as e:
-            return None, str(e)
 
-    # side by side: polars releases the GIL, so a landing page of many runs renders in about half the time
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        return list(pool.map(one, pairs))
+def _diagnosis(runs_root: str, dataset: str, pair: tuple[str, str | None]) -> tuple[str | None, str | None]:
+    try:
+        return diagnose(runs_root, pair[0], against=pair[1], dataset=dataset), None
+    except ProbscopeError as e:
+        return None, str(e)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
