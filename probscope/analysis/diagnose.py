@@ -16,6 +16,8 @@ frac_reward_zero_std above NO_SIGNAL) gets one more line saying so, and what to 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import cast
 
 import polars as pl
@@ -54,40 +56,83 @@ def diagnose(
     top: int = TOP,
 ) -> str:
     """The report's lines (see the module docstring), joined by newlines."""
+    return diagnose_pairs(runs_root, [(run, against)], dataset=dataset, below=below, top=top)[0]
+
+
+def diagnose_pairs(
+    runs_root: str | os.PathLike,
+    pairs: Sequence[tuple[str, str | None]],
+    *,
+    dataset: str = DEFAULT_PROBE_DATASET,
+    below: float = DEFAULT_BELOW,
+    top: int = TOP,
+) -> list[str]:
+    """diagnose's report of each (run, against) pair, every run read once: a landing page of many runs, each
+    against the same SFT run, reads that run once, not once per pair."""
     check_probability("below", below)
     check_count("top", top)
-    names = [run] if against is None or against == run else [run, against]
-    tokens = load_tokens(runs_root, runs=names, dataset=dataset, lazy=True)
-    by = [schema.RUN]
-    dirs = probe_dirs(tokens)   # the series without a pass over the rows when load_tokens knows them
-    facts = ([(d.run, d.method, d.step) for d in dirs] if dirs else
-             tokens.select(schema.RUN, schema.METHOD, schema.STEP).unique().collect().iter_rows())
-    label = {r: f"{r} ({m}, step {s})" for r, m, s in facts}
-    other = names[1] if len(names) > 1 else None
+    names = list(dict.fromkeys(name for pair in pairs for name in pair if name))
+    facts = Facts.of(load_tokens(runs_root, runs=names, dataset=dataset, lazy=True), below, top)
+    signals = {name: no_signal_line(runs_root, name) for name in names}
+    reports = []
+    for run, against in pairs:
+        pair = [run] if against is None or against == run else [run, against]
+        lines = facts.lines(*pair)
+        lines += [signal for name in pair if (signal := signals[name])]
+        reports.append("\n".join(lines + unprobed_last_checkpoints(runs_root, pair, dataset)))
+    return reports
 
-    lines = [f"{label[run]}{f' against {label[other]}' if other else ''}: tokens with p < {below:g} at the final step"]
-    ends = {row[schema.RUN]: row for row in end_of_reply(tokens, below=below, by=by).iter_rows(named=True)}
-    mine = ends[run]
-    line = (f"end of reply ({mine[END_TOKEN]!r}): p < {below:g} in {mine[SHARE_BELOW]:.0%} of "
-            f"{mine[REPLIES]} replies under {run}"
-            + (f" ({mine[TRUNCATED]} cut off before it)" if mine[TRUNCATED] else ""))
-    if other:
-        line += f" vs {ends[other][SHARE_BELOW]:.0%} of {ends[other][REPLIES]} under {other}"
-    lines.append(line)
 
-    roles = left_behind_by_role(tokens, below=below, by=by)
-    shares = {(r, role): share for r, role, share in roles.select(schema.RUN, schema.ROLE, SHARE_BELOW).iter_rows()}
-    worst = roles.filter(pl.col(schema.RUN) == run).head(top)[schema.ROLE].to_list()
-    parts = [f"{role} {shares[run, role]:.0%}" + (f" ({other} {shares.get((other, role), 0):.0%})" if other else "")
-             for role in worst]
-    lines.append(f"roles most left behind under {run}: {', '.join(parts) or 'none'}")
+@dataclass(frozen=True)
+class Facts:
+    """What the report says of each run, computed for all runs at once (every table is per run)."""
 
-    listing = left_behind_tokens(tokens, below=below, by=by, top=top).filter(pl.col(schema.RUN) == run)
-    parts = [f"{token!r} {count} of {seen}"
-             for token, count, seen in listing.select(schema.TOKEN, COUNT, OCCURRENCES).iter_rows()]
-    lines.append(f"tokens most often left behind under {run}: {', '.join(parts) or 'none'}")
-    lines += [signal for name in names if (signal := no_signal_line(runs_root, name))]
-    return "\n".join(lines + unprobed_last_checkpoints(runs_root, names, dataset))
+    below: float
+    label: dict[str, str]                        # run -> "run (method, step N)"
+    ends: dict[str, dict]                        # run -> its end_of_reply row
+    shares: dict[tuple[str, str], float]         # (run, role) -> share of the role's tokens below
+    worst_roles: dict[str, list[str]]            # run -> its roles most left behind, worst first
+    listing: dict[str, list[tuple[str, int, int]]]   # run -> (token, count below, occurrences), most first
+
+    @classmethod
+    def of(cls, tokens: pl.LazyFrame, below: float, top: int) -> Facts:
+        by = [schema.RUN]
+        dirs = probe_dirs(tokens)   # the series without a pass over the rows when load_tokens knows them
+        series = ([(d.run, d.method, d.step) for d in dirs] if dirs else
+                  tokens.select(schema.RUN, schema.METHOD, schema.STEP).unique().collect().iter_rows())
+        roles = left_behind_by_role(tokens, below=below, by=by)
+        listing = left_behind_tokens(tokens, below=below, by=by, top=top)
+        return cls(
+            below=below,
+            label={r: f"{r} ({m}, step {s})" for r, m, s in series},
+            ends={row[schema.RUN]: row for row in end_of_reply(tokens, below=below, by=by).iter_rows(named=True)},
+            shares={(r, role): share
+                    for r, role, share in roles.select(schema.RUN, schema.ROLE, SHARE_BELOW).iter_rows()},
+            worst_roles={r: group.head(top)[schema.ROLE].to_list()
+                         for (r,), group in roles.group_by(schema.RUN, maintain_order=True)},
+            listing={r: list(group.select(schema.TOKEN, COUNT, OCCURRENCES).iter_rows())
+                     for (r,), group in listing.group_by(schema.RUN, maintain_order=True)},
+        )
+
+    def lines(self, run: str, other: str | None = None) -> list[str]:
+        """The report's lines on the probe tables: run's, against other's."""
+        below = self.below
+        lines = [f"{self.label[run]}{f' against {self.label[other]}' if other else ''}: tokens with p < {below:g} "
+                 "at the final step"]
+        mine = self.ends[run]
+        line = (f"end of reply ({mine[END_TOKEN]!r}): p < {below:g} in {mine[SHARE_BELOW]:.0%} of "
+                f"{mine[REPLIES]} replies under {run}"
+                + (f" ({mine[TRUNCATED]} cut off before it)" if mine[TRUNCATED] else ""))
+        if other:
+            line += f" vs {self.ends[other][SHARE_BELOW]:.0%} of {self.ends[other][REPLIES]} under {other}"
+        lines.append(line)
+        parts = [f"{role} {self.shares[run, role]:.0%}"
+                 + (f" ({other} {self.shares.get((other, role), 0):.0%})" if other else "")
+                 for role in self.worst_roles.get(run, [])]
+        lines.append(f"roles most left behind under {run}: {', '.join(parts) or 'none'}")
+        parts = [f"{token!r} {count} of {seen}" for token, count, seen in self.listing.get(run, [])]
+        lines.append(f"tokens most often left behind under {run}: {', '.join(parts) or 'none'}")
+        return lines
 
 
 def no_signal_line(runs_root: str | os.PathLike, run: str) -> str | None:

@@ -24,8 +24,10 @@ def streamlit_command(runs_root: str, port: int, script: str | os.PathLike | Non
     """The `streamlit run` command serving the dashboard (`script`: another entry, e.g. a checkout's app/main.py)
     on 127.0.0.1:`port`, without the Deploy button or usage statistics; `live`: auto-refresh on from the start
     (runs being built land on the pages as they finish)."""
-    return [sys.executable, "-m", "streamlit", "run", str(script or STREAMLIT_SCRIPT), "--server.address", "127.0.0.1",
-            "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
+    # probscope.app.serve: `streamlit run` with the pages' libraries imported before the server answers
+    return [sys.executable, "-m", "probscope.app.serve", "run", str(script or STREAMLIT_SCRIPT),
+            "--server.address", "127.0.0.1", "--server.port", str(port), "--server.headless", "true",
+            "--browser.gatherUsageStats", "false",
             "--client.toolbarMode", "viewer", "--theme.primaryColor", PRIMARY_COLOR, "--", "--runs", str(runs_root),
             *(["--live"] if live else [])]
 

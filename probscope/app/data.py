@@ -36,12 +36,13 @@ from probscope.analysis import (
     token_movers,
 )
 from probscope.analysis.catalog import Signature, file_signature
+from probscope.analysis.diagnose import diagnose_pairs
 from probscope.analysis.dynamics import dynamics_signature, load_dynamics
 from probscope.analysis.summary import TokenAlignment
 from probscope.app import state
 from probscope.app.example import token_texts as spaced_tokens
 from probscope.app.seeds import over_seeds
-from probscope.app.ui import problem
+from probscope.app.ui import PROBLEMS, problem
 from probscope.errors import ProbscopeError
 from probscope.evaluate.curves import accuracy_curves, load_evals, problem_results
 from probscope.evaluate.engine import read_samples
@@ -76,16 +77,23 @@ def aggregate(selection: state.Selection, function: Callable[..., pl.DataFrame],
 
 
 def histograms_per_run(selection: state.Selection, steps: Steps) -> pl.DataFrame:
-    """probability_histogram of each run of `steps` on its own, so a damaged probe blanks only its own run
-    (said in one line naming it) and the others still draw; the page stops when no run could be read.
-    With seeds grouped (Selection.grouped), one series per seed group: the mean and its 95% interval."""
-    tables = []
-    for one in steps:
-        with problem(f"Figure 2 of {one[0]}"):
-            tables.append(aggregate(selection, probability_histogram, steps=(one,), by=BY))
-    if not tables:
-        st.stop()
-    table = pl.concat(tables)
+    """probability_histogram of each run of `steps`, in their order: all runs in one read (one cache miss on
+    a cold page, not one per run), and when some run cannot be read, each run on its own, so a damaged probe
+    blanks only its own run (said in one line naming it) and the others still draw; the page stops when no
+    run could be read. With seeds grouped (Selection.grouped), one series per seed group: the mean and its
+    95% interval."""
+    try:
+        order = {name: i for i, (name, _) in enumerate(steps)}
+        table = aggregate(selection, probability_histogram, steps=steps, by=BY).sort(
+            pl.col(schema.RUN).replace_strict(order, return_dtype=pl.Int32), maintain_order=True)
+    except PROBLEMS:
+        tables = []
+        for one in steps:
+            with problem(f"Figure 2 of {one[0]}"):
+                tables.append(aggregate(selection, probability_histogram, steps=(one,), by=BY))
+        if not tables:
+            st.stop()
+        table = pl.concat(tables)
     return over_seeds(table, dict(selection.groups), members=selection.per_seed) if selection.grouped() else table
 
 
@@ -130,17 +138,17 @@ def diagnoses(selection: state.Selection,
 
 @st.cache_data(max_entries=16, show_spinner="Diagnosing…")
 def _diagnoses(runs_root: str, dataset: str, pairs: tuple, signature: tuple) -> list[tuple[str | None, str | None]]:
-    from concurrent.futures import ThreadPoolExecutor
+    try:   # every run read once (the SFT run each is compared with, too)
+        return [(report, None) for report in diagnose_pairs(runs_root, pairs, dataset=dataset)]
+    except PROBLEMS:   # some run's tables are damaged: each pair on its own, so only its findings say so
+        return [_diagnosis(runs_root, dataset, pair) for pair in pairs]
 
-    def one(pair: tuple[str, str | None]) -> tuple[str | None, str | None]:
-        try:
-            return diagnose(runs_root, pair[0], against=pair[1], dataset=dataset), None
-        except ProbscopeError as e:
-            return None, str(e)
 
-    # side by side: polars releases the GIL, so a landing page of many runs renders in about half the time
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        return list(pool.map(one, pairs))
+def _diagnosis(runs_root: str, dataset: str, pair: tuple[str, str | None]) -> tuple[str | None, str | None]:
+    try:
+        return diagnose(runs_root, pair[0], against=pair[1], dataset=dataset), None
+    except ProbscopeError as e:
+        return None, str(e)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -287,14 +295,16 @@ def tree_signature(runs_root: str) -> TreeSignature:
 
 
 @st.cache_data(max_entries=4, show_spinner="Checking the runs…")
-def _findings(runs_root: str, signature: TreeSignature) -> list[Finding]:
+def _findings(runs_root: str, signature: int) -> list[Finding]:
     return check_runs(runs_root)
 
 
 def findings(runs_root: str) -> list[Finding]:
     """probscope check's findings (missing, stale, half-written or corrupt files) of `runs_root`, cached until
     any file under it changes."""
-    return _findings(runs_root, tree_signature(runs_root))
+    # keyed on the signature's Python hash: Streamlit's hashing of a thousand-file signature takes ~25 ms on
+    # every rerun of the Runs page, hash() ~0.1 ms (the cache lives in this process, as hash()'s seed does)
+    return _findings(runs_root, hash(tree_signature(runs_root)))
 
 
 @st.cache_data(max_entries=8, show_spinner="Reading generations…")

@@ -1,6 +1,6 @@
 """`probscope-bench scale`: the paper's scale, a billion probe rows, through Figure 2, the statistics and the dashboard.
 
-    probscope-bench scale                          # 1e9 rows in ./bench-scale-runs (about 35 GB; kept, reused)
+    probscope-bench scale                          # 1e9 rows in ./bench-scale-runs (25 GB, ~30 min; kept, reused)
     probscope-bench scale --rows 10000000 --dir /tmp/scale --no-dashboard
 
 Workload: a runs folder of 6 methods (sft, dft, dpo, grpo, ppo, rft) x --steps checkpoints holding --rows probe
@@ -33,9 +33,12 @@ from pathlib import Path
 from probscope.cli.commands import parse_options
 from probscope.perf import BENCHES
 from probscope.perf.analysis import timed
+from probscope.perf.browser import page_paths
+from probscope.perf.dashboard import measure_pages
 
 METHODS = ("sft", "dft", "dpo", "grpo", "ppo", "rft")
 VOCAB = 32_000
+DASHBOARD_PAGES = ("Overview", "Distributions")
 SHAPE_FILE = "_bench_scale.json"   # the workload a folder holds, so a rerun with the same one reuses it
 
 
@@ -186,11 +189,15 @@ def main(argv: list[str] | None = None) -> dict:
 def dashboard(root: Path, cold: int, warm: int) -> dict:
     import tempfile
 
-    from probscope.app.browser import page_paths
-    from probscope.perf.dashboard import measure_pages
-
-    pages = [page for page in page_paths() if page[0] in ("Overview", "Distributions")]
+    pages = dashboard_pages()
     with tempfile.TemporaryDirectory() as tmp:
         measured = measure_pages(root, pages, cold_loads=cold, warm_visits=warm, log_dir=Path(tmp))
     return {"dashboard": measured, "dashboard_cold_s_max": max(m["cold_s"] for m in measured.values()),
             "dashboard_warm_s_max": max(m["warm_s"] for m in measured.values())}
+
+
+def dashboard_pages() -> list[tuple[str, str]]:
+    """(title, URL path) of the pages the scale bench opens: those that read the probe tables of many runs."""
+    pages = [page for page in page_paths() if page[0] in DASHBOARD_PAGES]
+    assert len(pages) == len(DASHBOARD_PAGES), f"the dashboard has no page named one of {DASHBOARD_PAGES}"
+    return pages

@@ -448,6 +448,16 @@ def test_a_damaged_probe_blanks_only_its_run(tmp_path, monkeypatch):
     assert set(chart_data(charts(app)[0])["series"]) == {"Base · step 0", "SFT · step 10"}
 
 
+def test_a_damaged_probe_spares_the_other_runs_findings(tmp_path, monkeypatch):
+    """The Overview diagnoses every run in one read; a damaged run is then diagnosed on its own."""
+    root = build_fixture_runs(tmp_path)
+    for part in Run(root / "dft").probe_dir(10).glob("part-*.parquet"):
+        part.write_bytes(b"not parquet")
+    app = start(root, monkeypatch)
+    assert [e.value.split(":")[0] for e in app.error if e.value.startswith("Findings")] == ["Findings for dft"]
+    assert sum("tokens with p < 0.1 at the final step" in m.value for m in app.markdown) == 2   # base, sft
+
+
 def test_a_non_utf8_manifest_names_itself_and_spares_the_others(tmp_path, monkeypatch):
     root = build_fixture_runs(tmp_path)
     (root / "base" / "manifest.json").write_bytes(b'{"name": "\xff\xfe"}')

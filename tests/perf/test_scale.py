@@ -41,3 +41,7 @@ def test_scale_bench_writes_a_checked_runs_folder_and_reports_every_number(tmp_p
     low = ps.extreme_bin_shares(lazy).filter(pl.col(schema.STEP) == 200)
     assert low.filter(pl.col(schema.METHOD) == "dft")["lowest_share"][0] > low.filter(
         pl.col(schema.METHOD) == "sft")["lowest_share"][0]
+
+
+def test_the_dashboard_pages_it_opens_exist():
+    assert [title for title, _ in scale.dashboard_pages()] == list(scale.DASHBOARD_PAGES)
