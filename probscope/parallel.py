@@ -40,7 +40,7 @@ def side_by_side(jobs: Sequence[Job], workers: int, desc: str = "jobs",
                     on_result(index, results[index])
                 progress.update()
             return results
-        from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
         from multiprocessing import get_context
 
         with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=get_context("spawn"),
@@ -48,7 +48,9 @@ def side_by_side(jobs: Sequence[Job], workers: int, desc: str = "jobs",
             futures = {pool.submit(function, *args): index for index, (function, args) in enumerate(jobs)}
             pending = set(futures)
             while pending:
-                done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                # FIRST_COMPLETED, not FIRST_EXCEPTION: the latter returns only once every job has finished when
+                # none fails, and each result must be recorded as it comes
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
                     if future.exception() is not None:
                         for other in pending:

@@ -4,6 +4,7 @@ really run in other processes when workers > 1."""
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 
@@ -12,6 +13,11 @@ from probscope.parallel import default_workers, side_by_side
 
 def square_and_pid(x: int) -> tuple[int, int]:
     return x * x, os.getpid()
+
+
+def sleep_then_return(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
 
 
 def fail_on_two(x: int) -> int:
@@ -39,3 +45,11 @@ def test_the_first_failure_is_raised(workers):
 
 def test_default_workers_is_the_usable_cores():
     assert 1 <= default_workers() <= (os.cpu_count() or 1)
+
+
+def test_each_result_is_recorded_as_soon_as_its_job_finishes():
+    finished = []
+    side_by_side([(sleep_then_return, (3.0,)), (sleep_then_return, (0.0,))], workers=2,
+                 on_result=lambda index, result: finished.append((index, time.monotonic())))
+    assert [index for index, _ in finished] == [1, 0]           # the quick job first, not both at the end
+    assert finished[1][1] - finished[0][1] > 1.5
