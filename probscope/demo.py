@@ -10,6 +10,11 @@ facts-dft) fine-tune on new facts, the paper's stated limitation of DFT.
                                  # and DFT are probed, and the RL runs appear in it as they finish
     probscope demo --no-serve    # build everything, then exit (scripts, CI)
     probscope demo --smoke       # the same pipeline in seconds (tiny task and model): checks an installation
+    probscope demo --check       # do the probe tables hold Figure 2's six methods (base, sft, dft, dpo, grpo, ppo)?
+
+Runs that do not depend on each other are built side by side (probscope.parallel, one torch thread per worker
+process): after the base, its probes, the sampling and the four fine-tunes; after those, DPO, GRPO and PPO.
+Each job trains, probes and evaluates one run; every stage resumes where a kill stopped it.
 
 Every stage is skipped when its output is already complete, so a killed demo resumes where it stopped.
 The training settings live in the recipes probscope/builtin/recipes/*.yaml; this module only points them at
