@@ -68,6 +68,27 @@ def test_reward_accuracy_and_margin_match_an_independent_computation(models):
     assert 0 < result["reward_accuracy"] < 1 and abs(result["mean_margin"]) > 1e-3    # a comparison that can fail
 
 
+def test_rewards_are_those_trls_dpo_trainer_reports_on_the_same_pairs(models, tmp_path):
+    """TRL's own DPO metrics (rewards/chosen, rejected, margins, accuracies) of an evaluation pass, float32."""
+    from trl import DPOConfig, DPOTrainer
+
+    from probscope.data import DataFormat
+    from probscope.training.rl import preference_dataset
+
+    policy, reference, pairs = models
+    dataset = preference_dataset(str(pairs), DataFormat())
+    args = DPOConfig(output_dir=str(tmp_path), beta=BETA, per_device_eval_batch_size=6, report_to=[], use_cpu=True,
+                     bf16=False)
+    trainer = DPOTrainer(model=load_causal_lm(policy), ref_model=load_causal_lm(reference), args=args,
+                         train_dataset=dataset, eval_dataset=dataset, processing_class=load_tokenizer(policy))
+    trl = trainer.evaluate()
+    ours = pair_reward_accuracy(policy, reference, pairs, BETA)
+    assert ours["reward_accuracy"] == trl["eval_rewards/accuracies"]
+    for key, theirs in (("mean_margin", "margins"), ("mean_chosen_reward", "chosen"),
+                        ("mean_rejected_reward", "rejected")):
+        assert ours[key] == pytest.approx(trl[f"eval_rewards/{theirs}"], rel=1e-4)
+
+
 def test_a_policy_against_itself_has_no_margin(models):
     policy, _, pairs = models
     result = pair_reward_accuracy(policy, policy, pairs, BETA, limit=3)
