@@ -47,7 +47,8 @@ class PairEvalConfig:
     steps: str | None = field(default=None, metadata={
         "help": "comma-separated checkpoint steps (default: every checkpoint)"})
     limit: int | None = field(default=None, metadata={"help": "use only the first N pairs"})
-    batch_size: int = field(default=16, metadata={"help": "sequences per forward pass"})
+    batch_size: int = field(default=16, metadata={
+        "help": "sequences per forward pass (its logits are batch x length x vocabulary: lower it for a large model)"})
 
     def __post_init__(self) -> None:
         check_count("limit", self.limit, optional=True)
@@ -118,10 +119,11 @@ def reply_logprobs(model, sequences: list[tuple[list[int], int]], pad_id: int, b
             for row, (sequence, start) in enumerate(batch):
                 ids[row, :len(sequence)], attention[row, :len(sequence)] = torch.tensor(sequence), 1
                 reply[row, start:len(sequence)] = True
-            logits = model(input_ids=ids, attention_mask=attention).logits[:, :-1].double()
-            # each position's log-probability of the next token, without the [B, T, V] log-softmax table
-            token_logps = logits.gather(-1, ids[:, 1:, None])[..., 0] - logits.logsumexp(-1)
-            sums.append((token_logps * reply[:, 1:]).sum(-1))
+            logits = model(input_ids=ids, attention_mask=attention).logits[:, :-1]
+            for row in range(len(batch)):   # float64 one sequence at a time: a [T, V] copy, not [B, T, V]
+                row_logits = logits[row].double()
+                token_logps = row_logits.gather(-1, ids[row, 1:, None])[:, 0] - row_logits.logsumexp(-1)
+                sums.append((token_logps * reply[row, 1:]).sum()[None])
     return torch.cat(sums) if sums else torch.zeros(0, dtype=torch.float64)
 
 
