@@ -81,7 +81,7 @@ def pair_reward_accuracy(policy_checkpoint: str | os.PathLike, reference_checkpo
         if model.config.vocab_size < len(tokenizer):
             raise ProbscopeError(f"{checkpoint}: vocabulary of {model.config.vocab_size} tokens, but the policy's "
                                  f"tokenizer has {len(tokenizer)}: not a {role} of this policy")
-        logps[role] = reply_logprobs(model, sequences, tokenizer.pad_token_id, batch_size)
+        logps[role] = reply_logprobs(model, sequences, tokenizer.pad_token_id, batch_size, desc=f"{role} log-probs")
     rewards = beta * (logps["policy"] - logps["reference"])
     chosen, rejected = rewards[0::2], rewards[1::2]
     margins = chosen - rejected
@@ -103,14 +103,16 @@ def pair_sequences(tokenizer, row: dict) -> list[tuple[list[int], int]]:
     return [(sequence, start) for sequence in full]
 
 
-def reply_logprobs(model, sequences: list[tuple[list[int], int]], pad_id: int, batch_size: int):
+def reply_logprobs(model, sequences: list[tuple[list[int], int]], pad_id: int, batch_size: int,
+                   desc: str = "log-probs"):
     """log p(reply | prompt) of each (ids, reply start): the log-probabilities of the tokens from the reply
     start on, summed (float64), in batches of right-padded sequences."""
     import torch
+    from tqdm.auto import tqdm
 
     sums = []
     with torch.no_grad():
-        for lo in range(0, len(sequences), batch_size):
+        for lo in tqdm(range(0, len(sequences), batch_size), desc=desc, unit="batch"):
             batch = sequences[lo:lo + batch_size]
             width = max(len(ids) for ids, _ in batch)
             ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
