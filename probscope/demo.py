@@ -94,8 +94,8 @@ def build_demo_runs(runs_root: str | Path, *, task=None, overrides: dict[str, di
     sampling: list[Job] = []
     if any(name in SAMPLED_DATA_RUNS and "data" not in overrides.get(name, {}) for name in rl_runs):
         sampling = [(sample_preference_pairs, (runs_root, paths, SAMPLING["limit"] if task is None else None))]
-    # one worker: today's order (the fine-tunes, which the dashboard shows first, before the sampling); more:
-    # the sampling first, so that the RL runs waiting for it do not wait for the last fine-tune as well
+    # one worker: the fine-tunes first (the dashboard can show them sooner), then the sampling; more: the
+    # sampling first, so that the RL runs waiting for it do not wait for the last fine-tune as well
     first = core + sampling if workers == 1 else sampling + core
     built = side_by_side(first, workers, desc="demo: base, fine-tunes, sampling", on_result=_log_built(first))
     rl = side_by_side([(build_demo_run, (runs_root, name, paths, overrides, probe_examples)) for name in rl_runs],
@@ -215,10 +215,10 @@ def check_demo_probes(runs_root: str | Path) -> list[str]:
     problems = []
     probed = []
     for run in discover_runs(runs_root):
-        if "train" not in run.probe_datasets():
-            continue
-        probed.append(run.name)
-        unprobed = sorted(set(run.checkpoint_steps()) - set(run.probed_steps("train")))
+        finished = run.probed_steps("train")
+        if finished:
+            probed.append(run.name)
+        unprobed = sorted(set(run.checkpoint_steps()) - set(finished)) if "train" in run.probe_datasets() else []
         if unprobed:
             problems.append(f"{run.root}: checkpoint steps {', '.join(map(str, unprobed))} not probed on train")
     held = set()

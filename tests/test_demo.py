@@ -47,9 +47,11 @@ def test_demo_check_names_what_figure_2_lacks(demo_root, tmp_path, capsys):
     copy = tmp_path / "runs"
     shutil.copytree(demo_root, copy)
     (Run(copy / "grpo").probe_dir(2, "train") / PROBE_DONE).unlink()       # an unfinished probe of grpo's last step
-    shutil.rmtree(copy / "ppo" / "probes")
+    for step in (0, 1, 2):                                                   # none of ppo's probes finished
+        (Run(copy / "ppo").probe_dir(step, "train") / PROBE_DONE).unlink()
     problems = check_demo_probes(copy)
     assert any("grpo" in line and "steps 2 not probed" in line for line in problems)
+    assert any("ppo" in line and "steps 0, 1, 2 not probed" in line for line in problems)
     assert {line.split("method ")[1].split()[0] for line in problems if "method" in line} == {"'dpo'", "'ppo'"}
 
 
