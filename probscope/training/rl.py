@@ -142,15 +142,14 @@ class GRPODynamicsTrainer(GRPOTrainer):
 
     # A killed run resumes from the trainer state of a step that may lie inside a generation batch's
     # num_iterations epochs; TRL would sample a new batch there (its buffer is not saved), so the resumed run
-    # would differ from one never killed. Each process saves its buffer and step counter with the state.
-    def _save_checkpoint(self, model, trial):
-        super()._save_checkpoint(model, trial)
+    # would differ from one never killed. Each process saves its buffer and step counter with the optimizer:
+    # before trainer_state.json, which marks a state complete (a kill in between leaves no usable state).
+    def _save_optimizer_and_scheduler(self, output_dir):
+        super()._save_optimizer_and_scheduler(output_dir)
         generate_every = self.args.steps_per_generation * self.num_iterations
-        folder = os.path.join(self._get_output_dir(trial=trial), f"checkpoint-{self.state.global_step}")
-        os.makedirs(folder, exist_ok=True)
         buffered = self._buffered_inputs if self._step % generate_every else None   # else: resampled anyway
         torch.save({"step": self._step, "buffered_inputs": buffered},
-                   os.path.join(folder, GENERATION_STATE.format(rank=self.accelerator.process_index)))
+                   os.path.join(output_dir, GENERATION_STATE.format(rank=self.accelerator.process_index)))
 
     def _load_optimizer_and_scheduler(self, checkpoint):
         super()._load_optimizer_and_scheduler(checkpoint)

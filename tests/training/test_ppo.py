@@ -2,6 +2,7 @@
 forms, a hand-computed batch and an independent reference; a tiny model trained a few steps into a normal run."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -153,14 +154,18 @@ def test_ppo_refuses_grpo_beta_lora_and_a_missing_reward(base):
 def test_a_killed_run_resumes_to_the_policy_and_critic_of_an_unkilled_one(base, monkeypatch, trainer):
     """Killed during step 4 (trainer state saved every step; two epochs per sampled batch, so step 4 trains on
     step 3's samples again), rerun: it resumes from step 3 and ends with the weights and, for PPO, the value
-    model (its head included) of a run that was never killed. GRPO shares the sample buffer's resume."""
+    model (its head included) of a run that was never killed. GRPO shares the sample buffer's resume. Both are
+    saved before trainer_state.json, which marks a state complete."""
     from safetensors.torch import load_file
+    from transformers import TrainerState
     from trl import GRPOTrainer
 
-    from probscope.training.rl import GRPODynamicsTrainer
+    from probscope.training.ppo import VALUE_STATE
+    from probscope.training.rl import GENERATION_STATE, GRPODynamicsTrainer
 
-    critics, steps_trained = {}, []
+    critics, steps_trained, present = {}, [], []
     train, compute_loss = GRPODynamicsTrainer.train, GRPOTrainer._compute_loss   # PPO's loss calls GRPO's
+    save_to_json = TrainerState.save_to_json
 
     def train_keeping_the_critic(self, *args, **kwargs):
         output = train(self, *args, **kwargs)
@@ -177,9 +182,16 @@ def test_a_killed_run_resumes_to_the_policy_and_critic_of_an_unkilled_one(base, 
         steps_trained.append(self.state.global_step + 1)
         return compute_loss(self, *args, **kwargs)
 
+    def saved_last(self, path):   # trainer_state.json marks a state complete: what was in it by then
+        present.append({file.name for file in Path(path).parent.iterdir()})
+        return save_to_json(self, path)
+
     monkeypatch.setattr(GRPODynamicsTrainer, "train", train_keeping_the_critic)
+    monkeypatch.setattr(TrainerState, "save_to_json", saved_last)
     schedule = ["--trainer", trainer, "--max_steps", "5", "--resume_every", "1", "--checkpoints", "2"]
     whole = ppo(base, f"{trainer}-whole", *schedule)
+    expected_files = {GENERATION_STATE.format(rank=0)} | ({VALUE_STATE} if trainer == "ppo" else set())
+    assert len(present) >= 4 and all(expected_files <= files for files in present)
     monkeypatch.setattr(GRPODynamicsTrainer, "_compute_loss", killed_in_step_4)
     with pytest.raises(KeyboardInterrupt):
         ppo(base, f"{trainer}-killed", *schedule)
