@@ -12,6 +12,8 @@ Workers are spawned, not forked: a fork of a process that already ran torch can 
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -44,7 +46,7 @@ def side_by_side(jobs: Sequence[Job], workers: int, desc: str = "jobs",
         from multiprocessing import get_context
 
         with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=get_context("spawn"),
-                                 initializer=_one_thread) as pool:
+                                 initializer=_start_worker, initargs=(os.getpid(),)) as pool:
             futures = {pool.submit(function, *args): index for index, (function, args) in enumerate(jobs)}
             pending = set(futures)
             while pending:
@@ -63,6 +65,15 @@ def side_by_side(jobs: Sequence[Job], workers: int, desc: str = "jobs",
     return results
 
 
-def _one_thread() -> None:
+def _start_worker(parent: int) -> None:
     # read by torch when a job first imports it (importing torch here would cost every worker seconds)
     os.environ["OMP_NUM_THREADS"] = "1"
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+
+
+def _exit_with_parent(parent: int, poll_seconds: float = 1.0) -> None:
+    """Stop this worker once its parent is gone (killed with SIGKILL, or by the OOM killer): an orphan would go
+    on writing a run that a rerun builds again. Every stage writes atomically, so this is an ordinary kill."""
+    while os.getppid() == parent:
+        time.sleep(poll_seconds)
+    os._exit(1)
