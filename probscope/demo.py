@@ -10,6 +10,11 @@ facts-dft) fine-tune on new facts, the paper's stated limitation of DFT.
                                  # and DFT are probed, and the RL runs appear in it as they finish
     probscope demo --no-serve    # build everything, then exit (scripts, CI)
     probscope demo --smoke       # the same pipeline in seconds (tiny task and model): checks an installation
+    probscope demo --check       # do the probe tables hold Figure 2's six methods (base, sft, dft, dpo, grpo, ppo)?
+
+Runs that do not depend on each other are built side by side (probscope.parallel, one torch thread per worker
+process): after the base, its probes, the sampling and the four fine-tunes; after those, DPO, GRPO and PPO.
+Each job trains, probes and evaluates one run; every stage resumes where a kill stopped it.
 
 Every stage is skipped when its output is already complete, so a killed demo resumes where it stopped.
 The training settings live in the recipes probscope/builtin/recipes/*.yaml; this module only points them at
@@ -20,12 +25,15 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from probscope.builtin.settings import SAMPLING
 from probscope.errors import ProbscopeError
+from probscope.parallel import Job, default_workers, side_by_side
 from probscope.runs import BUILTIN_DATA, Run
+from probscope.schema import METHOD, METHOD_ORDER
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +53,8 @@ CORE_RUNS: dict[str, tuple[str, ...]] = {
 }
 RL_RUNS: dict[str, tuple[str, ...]] = {"dpo": ("train",), "grpo": ("train",), "ppo": ("train",)}
 DEMO_RUNS = {**CORE_RUNS, **RL_RUNS}
+# Figure 2's methods, each a demo run probed on the training split: what `probscope demo --check` asks of the runs
+FIGURE2_METHODS = tuple(method for method in METHOD_ORDER if "train" in DEMO_RUNS.get(method, ()))
 # Benchmark (probscope.evaluate) -> the runs whose every checkpoint the demo evaluates on it (greedy), so
 # accuracy-vs-step curves exist out of the box.
 DEMO_BENCHMARKS: dict[str, tuple[str, ...]] = {
@@ -59,45 +69,92 @@ SAMPLED_DATA_RUNS = ("dpo", "grpo", "ppo")
 
 
 def build_demo_runs(runs_root: str | Path, *, task=None, overrides: dict[str, dict[str, Any]] | None = None,
-                    probe_examples: int = DEMO_PROBE_EXAMPLES, rl_runs: tuple[str, ...] = tuple(RL_RUNS)) -> list[Run]:
+                    probe_examples: int = DEMO_PROBE_EXAMPLES, rl_runs: tuple[str, ...] = tuple(RL_RUNS),
+                    workers: int | None = None) -> list[Run]:
     """Build (or finish building) the built-in runs under `runs_root`; returns them.
 
     task: a probscope.builtin.task.TaskConfig (default: the standard task); overrides: recipe keys overridden
     per run name, e.g. {"base": {"max_steps": 3}} (see probscope.builtin.settings.smoke_settings); rl_runs: which
-    RL runs to build.
+    RL runs to build; workers: runs built side by side, each in its own one-thread process (default: one per
+    core; 1 builds them one after the other in this process).
     """
     from probscope.builtin.task import write_builtin_data
+    from probscope.checks import check_count
 
+    check_count("workers", workers, optional=True)
     start = time.time()
     runs_root = Path(runs_root)
     overrides = overrides or {}
+    workers = default_workers() if workers is None else workers
     paths = write_builtin_data(runs_root / BUILTIN_DATA, task)
-    core = _build_stage(runs_root, list(CORE_RUNS), paths, overrides, probe_examples)
+    base = train_demo_run(runs_root, "base", paths, overrides)     # alone: every other run starts from it
+    core: list[Job] = [(finish_demo_run, (base, paths, probe_examples))]
+    core += [(build_demo_run, (runs_root, name, paths, overrides, probe_examples)) for name in CORE_RUNS
+             if name != "base"]
+    sampling: list[Job] = []
     if any(name in SAMPLED_DATA_RUNS and "data" not in overrides.get(name, {}) for name in rl_runs):
-        sample_preference_pairs(runs_root, paths, limit=SAMPLING["limit"] if task is None else None)
-    rl = _build_stage(runs_root, list(rl_runs), paths, overrides, probe_examples)
-    runs = core + rl
+        sampling = [(sample_preference_pairs, (runs_root, paths, SAMPLING["limit"] if task is None else None))]
+    # one worker: the fine-tunes first (the dashboard can show them sooner), then the sampling; more: the
+    # sampling first, so that the RL runs waiting for it do not wait for the last fine-tune as well
+    first = core + sampling if workers == 1 else sampling + core
+    built = side_by_side(first, workers, desc="demo: base, fine-tunes, sampling", on_result=_log_built(first))
+    rl = side_by_side([(build_demo_run, (runs_root, name, paths, overrides, probe_examples)) for name in rl_runs],
+                      workers, desc="demo: RL runs", on_result=_log_built(rl_runs))
+    runs = [run for run in built if isinstance(run, Run)] + rl
     logger.info(f"demo: {len(runs)} runs ({', '.join(run.name for run in runs)}) in {runs_root} "
-                f"({time.time() - start:.0f}s)")
+                f"({time.time() - start:.0f}s, {workers} worker{'s' if workers > 1 else ''})")
     return runs
 
 
-def _build_stage(runs_root: Path, names: list[str], paths: dict[str, Path], overrides: dict[str, dict[str, Any]],
-                 probe_examples: int) -> list[Run]:
-    """Train, probe and evaluate the runs `names` (each step skipped when already complete)."""
+def train_demo_run(runs_root: Path, name: str, paths: dict[str, Path], overrides: dict[str, dict[str, Any]]) -> Run:
+    """Train the demo's run `name` (its packaged recipe with the run's `overrides`; skipped when finished)."""
     from probscope.builtin.settings import builtin_recipe
     from probscope.training.run import train
 
-    stage_start = time.time()
     builtin = str(paths["train"].parent)   # a recipe override may name the built-in data directory: {builtin}
-    runs = [train(builtin_recipe(name, runs_root), **{key: value.replace("{builtin}", builtin) if isinstance(value, str)
-                                                      else value for key, value in overrides.get(name, {}).items()})
-            for name in names]
-    n_tokens = probe_demo_runs(runs, paths, probe_examples)
-    n_evaluated = evaluate_demo_runs(runs_root, names)
-    logger.info(f"demo: {', '.join(names)}: trained, {n_tokens:,} tokens probed, {n_evaluated} checkpoint "
-                f"evaluations ({time.time() - stage_start:.0f}s)")
-    return runs
+    return train(builtin_recipe(name, runs_root), **{key: value.replace("{builtin}", builtin)
+                                                     if isinstance(value, str) else value
+                                                     for key, value in overrides.get(name, {}).items()})
+
+
+def finish_demo_run(run: Run, paths: dict[str, Path], probe_examples: int) -> Run:
+    """Probe and evaluate every checkpoint of the trained `run` (each step skipped when already complete)."""
+    _report_in_worker()
+    stage_start = time.time()
+    n_tokens = probe_demo_runs([run], paths, probe_examples)
+    n_evaluated = evaluate_demo_runs(run.root.parent, [run.name])
+    logger.info(f"demo: {run.name}: {n_tokens:,} tokens probed, {n_evaluated} checkpoint evaluations "
+                f"({time.time() - stage_start:.0f}s)")
+    return run
+
+
+def build_demo_run(runs_root: Path, name: str, paths: dict[str, Path], overrides: dict[str, dict[str, Any]],
+                   probe_examples: int) -> Run:
+    """Train, probe and evaluate the demo's run `name`: one job of build_demo_runs, resumable at every stage."""
+    _report_in_worker()
+    return finish_demo_run(train_demo_run(runs_root, name, paths, overrides), paths, probe_examples)
+
+
+def _log_built(jobs: Sequence[Any]):
+    start = time.time()
+
+    def log(index: int, result: Any) -> None:
+        what = result.name if isinstance(result, Run) else "sampling from the base"
+        logger.info(f"demo: {what} done ({time.time() - start:.0f}s into its stage, {index + 1} of {len(jobs)})")
+    return log
+
+
+def _report_in_worker() -> None:
+    """In a worker process, report through logging as the `probscope` command does (spawned workers start
+    without its handler, so the library's lines would be lost)."""
+    import multiprocessing
+
+    probscope_logger = logging.getLogger("probscope")
+    if multiprocessing.parent_process() is not None and not probscope_logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        probscope_logger.addHandler(handler)
+        probscope_logger.setLevel(logging.INFO)
 
 
 def sample_preference_pairs(runs_root: Path, paths: dict[str, Path], limit: int | None) -> dict:
@@ -105,6 +162,7 @@ def sample_preference_pairs(runs_root: Path, paths: dict[str, Path], limit: int 
     (resumable; see probscope sample)."""
     from probscope.training.sampling import SampleConfig, sample
 
+    _report_in_worker()
     base = Run(runs_root / "base")
     settings = {**SAMPLING, "limit": limit}
     return sample(SampleConfig(policy=str(base.checkpoint(base.checkpoint_steps()[-1])), data=str(paths["train"]),
@@ -145,3 +203,28 @@ def evaluate_demo_runs(runs_root: Path, names: list[str]) -> int:
     if failed:
         raise ProbscopeError(f"demo: {len(failed)} evaluations failed, e.g. {failed[0].line()}")
     return len(results)
+
+
+def check_demo_probes(runs_root: str | Path) -> list[str]:
+    """What keeps the demo's probe tables of the training split from holding FIGURE2_METHODS: one line per
+    problem (a method no run's table holds, a checkpoint left unprobed); empty when Figure 2 is whole. The
+    methods are read from the tables as the analyses load them, not from the directory names."""
+    from probscope.analysis import load_tokens
+    from probscope.runs import discover_runs
+
+    problems = []
+    probed = []
+    for run in discover_runs(runs_root):
+        finished = run.probed_steps("train")
+        if finished:
+            probed.append(run.name)
+        unprobed = sorted(set(run.checkpoint_steps()) - set(finished)) if "train" in run.probe_datasets() else []
+        if unprobed:
+            problems.append(f"{run.root}: checkpoint steps {', '.join(map(str, unprobed))} not probed on train")
+    held = set()
+    if probed:
+        tokens = load_tokens(runs_root, runs=probed, steps="last", lazy=True)
+        held = set(tokens.select(METHOD).unique().collect()[METHOD].to_list())
+    problems += [f"{runs_root}: no probe table of the training split holds method {method!r} (build it with "
+                 f"`probscope demo --no-serve --runs {runs_root}`)" for method in FIGURE2_METHODS if method not in held]
+    return problems

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -45,7 +47,7 @@ def side_by_side(jobs: Sequence[Job], workers: int, desc: str = "jobs",
         from multiprocessing import get_context
 
         with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=get_context("spawn"), initializer=_start_worker,
-                                 initargs=(logging.getLogger("probscope").getEffectiveLevel(),)) as pool:
+                                 initargs=(os.getpid(), logging.getLogger("probscope").getEffectiveLevel())) as pool:
             futures = {pool.submit(function, *args): index for index, (function, args) in enumerate(jobs)}
             pending = set(futures)
             while pending:
@@ -64,9 +66,10 @@ def side_by_side(jobs: Sequence[Job], workers: int, desc: str = "jobs",
     return results
 
 
-def _start_worker(log_level: int) -> None:
+def _start_worker(parent: int, log_level: int) -> None:
     # read by torch when a job first imports it (importing torch here would cost every worker seconds)
     os.environ["OMP_NUM_THREADS"] = "1"
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
     # a spawned process starts without the caller's logging: the stages' messages go to stderr as they would
     logger = logging.getLogger("probscope")
     logger.setLevel(log_level)
@@ -74,3 +77,11 @@ def _start_worker(log_level: int) -> None:
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(message)s"))
         logger.addHandler(handler)
+
+
+def _exit_with_parent(parent: int, poll_seconds: float = 1.0) -> None:
+    """Stop this worker once its parent is gone (killed with SIGKILL, or by the OOM killer): an orphan would go
+    on writing a run that a rerun builds again. Every stage writes atomically, so this is an ordinary kill."""
+    while os.getppid() == parent:
+        time.sleep(poll_seconds)
+    os._exit(1)

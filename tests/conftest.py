@@ -1,6 +1,7 @@
 """Shared test setup: never touch the network; find the optional real files in ../shared/real."""
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,16 @@ def cpu_fp32(monkeypatch):
     machine; TRL configs built directly by a test see ACCELERATE_USE_CPU)."""
     monkeypatch.setenv("ACCELERATE_USE_CPU", "true")
     monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "no")
+
+
+@pytest.fixture(autouse=True)
+def real_main_module():
+    """Streamlit's AppTest installs the app script as sys.modules["__main__"] and leaves it there; a worker that
+    probscope.parallel spawns afterwards would run the dashboard script as its main and die. Put the real one
+    back after each test."""
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,13 @@
 """The whole walking skeleton on a tiny scale: task -> base -> SFT/DFT -> probes -> export -> dashboard."""
 
 
+import shutil
+
 import pytest
 from conftest import REPO
 
 from probscope.cli import main as cli_main
-from probscope.runs import discover_runs
+from probscope.runs import PROBE_DONE, Run, discover_runs
 
 
 @pytest.fixture(scope="module")
@@ -35,9 +37,28 @@ def test_demo_builds_runs_with_checkpoints_and_probe_tables(demo_root):
 
 
 @pytest.mark.slow
+def test_demo_check_names_what_figure_2_lacks(demo_root, tmp_path, capsys):
+    from probscope.demo import check_demo_probes
+
+    # the smoke demo has every method of Figure 2 but DPO (no accepted samples to pair)
+    assert cli_main(["demo", "--check", "--runs", str(demo_root)]) == 1
+    assert "method 'dpo'" in capsys.readouterr().out
+    assert [line for line in check_demo_probes(demo_root) if "'dpo'" not in line] == []
+    copy = tmp_path / "runs"
+    shutil.copytree(demo_root, copy)
+    (Run(copy / "grpo").probe_dir(2, "train") / PROBE_DONE).unlink()       # an unfinished probe of grpo's last step
+    for step in (0, 1, 2):                                                   # none of ppo's probes finished
+        (Run(copy / "ppo").probe_dir(step, "train") / PROBE_DONE).unlink()
+    problems = check_demo_probes(copy)
+    assert any("grpo" in line and "steps 2 not probed" in line for line in problems)
+    assert any("ppo" in line and "steps 0, 1, 2 not probed" in line for line in problems)
+    assert {line.split("method ")[1].split()[0] for line in problems if "method" in line} == {"'dpo'", "'ppo'"}
+
+
+@pytest.mark.slow
 def test_demo_is_resumable_and_a_rerun_changes_nothing(demo_root, capsys):
     marker = discover_runs(demo_root)[0].manifest_path.stat().st_mtime_ns
-    assert cli_main(["demo", "--smoke", "--no-serve", "--runs", str(demo_root)]) == 0
+    assert cli_main(["demo", "--smoke", "--no-serve", "--workers", "1", "--runs", str(demo_root)]) == 0
     assert "already finished" in capsys.readouterr().err      # training reports through logging
     assert discover_runs(demo_root)[0].manifest_path.stat().st_mtime_ns == marker
 

@@ -4,6 +4,11 @@ really run in other processes when workers > 1."""
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +17,16 @@ from probscope.parallel import default_workers, side_by_side
 
 def square_and_pid(x: int) -> tuple[int, int]:
     return x * x, os.getpid()
+
+
+def sleep_then_return(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+def write_pid_then_sleep(path: str) -> None:
+    Path(path).write_text(str(os.getpid()))
+    time.sleep(60)
 
 
 def fail_on_two(x: int) -> int:
@@ -39,3 +54,37 @@ def test_the_first_failure_is_raised(workers):
 
 def test_default_workers_is_the_usable_cores():
     assert 1 <= default_workers() <= (os.cpu_count() or 1)
+
+
+def test_each_result_is_recorded_as_soon_as_its_job_finishes():
+    finished = []
+    side_by_side([(sleep_then_return, (3.0,)), (sleep_then_return, (0.0,))], workers=2,
+                 on_result=lambda index, result: finished.append((index, time.monotonic())))
+    assert [index for index, _ in finished] == [1, 0]           # the quick job first, not both at the end
+    assert finished[1][1] - finished[0][1] > 1.5
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads process states from /proc")
+def test_workers_stop_when_their_parent_is_killed(tmp_path):
+    """A SIGKILLed parent (no cleanup runs) must not leave workers writing runs that a rerun builds again."""
+    script = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+              "from test_parallel import write_pid_then_sleep\n"
+              "from probscope.parallel import side_by_side\n"
+              "if __name__ == '__main__':\n"
+              f"    side_by_side([(write_pid_then_sleep, ({str(tmp_path / 'a')!r},)),\n"
+              f"                  (write_pid_then_sleep, ({str(tmp_path / 'b')!r},))], workers=2)\n")
+    (tmp_path / "main.py").write_text(script)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    parent = subprocess.Popen([sys.executable, str(tmp_path / "main.py")], env=env)
+    deadline = time.monotonic() + 60
+    while not all((tmp_path / name).is_file() and (tmp_path / name).read_text() for name in "ab"):
+        assert time.monotonic() < deadline and parent.poll() is None, "the workers never started"
+        time.sleep(0.1)
+    workers = [int((tmp_path / name).read_text()) for name in "ab"]
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 15
+    while any(Path(f"/proc/{pid}").exists() and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]
+              for pid in workers):
+        assert time.monotonic() < deadline, "a worker outlived its killed parent"
+        time.sleep(0.2)

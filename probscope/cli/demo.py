@@ -14,11 +14,15 @@ class DemoOptions:
         "help": "build the runs and exit without starting the dashboard"})
     smoke: bool = field(default=False, metadata={
         "help": "a seconds-long build (small task, 1-layer model, 4 steps) that checks an installation"})
+    workers: int | None = field(default=None, metadata={
+        "help": "runs built side by side, one torch thread each (default: one per core; 1: one after the other)"})
+    check: bool = field(default=False, metadata={
+        "help": "build nothing: check that the runs' probe tables hold Figure 2's six methods (exit 1 if not)"})
     port: int = field(default=8501, metadata={"help": "dashboard port on 127.0.0.1"})
 
 
 @command("demo", options=[DemoOptions],
-         help="build the built-in runs (base, SFT, DFT, DPO, GRPO, probes, evaluations) and start the dashboard")
+         help="build the built-in runs (base, SFT, DFT, DPO, GRPO, PPO, probes, evaluations) and start the dashboard")
 def run_demo(opts: DemoOptions) -> int:
     import subprocess
 
@@ -26,10 +30,12 @@ def run_demo(opts: DemoOptions) -> int:
     from probscope.app import streamlit_command
     from probscope.builtin.settings import smoke_settings
 
-    options = {}
+    if opts.check:
+        return _check(opts.runs)
+    options = {"workers": opts.workers}
     if opts.smoke:
         task, overrides, probe_examples, rl_runs = smoke_settings()
-        options = {"task": task, "overrides": overrides, "probe_examples": probe_examples, "rl_runs": rl_runs}
+        options |= {"task": task, "overrides": overrides, "probe_examples": probe_examples, "rl_runs": rl_runs}
     server: list[subprocess.Popen] = []
     if not opts.no_serve:   # first: the dashboard shows each run as it lands (auto-refresh on)
         print(f"dashboard: http://127.0.0.1:{opts.port}  (Ctrl+C stops it; the runs appear as they are built)")
@@ -45,3 +51,14 @@ def run_demo(opts: DemoOptions) -> int:
             if process.poll() is None:
                 process.terminate()
     return 0
+
+
+def _check(runs: str) -> int:
+    from probscope import demo
+
+    problems = demo.check_demo_probes(runs)
+    for problem in problems:
+        print(problem)
+    if not problems:
+        print(f"{runs}: the probe tables of the training split hold {', '.join(demo.FIGURE2_METHODS)}")
+    return 1 if problems else 0

@@ -8,6 +8,7 @@
         probes/<dataset>/step-<N>/       probe tables: part-*.parquet, one row per target token,
                                          _PLAN.json (what is probed), _DONE.json (finished)
         dynamics/                        per-logging-step gradient-weight statistics (Parquet parts)
+        pair-evals/<name>/step-<N>.json  DPO's implicit reward on held-out preference pairs (evaluate/pairs.py)
         trainer/                         while unfinished: the trainer's newest state, to resume a killed run
 
 A directory is a run exactly when it holds ``manifest.json``. Steps are zero-padded in directory
@@ -190,6 +191,10 @@ class Run:
     def eval_names(self) -> list[str]:
         return _subdirectories(self.root / EVALS)
 
+    # pair-evals/<name>/step-<N>.json: DPO's implicit reward on held-out pairs (probscope.evaluate.pairs)
+    def pair_eval_file(self, step: int, name: str) -> Path:
+        return self.root / PAIR_EVALS / validate_run_name(name) / f"{step_dir_name(step)}.json"
+
 
 def _finished_steps(base: Path, marker: str) -> list[int]:
     """Steps of the step-N folders under `base` that hold `marker` (a stage's completion file), ascending."""
@@ -236,6 +241,7 @@ def discover_runs(root: str | os.PathLike) -> list[Run]:
 EVALS = "evals"
 EVAL_DONE = PROBE_DONE
 EVAL_PLAN = PROBE_PLAN
+PAIR_EVALS = "pair-evals"
 
 
 def code_version() -> str:

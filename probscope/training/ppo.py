@@ -203,12 +203,13 @@ class PPOTrainer(GRPODynamicsTrainer):
         self.value_optimizer.step()
         self.value_optimizer.zero_grad(set_to_none=True)
 
-    def _save_checkpoint(self, model, trial):
-        super()._save_checkpoint(model, trial)
+    def _save_optimizer_and_scheduler(self, output_dir):
+        # with the policy's optimizer, before trainer_state.json marks the state complete: a state is never
+        # resumed without its critic
+        super()._save_optimizer_and_scheduler(output_dir)
         if self.args.should_save:
-            folder = os.path.join(self._get_output_dir(trial=trial), f"checkpoint-{self.state.global_step}")
             torch.save({"model": self.value_model.state_dict(), "optimizer": self.value_optimizer.state_dict()},
-                       os.path.join(folder, VALUE_STATE))
+                       os.path.join(output_dir, VALUE_STATE))
 
     def _load_optimizer_and_scheduler(self, checkpoint):
         super()._load_optimizer_and_scheduler(checkpoint)

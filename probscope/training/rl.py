@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 
 import torch
 from trl import DPOTrainer, GRPOTrainer
@@ -31,6 +32,7 @@ from probscope.training.rl_callbacks import RLDynamicsCallback
 logger = logging.getLogger(__name__)
 
 PAIR_COLUMNS = ("prompt", "chosen", "rejected")
+GENERATION_STATE = "generation_state-{rank}.pt"   # in a trainer state: the samples its next steps train on
 
 
 # ---- datasets ------------------------------------------------------------------------------------------
@@ -137,6 +139,25 @@ class GRPODynamicsTrainer(GRPOTrainer):
             mask = attention_mask[:, -logits_to_keep:].bool()
             self.dynamics.record_tokens(logps.detach()[mask], None if entropies is None else entropies.detach()[mask])
         return logps, entropies, aux
+
+    # A killed run resumes from the trainer state of a step that may lie inside a generation batch's
+    # num_iterations epochs; TRL would sample a new batch there (its buffer is not saved), so the resumed run
+    # would differ from one never killed. Each process saves its buffer and step counter with the optimizer:
+    # before trainer_state.json, which marks a state complete (a kill in between leaves no usable state).
+    def _save_optimizer_and_scheduler(self, output_dir):
+        super()._save_optimizer_and_scheduler(output_dir)
+        generate_every = self.args.steps_per_generation * self.num_iterations
+        buffered = self._buffered_inputs if self._step % generate_every else None   # else: resampled anyway
+        torch.save({"step": self._step, "buffered_inputs": buffered},
+                   os.path.join(output_dir, GENERATION_STATE.format(rank=self.accelerator.process_index)))
+
+    def _load_optimizer_and_scheduler(self, checkpoint):
+        super()._load_optimizer_and_scheduler(checkpoint)
+        path = None if checkpoint is None else os.path.join(
+            checkpoint, GENERATION_STATE.format(rank=self.accelerator.process_index))
+        if path is not None and os.path.exists(path):
+            state = torch.load(path, map_location=self.accelerator.device, weights_only=True)
+            self._step, self._buffered_inputs = state["step"], state["buffered_inputs"]
 
 
 def build_dpo_trainer(model, args, dataset, tokenizer, callbacks, dynamics, peft_config):

@@ -2,6 +2,7 @@
 forms, a hand-computed batch and an independent reference; a tiny model trained a few steps into a normal run."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -147,3 +148,65 @@ def test_ppo_refuses_grpo_beta_lora_and_a_missing_reward(base):
         ppo(base, "ppo-lora", "--lora", json.dumps({"r": 2, "target_modules": ["q_proj"]}))
     with pytest.raises(ProbscopeError, match="trainer ppo needs `reward`"):
         ppo(base, "ppo-noreward", "--reward", "")
+
+
+@pytest.mark.parametrize("trainer", ["ppo", "grpo"])
+def test_a_killed_run_resumes_to_the_policy_and_critic_of_an_unkilled_one(base, monkeypatch, trainer):
+    """Killed during step 4 (trainer state saved every step; two epochs per sampled batch, so step 4 trains on
+    step 3's samples again), rerun: it resumes from step 3 and ends with the weights and, for PPO, the value
+    model (its head included) of a run that was never killed. GRPO shares the sample buffer's resume. Both are
+    saved before trainer_state.json, which marks a state complete."""
+    from safetensors.torch import load_file
+    from transformers import TrainerState
+    from trl import GRPOTrainer
+
+    from probscope.training.ppo import VALUE_STATE
+    from probscope.training.rl import GENERATION_STATE, GRPODynamicsTrainer
+
+    critics, steps_trained, present = {}, [], []
+    train, compute_loss = GRPODynamicsTrainer.train, GRPOTrainer._compute_loss   # PPO's loss calls GRPO's
+    save_to_json = TrainerState.save_to_json
+
+    def train_keeping_the_critic(self, *args, **kwargs):
+        output = train(self, *args, **kwargs)
+        if trainer == "ppo":
+            critics[self.args.output_dir] = {k: v.detach().clone() for k, v in self.value_model.state_dict().items()}
+        return output
+
+    def killed_in_step_4(self, *args, **kwargs):
+        if self.state.global_step == 3:
+            raise KeyboardInterrupt("simulated kill")
+        return compute_loss(self, *args, **kwargs)
+
+    def counted(self, *args, **kwargs):
+        steps_trained.append(self.state.global_step + 1)
+        return compute_loss(self, *args, **kwargs)
+
+    def saved_last(self, path):   # trainer_state.json marks a state complete: what was in it by then
+        present.append({file.name for file in Path(path).parent.iterdir()})
+        return save_to_json(self, path)
+
+    monkeypatch.setattr(GRPODynamicsTrainer, "train", train_keeping_the_critic)
+    monkeypatch.setattr(TrainerState, "save_to_json", saved_last)
+    schedule = ["--trainer", trainer, "--max_steps", "5", "--resume_every", "1", "--checkpoints", "2"]
+    whole = ppo(base, f"{trainer}-whole", *schedule)
+    expected_files = {GENERATION_STATE.format(rank=0)} | ({VALUE_STATE} if trainer == "ppo" else set())
+    assert len(present) >= 4 and all(expected_files <= files for files in present)
+    monkeypatch.setattr(GRPODynamicsTrainer, "_compute_loss", killed_in_step_4)
+    with pytest.raises(KeyboardInterrupt):
+        ppo(base, f"{trainer}-killed", *schedule)
+    monkeypatch.setattr(GRPODynamicsTrainer, "_compute_loss", counted)
+    resumed = ppo(base, f"{trainer}-killed", *schedule)
+    assert resumed.read_manifest().method == trainer
+    assert steps_trained == [4, 5]             # steps 1-3 came from the saved state
+    assert resumed.read_manifest().status == "finished" and resumed.checkpoint_steps() == [2, 5]
+    weights, expected, start = (load_file(run.checkpoint(step) / "model.safetensors")
+                                for run, step in ((resumed, 5), (whole, 5), (whole, 2)))
+    assert weights.keys() == expected.keys() and any(not torch.equal(expected[k], start[k]) for k in expected)
+    for name in weights:
+        torch.testing.assert_close(weights[name], expected[name], rtol=1e-5, atol=1e-6)
+    if trainer == "ppo":
+        critic, expected_critic = critics[str(resumed.trainer_state_dir)], critics[str(whole.trainer_state_dir)]
+        assert critic.keys() == expected_critic.keys() and expected_critic["head.weight"].abs().sum() > 0
+        for name in critic:
+            torch.testing.assert_close(critic[name], expected_critic[name], rtol=1e-5, atol=1e-6)
