@@ -22,6 +22,12 @@ def samples_dir(root: Path, base_name: str) -> Path:
     return root / "data" / "samples" / base_name
 
 
+def heldout_samples_dir(root: Path, base_name: str) -> Path:
+    """Where a base's rejection samples of the in-distribution test prompts go: DPO's held-out pairs (prompts
+    no run trained on)."""
+    return samples_dir(root, base_name) / "test-id"
+
+
 def read_gate(root: Path) -> dict[str, list[dict]]:
     """The gate record under `root` (empty when no base was tried yet)."""
     gate = _read_json(root / GATE_FILE)

@@ -18,7 +18,7 @@ from typing import Any
 
 from probscope.errors import ProbscopeError
 from probscope.replication.config import ReplicationConfig
-from probscope.replication.layout import StageTimings, read_gate, samples_dir, write_gate
+from probscope.replication.layout import StageTimings, heldout_samples_dir, read_gate, samples_dir, write_gate
 from probscope.replication.methods import (
     FACTS_BENCHMARKS,
     HELD_OUT,
@@ -59,14 +59,13 @@ def _build(cfg: ReplicationConfig, root: Path, paths: dict[str, Path], gate: dic
            timings: StageTimings) -> None:
     from probscope.parallel import Job, side_by_side
 
-    needs_samples = any(METHODS.get(name).data in ("accepted", "pairs") for name in cfg.method_list())
-
     def record_base(index: int, result: tuple[list[dict], dict[str, float]]) -> None:
         gate[str(cfg.seeds[index])], seconds = result
         write_gate(root, gate)
         timings.add(seconds)
 
-    side_by_side([(build_seed_base, (cfg, root, paths, seed, needs_samples)) for seed in cfg.seeds],
+    side_by_side([(build_seed_base, (cfg, root, paths, seed, _trains_on_samples(cfg, seed)))
+                  for seed in cfg.seeds],
                  cfg.workers, desc="replicate: bases", on_result=record_base)
     jobs: list[Job] = []
     for seed in cfg.seeds:
@@ -93,7 +92,13 @@ def build_seed_base(cfg: ReplicationConfig, root: Path, paths: dict[str, Path], 
     if base is not None and needs_samples:
         with timings("rejection sampling"):
             _sample(root, paths, base, seed, cfg.sample_prompts)
+            if any(METHODS.get(name).data == "pairs" for name in cfg.methods_of_seed(seed)):
+                _sample_heldout_pairs(root, paths, base, seed)
     return attempts, timings.seconds
+
+
+def _trains_on_samples(cfg: ReplicationConfig, seed: int) -> bool:
+    return any(METHODS.get(name).data in ("accepted", "pairs") for name in cfg.methods_of_seed(seed))
 
 
 def build_timed_run(cfg: ReplicationConfig, root: Path, paths: dict[str, Path], method: Method, base: Run,
@@ -145,6 +150,13 @@ def build_method_run(cfg: ReplicationConfig, root: Path, paths: dict[str, Path],
     splits = (method.probe_split, HELD_OUT_SPLIT) if HELD_OUT in method.benchmarks else (method.probe_split,)
     _probe(run, root, splits, _probe_examples(cfg), steps=run.checkpoint_steps()[-1:])
     evaluate_run(root, run, method.benchmarks)
+    if method.data == "pairs":   # DPO's implicit reward on pairs of prompts it never trained on
+        from probscope.evaluate.pairs import PairEvalConfig, evaluate_run_pairs
+
+        pairs = heldout_samples_dir(root, base.name) / "pairs.jsonl"
+        if pairs.is_file():
+            evaluate_run_pairs(PairEvalConfig(run=str(run.root), pairs=str(pairs),
+                                              steps=str(run.checkpoint_steps()[-1])))
     return run
 
 
@@ -178,6 +190,17 @@ def _sample(root: Path, paths: dict[str, Path], base: Run, seed: int, prompts: i
     if not (out / PAIRS).is_file():
         sample(SampleConfig(policy=str(base.checkpoint(base.checkpoint_steps()[-1])), data=str(paths["train"]),
                             out=str(out), seed=seed, **SAMPLING | {"limit": prompts}))
+
+
+def _sample_heldout_pairs(root: Path, paths: dict[str, Path], base: Run, seed: int) -> None:
+    """Replies sampled from `base` on the in-distribution test prompts: pairs DPO is scored on, never trained on."""
+    from probscope.builtin.settings import SAMPLING
+    from probscope.training.sampling import PAIRS, SampleConfig, sample
+
+    out = heldout_samples_dir(root, base.name)
+    if not (out / PAIRS).is_file():
+        sample(SampleConfig(policy=str(base.checkpoint(base.checkpoint_steps()[-1])), data=str(paths["test-id"]),
+                            out=str(out), seed=seed, **SAMPLING | {"limit": None, "pass_band": None}))
 
 
 def _probe(run: Run, root: Path, splits: tuple[str, ...], n_examples: int, steps: list[int] | None = None) -> None:

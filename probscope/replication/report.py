@@ -213,11 +213,33 @@ def rl_diagnostics(cfg: ReplicationConfig) -> pl.DataFrame:
         logged = dynamics.filter(pl.col(schema.RUN) == name) if not dynamics.is_empty() else dynamics
         provenance = samples_dir(root, bases.get(seed, "")) / PROVENANCE
         sampled = METHODS.get(method).data in ("accepted", "pairs") and provenance.is_file()
+        preference = METHODS.get(method).data == "pairs"
         row = diagnostics_row(logged, json.loads(provenance.read_text()) if sampled else None,
-                              _pairs_seen(root / name) if METHODS.get(method).data == "pairs" else None)
+                              _pairs_seen(root / name) if preference else None)
+        if preference:
+            row.update(heldout_pair_accuracy(root / name))
         if row:
             rows.append({schema.METHOD: method, SEED: seed, schema.RUN: name, **row})
     return pl.DataFrame(rows).sort(schema.METHOD, SEED) if rows else pl.DataFrame()
+
+
+HELDOUT_REWARD_ACCURACY = "held-out pair reward accuracy"
+
+
+def heldout_pair_accuracy(run_dir: Path) -> dict:
+    """DPO's reward accuracy and pair count on held-out pairs at the run's last checkpoint (probscope pair-eval's
+    file; empty when it was not scored)."""
+    from probscope.evaluate.pairs import DEFAULT_NAME
+    from probscope.runs import Run
+
+    run = Run(run_dir)
+    steps = run.checkpoint_steps()
+    path = run.pair_eval_file(steps[-1], DEFAULT_NAME) if steps else None
+    if path is None or not path.is_file():
+        return {}
+    result = json.loads(path.read_text())
+    return {HELDOUT_REWARD_ACCURACY: result.get("reward_accuracy"), "held-out pairs": result.get("n_pairs"),
+            "held-out mean margin": result.get("mean_margin")}
 
 
 def _pairs_seen(run_dir: Path) -> int | None:
@@ -289,9 +311,15 @@ def rl_targets(diagnostics: pl.DataFrame, finals: pl.DataFrame) -> pl.DataFrame:
         drops = (in_distribution.filter(pl.col(schema.METHOD) == method).join(base, on=SEED)
                  .select((pl.col("base") - pl.col(ACCURACY)) * 100)).to_series()
         if drops.len():
-            rows.append({schema.METHOD: method, "seeds": drops.len(),
-                         f"worst drop below the base on {IN_DISTRIBUTION} (points)": drops.max(),
-                         "seeds within 5 points of the base": int((drops <= 5).sum())})
+            row = {schema.METHOD: method, "seeds": drops.len(),
+                   f"worst drop below the base on {IN_DISTRIBUTION} (points)": drops.max(),
+                   "seeds within 5 points of the base": int((drops <= 5).sum())}
+            scored = (diagnostics.filter(pl.col(schema.METHOD) == method)[HELDOUT_REWARD_ACCURACY].drop_nulls()
+                      if HELDOUT_REWARD_ACCURACY in diagnostics.columns else pl.Series([], dtype=pl.Float64))
+            if scored.len():
+                row |= {"mean held-out pair reward accuracy": scored.mean(),
+                        "seeds with held-out reward accuracy > 0.5": int((scored > 0.5).sum())}
+            rows.append(row)
     return pl.DataFrame(rows, strict=False) if rows else pl.DataFrame()
 
 

@@ -192,9 +192,11 @@ def test_reward_rise_compares_the_first_and_last_tenth_of_the_steps():
 
 
 def test_rl_targets_count_seeds_that_train_and_dpo_drops_below_the_base():
-    diagnostics = pl.DataFrame({schema.METHOD: ["grpo", "grpo", "ppo"], report.REWARD_RISE: [0.1, 0.05, -0.01],
-                                report.RISE_LO: [0.02, -0.01, -0.05], "frac_reward_zero_std (mean over steps)":
-                                [0.2, 0.4, None]})
+    diagnostics = pl.DataFrame({schema.METHOD: ["grpo", "grpo", "ppo", "dpo", "dpo"],
+                                report.REWARD_RISE: [0.1, 0.05, -0.01, None, None],
+                                report.RISE_LO: [0.02, -0.01, -0.05, None, None],
+                                "frac_reward_zero_std (mean over steps)": [0.2, 0.4, None, None, None],
+                                report.HELDOUT_REWARD_ACCURACY: [None, None, None, 0.6, 0.45]})
     finals = pl.DataFrame({schema.METHOD: ["base", "base", "dpo", "dpo"], token_tables.SEED: [0, 1, 0, 1],
                            "benchmark": ["builtin-test-id"] * 4, report.ACCURACY: [1.0, 0.9, 0.99, 0.8]})
     targets = {row[schema.METHOD]: row for row in report.rl_targets(diagnostics, finals).iter_rows(named=True)}
@@ -203,3 +205,5 @@ def test_rl_targets_count_seeds_that_train_and_dpo_drops_below_the_base():
     assert targets["ppo"]["seeds with reward rise > 0 (interval)"] == 0
     assert targets["dpo"]["worst drop below the base on builtin-test-id (points)"] == pytest.approx(10.0)
     assert targets["dpo"]["seeds within 5 points of the base"] == 1
+    assert targets["dpo"]["mean held-out pair reward accuracy"] == pytest.approx(0.525)
+    assert targets["dpo"]["seeds with held-out reward accuracy > 0.5"] == 1
