@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from probscope.cli.commands import command
 
@@ -32,7 +33,7 @@ def run_demo(opts: DemoOptions) -> int:
 
     if opts.check:
         return _check(opts.runs)
-    options = {"workers": opts.workers}
+    options: dict[str, Any] = {"workers": opts.workers}
     if opts.smoke:
         task, overrides, probe_examples, rl_runs = smoke_settings()
         options |= {"task": task, "overrides": overrides, "probe_examples": probe_examples, "rl_runs": rl_runs}
