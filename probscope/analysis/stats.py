@@ -264,7 +264,7 @@ def _pairwise_from_summaries(groups: dict[tuple, list], by: list[str], *, n_boot
         (ids_a, a), (ids_b, b) = series[key_a], series[key_b]
         values = _summary_point_values(a, b, functools.partial(_pair_rows, rows_of, key_a, key_b))
         boot = boots.get((key_a, key_b))
-        examples = len(np.union1d(ids_a, ids_b))
+        examples = len(_union(ids_a, ids_b))
         rows = []
         for (statistic, side), value in values.items():
             label = {"a": names[key_a], "b": names[key_b], "diff": f"{names[key_b]} − {names[key_a]}",
@@ -359,13 +359,18 @@ def _example_codes(series: dict[tuple, tuple[pl.Series, np.ndarray]]) -> dict[tu
             for key, (ids, features) in series.items()}
 
 
+def _union(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Sorted union of two sorted example codes; `a` itself when they are the same (the paired design)."""
+    return a if np.array_equal(a, b) else np.union1d(a, b)
+
+
 def _shared_bootstrap(series: dict, pairs: list, n_boot: int, seed: int) -> dict:
     """(key_a, key_b) -> `_statistics` of each resample. Resamples draw examples uniformly with replacement from
     the pair's example ids (seeded by `seed`), so every pair over the same ids uses the same draws and each series
     is resampled once per id set."""
     by_ids: dict[bytes, list] = {}
     for pair in pairs:
-        ids = np.union1d(series[pair[0]][0], series[pair[1]][0])
+        ids = _union(series[pair[0]][0], series[pair[1]][0])
         by_ids.setdefault(ids.tobytes(), [ids, []])[1].append(pair)
     out = {}
     for ids, id_pairs in by_ids.values():
@@ -389,10 +394,11 @@ def _align(series: tuple[np.ndarray, np.ndarray], ids: np.ndarray) -> np.ndarray
 def _resampled_sums(features: dict[tuple, np.ndarray], n_boot: int, seed: int) -> dict[tuple, np.ndarray]:
     """Per series, each resample's summed features (rows: resamples), every series drawn with the same example
     weights: the count columns of all series cast to float32 once and summed in one matrix product per chunk of
-    resamples; moment sums in float64, series by series."""
+    resamples, their moment columns likewise in float64 (one pass over the weights instead of one per series)."""
     keys = list(features)
     examples = len(features[keys[0]])
     counts = np.hstack([features[key][:, :-5] for key in keys], dtype=np.float32)
+    moments = np.hstack([features[key][:, -5:] for key in keys])
     width = counts.shape[1] // len(keys)
     rng = np.random.default_rng(seed)
     chunk = max(1, _RESAMPLE_CELLS // max(examples, 1))
@@ -402,10 +408,11 @@ def _resampled_sums(features: dict[tuple, np.ndarray], n_boot: int, seed: int) -
         draws = rng.integers(0, examples, size=(size, examples))
         draws += np.arange(size)[:, None] * examples   # each resample's draws counted in its own row
         weights = np.bincount(draws.ravel(), minlength=size * examples).reshape(size, examples)
-        summed = _count_sums(weights.astype(np.float32), counts)
-        weights = weights.astype(np.float64)
+        summed_counts = _count_sums(weights.astype(np.float32), counts)
+        summed_moments = weights.astype(np.float64) @ moments
         for i, key in enumerate(keys):
-            parts[key].append(np.hstack([summed[:, i * width:(i + 1) * width], weights @ features[key][:, -5:]]))
+            parts[key].append(np.hstack([summed_counts[:, i * width:(i + 1) * width],
+                                         summed_moments[:, 5 * i:5 * (i + 1)]]))
     return {key: np.vstack(parts[key]) for key in keys}
 
 
