@@ -156,20 +156,11 @@ def _bootstrap(arrays, grids, examples: int, n_boot: int, seed: int) -> dict[tup
     parts: list[dict] = []
     for start in range(0, n_boot, chunk):
         weights = rng.multinomial(examples, np.full(examples, 1.0 / examples), size=min(chunk, n_boot - start))
-        sums_a, sums_b = (_resample(weights, counts, moments) for counts, moments in features)
+        weights32, weights64 = weights.astype(np.float32), weights.astype(np.float64)   # cast once for both sides
+        sums_a, sums_b = (np.hstack([_count_sums(weights32, counts), weights64 @ moments])
+                          for counts, moments in features)
         parts.append(_statistics(sums_a, sums_b, grids))
     return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
-
-
-def _resample(weights: np.ndarray, counts: np.ndarray, moments: np.ndarray) -> np.ndarray:
-    """Summed features of each resample (row of `weights`: how often each example is drawn).
-
-    Counts in float32: a float32 matrix product is twice as fast and exact while sums stay below 2^24
-    tokens per resample; moment sums need float64."""
-    exact = counts.shape[1] == 0 or weights.sum(axis=1).max() * counts.sum(axis=1).max() < 2**24
-    summed = (weights.astype(np.float32) @ counts.astype(np.float32)).astype(np.float64) if exact \
-        else weights.astype(np.float64) @ counts
-    return np.hstack([summed, weights.astype(np.float64) @ moments])
 
 
 def _features(ix, p, logp, grids, examples: int) -> tuple[np.ndarray, np.ndarray]:
@@ -261,7 +252,7 @@ def _pairwise_from_summaries(groups: dict[tuple, list], by: list[str], *, n_boot
     check_count("grid", grid, minimum=16)
     keys = sorted(groups, key=lambda key: (_method_rank(key[by.index(schema.METHOD)] if schema.METHOD in by else None),
                                            *map(str, key)))
-    series = {key: _example_sums(groups[key]) for key in keys}
+    series = _example_codes({key: _example_sums(groups[key]) for key in keys})
     names = {key: " · ".join(map(str, key)) for key in keys}
     pairs = list(itertools.combinations(keys, 2))
     boots = _shared_bootstrap(series, pairs, n_boot, seed) if n_boot > 0 else {}
@@ -273,7 +264,7 @@ def _pairwise_from_summaries(groups: dict[tuple, list], by: list[str], *, n_boot
         (ids_a, a), (ids_b, b) = series[key_a], series[key_b]
         values = _summary_point_values(a, b, functools.partial(_pair_rows, rows_of, key_a, key_b))
         boot = boots.get((key_a, key_b))
-        examples = len(np.union1d(ids_a, ids_b))
+        examples = len(_union(ids_a, ids_b))
         rows = []
         for (statistic, side), value in values.items():
             label = {"a": names[key_a], "b": names[key_b], "diff": f"{names[key_b]} − {names[key_a]}",
@@ -286,18 +277,20 @@ def _pairwise_from_summaries(groups: dict[tuple, list], by: list[str], *, n_boot
     return pl.concat(tables) if tables else pl.DataFrame()
 
 
-def _example_sums(probe_dirs: list) -> tuple[np.ndarray, np.ndarray]:
+def _example_sums(probe_dirs: list) -> tuple[pl.Series, np.ndarray]:
     """Sorted example ids of a series and, per example, its features summed over the series' directories:
     grid counts, Figure-2 bin counts, then count and Σp..Σp⁴ (the layout `_statistics` reads)."""
-    frame = pl.concat([summaries.read_summary(d, "examples") for d in probe_dirs])
-    ids, ix = np.unique(frame[schema.EXAMPLE_ID].to_numpy().astype(str), return_inverse=True)
-    columns = [frame[summaries.GRID].to_numpy(), frame[summaries.BINS].to_numpy(),
-               frame.select(summaries.COUNT, *summaries.MOMENTS).to_numpy().astype(np.float64)]
-    features = np.hstack([c.astype(np.float64) for c in columns])
-    summed = np.zeros((len(ids), features.shape[1]))
+    columns = (schema.EXAMPLE_ID, summaries.GRID, summaries.BINS, summaries.COUNT, *summaries.MOMENTS)
+    frame = pl.concat([summaries.read_summary(d, "examples", lazy=True).select(columns) for d in probe_dirs]).collect()
+    ids = frame[schema.EXAMPLE_ID].unique().sort()
+    ix = (frame[schema.EXAMPLE_ID].rank("dense") - 1).to_numpy()   # rows' places among the sorted ids
+    features = np.hstack([frame[summaries.GRID].to_numpy(), frame[summaries.BINS].to_numpy(),
+                          frame.select(summaries.COUNT, *summaries.MOMENTS).to_numpy()], dtype=np.float64)
     if len(ids) == len(ix):   # one directory, or series whose directories hold other examples
+        summed = np.empty_like(features)
         summed[ix] = features
     else:
+        summed = np.zeros((len(ids), features.shape[1]))
         np.add.at(summed, ix, features)
     return ids, summed
 
@@ -358,47 +351,79 @@ def _rows(probe_dirs: list, column: str) -> np.ndarray:
     return pl.concat([scan_probe_table(d).select(column) for d in probe_dirs]).collect()[column].to_numpy()
 
 
+def _example_codes(series: dict[tuple, tuple[pl.Series, np.ndarray]]) -> dict[tuple, tuple[np.ndarray, np.ndarray]]:
+    """Each series' example ids as their places among all series' sorted ids (integers: unions, comparisons and
+    alignment in numpy at integer speed, in the ids' order)."""
+    universe = pl.concat([ids for ids, _ in series.values()]).unique().sort()
+    return {key: (universe.search_sorted(ids).to_numpy().astype(np.int64), features)
+            for key, (ids, features) in series.items()}
+
+
+def _union(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Sorted union of two sorted example codes; `a` itself when they are the same (the paired design)."""
+    return a if np.array_equal(a, b) else np.union1d(a, b)
+
+
 def _shared_bootstrap(series: dict, pairs: list, n_boot: int, seed: int) -> dict:
     """(key_a, key_b) -> `_statistics` of each resample. Resamples draw examples uniformly with replacement from
     the pair's example ids (seeded by `seed`), so every pair over the same ids uses the same draws and each series
     is resampled once per id set."""
     by_ids: dict[bytes, list] = {}
     for pair in pairs:
-        ids = np.union1d(series[pair[0]][0], series[pair[1]][0])
+        ids = _union(series[pair[0]][0], series[pair[1]][0])
         by_ids.setdefault(ids.tobytes(), [ids, []])[1].append(pair)
     out = {}
     for ids, id_pairs in by_ids.values():
-        members = {key for pair in id_pairs for key in pair}
-        aligned = {key: _align(series[key], ids) for key in members}
-        rng = np.random.default_rng(seed)
-        chunk = max(1, _RESAMPLE_CELLS // max(len(ids), 1))
-        sums: dict = {key: [] for key in members}
-        for start in range(0, n_boot, chunk):
-            size = min(chunk, n_boot - start)
-            draws = rng.integers(0, len(ids), size=(size, len(ids))) + np.arange(size)[:, None] * len(ids)
-            weights = np.bincount(draws.ravel(), minlength=size * len(ids)).reshape(size, len(ids)).astype(np.float32)
-            for key in members:
-                sums[key].append(_resample_summed(weights, aligned[key]))
+        members = dict.fromkeys(key for pair in id_pairs for key in pair)
+        sums = _resampled_sums({key: _align(series[key], ids) for key in members}, n_boot, seed)
         for key_a, key_b in id_pairs:
-            out[(key_a, key_b)] = _from_features(np.vstack(sums[key_a]), np.vstack(sums[key_b]))
+            out[(key_a, key_b)] = _from_features(sums[key_a], sums[key_b])
     return out
 
 
 def _align(series: tuple[np.ndarray, np.ndarray], ids: np.ndarray) -> np.ndarray:
     """A series' per-example features on the rows of `ids` (zeros for an example it lacks)."""
     own_ids, features = series
+    if len(own_ids) == len(ids):   # own ids are among `ids`: the same ids
+        return features
     aligned = np.zeros((len(ids), features.shape[1]))
     aligned[np.searchsorted(ids, own_ids)] = features
     return aligned
 
 
-def _resample_summed(weights: np.ndarray, features: np.ndarray) -> np.ndarray:
-    """Each resample's summed features: counts in float32 (exact below 2^24 per cell), moments in float64."""
-    counts, moments = features[:, :-5], features[:, -5:]
-    exact = weights.sum(axis=1).max() * max(counts.sum(axis=1).max(), 1) < 2**24
-    summed = (weights @ counts.astype(np.float32)).astype(np.float64) if exact \
-        else weights.astype(np.float64) @ counts
-    return np.hstack([summed, weights.astype(np.float64) @ moments])
+def _resampled_sums(features: dict[tuple, np.ndarray], n_boot: int, seed: int) -> dict[tuple, np.ndarray]:
+    """Per series, each resample's summed features (rows: resamples), every series drawn with the same example
+    weights: the count columns of all series cast to float32 once and summed in one matrix product per chunk of
+    resamples, their moment columns likewise in float64 (one pass over the weights instead of one per series)."""
+    keys = list(features)
+    examples = len(features[keys[0]])
+    counts = np.hstack([features[key][:, :-5] for key in keys], dtype=np.float32)
+    moments = np.hstack([features[key][:, -5:] for key in keys])
+    width = counts.shape[1] // len(keys)
+    rng = np.random.default_rng(seed)
+    chunk = max(1, _RESAMPLE_CELLS // max(examples, 1))
+    parts: dict[tuple, list] = {key: [] for key in keys}
+    for start in range(0, n_boot, chunk):
+        size = min(chunk, n_boot - start)
+        draws = rng.integers(0, examples, size=(size, examples))
+        draws += np.arange(size)[:, None] * examples   # each resample's draws counted in its own row
+        weights = np.bincount(draws.ravel(), minlength=size * examples).reshape(size, examples)
+        summed_counts = _count_sums(weights.astype(np.float32), counts)
+        summed_moments = weights.astype(np.float64) @ moments
+        for i, key in enumerate(keys):
+            parts[key].append(np.hstack([summed_counts[:, i * width:(i + 1) * width],
+                                         summed_moments[:, 5 * i:5 * (i + 1)]]))
+    return {key: np.vstack(parts[key]) for key in keys}
+
+
+def _count_sums(weights: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """weights @ counts of two float32 matrices of non-negative integers, exactly, as float64. In float32 (twice
+    as fast): when every sum is below 2^24, so is every partial sum, and each step is exact; a sum at or above
+    2^24 comes out at or above it (rounding is monotone), and then the product is taken again in float64."""
+    summed = weights @ counts
+    if summed.size and summed.max() >= 2**24:
+        return weights.astype(np.float64) @ counts.astype(np.float64)
+    return summed.astype(np.float64)
 
 
 # ---- helpers -------------------------------------------------------------------------------------------

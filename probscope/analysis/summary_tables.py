@@ -33,6 +33,7 @@ SUM_P, SUM_LOGP, SUM_ENTROPY = summaries.SUM_P, summaries.SUM_LOGP, summaries.SU
 # cell tables: the cell's p range and its Figure-2 bin
 LO, HI, BIN = "cell_lo", "cell_hi", "bin"
 TOKEN_KEYS = (schema.TOKEN_ID, schema.TOKEN, schema.ROLE)
+_FILE = "_summary_file"   # which file a summary row came from, while its series columns are joined on
 
 
 @dataclass(frozen=True)
@@ -72,23 +73,35 @@ def cell_table(tokens: object, by: Sequence[str], *, thresholds: Sequence[float 
     token_level = bool(set(by) & set(TOKEN_KEYS))
     if not dirs or not set(by) <= {*SERIES, *TOKEN_KEYS, schema.IS_TOP1}:
         return None
-    frames = []
+    asked = {t for t in (*thresholds, *(within or ())) if t is not None}
+    by_edges: dict[tuple[float, ...], list[ProbeDir]] = {}
     for probe_dir in dirs:
         record = summaries.summary_record(probe_dir.path)
-        asked = {t for t in (*thresholds, *(within or ())) if t is not None}
         if record is None or not asked <= set(record["edges"]):
             return None
-        kind = "tokens" if token_level else "cells"
-        frame = pl.scan_parquet(probe_dir.path / summaries.summary_name(kind))
-        ranges = _cell_ranges(record["edges"])
-        if within is not None:
-            kept = ranges.filter(in_range(*within)).collect()[summaries.CELL]
-            frame = frame.filter(pl.col(summaries.CELL).is_between(kept.min(), kept.max()))   # contiguous cells
-        frames.append(frame.join(ranges, on=summaries.CELL).with_columns(
-            pl.lit(probe_dir.run).alias(schema.RUN), pl.lit(probe_dir.step, pl.Int64).alias(schema.STEP),
-            pl.lit(probe_dir.method, pl.String).alias(schema.METHOD)))
-    cells = pl.concat(frames, how="diagonal_relaxed")
+        by_edges.setdefault(tuple(record["edges"]), []).append(probe_dir)
+    kind = "tokens" if token_level else "cells"
+    cells = pl.concat([_scan_cells(group, edges, kind, within) for edges, group in by_edges.items()],
+                      how="diagonal_relaxed")
+    if token_level and within is not None:   # a few cells: read once, then classified from memory
+        cells = cells.collect().lazy()
     return _fill_roles(cells) if token_level else cells
+
+
+def _scan_cells(group: list[ProbeDir], edges: tuple[float, ...], kind: str,
+                within: tuple[float | None, float | None] | None) -> pl.LazyFrame:
+    """The `kind` summary tables of directories counting the same cells, in one scan (read in parallel, one plan
+    instead of one per directory), with their SERIES columns and each cell's range."""
+    files = [str(d.path / summaries.summary_name(kind)) for d in group]
+    frame = pl.scan_parquet(files, glob=False, hive_partitioning=False, include_file_paths=_FILE)
+    ranges = _cell_ranges(edges)
+    if within is not None:
+        kept = ranges.filter(in_range(*within))[summaries.CELL]
+        frame = frame.filter(pl.col(summaries.CELL).is_between(kept.min(), kept.max()))   # contiguous cells
+    series = pl.LazyFrame({_FILE: files, schema.RUN: [d.run for d in group],
+                           schema.STEP: pl.Series([d.step for d in group], dtype=pl.Int64),
+                           schema.METHOD: pl.Series([d.method for d in group], dtype=pl.String)})
+    return frame.join(ranges.lazy(), on=summaries.CELL).join(series, on=_FILE).drop(_FILE)
 
 
 # A token's class never changes: remembered across calls (the listing, the roles and diagnose classify the same
@@ -104,12 +117,13 @@ def _fill_roles(cells: pl.LazyFrame) -> pl.LazyFrame:
     return cells.with_columns(pl.col(schema.ROLE).fill_null(filled))
 
 
-def _cell_ranges(edges: Sequence[float]) -> pl.LazyFrame:
+@lru_cache(maxsize=16)
+def _cell_ranges(edges: tuple[float, ...]) -> pl.DataFrame:
     """cell -> [lo, hi) and its Figure-2 bin (the last cell closed at 1 and beyond, like the last bin)."""
     inner = np.asarray(edges, dtype=np.float64)
     lo = np.concatenate([[0.0], inner])
     hi = np.concatenate([inner, [np.inf]])
-    return pl.LazyFrame({
+    return pl.DataFrame({
         summaries.CELL: pl.Series(np.arange(len(lo)), dtype=pl.Int16), LO: lo, HI: hi,
         BIN: np.searchsorted(summaries.FIGURE2_INNER, lo, side="right").astype(np.int32)})
 

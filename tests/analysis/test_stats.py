@@ -162,3 +162,37 @@ def test_pairwise_statistics_orders_methods_and_refuses_tiny_samples(pair):
     assert table.select("a", "b").unique().rows() == [("sft", "dft")]          # METHOD_ORDER, not alphabetical
     with pytest.raises(ProbscopeError, match="sample 'b' has 3 token\\(s\\); need at least 4"):
         ps.distribution_statistics(a, b.head(3))
+
+
+# ---- the bootstrap's matrix products -----------------------------------------------------------------------
+def test_count_sums_are_exact_in_float32_and_above_2_to_the_24():
+    """Integer sums from float32 products while every sum stays below 2^24; past it (where float32 would round)
+    the float64 product: equal to the int64 product either way."""
+    from probscope.analysis.stats import _count_sums
+
+    rng = np.random.default_rng(3)
+    weights = rng.integers(0, 5, size=(40, 300))
+    for top in (1_000, 3_000_000):   # sums near 1.5e5, then near 4.5e8 (not all representable in float32)
+        counts = rng.integers(0, top, size=(300, 7))
+        summed = _count_sums(weights.astype(np.float32), counts.astype(np.float32))
+        assert summed.dtype == np.float64
+        np.testing.assert_array_equal(summed, (weights @ counts).astype(np.float64))
+    assert (weights @ counts).max() > 2**24
+
+
+def test_resampled_sums_match_each_series_resampled_alone(monkeypatch):
+    """Every series' summed features per resample, from the shared products in chunks, against drawing the same
+    example ids at once and summing each series' rows directly."""
+    from probscope.analysis import stats
+
+    monkeypatch.setattr(stats, "_RESAMPLE_CELLS", 7 * 50)   # chunks of 7 resamples: the draws continue across them
+    rng = np.random.default_rng(4)
+    examples, n_boot = 50, 30
+    features = {(name,): np.hstack([rng.integers(0, 9, size=(examples, 11)).astype(np.float64),
+                                    rng.random((examples, 5))]) for name in ("a", "b", "c")}
+    sums = stats._resampled_sums(features, n_boot, seed=11)
+    draws = np.random.default_rng(11).integers(0, examples, size=(n_boot, examples))
+    for key, rows in features.items():
+        direct = np.stack([rows[draw].sum(axis=0) for draw in draws])
+        np.testing.assert_array_equal(sums[key][:, :-5], direct[:, :-5])
+        np.testing.assert_allclose(sums[key][:, -5:], direct[:, -5:], rtol=1e-12)

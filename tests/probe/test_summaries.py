@@ -121,6 +121,19 @@ def test_a_threshold_between_cells_and_derived_frames_read_the_rows(summarized):
     assert series_columns(lazy) == series_columns(rows) == BY
 
 
+def test_directories_counting_other_cells_answer_together(summarized, tmp_path):
+    """One scan per set of cell edges: a directory summarized with an extra edge is read beside the others; the
+    runs folder's name looks like a hive partition (key=value), which must be read as a plain name."""
+    root = tmp_path / "lr=1e-5"
+    shutil.copytree(summarized, root)
+    summaries.summarize(runs.Run(root / "dft").probe_dir(10), (0.05,))
+    lazy, rows = both(root, steps="all")
+    assert len({tuple(summaries.summary_record(d.path)["edges"]) for d in summary_tables.probe_dirs(lazy)}) == 2
+    for analysis, options in [(ps.probability_histogram, {"by": BY}), (ps.lowest_bin_tokens, {"by": BY}),
+                              (ps.lowest_bin_tokens, {"lower": 1e-3, "upper": 0.1}), (ps.role_shares, {"by": BY})]:
+        assert_frame_equal(analysis(lazy, **options), analysis(rows, **options))
+
+
 def test_pairwise_statistics_from_summaries(summarized, monkeypatch):
     lazy, rows = both(summarized)
     ours, reference = ps.pairwise_statistics(lazy, n_boot=300), ps.pairwise_statistics(rows, n_boot=300)
