@@ -115,6 +115,8 @@ def sweep_table(cfg: ReplicationConfig) -> pl.DataFrame:
     lr_of = {name: (method, cfg.finetune_lr if lr is None else lr, seed)
              for name, (method, seed, lr) in _replication_runs(cfg).items()
              if seed in seeds and method in sweep_methods}
+    if not lr_of:   # no sweep (an empty filter would read every run)
+        return pl.DataFrame()
     evals = load_evals(cfg.runs_root, runs_filter=list(lr_of))
     if evals.is_empty():
         return pl.DataFrame()
