@@ -10,6 +10,10 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `pytest -n 2`: one test process per core, so each computes on one thread (two 2-thread processes on two
+    # cores crawl: tiny models measured 10-20x slower with a core oversubscribed)
+    os.environ["OMP_NUM_THREADS"] = "1"
 
 REPO = Path(__file__).resolve().parents[1]
 REAL = REPO.parent / "shared" / "real"
