@@ -37,7 +37,8 @@ test: $(VENV)/.installed-dev
 	[ -x /usr/bin/chromium ] || (apt-get update && apt-get install -y chromium) || echo "no chromium: the browser test will skip"
 	$(BIN)/ruff check .
 	$(BIN)/mypy probscope
-	$(BIN)/pytest -q
+	@# one test process per core (up to 4), each on one torch thread (tests/conftest.py); a file's tests stay together
+	$(BIN)/pytest -q -n auto --maxprocesses 4 --dist loadfile
 
 bench: $(VENV)/.installed
 	$(BIN)/probscope-bench probe

@@ -2,7 +2,6 @@
 from each, thresholds from each base's own probability percentiles, every objective against SFT."""
 
 import json
-import time
 
 import numpy as np
 import polars as pl
@@ -28,9 +27,7 @@ def test_smoke_continuum_fine_tunes_every_base_with_every_objective(tmp_path):
     # --smoke: the first two default seeds, bases of 2 and 4 steps, 2-step fine-tunes
     argv = ["replicate-continuum", "--smoke", "--runs_root", str(tmp_path / "runs"), "--results",
             str(tmp_path / "results"), "--objectives", objectives]
-    cpu = time.process_time()
     assert cli_main(argv) == 0
-    assert time.process_time() - cpu < 60   # CPU time: other jobs share the machine's two cores
     for stop in (2, 4):
         base = Run(tmp_path / "runs" / base_run_name(stop, 0))
         assert base.checkpoint_steps() == [stop]       # its own run of `stop` steps, not a mid-schedule stop

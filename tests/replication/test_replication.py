@@ -1,8 +1,5 @@
-"""The built-in replication: the smoke pipeline end to end (resumable, under a minute of CPU), the two-sided
-gate, and the settings' checks."""
-
-import resource
-import time
+"""The built-in replication: the smoke pipeline end to end (resumable; timed by `probscope-bench smoke`), the
+two-sided gate, and the settings' checks."""
 
 import polars as pl
 import pytest
@@ -22,21 +19,13 @@ def smoke(tmp_path_factory):
     # the default seeds: --smoke keeps the first two
     argv = ["replicate", "--smoke", "--runs_root", str(root / "runs"), "--results", str(root / "results"), "--readme",
             str(readme)]
-    cpu = _cpu_seconds()
     assert cli_main(argv) == 0
-    return root, argv, _cpu_seconds() - cpu
-
-
-def _cpu_seconds() -> float:
-    """CPU seconds of this process and its finished children (the runs are trained in worker processes)."""
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return time.process_time() + children.ru_utime + children.ru_stime
+    return root, argv
 
 
 @pytest.mark.slow
 def test_smoke_replication_writes_tables_and_figures_for_every_seed(smoke):
-    root, _, cpu_seconds = smoke
-    assert cpu_seconds < 60   # CPU time, not wall time: other jobs share this machine's two cores
+    root, _ = smoke
     results = root / "results"
     for name in ("RESULTS.md", "figure2.png", "figure2.pdf", "learning_curves.png", "learning_curves.pdf",
                  "accuracy_final.csv", "accuracy_by_step.csv", "claims.csv", "polarization.csv", "gate.csv",
@@ -79,7 +68,7 @@ def test_smoke_replication_writes_tables_and_figures_for_every_seed(smoke):
 
 @pytest.mark.slow
 def test_a_rerun_resumes_and_trains_nothing(smoke, capfd):
-    root, argv, _ = smoke
+    root, argv = smoke
     manifest = Run(root / "runs" / "dft-s1").manifest_path
     before = manifest.stat().st_mtime_ns
     cli_main(argv)
@@ -93,7 +82,7 @@ def test_a_rerun_resumes_and_trains_nothing(smoke, capfd):
 
 @pytest.mark.slow
 def test_report_only_rewrites_the_readme_block_from_the_runs(smoke, tmp_path):
-    root, _, _ = smoke
+    root, _ = smoke
     readme = tmp_path / "README.md"
     readme.write_text("# Title\n<!-- results:begin -->\nhand-copied\n<!-- results:end -->\n## Next\n")
     methods = "sft,dft,dft-sentence,dft-geometric,grpo,facts-sft,facts-dft"

@@ -207,3 +207,15 @@ def test_rl_targets_count_seeds_that_train_and_dpo_drops_below_the_base():
     assert targets["dpo"]["seeds within 5 points of the base"] == 1
     assert targets["dpo"]["mean held-out pair reward accuracy"] == pytest.approx(0.525)
     assert targets["dpo"]["seeds with held-out reward accuracy > 0.5"] == 1
+
+
+def test_the_text_names_the_seeds_that_contributed_and_why_the_others_did_not():
+    cfg = ReplicationConfig(seeds=[0, 1, 2, 3])
+    gate = pl.DataFrame({claims.SEED: [0, 1, 1, 2, 3], "passed": [True, False, True, False, True]})
+    accuracy = pl.DataFrame({schema.METHOD: ["base", "sft", "base", "dft", "base"], claims.SEED: [0, 0, 1, 1, 3]})
+    text = markdown.seeds_text(cfg, {"gate": gate, "accuracy_by_step": accuracy})
+    # seed 1 passed on its second try; seed 3's base passed but no fine-tune was evaluated
+    assert text == "seeds 0, 1 (of the requested 0, 1, 2, 3; no base inside the gate: 2; not run: 3)"
+    everything = accuracy.vstack(pl.DataFrame({schema.METHOD: ["sft"], claims.SEED: [3]}))
+    assert markdown.seeds_text(ReplicationConfig(seeds=[0, 1, 3]), {"gate": gate, "accuracy_by_step": everything}) \
+        == "seeds 0, 1, 3"
