@@ -17,6 +17,7 @@ names so that they sort; parse them with :func:`step_of`.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import re
@@ -51,6 +52,12 @@ def validate_run_name(name: str) -> str:
         raise ProbscopeError(f"run name {name!r}: use letters, digits and . _ + - only (at most 100 characters, "
                              "no path separators), e.g. dft-lr1e-4")
     return name
+
+
+def matches_run_pattern(name: str, pattern: str) -> bool:
+    """Whether a run (folder) name is chosen by a --runs-filter part: the name itself, or a shell pattern matching
+    it. The exact name comes first: a folder named `sft[lr=1e-4]` is not matched by itself as a pattern."""
+    return name == pattern or fnmatch.fnmatchcase(name, pattern)
 
 
 def step_dir_name(step: int) -> str:
