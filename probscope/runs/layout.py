@@ -54,6 +54,14 @@ def validate_run_name(name: str) -> str:
     return name
 
 
+def check_folder_name(name: str, what: str = "run") -> str:
+    """`name` if it can name an existing folder directly under another (a run, a dataset or an evaluation as found
+    on disk: one renamed by hand may hold spaces or [ ] * ?); a one-line error for a path that would leave it."""
+    if not isinstance(name, str) or name in ("", ".", "..") or Path(name).name != name or "\0" in name:
+        raise ProbscopeError(f"{what} {name!r}: not a folder name (one folder, no path separators)")
+    return name
+
+
 def matches_run_pattern(name: str, pattern: str) -> bool:
     """Whether a run (folder) name is chosen by a --runs-filter part: the name itself, or a shell pattern matching
     it. The exact name comes first: a folder named `sft[lr=1e-4]` is not matched by itself as a pattern."""
@@ -127,6 +135,12 @@ class Run:
     def in_root(cls, runs_root: str | os.PathLike, name: str) -> Run:
         """The run `name` under `runs_root`, refusing names that would leave it (e.g. '../x')."""
         return cls(Path(runs_root) / validate_run_name(name))
+
+    @classmethod
+    def named(cls, runs_root: str | os.PathLike, name: str) -> Run:
+        """The existing run `name` under `runs_root`, as discover_runs lists it: any folder name (in_root's rules
+        are for naming new runs; a run folder renamed by hand, e.g. `sft[lr=1e-4]`, is still read)."""
+        return cls(Path(runs_root) / check_folder_name(name))
 
     @property
     def name(self) -> str:
