@@ -28,7 +28,7 @@ import probscope as ps
 from probscope import schema
 from probscope.app.dashboard import PAGES, VIEWS
 from probscope.cli import main
-from probscope.probe.summaries import summarize_all
+from probscope.probe.summaries import TABLES, read_summary, summary_record
 from probscope.probe.table import read_probe_table
 from probscope.runs import MANIFEST, PROBES, Manifest, Run, matches_run_pattern
 
@@ -60,14 +60,15 @@ def roots(tmp_path_factory) -> tuple[Path, Path]:
     names; beside the odd root a decoy root its pattern would match, with other numbers."""
     top = tmp_path_factory.mktemp("glob")
     fixture = build_dashboard_runs(top / "fixture")
-    summarize_all(fixture, progress=False)        # the analyses read the summary tables where those answer
     plain, odd = top / "plain", top / "odd [x]" / ODD_ROOT
     shutil.copytree(fixture, plain)
     shutil.copytree(fixture, odd)
     rename(plain, odd=False)
     rename(odd, odd=True)
+    for root in (plain, odd):   # the analyses read the summary tables where those answer
+        assert main(["summarize", str(root)]) == 0
     decoy = build_fixture_runs(top / "odd x" / DECOY_ROOT, seed=1)        # "odd [x]/ru[n]s *?" as a pattern
-    summarize_all(decoy, progress=False)
+    assert main(["summarize", str(decoy)]) == 0
     rename(decoy, odd=True)
     shutil.copytree(decoy, top / "odd [x]" / DECOY_ROOT)
     return plain, odd
@@ -95,6 +96,8 @@ def test_notebook_api_sees_the_same_numbers(roots):
         tokens = {root: ps.load_tokens(root, steps=steps, lazy=True) for root in roots}
         for analysis in (ps.probability_histogram, ps.lowest_bin_tokens, ps.left_behind_table, ps.step_histograms):
             assert_same(analysis(tokens[plain]), analysis(tokens[odd]))
+            assert_frame_equal(analysis(tokens[odd]), analysis(tokens[odd].collect()),   # summaries, then rows
+                               check_exact=False, rel_tol=1e-12, abs_tol=0)
         assert_same(tokens[plain].collect().sort(schema.RUN, schema.STEP, schema.EXAMPLE_ID, schema.POSITION),
                     as_plain(tokens[odd].collect()).sort(schema.RUN, schema.STEP, schema.EXAMPLE_ID, schema.POSITION))
     last = {root: ps.load_tokens(root, lazy=True) for root in roots}
@@ -119,6 +122,10 @@ def test_probe_tables_and_summaries_of_odd_folders_are_read_literally(roots):
         for step in Run(plain / plain_name).probed_steps():
             assert_same(read_probe_table(Run(plain / plain_name).probe_dir(step)),
                         read_probe_table(Run(odd / odd_name).probe_dir(step)))
+            assert summary_record(Run(odd / odd_name).probe_dir(step)) is not None   # `probscope summarize` wrote them
+            for kind in TABLES:
+                assert_same(read_summary(Run(plain / plain_name).probe_dir(step), kind),
+                            read_summary(Run(odd / odd_name).probe_dir(step), kind))
 
 
 # ---- probscope export ---------------------------------------------------------------------------------------
