@@ -248,12 +248,15 @@ def evaluate_runs(runs_root: str | os.PathLike, benchmark: str, *, data: str | o
     chosen = runs.discover_runs(runs_root)
     if isinstance(runs_filter, str):
         runs_filter = [runs_filter]
+    wanted: set[str] = set()
     for pattern in runs_filter or ():
-        if not any(runs.matches_run_pattern(r.name, pattern) for r in chosen):
+        matched = runs.runs_matching([r.name for r in chosen], pattern)
+        if not matched:
             raise ProbscopeError(f"{runs_root}: no run matches --runs-filter {pattern!r} "
                                  f"(runs: {', '.join(r.name for r in chosen) or 'none'})")
+        wanted.update(matched)
     if runs_filter:
-        chosen = [r for r in chosen if any(runs.matches_run_pattern(r.name, pattern) for pattern in runs_filter)]
+        chosen = [r for r in chosen if r.name in wanted]
     if steps is not None:
         saved = {step for run in chosen for step in run.checkpoint_steps()}
         nowhere = sorted(set(steps) - saved)

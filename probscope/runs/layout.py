@@ -22,6 +22,7 @@ import json
 import os
 import re
 import subprocess
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,10 +63,10 @@ def check_folder_name(name: str, what: str = "run") -> str:
     return name
 
 
-def matches_run_pattern(name: str, pattern: str) -> bool:
-    """Whether a run (folder) name is chosen by a --runs-filter part: the name itself, or a shell pattern matching
-    it. The exact name comes first: a folder named `sft[lr=1e-4]` is not matched by itself as a pattern."""
-    return name == pattern or fnmatch.fnmatchcase(name, pattern)
+def runs_matching(names: Sequence[str], pattern: str) -> list[str]:
+    """The run (folder) names a --runs-filter part chooses: the run it names exactly, else those its shell pattern
+    matches (a folder named `sft[lr=1e-4]` is chosen by its name, which as a pattern would match `sftl` instead)."""
+    return [pattern] if pattern in names else [name for name in names if fnmatch.fnmatchcase(name, pattern)]
 
 
 def step_dir_name(step: int) -> str:

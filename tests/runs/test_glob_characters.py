@@ -20,7 +20,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 from conftest import REPO
-from helpers import build_dashboard_runs, build_fixture_runs, save_checkpoint
+from helpers import build_dashboard_runs, build_fixture_runs, save_checkpoint, save_small_llama
 from polars.testing import assert_frame_equal
 from streamlit.testing.v1 import AppTest
 
@@ -30,7 +30,7 @@ from probscope.app.dashboard import PAGES, VIEWS
 from probscope.cli import main
 from probscope.probe.summaries import TABLES, read_summary, summary_record
 from probscope.probe.table import read_probe_table
-from probscope.runs import MANIFEST, PROBES, Manifest, Run, matches_run_pattern
+from probscope.runs import MANIFEST, PROBES, Manifest, Run, runs_matching
 
 # fixture name -> (plain name, odd name); neither is the method's name, so the dashboard labels series alike
 RUNS = {"base": ("base-0", "base [0]"), "sft": ("sft-lr", "sft[lr=1e-4]"), "dft": ("dft-x", "dft*?")}
@@ -148,8 +148,9 @@ def test_runs_filter_takes_an_odd_name_as_itself(roots, tmp_path):
     assert main(["export", "--runs", str(odd), "--out", str(tmp_path), "--format", "png", "--figure", "figure2",
                  "--runs-filter", f"{RUNS['sft'][1]},{RUNS['dft'][1]}"]) == 0
     assert set(pl.read_csv(tmp_path / "figure2.csv", glob=False)[schema.METHOD]) == {"sft", "dft"}
-    assert matches_run_pattern("sft[lr=1e-4]", "sft[lr=1e-4]") and matches_run_pattern("sftl", "sft[lr]")
-    assert matches_run_pattern("dft*?", "dft*") and not matches_run_pattern("dft*?", "sft*")
+    names = ["dft*?", "sft[lr=1e-4]", "sftl"]
+    assert runs_matching(names, "sft[lr=1e-4]") == ["sft[lr=1e-4]"] and runs_matching(names, "sft[lr]") == ["sftl"]
+    assert runs_matching(names, "*[[]*") == ["sft[lr=1e-4]"] and runs_matching(names, "sft*") == names[1:]
 
 
 # ---- the dashboard ------------------------------------------------------------------------------------------
@@ -203,6 +204,35 @@ def probe_into(root: Path, name: str) -> pl.DataFrame:
 
 def test_probe_writes_into_an_odd_folder_and_reads_back(tmp_path):
     assert_same(probe_into(tmp_path / "plain", "sft"), probe_into(tmp_path / ODD_ROOT, RUNS["sft"][1]))
+
+
+# ---- an evaluation ------------------------------------------------------------------------------------------
+def test_eval_of_an_odd_run_chosen_by_its_own_name(tmp_path):
+    """`--runs-filter NAME` evaluates the run NAME even where NAME, as a pattern, matches another run (sftl)."""
+    from transformers import AutoTokenizer
+
+    from probscope.builtin.task import TOKENIZER_DIR, TaskConfig, write_builtin_data
+    from probscope.evaluate import EvalOptions, SamplingSettings, evaluate_runs, problem_results, read_samples
+    from probscope.runs import BUILTIN_DATA
+
+    task = tmp_path / "plain" / BUILTIN_DATA
+    write_builtin_data(task, TaskConfig(n_train=20, n_test=4, n_old_people=3, n_new_people=3, n_pretrain_docs=60))
+    shutil.copytree(task, tmp_path / ODD_ROOT / BUILTIN_DATA)
+    tokenizer = AutoTokenizer.from_pretrained(task / TOKENIZER_DIR)
+    shown = {}
+    for root, name in ((tmp_path / "plain", RUNS["sft"][0]), (tmp_path / ODD_ROOT, RUNS["sft"][1])):
+        for run_name in (name, "sftl"):   # "sft[lr=1e-4]" as a pattern matches sftl
+            run = Run(root / run_name)
+            run.write_manifest(Manifest(name=run_name, method="sft", status="finished"))
+            save_small_llama(tokenizer, run.checkpoint(2))
+        results = evaluate_runs(root, "builtin-test-id", runs_filter=[name], limit=4,
+                                settings=SamplingSettings(k=2, temperature=1.0, top_p=0.95, max_new_tokens=6),
+                                options=EvalOptions(seed=3, shard_size=2, grade_workers=1, progress=False))
+        assert [(result.run, result.error) for result in results] == [(name, None)]
+        shown[root] = (read_samples(Run(root / name).eval_dir(2, "builtin-test-id")),
+                       problem_results(root, name, 2, "builtin-test-id"), ps.load_evals(root).drop("seconds"))
+    for plain, odd in zip(*shown.values(), strict=True):
+        assert_same(plain, odd, (tmp_path / "plain", tmp_path / ODD_ROOT))
 
 
 # ---- the class of bug, in the source --------------------------------------------------------------------------
