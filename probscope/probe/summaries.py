@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -231,6 +232,6 @@ def read_summary(probe_dir: str | os.PathLike, kind: str, *, lazy: bool = False)
     probe_dir = Path(probe_dir)
     if summary_record(probe_dir) is None:
         raise ProbscopeError(f"{probe_dir}: no summary tables vouched for by its {runs.PROBE_DONE}; "
-                             f"run `probscope summarize {probe_dir}`")
+                             f"run `probscope summarize {shlex.quote(str(probe_dir))}`")
     frame = pl.scan_parquet(probe_dir / summary_name(kind), glob=False)
     return frame if lazy else frame.collect()

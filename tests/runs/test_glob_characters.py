@@ -242,6 +242,37 @@ def test_eval_of_an_odd_run_chosen_by_its_own_name(tmp_path):
         assert_same(plain, odd, (tmp_path / "plain", tmp_path / ODD_ROOT))
 
 
+# ---- commands suggested to a user ---------------------------------------------------------------------------
+def quoted_argument(message: str, flag: str) -> str:
+    """What a shell passes as `flag`'s value when the command in `message` (between backquotes or parentheses,
+    from `probscope` on) is pasted into it."""
+    command = message[message.index("probscope "):].split("`")[0].removesuffix(")")
+    words = shlex.split(command)
+    return words[words.index(flag) + 1] if flag else words[-1]
+
+
+def test_suggested_commands_quote_odd_paths(roots):
+    from probscope.analysis.steps import unprobed_last_checkpoints
+    from probscope.demo import check_demo_probes
+    from probscope.errors import ProbscopeError
+    from probscope.probe.summaries import read_summary
+
+    _, odd = roots
+    run = Run(odd / RUNS["dft"][1])
+    (run.checkpoint(20) / "config.json").parent.mkdir(parents=True)
+    (run.checkpoint(20) / "config.json").write_text("{}")   # a last checkpoint not probed
+    try:
+        [note] = unprobed_last_checkpoints(odd, [run.name], "train")
+        assert quoted_argument(note, "--run") == str(run.root)
+    finally:
+        shutil.rmtree(run.checkpoint(20))
+    assert {quoted_argument(line, "--runs") for line in check_demo_probes(odd)} == {str(odd)}   # no grpo, ...
+    unsummarized = Run(odd / RUNS["sft"][1]).probe_dir(20)   # unfinished: no summaries
+    with pytest.raises(ProbscopeError) as error:
+        read_summary(unsummarized, "cells")
+    assert quoted_argument(str(error.value), "") == str(unsummarized)
+
+
 # ---- the class of bug, in the source --------------------------------------------------------------------------
 READERS = {"read_parquet", "scan_parquet", "read_csv", "scan_csv", "read_ndjson", "scan_ndjson", "read_ipc",
            "scan_ipc", "read_json"}
