@@ -2,8 +2,10 @@
 literally everywhere: the notebook API, `probscope export`, the dashboard and `probscope probe` see exactly the
 numbers they see under plain names (issue 20).
 
-Each odd name sits beside a decoy that the name, read as a glob pattern, would match: a reader that expanded
-the pattern would find no file (`[n]` matches `n`, not `[n]`) or read the decoy's rows too, never the same table.
+The odd runs root sits beside decoy roots that its path, read as a glob pattern, matches (other numbers), and the
+run `dft*?` beside a folder `dft-decoy`: a reader that expanded patterns would find no file (`[n]` matches `n`,
+not `[n]`) or read a decoy's rows, never the same table. The last tests check the source (every polars reader
+is told glob=False) and the siblings: data files, add-run folders, commands suggested to a user.
 
     .venv/bin/pytest tests/runs/test_glob_characters.py -q
 """
@@ -255,7 +257,6 @@ def test_suggested_commands_quote_odd_paths(roots):
     from probscope.analysis.steps import unprobed_last_checkpoints
     from probscope.demo import check_demo_probes
     from probscope.errors import ProbscopeError
-    from probscope.probe.summaries import read_summary
 
     _, odd = roots
     run = Run(odd / RUNS["dft"][1])
