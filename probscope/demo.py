@@ -24,6 +24,7 @@ the runs directory and chains the stages.
 from __future__ import annotations
 
 import logging
+import shlex
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -226,5 +227,6 @@ def check_demo_probes(runs_root: str | Path) -> list[str]:
         tokens = load_tokens(runs_root, runs=probed, steps="last", lazy=True)
         held = set(tokens.select(METHOD).unique().collect()[METHOD].to_list())
     problems += [f"{runs_root}: no probe table of the training split holds method {method!r} (build it with "
-                 f"`probscope demo --no-serve --runs {runs_root}`)" for method in FIGURE2_METHODS if method not in held]
+                 f"`probscope demo --no-serve --runs {shlex.quote(str(runs_root))}`)"
+                 for method in FIGURE2_METHODS if method not in held]
     return problems

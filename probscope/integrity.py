@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,8 +58,8 @@ def check_runs(root: str | os.PathLike) -> list[Finding]:
             findings += check_run(Run(path))
         elif (path / CHECKPOINTS).is_dir():
             findings.append(Finding("missing", path / MANIFEST, "checkpoints without a manifest: not a run",
-                                    f"probscope add-run {path.name} --method METHOD "
-                                    f"--checkpoints {path / CHECKPOINTS}"))
+                                    f"probscope add-run {_quoted(path.name)} --method METHOD "
+                                    f"--checkpoints {_quoted(path / CHECKPOINTS)}"))
     return findings
 
 
@@ -100,8 +101,8 @@ def _check_checkpoints(run: Run, method: str) -> list[Finding]:
                                     f"delete {path}; rerun training to write it again"))
         elif path.is_symlink() and not path.exists():
             findings.append(Finding("missing", path, f"links to {os.readlink(path)}, which no longer exists",
-                                    f"probscope add-run {run.name} --method {method} --checkpoints NEW_LOCATION "
-                                    f"--runs {run.root.parent}"))
+                                    f"probscope add-run {_quoted(run.name)} --method {_quoted(method)} "
+                                    f"--checkpoints NEW_LOCATION --runs {_quoted(run.root.parent)}"))
         elif path.is_dir() and not is_checkpoint(path):
             findings.append(Finding("half-written", path, "no config.json: an interrupted or foreign folder",
                                     f"delete {path}"))
@@ -141,10 +142,11 @@ def _check_probes(run: Run, train_data: str | None) -> list[Finding]:
     checkpoints = set(run.checkpoint_steps())
     if checkpoints and not run.probe_datasets():
         findings.append(Finding("missing", run.root / PROBES, "a run whose checkpoints were never probed",
-                                f"probscope probe --run {run.root} --data {train_data or 'FILE'}"))
+                                f"probscope probe --run {_quoted(run.root)} "
+                                f"--data {_quoted(train_data) if train_data else 'FILE'}"))
     for dataset in run.probe_datasets():
-        data_hint = train_data if dataset == "train" and train_data else "FILE"
-        command = f"probscope probe --run {run.root} --data {data_hint} --dataset {dataset}"
+        data_hint = _quoted(train_data) if dataset == "train" and train_data else "FILE"
+        command = f"probscope probe --run {_quoted(run.root)} --data {data_hint} --dataset {_quoted(dataset)}"
         probed = set()
         for path in sorted((run.root / PROBES / dataset).iterdir()):
             try:
@@ -184,8 +186,8 @@ def _check_evals(run: Run) -> list[Finding]:
                 step_of(path)
             except ProbscopeError:
                 continue
-            command = f"probscope eval --runs {run.root.parent} --runs-filter {run.name} --steps {step_of(path)} " \
-                      f"--benchmark {_benchmark(path)} --name {name}"
+            command = f"probscope eval --runs {_quoted(run.root.parent)} --runs-filter {_quoted(run.name)} " \
+                      f"--steps {step_of(path)} --benchmark {_quoted(_benchmark(path))} --name {_quoted(name)}"
             problem = _eval_problem(path)
             if problem is not None:
                 kind, what = problem
@@ -234,3 +236,9 @@ def _benchmark(path: Path) -> str:
 
 def _newest_mtime(checkpoint: Path) -> float:
     return max((p.stat().st_mtime for p in checkpoint.iterdir() if p.is_file()), default=0.0)
+
+
+def _quoted(word: str | os.PathLike) -> str:
+    """A path or name as a shell word: a fix command pasted into a shell must not split `runs 2/` or expand
+    `sft[lr=1e-4]` as a pattern (a plain word is left as it is)."""
+    return shlex.quote(str(word))

@@ -139,7 +139,7 @@ def no_signal_line(runs_root: str | os.PathLike, run: str) -> str | None:
     """A warning when the run's GRPO groups mostly carried no signal (see NO_SIGNAL); None otherwise."""
     from probscope.analysis.dynamics import read_dynamics
 
-    directory = Run.in_root(runs_root, run).dynamics_dir
+    directory = Run.named(runs_root, run).dynamics_dir
     if not directory.is_dir():
         return None
     # GRPO's advantage is the group's: equal rewards give none (PPO's critic still gives one, so PPO is not named)

@@ -42,7 +42,7 @@ def read_dynamics(directory: str | Path) -> pl.DataFrame:
     if not parts:
         return pl.DataFrame(schema=schema.dynamics_schema())
     try:
-        frame = pl.concat([pl.read_parquet(p) for p in parts], how="diagonal_relaxed")
+        frame = pl.concat([pl.read_parquet(p, glob=False) for p in parts], how="diagonal_relaxed")
     except (pl.exceptions.ComputeError, OSError) as e:
         raise ProbscopeError(f"{directory}: unreadable dynamics part ({str(e).splitlines()[0]})") from None
     # parts written before a column joined the schema (or by a trainer that does not log it) lack it: null there

@@ -14,6 +14,7 @@ shares growing with the step, SFT's as the highest growing while the lowest shri
 from __future__ import annotations
 
 import os
+import shlex
 from collections.abc import Sequence
 
 import polars as pl
@@ -83,5 +84,6 @@ def unprobed_last_checkpoints(runs_root: str | os.PathLike, names: Sequence[str]
         saved, probed = run.checkpoint_steps(), run.probed_steps(dataset)
         if saved and probed and saved[-1] > probed[-1]:
             notes.append(f"note: {run.name}'s last checkpoint, step {saved[-1]}, is not probed on '{dataset}': this "
-                         f"reads step {probed[-1]} (probscope probe --run {run.root} --dataset {dataset} --data FILE)")
+                         f"reads step {probed[-1]} (probscope probe --run {shlex.quote(str(run.root))} "
+                         f"--dataset {shlex.quote(dataset)} --data FILE)")
     return notes

@@ -143,7 +143,7 @@ def example_frame(tokens: object, by: Sequence[str]) -> pl.LazyFrame | None:
     groups = example_tables(tokens, by)
     if groups is None:
         return None
-    frames = [pl.scan_parquet(d.path / summaries.summary_name("examples")).with_columns(
+    frames = [pl.scan_parquet(d.path / summaries.summary_name("examples"), glob=False).with_columns(
         pl.lit(d.run).alias(schema.RUN), pl.lit(d.step, pl.Int64).alias(schema.STEP),
         pl.lit(d.method, pl.String).alias(schema.METHOD)) for d in probe_dirs(tokens)]
     return pl.concat(frames, how="diagonal_relaxed")

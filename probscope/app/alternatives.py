@@ -38,7 +38,7 @@ def _model(path: str, signature: Signature):
 def _inputs(runs_root: str, run: str, step: int, dataset: str, signature: Signature) -> dict[str, list[int]]:
     from probscope.probe.alternatives import example_inputs
 
-    return example_inputs(Run.in_root(runs_root, run), step, dataset)
+    return example_inputs(Run.named(runs_root, run), step, dataset)
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
@@ -46,7 +46,7 @@ def _tokenizer(runs_root: str, run: str, step: int, signature: Signature):
     from probscope.models import load_tokenizer
     from probscope.probe.run import tokenizer_source
 
-    found = Run.in_root(runs_root, run)
+    found = Run.named(runs_root, run)
     return load_tokenizer(tokenizer_source(found.checkpoint(step), found.read_manifest()))
 
 
@@ -56,7 +56,7 @@ def _alternatives(runs_root: str, dataset: str, run: str, step: int, example_id:
     from probscope.probe.alternatives import TOKEN_ID, top_alternatives
     from probscope.probe.batching import token_string
 
-    checkpoint = Run.in_root(runs_root, run).checkpoint(step)
+    checkpoint = Run.named(runs_root, run).checkpoint(step)
     ids = _inputs(runs_root, run, step, dataset, signature).get(example_id)
     if ids is None:
         return f"example {example_id} is not in the data the probe of {run} step {step} read (the file changed?)"
@@ -74,11 +74,11 @@ def alternatives(selection: state.Selection, run: str, step: int, example_id: st
                  k: int) -> pl.DataFrame | str:
     """The `k` most likely tokens at every target position of the example (`rows`: its probed tokens at that
     checkpoint), or one line saying why there are none (no weights saved, the data changed, a load failed)."""
-    checkpoint = Run.in_root(selection.runs_root, run).checkpoint(step)
+    checkpoint = Run.named(selection.runs_root, run).checkpoint(step)
     found = weights(checkpoint)
     if not found:
         return f"{checkpoint}: no weights saved (only {', '.join(WEIGHT_FILES)} hold them), so no alternatives"
-    manifest = Run.in_root(selection.runs_root, run).manifest_path
+    manifest = Run.named(selection.runs_root, run).manifest_path
     signature = file_signature([*found, manifest])
     try:
         return _alternatives(selection.runs_root, selection.dataset, run, step, example_id,

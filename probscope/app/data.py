@@ -176,7 +176,7 @@ def _tokenizer(path: str, signature: Signature):
 def token_texts(selection: state.Selection, run: str, step: int, rows: pl.DataFrame) -> list[str] | None:
     """The example's target tokens as the checkpoint's own tokenizer spells them in context (its spacing),
     or None when the checkpoint holds no tokenizer.json (moved, deleted, or a slow tokenizer only)."""
-    path = Run.in_root(selection.runs_root, run).checkpoint(step) / TOKENIZER_FILE
+    path = Run.named(selection.runs_root, run).checkpoint(step) / TOKENIZER_FILE
     if not path.is_file():
         return None
     tokenizer = _tokenizer(str(path), file_signature([path]))
@@ -318,7 +318,7 @@ def _problems(runs_root: str, run: str, name: str, step: int, signature: Signatu
 
 
 def _done_signature(runs_root: str, run: str, name: str, step: int) -> Signature:
-    return file_signature([Run.in_root(runs_root, run).eval_dir(step, name) / EVAL_DONE])
+    return file_signature([Run.named(runs_root, run).eval_dir(step, name) / EVAL_DONE])
 
 
 def problems(runs_root: str, run: str, name: str, step: int) -> pl.DataFrame:
@@ -328,6 +328,6 @@ def problems(runs_root: str, run: str, name: str, step: int) -> pl.DataFrame:
 
 def generations(runs_root: str, run: str, name: str, step: int, problem_id: str) -> pl.DataFrame:
     """The samples generated for one problem (the only generations sent to the browser)."""
-    eval_dir = Run.in_root(runs_root, run).eval_dir(step, name)
+    eval_dir = Run.named(runs_root, run).eval_dir(step, name)
     samples = _samples(str(eval_dir), _done_signature(runs_root, run, name, step))
     return samples.filter(pl.col("problem_id") == problem_id).sort("sample")

@@ -65,7 +65,7 @@ def probe_signature(runs_root: str, dataset: str, steps: tuple) -> Signature:
     """
     paths = []
     for name, chosen in steps:
-        run = Run.in_root(runs_root, name)
+        run = Run.named(runs_root, name)
         paths.append(run.manifest_path)
         paths += [run.probe_dir(step, dataset) / PROBE_DONE
                   for step in (chosen if isinstance(chosen, tuple) else (chosen,))]

@@ -109,7 +109,7 @@ def problem_results(runs_root: str | os.PathLike, run: str, step: int, name: str
     from probscope.evaluate.engine import CORRECT, GOLD, PROBLEM_ID, read_samples
 
     check_count("step", step, minimum=0)
-    eval_dir = runs.Run.in_root(runs_root, run).eval_dir(step, runs.validate_run_name(name))
+    eval_dir = runs.Run.named(runs_root, run).eval_dir(step, runs.check_folder_name(name, "evaluation"))
     if not (eval_dir / runs.EVAL_DONE).is_file():
         raise ProbscopeError(f"{eval_dir}: no finished evaluation '{name}' of {run} at step {step}; "
                              "finish it with `probscope eval`")

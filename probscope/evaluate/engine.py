@@ -227,7 +227,7 @@ def _evaluate_shards(model_path, bench: Benchmark, shards: list[Sequence[Problem
 
 
 def _tokens_in(part: Path) -> int:
-    return int(pl.read_parquet(part, columns=[TOKENS])[TOKENS].sum())
+    return int(pl.read_parquet(part, columns=[TOKENS], glob=False)[TOKENS].sum())
 
 
 def evaluate_runs(runs_root: str | os.PathLike, benchmark: str, *, data: str | os.PathLike | None = None,
@@ -237,8 +237,6 @@ def evaluate_runs(runs_root: str | os.PathLike, benchmark: str, *, data: str | o
                   prompt_template: str | None = None) -> list[EvalResult]:
     """Evaluate every checkpoint (or `steps`) of every run (or those matching `runs_filter`, shell patterns).
     `prompt_template` (with {question}) replaces the benchmark's prompt; both are recorded with the results."""
-    from fnmatch import fnmatch
-
     check_count("limit", limit, optional=True)
     bench = BENCHMARKS.get(benchmark)
     if prompt_template is not None:
@@ -250,12 +248,15 @@ def evaluate_runs(runs_root: str | os.PathLike, benchmark: str, *, data: str | o
     chosen = runs.discover_runs(runs_root)
     if isinstance(runs_filter, str):
         runs_filter = [runs_filter]
+    wanted: set[str] = set()
     for pattern in runs_filter or ():
-        if not any(fnmatch(r.name, pattern) for r in chosen):
+        matched = runs.runs_matching([r.name for r in chosen], pattern)
+        if not matched:
             raise ProbscopeError(f"{runs_root}: no run matches --runs-filter {pattern!r} "
                                  f"(runs: {', '.join(r.name for r in chosen) or 'none'})")
+        wanted.update(matched)
     if runs_filter:
-        chosen = [r for r in chosen if any(fnmatch(r.name, pattern) for pattern in runs_filter)]
+        chosen = [r for r in chosen if r.name in wanted]
     if steps is not None:
         saved = {step for run in chosen for step in run.checkpoint_steps()}
         nowhere = sorted(set(steps) - saved)
@@ -300,7 +301,7 @@ def read_samples(out_dir: str | os.PathLike, *, shards: int | None = None) -> pl
         raise ProbscopeError(f"{out_dir}: {len(files)} of {shards} shards present; rerun to complete it")
     if not files:
         raise ProbscopeError(f"{out_dir}: no evaluation shards (part-*.parquet)")
-    return pl.concat([pl.read_parquet(f) for f in files])
+    return pl.concat([pl.read_parquet(f, glob=False) for f in files])
 
 
 # ---- plan, fingerprint, summary ------------------------------------------------------------------------------

@@ -13,7 +13,6 @@ a temporary name and renamed, so a killed export leaves no half file.
 
 from __future__ import annotations
 
-import fnmatch
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,7 +24,7 @@ from probscope.analysis.catalog import find_runs
 from probscope.analysis.tokens import StepChoice, load_tokens
 from probscope.errors import ProbscopeError
 from probscope.plots.registry import FIGURES, draw_registered
-from probscope.runs import DEFAULT_PROBE_DATASET, atomic_path, write_text_atomic
+from probscope.runs import DEFAULT_PROBE_DATASET, atomic_path, runs_matching, write_text_atomic
 
 DPI = 200
 
@@ -97,8 +96,9 @@ def markdown_table(table: pl.DataFrame, *, digits: int = 4) -> str:
 def _filter_runs(runs_root, runs: Sequence[str] | None, patterns: str | Sequence[str]) -> list[str]:
     patterns = [p.strip() for p in (patterns.split(",") if isinstance(patterns, str) else patterns) if p.strip()]
     names = [run.name for run in find_runs(runs_root, runs)]
-    kept = [name for name in names if any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)]
-    unmatched = [pattern for pattern in patterns if not any(fnmatch.fnmatchcase(name, pattern) for name in names)]
+    matched = {pattern: runs_matching(names, pattern) for pattern in patterns}
+    kept = [name for name in names if any(name in chosen for chosen in matched.values())]
+    unmatched = [pattern for pattern, chosen in matched.items() if not chosen]
     if unmatched and kept:   # a typo in one part would silently drop the runs it meant
         raise ProbscopeError(f"{runs_root}: no run matches --runs-filter part {', '.join(unmatched)} "
                              f"(runs: {', '.join(names)})")

@@ -12,6 +12,7 @@ positions only; the target's rank counts the logits strictly above its own, as t
 from __future__ import annotations
 
 import dataclasses
+import glob
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -77,7 +78,7 @@ def dataset_file(run: runs.Run, dataset: str) -> str:
     training = Path(manifest.data)
     if dataset == runs.DEFAULT_PROBE_DATASET:
         return str(training)
-    beside = sorted(path for path in training.parent.glob(f"{dataset}.*") if path.is_file())
+    beside = sorted(path for path in training.parent.glob(f"{glob.escape(dataset)}.*") if path.is_file())
     if not beside:
         raise ProbscopeError(f"dataset {dataset!r}: no data file named {dataset}.* beside {training}, so its "
                              "examples cannot be read again")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -80,8 +81,9 @@ def _refuse_vanished(run: runs.Run, steps: Sequence[int] | None) -> None:
     for link in sorted(run.checkpoints_dir.glob("step-*")):
         if link.is_symlink() and not link.exists() and (steps is None or runs.step_of(link) in steps):
             raise ProbscopeError(f"{link}: links to {os.readlink(link)}, which no longer exists; register the "
-                                 f"checkpoints' new location (probscope add-run {run.name} --method "
-                                 f"{run.read_manifest().method} --checkpoints NEW_DIR --runs {run.root.parent})")
+                                 f"checkpoints' new location (probscope add-run {shlex.quote(run.name)} --method "
+                                 f"{shlex.quote(run.read_manifest().method)} --checkpoints NEW_DIR "
+                                 f"--runs {shlex.quote(str(run.root.parent))})")
 
 
 def dataset_name(data: str | os.PathLike, training_data: str | None) -> str:

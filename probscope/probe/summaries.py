@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -131,9 +132,9 @@ def merge_shard_summaries(probe_dir: Path, shard_files: Sequence[Path], edges: n
         files = {kind: probe_dir / summary_name(kind, index) for kind in _PER_SHARD}
         if all(_counts_by(file) == edges.tolist() for file in files.values()):
             for kind, file in files.items():
-                parts[kind].append(pl.read_parquet(file))
+                parts[kind].append(pl.read_parquet(file, glob=False))
         else:
-            summaries = summarize_frame(pl.read_parquet(shard), edges)
+            summaries = summarize_frame(pl.read_parquet(shard, glob=False), edges)
             for kind in _PER_SHARD:
                 parts[kind].append(summaries[kind])
     tokens = (pl.concat(parts["tokens"]).group_by(_KEYS).agg(pl.col(SUMS).sum())
@@ -231,6 +232,6 @@ def read_summary(probe_dir: str | os.PathLike, kind: str, *, lazy: bool = False)
     probe_dir = Path(probe_dir)
     if summary_record(probe_dir) is None:
         raise ProbscopeError(f"{probe_dir}: no summary tables vouched for by its {runs.PROBE_DONE}; "
-                             f"run `probscope summarize {probe_dir}`")
-    frame = pl.scan_parquet(probe_dir / summary_name(kind))
+                             f"run `probscope summarize {shlex.quote(str(probe_dir))}`")
+    frame = pl.scan_parquet(probe_dir / summary_name(kind), glob=False)
     return frame if lazy else frame.collect()

@@ -186,7 +186,7 @@ def _check_counted(probe_dir: Path, marker: dict, present: dict[str, Path]) -> l
 def check_shard(file: Path, repair: str = _REPAIR) -> None:
     """One shard: readable Parquet, a schema version this probscope reads, exactly the probe columns.
     `repair`: what the error message tells the user to do."""
-    columns = _readable(file, pl.read_parquet_schema, repair)
+    columns = _readable(file, _parquet_schema, repair)
     version = _readable(file, pl.read_parquet_metadata, repair).get(SHARD_VERSION_KEY, "1")
     check_version(int(version) if version.isdigit() else version, file)
     expected = schema.token_schema()
@@ -199,6 +199,11 @@ def check_shard(file: Path, repair: str = _REPAIR) -> None:
                 f"column {extra[0]!r} is not a probe column" if extra else "the columns are in another order")
         raise ProbscopeError(f"{file}: columns {list(columns)} differ from probe schema v{schema.SCHEMA_VERSION} "
                              f"({what}); {repair}")
+
+
+def _parquet_schema(file: Path) -> pl.Schema:
+    # pl.read_parquet_schema has no glob=False: it would read a folder named like `sft[lr=1e-4]` as a pattern
+    return pl.scan_parquet(file, glob=False).collect_schema()
 
 
 def _row_count(file: Path) -> int:
@@ -231,7 +236,7 @@ def scan_probe_table(path: str | os.PathLike) -> pl.LazyFrame:
         files = verify_probe_table(path)
     else:
         raise ProbscopeError(f"{path}: does not exist")
-    return pl.scan_parquet(files)
+    return pl.scan_parquet(files, glob=False)   # the paths are literal: a run folder may be named `exp*1`
 
 
 def read_probe_table(path: str | os.PathLike) -> pl.DataFrame:

@@ -30,10 +30,12 @@ from probscope.runs.layout import (
     TRAINER_STATE,
     Manifest,
     Run,
+    check_folder_name,
     code_version,
     discover_runs,
     is_checkpoint,
     manifest_from_json,
+    runs_matching,
     step_dir_name,
     step_of,
     validate_run_name,
@@ -43,7 +45,7 @@ from probscope.runs.plans import claim_plan
 __all__ = [
     "BUILTIN_DATA", "CHECKPOINT_FILES", "CHECKPOINTS", "DEFAULT_PROBE_DATASET", "DYNAMICS", "DYNAMICS_PART_GLOB",
     "EVAL_DONE", "EVAL_PLAN", "EVALS", "MANIFEST", "MANIFEST_VERSION", "PROBE_DONE", "PROBE_PLAN", "PROBES",
-    "RUN_STATUSES", "TRAINER_STATE", "Manifest", "Run", "atomic_path", "claim_plan", "code_version",
-    "discover_runs", "is_checkpoint", "manifest_from_json", "step_dir_name", "step_of", "validate_run_name",
-    "write_parquet_atomic", "write_text_atomic",
+    "RUN_STATUSES", "TRAINER_STATE", "Manifest", "Run", "atomic_path", "check_folder_name", "claim_plan",
+    "code_version", "discover_runs", "is_checkpoint", "manifest_from_json", "runs_matching", "step_dir_name",
+    "step_of", "validate_run_name", "write_parquet_atomic", "write_text_atomic",
 ]

@@ -39,7 +39,7 @@ def checkpoint_folders(spec: str | os.PathLike, step: int | None = None) -> dict
             raise ProbscopeError(f"{spec}: --step registers one model folder (holding config.json, or "
                                  "adapter_config.json for LoRA); this is not one")
         return {step: path.resolve()}
-    if any(ch in spec for ch in "*?["):
+    if any(ch in spec for ch in "*?[") and not path.exists():   # a folder named `sft[lr=1e-4]` is itself
         candidates = [Path(p) for p in sorted(glob.glob(spec))]
         if not candidates:
             raise ProbscopeError(f"{spec}: no folder matches this pattern")

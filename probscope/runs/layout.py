@@ -17,10 +17,12 @@ names so that they sort; parse them with :func:`step_of`.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import re
 import subprocess
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +53,20 @@ def validate_run_name(name: str) -> str:
         raise ProbscopeError(f"run name {name!r}: use letters, digits and . _ + - only (at most 100 characters, "
                              "no path separators), e.g. dft-lr1e-4")
     return name
+
+
+def check_folder_name(name: str, what: str = "run") -> str:
+    """`name` if it can name an existing folder directly under another (a run, a dataset or an evaluation as found
+    on disk: one renamed by hand may hold spaces or [ ] * ?); a one-line error for a path that would leave it."""
+    if not isinstance(name, str) or name in ("", ".", "..") or Path(name).name != name or "\0" in name:
+        raise ProbscopeError(f"{what} {name!r}: not a folder name (one folder, no path separators)")
+    return name
+
+
+def runs_matching(names: Sequence[str], pattern: str) -> list[str]:
+    """The run (folder) names a --runs-filter part chooses: the run it names exactly, else those its shell pattern
+    matches (a folder named `sft[lr=1e-4]` is chosen by its name, which as a pattern would match `sftl` instead)."""
+    return [pattern] if pattern in names else [name for name in names if fnmatch.fnmatchcase(name, pattern)]
 
 
 def step_dir_name(step: int) -> str:
@@ -120,6 +136,12 @@ class Run:
     def in_root(cls, runs_root: str | os.PathLike, name: str) -> Run:
         """The run `name` under `runs_root`, refusing names that would leave it (e.g. '../x')."""
         return cls(Path(runs_root) / validate_run_name(name))
+
+    @classmethod
+    def named(cls, runs_root: str | os.PathLike, name: str) -> Run:
+        """The existing run `name` under `runs_root`, as discover_runs lists it: any folder name (in_root's rules
+        are for naming new runs; a run folder renamed by hand, e.g. `sft[lr=1e-4]`, is still read)."""
+        return cls(Path(runs_root) / check_folder_name(name))
 
     @property
     def name(self) -> str:

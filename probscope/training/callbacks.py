@@ -290,7 +290,7 @@ def write_dynamics_part(out_dir: Path, rows: list[dict[str, Any]]) -> None:
 def forget_dynamics_after(out_dir: Path, step: int) -> None:
     """Drop rows logged after `step`: a run resumed from its state at `step` logs those steps again."""
     for part in sorted(Path(out_dir).glob(DYNAMICS_PART_GLOB)):
-        frame = pl.read_parquet(part)
+        frame = pl.read_parquet(part, glob=False)
         if frame.is_empty() or cast(int, frame[schema.STEP].max()) <= step:
             continue
         kept = frame.filter(pl.col(schema.STEP) <= step)

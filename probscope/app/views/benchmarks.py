@@ -1,6 +1,8 @@
 """Benchmarks: accuracy over training steps per benchmark (the paper's Figure 1) with confidence intervals,
 and one checkpoint's per-problem results with the problem's generations."""
 
+import shlex
+
 import polars as pl
 import streamlit as st
 
@@ -113,7 +115,7 @@ with problem("Benchmark results"):
     evaluations = data.evals(root)
     if evaluations.is_empty():
         st.info(f"No run in {root} has a finished evaluation yet. Evaluate every checkpoint with "
-                f"`{EVALUATE.format(root=root)}` (the Runs page lists what is missing).")
+                f"`{EVALUATE.format(root=shlex.quote(str(root)))}` (the Runs page lists what is missing).")
         st.stop()
     accuracy_curves(root)
     st.subheader("Per-problem results")

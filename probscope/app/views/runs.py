@@ -2,6 +2,8 @@
 what each run is (manifest, hyper-parameters), what it holds (checkpoints, probes, evaluations), and what
 is missing, half-written or corrupt, with the command that fixes it."""
 
+import shlex
+
 import polars as pl
 import streamlit as st
 
@@ -116,5 +118,6 @@ with problem("Checking the runs"):
     if unevaluated:
         st.markdown("**Checkpoints not evaluated yet**")
         show_table(pl.DataFrame([{"run": run, "evaluation": name, "steps": ", ".join(map(str, steps)),
-                                  "fix": f"probscope eval --runs {runs_root} --benchmark {name} --runs-filter {run}"}
+                                  "fix": f"probscope eval --runs {shlex.quote(str(runs_root))} "
+                                         f"--benchmark {shlex.quote(name)} --runs-filter {shlex.quote(run)}"}
                                  for run, name, steps in unevaluated]))
