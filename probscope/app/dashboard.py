@@ -15,6 +15,7 @@ old-style multipage app (each page without this script) whenever st.navigation h
 from __future__ import annotations
 
 import argparse
+import html
 import os
 import sys
 from pathlib import Path
@@ -26,6 +27,7 @@ import streamlit as st
 from probscope import schema
 from probscope.app import charts, state
 from probscope.app.seeds import RunFacts, flat_config
+from probscope.app.text import md
 from probscope.app.ui import choose_grouping, problem
 from probscope.errors import ProbscopeError, first_line
 from probscope.runs import DEFAULT_PROBE_DATASET, discover_runs
@@ -81,7 +83,7 @@ def live_controls(runs_root: str, building: list[str]) -> None:
     else:
         st.query_params.pop("live", None)
     if building:
-        st.caption("Still being built: " + ", ".join(building))
+        st.caption("Still being built: " + ", ".join(map(md, building)))
 
 
 def method_legend(chosen: list[str], methods: dict[str, str]) -> str:
@@ -89,7 +91,8 @@ def method_legend(chosen: list[str], methods: dict[str, str]) -> str:
     st.html: Markdown with HTML would fetch its 190 KB HTML parser with every page."""
     _, colors, _ = charts.with_run_series(pl.DataFrame({schema.RUN: chosen, schema.METHOD: [methods[name]
                                                                                           for name in chosen]}))
-    swatches = (f'<span style="color:{color}">&#9632;</span>&nbsp;{label}' for label, color in colors.items())
+    swatches = (f'<span style="color:{color}">&#9632;</span>&nbsp;{html.escape(label)}'
+                for label, color in colors.items())
     return '<div style="font-size:0.875rem;line-height:1.6">' + "<br>".join(swatches) + "</div>"
 
 
@@ -128,7 +131,8 @@ def choose_steps(chosen: list[str], probed: dict[str, list[int]]) -> dict[str, i
         key = f"step:{name}"
         if st.session_state.get(key) not in probed[name] or st.session_state[key] != steps[name]:
             st.session_state[key] = steps[name]
-        steps[name] = st.selectbox(f"Step of {name}", probed[name], key=key, format_func=lambda step: f"step {step}",
+        steps[name] = st.selectbox(f"Step of {md(name)}", probed[name], key=key,
+                                   format_func=lambda step: f"step {step}",
                                    on_change=_remember_step, args=(name,))
     remembered.update(steps)
     return steps
@@ -153,8 +157,8 @@ def sidebar() -> tuple[str | None, state.Selection | None, str | None]:
         except ProbscopeError as e:
             if command_line().live:   # `probscope demo` starts the dashboard before its first run exists
                 watch_runs(runs_root)
-                return None, None, f"{runs_root}: no run yet; the demo is building them (this page refreshes)."
-            return None, None, f"{e}. Or run `make demo`, or enter another runs directory in the sidebar."
+                return None, None, f"{md(runs_root)}: no run yet; the demo is building them (this page refreshes)."
+            return None, None, f"{md(e)}. Or run `make demo`, or enter another runs directory in the sidebar."
         methods, facts, broken, building = {}, {}, [], []
         for run in runs:
             try:
@@ -169,7 +173,7 @@ def sidebar() -> tuple[str | None, state.Selection | None, str | None]:
         live_controls(runs_root, building)
         if broken:
             st.warning(f"Skipped {len(broken)} run(s) whose manifest cannot be read (see the Runs page): "
-                       + "; ".join(broken))
+                       + "; ".join(map(md, broken)))
         readable = [run for run in runs if run.name in methods]
         datasets = sorted({dataset for run in readable for dataset in run.probe_datasets()} | {DEFAULT_PROBE_DATASET})
         if st.session_state.get("dataset") not in datasets:
@@ -182,11 +186,11 @@ def sidebar() -> tuple[str | None, state.Selection | None, str | None]:
         probed = {run.name: found for run in readable if (found := run.probed_steps(dataset))}
         elsewhere = [name for name in datasets if name != dataset and counts[name]]
         if elsewhere:
-            st.caption("Also probed: " + ", ".join(dataset_label(name, counts[name]) for name in elsewhere)
+            st.caption("Also probed: " + ", ".join(md(dataset_label(name, counts[name])) for name in elsewhere)
                        + "; switch the dataset above to see them.")
         if not probed:
             return runs_root, None, (
-                f"{runs_root}: no run has a finished probe table for dataset '{dataset}' yet. "
+                f"{md(runs_root)}: no run has a finished probe table for dataset '{md(dataset)}' yet. "
                 f"Probe its checkpoints with `probscope probe`, or {BUILD_DEMO}."
             )
         chosen = st.session_state["chosen_runs"] = choose_runs(dataset, list(probed))

@@ -17,6 +17,7 @@ import streamlit as st
 from probscope import schema
 from probscope.app import charts, state
 from probscope.app.seeds import BY_SEED, HIGH, LOW, RunFacts, differing_keys, run_groups
+from probscope.app.text import md
 from probscope.errors import ProbscopeError, first_line
 
 # Column name -> header shown; shares (0..1) listed in SHARES are shown as percentages.
@@ -53,7 +54,7 @@ def problem(what: str) -> Iterator[None]:
     try:
         yield
     except PROBLEMS as e:
-        st.error(f"{what}: {first_line(e)}")
+        st.error(f"{what}: {md(first_line(e))}")
 
 
 def choose_view(views: list[str]) -> str:

@@ -9,6 +9,7 @@ import streamlit as st
 from probscope import schema
 from probscope.app import charts, data, state
 from probscope.app.seeds import HIGH, LOW, SEEDS, grouped
+from probscope.app.text import code, md
 from probscope.app.ui import X_AXES, problem, show_chart, show_table, x_axis
 
 EVALUATE = "probscope eval --runs {root} --benchmark NAME"
@@ -93,10 +94,10 @@ def per_problem(runs_root: str, evals: pl.DataFrame) -> None:
         st.query_params.pop("problem", None)
         return
     st.query_params["problem"] = problem_id
-    st.markdown(f"**Problem {problem_id}**")
+    st.markdown(f"**Problem {md(problem_id)}**")
     for sample in data.generations(runs_root, *checkpoint, problem_id).iter_rows(named=True):
-        verdict = "correct" if sample["correct"] else f"wrong ({sample['reason'] or 'mismatch'})"
-        st.markdown(f"**Sample {sample['sample']}** · answer `{sample['answer']}` · {verdict}")
+        verdict = "correct" if sample["correct"] else f"wrong ({md(sample['reason'] or 'mismatch')})"
+        st.markdown(f"**Sample {sample['sample']}** · answer {code(sample['answer'])} · {verdict}")
         st.code(sample["generation"], language=None, wrap_lines=True)
 
 
@@ -114,8 +115,8 @@ if root is None:
 with problem("Benchmark results"):
     evaluations = data.evals(root)
     if evaluations.is_empty():
-        st.info(f"No run in {root} has a finished evaluation yet. Evaluate every checkpoint with "
-                f"`{EVALUATE.format(root=shlex.quote(str(root)))}` (the Runs page lists what is missing).")
+        st.info(f"No run in {md(root)} has a finished evaluation yet. Evaluate every checkpoint with "
+                f"{code(EVALUATE.format(root=shlex.quote(str(root))))} (the Runs page lists what is missing).")
         st.stop()
     accuracy_curves(root)
     st.subheader("Per-problem results")

@@ -1,7 +1,6 @@
 """Distributions: Figure 2 at the chosen steps, one run over training, a summary and statistics per run and
 step, the same tokens under two checkpoints, and Figure 2 split by token role; one view at a time (VIEWS)."""
 
-import re
 from urllib.parse import urlencode
 
 import polars as pl
@@ -12,6 +11,7 @@ from probscope.analysis import class_histogram, lowest_bin_tokens, pairwise_stat
 from probscope.app import charts, data, state
 from probscope.app.data import BY, Steps, aggregate, all_steps, paired
 from probscope.app.seeds import grouped, grouped_table, over_seeds
+from probscope.app.text import md
 from probscope.app.ui import bar_options, choose_view, need_selection, problem, show_chart, show_table
 
 
@@ -37,15 +37,12 @@ def figure2_view(selection: state.Selection) -> None:
                          on_change=move_all_runs, args=(selection,), format_func=lambda step: f"step {step}")
     options = bar_options(shared=False)
     hist, colors = charts.with_series(data.histograms_per_run(selection, selection.steps))
-    st.caption(f"Dataset '{selection.dataset}', each run at the step chosen in the sidebar. Percentage of the "
+    st.caption(f"Dataset '{md(selection.dataset)}', each run at the step chosen in the sidebar. Percentage of the "
                "series' target tokens per probability bin, log scale; bins without tokens draw no bar. Click a "
                "legend entry to highlight it.")
     show_chart(charts.figure2, hist, colors, csv=hist.select(charts.SERIES, *BY, "bin_label", "count", "percent"),
                name="figure2", **options)
     drill_down(selection)
-
-
-MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]()#+\-.!|~<>])")   # backslash-escaped in a link's text
 
 
 def drill_down(selection: state.Selection, steps: Steps | None = None, what: str = "a bin") -> None:
@@ -71,9 +68,8 @@ def drill_down(selection: state.Selection, steps: Steps | None = None, what: str
         for row in rows.iter_rows(named=True):
             query = {"view": "Example viewer", "example_a": f"{row[schema.RUN]}:{row[schema.STEP]}",
                      "example_token": row[schema.TOKEN], **({"example_below": below} if below else {})}
-            text = MARKDOWN_SPECIAL.sub(r"\\\1", repr(row[schema.TOKEN]))
-            links.append(f"[{text} ({row['count']:,})](tokens?{urlencode(query)})")
-        lines.append(f"- **{series[0]}**: " + " · ".join(links))
+            links.append(f"[{md(repr(row[schema.TOKEN]))} ({row['count']:,})](tokens?{urlencode(query)})")
+        lines.append(f"- **{md(series[0])}**: " + " · ".join(links))
     st.markdown("\n".join(lines))
 
 
@@ -98,10 +94,10 @@ def over_training_view(selection: state.Selection) -> None:
                       for name in members])
     if len(members) > 1:   # runs grouped (sidebar): the group's mean at each step, with its 95% interval
         over = over_seeds(over, dict(selection.groups), members=selection.per_seed)
-        st.caption(f"Figure 2 of {run}'s group ({', '.join(members)}: their mean and 95% interval) at each probed "
-                   "step they share.")
+        st.caption(f"Figure 2 of {md(run)}'s group ({', '.join(map(md, members))}: their mean and 95% interval) at "
+                   "each probed step they share.")
     else:
-        st.caption(f"Figure 2 of {run} at each chosen probed step.")
+        st.caption(f"Figure 2 of {md(run)} at each chosen probed step.")
     over, colors = charts.with_series(over)
     csv = over.select(charts.SERIES, *BY, "bin_label", "count", "percent")
     if layout == "Heatmap":
@@ -127,9 +123,9 @@ def step_scrubber(selection: state.Selection, runs: list[str], steps: list[int],
     """The step × bin heatmap of one run (or its group's mean), Figure 2 at the step the scrubber points at (a
     clicked cell's step), and the tokens behind one of its bins (a clicked cell's bin)."""
     run = runs[0]
-    st.caption(f"{', '.join(runs)} over training: each row a probed step, each cell the share of that step's tokens "
-               "in the bin (log colour). Move the scrubber to see one step as Figure 2; click a cell to list its "
-               "tokens.")
+    st.caption(f"{', '.join(map(md, runs))} over training: each row a probed step, each cell the share of that "
+               "step's tokens in the bin (log colour). Move the scrubber to see one step as Figure 2; click a cell to "
+               "list its tokens.")
     mean = over.filter(pl.col(schema.RUN) == over[schema.RUN][0])   # the group's mean, not each run beside it
     clicked = show_chart(charts.step_heatmap, mean.select(*BY, "bin_label", "count", "percent"),
                          name=f"heatmap-{run}", select=charts.CELL)

@@ -11,6 +11,7 @@ from probscope.analysis.dynamics import SHARE_BELOW, TRAINED_OBJECTIVE, dynamics
 from probscope.app import charts, data, state
 from probscope.app.data import BY, aggregate
 from probscope.app.seeds import HIGH, LOW, SEEDS, grouped
+from probscope.app.text import md
 from probscope.app.ui import X_AXES, bar_options, choose_view, problem, show_chart, show_table, x_axis
 
 
@@ -54,7 +55,7 @@ def recorded(runs_root: str, x: str) -> tuple[pl.DataFrame, pl.DataFrame, dict, 
         frame = frame.filter(pl.col(schema.METHOD) != "base")   # its long run would squash the fine-tunes' axis
     state.to_url("with_base")
     if frame.is_empty():
-        st.info(f"No selected run in {runs_root} recorded training dynamics (a dynamics/ directory with Parquet "
+        st.info(f"No selected run in {md(runs_root)} recorded training dynamics (a dynamics/ directory with Parquet "
                 "parts). Train with `probscope train` (dynamics: true is the default), or build the demo with "
                 "`make demo`.")
         return None
@@ -108,9 +109,9 @@ def weights_view(runs_root: str) -> None:
     frame, curves, colors, dashes, rules = found
     objectives = sorted(frame[schema.OBJECTIVE].unique())
     state.url_state("weight_objective", objectives[0], valid=objectives)
-    objective = st.radio("Objective", objectives, horizontal=True, key="weight_objective")
+    objective = st.radio("Objective", objectives, horizontal=True, key="weight_objective", format_func=md)
     state.to_url("weight_objective")
-    st.caption(f"The logit-view weight w each training batch's target tokens would get under {objective} "
+    st.caption(f"The logit-view weight w each training batch's target tokens would get under {md(objective)} "
                "(SFT 1, DFT p): median, band from the 10th to the 90th percentile.")
     low, median, high = (schema.WEIGHT_QUANTILE[q] for q in schema.DYNAMICS_QUANTILES)
     weights = frame.filter(pl.col(schema.OBJECTIVE) == objective)

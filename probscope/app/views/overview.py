@@ -8,6 +8,7 @@ from probscope import schema
 from probscope.app import charts, data, state
 from probscope.app.data import BY
 from probscope.app.seeds import grouped, grouped_table
+from probscope.app.text import md
 from probscope.app.ui import need_selection, problem, show_chart, show_table
 
 st.title("Overview")
@@ -29,7 +30,7 @@ final = selection.last_steps()
 st.subheader("Figure 2 at the final steps")
 with problem("Figure 2"):
     hist, colors = charts.with_series(data.histograms_per_run(selection, final))
-    st.caption(f"Dataset '{selection.dataset}'. Percentage of each series' target tokens per probability bin "
+    st.caption(f"Dataset '{md(selection.dataset)}'. Percentage of each series' target tokens per probability bin "
                "(log scale). Click a legend entry to highlight it.")
     show_chart(charts.figure2, hist, colors, csv=hist.select(charts.SERIES, *BY, "bin_label", "count", "percent"),
                name="overview-figure2")
@@ -70,8 +71,8 @@ pairs = [(name, sft_runs[0] if sft_runs and selection.method(name) != "sft" else
 with problem("Findings"):
     for (name, _), (report, error) in zip(pairs, data.diagnoses(selection, pairs), strict=False):
         if error:
-            st.error(f"Findings for {name}: {error}")
+            st.error(f"Findings for {md(name)}: {md(error)}")
             continue
         assert report is not None, "a diagnosis without an error has a report"
         headline, *lines = report.splitlines()
-        st.markdown(f"**{headline}**\n" + "\n".join(f"- {line}" for line in lines))
+        st.markdown(f"**{md(headline)}**\n" + "\n".join(f"- {md(line)}" for line in lines))

@@ -11,6 +11,7 @@ from probscope import schema
 from probscope.app import data, state
 from probscope.app.metrics import ACCURACY_PREFIX, CHOSEN, runs_metrics, ticked_runs
 from probscope.app.seeds import flat_config
+from probscope.app.text import md
 from probscope.app.ui import LABELS, SHARES, problem, readable, show_table
 from probscope.errors import ProbscopeError, first_line
 from probscope.runs import discover_runs
@@ -20,7 +21,7 @@ runs_root = state.runs_root()
 if runs_root is None:
     st.info(st.session_state.get("missing"))
     st.stop()
-st.caption(f"{runs_root}: each run directory holds manifest.json, checkpoints/step-N/, probes/<dataset>/step-N/ "
+st.caption(f"{md(runs_root)}: each run directory holds manifest.json, checkpoints/step-N/, probes/<dataset>/step-N/ "
            "and evals/<name>/step-N/.")
 
 
@@ -34,7 +35,7 @@ def choose_from_table(names: list[str]) -> None:
 
 def metrics_table(selection: state.Selection) -> None:
     st.subheader("Runs and their metrics")
-    st.caption(f"Dataset '{selection.dataset}': each run at its sidebar step (unchosen runs at their last probed "
+    st.caption(f"Dataset '{md(selection.dataset)}': each run at its sidebar step (unchosen runs at their last probed "
                "step); shares of target tokens with p < 0.1 and p ≥ 0.9, mean NLL, the last logged batch's "
                "losses and the last Average@k per benchmark at or before that step. Click a header to sort; "
                "tick runs to show them on every page.")

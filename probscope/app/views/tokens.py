@@ -13,6 +13,7 @@ from probscope.app.alternatives import TOKEN, alternatives
 from probscope.app.data import BY, aggregate
 from probscope.app.example import COLOURINGS, DELTA, delta_html, delta_legend_html, legend_html, paired_rows, reply_html
 from probscope.app.seeds import grouped, grouped_table
+from probscope.app.text import md
 from probscope.app.ui import choose_view, need_selection, problem, show_chart, show_table
 
 TAILS = {"below": "p below the threshold", "at_or_above": "p at or above the threshold"}
@@ -64,7 +65,7 @@ def probability_range_view(selection: state.Selection) -> None:
                "bars are coloured by the token's role in its example.")
     position = {label: i for i, label in enumerate(order)}   # the charts' series order
     rows = sorted(counted.iter_rows(named=True), key=lambda row: position.get(row[charts.SERIES], len(position)))
-    st.markdown(" · ".join(f"**{row[charts.SERIES]}**: {row['count']:,} tokens" for row in rows))
+    st.markdown(" · ".join(f"**{md(row[charts.SERIES])}**: {row['count']:,} tokens" for row in rows))
     shown = listing.filter(pl.col("rank") <= top)
     if shown.is_empty():
         st.info(f"No selected run has a token with p {relation} {threshold:g}.")
@@ -122,12 +123,12 @@ def bar_examples(selection: state.Selection, shown: pl.DataFrame, clicked: list[
         viewer = {"view": "Example viewer", "example_a": f"{run}:{step}"}
         if upper in EDGES:   # the viewer can filter on this token below this threshold itself
             viewer.update(example_token=token, example_below=str(upper))
-        links = [f"[{row[schema.EXAMPLE_ID]}](tokens?{urlencode({**viewer, 'example': row[schema.EXAMPLE_ID]})}) "
+        links = [f"[{md(row[schema.EXAMPLE_ID])}](tokens?{urlencode({**viewer, 'example': row[schema.EXAMPLE_ID]})}) "
                  f"({row['tokens']:,} × · lowest p {row['lowest_p']:.2g})"
                  for row in found.head(MAX_LINKS).iter_rows(named=True)]
         more = f" (the first {MAX_LINKS} of {found.height:,})" if found.height > MAX_LINKS else ""
-        st.markdown(f"**{found.height:,} examples hold {token!r} in this range under {series[bar]}"
-                    f"{'' if run == group else f' ({run})'}**{more}, lowest p first:\n"
+        st.markdown(f"**{found.height:,} examples hold {md(repr(token))} in this range under {md(series[bar])}"
+                    f"{'' if run == group else f' ({md(run)})'}**{more}, lowest p first:\n"
                     + "\n".join(f"- {link}" for link in links))
 
 
@@ -155,7 +156,7 @@ def movers_view(selection: state.Selection) -> None:
     if moved.is_empty():
         st.info("No token was seen often enough in both checkpoints to compare.")
         return
-    st.caption(f"Mean p of each {by} under {label(after)} minus under {label(before)}; largest rises, then "
+    st.caption(f"Mean p of each {by} under {md(label(after))} minus under {md(label(before))}; largest rises, then "
                "largest falls.")
     show_table(moved)
 
@@ -230,15 +231,16 @@ def example_view(selection: state.Selection) -> None:
         st.query_params.pop("example_color", None)
     if colouring == COLOURINGS[1]:
         changed = paired_rows(rows, data.example_rows(selection, *b, example))
-        st.markdown(f"**p under {label(b)} minus p under {label(a)}** · {changed[DELTA].is_not_null().sum()} of "
-                    f"{rows.height} target tokens in both", unsafe_allow_html=True)
+        st.markdown(f"**p under {md(label(b))} minus p under {md(label(a))}** · "
+                    f"{changed[DELTA].is_not_null().sum()} of {rows.height} target tokens in both",
+                    unsafe_allow_html=True)
         st.markdown(delta_legend_html(), unsafe_allow_html=True)
         st.markdown(delta_html(changed, texts), unsafe_allow_html=True)
     else:
         shown = [one for one in (a, b) if one != NOTHING]
         for column, one in zip(st.columns(len(shown)), shown, strict=False):
             one_rows = rows if one == a else data.example_rows(selection, *one, example)
-            column.markdown(f"**{label(one)}** · {one_rows.height} target tokens")
+            column.markdown(f"**{md(label(one))}** · {one_rows.height} target tokens")
             if one_rows.is_empty():
                 column.info("This checkpoint's probe does not hold this example.")
             else:
@@ -252,7 +254,7 @@ def top_tokens(selection: state.Selection, checkpoint: tuple[str, int], example:
                texts: list[str] | None, label: str) -> None:
     """On demand: the checkpoint's k most likely tokens at one reply position, with the data's token's rank."""
     state.url_state("example_topk", False, lambda text: text == "True")
-    if not st.toggle(f"Top-k alternatives under {label} (loads its weights)", key="example_topk"):
+    if not st.toggle(f"Top-k alternatives under {md(label)} (loads its weights)", key="example_topk"):
         st.query_params.pop("example_topk", None)
         return
     state.to_url("example_topk")
@@ -269,12 +271,12 @@ def top_tokens(selection: state.Selection, checkpoint: tuple[str, int], example:
         state.to_url(key)
     found = alternatives(selection, *checkpoint, example, rows, k)
     if isinstance(found, str):
-        st.info(f"No alternatives: {found}.")
+        st.info(f"No alternatives: {md(found)}.")
         return
     here = found.filter(pl.col(schema.POSITION) == position).sort("rank")
     target = here.row(0, named=True)
-    st.markdown(f"At position {position} the data has {spelled[position]!r}: p = {target['target_p']:.3g}, rank "
-                f"{target['target_rank']:,} under {label}. The {here.height} most likely tokens there:")
+    st.markdown(f"At position {position} the data has {md(repr(spelled[position]))}: p = {target['target_p']:.3g}, "
+                f"rank {target['target_rank']:,} under {md(label)}. The {here.height} most likely tokens there:")
     show_table(here.select("rank", TOKEN, schema.P), key="alternatives")
 
 
