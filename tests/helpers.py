@@ -7,6 +7,7 @@
 * Trainer tests: the tiny shape, an fp32 SFTConfig and right-padded batches.
 * Checkpoints on a real tokenizer (evaluation, sampling, faults): small_llama / save_small_llama.
 * Subprocesses: run_torchrun (multi-process) and kill_when (SIGKILL at a chosen moment).
+* The dashboard: markdown_text (what Streamlit shows for Markdown with escaped user text).
 
     python tests/helpers.py /tmp/fixture-runs        # then: streamlit run app/main.py -- --runs /tmp/fixture-runs
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -382,6 +384,17 @@ def probed_text_run(root: Path, data_name: str = "train.jsonl") -> Run:
     save_checkpoint(run.checkpoint(5))
     probe_run(run.root, data, DataFormat(kind="text"), progress=False)
     return run
+
+
+# ---- the dashboard's Markdown --------------------------------------------------------------------------
+MARKDOWN_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])|&#([0-9]+);")   # CommonMark: \ + ASCII punctuation, &#N;
+
+
+def markdown_text(source: str) -> str:
+    """The text Streamlit shows for Markdown `source` whose only markup is escapes: each backslash-escaped ASCII
+    punctuation character as itself, each decimal character reference as its character (CommonMark's rules, in
+    one left-to-right pass; written apart from probscope.app.text, which it checks)."""
+    return MARKDOWN_ESCAPE.sub(lambda m: m[1] or chr(int(m[2])), source)
 
 
 if __name__ == "__main__":

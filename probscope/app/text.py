@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import re
 
-# CommonMark shows a backslash-escaped ASCII punctuation character literally; Streamlit's Markdown adds LaTeX
-# ($), directives (:color[...]) and strikethrough (~) to the usual emphasis, code, links, headings, lists, tables,
-# HTML and entities (&). Every ASCII punctuation character but the colon, escaped:
-PUNCTUATION = re.compile(r"([!-/;-@\[-`{-~])")
+# CommonMark shows a backslash-escaped ASCII punctuation character literally. Escaped: those that mean something
+# to Streamlit's Markdown (GitHub's, with LaTeX and directives): emphasis * _ ~, code `, links and images [ ] ( ) !,
+# headings, lists and quotes # + - . >, tables |, HTML and autolinks < >, entities &, e-mail links @, LaTeX $,
+# directive attributes { }, and the backslash itself; others (/ , ; = ' " ? %) stay as they are, readable.
+PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>&@$])")
 # The colon as a character reference, not \: because Streamlit reads the raw text before parsing it: it loads
 # its emoji plugin when that holds :name: (a user's \:smile followed by a colon of ours would) and rewrites
 # :material/ to :material_ there.

@@ -19,7 +19,7 @@ import pytest
 from altair.utils.schemapi import validate_jsonschema
 from altair.vegalite.v6.schema.core import load_schema as vega_lite_schema
 from conftest import REPO
-from helpers import PROBLEMS, build_dashboard_runs, build_fixture_runs, eval_samples
+from helpers import PROBLEMS, build_dashboard_runs, build_fixture_runs, eval_samples, markdown_text
 from streamlit.testing.v1 import AppTest
 
 from probscope import schema
@@ -356,7 +356,7 @@ def test_corrupt_manifest_and_half_written_probe(tmp_path, monkeypatch):
     (Run(root / "dft").probe_dir(10) / PROBE_DONE).unlink()                   # dft's last probe half-written
     app = start(root, monkeypatch)
     assert not app.exception
-    assert "base/manifest.json" in app.sidebar.warning[0].value             # named, and the others still work
+    assert "base/manifest.json" in markdown_text(app.sidebar.warning[0].value)   # named, the others still work
     assert app.sidebar.multiselect(key="runs").value == ["dft", "sft"]
     assert app.sidebar.selectbox(key="step:dft").options == ["step 5"]
     for page in PAGE:
@@ -401,7 +401,7 @@ def test_base_is_drawn_at_the_start_of_fine_tuning():
 def test_every_dataset_names_its_runs(runs_root, monkeypatch):
     app = start(runs_root, monkeypatch)
     assert app.sidebar.selectbox(key="dataset").options == ["facts-train (1 run)", "train (3 runs)"]
-    assert "facts-train (1 run)" in "\n".join(c.value for c in app.sidebar.caption)
+    assert "facts-train (1 run)" in "\n".join(markdown_text(c.value) for c in app.sidebar.caption)
 
 
 def url_text(value) -> str:
@@ -455,14 +455,15 @@ def test_a_damaged_probe_spares_the_other_runs_findings(tmp_path, monkeypatch):
         part.write_bytes(b"not parquet")
     app = start(root, monkeypatch)
     assert [e.value.split(":")[0] for e in app.error if e.value.startswith("Findings")] == ["Findings for dft"]
-    assert sum("tokens with p < 0.1 at the final step" in m.value for m in app.markdown) == 2   # base, sft
+    shown = [markdown_text(m.value) for m in app.markdown]
+    assert sum("tokens with p < 0.1 at the final step" in text for text in shown) == 2   # base, sft
 
 
 def test_a_non_utf8_manifest_names_itself_and_spares_the_others(tmp_path, monkeypatch):
     root = build_fixture_runs(tmp_path)
     (root / "base" / "manifest.json").write_bytes(b'{"name": "\xff\xfe"}')
     app = start(root, monkeypatch)
-    assert "base/manifest.json" in app.sidebar.warning[0].value
+    assert "base/manifest.json" in markdown_text(app.sidebar.warning[0].value)
     assert app.sidebar.multiselect(key="runs").value == ["dft", "sft"]
     for page in PAGE:
         app.switch_page(PAGE[page]).run()

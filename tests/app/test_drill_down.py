@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 import polars as pl
 import pytest
 from conftest import REPO
-from helpers import build_dashboard_runs
+from helpers import build_dashboard_runs, markdown_text
 from streamlit.testing.v1 import AppTest
 
 from probscope import schema
@@ -73,7 +73,7 @@ def test_a_token_bar_lists_the_examples_holding_it_and_opens_one(runs_root, monk
     p = read_probe_table(Run(runs_root / "dft").probe_dir(10))               # independent: examples holding it
     holding = p.filter((pl.col(schema.TOKEN) == token) & (pl.col(schema.P) < 0.01))
     text = next(m.value for m in app.markdown if "examples hold" in m.value)
-    assert text.startswith(f"**{holding[schema.EXAMPLE_ID].n_unique():,} examples hold {token!r}")
+    assert markdown_text(text).startswith(f"**{holding[schema.EXAMPLE_ID].n_unique():,} examples hold {token!r}")
     found = links(text)
     lowest = holding.group_by(schema.EXAMPLE_ID).agg(pl.col(schema.P).min()).sort(schema.P, schema.EXAMPLE_ID)
     assert [one["example"] for one in found] == lowest[schema.EXAMPLE_ID].head(10).to_list()
