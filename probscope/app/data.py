@@ -42,6 +42,7 @@ from probscope.analysis.summary import TokenAlignment
 from probscope.app import state
 from probscope.app.example import token_texts as spaced_tokens
 from probscope.app.seeds import over_seeds
+from probscope.app.text import md
 from probscope.app.ui import PROBLEMS, problem
 from probscope.errors import ProbscopeError
 from probscope.evaluate.curves import accuracy_curves, load_evals, problem_results
@@ -89,7 +90,7 @@ def histograms_per_run(selection: state.Selection, steps: Steps) -> pl.DataFrame
     except PROBLEMS:
         tables = []
         for one in steps:
-            with problem(f"Figure 2 of {one[0]}"):
+            with problem(f"Figure 2 of {md(one[0])}"):
                 tables.append(aggregate(selection, probability_histogram, steps=(one,), by=BY))
         if not tables:
             st.stop()

@@ -50,7 +50,8 @@ PROBLEMS = (ProbscopeError, OSError, pl.exceptions.PolarsError)
 
 @contextmanager
 def problem(what: str) -> Iterator[None]:
-    """Show a data problem inside the block (unreadable, missing or half-written files) as one line."""
+    """Show a data problem inside the block (unreadable, missing or half-written files) as one line; `what` is
+    Markdown (a user's name in it escaped with app.text.md)."""
     try:
         yield
     except PROBLEMS as e:

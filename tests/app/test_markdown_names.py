@@ -19,12 +19,12 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO
-from helpers import build_dashboard_runs, markdown_text
+from helpers import build_dashboard_runs, build_fixture_runs, markdown_text
 from streamlit.testing.v1 import AppTest
 
 from probscope.app.dashboard import PAGES, VIEWS
 from probscope.app.text import code, md
-from probscope.runs import PROBES
+from probscope.runs import PROBES, Run
 
 MD = [
     ("plain words 42", "plain words 42"),
@@ -130,6 +130,22 @@ def test_every_page_shows_odd_names_literally(odd_root, monkeypatch):
                     seen[name] += 1
     assert all(count >= 3 for count in seen.values()), seen               # sidebar, captions, findings, labels
     assert f"Step of {md(RUNS['dft'])}" in shown["Overview", ""]          # a widget label
+
+
+def test_errors_name_an_odd_run_literally(tmp_path, monkeypatch):
+    """A damaged run's errors (Figure 2 per run, polarization, its findings) name it and its file as written."""
+    root = build_fixture_runs(tmp_path / "runs")
+    name = RUNS["dft"]
+    (root / "dft").rename(root / name)
+    for part in Run(root / name).probe_dir(10).glob("part-*.parquet"):
+        part.write_bytes(b"not parquet")
+    monkeypatch.setenv("PROBSCOPE_RUNS", str(root))
+    app = AppTest.from_file(str(REPO / "app" / "main.py"), default_timeout=60)
+    app.run()
+    errors = [error.value for error in app.error]
+    shown = [markdown_text(error) for error in errors]
+    assert {f"Figure 2 of {name}", f"Findings for {name}", "Polarization"} == {text.split(": ")[0] for text in shown}
+    assert all(str(root / name) in text and name not in error for text, error in zip(shown, errors, strict=True))
 
 
 # ---- what a browser shows ----------------------------------------------------------------------------------
