@@ -14,15 +14,19 @@ from __future__ import annotations
 
 import html
 import importlib.util
+import io
 import shutil
 from pathlib import Path
 
+import polars as pl
 import pytest
 from conftest import REPO
 from helpers import build_dashboard_runs, build_fixture_runs, markdown_text
 from streamlit.testing.v1 import AppTest
 
+from probscope import schema
 from probscope.app.dashboard import PAGES, VIEWS
+from probscope.app.example import COLOURINGS
 from probscope.app.text import code, md
 from probscope.runs import PROBES, Run
 
@@ -116,10 +120,8 @@ def every_view(root: Path, monkeypatch) -> dict[tuple[str, str], list[str]]:
     return shown
 
 
-def test_every_page_shows_odd_names_literally(odd_root, monkeypatch):
-    shown = every_view(odd_root, monkeypatch)
-    legend = "".join(shown.pop(("", "")))
-    assert all(html.escape(name) in legend and name not in legend for name in RUNS.values() if "<" in name)
+def shown_literally(shown: dict[tuple[str, str], list[str]]) -> dict[str, int]:
+    """Each odd name's count of sources that show it; every such source holds it escaped, none holds it raw."""
     seen = {name: 0 for name in [*RUNS.values(), DATASET[1]]}
     for view, sources in shown.items():
         for source in sources:
@@ -128,8 +130,43 @@ def test_every_page_shows_odd_names_literally(odd_root, monkeypatch):
                 if name in markdown_text(source):
                     assert md(name) in source, (view, source)             # escaped, and shown as itself
                     seen[name] += 1
+    return seen
+
+
+def test_every_page_shows_odd_names_literally(odd_root, monkeypatch):
+    shown = every_view(odd_root, monkeypatch)
+    legend = "".join(shown.pop(("", "")))
+    assert all(html.escape(name) in legend and name not in legend for name in RUNS.values() if "<" in name)
+    seen = shown_literally(shown)
     assert all(count >= 3 for count in seen.values()), seen               # sidebar, captions, findings, labels
     assert f"Step of {md(RUNS['dft'])}" in shown["Overview", ""]          # a widget label
+
+
+def test_a_token_bar_and_two_checkpoints_show_odd_names_literally(odd_root, monkeypatch):
+    """The views a click or a second choice opens: a token bar's examples, two checkpoints side by side."""
+    dft, sft = RUNS["dft"], RUNS["sft"]
+    monkeypatch.setenv("PROBSCOPE_RUNS", str(odd_root))
+    app = AppTest.from_file(str(REPO / "app" / "main.py"), default_timeout=60)
+    app.query_params.update(view="Probability range", threshold="0.01")
+    app.switch_page(str(VIEWS / "tokens.py")).run()
+    listing = pl.read_ipc_stream(io.BytesIO(app.get("vega_lite_chart")[0].proto.datasets[0].data.data))
+    token = listing.filter((pl.col(schema.RUN) == dft) & (pl.col("rank") == 1))[schema.TOKEN][0]
+    app.selectbox(key="bar").set_value((dft, 10, token)).run()
+    assert not app.exception and not app.error
+    bar = texts(app)
+    assert any(f"in this range under DFT · {dft} · step 10**" in markdown_text(text) for text in bar)
+    app.query_params.update(example_a=f"{dft}:10", example_b=f"{sft}:10")
+    app.radio(key="view:Tokens").set_value("Example viewer").run()
+    assert app.selectbox(key="example_b").value == (sft, 10)
+    for colouring in COLOURINGS:   # side by side, then the change in p
+        app.radio(key="example_color").set_value(colouring).run()
+        assert not app.exception and not app.error
+        shown = texts(app)
+        assert any(f"p under SFT · {sft} · step 10 minus p under DFT · {dft}" in markdown_text(text)
+                   for text in shown) == (colouring == COLOURINGS[1])
+        bar += shown
+    seen = shown_literally({("Tokens", ""): bar})
+    assert seen[dft] >= 4 and seen[sft] >= 2, seen
 
 
 def test_errors_name_an_odd_run_literally(tmp_path, monkeypatch):
