@@ -8,6 +8,9 @@ and the options of st.radio and st.select_slider (not those of st.selectbox and 
 Only user text goes through md: our own Markdown stays Markdown. Values drawn in charts (Altair) or tables are
 shown as given and never escaped; a link's URL is URL-encoded (urlencode), its text escaped with md. In HTML
 (st.html, the example viewer's spans) html.escape instead.
+
+What escaping cannot keep (measured in Chromium, tests/app/test_markdown_names.py): Streamlit rewrites the parsed
+text itself, so " -- ", " -> " and the like between spaces show as a dash or an arrow, and ":streamlit:" as its logo.
 """
 
 from __future__ import annotations
