@@ -10,7 +10,8 @@ shown as given and never escaped; a link's URL is URL-encoded (urlencode), its t
 (st.html, the example viewer's spans) html.escape instead.
 
 What escaping cannot keep (measured in Chromium, tests/app/test_markdown_names.py): Streamlit rewrites the parsed
-text itself, so " -- ", " -> " and the like between spaces show as a dash or an arrow, and ":streamlit:" as its logo.
+text itself, so " -- ", " -> " and the like between spaces show as a dash or an arrow, and ":streamlit:" as its logo;
+and it rewrites ":material/" to ":material_" before parsing, inside code too.
 """
 
 from __future__ import annotations
