@@ -45,7 +45,8 @@ def gate_attempts(cfg: ReplicationConfig) -> pl.DataFrame:
             for attempt in attempts]
     table = pl.DataFrame(rows, schema={SEED: pl.Int64, "run": pl.String, "steps": pl.Int64, IN_DISTRIBUTION: pl.Float64,
                                        HELD_OUT: pl.Float64, "passed": pl.Boolean})
-    return table.with_columns(pl.lit(cfg.gate_window()).alias("window"))
+    # in seed order, each seed's tries by length (the gate records them as they finish, seeds side by side)
+    return table.sort(SEED, "steps").with_columns(pl.lit(cfg.gate_window()).alias("window"))
 
 
 def chosen_runs(cfg: ReplicationConfig) -> dict[str, tuple[str, int]]:

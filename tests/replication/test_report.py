@@ -219,3 +219,17 @@ def test_the_text_names_the_seeds_that_contributed_and_why_the_others_did_not():
     everything = accuracy.vstack(pl.DataFrame({schema.METHOD: ["sft"], claims.SEED: [3]}))
     assert markdown.seeds_text(ReplicationConfig(seeds=[0, 1, 3]), {"gate": gate, "accuracy_by_step": everything}) \
         == "seeds 0, 1, 3"
+
+
+def test_the_gate_table_is_in_seed_order_whatever_order_the_bases_finished(tmp_path):
+    from probscope.replication import layout
+
+    def attempt(run: str, steps: int, passed: bool) -> dict:
+        return {"run": run, "steps": steps, "builtin-test-id": 1.0, "builtin-test-shift": 0.5, "passed": passed}
+
+    # recorded as the side-by-side workers finished: seed 10, then 2's second try before its first, then 1
+    layout.write_gate(tmp_path, {"10": [attempt("base-s10", 800, True)],
+                                 "2": [attempt("base-s2-try2", 1000, True), attempt("base-s2", 800, False)],
+                                 "1": [attempt("base-s1", 800, True)]})
+    table = report.gate_attempts(ReplicationConfig(runs_root=str(tmp_path), seeds=[1, 2, 10]))
+    assert table["run"].to_list() == ["base-s1", "base-s2", "base-s2-try2", "base-s10"]
