@@ -399,3 +399,25 @@ def markdown_text(source: str) -> str:
 
 if __name__ == "__main__":
     print(build_fixture_runs(Path(sys.argv[1])))
+
+
+def every_dashboard_view(root: Path, monkeypatch):
+    """Open the dashboard on the runs under `root` in Streamlit's AppTest and yield (page title, view, app) at every
+    view of every page ("" for a page without views), each rendered without an exception or error. The legend of the
+    sidebar is on the app before the first page is switched to."""
+    from streamlit.testing.v1 import AppTest
+
+    from probscope.app.dashboard import PAGES, VIEWS
+
+    monkeypatch.setenv("PROBSCOPE_RUNS", str(root))
+    app = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app" / "main.py"), default_timeout=60)
+    app.run()
+    yield "", "", app
+    for file, title in PAGES:
+        app.switch_page(str(VIEWS / file)).run()
+        views = [radio.options for radio in app.radio if radio.key == f"view:{title}"]
+        for view in views[0] if views else [""]:
+            if view:
+                app.radio(key=f"view:{title}").set_value(view).run()
+            assert not app.exception and not app.error, (title, view, [e.value for e in [*app.exception, *app.error]])
+            yield title, view, app

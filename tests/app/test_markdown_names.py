@@ -21,11 +21,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 from conftest import REPO
-from helpers import build_dashboard_runs, build_fixture_runs, markdown_text
+from helpers import build_dashboard_runs, build_fixture_runs, every_dashboard_view, markdown_text
 from streamlit.testing.v1 import AppTest
 
 from probscope import schema
-from probscope.app.dashboard import PAGES, VIEWS
+from probscope.app.dashboard import VIEWS
 from probscope.app.example import COLOURINGS
 from probscope.app.text import code, md
 from probscope.runs import PROBES, Run
@@ -105,19 +105,8 @@ def texts(app: AppTest) -> list[str]:
 
 def every_view(root: Path, monkeypatch) -> dict[tuple[str, str], list[str]]:
     """(page, view) -> texts(), for every view of every page, and the sidebar's legend (st.html) as ("", "")."""
-    monkeypatch.setenv("PROBSCOPE_RUNS", str(root))
-    app = AppTest.from_file(str(REPO / "app" / "main.py"), default_timeout=60)
-    app.run()
-    shown = {("", ""): [element.proto.body for element in app.get("html")]}
-    for file, title in PAGES:
-        app.switch_page(str(VIEWS / file)).run()
-        views = [radio.options for radio in app.radio if radio.key == f"view:{title}"]
-        for view in views[0] if views else [""]:
-            if view:
-                app.radio(key=f"view:{title}").set_value(view).run()
-            assert not app.exception and not app.error, (title, view, [e.value for e in [*app.exception, *app.error]])
-            shown[title, view] = texts(app)
-    return shown
+    return {(title, view): texts(app) if title else [element.proto.body for element in app.get("html")]
+            for title, view, app in every_dashboard_view(root, monkeypatch)}
 
 
 def shown_literally(shown: dict[tuple[str, str], list[str]]) -> dict[str, int]:

@@ -22,13 +22,12 @@ from pathlib import Path
 import polars as pl
 import pytest
 from conftest import REPO
-from helpers import build_dashboard_runs, build_fixture_runs, save_checkpoint, save_small_llama
+from helpers import build_dashboard_runs, build_fixture_runs, every_dashboard_view, save_checkpoint, save_small_llama
 from polars.testing import assert_frame_equal
-from streamlit.testing.v1 import AppTest
 
 import probscope as ps
 from probscope import schema
-from probscope.app.dashboard import PAGES, VIEWS
+from probscope.app.dashboard import PAGES
 from probscope.app.state import runs_signature
 from probscope.cli import main
 from probscope.probe.summaries import TABLES, read_summary, summary_record
@@ -166,21 +165,14 @@ def unquoted_fixes(frame: pl.DataFrame) -> pl.DataFrame:
 
 def page_numbers(root: Path, monkeypatch) -> dict[tuple[str, str], list[pl.DataFrame]]:
     """(page, view) -> the rows of its charts and tables, for every view of every page."""
-    monkeypatch.setenv("PROBSCOPE_RUNS", str(root))
-    app = AppTest.from_file(str(REPO / "app" / "main.py"), default_timeout=60)
-    app.run()
     shown = {}
-    for file, title in PAGES:
-        app.switch_page(str(VIEWS / file)).run()
-        views = [radio.options for radio in app.radio if radio.key == f"view:{title}"]
-        for view in views[0] if views else [""]:
-            if view:
-                app.radio(key=f"view:{title}").set_value(view).run()
-            assert not app.exception and not app.error, (title, view, [e.value for e in [*app.exception, *app.error]])
-            charts = [pl.read_ipc_stream(io.BytesIO(chart.proto.datasets[0].data.data))
-                      for chart in app.get("vega_lite_chart")]
-            tables = [pl.from_pandas(table.value.reset_index(drop=True)) for table in app.dataframe]
-            shown[title, view] = [unquoted_fixes(frame) for frame in charts + tables]
+    for title, view, app in every_dashboard_view(root, monkeypatch):
+        if not title:
+            continue
+        charts = [pl.read_ipc_stream(io.BytesIO(chart.proto.datasets[0].data.data))
+                  for chart in app.get("vega_lite_chart")]
+        tables = [pl.from_pandas(table.value.reset_index(drop=True)) for table in app.dataframe]
+        shown[title, view] = [unquoted_fixes(frame) for frame in charts + tables]
     return shown
 
 
