@@ -98,7 +98,7 @@ def build_seed_base(cfg: ReplicationConfig, root: Path, paths: dict[str, Path], 
 
 
 def _trains_on_samples(cfg: ReplicationConfig, seed: int) -> bool:
-    return any(METHODS.get(name).data in ("accepted", "pairs") for name in cfg.methods_of_seed(seed))
+    return not cfg.smoke and any(METHODS.get(name).sampled for name in cfg.methods_of_seed(seed))
 
 
 def build_timed_run(cfg: ReplicationConfig, root: Path, paths: dict[str, Path], method: Method, base: Run,
@@ -141,7 +141,7 @@ def build_method_run(cfg: ReplicationConfig, root: Path, paths: dict[str, Path],
     from probscope.training.run import train
 
     settings = {**method.overrides, "run_name": run_name(method.name, seed, lr), "seed": seed,
-                "data": str(_data(root, paths, method, base)), "disable_tqdm": True}
+                "data": str(_data(cfg, root, paths, method, base)), "disable_tqdm": True}
     if method.finetune:
         settings |= {"learning_rate": cfg.finetune_lr if lr is None else lr, "max_steps": cfg.finetune_steps,
                      "checkpoints": cfg.checkpoints}
@@ -173,12 +173,14 @@ def _probe_examples(cfg: ReplicationConfig) -> int:
     return min(cfg.probe_examples, SMOKE_PROBE_EXAMPLES) if cfg.smoke else cfg.probe_examples
 
 
-def _data(root: Path, paths: dict[str, Path], method: Method, base: Run) -> Path:
-    from probscope.training.sampling import ACCEPTED, PAIRS
+def _data(cfg: ReplicationConfig, root: Path, paths: dict[str, Path], method: Method, base: Run) -> Path:
+    from probscope.training.sampling import ACCEPTED, FRONTIER, PAIRS
 
-    if method.data in ("accepted", "pairs"):
-        return samples_dir(root, base.name) / (ACCEPTED if method.data == "accepted" else PAIRS)
-    return paths[method.data]
+    if not method.sampled:
+        return paths[method.data]
+    if cfg.smoke:   # a 4-step base has no frontier prompts (and no accepted replies): the training split
+        return paths["train"]
+    return samples_dir(root, base.name) / {"accepted": ACCEPTED, "pairs": PAIRS, "frontier": FRONTIER}[method.data]
 
 
 def _sample(root: Path, paths: dict[str, Path], base: Run, seed: int, prompts: int) -> None:

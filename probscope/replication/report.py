@@ -215,7 +215,7 @@ def rl_diagnostics(cfg: ReplicationConfig) -> pl.DataFrame:
     for name, (method, seed) in chosen.items():
         logged = dynamics.filter(pl.col(schema.RUN) == name) if not dynamics.is_empty() else dynamics
         provenance = samples_dir(root, bases.get(seed, "")) / PROVENANCE
-        sampled = METHODS.get(method).data in ("accepted", "pairs") and provenance.is_file()
+        sampled = METHODS.get(method).sampled and provenance.is_file()
         preference = METHODS.get(method).data == "pairs"
         row = diagnostics_row(logged, json.loads(provenance.read_text()) if sampled else None,
                               _pairs_seen(root / name) if preference else None)
@@ -254,7 +254,8 @@ def _pairs_seen(run_dir: Path) -> int | None:
     return steps * batch if isinstance(steps, int) and isinstance(batch, int) else None
 
 
-SAMPLING_COUNTS = ("n_samples", "n_accepted", "acceptance_rate", "n_pairs")   # from the samples' provenance
+# from the samples' provenance
+SAMPLING_COUNTS = ("n_samples", "n_accepted", "acceptance_rate", "n_pairs", "n_frontier")
 
 
 REWARD_FIRST, REWARD_LAST = "reward, first 10% of steps", "reward, last 10% of steps"

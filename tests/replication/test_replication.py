@@ -59,9 +59,9 @@ def test_smoke_replication_writes_tables_and_figures_for_every_seed(smoke):
     # the learning-rate sweep: sft and dft at 3e-5 and 1e-4 beside the main runs at 1e-5, same base per seed
     sweep = pl.read_csv(results / "lr_sweep_final.csv")
     assert sorted(set(sweep["lr"])) == [1e-5, 3e-5, 1e-4] and set(sweep["method"]) == {"sft", "dft"}
-    swept = Run(root / "runs" / "dft-lr0.0001-s1")
+    swept = Run(root / "runs" / "dft-lr0.0001-s0")   # the sweeps run on the first sweep_seeds seeds (default 1)
     assert swept.read_manifest().config["trainer"]["learning_rate"] == 1e-4
-    assert swept.read_manifest().base_model == str(Run(root / "runs" / "base-s1").checkpoint(4))
+    assert swept.read_manifest().base_model == str(Run(root / "runs" / "base-s0").checkpoint(4))
     # a smoke run measures nothing: its numbers never reach the README
     assert "old" in (root / "README.md").read_text()
 
@@ -190,3 +190,20 @@ def test_a_bad_comma_list_on_the_command_line_is_a_one_line_error(tmp_path, caps
     assert cli_main(["replicate", "--seeds", "0,x", "--runs_root", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err == "probscope replicate: error: seeds: expected comma-separated integers, got '0,x'"
+
+
+def test_online_rl_trains_on_the_frontier_prompts_of_its_seeds_base(tmp_path):
+    from probscope.replication.methods import METHODS
+
+    base = Run(tmp_path / "base-s3")
+    paths = {"train": tmp_path / "data" / "train.jsonl"}
+    frontier = layout.samples_dir(tmp_path, "base-s3") / "frontier.jsonl"
+    for name in ("grpo", "ppo", "grpo-2e-4"):
+        method = METHODS.get(name)
+        assert pipeline._data(ReplicationConfig(runs_root=str(tmp_path)), tmp_path, paths, method, base) == frontier
+        # --smoke: a 4-step base has no frontier, so they train on the training split (and nothing is sampled)
+        smoke = ReplicationConfig(runs_root=str(tmp_path), smoke=True)
+        assert pipeline._data(smoke, tmp_path, paths, method, base) == paths["train"]
+        assert name in smoke.method_list() or name == "grpo-2e-4"
+    assert not pipeline._trains_on_samples(ReplicationConfig(runs_root=str(tmp_path), smoke=True), 0)
+    assert pipeline._trains_on_samples(ReplicationConfig(runs_root=str(tmp_path), methods="sft,grpo"), 0)

@@ -72,12 +72,12 @@ def test_rl_diagnostics_average_the_logged_rewards_and_keep_the_sampling_counts(
     logged = pl.DataFrame({schema.REWARD_MEAN: [0.2, None, 0.6], schema.REWARD_STD: [0.1, 0.3, None],
                            report.FRAC_REWARD_ZERO_STD: [1.0, 0.5, 0.0]})
     row = report.diagnostics_row(logged, {"n_samples": 40, "n_accepted": 10, "acceptance_rate": 0.25, "n_pairs": 7,
-                                          "policy": "ignored"})
+                                          "n_frontier": 3, "policy": "ignored"})
     assert row["reward_mean (mean over steps)"] == pytest.approx(0.4)    # nulls are steps that did not log it
     assert row["reward_std (mean over steps)"] == pytest.approx(0.2)
     assert row["frac_reward_zero_std (mean over steps)"] == pytest.approx(0.5)
     assert {k: row[k] for k in report.SAMPLING_COUNTS} == {"n_samples": 40, "n_accepted": 10, "acceptance_rate": 0.25,
-                                                           "n_pairs": 7}
+                                                           "n_pairs": 7, "n_frontier": 3}
     assert report.diagnostics_row(pl.DataFrame({schema.REWARD_MEAN: [None]}, schema={schema.REWARD_MEAN: pl.Float64}),
                                   None) == {}
 
