@@ -71,12 +71,12 @@ SAMPLED_DATA_RUNS = ("dpo", "grpo", "ppo")
 
 def build_demo_runs(runs_root: str | Path, *, task=None, overrides: dict[str, dict[str, Any]] | None = None,
                     probe_examples: int = DEMO_PROBE_EXAMPLES, rl_runs: tuple[str, ...] = tuple(RL_RUNS),
-                    workers: int | None = None) -> list[Run]:
+                    sample_prompts: int = SAMPLING["limit"], workers: int | None = None) -> list[Run]:
     """Build (or finish building) the built-in runs under `runs_root`; returns them.
 
     task: a probscope.builtin.task.TaskConfig (default: the standard task); overrides: recipe keys overridden
     per run name, e.g. {"base": {"max_steps": 3}} (see probscope.builtin.settings.smoke_settings); rl_runs: which
-    RL runs to build; workers: runs built side by side, each in its own one-thread process (default: one per
+    RL runs to build; sample_prompts: training prompts rejection-sampled from the base (a custom task: all); workers: runs built side by side, each in its own one-thread process (default: one per
     core; 1 builds them one after the other in this process).
     """
     from probscope.builtin.task import write_builtin_data
@@ -94,7 +94,7 @@ def build_demo_runs(runs_root: str | Path, *, task=None, overrides: dict[str, di
              if name != "base"]
     sampling: list[Job] = []
     if any(name in SAMPLED_DATA_RUNS and "data" not in overrides.get(name, {}) for name in rl_runs):
-        sampling = [(sample_preference_pairs, (runs_root, paths, SAMPLING["limit"] if task is None else None))]
+        sampling = [(sample_preference_pairs, (runs_root, paths, sample_prompts if task is None else None))]
     # one worker: the fine-tunes first (the dashboard can show them sooner), then the sampling; more: the
     # sampling first, so that the RL runs waiting for it do not wait for the last fine-tune as well
     first = core + sampling if workers == 1 else sampling + core

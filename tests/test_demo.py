@@ -6,6 +6,7 @@ import shutil
 import pytest
 from conftest import REPO
 
+from probscope.builtin.settings import SAMPLING
 from probscope.cli import main as cli_main
 from probscope.runs import PROBE_DONE, Run, discover_runs
 
@@ -77,3 +78,29 @@ def test_export_and_dashboard_on_the_demo_runs(demo_root, tmp_path, monkeypatch)
     assert not app.exception and not app.error
     assert app.title[0].value == "Overview" and not app.info            # the runs, not the "no runs" note
     assert app.get("vega_lite_chart")                                    # Figure 2 at the final steps
+
+
+@pytest.mark.parametrize(("flags", "quick"), [([], True), (["--full"], False)])
+def test_demo_builds_the_quick_schedule_unless_full(flags, quick, tmp_path, monkeypatch):
+    from probscope import demo
+    from probscope.builtin.settings import QUICK_DEMO_STEPS
+
+    seen = {}
+    monkeypatch.setattr(demo, "build_demo_runs", lambda runs, **options: seen.update(options))
+    assert cli_main(["demo", "--no-serve", "--runs", str(tmp_path), *flags]) == 0
+    if not quick:    # the recipes as written
+        assert set(seen) == {"workers"}
+        return
+    assert seen["probe_examples"] < demo.DEMO_PROBE_EXAMPLES and seen["sample_prompts"] < SAMPLING["limit"]
+    for name, steps in QUICK_DEMO_STEPS.items():
+        override = seen["overrides"][name]
+        checkpoints = [int(step) for step in override["checkpoints"].split(",")]
+        assert override["max_steps"] == steps == checkpoints[-1] and checkpoints[0] == 0
+        assert checkpoints == sorted(set(checkpoints))
+    assert "base" not in seen["overrides"]   # every run starts from the base's step 800, which recipes name
+
+
+def test_demo_refuses_smoke_with_full(tmp_path, capsys):
+    assert cli_main(["demo", "--smoke", "--full", "--no-serve", "--runs", str(tmp_path)]) == 2
+    assert "--smoke and --full exclude each other" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())   # refused before anything was written

@@ -19,6 +19,15 @@ SAMPLING: dict[str, Any] = {"reward": "builtin-reasoning", "k": 4, "limit": 2048
                             "max_new_tokens": 96,   # the longest train reference reply is 79 tokens (task version 2)
                             "pass_band": "0.2,0.8"}
 
+# The demo's schedule (`probscope demo`): the packaged recipes shortened so that all six methods are built, probed
+# and evaluated in about six minutes on two cores (measured cold: README, "The demo"). `probscope demo --full`
+# trains the recipes as written (16.5 min measured). The base keeps its 800 steps: every other run starts from it,
+# and the recipes' documented commands name its checkpoint.
+QUICK_DEMO_STEPS: dict[str, int] = {"sft": 100, "dft": 100, "facts-sft": 60, "facts-dft": 60,
+                                    "dpo": 40, "grpo": 40, "ppo": 40}
+QUICK_DEMO_PROBE_EXAMPLES = 500
+QUICK_DEMO_SAMPLE_PROMPTS = 512
+
 # --smoke: every stage on a small task with a 1-layer model and a few steps, so a pipeline runs in seconds.
 SMOKE_TASK: dict[str, Any] = {"n_train": 40, "n_test": 8, "n_old_people": 4, "n_new_people": 4,
                               "n_pretrain_docs": 200}
@@ -72,3 +81,12 @@ def smoke_settings() -> tuple[Any, dict[str, dict[str, Any]], int, tuple[str, ..
     for name in ONLINE_RECIPES:   # a 4-step base has no frontier prompts: the training split ({builtin}: its folder)
         overrides[name]["data"] = "{builtin}/train.jsonl"
     return TaskConfig(**SMOKE_TASK), overrides, SMOKE_PROBE_EXAMPLES, ONLINE_RECIPES
+
+
+def quick_demo_settings() -> dict[str, Any]:
+    """build_demo_runs' keyword arguments of the default `probscope demo`: QUICK_DEMO_STEPS (checkpoints at
+    steps 0, 10 and the quarters of each run), fewer probed examples and sampled prompts."""
+    overrides = {name: {"max_steps": steps, "checkpoints": ",".join(map(str, sorted(
+        {0, 10, steps // 4, steps // 2, steps})))} for name, steps in QUICK_DEMO_STEPS.items()}
+    return {"overrides": overrides, "probe_examples": QUICK_DEMO_PROBE_EXAMPLES,
+            "sample_prompts": QUICK_DEMO_SAMPLE_PROMPTS}

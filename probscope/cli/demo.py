@@ -15,6 +15,9 @@ class DemoOptions:
         "help": "build the runs and exit without starting the dashboard"})
     smoke: bool = field(default=False, metadata={
         "help": "a seconds-long build (small task, 1-layer model, 4 steps) that checks an installation"})
+    full: bool = field(default=False, metadata={
+        "help": "train the packaged recipes as written (~16 min on 2 cores; default: their quick schedule, "
+                "probscope.builtin.settings.QUICK_DEMO_STEPS, ~6 min)"})
     workers: int | None = field(default=None, metadata={
         "help": "runs built side by side, one torch thread each (default: one per core; 1: one after the other)"})
     check: bool = field(default=False, metadata={
@@ -29,14 +32,20 @@ def run_demo(opts: DemoOptions) -> int:
 
     from probscope import demo
     from probscope.app import streamlit_command
-    from probscope.builtin.settings import smoke_settings
+    from probscope.builtin.settings import quick_demo_settings, smoke_settings
+    from probscope.errors import ProbscopeError
 
     if opts.check:
         return _check(opts.runs)
+    if opts.smoke and opts.full:
+        raise ProbscopeError("demo: --smoke and --full exclude each other (a seconds-long check, or the recipes as "
+                             "written)")
     options: dict[str, Any] = {"workers": opts.workers}
     if opts.smoke:
         task, overrides, probe_examples, rl_runs = smoke_settings()
         options |= {"task": task, "overrides": overrides, "probe_examples": probe_examples, "rl_runs": rl_runs}
+    elif not opts.full:
+        options |= quick_demo_settings()
     server: list[subprocess.Popen] = []
     if not opts.no_serve:   # first: the dashboard shows each run as it lands (auto-refresh on)
         print(f"dashboard: http://127.0.0.1:{opts.port}  (Ctrl+C stops it; the runs appear as they are built)")
