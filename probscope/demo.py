@@ -13,7 +13,8 @@ facts-dft) fine-tune on new facts, the paper's stated limitation of DFT.
     probscope demo --check       # do the probe tables hold Figure 2's six methods (base, sft, dft, dpo, grpo, ppo)?
 
 Runs that do not depend on each other are built side by side (probscope.parallel, one torch thread per worker
-process): after the base, its probes, the sampling and the four fine-tunes; after those, DPO, GRPO and PPO.
+process): after the base, its probes, the sampling and the four fine-tunes; DPO, GRPO and PPO queued behind them
+as soon as the sampling is done.
 Each job trains, probes and evaluates one run; every stage resumes where a kill stopped it.
 
 Every stage is skipped when its output is already complete, so a killed demo resumes where it stopped.
@@ -26,7 +27,6 @@ from __future__ import annotations
 import logging
 import shlex
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +76,8 @@ def build_demo_runs(runs_root: str | Path, *, task=None, overrides: dict[str, di
 
     task: a probscope.builtin.task.TaskConfig (default: the standard task); overrides: recipe keys overridden
     per run name, e.g. {"base": {"max_steps": 3}} (see probscope.builtin.settings.smoke_settings); rl_runs: which
-    RL runs to build; sample_prompts: training prompts rejection-sampled from the base (a custom task: all); workers: runs built side by side, each in its own one-thread process (default: one per
+    RL runs to build; sample_prompts: training prompts rejection-sampled from the base (a custom task: all);
+    workers: runs built side by side, each in its own one-thread process (default: one per
     core; 1 builds them one after the other in this process).
     """
     from probscope.builtin.task import write_builtin_data
@@ -92,16 +93,21 @@ def build_demo_runs(runs_root: str | Path, *, task=None, overrides: dict[str, di
     core: list[Job] = [(finish_demo_run, (base, paths, probe_examples))]
     core += [(build_demo_run, (runs_root, name, paths, overrides, probe_examples)) for name in CORE_RUNS
              if name != "base"]
+    rl: list[Job] = [(build_demo_run, (runs_root, name, paths, overrides, probe_examples)) for name in rl_runs]
     sampling: list[Job] = []
     if any(name in SAMPLED_DATA_RUNS and "data" not in overrides.get(name, {}) for name in rl_runs):
         sampling = [(sample_preference_pairs, (runs_root, paths, sample_prompts if task is None else None))]
     # one worker: the fine-tunes first (the dashboard can show them sooner), then the sampling; more: the
-    # sampling first, so that the RL runs waiting for it do not wait for the last fine-tune as well
-    first = core + sampling if workers == 1 else sampling + core
-    built = side_by_side(first, workers, desc="demo: base, fine-tunes, sampling", on_result=_log_built(first))
-    rl = side_by_side([(build_demo_run, (runs_root, name, paths, overrides, probe_examples)) for name in rl_runs],
-                      workers, desc="demo: RL runs", on_result=_log_built(rl_runs))
-    runs = [run for run in built if isinstance(run, Run)] + rl
+    # sampling first, and the RL runs queued as soon as it is done, behind the fine-tunes, not after them
+    jobs = (core + sampling if workers == 1 else sampling + core) if sampling else core + rl
+    sampling_index = len(core) if workers == 1 else 0
+
+    def after_sampling(index: int, result: Any) -> list[Job]:
+        return rl if sampling and index == sampling_index else []
+
+    built = side_by_side(jobs, workers, desc="demo: runs", on_result=_log_built(len(core) + len(sampling) + len(rl)),
+                         then=after_sampling)
+    runs = [run for run in built if isinstance(run, Run)]
     logger.info(f"demo: {len(runs)} runs ({', '.join(run.name for run in runs)}) in {runs_root} "
                 f"({time.time() - start:.0f}s, {workers} worker{'s' if workers > 1 else ''})")
     return runs
@@ -136,12 +142,14 @@ def build_demo_run(runs_root: Path, name: str, paths: dict[str, Path], overrides
     return finish_demo_run(train_demo_run(runs_root, name, paths, overrides), paths, probe_examples)
 
 
-def _log_built(jobs: Sequence[Any]):
+def _log_built(total: int):
     start = time.time()
+    done = []
 
     def log(index: int, result: Any) -> None:
+        done.append(index)
         what = result.name if isinstance(result, Run) else "sampling from the base"
-        logger.info(f"demo: {what} done ({time.time() - start:.0f}s into its stage, {index + 1} of {len(jobs)})")
+        logger.info(f"demo: {what} done ({time.time() - start:.0f}s after the base, {len(done)} of {total})")
     return log
 
 

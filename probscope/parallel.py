@@ -27,26 +27,45 @@ def default_workers() -> int:
 
 
 def side_by_side(jobs: Sequence[Job], workers: int, desc: str = "jobs",
-                 on_result: Callable[[int, Any], None] | None = None) -> list[Any]:
+                 on_result: Callable[[int, Any], None] | None = None,
+                 then: Callable[[int, Any], Sequence[Job]] | None = None) -> list[Any]:
     """Each job's `function(*args)`, in order; with `workers` > 1 they run in that many spawned processes (the
     functions and arguments must pickle: module-level functions, dataclasses, paths). `on_result(index, result)`
-    is called in this process as each job finishes (to record progress that must survive a kill). The first job
-    that raises stops the rest and its exception is raised here."""
+    is called in this process as each job finishes (to record progress that must survive a kill). `then(index,
+    result)`: the further jobs a finished job makes possible (a seed's runs once its base exists), queued behind
+    the others in the same pool, so that no worker waits for a whole stage to end; their indices and results
+    follow the jobs' in the order they were queued. The first job that raises stops the rest and its exception
+    is raised here."""
     from tqdm.auto import tqdm
 
-    results: list[Any] = [None] * len(jobs)
+    jobs = list(jobs)
+    results: list[Any] = []
     with tqdm(total=len(jobs), desc=desc, unit="job") as progress:
-        if workers <= 1 or len(jobs) <= 1:
-            for index, (function, args) in enumerate(jobs):
-                results[index] = function(*args)
-                if on_result:
-                    on_result(index, results[index])
-                progress.update()
+
+        def finished(index: int, result: Any) -> list[Job]:
+            results[index] = result
+            if on_result:
+                on_result(index, result)
+            progress.update()
+            more = list(then(index, result)) if then else []
+            jobs.extend(more)
+            results.extend([None] * len(more))
+            progress.total = len(jobs)
+            progress.refresh()
+            return more
+
+        results.extend([None] * len(jobs))
+        if workers <= 1 or (len(jobs) <= 1 and then is None):
+            index = 0
+            while index < len(jobs):    # jobs grows as `then` queues more
+                function, args = jobs[index]
+                finished(index, function(*args))
+                index += 1
             return results
         from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
         from multiprocessing import get_context
 
-        with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=get_context("spawn"), initializer=_start_worker,
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_start_worker,
                                  initargs=(os.getpid(), logging.getLogger("probscope").getEffectiveLevel())) as pool:
             futures = {pool.submit(function, *args): index for index, (function, args) in enumerate(jobs)}
             pending = set(futures)
@@ -59,10 +78,11 @@ def side_by_side(jobs: Sequence[Job], workers: int, desc: str = "jobs",
                         for other in pending:
                             other.cancel()
                         raise future.exception()   # type: ignore[misc]
-                    results[futures[future]] = future.result()
-                    if on_result:
-                        on_result(futures[future], results[futures[future]])
-                    progress.update()
+                    first = len(jobs)
+                    for offset, (function, args) in enumerate(finished(futures[future], future.result())):
+                        queued = pool.submit(function, *args)
+                        futures[queued] = first + offset
+                        pending.add(queued)
     return results
 
 

@@ -88,3 +88,25 @@ def test_workers_stop_when_their_parent_is_killed(tmp_path):
               for pid in workers):
         assert time.monotonic() < deadline, "a worker outlived its killed parent"
         time.sleep(0.2)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_then_queues_the_jobs_a_finished_job_makes_possible(workers):
+    recorded = {}
+
+    def then(index, result):   # runs in this process: an even square among the first jobs queues one more job
+        return [(square_and_pid, (result[0] + 1,))] if index < 3 and result[0] % 2 == 0 else []
+
+    results = side_by_side([(square_and_pid, (x,)) for x in (1, 2, 3)], workers=workers, then=then,
+                           on_result=lambda index, result: recorded.__setitem__(index, result[0]))
+    assert [value for value, _ in results] == [1, 4, 9, 25]
+    assert recorded == {0: 1, 1: 4, 2: 9, 3: 25}
+    pids = {pid for _, pid in results}
+    assert (pids == {os.getpid()}) if workers == 1 else (os.getpid() not in pids)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_then_from_a_single_job_still_runs_what_it_queues(workers):
+    results = side_by_side([(square_and_pid, (4,))], workers=workers,
+                           then=lambda index, result: [(square_and_pid, (3,))] if index == 0 else [])
+    assert [value for value, _ in results] == [16, 9]

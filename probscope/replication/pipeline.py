@@ -37,9 +37,10 @@ logger = logging.getLogger(__name__)
 def replicate(cfg: ReplicationConfig) -> Path:
     """Build (or finish building) every run of `cfg`, then write the results; returns the results directory.
 
-    Two phases, each a list of independent jobs run side by side (cfg.workers processes): every seed's gated
-    base (and its rejection samples), then every (seed, method) run from the seed's base. The gate record and
-    the stage timings are written here, as each job finishes, so a killed replication keeps what finished."""
+    Independent jobs run side by side (cfg.workers processes): every seed's gated base (and its rejection
+    samples), and every (seed, method) run from the seed's base, queued as soon as that base passed. The gate
+    record and the stage timings are written here, as each job finishes, so a killed replication keeps what
+    finished."""
     from probscope.builtin.task import write_builtin_data
     from probscope.replication.report import write_results
 
@@ -57,28 +58,36 @@ def replicate(cfg: ReplicationConfig) -> Path:
 
 def _build(cfg: ReplicationConfig, root: Path, paths: dict[str, Path], gate: dict[str, list[dict]],
            timings: StageTimings) -> None:
+    """Every seed's gated base, then each (seed, method) run as soon as its seed's base passed: one pool, so that
+    no worker waits for the last base while the first seeds' runs could train."""
     from probscope.parallel import Job, side_by_side
 
-    def record_base(index: int, result: tuple[list[dict], dict[str, float]]) -> None:
-        gate[str(cfg.seeds[index])], seconds = result
-        write_gate(root, gate)
+    n_bases = len(cfg.seeds)
+
+    def record(index: int, result: Any) -> None:
+        if index < n_bases:
+            gate[str(cfg.seeds[index])], seconds = result
+            write_gate(root, gate)
+        else:
+            seconds = result
         timings.add(seconds)
 
-    side_by_side([(build_seed_base, (cfg, root, paths, seed, _trains_on_samples(cfg, seed)))
-                  for seed in cfg.seeds],
-                 cfg.workers, desc="replicate: bases", on_result=record_base)
-    jobs: list[Job] = []
-    for seed in cfg.seeds:
-        base = _passed_base(root, gate[str(seed)])
+    def runs_of_base(index: int, result: Any) -> list[Job]:
+        if index >= n_bases:
+            return []
+        seed = cfg.seeds[index]
+        base = _passed_base(root, result[0])
         if base is None:
             logger.info(f"replicate: seed {seed}: no base passed the gate ({cfg.gate_window()}); its methods "
                         "are skipped")
-            continue
-        jobs += [(build_timed_run, (cfg, root, paths, METHODS.get(name), base, seed, None))
+            return []
+        return ([(build_timed_run, (cfg, root, paths, METHODS.get(name), base, seed, None))
                  for name in cfg.methods_of_seed(seed)]
-        jobs += [(build_timed_run, (cfg, root, paths, METHODS.get(name), base, seed, lr))
-                 for name, lr in cfg.sweep_of_seed(seed)]
-    side_by_side(jobs, cfg.workers, desc="replicate: runs", on_result=lambda _, seconds: timings.add(seconds))
+                + [(build_timed_run, (cfg, root, paths, METHODS.get(name), base, seed, lr))
+                   for name, lr in cfg.sweep_of_seed(seed)])
+
+    side_by_side([(build_seed_base, (cfg, root, paths, seed, _trains_on_samples(cfg, seed))) for seed in cfg.seeds],
+                 cfg.workers, desc="replicate: bases, then each seed's runs", on_result=record, then=runs_of_base)
 
 
 def build_seed_base(cfg: ReplicationConfig, root: Path, paths: dict[str, Path], seed: int,
