@@ -138,7 +138,8 @@ def finetune_run_name(label: str, stop: int, seed: int) -> str:
 
 def run_continuum(cfg: ContinuumConfig) -> Path:
     """Train, evaluate and report the study (every finished stage is skipped); returns the results directory.
-    Every base, then every fine-tune, runs side by side in cfg.workers processes (probscope.parallel)."""
+    The bases, and each base's fine-tunes as soon as it exists, run side by side in cfg.workers processes
+    (probscope.parallel)."""
     from probscope.builtin.task import write_builtin_data
     from probscope.parallel import Job, side_by_side
 
@@ -147,13 +148,17 @@ def run_continuum(cfg: ContinuumConfig) -> Path:
     write_builtin_data(root / BUILTIN_DATA, cfg.replication().task())
     timings = StageTimings(root)
     with timings("wall clock"):
-        bases = side_by_side([(_timed_base, (cfg, root, seed, stop)) for seed, stop in _seeds_and_stops(cfg)],
-                             cfg.workers, desc="continuum: bases",
-                             on_result=lambda _, result: timings.add(result[1]))
-        jobs: list[Job] = [(_timed_fine_tune, (cfg, root, base, stop, spec, seed))
-                           for (base, _), (seed, stop) in zip(bases, _seeds_and_stops(cfg), strict=True)
-                           for spec in objectives]
-        side_by_side(jobs, cfg.workers, desc="continuum: fine-tunes", on_result=lambda _, s: timings.add(s))
+        bases = _seeds_and_stops(cfg)
+
+        def fine_tunes(index: int, result: Any) -> list[Job]:
+            if index >= len(bases):
+                return []
+            (seed, stop), base = bases[index], result[0]
+            return [(_timed_fine_tune, (cfg, root, base, stop, spec, seed)) for spec in objectives]
+
+        side_by_side([(_timed_base, (cfg, root, seed, stop)) for seed, stop in bases], cfg.workers,
+                     desc="continuum: bases, then their fine-tunes", then=fine_tunes,
+                     on_result=lambda index, result: timings.add(result[1] if index < len(bases) else result))
     with timings("results"):
         out = write_continuum_results(cfg)
     return out
