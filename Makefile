@@ -1,7 +1,7 @@
 # probscope: two commands on a fresh machine.
 #   make demo   build the built-in runs (if not built yet) and start the dashboard on 127.0.0.1:8501
 #   make test   run the test suite
-#   make replicate  the built-in replication over 8 seeds -> results/ (see README, Results)
+#   make replicate  the built-in replication over 9 seeds (8 in the gate) -> results/, ~42 min (see README, Results)
 # Both create .venv first. torch is installed pinned, before anything else: an unpinned torch pulls a
 # multi-GB CUDA build (on this kind of machine 2.13.0 is a CPU wheel on local disk).
 
@@ -46,7 +46,7 @@ bench: $(VENV)/.installed
 clean-runs:
 	rm -rf runs
 
-# the built-in replication (every method x 8 seeds, probed and evaluated) -> results/ (resumable)
+# the built-in replication (every method x 9 seeds, probed and evaluated) -> results/ (resumable)
 replicate: $(VENV)/.installed
 	$(BIN)/probscope replicate
 
