@@ -83,8 +83,8 @@ class ReplicationConfig:
                 "pretraining corpus; the demo's 0.1 gave a base whose competence depended on the seed (6% vs 100% in "
                 "distribution, see BUILTIN-TASK-NOTES)"})
 
-    # GRPO and PPO cost 3-4x an SFT run each (measured on one core beside another job: GRPO 145-170 s, PPO 117 s,
-    # DPO ~75 s, an SFT-family run ~40 s, a base 245 s): on every seed they would take a third of the hour
+    # GRPO and PPO cost 4-10x an SFT run each (measured on one core beside another job: GRPO 145-170 s, PPO at
+    # 200 steps x 128 completions ~400 s, DPO ~75 s, an SFT-family run ~40 s, a base 245 s)
     rl_seeds: int = field(default=3, metadata={
         "help": "dpo, grpo, ppo (and their sweep variants) run on the first this many seeds (0: all)"})
     workers: int = field(default=0, metadata={

@@ -68,10 +68,12 @@ for _method in (
     # that solves 95% of it carrying no signal half of the time; on the frontier seed 3's rose (README)
     Method("dpo", "dpo", data="pairs", finetune=False),
     Method("grpo", "grpo", GROUPS_OF_16, data="frontier", finetune=False),
-    # PPO: 16 prompts x 8 samples a step (two PPO epochs each). At 16 x 4 (the cold run of December 2026) 54% of
-    # its groups had no reward spread and its reward rose with an interval above 0 on 1 of 3 seeds; a group of 8 at
-    # the frontier's pass rates (q ~ 0.6-0.85) is uniform with probability q^8 + (1-q)^8, about 17% at q = 0.8
-    Method("ppo", "ppo", GROUPS_OF_8, data="frontier", finetune=False),
+    # PPO: 16 prompts x 8 samples a batch, two PPO epochs (optimizer steps) on each, 200 steps: the 100 sampled
+    # batches GRPO gets. At 16 x 4 (the cold run of December 2026) 54% of its groups had no reward spread; a group
+    # of 8 at the frontier's pass rates (q ~ 0.6-0.85) is uniform with probability q^8 + (1-q)^8, ~17% at q = 0.8.
+    # At 100 steps (50 batches) its reward rose on every seed, with an interval above 0 on 1 of 3 (README)
+    Method("ppo", "ppo", {**GROUPS_OF_8, "max_steps": 200, "checkpoints": "0,20,50,100,200"}, data="frontier",
+           finetune=False),
     # the paper's stated limitation: new facts, which the base finds unlikely
     Method("facts-sft", "facts-sft", data="facts-train", probe_split="facts-train", benchmarks=FACTS_BENCHMARKS,
            finetune=False),
