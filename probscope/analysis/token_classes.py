@@ -35,9 +35,15 @@ at by for with from as into step steps which what when where how if else while d
 """.split())
 
 
+# compiled once: a listing classifies a whole vocabulary (32,000 tokens) on its first call
+_SPECIAL = re.compile(r"<\|[^<>]+\|>|</?s>|<(?:bos|eos|pad|unk|user|assistant|system)>")
+_PUNCTUATION = re.compile(r"[^\w\s]+")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
+
+
 @register_token_class("special")
 def special(token: str) -> bool:
-    return bool(re.fullmatch(r"<\|[^<>]+\|>|</?s>|<(?:bos|eos|pad|unk|user|assistant|system)>", token))
+    return _SPECIAL.fullmatch(token) is not None
 
 
 @register_token_class("whitespace")
@@ -47,12 +53,12 @@ def whitespace(token: str) -> bool:
 
 @register_token_class("punctuation")
 def punctuation(token: str) -> bool:
-    return bool(re.fullmatch(r"[^\w\s]+", token))
+    return _PUNCTUATION.fullmatch(token) is not None
 
 
 @register_token_class("number")
 def number(token: str) -> bool:
-    return bool(re.fullmatch(r"\d+(?:[.,]\d+)?", token))
+    return _NUMBER.fullmatch(token) is not None
 
 
 @register_token_class("connective")
@@ -63,7 +69,10 @@ def connective(token: str) -> bool:
 def token_class(token: str | None) -> str:
     """The first registered class accepting `token` (whitespace stripped), else "word"."""
     stripped = (token or "").strip()
-    return next((name for name, test in TOKEN_CLASSES.items() if test(stripped)), FALLBACK_CLASS)
+    for name, test in TOKEN_CLASSES.items():
+        if test(stripped):
+            return name
+    return FALLBACK_CLASS
 
 
 Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)   # a token table, eager or lazy: returned as given

@@ -21,6 +21,7 @@ carried it; same columns).
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
@@ -35,9 +36,10 @@ _PART = re.compile(r"^part-(\d+)-(\d+)\.parquet$")
 SHARD_VERSION_KEY = "probscope.schema_version"
 _REPAIR = "delete the folder and re-run `probscope probe` to repair it"
 _FILE_KEYS = ("name", "rows", "bytes", "footer_sha256")
-# (shard, footer hash) already checked by this process: a dashboard re-reading a billion rows' shards checks
+# (shard, footer) already checked by this process: a dashboard re-reading a billion rows' shards checks
 # each footer against its marker every time, and the columns only once per footer
 _CHECKED: set[tuple[Path, str]] = set()
+_TOKEN_SCHEMA = schema.token_schema()
 
 
 def part_name(rank: int, shard: int) -> str:
@@ -62,9 +64,9 @@ def shard_record(file: Path) -> dict:
             "footer_sha256": footer_sha256(file)}
 
 
-def footer_sha256(file: Path) -> str:
-    """SHA-256 of a Parquet file's footer (its last 8 bytes say how long the footer is); ValueError if the
-    file does not end like a Parquet file."""
+def read_footer(file: Path) -> bytes:
+    """A Parquet file's footer followed by its last 8 bytes (footer length, magic); ValueError if the file does
+    not end like a Parquet file. One small read: the marker's hash and the shard's columns both come from it."""
     with open(file, "rb") as f:
         size = f.seek(0, os.SEEK_END)
         if size < 12:
@@ -75,7 +77,17 @@ def footer_sha256(file: Path) -> str:
         if tail[4:] != b"PAR1" or length + 12 > size:
             raise ValueError("no Parquet footer at its end")
         f.seek(size - 8 - length)
-        return hashlib.sha256(f.read(length)).hexdigest()
+        return f.read(length) + tail
+
+
+def footer_sha256(file: Path) -> str:
+    """SHA-256 of a Parquet file's footer (its last 8 bytes say how long the footer is); ValueError if the
+    file does not end like a Parquet file."""
+    return _digest(read_footer(file))
+
+
+def _digest(footer: bytes) -> str:
+    return hashlib.sha256(footer[:-8]).hexdigest()
 
 
 def read_marker_json(probe_dir: Path) -> dict | None:
@@ -120,24 +132,29 @@ def verify_probe_table(probe_dir: str | os.PathLike) -> list[Path]:
         raise ProbscopeError(f"{probe_dir}: no probe shards (part-*.parquet); "
                              "probe a model into it with `probscope probe`")
     if marker.get("files") is not None:
-        files = _check_listed(probe_dir, marker["files"], present)
-        footers = {entry["name"]: entry["footer_sha256"] for entry in marker["files"]}
+        footers = _check_listed(probe_dir, marker["files"], present)
+        files = [probe_dir / name for name in sorted(footers, key=_shard_index)]
     else:
         files = _check_counted(probe_dir, marker, present)
         footers = {}
     for file in files:
-        if (file, footers.get(file.name)) not in _CHECKED:
+        if file.name not in footers:
             check_shard(file)
-            if file.name in footers:   # the footer was just compared with the marker's: these exact bytes passed
-                _CHECKED.add((file, footers[file.name]))
+            continue
+        footer, digest = footers[file.name]
+        if (file, digest) not in _CHECKED:   # the footer was just compared with the marker's: these exact bytes
+            check_shard(file, footer=footer)
+            _CHECKED.add((file, digest))
     return files
 
 
-def _check_listed(probe_dir: Path, listed: list[dict], present: dict[str, Path]) -> list[Path]:
-    """The marker's files, each present with the recorded size and footer, and no shard besides them."""
+def _check_listed(probe_dir: Path, listed: list[dict], present: dict[str, Path]) -> dict[str, tuple[bytes, str]]:
+    """The marker's files, each present with the recorded size and footer, and no shard besides them:
+    name -> (its footer, the footer's hash), as checked."""
     names = [entry["name"] for entry in listed]
     if not names:
         raise ProbscopeError(f"{probe_dir}: its completion marker lists no shard; {_REPAIR}")
+    footers: dict[str, tuple[bytes, str]] = {}
     extra = sorted(set(present) - set(names))
     if extra:
         raise ProbscopeError(f"{probe_dir}: shard {extra[0]} is not part of the finished probe (an extra file; "
@@ -153,9 +170,10 @@ def _check_listed(probe_dir: Path, listed: list[dict], present: dict[str, Path])
                                  f"(0 bytes; it held {entry['rows']} rows); "
                                  f"{_REPAIR}")
         try:
-            digest = footer_sha256(file)
+            footer = read_footer(file)
         except ValueError:
-            digest = None
+            footer = None
+        digest = None if footer is None else _digest(footer)
         if size != entry["bytes"] or digest != entry["footer_sha256"]:
             rows = _row_count(file) if digest is not None else None
             change = (f"holds {rows:,} rows, the marker says {entry['rows']:,}" if rows not in (None, entry["rows"])
@@ -163,7 +181,8 @@ def _check_listed(probe_dir: Path, listed: list[dict], present: dict[str, Path])
                       else "has another Parquet footer than the marker records")
             raise ProbscopeError(f"{probe_dir}: shard {entry['name']} was replaced or modified after the probe "
                                  f"finished (it {change}); {_REPAIR}")
-    return [probe_dir / name for name in sorted(names, key=_shard_index)]
+        footers[entry["name"]] = (footer, digest)
+    return footers
 
 
 def _check_counted(probe_dir: Path, marker: dict, present: dict[str, Path]) -> list[Path]:
@@ -183,13 +202,18 @@ def _check_counted(probe_dir: Path, marker: dict, present: dict[str, Path]) -> l
     return files
 
 
-def check_shard(file: Path, repair: str = _REPAIR) -> None:
+def check_shard(file: Path, repair: str = _REPAIR, footer: bytes | None = None) -> None:
     """One shard: readable Parquet, a schema version this probscope reads, exactly the probe columns.
-    `repair`: what the error message tells the user to do."""
-    columns = _readable(file, _parquet_schema, repair)
-    version = _readable(file, pl.read_parquet_metadata, repair).get(SHARD_VERSION_KEY, "1")
+    `repair`: what the error message tells the user to do; `footer`: its footer (read_footer), if read already."""
+    if footer is None:
+        footer = _readable(file, read_footer, repair)
+    # the footer alone, framed as a Parquet file (leading magic + footer + tail), answers both questions
+    framed = b"PAR1" + footer
+    columns = _readable(file, lambda _: pl.scan_parquet(io.BytesIO(framed), glob=False).collect_schema(), repair)
+    version = _readable(file, lambda _: pl.read_parquet_metadata(io.BytesIO(framed)), repair).get(SHARD_VERSION_KEY,
+                                                                                                   "1")
     check_version(int(version) if version.isdigit() else version, file)
-    expected = schema.token_schema()
+    expected = _TOKEN_SCHEMA
     if columns != dict(expected):
         missing = [name for name in expected if name not in columns]
         wrong = [name for name in expected if name in columns and columns[name] != expected[name]]
@@ -199,11 +223,6 @@ def check_shard(file: Path, repair: str = _REPAIR) -> None:
                 f"column {extra[0]!r} is not a probe column" if extra else "the columns are in another order")
         raise ProbscopeError(f"{file}: columns {list(columns)} differ from probe schema v{schema.SCHEMA_VERSION} "
                              f"({what}); {repair}")
-
-
-def _parquet_schema(file: Path) -> pl.Schema:
-    # pl.read_parquet_schema has no glob=False: it would read a folder named like `sft[lr=1e-4]` as a pattern
-    return pl.scan_parquet(file, glob=False).collect_schema()
 
 
 def _row_count(file: Path) -> int:
