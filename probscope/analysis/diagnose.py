@@ -32,8 +32,7 @@ from probscope.analysis.left_behind import (
     SHARE_BELOW,
     TRUNCATED,
     end_of_reply,
-    left_behind_by_role,
-    left_behind_tokens,
+    left_behind,
 )
 from probscope.analysis.steps import unprobed_last_checkpoints
 from probscope.analysis.summary_tables import probe_dirs
@@ -100,8 +99,7 @@ class Facts:
         dirs = probe_dirs(tokens)   # the series without a pass over the rows when load_tokens knows them
         series = ([(d.run, d.method, d.step) for d in dirs] if dirs else
                   tokens.select(schema.RUN, schema.METHOD, schema.STEP).unique().collect().iter_rows())
-        roles = left_behind_by_role(tokens, below=below, by=by)
-        listing = left_behind_tokens(tokens, below=below, by=by, top=top)
+        roles, listing = left_behind(tokens, below=below, by=by, top=top)
         return cls(
             below=below,
             label={r: f"{r} ({m}, step {s})" for r, m, s in series},

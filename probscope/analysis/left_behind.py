@@ -49,9 +49,44 @@ def left_behind_by_role(
         tokens.lazy().group_by(*by, schema.ROLE)
         .agg(pl.len().cast(pl.Int64).alias(OCCURRENCES), (pl.col(schema.P) < below).sum().cast(pl.Int64).alias(BELOW))
     )
+    return _by_role(counted, by)
+
+
+def left_behind(
+    tokens: pl.DataFrame | pl.LazyFrame, *, below: float = DEFAULT_BELOW, by: Sequence[str] = (schema.METHOD,),
+    top: int | None = 10,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """`left_behind_by_role` and `left_behind_tokens` from one pass over the tokens (what diagnose reports):
+    the roles' counts are sums of their tokens'."""
+    check_count("top", top, optional=True)
+    counted = _token_counts(tokens, below, by)
+    by_role = counted.group_by(*by, schema.ROLE).agg(pl.col(OCCURRENCES).sum(), pl.col(BELOW).sum())
+    return _by_role(by_role, list(by)), _listing(counted, list(by), top)
+
+
+def _token_counts(tokens: pl.DataFrame | pl.LazyFrame, below: float, by: Sequence[str]) -> pl.DataFrame:
+    """Per group of `by` and token (id, text, role): occurrences and how many have p < `below`."""
+    check_probability("below", below)
+    keys = (*by, schema.TOKEN_ID, schema.TOKEN, schema.ROLE)
+    tokens = check_tokens("tokens", tokens, [*keys, schema.P])
+    cells = summary_tables.cell_table(tokens, keys, thresholds=(below,), filled=False)
+    if cells is None:
+        return (tokens.lazy().group_by(keys)
+                .agg((pl.col(schema.P) < below).sum().cast(pl.Int64).alias(BELOW),
+                     pl.len().cast(pl.Int64).alias(OCCURRENCES))
+                .collect())
+    # summed per token first, then roles filled on the sums (a row per token, not per cell); summed again where
+    # a token's given role and its class meet
+    summed = cells.group_by(keys).agg(_below(below), _occurrences()).collect()
+    return (summary_tables.fill_roles(summed).group_by(keys).agg(pl.col(BELOW).sum(), pl.col(OCCURRENCES).sum())
+            .collect())
+
+
+def _by_role(counted: pl.DataFrame | pl.LazyFrame, by: list[str]) -> pl.DataFrame:
+    """Occurrences and tokens below per group and role -> with their share, the most left behind first."""
     return (
-        counted
-        .with_columns((pl.col(BELOW) / pl.col(OCCURRENCES)).alias(SHARE_BELOW))
+        counted.lazy()
+        .select(*by, schema.ROLE, OCCURRENCES, BELOW, (pl.col(BELOW) / pl.col(OCCURRENCES)).alias(SHARE_BELOW))
         .sort(*by, SHARE_BELOW, schema.ROLE, descending=[False] * len(by) + [True, False], nulls_last=True)
         .collect()
     )
@@ -111,21 +146,17 @@ def left_behind_tokens(
     top: int | None = 10,
 ) -> pl.DataFrame:
     """Per group: the tokens most often still below `below` (count, occurrences, share of them below)."""
-    check_probability("below", below)
     check_count("top", top, optional=True)
-    by = list(by)
-    tokens = check_tokens("tokens", tokens, [*by, schema.TOKEN_ID, schema.TOKEN, schema.ROLE, schema.P])
-    keys = (*by, schema.TOKEN_ID, schema.TOKEN, schema.ROLE)
-    cells = summary_tables.cell_table(tokens, keys, thresholds=(below,))
-    counted = (
-        cells.group_by(keys).agg(_below(below).alias(COUNT), _occurrences()) if cells is not None else
-        tokens.lazy().group_by(keys)
-        .agg((pl.col(schema.P) < below).sum().cast(pl.Int64).alias(COUNT), pl.len().cast(pl.Int64).alias(OCCURRENCES))
-    )
+    return _listing(_token_counts(tokens, below, by), list(by), top)
+
+
+def _listing(counted: pl.DataFrame, by: list[str], top: int | None) -> pl.DataFrame:
+    """Per token counts -> the tokens with any occurrence below, most often below first (`top` per group)."""
     listing = (
-        counted
-        .filter(pl.col(COUNT) > 0)
-        .with_columns((pl.col(COUNT) / pl.col(OCCURRENCES)).alias(SHARE_BELOW))
+        counted.lazy()
+        .filter(pl.col(BELOW) > 0)
+        .select(*by, schema.TOKEN_ID, schema.TOKEN, schema.ROLE, pl.col(BELOW).alias(COUNT), OCCURRENCES,
+                (pl.col(BELOW) / pl.col(OCCURRENCES)).alias(SHARE_BELOW))
         .sort(*by, COUNT, schema.TOKEN, schema.TOKEN_ID, descending=[False] * len(by) + [True, False, False],
               nulls_last=True)
         .with_columns(_rank(by).alias(RANK))

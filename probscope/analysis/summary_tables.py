@@ -33,7 +33,6 @@ SUM_P, SUM_LOGP, SUM_ENTROPY = summaries.SUM_P, summaries.SUM_LOGP, summaries.SU
 # cell tables: the cell's p range and its Figure-2 bin
 LO, HI, BIN = "cell_lo", "cell_hi", "bin"
 TOKEN_KEYS = (schema.TOKEN_ID, schema.TOKEN, schema.ROLE)
-_FILE = "_summary_file"   # which file a summary row came from, while its series columns are joined on
 
 
 @dataclass(frozen=True)
@@ -64,11 +63,14 @@ def probe_dirs(tokens: object) -> tuple[ProbeDir, ...]:
 
 
 def cell_table(tokens: object, by: Sequence[str], *, thresholds: Sequence[float | None] = (),
-               within: tuple[float | None, float | None] | None = None) -> pl.LazyFrame | None:
+               within: tuple[float | None, float | None] | None = None,
+               filled: bool = True) -> pl.LazyFrame | None:
     """Weighted cells of the summaries, grouped finely enough for `by`: SERIES columns, lo/hi/bin of the cell,
     is_top1, the summary sums, and with any token column in `by` also token_id, token and role (filled with the
-    token's class where the data gave none, as load_tokens does). `within` (lower, upper): only the cells with
-    lower <= p < upper, read alone (the tables are sorted by cell). None when the summaries cannot answer."""
+    token's class where the data gave none, as load_tokens does; `filled=False`: as the data gave it, for a
+    caller that sums the cells first and fills the far fewer sums with `fill_roles`). `within` (lower, upper):
+    only the cells with lower <= p < upper, read alone (the tables are sorted by cell). None when the summaries
+    cannot answer."""
     dirs = probe_dirs(tokens)
     token_level = bool(set(by) & set(TOKEN_KEYS))
     if not dirs or not set(by) <= {*SERIES, *TOKEN_KEYS, schema.IS_TOP1}:
@@ -85,23 +87,25 @@ def cell_table(tokens: object, by: Sequence[str], *, thresholds: Sequence[float 
                       how="diagonal_relaxed")
     if token_level and within is not None:   # a few cells: read once, then classified from memory
         cells = cells.collect().lazy()
-    return _fill_roles(cells) if token_level else cells
+    return fill_roles(cells) if token_level and filled else cells
 
 
 def _scan_cells(group: list[ProbeDir], edges: tuple[float, ...], kind: str,
                 within: tuple[float | None, float | None] | None) -> pl.LazyFrame:
-    """The `kind` summary tables of directories counting the same cells, in one scan (read in parallel, one plan
-    instead of one per directory), with their SERIES columns and each cell's range."""
-    files = [str(d.path / summaries.summary_name(kind)) for d in group]
-    frame = pl.scan_parquet(files, glob=False, hive_partitioning=False, include_file_paths=_FILE)
+    """The `kind` summary tables of directories counting the same cells, in one plan (read in parallel), each
+    with its SERIES columns as constants (cheaper than tagging every row with its file and joining on it) and
+    each cell's range."""
     ranges = _cell_ranges(edges)
-    if within is not None:
-        kept = ranges.filter(in_range(*within))[summaries.CELL]
-        frame = frame.filter(pl.col(summaries.CELL).is_between(kept.min(), kept.max()))   # contiguous cells
-    series = pl.LazyFrame({_FILE: files, schema.RUN: [d.run for d in group],
-                           schema.STEP: pl.Series([d.step for d in group], dtype=pl.Int64),
-                           schema.METHOD: pl.Series([d.method for d in group], dtype=pl.String)})
-    return frame.join(ranges.lazy(), on=summaries.CELL).join(series, on=_FILE).drop(_FILE)
+    kept = ranges.filter(in_range(*within))[summaries.CELL] if within is not None else None
+    frames = []
+    for d in group:
+        frame = pl.scan_parquet(d.path / summaries.summary_name(kind), glob=False, hive_partitioning=False)
+        if kept is not None:   # contiguous cells
+            frame = frame.filter(pl.col(summaries.CELL).is_between(kept.min(), kept.max()))
+        frames.append(frame.with_columns(pl.lit(d.run, pl.String).alias(schema.RUN),
+                                         pl.lit(d.step, pl.Int64).alias(schema.STEP),
+                                         pl.lit(d.method, pl.String).alias(schema.METHOD)))
+    return pl.concat(frames, how="diagonal_relaxed").join(ranges.lazy(), on=summaries.CELL)
 
 
 # A token's class never changes: remembered across calls (the listing, the roles and diagnose classify the same
@@ -109,12 +113,12 @@ def _scan_cells(group: list[ProbeDir], edges: tuple[float, ...], kind: str,
 _token_class = lru_cache(maxsize=1 << 18)(token_class)
 
 
-def _fill_roles(cells: pl.LazyFrame) -> pl.LazyFrame:
+def fill_roles(cells: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
     """fill_roles_with_classes, classifying each distinct token once for all directories (not once per file)."""
-    unknown = cells.filter(pl.col(schema.ROLE).is_null()).select(schema.TOKEN).unique().collect()[schema.TOKEN]
+    unknown = cells.lazy().filter(pl.col(schema.ROLE).is_null()).select(schema.TOKEN).unique().collect()[schema.TOKEN]
     classes = {token: _token_class(token) for token in unknown.to_list()}
     filled = pl.col(schema.TOKEN).replace_strict(classes, default=FALLBACK_CLASS, return_dtype=pl.String)
-    return cells.with_columns(pl.col(schema.ROLE).fill_null(filled))
+    return cells.lazy().with_columns(pl.col(schema.ROLE).fill_null(filled))
 
 
 @lru_cache(maxsize=16)

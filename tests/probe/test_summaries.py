@@ -107,6 +107,33 @@ def test_diagnose_reads_the_summaries_and_says_what_it_said_from_the_rows(summar
     assert ps.diagnose(summarized, "dft", against="sft") == expected
 
 
+def test_left_behind_in_one_pass_equals_each_table(summarized, tmp_path):
+    """diagnose's one pass (roles filled after summing per token) gives left_behind_by_role and
+    left_behind_tokens, from summaries and from rows, also where some rows of a token carry a role and others
+    none (filled with the same class: the two sums meet)."""
+    from helpers import _write_probe, probe_table
+    from probscope.analysis.left_behind import left_behind
+    from probscope.analysis.token_classes import token_class
+
+    root = tmp_path / "mixed"
+    rng = np.random.default_rng(5)
+    for name in ("sft", "dft"):
+        run = runs.Run(root / name)
+        run.write_manifest(runs.Manifest(name=name, method=name, status="finished", code_version="test"))
+        table = probe_table(name, 10, rng)
+        given = pl.col(schema.TOKEN).map_elements(token_class, return_dtype=pl.String)
+        table = table.with_columns(pl.when(pl.int_range(pl.len()) % 2 == 0).then(given).alias(schema.ROLE))
+        _write_probe(run, 10, table, finished=True)
+    assert summaries.summarize_all(root, progress=False) == 2
+    for source in (root, summarized):
+        lazy, rows = both(source)
+        for tokens in (lazy, rows):
+            roles, listing = left_behind(tokens, below=0.1, by=BY, top=3)
+            assert_frame_equal(roles, ps.left_behind_by_role(rows, below=0.1, by=BY))
+            assert_frame_equal(listing, ps.left_behind_tokens(rows, below=0.1, by=BY, top=3))
+    assert ps.load_tokens(root)[schema.ROLE].null_count() == 0   # load_tokens fills the missing half
+
+
 def test_distribution_summary_from_summaries_matches_rows(summarized):
     lazy, rows = both(summarized, steps="all")
     assert_frame_equal(ps.distribution_summary(lazy), ps.distribution_summary(rows), check_exact=False, rel_tol=1e-9)
