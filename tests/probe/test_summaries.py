@@ -112,6 +112,7 @@ def test_left_behind_in_one_pass_equals_each_table(summarized, tmp_path):
     left_behind_tokens, from summaries and from rows, also where some rows of a token carry a role and others
     none (filled with the same class: the two sums meet)."""
     from helpers import _write_probe, probe_table
+
     from probscope.analysis.left_behind import left_behind
     from probscope.analysis.token_classes import token_class
 
