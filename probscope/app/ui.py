@@ -13,6 +13,7 @@ from typing import Literal, TypedDict
 
 import polars as pl
 import streamlit as st
+from altair.utils import schemapi
 
 from probscope import schema
 from probscope.app import charts, state
@@ -176,6 +177,12 @@ def show_table(frame: pl.DataFrame, *, height: int | Literal["auto"] = "auto", k
     st.dataframe(frame, hide_index=True, column_config=config, height=height, key=key, placeholder="–")
 
 
+# Altair validates every chart against the Vega-Lite schema with jsonschema: ~45 ms a chart in to_dict, ~20 ms
+# more while layers are combined (its "debug mode", a process-wide switch: this module runs in the dashboard's
+# server), half of the Benchmarks page's first run. It checks the code, not the data: the app tests validate
+# every chart of every view against the schema instead.
+schemapi.disable_debug_mode()
+
 # Charts up to this many rows draw as SVG: crisp text, and each mark an element a test (or a user's
 # inspector) can count; larger ones as canvas, which stays fast at any size.
 SVG_MAX_ROWS = 5000
@@ -183,9 +190,8 @@ SVG_MAX_ROWS = 5000
 
 @st.cache_data(max_entries=512, show_spinner=False)
 def _vega_spec(chart: str, table: pl.DataFrame, args: tuple, kwargs: dict) -> dict:
-    # Building an Altair chart takes tens of milliseconds: done once per table. Not validated here: Altair's
-    # jsonschema check (~45 ms a chart, 40% of the Benchmarks page's first run) checks the code, not the data,
-    # and the app tests validate every chart of every view.
+    # Building an Altair chart takes tens of milliseconds: done once per table. Not validated here (see
+    # schemapi.disable_debug_mode above).
     spec = getattr(charts, chart)(table, *args, **kwargs).to_dict(validate=False)
     renderer = "svg" if table.height <= SVG_MAX_ROWS else "canvas"
     return {**spec, "usermeta": {"embedOptions": {"renderer": renderer}}}
