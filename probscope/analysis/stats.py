@@ -47,7 +47,8 @@ EXAMPLES = "examples"   # distinct examples resampled
 DEFAULT_BOOTSTRAP = 1000
 _INNER_EDGES = np.asarray(schema.BIN_EDGES[1:-1])
 _LAST_BIN = len(schema.BIN_EDGES) - 2
-_RESAMPLE_CELLS = 20_000_000   # resamples x examples held at once (memory bound of a bootstrap chunk)
+_RESAMPLE_CELLS = 2_700_000    # resamples x examples held at once: arrays of ~20 MB, which the allocator reuses from
+# one chunk to the next (arrays of 160 MB were fresh memory each chunk: ~1 s of page faults a call at 1e9 rows)
 _FEATURE_CELLS = 64_000_000    # examples x grid cells per side (float32: 256 MB), the bound that sets the grid
 EXACT_ROWS = 2_000_000         # from summaries: ks and Wasserstein exact from the rows up to this many tokens a pair
 
@@ -255,14 +256,16 @@ def _pairwise_from_summaries(groups: dict[tuple, list], by: list[str], *, n_boot
     series = _example_codes({key: _example_sums(groups[key]) for key in keys})
     names = {key: " · ".join(map(str, key)) for key in keys}
     pairs = list(itertools.combinations(keys, 2))
+    totals = {key: features.sum(0, keepdims=True) for key, (_, features) in series.items()}   # once per series
     boots = _shared_bootstrap(series, pairs, n_boot, seed) if n_boot > 0 else {}
     rows_of = functools.cache(lambda key: tuple(np.sort(_rows(groups[key], column))
                                                 for column in (schema.P, schema.LOGP)))
     alpha = (1.0 - confidence) / 2
     tables = []
     for key_a, key_b in pairs:
-        (ids_a, a), (ids_b, b) = series[key_a], series[key_b]
-        values = _summary_point_values(a, b, functools.partial(_pair_rows, rows_of, key_a, key_b))
+        ids_a, ids_b = series[key_a][0], series[key_b][0]
+        values = _summary_point_values(totals[key_a], totals[key_b],
+                                       functools.partial(_pair_rows, rows_of, key_a, key_b))
         boot = boots.get((key_a, key_b))
         examples = len(_union(ids_a, ids_b))
         rows = []
@@ -320,11 +323,10 @@ def _pair_rows(rows_of: Callable[[tuple], tuple], key_a: tuple, key_b: tuple) ->
 
 
 def _summary_point_values(a: np.ndarray, b: np.ndarray, rows: Callable[[], tuple]) -> dict[tuple[str, str], float]:
-    """Point values from the summed features; ks and Wasserstein from `rows()` (p, log p of a, then of b) while
-    the pair holds at most EXACT_ROWS tokens."""
-    totals = {key: float(value[0]) for key, value in _from_features(a.sum(0, keepdims=True),
-                                                                   b.sum(0, keepdims=True)).items()}
-    if a[:, -5].sum() + b[:, -5].sum() <= EXACT_ROWS:   # column -5: each example's token count
+    """Point values from each series' features summed over its examples (one row each); ks and Wasserstein from
+    `rows()` (p, log p of a, then of b) while the pair holds at most EXACT_ROWS tokens."""
+    totals = {key: float(value[0]) for key, value in _from_features(a, b).items()}
+    if a[0, -5] + b[0, -5] <= EXACT_ROWS:   # column -5: the token count
         pa, la, pb, lb = rows()
         gap_p, gap_l = _cdf_gaps(pa, pb), _cdf_gaps(la, lb)
         totals |= {("ks", "pair"): float(np.abs(gap_p[0]).max()), ("wasserstein_p", "pair"): _w1(*gap_p),
