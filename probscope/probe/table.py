@@ -171,10 +171,10 @@ def _check_listed(probe_dir: Path, listed: list[dict], present: dict[str, Path])
                                  f"{_REPAIR}")
         try:
             footer = read_footer(file)
-        except ValueError:
+        except ValueError:   # no Parquet footer at its end: never the file the marker records
             footer = None
         digest = None if footer is None else _digest(footer)
-        if size != entry["bytes"] or digest != entry["footer_sha256"]:
+        if footer is None or digest is None or size != entry["bytes"] or digest != entry["footer_sha256"]:
             rows = _row_count(file) if digest is not None else None
             change = (f"holds {rows:,} rows, the marker says {entry['rows']:,}" if rows not in (None, entry["rows"])
                       else f"is {size:,} bytes, the marker says {entry['bytes']:,}" if size != entry["bytes"]
