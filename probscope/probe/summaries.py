@@ -71,7 +71,8 @@ def cell_edges(extra: Sequence[float] = ()) -> np.ndarray:
 
 
 def summarize_frame(frame: pl.DataFrame, edges: np.ndarray) -> dict[str, pl.DataFrame]:
-    """Both summary tables of one frame of probe rows (schema.TOKEN_COLUMNS)."""
+    """The per-token and per-example summary tables of one frame of probe rows (schema.TOKEN_COLUMNS); the
+    cells table is summed from the merged per-token one."""
     p = frame[schema.P].to_numpy()
     cells = pl.Series(CELL, np.searchsorted(edges, p, side="right").astype(np.int16))
     # grouped by token id, not string (a token id has one string): hashing integers keeps this a few % of a probe
@@ -81,7 +82,7 @@ def summarize_frame(frame: pl.DataFrame, edges: np.ndarray) -> dict[str, pl.Data
                    pl.col(schema.P).sum().alias(SUM_P), pl.col(schema.LOGP).sum().alias(SUM_LOGP),
                    pl.col(schema.ENTROPY).cast(pl.Float64).sum().alias(SUM_ENTROPY))
               .select(*_KEYS, *SUMS))
-    return {"cells": _cells(tokens), "tokens": tokens, "examples": _examples(frame, p)}
+    return {"tokens": tokens, "examples": _examples(frame, p)}
 
 
 def _cells(tokens: pl.DataFrame) -> pl.DataFrame:
@@ -147,7 +148,7 @@ def merge_shard_summaries(probe_dir: Path, shard_files: Sequence[Path], edges: n
         with runs.atomic_path(path) as tmp:
             # small row groups: a reader of a few cells (the lowest bin's listing) skips the others' groups
             frame.write_parquet(tmp, row_group_size=_ROW_GROUP)
-        records.append(table.shard_record(path))
+        records.append(table.shard_record(path, rows=frame.height))
     return {"edges": [float(e) for e in edges], "files": records}
 
 

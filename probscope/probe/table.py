@@ -58,9 +58,10 @@ def write_shard(frame: pl.DataFrame, path: Path) -> None:
         frame.write_parquet(tmp, metadata={SHARD_VERSION_KEY: str(schema.SCHEMA_VERSION)})
 
 
-def shard_record(file: Path) -> dict:
-    """What the completion marker records of one shard file (see the module docstring)."""
-    return {"name": file.name, "rows": _row_count(file), "bytes": file.stat().st_size,
+def shard_record(file: Path, rows: int | None = None) -> dict:
+    """What the completion marker records of one shard file (see the module docstring); `rows`: its row count
+    when the writer knows it (else read from the file's metadata)."""
+    return {"name": file.name, "rows": _row_count(file) if rows is None else rows, "bytes": file.stat().st_size,
             "footer_sha256": footer_sha256(file)}
 
 
