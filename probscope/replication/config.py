@@ -166,11 +166,11 @@ class ReplicationConfig:
                 and (self.sweeps_seed(seed) or name not in RL_SWEEP_VARIANTS)]
 
     def method_list(self) -> list[str]:
-        from probscope.replication.methods import METHODS, RL_SWEEP_VARIANTS
+        from probscope.replication.methods import METHODS, PROMPTS_ONLY, RL_SWEEP_VARIANTS
 
         if self.smoke:   # a 4-step model's samples are never accepted: no data for rft, dft-offline, dpo
-            return [name for name in self.methods if (not METHODS.get(name).sampled or METHODS.get(name).data ==
-                                                      "frontier") and name not in RL_SWEEP_VARIANTS]
+            return [name for name in self.methods if (not METHODS.get(name).sampled or METHODS.get(name).data in
+                                                      PROMPTS_ONLY) and name not in RL_SWEEP_VARIANTS]
         return list(self.methods)
 
     def task(self):

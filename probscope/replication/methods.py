@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from probscope.registry import Registry
+from probscope.training.sampling import ACCEPTED, FRONTIER, PAIRS
 
 IN_DISTRIBUTION = "builtin-test-id"   # unseen problems of the demonstrations' kind
 HELD_OUT = "builtin-test-shift"       # the held-out operands: what "generalizes" is measured on
@@ -35,9 +36,13 @@ class Method:
         return self.data in SAMPLED_DATA
 
 
-# Method.data values that name rejection samples of the seed's base (probscope sample): the verified replies
-# (RFT, offline DFT), the preference pairs (DPO), the prompts at the competence frontier (GRPO, PPO)
-SAMPLED_DATA = ("accepted", "pairs", "frontier")
+# Method.data values that name rejection samples of the seed's base (probscope sample), each with its file in the
+# seed's samples folder: the verified replies (RFT, offline DFT), the preference pairs (DPO), the prompts at the
+# competence frontier (GRPO, PPO)
+SAMPLED_DATA = {"accepted": ACCEPTED, "pairs": PAIRS, "frontier": FRONTIER}
+# the sampled data that is prompts only: a --smoke run (its 4-step base has no frontier) trains on the training
+# split's prompts instead; replies and pairs have no such stand-in, so their methods sit out a smoke run
+PROMPTS_ONLY = ("frontier",)
 
 
 def rl_lr_variant(method: Method, lr: float) -> Method:

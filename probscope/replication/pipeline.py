@@ -25,6 +25,7 @@ from probscope.replication.methods import (
     HELD_OUT_SPLIT,
     IN_DISTRIBUTION,
     METHODS,
+    SAMPLED_DATA,
     Method,
     base_run_name,
     run_name,
@@ -183,13 +184,11 @@ def _probe_examples(cfg: ReplicationConfig) -> int:
 
 
 def _data(cfg: ReplicationConfig, root: Path, paths: dict[str, Path], method: Method, base: Run) -> Path:
-    from probscope.training.sampling import ACCEPTED, FRONTIER, PAIRS
-
     if not method.sampled:
         return paths[method.data]
-    if cfg.smoke:   # a 4-step base has no frontier prompts (and no accepted replies): the training split
+    if cfg.smoke:   # only PROMPTS_ONLY methods run under --smoke (method_list): the training split's prompts
         return paths["train"]
-    return samples_dir(root, base.name) / {"accepted": ACCEPTED, "pairs": PAIRS, "frontier": FRONTIER}[method.data]
+    return samples_dir(root, base.name) / SAMPLED_DATA[method.data]
 
 
 def _sample(root: Path, paths: dict[str, Path], base: Run, seed: int, prompts: int) -> None:
