@@ -11,15 +11,18 @@ from pathlib import Path
 import pytest
 from helpers import build_fixture_runs
 
-from probscope.app import streamlit_command
+from probscope.app import FAST_SERVER, streamlit_command
 from probscope.perf.browser import free_port
 
 
 @pytest.mark.skipif(not Path("/proc/self/maps").is_file(), reason="reads the server's memory map (Linux)")
 def test_the_server_answers_with_the_pages_libraries_already_loaded(tmp_path):
     port = free_port()
-    server = subprocess.Popen(streamlit_command(str(build_fixture_runs(tmp_path)), port),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    command = streamlit_command(str(build_fixture_runs(tmp_path)), port)
+    # Streamlit refuses an option it does not know: a server that starts took the settings that keep a full
+    # garbage collection and a file watcher off every page
+    assert " ".join(FAST_SERVER) in " ".join(command)
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
         while True:
