@@ -256,7 +256,9 @@ def scan_probe_table(path: str | os.PathLike) -> pl.LazyFrame:
         files = verify_probe_table(path)
     else:
         raise ProbscopeError(f"{path}: does not exist")
-    return pl.scan_parquet(files, glob=False)   # the paths are literal: a run folder may be named `exp*1`
+    # the paths are literal (a run folder may be named `exp*1`); the schema is given, each shard was just checked to
+    # hold exactly it: polars need not read 660 footers again to know the columns (1.9 s at 1e9 rows, uncached)
+    return pl.scan_parquet(files, glob=False, schema=_TOKEN_SCHEMA)
 
 
 def read_probe_table(path: str | os.PathLike) -> pl.DataFrame:
