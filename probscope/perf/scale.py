@@ -1,6 +1,6 @@
 """`probscope-bench scale`: the paper's scale, a billion probe rows, through Figure 2, the statistics and the dashboard.
 
-    probscope-bench scale                          # 1e9 rows in ./bench-scale-runs (25 GB, ~10 min on one core; kept, reused)
+    probscope-bench scale                          # 1e9 rows in ./bench-scale-runs (25 GB, ~10 min; kept, reused)
     probscope-bench scale --rows 10000000 --dir /tmp/scale --no-dashboard
 
 Workload: a runs folder of 6 methods (sft, dft, dpo, grpo, ppo, rft) x --steps checkpoints holding --rows probe
