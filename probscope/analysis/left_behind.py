@@ -43,13 +43,8 @@ def left_behind_by_role(
     check_probability("below", below)
     by = list(by)
     tokens = check_tokens("tokens", tokens, [*by, schema.ROLE, schema.P])
-    cells = summary_tables.cell_table(tokens, [*by, schema.ROLE], thresholds=(below,))
-    counted = (
-        cells.group_by(*by, schema.ROLE).agg(_occurrences(), _below(below)) if cells is not None else
-        tokens.lazy().group_by(*by, schema.ROLE)
-        .agg(pl.len().cast(pl.Int64).alias(OCCURRENCES), (pl.col(schema.P) < below).sum().cast(pl.Int64).alias(BELOW))
-    )
-    return _by_role(counted, by)
+    keys = [*by, schema.ROLE]
+    return _by_role(_counted(tokens, keys, below, summary_tables.cell_table(tokens, keys, thresholds=(below,))), by)
 
 
 def left_behind(
@@ -70,16 +65,23 @@ def _token_counts(tokens: pl.DataFrame | pl.LazyFrame, below: float, by: Sequenc
     keys = (*by, schema.TOKEN_ID, schema.TOKEN, schema.ROLE)
     tokens = check_tokens("tokens", tokens, [*keys, schema.P])
     cells = summary_tables.cell_table(tokens, keys, thresholds=(below,), filled=False)
+    counted = _counted(tokens, keys, below, cells).collect()
     if cells is None:
-        return (tokens.lazy().group_by(keys)
-                .agg((pl.col(schema.P) < below).sum().cast(pl.Int64).alias(BELOW),
-                     pl.len().cast(pl.Int64).alias(OCCURRENCES))
-                .collect())
+        return counted
     # summed per token first, then roles filled on the sums (a row per token, not per cell); summed again where
     # a token's given role and its class meet
-    summed = cells.group_by(keys).agg(_below(below), _occurrences()).collect()
-    return (summary_tables.fill_roles(summed).group_by(keys).agg(pl.col(BELOW).sum(), pl.col(OCCURRENCES).sum())
+    return (summary_tables.fill_roles(counted).group_by(keys).agg(pl.col(OCCURRENCES).sum(), pl.col(BELOW).sum())
             .collect())
+
+
+def _counted(tokens: pl.DataFrame | pl.LazyFrame, keys: Sequence[str], below: float,
+             cells: pl.LazyFrame | None) -> pl.LazyFrame:
+    """Occurrences and how many have p < `below` per group of `keys`: from the summary `cells` (cell_table's)
+    when they answer, else from the rows."""
+    if cells is not None:
+        return cells.group_by(keys).agg(_occurrences(), _below(below))
+    return tokens.lazy().group_by(keys).agg(pl.len().cast(pl.Int64).alias(OCCURRENCES),
+                                            (pl.col(schema.P) < below).sum().cast(pl.Int64).alias(BELOW))
 
 
 def _by_role(counted: pl.DataFrame | pl.LazyFrame, by: list[str]) -> pl.DataFrame:

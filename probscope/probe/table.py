@@ -36,7 +36,7 @@ _PART = re.compile(r"^part-(\d+)-(\d+)\.parquet$")
 SHARD_VERSION_KEY = "probscope.schema_version"
 _REPAIR = "delete the folder and re-run `probscope probe` to repair it"
 _FILE_KEYS = ("name", "rows", "bytes", "footer_sha256")
-# (shard, footer) already checked by this process: a dashboard re-reading a billion rows' shards checks
+# (shard, footer hash) already checked by this process: a dashboard re-reading a billion rows' shards checks
 # each footer against its marker every time, and the columns only once per footer
 _CHECKED: set[tuple[Path, str]] = set()
 _TOKEN_SCHEMA = schema.token_schema()
